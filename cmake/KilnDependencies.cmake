@@ -1,0 +1,77 @@
+# Finds Kiln's build dependencies. Each missing one stops configure with the
+# Debian package that provides it, since a link error later says much less.
+include_guard(GLOBAL)
+
+function(_Kiln_require_dependency what package)
+  message(FATAL_ERROR
+    "Kiln: ${what} not found. Install it with: apt-get install -y ${package}")
+endfunction()
+
+# FlatBuffers: flatc at build time, headers only at run time (the device image
+# has no libflatbuffers).
+find_package(flatbuffers CONFIG QUIET)
+if(NOT TARGET flatbuffers::flatc)
+  find_program(KILN_FLATC flatc)
+  if(NOT KILN_FLATC)
+    _Kiln_require_dependency("flatc (FlatBuffers compiler)" "flatbuffers-compiler")
+  endif()
+  add_executable(flatbuffers::flatc IMPORTED GLOBAL)
+  set_target_properties(flatbuffers::flatc PROPERTIES IMPORTED_LOCATION "${KILN_FLATC}")
+endif()
+find_path(KILN_FLATBUFFERS_INCLUDE_DIR flatbuffers/flatbuffers.h)
+if(NOT KILN_FLATBUFFERS_INCLUDE_DIR)
+  _Kiln_require_dependency("FlatBuffers headers" "libflatbuffers-dev")
+endif()
+if(NOT TARGET Kiln::flatbuffers_headers)
+  add_library(kiln_flatbuffers_headers INTERFACE)
+  add_library(Kiln::flatbuffers_headers ALIAS kiln_flatbuffers_headers)
+  target_include_directories(kiln_flatbuffers_headers SYSTEM INTERFACE
+    "$<BUILD_INTERFACE:${KILN_FLATBUFFERS_INCLUDE_DIR}>")
+endif()
+
+# zstd, linked statically so that the runtime carries no libzstd dependency.
+find_path(KILN_ZSTD_INCLUDE_DIR zstd.h)
+find_library(KILN_ZSTD_STATIC_LIBRARY NAMES libzstd.a)
+if(NOT KILN_ZSTD_INCLUDE_DIR OR NOT KILN_ZSTD_STATIC_LIBRARY)
+  _Kiln_require_dependency("zstd (static library and headers)" "libzstd-dev")
+endif()
+if(NOT TARGET Kiln::zstd)
+  add_library(Kiln::zstd STATIC IMPORTED GLOBAL)
+  set_target_properties(Kiln::zstd PROPERTIES
+    IMPORTED_LOCATION "${KILN_ZSTD_STATIC_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${KILN_ZSTD_INCLUDE_DIR}")
+endif()
+
+# xxHash, header-only (XXH_INLINE_ALL): XXH3-128 for checksums and keys.
+find_path(KILN_XXHASH_INCLUDE_DIR xxhash.h)
+if(NOT KILN_XXHASH_INCLUDE_DIR)
+  _Kiln_require_dependency("xxHash headers" "libxxhash-dev")
+endif()
+
+# DLPack, header-only: the tensor type of the runtime's API.
+find_path(KILN_DLPACK_INCLUDE_DIR dlpack/dlpack.h)
+if(NOT KILN_DLPACK_INCLUDE_DIR)
+  _Kiln_require_dependency("DLPack headers" "libdlpack-dev")
+endif()
+
+# Ninja and clang++: run by the generator at build time, not linked.
+find_program(KILN_NINJA_EXECUTABLE NAMES ninja ninja-build)
+if(NOT KILN_NINJA_EXECUTABLE)
+  _Kiln_require_dependency("ninja" "ninja-build")
+endif()
+find_program(KILN_CLANGXX_EXECUTABLE NAMES clang++ clang++-14 clang++-15 clang++-16)
+if(NOT KILN_CLANGXX_EXECUTABLE)
+  _Kiln_require_dependency("clang++ (compiles CPU kernels)" "clang")
+endif()
+
+if(KILN_BUILD_TESTS)
+  find_package(GTest CONFIG QUIET)
+  if(NOT GTest_FOUND)
+    find_package(GTest QUIET)
+  endif()
+  if(NOT GTest_FOUND)
+    _Kiln_require_dependency("GoogleTest" "libgtest-dev")
+  endif()
+endif()
+
+find_package(Threads REQUIRED)

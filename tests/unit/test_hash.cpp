@@ -1,0 +1,128 @@
+// The structure hash ignores names and trace order; the key changes with
+// every component that changes the compiled code.
+#include <gtest/gtest.h>
+
+#include "kiln/compiler/hash.h"
+#include "kiln/graph.h"
+
+namespace {
+
+using kiln::compiler::combine_key;
+using kiln::compiler::key_components;
+using kiln::compiler::KeyInputs;
+using kiln::compiler::structure_hash;
+
+kiln::Outputs base() {
+  auto n = kiln::sym("n", {.max = 1024});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+kiln::Outputs renamed() {
+  auto n = kiln::sym("rows", {.max = 1024});
+  auto x = kiln::input("activations", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+kiln::Outputs other_constant() {
+  auto n = kiln::sym("n", {.max = 1024});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 3.0f + 1.0f);
+}
+kiln::Outputs other_dtype() {
+  auto n = kiln::sym("n", {.max = 1024});
+  auto x = kiln::input("x", kiln::f64, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+kiln::Outputs other_op() {
+  auto n = kiln::sym("n", {.max = 1024});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::sin(x) * 2.0f + 1.0f);
+}
+kiln::Outputs other_shape() {
+  auto n = kiln::sym("n", {.max = 1024});
+  auto x = kiln::input("x", kiln::f32, {n, 128});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+// Two independent branches traced in the opposite order.
+kiln::Outputs order_a() {
+  auto x = kiln::input("x", kiln::f32, {8});
+  auto y = kiln::input("y", kiln::f32, {8});
+  auto a = kiln::exp(x);
+  auto b = kiln::sin(y);
+  return kiln::outputs(a + b);
+}
+kiln::Outputs order_b() {
+  auto x = kiln::input("x", kiln::f32, {8});
+  auto y = kiln::input("y", kiln::f32, {8});
+  auto b = kiln::sin(y);
+  auto a = kiln::exp(x);
+  return kiln::outputs(a + b);
+}
+
+KeyInputs inputs(std::string tag = "") {
+  return KeyInputs{"cpu:x86-64-v3", "opts", "clang 14", std::move(tag), {-1}};
+}
+
+kiln::compiler::Hash128 key_of(kiln::GraphFunction f, const KeyInputs& in = inputs()) {
+  return combine_key(key_components(kiln::trace("g", f), in));
+}
+
+TEST(Hash, RenamingInputsAndSymbolsKeepsStructureAndKey) {
+  EXPECT_EQ(structure_hash(kiln::trace("g", &base)), structure_hash(kiln::trace("h", &renamed)));
+  EXPECT_EQ(key_of(&base), key_of(&renamed));
+}
+
+TEST(Hash, TraceOrderOfIndependentNodesDoesNotMatter) {
+  EXPECT_EQ(structure_hash(kiln::trace("g", &order_a)), structure_hash(kiln::trace("g", &order_b)));
+}
+
+TEST(Hash, ChangedConstantChangesStructureAndKey) {
+  EXPECT_NE(structure_hash(kiln::trace("g", &base)), structure_hash(kiln::trace("g", &other_constant)));
+  EXPECT_NE(key_of(&base), key_of(&other_constant));
+}
+
+TEST(Hash, ChangedDtypeChangesKeyButNotStructure) {
+  const auto a = key_components(kiln::trace("g", &base), inputs());
+  const auto b = key_components(kiln::trace("g", &other_dtype), inputs());
+  EXPECT_EQ(a.structure, b.structure);
+  EXPECT_NE(a.dtypes, b.dtypes);
+  EXPECT_NE(combine_key(a), combine_key(b));
+}
+
+TEST(Hash, ChangedOpChangesStructureAndKey) {
+  EXPECT_NE(structure_hash(kiln::trace("g", &base)), structure_hash(kiln::trace("g", &other_op)));
+  EXPECT_NE(key_of(&base), key_of(&other_op));
+}
+
+TEST(Hash, ChangedShapeChangesOnlyTheShapeComponent) {
+  const auto a = key_components(kiln::trace("g", &base), inputs());
+  const auto b = key_components(kiln::trace("g", &other_shape), inputs());
+  EXPECT_EQ(a.structure, b.structure);
+  EXPECT_EQ(a.dtypes, b.dtypes);
+  EXPECT_NE(a.shapes, b.shapes);
+}
+
+TEST(Hash, TagTargetStaticValuesAndCompilerEachChangeTheKey) {
+  const auto g = kiln::trace("g", &base);
+  const auto k = combine_key(key_components(g, inputs()));
+  EXPECT_NE(k, combine_key(key_components(g, inputs("prod-v2"))));
+  auto other_target = inputs();
+  other_target.target = "cpu:x86-64";
+  EXPECT_NE(k, combine_key(key_components(g, other_target)));
+  auto static_n = inputs();
+  static_n.static_values = {8};
+  EXPECT_NE(k, combine_key(key_components(g, static_n)));
+  auto other_compiler = inputs();
+  other_compiler.compiler_identity = "clang 15";
+  EXPECT_NE(k, combine_key(key_components(g, other_compiler)));
+  // And the same inputs give the same key.
+  EXPECT_EQ(k, combine_key(key_components(kiln::trace("g", &base), inputs())));
+}
+
+TEST(Hash, HexIsStable) {
+  const auto h = kiln::compiler::hash_string("kiln");
+  EXPECT_EQ(h.hex().size(), 32u);
+  EXPECT_EQ(h, kiln::compiler::hash_string("kiln"));
+  EXPECT_NE(h, kiln::compiler::hash_string("kilm"));
+}
+
+}  // namespace

@@ -1,0 +1,129 @@
+// The traced graph: an SSA list of nodes whose shapes are expressions of named
+// symbols. Everything after tracing (hashing, the interpreter, scheduling,
+// codegen, packing) reads this form.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/dtype.h"
+
+namespace kiln::ir {
+
+// A dimension: the constant `value` when sym < 0, else Graph::symbols[sym].
+struct Dim {
+  int64_t value = 0;
+  int32_t sym = -1;
+
+  static Dim constant(int64_t v) { return Dim{v, -1}; }
+  static Dim symbol(int32_t s) { return Dim{0, s}; }
+  bool is_constant() const { return sym < 0; }
+  bool is_one() const { return sym < 0 && value == 1; }
+  friend bool operator==(const Dim&, const Dim&) = default;
+};
+
+using Shape = std::vector<Dim>;
+
+struct SymbolDecl {
+  std::string name;
+  int64_t min = 1;
+  int64_t max = (int64_t{1} << 31) - 1;
+  std::vector<int64_t> hot;
+  int64_t divisible_by = 1;
+};
+
+// Keep in sync with op_name()/op_from_name(): the package stores ops by name.
+enum class Op : uint8_t {
+  // leaves
+  input,
+  constant,  // a scalar (shape []) of `scalar`, in `dtype`
+  // unary pointwise
+  neg,
+  abs,
+  exp,
+  log,
+  sin,
+  cos,
+  tanh,
+  sigmoid,
+  relu,
+  gelu,  // exact (erf) form, as torch.nn.functional.gelu's default
+  sqrt,
+  rsqrt,
+  square,
+  logical_not,
+  cast,  // to `dtype`
+  // binary pointwise (NumPy broadcasting)
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
+  pow,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  // ternary pointwise
+  where,  // where(cond, a, b)
+  // reductions over `axis` (normalized to >= 0), with `keepdim`
+  reduce_sum,
+  reduce_mean,
+  reduce_max,
+  reduce_min,
+};
+
+std::string_view op_name(Op op);
+std::optional<Op> op_from_name(std::string_view name);
+int op_arity(Op op);  // number of node inputs; 0 for leaves
+bool is_unary(Op op);
+bool is_binary(Op op);
+bool is_comparison(Op op);
+bool is_pointwise(Op op);  // unary, binary, where, cast
+bool is_reduction(Op op);
+
+struct Node {
+  Op op = Op::input;
+  DType dtype = DType::f32;
+  Shape shape;
+  std::vector<int32_t> inputs;  // node ids, all smaller than this node's id
+  double scalar = 0;            // Op::constant
+  int32_t axis = 0;             // reductions
+  bool keepdim = false;         // reductions
+  std::string name;             // Op::input: the input's name
+  int32_t input_index = -1;     // Op::input: position among Graph::inputs
+};
+
+struct Graph {
+  std::string name;
+  std::vector<SymbolDecl> symbols;
+  std::vector<Node> nodes;          // topologically ordered: inputs precede users
+  std::vector<int32_t> inputs;      // node ids of Op::input nodes, in declaration order
+  std::vector<int32_t> outputs;     // node ids, in the order the graph returns them
+  std::vector<std::string> output_names;  // "out0", "out1", ... unless named
+
+  const Node& node(int32_t id) const { return nodes.at(static_cast<size_t>(id)); }
+};
+
+// Product of all dims as a constant when every dim is constant.
+std::optional<int64_t> static_numel(const Shape& shape);
+std::string shape_to_string(const Graph& g, const Shape& shape);  // "[n, 4096]"
+
+// Returns a copy in canonical form: dead nodes dropped, nodes in the order of a
+// depth-first walk from the outputs (operands in order), inputs first in
+// declaration order. Two graphs that differ only in trace order of
+// independent nodes have the same canonical form.
+Graph canonicalize(const Graph& g);
+
+// Concrete values for every symbol, by symbol index.
+using SymbolValues = std::vector<int64_t>;
+int64_t eval_dim(const Dim& d, const SymbolValues& values);
+std::vector<int64_t> eval_shape(const Shape& s, const SymbolValues& values);
+
+}  // namespace kiln::ir

@@ -1,0 +1,98 @@
+#include "kiln/compiler/ir.h"
+
+#include <array>
+#include <stdexcept>
+
+namespace kiln::ir {
+namespace {
+
+struct OpInfo {
+  Op op;
+  std::string_view name;
+  int arity;
+};
+
+constexpr std::array kOps = {
+    OpInfo{Op::input, "input", 0},         OpInfo{Op::constant, "constant", 0},
+    OpInfo{Op::neg, "neg", 1},             OpInfo{Op::abs, "abs", 1},
+    OpInfo{Op::exp, "exp", 1},             OpInfo{Op::log, "log", 1},
+    OpInfo{Op::sin, "sin", 1},             OpInfo{Op::cos, "cos", 1},
+    OpInfo{Op::tanh, "tanh", 1},           OpInfo{Op::sigmoid, "sigmoid", 1},
+    OpInfo{Op::relu, "relu", 1},           OpInfo{Op::gelu, "gelu", 1},
+    OpInfo{Op::sqrt, "sqrt", 1},           OpInfo{Op::rsqrt, "rsqrt", 1},
+    OpInfo{Op::square, "square", 1},       OpInfo{Op::logical_not, "logical_not", 1},
+    OpInfo{Op::cast, "cast", 1},           OpInfo{Op::add, "add", 2},
+    OpInfo{Op::sub, "sub", 2},             OpInfo{Op::mul, "mul", 2},
+    OpInfo{Op::div, "div", 2},             OpInfo{Op::maximum, "maximum", 2},
+    OpInfo{Op::minimum, "minimum", 2},     OpInfo{Op::pow, "pow", 2},
+    OpInfo{Op::eq, "eq", 2},               OpInfo{Op::ne, "ne", 2},
+    OpInfo{Op::lt, "lt", 2},               OpInfo{Op::le, "le", 2},
+    OpInfo{Op::gt, "gt", 2},               OpInfo{Op::ge, "ge", 2},
+    OpInfo{Op::where, "where", 3},         OpInfo{Op::reduce_sum, "reduce_sum", 1},
+    OpInfo{Op::reduce_mean, "reduce_mean", 1}, OpInfo{Op::reduce_max, "reduce_max", 1},
+    OpInfo{Op::reduce_min, "reduce_min", 1},
+};
+
+const OpInfo& info(Op op) {
+  const auto i = static_cast<size_t>(op);
+  if (i >= kOps.size() || kOps[i].op != op) throw std::logic_error("kiln: op table out of order");
+  return kOps[i];
+}
+
+}  // namespace
+
+std::string_view op_name(Op op) { return info(op).name; }
+
+std::optional<Op> op_from_name(std::string_view name) {
+  for (const auto& o : kOps) {
+    if (o.name == name) return o.op;
+  }
+  return std::nullopt;
+}
+
+int op_arity(Op op) { return info(op).arity; }
+
+bool is_unary(Op op) { return op >= Op::neg && op <= Op::cast; }
+bool is_binary(Op op) { return op >= Op::add && op <= Op::ge; }
+bool is_comparison(Op op) { return op >= Op::eq && op <= Op::ge; }
+bool is_pointwise(Op op) { return op >= Op::neg && op <= Op::where; }
+bool is_reduction(Op op) { return op >= Op::reduce_sum && op <= Op::reduce_min; }
+
+std::optional<int64_t> static_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (const auto& d : shape) {
+    if (!d.is_constant()) return std::nullopt;
+    n *= d.value;
+  }
+  return n;
+}
+
+std::string shape_to_string(const Graph& g, const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    const auto& d = shape[i];
+    if (d.is_constant()) {
+      s += std::to_string(d.value);
+    } else if (static_cast<size_t>(d.sym) < g.symbols.size()) {
+      s += g.symbols[static_cast<size_t>(d.sym)].name;
+    } else {
+      s += "?" + std::to_string(d.sym);
+    }
+  }
+  return s + "]";
+}
+
+int64_t eval_dim(const Dim& d, const SymbolValues& values) {
+  if (d.is_constant()) return d.value;
+  return values.at(static_cast<size_t>(d.sym));
+}
+
+std::vector<int64_t> eval_shape(const Shape& s, const SymbolValues& values) {
+  std::vector<int64_t> out;
+  out.reserve(s.size());
+  for (const auto& d : s) out.push_back(eval_dim(d, values));
+  return out;
+}
+
+}  // namespace kiln::ir

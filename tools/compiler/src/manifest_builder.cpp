@@ -1,0 +1,168 @@
+#include "manifest_builder.h"
+
+#include <set>
+
+namespace kiln::compiler {
+
+fb::Hash128 to_fb(const Hash128& h) { return fb::Hash128(h.lo, h.hi); }
+
+std::unique_ptr<fb::SizeExprT> to_fb(const SizeExpr& e) {
+  auto out = std::make_unique<fb::SizeExprT>();
+  for (const auto& op : e.ops()) {
+    out->ops.emplace_back(static_cast<fb::ExprOpKind>(op.kind), op.value);
+  }
+  return out;
+}
+
+std::unique_ptr<fb::KeyComponentsT> to_fb(const KeyComponents& k) {
+  auto out = std::make_unique<fb::KeyComponentsT>();
+  out->structure = std::make_unique<fb::Hash128>(to_fb(k.structure));
+  out->dtypes = std::make_unique<fb::Hash128>(to_fb(k.dtypes));
+  out->shapes = std::make_unique<fb::Hash128>(to_fb(k.shapes));
+  out->target = std::make_unique<fb::Hash128>(to_fb(k.target));
+  out->options = std::make_unique<fb::Hash128>(to_fb(k.options));
+  out->compiler = std::make_unique<fb::Hash128>(to_fb(k.compiler));
+  out->runtime = std::make_unique<fb::Hash128>(to_fb(k.runtime));
+  out->tag = std::make_unique<fb::Hash128>(to_fb(k.tag));
+  return out;
+}
+
+namespace {
+
+std::vector<fb::Dim> dims_to_fb(const ir::Shape& s) {
+  std::vector<fb::Dim> out;
+  out.reserve(s.size());
+  for (const auto& d : s) out.emplace_back(d.is_constant() ? d.value : 0, d.sym);
+  return out;
+}
+
+std::unique_ptr<fb::TensorSpecT> tensor_spec(const std::string& name, const ir::Node& n) {
+  auto t = std::make_unique<fb::TensorSpecT>();
+  t->name = name;
+  t->dtype = static_cast<fb::DType>(n.dtype);
+  t->dims = dims_to_fb(n.shape);
+  return t;
+}
+
+std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint32_t tensor, uint32_t dim, int32_t symbol,
+                                  int64_t value, int64_t value2 = 0) {
+  auto g = std::make_unique<fb::GuardT>();
+  g->kind = kind;
+  g->tensor = static_cast<uint16_t>(tensor);
+  g->dim = static_cast<uint16_t>(dim);
+  g->symbol = symbol;
+  g->value = value;
+  g->value2 = value2;
+  return g;
+}
+
+}  // namespace
+
+std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g) {
+  auto out = std::make_unique<fb::IrGraphT>();
+  for (const auto& n : g.nodes) {
+    auto node = std::make_unique<fb::IrNodeT>();
+    node->op = std::string(ir::op_name(n.op));
+    node->dtype = static_cast<fb::DType>(n.dtype);
+    node->dims = dims_to_fb(n.shape);
+    node->inputs = n.inputs;
+    node->scalar = n.scalar;
+    node->axis = n.axis;
+    node->keepdim = n.keepdim;
+    node->name = n.name;
+    out->nodes.push_back(std::move(node));
+  }
+  out->inputs = g.inputs;
+  out->outputs = g.outputs;
+  return out;
+}
+
+std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& structure) {
+  auto e = std::make_unique<fb::GraphEntryT>();
+  e->name = g.name;
+  for (const auto& s : g.symbols) {
+    auto sym = std::make_unique<fb::SymbolT>();
+    sym->name = s.name;
+    sym->min = s.min;
+    sym->max = s.max;
+    sym->hot = s.hot;
+    sym->divisible_by = s.divisible_by;
+    e->symbols.push_back(std::move(sym));
+  }
+  for (int32_t id : g.inputs) e->inputs.push_back(tensor_spec(g.node(id).name, g.node(id)));
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    e->outputs.push_back(tensor_spec(g.output_names[i], g.node(g.outputs[i])));
+  }
+  e->structure_hash = std::make_unique<fb::Hash128>(to_fb(structure));
+  e->ir = ir_to_fb(g);
+  return e;
+}
+
+std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(const ir::Graph& g,
+                                                              const ir::SymbolValues& static_values,
+                                                              int dl_device_type) {
+  std::vector<std::unique_ptr<fb::GuardT>> guards;
+  std::vector<const ir::Node*> tensors;
+  for (int32_t id : g.inputs) tensors.push_back(&g.node(id));
+  for (int32_t id : g.outputs) tensors.push_back(&g.node(id));
+
+  // Cheap, most discriminating checks first: dtype, device, rank, shape.
+  std::set<int32_t> bound;
+  auto shape_guards = [&](uint32_t t) {
+    const ir::Node& n = *tensors[t];
+    guards.push_back(guard(fb::GuardKind::DType, t, 0, -1, static_cast<int64_t>(n.dtype)));
+    guards.push_back(guard(fb::GuardKind::Device, t, 0, -1, dl_device_type));
+    guards.push_back(guard(fb::GuardKind::Rank, t, 0, -1, static_cast<int64_t>(n.shape.size())));
+    for (uint32_t d = 0; d < n.shape.size(); ++d) {
+      const ir::Dim& dim = n.shape[d];
+      if (dim.is_constant()) {
+        guards.push_back(guard(fb::GuardKind::DimConst, t, d, -1, dim.value));
+        continue;
+      }
+      guards.push_back(guard(fb::GuardKind::DimSymbol, t, d, dim.sym, 0));
+      if (bound.insert(dim.sym).second) {
+        const ir::SymbolDecl& s = g.symbols[static_cast<size_t>(dim.sym)];
+        const int64_t v = static_values[static_cast<size_t>(dim.sym)];
+        if (v >= 0) {
+          guards.push_back(guard(fb::GuardKind::SymbolRange, t, d, dim.sym, v, v));
+        } else {
+          guards.push_back(guard(fb::GuardKind::SymbolRange, t, d, dim.sym, s.min, s.max));
+          if (s.divisible_by > 1) {
+            guards.push_back(guard(fb::GuardKind::SymbolDivisible, t, d, dim.sym, s.divisible_by));
+          }
+        }
+      }
+    }
+  };
+  auto layout_guards = [&](uint32_t t) {
+    guards.push_back(guard(fb::GuardKind::Contiguous, t, 0, -1, 0));
+    guards.push_back(
+        guard(fb::GuardKind::Alignment, t, 0, -1, dtype_size(tensors[t]->dtype)));
+  };
+  for (uint32_t t = 0; t < tensors.size(); ++t) shape_guards(t);
+  for (uint32_t t = 0; t < tensors.size(); ++t) layout_guards(t);
+  return guards;
+}
+
+std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base) {
+  auto plan = std::make_unique<fb::LaunchPlanT>();
+  for (const auto& b : lowered.buffers) {
+    auto decl = std::make_unique<fb::BufferDeclT>();
+    decl->role = static_cast<fb::BufferRole>(b.role);
+    decl->index = b.index;
+    decl->dtype = static_cast<fb::DType>(b.dtype);
+    decl->numel = to_fb(b.numel);
+    plan->buffers.push_back(std::move(decl));
+  }
+  for (const auto& l : lowered.launches) {
+    auto launch = std::make_unique<fb::KernelLaunchT>();
+    launch->kernel = kernel_base + l.kernel;
+    launch->buffers = l.buffers;
+    launch->work_items = to_fb(l.work_items);
+    launch->item_cost = to_fb(l.item_cost);
+    plan->launches.push_back(std::move(launch));
+  }
+  return plan;
+}
+
+}  // namespace kiln::compiler

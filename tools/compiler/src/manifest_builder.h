@@ -1,0 +1,32 @@
+// Converts compiler structures into the package manifest's object API types.
+#pragma once
+
+#include <memory>
+
+#include "kiln/abi/kiln_package_generated.h"
+#include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/hash.h"
+#include "kiln/compiler/ir.h"
+
+namespace kiln::compiler {
+
+fb::Hash128 to_fb(const Hash128& h);
+std::unique_ptr<fb::SizeExprT> to_fb(const SizeExpr& e);
+std::unique_ptr<fb::KeyComponentsT> to_fb(const KeyComponents& k);
+std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g);
+
+// Graph name, symbols, input/output specs, structure hash and IR; no
+// specializations yet.
+std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& structure);
+
+// The guards that admit exactly the calls a specialization was compiled for:
+// dtype, device, rank, each dim, symbol ranges (a point range for a static
+// symbol), divisibility, contiguity and alignment, for inputs then outputs.
+std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(const ir::Graph& g,
+                                                              const ir::SymbolValues& static_values,
+                                                              int dl_device_type);
+
+// `kernel_base` is the manifest index of lowered.kernels[0].
+std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base);
+
+}  // namespace kiln::compiler
