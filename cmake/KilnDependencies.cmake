@@ -53,6 +53,13 @@ find_path(KILN_DLPACK_INCLUDE_DIR dlpack/dlpack.h)
 if(NOT KILN_DLPACK_INCLUDE_DIR)
   _Kiln_require_dependency("DLPack headers" "libdlpack-dev")
 endif()
+if(NOT TARGET kiln_dlpack_headers)
+  # The runtime's public API takes DLTensor, so its users need the header too.
+  add_library(kiln_dlpack_headers INTERFACE)
+  add_library(Kiln::dlpack_headers ALIAS kiln_dlpack_headers)
+  target_include_directories(kiln_dlpack_headers SYSTEM INTERFACE
+    "$<BUILD_INTERFACE:${KILN_DLPACK_INCLUDE_DIR}>")
+endif()
 
 # Ninja and clang++: run by the generator at build time, not linked.
 find_program(KILN_NINJA_EXECUTABLE NAMES ninja ninja-build)

@@ -1,0 +1,298 @@
+# add_precompiled_graphs(): build-time compilation of KILN_GRAPH sources into a
+# package that a static library embeds.
+#
+#   add_precompiled_graphs(<name>
+#     GRAPHS  <sources...>        C++ sources with KILN_GRAPH(...) declarations
+#     TARGETS <targets...>        cpu:<level> (cpu:x86-64, cpu:x86-64-v3) or cuda:sm_<NN>
+#     [PACKAGE <file>]            also write the package here (relative: current binary dir)
+#     [NAMESPACE <ns>]            C++ namespace of the generated header; default <name>
+#     [PROFILE <file.kprof>]      shapes seen in production (relative: current source dir)
+#     [TAG <string>])             user tag, part of every kernel key
+#
+# Creates:
+#   <name>              STATIC library: <name>.cpp + <name>_embed.S (the package,
+#                       embedded with .incbin). PUBLIC include dir holds <name>.h;
+#                       PUBLIC link Kiln::runtime.
+#   _kiln_gen_<name>    the generator executable (<name>.generator): GRAPHS linked
+#                       with Kiln::gen_main, run at build time.
+#   With PACKAGE, a copy step (copy_if_different) whose output <file> is a source
+#   of <name>, so building the library writes it.
+# Properties on <name>: KILN_PACKAGE_FILE (the package in the output directory) and,
+# with PACKAGE, KILN_PACKAGE (the copy).
+#
+# Variables read (set by Kiln's top-level CMakeLists.txt in-tree, or by
+# KilnConfig.cmake when installed): KILN_CLANGXX_EXECUTABLE, KILN_NINJA_EXECUTABLE.
+# Optional: KILN_GENERATOR_JOBS (passed as --jobs), CMAKE_CXX_COMPILER_LAUNCHER
+# (its first element is passed as --cxx-launcher).
+#
+# Works in-tree (included by the top-level CMakeLists.txt, _KILN_IN_TREE is TRUE)
+# and installed (included by KilnConfig.cmake); it only refers to the Kiln::
+# target names, which exist in both cases.
+include_guard(GLOBAL)
+
+cmake_minimum_required(VERSION 3.25)
+
+# Target forms. cpu levels are the -march levels clang++ accepts for x86-64 (plus
+# names such as "native" or "znver3": any lowercase march-like word). cuda: an
+# sm_ architecture, optionally arch-specific ("sm_90a").
+set(_KILN_CPU_TARGET_REGEX "^cpu:[a-z0-9][a-z0-9_.-]*$")
+set(_KILN_CUDA_TARGET_REGEX "^cuda:sm_[0-9][0-9]+a?$")
+set(_KILN_IDENTIFIER_REGEX "^[A-Za-z_][A-Za-z0-9_]*$")
+
+function(_Kiln_error name)
+  string(CONCAT msg ${ARGN})
+  message(FATAL_ERROR "add_precompiled_graphs(${name}): ${msg}")
+endfunction()
+
+# Checks the TARGETS list: each entry's form, and no duplicates.
+function(_Kiln_validate_targets name)
+  set(seen "")
+  foreach(t IN LISTS ARGN)
+    if(NOT t MATCHES "${_KILN_CPU_TARGET_REGEX}" AND NOT t MATCHES "${_KILN_CUDA_TARGET_REGEX}")
+      _Kiln_error(${name} "TARGETS entry '${t}' is not cpu:<level> or cuda:sm_<NN>")
+    endif()
+    if(t IN_LIST seen)
+      _Kiln_error(${name} "TARGETS entry '${t}' is listed twice")
+    endif()
+    list(APPEND seen "${t}")
+  endforeach()
+endfunction()
+
+# A C++ namespace: identifiers joined by "::" (nested namespaces allowed).
+function(_Kiln_validate_namespace name ns)
+  string(REPLACE "::" ";" parts "${ns}")
+  if(ns STREQUAL "" OR ns MATCHES "^::" OR ns MATCHES "::$")
+    _Kiln_error(${name} "NAMESPACE '${ns}' is not a C++ namespace name")
+  endif()
+  foreach(part IN LISTS parts)
+    if(NOT part MATCHES "${_KILN_IDENTIFIER_REGEX}")
+      _Kiln_error(${name} "NAMESPACE '${ns}' is not a C++ namespace name")
+    endif()
+  endforeach()
+endfunction()
+
+# The tools the generator runs: clang++ (CPU kernels), ninja (its own build), and
+# the compiler launcher, if any. Sets <out_var>_CXX, _NINJA, _LAUNCHER.
+function(_Kiln_find_build_tools name out_var)
+  set(cxx "${KILN_CLANGXX_EXECUTABLE}")
+  if(NOT cxx)
+    find_program(KILN_CLANGXX_EXECUTABLE NAMES clang++ clang++-19 clang++-18 clang++-17
+                 clang++-16 clang++-15 clang++-14)
+    set(cxx "${KILN_CLANGXX_EXECUTABLE}")
+  endif()
+  if(NOT cxx)
+    _Kiln_error(${name} "clang++ (compiles the CPU kernels) was not found (install clang "
+                "or set KILN_CLANGXX_EXECUTABLE)")
+  endif()
+
+  set(ninja "${KILN_NINJA_EXECUTABLE}")
+  if(NOT ninja AND CMAKE_MAKE_PROGRAM MATCHES "(^|/)ninja(-build)?(\\.exe)?$")
+    set(ninja "${CMAKE_MAKE_PROGRAM}")
+  endif()
+  if(NOT ninja)
+    find_program(KILN_NINJA_EXECUTABLE NAMES ninja ninja-build)
+    set(ninja "${KILN_NINJA_EXECUTABLE}")
+  endif()
+  if(NOT ninja)
+    _Kiln_error(${name} "ninja (run by the generator) was not found (install ninja-build "
+                "or set KILN_NINJA_EXECUTABLE)")
+  endif()
+
+  set(launcher "")
+  if(CMAKE_CXX_COMPILER_LAUNCHER)
+    list(GET CMAKE_CXX_COMPILER_LAUNCHER 0 launcher)
+  endif()
+
+  set(${out_var}_CXX "${cxx}" PARENT_SCOPE)
+  set(${out_var}_NINJA "${ninja}" PARENT_SCOPE)
+  set(${out_var}_LAUNCHER "${launcher}" PARENT_SCOPE)
+endfunction()
+
+# One Ninja pool for all generators: each one runs its own parallel ninja, so
+# running several at once would oversubscribe the machine.
+function(_Kiln_generator_job_pool out_var)
+  set(pool "")
+  if(CMAKE_GENERATOR MATCHES "Ninja")
+    set(pool kiln_generator)
+    get_property(pools GLOBAL PROPERTY JOB_POOLS)
+    if(NOT pools MATCHES "(^|;)kiln_generator=")
+      set_property(GLOBAL APPEND PROPERTY JOB_POOLS kiln_generator=1)
+    endif()
+  endif()
+  set(${out_var} "${pool}" PARENT_SCOPE)
+endfunction()
+
+function(add_precompiled_graphs NAME)
+  set(options "")
+  set(one_value_args PACKAGE NAMESPACE PROFILE TAG)
+  set(multi_value_args GRAPHS TARGETS)
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "${options}" "${one_value_args}" "${multi_value_args}")
+
+  # --- validate, then fill in defaults -----------------------------------------
+  if(NOT NAME MATCHES "${_KILN_IDENTIFIER_REGEX}")
+    _Kiln_error("${NAME}" "the name must be a C identifier ([A-Za-z_][A-Za-z0-9_]*)")
+  endif()
+  if(ARG_UNPARSED_ARGUMENTS)
+    list(JOIN ARG_UNPARSED_ARGUMENTS "' '" unparsed)
+    _Kiln_error(${NAME} "unknown arguments: '${unparsed}' (GRAPHS, TARGETS, PACKAGE, "
+                "NAMESPACE, PROFILE and TAG are known)")
+  endif()
+  foreach(kw IN LISTS ARG_KEYWORDS_MISSING_VALUES)
+    _Kiln_error(${NAME} "${kw} given without a value")
+  endforeach()
+  if(NOT ARG_GRAPHS)
+    _Kiln_error(${NAME} "GRAPHS is required (C++ sources with KILN_GRAPH declarations)")
+  endif()
+  if(NOT ARG_TARGETS)
+    _Kiln_error(${NAME} "TARGETS is required (for example cpu:x86-64 cpu:x86-64-v3)")
+  endif()
+  _Kiln_validate_targets(${NAME} ${ARG_TARGETS})
+  if(NOT DEFINED ARG_NAMESPACE)
+    set(ARG_NAMESPACE "${NAME}")
+  endif()
+  _Kiln_validate_namespace(${NAME} "${ARG_NAMESPACE}")
+  if(DEFINED ARG_PROFILE)
+    cmake_path(ABSOLUTE_PATH ARG_PROFILE BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
+               NORMALIZE)
+    if(NOT EXISTS "${ARG_PROFILE}")
+      _Kiln_error(${NAME} "PROFILE '${ARG_PROFILE}' does not exist")
+    endif()
+  endif()
+  if(DEFINED ARG_PACKAGE)
+    cmake_path(ABSOLUTE_PATH ARG_PACKAGE BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
+               NORMALIZE)
+  endif()
+  if(DEFINED ARG_TAG AND ARG_TAG MATCHES "[\n\r]")
+    _Kiln_error(${NAME} "TAG must be one line")
+  endif()
+  foreach(src IN LISTS ARG_GRAPHS)
+    cmake_path(ABSOLUTE_PATH src BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE
+               OUTPUT_VARIABLE abs_src)
+    get_source_file_property(generated "${abs_src}" GENERATED)
+    if(NOT generated AND NOT EXISTS "${abs_src}")
+      _Kiln_error(${NAME} "GRAPHS source '${src}' does not exist")
+    endif()
+  endforeach()
+
+  foreach(tgt IN ITEMS ${NAME} _kiln_gen_${NAME})
+    if(TARGET ${tgt})
+      _Kiln_error(${NAME} "a target named '${tgt}' already exists")
+    endif()
+  endforeach()
+  foreach(tgt IN ITEMS Kiln::gen_main Kiln::runtime)
+    if(NOT TARGET ${tgt})
+      _Kiln_error(${NAME} "target ${tgt} does not exist: use find_package(Kiln) or "
+                  "add Kiln with add_subdirectory() first")
+    endif()
+  endforeach()
+  # Where the generator writes (fixed per name): <binary dir>/<name>.kiln_out/.
+  set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/${NAME}.kiln_out")
+  set(package_file "${out_dir}/${NAME}.kiln")
+  if(DEFINED ARG_PACKAGE AND ARG_PACKAGE STREQUAL package_file)
+    _Kiln_error(${NAME} "PACKAGE '${ARG_PACKAGE}' is the generator's own output, "
+                "choose another path")
+  endif()
+
+  # The package is embedded by an assembler file. enable_language() only works
+  # at file scope: KilnConfig.cmake enables ASM for installed users, Kiln's own
+  # project() lists it.
+  if(NOT CMAKE_ASM_COMPILE_OBJECT)
+    _Kiln_error(${NAME} "the ASM language is not enabled in this directory: add ASM to "
+                "project(... LANGUAGES ...) or call enable_language(ASM) at file scope "
+                "(the package is embedded by an assembler .incbin)")
+  endif()
+
+  _Kiln_find_build_tools(${NAME} tool)
+  _Kiln_generator_job_pool(job_pool)
+
+  # --- 1. the generator executable ---------------------------------------------
+  set(generator _kiln_gen_${NAME})
+  add_executable(${generator} ${ARG_GRAPHS})
+  target_link_libraries(${generator} PRIVATE Kiln::gen_main)
+  set_target_properties(${generator} PROPERTIES
+    OUTPUT_NAME "${NAME}.generator"
+    CXX_STANDARD 20
+    CXX_STANDARD_REQUIRED ON
+    CXX_EXTENSIONS OFF)
+
+  # --- 2. run it at build time --------------------------------------------------
+  file(MAKE_DIRECTORY "${out_dir}")
+  set(header_file "${out_dir}/${NAME}.h")
+  set(source_file "${out_dir}/${NAME}.cpp")
+  set(embed_file "${out_dir}/${NAME}_embed.S")
+
+  list(JOIN ARG_TARGETS "," targets_csv)
+  set(args
+    --name "${NAME}"
+    --namespace "${ARG_NAMESPACE}"
+    --targets "${targets_csv}"
+    --out-dir "${out_dir}"
+    --work-dir "${out_dir}/work"
+    --cxx "${tool_CXX}")
+  if(tool_LAUNCHER)
+    list(APPEND args --cxx-launcher "${tool_LAUNCHER}")
+  endif()
+  list(APPEND args --ninja "${tool_NINJA}")
+  if(KILN_GENERATOR_JOBS)
+    list(APPEND args --jobs "${KILN_GENERATOR_JOBS}")
+  endif()
+  set(extra_depends "")
+  if(DEFINED ARG_PROFILE)
+    list(APPEND args --profile "${ARG_PROFILE}")
+    list(APPEND extra_depends "${ARG_PROFILE}")
+  endif()
+  if(DEFINED ARG_TAG)
+    list(APPEND args --tag "${ARG_TAG}")
+  endif()
+
+  set(pool_args "")
+  if(job_pool)
+    set(pool_args JOB_POOL ${job_pool})
+  endif()
+  # The generator rewrites only outputs whose bytes changed. Ninja (restat) then
+  # rebuilds only what really changed; other generators compare mtimes only, so
+  # there every output is touched, or the command would rerun on every build.
+  set(touch_args "")
+  if(NOT CMAKE_GENERATOR MATCHES "Ninja")
+    set(touch_args COMMAND "${CMAKE_COMMAND}" -E touch_nocreate
+        "${package_file}" "${header_file}" "${source_file}" "${embed_file}")
+  endif()
+  # The generator target changes whenever a graph source (or Kiln's compiler)
+  # changes, so depending on it reruns the generator. Its depfile (<name>.d) is
+  # not used: the generator does its own incremental build under work/.
+  add_custom_command(
+    OUTPUT "${package_file}" "${header_file}" "${source_file}" "${embed_file}"
+    COMMAND ${generator} ${args}
+    ${touch_args}
+    DEPENDS ${generator} ${extra_depends}
+    WORKING_DIRECTORY "${out_dir}"
+    COMMENT "Precompiling graphs ${NAME} for ${targets_csv}"
+    ${pool_args}
+    VERBATIM)
+
+  # --- 3. the library ------------------------------------------------------------
+  add_library(${NAME} STATIC "${source_file}" "${embed_file}")
+  # The .S only names the package (.incbin): reassemble when the package changes.
+  set_source_files_properties("${embed_file}" PROPERTIES OBJECT_DEPENDS "${package_file}")
+  target_include_directories(${NAME} PUBLIC "$<BUILD_INTERFACE:${out_dir}>")
+  target_link_libraries(${NAME} PUBLIC Kiln::runtime)
+  target_compile_features(${NAME} PUBLIC cxx_std_20)
+  set_target_properties(${NAME} PROPERTIES
+    POSITION_INDEPENDENT_CODE ON
+    KILN_PACKAGE_FILE "${package_file}")
+
+  # --- 4. the optional copy of the package ---------------------------------------
+  if(DEFINED ARG_PACKAGE)
+    add_custom_command(
+      OUTPUT "${ARG_PACKAGE}"
+      COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${package_file}" "${ARG_PACKAGE}"
+      DEPENDS "${package_file}"
+      COMMENT "Writing package ${ARG_PACKAGE}"
+      VERBATIM)
+    # A source of the library (not compiled: unknown extension), so the copy runs
+    # whenever the library is built, in the library's own build rules.
+    target_sources(${NAME} PRIVATE "${ARG_PACKAGE}")
+    set_source_files_properties("${ARG_PACKAGE}" PROPERTIES HEADER_FILE_ONLY ON)
+    set_target_properties(${NAME} PROPERTIES KILN_PACKAGE "${ARG_PACKAGE}")
+  endif()
+endfunction()

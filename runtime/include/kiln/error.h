@@ -1,0 +1,86 @@
+// Typed errors of the runtime. Every failure a caller can cause or meet
+// (a bad package, a bad tensor, a missing kernel) is one of these, never an
+// abort, so a server can log it and go on.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+enum class ErrorCode : uint8_t {
+  invalid_argument,
+  io,
+  package_bad_magic,
+  package_unsupported_version,
+  package_truncated,
+  package_checksum_mismatch,
+  package_verifier_failed,
+  package_unknown_target,
+  package_corrupt,
+  graph_not_found,
+  guard_mismatch,
+  no_specialization,
+  recompile_required,
+  kernel_load_failed,
+  cuda_unavailable,
+  internal,
+};
+
+// "package_checksum_mismatch", ...: stable names for logs and the CLI.
+std::string_view error_code_name(ErrorCode code);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, std::string message);
+  ErrorCode code() const noexcept { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// Anything wrong with the bytes of a package: magic, version, sizes,
+// checksums, the FlatBuffers verifier, or a manifest that contradicts itself.
+class PackageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// One guard of one specialization that the call's tensors did not pass.
+struct GuardFailure {
+  std::string specialization;  // "general", "n=8"
+  std::string subject;         // "x.shape[0]", "x.dtype", "symbol n", "out0.strides"
+  std::string expected;
+  std::string actual;
+};
+
+// A call matched no specialization and the stance is fail_on_recompile.
+class RecompileError : public Error {
+ public:
+  RecompileError(std::string graph, std::vector<GuardFailure> failures);
+  const std::string& graph() const noexcept { return graph_; }
+  const std::vector<GuardFailure>& failures() const noexcept { return failures_; }
+
+ private:
+  std::string graph_;
+  std::vector<GuardFailure> failures_;
+};
+
+// A call matched no specialization and nothing could compile one (no JIT is
+// linked, or the JIT declined).
+class NoSpecializationError : public Error {
+ public:
+  NoSpecializationError(std::string graph, std::vector<GuardFailure> failures,
+                        std::string_view reason = "no JIT compiler is linked");
+  const std::string& graph() const noexcept { return graph_; }
+  const std::vector<GuardFailure>& failures() const noexcept { return failures_; }
+
+ private:
+  std::string graph_;
+  std::vector<GuardFailure> failures_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,64 @@
+// Reads and verifies a .kiln file. Everything in the file is checked before
+// any of it is used: header, sizes, checksum, the FlatBuffers verifier, then
+// the manifest's own consistency (indices, targets, blob ranges). Blobs are
+// checked (hash) and decompressed on first use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "kiln/abi/kiln_package_generated.h"
+#include "kiln/abi/package_header.h"
+
+namespace kiln {
+
+// The CPU and CUDA targets this runtime knows; anything else in a package is
+// ErrorCode::package_unknown_target.
+bool is_known_target_name(std::string_view name) noexcept;
+
+// Limits of the runtime's fixed-size dispatch arrays; a package over them is
+// refused at open rather than failing at a call.
+inline constexpr size_t kMaxSymbols = 32;
+inline constexpr size_t kMaxTensors = 256;        // inputs + outputs of one graph
+inline constexpr size_t kMaxPlanBuffers = 1024;   // buffers of one launch plan
+inline constexpr size_t kMaxLaunchBuffers = 256;  // arguments of one kernel
+inline constexpr size_t kMaxExprStack = 32;       // SizeExpr evaluation depth
+
+class PackageReader {
+ public:
+  // Reads the whole file into memory.
+  static PackageReader open_file(const std::filesystem::path& path);
+  // Copies the bytes.
+  static PackageReader open_memory(std::span<const std::byte> bytes);
+  // Borrows the bytes, which must outlive the reader (an embedded package).
+  // Bytes that are not 16-byte aligned are copied, since FlatBuffers reads
+  // scalars in place.
+  static PackageReader open_borrowed(std::span<const std::byte> bytes);
+
+  PackageReader(PackageReader&&) noexcept;
+  PackageReader& operator=(PackageReader&&) noexcept;
+  ~PackageReader();
+
+  const KilnPackageHeader& header() const noexcept;
+  const fb::Manifest& manifest() const noexcept;
+  std::span<const std::byte> file_bytes() const noexcept;
+
+  // The blob's stored bytes (compressed or not), as they are in the file.
+  std::span<const std::byte> stored_blob(uint32_t index) const;
+  // The blob's contents: hash checked, decompressed, cached. Thread-safe.
+  // Throws PackageError(package_checksum_mismatch or package_corrupt).
+  std::span<const std::byte> blob(uint32_t index) const;
+  // blob() for every blob: the full check `kiln verify` does.
+  void verify_all_blobs() const;
+
+ private:
+  struct State;
+  explicit PackageReader(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,113 @@
+// The Kiln runtime: open a package, pick a graph, call it with DLPack
+// tensors. Guards choose a precompiled specialization per call; a miss
+// follows the stance (see docs/runtime.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <dlpack/dlpack.h>
+
+#include "kiln/dtype.h"
+#include "kiln/error.h"
+#include "kiln/jit.h"
+#include "kiln/package_reader.h"
+#include "kiln/tensor_view.h"
+
+namespace kiln {
+
+enum class Stance : uint8_t {
+  fallback,           // compile what is missing (needs a JitCompiler), else NoSpecializationError
+  fail_on_recompile,  // throw RecompileError naming every failed guard
+};
+
+struct OpenOptions {
+  Stance stance = Stance::fallback;
+  int num_threads = 0;  // CPU launch threads, the caller's included; 0 = hardware_concurrency
+};
+
+// One slot per kiln.fb.GuardKind.
+inline constexpr size_t kGuardKindCount = 10;
+
+// A snapshot of a graph's counters.
+struct GraphCounters {
+  uint64_t calls = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  // For each miss, the kinds of guard the closest specialization failed
+  // (each kind counted once per miss), indexed by kiln.fb.GuardKind.
+  uint64_t misses_by_reason[kGuardKindCount] = {};
+};
+
+namespace detail {
+struct PackageState;
+struct GraphFactory;
+}  // namespace detail
+
+// A graph of an open package. Owned by the Package; references stay valid
+// for the Package's life (moves included). Calls are thread-safe.
+class Graph {
+ public:
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  std::string_view name() const;
+  size_t num_inputs() const;
+  size_t num_outputs() const;
+
+  // Throws Error(invalid_argument) for a wrong tensor count, a null tensor or
+  // null data; RecompileError or NoSpecializationError when no
+  // specialization fits.
+  void call(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
+            void* stream = nullptr);
+  void call(std::initializer_list<TensorView> inputs, std::initializer_list<TensorView> outputs,
+            void* stream = nullptr);
+
+  // The specialization a call with these tensors would run, or throws like
+  // call() would (without consulting a JIT). Launches nothing.
+  std::string_view select(std::span<const DLTensor* const> inputs,
+                          std::span<const DLTensor* const> outputs);
+
+  GraphCounters counters() const;
+
+ private:
+  friend struct detail::GraphFactory;
+  struct Impl;
+  explicit Graph(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Package {
+ public:
+  static Package open(const std::filesystem::path& path, OpenOptions options = {});
+  // Copies the bytes.
+  static Package open_memory(std::span<const std::byte> bytes, OpenOptions options = {});
+  // Borrows the bytes, which must outlive the Package (static data).
+  static Package open_embedded(std::span<const std::byte> bytes, OpenOptions options = {});
+
+  // Throws Error(graph_not_found) listing the graphs the package has.
+  Graph& graph(std::string_view name);
+  std::vector<std::string_view> graph_names() const;
+
+  void set_stance(Stance stance);
+  Stance stance() const;
+
+  const PackageReader& reader() const;
+
+  Package(Package&&) noexcept;
+  Package& operator=(Package&&) noexcept;
+  ~Package();
+
+ private:
+  explicit Package(std::unique_ptr<detail::PackageState> state);
+  std::unique_ptr<detail::PackageState> state_;
+};
+
+}  // namespace kiln

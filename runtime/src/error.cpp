@@ -1,0 +1,90 @@
+#include "kiln/error.h"
+
+#include <utility>
+
+namespace kiln {
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::invalid_argument:
+      return "invalid_argument";
+    case ErrorCode::io:
+      return "io";
+    case ErrorCode::package_bad_magic:
+      return "package_bad_magic";
+    case ErrorCode::package_unsupported_version:
+      return "package_unsupported_version";
+    case ErrorCode::package_truncated:
+      return "package_truncated";
+    case ErrorCode::package_checksum_mismatch:
+      return "package_checksum_mismatch";
+    case ErrorCode::package_verifier_failed:
+      return "package_verifier_failed";
+    case ErrorCode::package_unknown_target:
+      return "package_unknown_target";
+    case ErrorCode::package_corrupt:
+      return "package_corrupt";
+    case ErrorCode::graph_not_found:
+      return "graph_not_found";
+    case ErrorCode::guard_mismatch:
+      return "guard_mismatch";
+    case ErrorCode::no_specialization:
+      return "no_specialization";
+    case ErrorCode::recompile_required:
+      return "recompile_required";
+    case ErrorCode::kernel_load_failed:
+      return "kernel_load_failed";
+    case ErrorCode::cuda_unavailable:
+      return "cuda_unavailable";
+    case ErrorCode::internal:
+      return "internal";
+  }
+  return "unknown";
+}
+
+Error::Error(ErrorCode code, std::string message)
+    : std::runtime_error(std::move(message)), code_(code) {}
+
+namespace {
+
+// One line per failed guard, prefixed by its specialization, so a reader
+// sees for each candidate everything that kept it from running.
+std::string describe_miss(std::string_view graph, std::string_view why,
+                          const std::vector<GuardFailure>& failures) {
+  std::string text = "kiln: graph '";
+  text += graph;
+  text += "' has no specialization for this call (";
+  text += why;
+  text += ")";
+  if (failures.empty()) {
+    text += ": the package has no specialization for this device and CPU";
+    return text;
+  }
+  text += ':';
+  for (const GuardFailure& f : failures) {
+    text += "\n  ";
+    text += f.specialization;
+    text += ": ";
+    text += f.subject;
+    text += ": expected ";
+    text += f.expected;
+    text += ", got ";
+    text += f.actual;
+  }
+  return text;
+}
+
+}  // namespace
+
+RecompileError::RecompileError(std::string graph, std::vector<GuardFailure> failures)
+    : Error(ErrorCode::recompile_required, describe_miss(graph, "fail_on_recompile", failures)),
+      graph_(std::move(graph)),
+      failures_(std::move(failures)) {}
+
+NoSpecializationError::NoSpecializationError(std::string graph, std::vector<GuardFailure> failures,
+                                             std::string_view reason)
+    : Error(ErrorCode::no_specialization, describe_miss(graph, reason, failures)),
+      graph_(std::move(graph)),
+      failures_(std::move(failures)) {}
+
+}  // namespace kiln

@@ -1,0 +1,375 @@
+// Graph: argument checks, guard-based selection, miss handling and CPU plan
+// execution for one graph of a package.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "guard_program.h"
+#include "kiln/runtime.h"
+#include "package_state.h"
+#include "size_expr.h"
+#include "text.h"
+
+namespace kiln {
+
+using detail::cat;
+
+namespace {
+
+constexpr size_t kTempAlignment = 64;
+
+struct CompiledBuffer {
+  fb::BufferRole role;
+  uint32_t index;
+  size_t element_size;
+  detail::SizeProgram numel;
+};
+
+struct CompiledLaunch {
+  uint32_t kernel;
+  std::vector<uint32_t> buffers;
+  detail::SizeProgram work_items;
+  detail::SizeProgram item_cost;
+  KilnCpuKernelFn fn = nullptr;  // set once, under Graph::Impl::kernels_once
+};
+
+struct CompiledSpecialization {
+  std::string name;
+  uint32_t target;
+  detail::GuardProgram guards;
+  std::vector<CompiledBuffer> buffers;
+  std::vector<CompiledLaunch> launches;
+  bool has_temps = false;
+};
+
+// Temp buffers of the calling thread, grown as needed and kept: concurrent
+// calls never share one, and a warm thread allocates nothing.
+class Workspace {
+ public:
+  ~Workspace() { release(); }
+  std::byte* reserve(size_t bytes) {
+    if (bytes > capacity_) {
+      release();
+      data_ = static_cast<std::byte*>(::operator new(bytes, std::align_val_t(kTempAlignment)));
+      capacity_ = bytes;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t(kTempAlignment));
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  std::byte* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+thread_local Workspace thread_workspace;
+
+size_t round_up(size_t value, size_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+}  // namespace
+
+struct Graph::Impl {
+  detail::PackageState* package = nullptr;
+  const fb::GraphEntry* entry = nullptr;
+  std::string name;
+  size_t input_count = 0;
+  size_t output_count = 0;
+  detail::GraphNames names;
+  std::vector<CompiledSpecialization> specializations;
+  // Indices of the specializations for the package's chosen CPU target, in
+  // selection order.
+  std::vector<uint32_t> cpu_candidates;
+  bool has_cpu_specializations = false;
+
+  std::once_flag kernels_once;
+
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+  std::array<std::atomic<uint64_t>, kGuardKindCount> misses_by_reason{};
+
+  void gather(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
+              const DLTensor** tensors) const;
+  const CompiledSpecialization* find(const DLTensor* const* tensors, int64_t* symbols) const;
+  std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count);
+  void resolve_kernels();
+  void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+           const int64_t* symbols);
+  [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
+};
+
+std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
+                                                  const fb::GraphEntry& entry) {
+  auto impl = std::make_unique<Graph::Impl>();
+  impl->package = &package;
+  impl->entry = &entry;
+  impl->name = entry.name()->str();
+  impl->input_count = entry.inputs() ? entry.inputs()->size() : 0;
+  impl->output_count = entry.outputs() ? entry.outputs()->size() : 0;
+  for (size_t t = 0; t < impl->input_count; ++t) {
+    impl->names.tensors.push_back(entry.inputs()->Get(t)->name()->str());
+  }
+  for (size_t t = 0; t < impl->output_count; ++t) {
+    impl->names.tensors.push_back(entry.outputs()->Get(t)->name()->str());
+  }
+  if (entry.symbols()) {
+    for (const fb::Symbol* s : *entry.symbols()) impl->names.symbols.push_back(s->name()->str());
+  }
+
+  const auto* targets = package.reader.manifest().targets();
+  const std::optional<uint32_t> cpu_target = package.cpu.target();
+  const uint32_t count = entry.specializations() ? entry.specializations()->size() : 0;
+  for (uint32_t s = 0; s < count; ++s) {
+    const fb::Specialization& spec = *entry.specializations()->Get(s);
+    CompiledSpecialization compiled;
+    compiled.name = spec.name()->str();
+    compiled.target = spec.target();
+    compiled.guards = detail::GuardProgram(spec, impl->names);
+    const fb::LaunchPlan& plan = *spec.plan();
+    if (plan.buffers()) {
+      for (const fb::BufferDecl* decl : *plan.buffers()) {
+        compiled.buffers.push_back(
+            {decl->role(), decl->index(),
+             static_cast<size_t>(dtype_size(static_cast<DType>(decl->dtype()))),
+             detail::SizeProgram(decl->numel(), 0)});
+        compiled.has_temps |= decl->role() == fb::BufferRole::Temp;
+      }
+    }
+    if (plan.launches()) {
+      for (const fb::KernelLaunch* launch : *plan.launches()) {
+        CompiledLaunch l;
+        l.kernel = launch->kernel();
+        if (launch->buffers())
+          l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
+        l.work_items = detail::SizeProgram(launch->work_items(), 0);
+        l.item_cost = detail::SizeProgram(launch->item_cost(), 1);
+        compiled.launches.push_back(std::move(l));
+      }
+    }
+    const bool is_cpu = targets->Get(spec.target())->device() == fb::DeviceKind::Cpu;
+    impl->has_cpu_specializations |= is_cpu;
+    if (cpu_target && spec.target() == *cpu_target) impl->cpu_candidates.push_back(s);
+    impl->specializations.push_back(std::move(compiled));
+  }
+  return std::unique_ptr<Graph>(new Graph(std::move(impl)));
+}
+
+void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
+                         std::span<const DLTensor* const> outputs, const DLTensor** tensors) const {
+  if (inputs.size() != input_count || outputs.size() != output_count) {
+    throw Error(ErrorCode::invalid_argument,
+                cat("kiln: graph '", name, "' takes ", input_count, " inputs and ", output_count,
+                    " outputs, got ", inputs.size(), " and ", outputs.size()));
+  }
+  std::copy(inputs.begin(), inputs.end(), tensors);
+  std::copy(outputs.begin(), outputs.end(), tensors + input_count);
+  for (size_t t = 0; t < input_count + output_count; ++t) {
+    const DLTensor* tensor = tensors[t];
+    const std::string& tensor_name = names.tensors[t];
+    if (tensor == nullptr) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': tensor '", tensor_name, "' is NULL"));
+    }
+    if (tensor->ndim < 0 || (tensor->ndim > 0 && tensor->shape == nullptr)) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': tensor '", tensor_name, "' has ndim ",
+                      tensor->ndim, tensor->ndim > 0 ? " and a NULL shape" : ""));
+    }
+    int64_t numel = 1;
+    for (int32_t d = 0; d < tensor->ndim; ++d) {
+      if (tensor->shape[d] < 0 || __builtin_mul_overflow(numel, tensor->shape[d], &numel)) {
+        throw Error(ErrorCode::invalid_argument,
+                    cat("kiln: graph '", name, "': tensor '", tensor_name, "' has shape[", d,
+                        "] = ", tensor->shape[d], " (negative or overflowing)"));
+      }
+    }
+    if (tensor->data == nullptr && numel != 0) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': tensor '", tensor_name, "' has NULL data but ",
+                      numel, " elements"));
+    }
+  }
+}
+
+const CompiledSpecialization* Graph::Impl::find(const DLTensor* const* tensors,
+                                                int64_t* symbols) const {
+  for (uint32_t index : cpu_candidates) {
+    const CompiledSpecialization& spec = specializations[index];
+    if (spec.guards.passes(tensors, symbols)) return &spec;
+  }
+  return nullptr;
+}
+
+std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tensors, bool count) {
+  std::vector<GuardFailure> failures;
+  std::vector<detail::FailedGuard> closest;
+  bool have_closest = false;
+  for (uint32_t index : cpu_candidates) {
+    const CompiledSpecialization& spec = specializations[index];
+    std::vector<detail::FailedGuard> failed;
+    spec.guards.collect_failures(tensors, spec.name, names, failed);
+    if (!have_closest || failed.size() < closest.size()) {
+      closest = failed;
+      have_closest = true;
+    }
+    for (detail::FailedGuard& f : failed) failures.push_back(std::move(f.failure));
+  }
+  if (count) {
+    bool seen[kGuardKindCount] = {};
+    for (const detail::FailedGuard& f : closest) {
+      const auto kind = static_cast<size_t>(f.kind);
+      if (kind < kGuardKindCount && !seen[kind]) {
+        seen[kind] = true;
+        misses_by_reason[kind].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  return failures;
+}
+
+void Graph::Impl::throw_miss(std::vector<GuardFailure> failures) const {
+  if (package->stance.load(std::memory_order_relaxed) == Stance::fail_on_recompile) {
+    throw RecompileError(name, std::move(failures));
+  }
+  throw NoSpecializationError(name, std::move(failures));
+}
+
+void Graph::Impl::resolve_kernels() {
+  std::call_once(kernels_once, [&] {
+    for (uint32_t index : cpu_candidates) {
+      for (CompiledLaunch& launch : specializations[index].launches) {
+        launch.fn = package->cpu.kernel(launch.kernel);
+      }
+    }
+  });
+}
+
+void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                      const int64_t* symbols) {
+  resolve_kernels();
+  void* buffers[kMaxPlanBuffers];
+  std::byte* temp_base = nullptr;
+  if (spec.has_temps) {
+    size_t total = 0;
+    for (const CompiledBuffer& b : spec.buffers) {
+      if (b.role != fb::BufferRole::Temp) continue;
+      const int64_t numel = b.numel.evaluate(symbols, "temp numel");
+      size_t bytes = 0;
+      if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), b.element_size, &bytes) ||
+          __builtin_add_overflow(round_up(total, kTempAlignment), bytes, &total)) {
+        throw Error(ErrorCode::invalid_argument, cat("kiln: graph '", name, "': temp buffer of ",
+                                                     numel, " elements is negative or too large"));
+      }
+    }
+    temp_base = thread_workspace.reserve(total);
+  }
+  size_t temp_offset = 0;
+  for (size_t i = 0; i < spec.buffers.size(); ++i) {
+    const CompiledBuffer& b = spec.buffers[i];
+    const DLTensor* tensor = nullptr;
+    switch (b.role) {
+      case fb::BufferRole::Input:
+        tensor = tensors[b.index];
+        break;
+      case fb::BufferRole::Output:
+        tensor = tensors[input_count + b.index];
+        break;
+      case fb::BufferRole::Temp: {
+        temp_offset = round_up(temp_offset, kTempAlignment);
+        buffers[i] = temp_base + temp_offset;
+        temp_offset +=
+            static_cast<size_t>(b.numel.evaluate(symbols, "temp numel")) * b.element_size;
+        continue;
+      }
+    }
+    buffers[i] = static_cast<std::byte*>(tensor->data) + tensor->byte_offset;
+  }
+  void* arguments[kMaxLaunchBuffers];
+  for (const CompiledLaunch& launch : spec.launches) {
+    for (size_t a = 0; a < launch.buffers.size(); ++a) arguments[a] = buffers[launch.buffers[a]];
+    const KilnCpuKernelArgs args{arguments, symbols};
+    const int64_t work = launch.work_items.evaluate(symbols, "work_items");
+    const int64_t cost = launch.item_cost.evaluate(symbols, "item_cost");
+    // launch() returns when every chunk has run: the barrier between launches.
+    package->cpu.launch(launch.fn, args, work, cost);
+  }
+}
+
+Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Graph::~Graph() = default;
+
+std::string_view Graph::name() const { return impl_->name; }
+size_t Graph::num_inputs() const { return impl_->input_count; }
+size_t Graph::num_outputs() const { return impl_->output_count; }
+
+void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
+                 void* stream) {
+  Impl& g = *impl_;
+  const DLTensor* tensors[kMaxTensors];
+  g.gather(inputs, outputs, tensors);
+  if (g.has_cpu_specializations && !g.package->cpu.target()) g.package->cpu.throw_no_target();
+  g.calls.fetch_add(1, std::memory_order_relaxed);
+  int64_t symbols[kMaxSymbols];
+  if (const CompiledSpecialization* spec = g.find(tensors, symbols)) {
+    g.hits.fetch_add(1, std::memory_order_relaxed);
+    g.run(*spec, tensors, symbols);
+    return;
+  }
+  g.misses.fetch_add(1, std::memory_order_relaxed);
+  std::vector<GuardFailure> failures = g.explain_miss(tensors, true);
+  if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
+    if (JitCompiler* jit = jit_compiler()) {
+      JitRequest request{g.package->reader, g.name, inputs, outputs, stream, failures};
+      if (jit->compile_and_run(request)) return;
+      throw NoSpecializationError(g.name, std::move(failures), "the JIT compiler declined");
+    }
+  }
+  g.throw_miss(std::move(failures));
+}
+
+void Graph::call(std::initializer_list<TensorView> inputs,
+                 std::initializer_list<TensorView> outputs, void* stream) {
+  if (inputs.size() + outputs.size() > kMaxTensors) {
+    throw Error(ErrorCode::invalid_argument,
+                cat("kiln: graph '", impl_->name, "': more than ", kMaxTensors, " tensors"));
+  }
+  const DLTensor* pointers[kMaxTensors];
+  size_t n = 0;
+  for (const TensorView& t : inputs) pointers[n++] = &t.dl();
+  for (const TensorView& t : outputs) pointers[n++] = &t.dl();
+  call(std::span<const DLTensor* const>(pointers, inputs.size()),
+       std::span<const DLTensor* const>(pointers + inputs.size(), outputs.size()), stream);
+}
+
+std::string_view Graph::select(std::span<const DLTensor* const> inputs,
+                               std::span<const DLTensor* const> outputs) {
+  Impl& g = *impl_;
+  const DLTensor* tensors[kMaxTensors];
+  g.gather(inputs, outputs, tensors);
+  if (g.has_cpu_specializations && !g.package->cpu.target()) g.package->cpu.throw_no_target();
+  int64_t symbols[kMaxSymbols];
+  if (const CompiledSpecialization* spec = g.find(tensors, symbols)) return spec->name;
+  g.throw_miss(g.explain_miss(tensors, false));
+}
+
+GraphCounters Graph::counters() const {
+  GraphCounters c;
+  c.calls = impl_->calls.load(std::memory_order_relaxed);
+  c.hits = impl_->hits.load(std::memory_order_relaxed);
+  c.misses = impl_->misses.load(std::memory_order_relaxed);
+  for (size_t k = 0; k < kGuardKindCount; ++k) {
+    c.misses_by_reason[k] = impl_->misses_by_reason[k].load(std::memory_order_relaxed);
+  }
+  return c;
+}
+
+}  // namespace kiln

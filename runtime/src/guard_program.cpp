@@ -1,0 +1,355 @@
+#include "guard_program.h"
+
+#include <cstring>
+
+#include "kiln/tensor_view.h"
+#include "text.h"
+
+namespace kiln::detail {
+namespace {
+
+bool is_symbol_guard(fb::GuardKind kind) {
+  return kind == fb::GuardKind::SymbolRange || kind == fb::GuardKind::SymbolDivisible;
+}
+
+bool dtype_matches(const DLDataType& actual, int64_t expected) {
+  auto kiln_type = dtype_from_dlpack(actual);
+  return kiln_type && static_cast<int64_t>(*kiln_type) == expected;
+}
+
+bool is_contiguous(const DLTensor& t) {
+  if (t.strides == nullptr) return true;
+  int64_t expected = 1;
+  for (int32_t d = t.ndim - 1; d >= 0; --d) {
+    // A dim of size 1 is never stepped over, so its stride does not matter.
+    if (t.shape[d] != 1 && t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
+}
+
+uintptr_t address_of(const DLTensor& t) {
+  return reinterpret_cast<uintptr_t>(t.data) + static_cast<uintptr_t>(t.byte_offset);
+}
+
+std::string device_text(DLDevice device) {
+  switch (device.device_type) {
+    case kDLCPU:
+      return "cpu";
+    case kDLCUDA:
+      return cat("cuda:", device.device_id);
+    case kDLCUDAHost:
+      return "cuda_host";
+    case kDLCUDAManaged:
+      return cat("cuda_managed:", device.device_id);
+    case kDLROCM:
+      return cat("rocm:", device.device_id);
+    default:
+      return cat("device_type ", static_cast<int>(device.device_type), ":", device.device_id);
+  }
+}
+
+std::string device_type_text(int64_t type) {
+  switch (type) {
+    case kDLCPU:
+      return "cpu";
+    case kDLCUDA:
+      return "cuda";
+    default:
+      return cat("device_type ", type);
+  }
+}
+
+std::string shape_text(const DLTensor& t, bool strides) {
+  std::string text = "(";
+  for (int32_t d = 0; d < t.ndim; ++d) {
+    if (d > 0) text += ", ";
+    text += std::to_string(strides ? t.strides[d] : t.shape[d]);
+  }
+  return text + ")";
+}
+
+std::string row_major_strides_text(const DLTensor& t) {
+  int64_t strides[kMaxTensorRank] = {};
+  int64_t step = 1;
+  const int32_t rank = t.ndim < kMaxTensorRank ? t.ndim : kMaxTensorRank;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    strides[d] = step;
+    step *= t.shape[d];
+  }
+  std::string text = "(";
+  for (int32_t d = 0; d < rank; ++d) {
+    if (d > 0) text += ", ";
+    text += std::to_string(strides[d]);
+  }
+  return text + ")";
+}
+
+std::string dim_subject(const GraphNames& names, uint16_t tensor, uint16_t dim) {
+  return cat(names.tensors[tensor], ".shape[", dim, "]");
+}
+
+std::string range_text(int64_t lo, int64_t hi) {
+  return lo == hi ? std::to_string(lo) : cat("in [", lo, ", ", hi, "]");
+}
+
+}  // namespace
+
+GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& names) {
+  symbol_count_ = names.symbols.size();
+  for (size_t s = 0; s < symbol_count_; ++s) static_symbols_[s] = spec.symbol_values()->Get(s);
+
+  const auto* guards = spec.guards();
+  const uint32_t guard_count = guards ? guards->size() : 0;
+  auto make_check = [](const fb::Guard& g) {
+    GuardCheck c{};
+    c.kind = g.kind();
+    c.tensor = g.tensor();
+    c.dim = g.dim();
+    c.symbol = static_cast<int16_t>(g.symbol());
+    c.bound_tensor = kFixedSymbol;
+    c.value = g.value();
+    c.value2 = g.value2();
+    return c;
+  };
+  // Range and divisibility checks go right after the check that binds their
+  // symbol, so a static specialization that does not fit fails on its first
+  // shape rather than after every dtype and stride check.
+  auto append_symbol_guards = [&](int32_t symbol) {
+    for (uint32_t i = 0; i < guard_count; ++i) {
+      const fb::Guard* g = guards->Get(i);
+      if (is_symbol_guard(g->kind()) && g->symbol() == symbol) {
+        checks_.push_back(make_check(*g));
+      }
+    }
+  };
+
+  struct Binder {
+    uint16_t tensor = kFixedSymbol;
+    uint16_t dim = 0;
+  };
+  Binder binder[kMaxSymbols];
+  bool bound[kMaxSymbols] = {};
+  for (size_t s = 0; s < symbol_count_; ++s) {
+    if (static_symbols_[s] >= 0) {
+      bound[s] = true;
+      append_symbol_guards(static_cast<int32_t>(s));
+    }
+  }
+  for (uint32_t i = 0; i < guard_count; ++i) {
+    const fb::Guard* g = guards->Get(i);
+    if (is_symbol_guard(g->kind())) continue;
+    GuardCheck c = make_check(*g);
+    if (c.kind == fb::GuardKind::DimSymbol) {
+      const auto s = static_cast<size_t>(c.symbol);
+      if (!bound[s]) {
+        c.binds = true;
+        bound[s] = true;
+        binder[s] = {c.tensor, c.dim};
+        checks_.push_back(c);
+        append_symbol_guards(c.symbol);
+        continue;
+      }
+      c.bound_tensor = binder[s].tensor;
+      c.bound_dim = binder[s].dim;
+    }
+    checks_.push_back(c);
+  }
+  for (size_t s = 0; s < symbol_count_; ++s) {
+    if (!bound[s]) {
+      throw PackageError(
+          ErrorCode::package_corrupt,
+          cat("kiln: package specialization '", spec.name()->str(), "' neither fixes symbol ",
+              names.symbols[s], " nor binds it from a tensor dim"));
+    }
+  }
+}
+
+bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols) const noexcept {
+  std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
+  for (const GuardCheck& c : checks_) {
+    switch (c.kind) {
+      case fb::GuardKind::DType:
+        if (!dtype_matches(tensors[c.tensor]->dtype, c.value)) return false;
+        break;
+      case fb::GuardKind::Device:
+        if (tensors[c.tensor]->device.device_type != c.value) return false;
+        break;
+      case fb::GuardKind::Rank:
+        if (tensors[c.tensor]->ndim != c.value) return false;
+        break;
+      case fb::GuardKind::DimConst: {
+        const DLTensor& t = *tensors[c.tensor];
+        if (c.dim >= t.ndim || t.shape[c.dim] != c.value) return false;
+        break;
+      }
+      case fb::GuardKind::DimSymbol: {
+        const DLTensor& t = *tensors[c.tensor];
+        if (c.dim >= t.ndim) return false;
+        if (c.binds) {
+          symbols[c.symbol] = t.shape[c.dim];
+        } else if (symbols[c.symbol] != t.shape[c.dim]) {
+          return false;
+        }
+        break;
+      }
+      case fb::GuardKind::SymbolRange:
+        if (symbols[c.symbol] < c.value || symbols[c.symbol] > c.value2) return false;
+        break;
+      case fb::GuardKind::SymbolDivisible:
+        if (symbols[c.symbol] % c.value != 0) return false;
+        break;
+      case fb::GuardKind::Contiguous:
+        if (!is_contiguous(*tensors[c.tensor])) return false;
+        break;
+      case fb::GuardKind::Alignment:
+        if (address_of(*tensors[c.tensor]) % static_cast<uint64_t>(c.value) != 0) return false;
+        break;
+      case fb::GuardKind::CudaArch:
+        // Needs the CUDA launcher; a CPU call never passes it.
+        return false;
+    }
+  }
+  return true;
+}
+
+void GuardProgram::collect_failures(const DLTensor* const* tensors,
+                                    const std::string& specialization, const GraphNames& names,
+                                    std::vector<FailedGuard>& out) const {
+  int64_t symbols[kMaxSymbols];
+  bool bound[kMaxSymbols] = {};
+  std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
+  for (size_t s = 0; s < symbol_count_; ++s) bound[s] = static_symbols_[s] >= 0;
+
+  auto fail = [&](const GuardCheck& c, std::string subject, std::string expected,
+                  std::string actual) {
+    out.push_back(
+        {c.kind, {specialization, std::move(subject), std::move(expected), std::move(actual)}});
+  };
+  auto missing_dim = [](const DLTensor& t) { return cat("nothing (rank ", t.ndim, ")"); };
+
+  for (const GuardCheck& c : checks_) {
+    const DLTensor* t =
+        c.kind == fb::GuardKind::SymbolRange || c.kind == fb::GuardKind::SymbolDivisible
+            ? nullptr
+            : tensors[c.tensor];
+    switch (c.kind) {
+      case fb::GuardKind::DType:
+        if (!dtype_matches(t->dtype, c.value)) {
+          fail(c, names.tensors[c.tensor] + ".dtype",
+               std::string(dtype_name(static_cast<DType>(c.value))), dlpack_dtype_name(t->dtype));
+        }
+        break;
+      case fb::GuardKind::Device:
+        if (t->device.device_type != c.value) {
+          fail(c, names.tensors[c.tensor] + ".device", device_type_text(c.value),
+               device_text(t->device));
+        }
+        break;
+      case fb::GuardKind::Rank:
+        if (t->ndim != c.value) {
+          fail(c, names.tensors[c.tensor] + ".rank", std::to_string(c.value),
+               std::to_string(t->ndim));
+        }
+        break;
+      case fb::GuardKind::DimConst:
+        if (c.dim >= t->ndim) {
+          fail(c, dim_subject(names, c.tensor, c.dim), std::to_string(c.value), missing_dim(*t));
+        } else if (t->shape[c.dim] != c.value) {
+          fail(c, dim_subject(names, c.tensor, c.dim), std::to_string(c.value),
+               std::to_string(t->shape[c.dim]));
+        }
+        break;
+      case fb::GuardKind::DimSymbol: {
+        const std::string& symbol = names.symbols[c.symbol];
+        if (c.dim >= t->ndim) {
+          fail(c, dim_subject(names, c.tensor, c.dim), "a value for " + symbol, missing_dim(*t));
+        } else if (c.binds) {
+          symbols[c.symbol] = t->shape[c.dim];
+          bound[c.symbol] = true;
+        } else if (bound[c.symbol] && symbols[c.symbol] != t->shape[c.dim]) {
+          std::string from = c.bound_tensor == kFixedSymbol
+                                 ? std::string("fixed by this specialization")
+                                 : "from " + dim_subject(names, c.bound_tensor, c.bound_dim);
+          fail(c, dim_subject(names, c.tensor, c.dim),
+               cat(symbol, " = ", symbols[c.symbol], " (", from, ")"),
+               std::to_string(t->shape[c.dim]));
+        }
+        break;
+      }
+      case fb::GuardKind::SymbolRange:
+        if (bound[c.symbol] && (symbols[c.symbol] < c.value || symbols[c.symbol] > c.value2)) {
+          fail(c, "symbol " + names.symbols[c.symbol], range_text(c.value, c.value2),
+               std::to_string(symbols[c.symbol]));
+        }
+        break;
+      case fb::GuardKind::SymbolDivisible:
+        if (bound[c.symbol] && symbols[c.symbol] % c.value != 0) {
+          fail(c, "symbol " + names.symbols[c.symbol], cat("a multiple of ", c.value),
+               std::to_string(symbols[c.symbol]));
+        }
+        break;
+      case fb::GuardKind::Contiguous:
+        if (!is_contiguous(*t)) {
+          fail(c, names.tensors[c.tensor] + ".strides", "contiguous " + row_major_strides_text(*t),
+               shape_text(*t, true));
+        }
+        break;
+      case fb::GuardKind::Alignment: {
+        const uintptr_t address = address_of(*t);
+        const uint64_t rest = address % static_cast<uint64_t>(c.value);
+        if (rest != 0) {
+          fail(c, names.tensors[c.tensor] + ".data", cat("alignment ", c.value, " bytes"),
+               cat("address ", hex(address), " (", rest, " past a multiple of ", c.value, ")"));
+        }
+        break;
+      }
+      case fb::GuardKind::CudaArch:
+        fail(c, names.tensors[c.tensor] + ".device", cat("CUDA compute capability >= ", c.value),
+             device_text(t->device));
+        break;
+    }
+  }
+}
+
+std::string GuardProgram::describe(const fb::Guard& g, const GraphNames& names) {
+  auto tensor = [&]() -> std::string {
+    return g.tensor() < names.tensors.size() ? names.tensors[g.tensor()]
+                                             : cat("tensor", g.tensor());
+  };
+  auto symbol = [&]() -> std::string {
+    return g.symbol() >= 0 && static_cast<size_t>(g.symbol()) < names.symbols.size()
+               ? names.symbols[g.symbol()]
+               : cat("symbol", g.symbol());
+  };
+  switch (g.kind()) {
+    case fb::GuardKind::DType: {
+      const bool known = g.value() >= 0 && g.value() < kDTypeCount;
+      return cat(tensor(), ".dtype == ",
+                 known ? std::string(dtype_name(static_cast<DType>(g.value())))
+                       : std::to_string(g.value()));
+    }
+    case fb::GuardKind::Device:
+      return cat(tensor(), ".device == ", device_type_text(g.value()));
+    case fb::GuardKind::Rank:
+      return cat(tensor(), ".rank == ", g.value());
+    case fb::GuardKind::DimConst:
+      return cat(tensor(), ".shape[", g.dim(), "] == ", g.value());
+    case fb::GuardKind::DimSymbol:
+      return cat(tensor(), ".shape[", g.dim(), "] is ", symbol());
+    case fb::GuardKind::SymbolRange:
+      return g.value() == g.value2() ? cat(symbol(), " == ", g.value())
+                                     : cat(symbol(), " in [", g.value(), ", ", g.value2(), "]");
+    case fb::GuardKind::SymbolDivisible:
+      return cat(symbol(), " % ", g.value(), " == 0");
+    case fb::GuardKind::Contiguous:
+      return cat(tensor(), " is contiguous");
+    case fb::GuardKind::Alignment:
+      return cat(tensor(), ".data % ", g.value(), " == 0");
+    case fb::GuardKind::CudaArch:
+      return cat(tensor(), ".device arch >= sm_", g.value());
+  }
+  return cat("unknown guard kind ", static_cast<int>(g.kind()));
+}
+
+}  // namespace kiln::detail

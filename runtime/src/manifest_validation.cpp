@@ -1,0 +1,313 @@
+#include "manifest_validation.h"
+
+#include <string>
+#include <string_view>
+
+#include "kiln/error.h"
+#include "kiln/package_reader.h"
+#include "kiln/tensor_view.h"
+#include "text.h"
+
+namespace kiln::detail {
+namespace {
+
+[[noreturn]] void corrupt(std::string message) {
+  throw PackageError(ErrorCode::package_corrupt,
+                     "kiln: package manifest is inconsistent: " + std::move(message));
+}
+
+template <class T>
+uint32_t count(const flatbuffers::Vector<T>* v) {
+  return v ? v->size() : 0;
+}
+
+std::string_view view(const flatbuffers::String* s) {
+  return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
+}
+
+bool valid_dtype(fb::DType t) {
+  return static_cast<uint8_t>(t) <= static_cast<uint8_t>(fb::DType::Bool);
+}
+
+void check_dims(const flatbuffers::Vector<const fb::Dim*>* dims, uint32_t symbols,
+                const std::string& where) {
+  if (count(dims) > static_cast<uint32_t>(kMaxTensorRank)) {
+    corrupt(cat(where, " has rank ", count(dims), ", more than ", kMaxTensorRank));
+  }
+  for (uint32_t d = 0; d < count(dims); ++d) {
+    int32_t s = dims->Get(d)->symbol();
+    if (s >= 0 && static_cast<uint32_t>(s) >= symbols) {
+      corrupt(cat(where, " dim ", d, " names symbol ", s, " of ", symbols));
+    }
+  }
+}
+
+// A SizeExpr must leave exactly one value and stay within the evaluator's
+// fixed stack.
+void check_expr(const fb::SizeExpr* expr, uint32_t symbols, bool required,
+                const std::string& where) {
+  if (expr == nullptr || count(expr->ops()) == 0) {
+    if (required) corrupt(where + " is missing");
+    return;
+  }
+  size_t depth = 0;
+  for (const fb::ExprOp* op : *expr->ops()) {
+    switch (op->kind()) {
+      case fb::ExprOpKind::Const:
+        ++depth;
+        break;
+      case fb::ExprOpKind::Symbol:
+        if (op->value() < 0 || static_cast<uint64_t>(op->value()) >= symbols) {
+          corrupt(cat(where, " reads symbol ", op->value(), " of ", symbols));
+        }
+        ++depth;
+        break;
+      case fb::ExprOpKind::Add:
+      case fb::ExprOpKind::Sub:
+      case fb::ExprOpKind::Mul:
+      case fb::ExprOpKind::FloorDiv:
+      case fb::ExprOpKind::CeilDiv:
+      case fb::ExprOpKind::Max:
+      case fb::ExprOpKind::Min:
+        if (depth < 2) corrupt(where + " pops an empty stack");
+        --depth;
+        break;
+      default:
+        corrupt(cat(where, " has unknown op ", static_cast<int>(op->kind())));
+    }
+    if (depth > kMaxExprStack) corrupt(cat(where, " is deeper than ", kMaxExprStack));
+  }
+  if (depth != 1) corrupt(cat(where, " leaves ", depth, " values instead of 1"));
+}
+
+bool uses_tensor(fb::GuardKind kind) {
+  return kind != fb::GuardKind::SymbolRange && kind != fb::GuardKind::SymbolDivisible;
+}
+bool uses_symbol(fb::GuardKind kind) {
+  return kind == fb::GuardKind::DimSymbol || kind == fb::GuardKind::SymbolRange ||
+         kind == fb::GuardKind::SymbolDivisible;
+}
+
+void check_targets(const fb::Manifest& m) {
+  for (uint32_t t = 0; t < count(m.targets()); ++t) {
+    const fb::Target* target = m.targets()->Get(t);
+    std::string_view name = view(target->name());
+    if (!is_known_target_name(name)) {
+      throw PackageError(ErrorCode::package_unknown_target,
+                         cat("kiln: package target ", t, " '", name,
+                             "' is unknown to this runtime (it knows cpu:x86-64, cpu:x86-64-v2, "
+                             "cpu:x86-64-v3, cpu:x86-64-v4 and cuda:sm_50 to cuda:sm_120)"));
+    }
+    const bool is_cpu = name.starts_with("cpu:");
+    const std::string_view arch = name.substr(name.find(':') + 1);
+    if ((target->device() == fb::DeviceKind::Cpu) != is_cpu ||
+        (!is_cpu && target->device() != fb::DeviceKind::Cuda) || view(target->arch()) != arch) {
+      corrupt(cat("target ", t, " '", name, "' has device ", static_cast<int>(target->device()),
+                  " and arch '", view(target->arch()), "'"));
+    }
+  }
+}
+
+void check_blobs(const fb::Manifest& m, const FileLayout& layout) {
+  const uint64_t first_blob_byte = layout.manifest_offset + layout.manifest_size;
+  for (uint32_t b = 0; b < count(m.blobs()); ++b) {
+    const fb::Blob* blob = m.blobs()->Get(b);
+    if (static_cast<uint8_t>(blob->kind()) > static_cast<uint8_t>(fb::BlobKind::Source) ||
+        static_cast<uint8_t>(blob->compression()) > static_cast<uint8_t>(fb::Compression::Zstd)) {
+      corrupt(cat("blob ", b, " has unknown kind or compression"));
+    }
+    if (blob->target() >= count(m.targets())) {
+      corrupt(cat("blob ", b, " names target ", blob->target(), " of ", count(m.targets())));
+    }
+    if (blob->offset() % KILN_PACKAGE_BLOB_ALIGNMENT != 0 || blob->offset() < first_blob_byte ||
+        blob->offset() > layout.file_size ||
+        blob->stored_size() > layout.file_size - blob->offset()) {
+      corrupt(cat("blob ", b, " range [", blob->offset(), ", +", blob->stored_size(),
+                  ") is not a 64-aligned range after the manifest (which ends at ", first_blob_byte,
+                  ") inside the ", layout.file_size, "-byte file"));
+    }
+    if (blob->compression() == fb::Compression::None && blob->raw_size() != blob->stored_size()) {
+      corrupt(cat("blob ", b, " is stored uncompressed but raw_size ", blob->raw_size(),
+                  " != stored_size ", blob->stored_size()));
+    }
+    if (blob->hash() == nullptr) corrupt(cat("blob ", b, " has no hash"));
+  }
+}
+
+void check_kernels(const fb::Manifest& m) {
+  for (uint32_t k = 0; k < count(m.kernels()); ++k) {
+    const fb::Kernel* kernel = m.kernels()->Get(k);
+    const std::string where = cat("kernel ", k, " '", view(kernel->name()), "'");
+    if (kernel->target() >= count(m.targets())) corrupt(where + " names an unknown target");
+    if (kernel->blob() >= count(m.blobs())) corrupt(where + " names an unknown blob");
+    const fb::Blob* blob = m.blobs()->Get(kernel->blob());
+    if (blob->target() != kernel->target()) {
+      corrupt(cat(where, " is for target ", kernel->target(), " but its blob ", kernel->blob(),
+                  " is for target ", blob->target()));
+    }
+    const bool cpu = m.targets()->Get(kernel->target())->device() == fb::DeviceKind::Cpu;
+    const bool kind_fits =
+        cpu ? blob->kind() == fb::BlobKind::CpuSharedObject
+            : (blob->kind() == fb::BlobKind::Cubin || blob->kind() == fb::BlobKind::Ptx);
+    if (!kind_fits) corrupt(where + " lives in a blob of the wrong kind for its target");
+    if (kernel->source_blob() < -1 ||
+        (kernel->source_blob() >= 0 &&
+         static_cast<uint32_t>(kernel->source_blob()) >= count(m.blobs()))) {
+      corrupt(where + " names an unknown source blob");
+    }
+  }
+}
+
+void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
+                          const fb::Specialization& spec, const std::string& where) {
+  const uint32_t symbols = count(g.symbols());
+  const uint32_t inputs = count(g.inputs());
+  const uint32_t tensors = inputs + count(g.outputs());
+  if (spec.target() >= count(m.targets())) corrupt(where + " names an unknown target");
+  if (count(spec.symbol_values()) != symbols) {
+    corrupt(cat(where, " has ", count(spec.symbol_values()), " symbol values for ", symbols,
+                " symbols"));
+  }
+  for (uint32_t i = 0; i < count(spec.guards()); ++i) {
+    const fb::Guard* guard = spec.guards()->Get(i);
+    const std::string at = cat(where, " guard ", i);
+    if (static_cast<uint8_t>(guard->kind()) > static_cast<uint8_t>(fb::GuardKind::CudaArch)) {
+      corrupt(cat(at, " has unknown kind ", static_cast<int>(guard->kind())));
+    }
+    if (uses_tensor(guard->kind()) && guard->tensor() >= tensors) {
+      corrupt(cat(at, " names tensor ", guard->tensor(), " of ", tensors));
+    }
+    if (uses_symbol(guard->kind()) &&
+        (guard->symbol() < 0 || static_cast<uint32_t>(guard->symbol()) >= symbols)) {
+      corrupt(cat(at, " names symbol ", guard->symbol(), " of ", symbols));
+    }
+    if ((guard->kind() == fb::GuardKind::DimConst || guard->kind() == fb::GuardKind::DimSymbol) &&
+        guard->dim() >= kMaxTensorRank) {
+      corrupt(cat(at, " checks dim ", guard->dim(), " beyond the maximum rank"));
+    }
+    if ((guard->kind() == fb::GuardKind::Alignment ||
+         guard->kind() == fb::GuardKind::SymbolDivisible) &&
+        guard->value() <= 0) {
+      corrupt(cat(at, " divides by ", guard->value()));
+    }
+  }
+  const fb::LaunchPlan* plan = spec.plan();
+  if (plan == nullptr) corrupt(where + " has no launch plan");
+  const uint32_t buffers = count(plan->buffers());
+  if (buffers > kMaxPlanBuffers)
+    corrupt(cat(where, " has more than ", kMaxPlanBuffers, " buffers"));
+  for (uint32_t b = 0; b < buffers; ++b) {
+    const fb::BufferDecl* decl = plan->buffers()->Get(b);
+    const std::string at = cat(where, " buffer ", b);
+    if (!valid_dtype(decl->dtype())) corrupt(at + " has an unknown dtype");
+    switch (decl->role()) {
+      case fb::BufferRole::Input:
+        if (decl->index() >= inputs) corrupt(cat(at, " names input ", decl->index()));
+        check_expr(decl->numel(), symbols, false, at + " numel");
+        break;
+      case fb::BufferRole::Output:
+        if (decl->index() >= count(g.outputs())) corrupt(cat(at, " names output ", decl->index()));
+        check_expr(decl->numel(), symbols, false, at + " numel");
+        break;
+      case fb::BufferRole::Temp:
+        check_expr(decl->numel(), symbols, true, at + " numel");
+        break;
+      default:
+        corrupt(at + " has an unknown role");
+    }
+  }
+  for (uint32_t l = 0; l < count(plan->launches()); ++l) {
+    const fb::KernelLaunch* launch = plan->launches()->Get(l);
+    const std::string at = cat(where, " launch ", l);
+    if (launch->kernel() >= count(m.kernels())) corrupt(at + " names an unknown kernel");
+    if (m.kernels()->Get(launch->kernel())->target() != spec.target()) {
+      corrupt(at + " runs a kernel of another target");
+    }
+    if (count(launch->buffers()) > kMaxLaunchBuffers) {
+      corrupt(cat(at, " passes more than ", kMaxLaunchBuffers, " buffers"));
+    }
+    for (uint32_t b = 0; b < count(launch->buffers()); ++b) {
+      if (launch->buffers()->Get(b) >= buffers)
+        corrupt(cat(at, " names buffer ", launch->buffers()->Get(b)));
+    }
+    const bool cpu = m.targets()->Get(spec.target())->device() == fb::DeviceKind::Cpu;
+    check_expr(launch->work_items(), symbols, cpu, at + " work_items");
+    check_expr(launch->item_cost(), symbols, false, at + " item_cost");
+    for (uint32_t d = 0; d < count(launch->grid()); ++d) {
+      check_expr(launch->grid()->Get(d), symbols, true, cat(at, " grid[", d, "]"));
+    }
+  }
+}
+
+void check_ir(const fb::IrGraph* ir, uint32_t symbols, const std::string& where) {
+  if (ir == nullptr) return;
+  const uint32_t nodes = count(ir->nodes());
+  for (uint32_t n = 0; n < nodes; ++n) {
+    const fb::IrNode* node = ir->nodes()->Get(n);
+    if (!valid_dtype(node->dtype())) corrupt(cat(where, " IR node ", n, " has an unknown dtype"));
+    check_dims(node->dims(), symbols, cat(where, " IR node ", n));
+    for (uint32_t i = 0; i < count(node->inputs()); ++i) {
+      int32_t input = node->inputs()->Get(i);
+      if (input < 0 || static_cast<uint32_t>(input) >= n) {
+        corrupt(cat(where, " IR node ", n, " reads node ", input));
+      }
+    }
+  }
+  for (uint32_t i = 0; i < count(ir->inputs()); ++i) {
+    if (ir->inputs()->Get(i) < 0 || static_cast<uint32_t>(ir->inputs()->Get(i)) >= nodes) {
+      corrupt(where + " IR names an unknown input node");
+    }
+  }
+  for (uint32_t i = 0; i < count(ir->outputs()); ++i) {
+    if (ir->outputs()->Get(i) < 0 || static_cast<uint32_t>(ir->outputs()->Get(i)) >= nodes) {
+      corrupt(where + " IR names an unknown output node");
+    }
+  }
+}
+
+void check_graphs(const fb::Manifest& m) {
+  std::string_view previous;
+  for (uint32_t gi = 0; gi < count(m.graphs()); ++gi) {
+    const fb::GraphEntry* g = m.graphs()->Get(gi);
+    const std::string_view name = view(g->name());
+    const std::string where = cat("graph '", name, "'");
+    if (gi > 0 && !(previous < name)) {
+      corrupt(cat("graphs are not sorted by unique name ('", previous, "' then '", name, "')"));
+    }
+    previous = name;
+    const uint32_t symbols = count(g->symbols());
+    if (symbols > kMaxSymbols) {
+      corrupt(
+          cat(where, " has ", symbols, " symbols; this runtime supports at most ", kMaxSymbols));
+    }
+    const uint32_t tensors = count(g->inputs()) + count(g->outputs());
+    if (tensors > kMaxTensors) {
+      corrupt(cat(where, " has ", tensors, " inputs and outputs; this runtime supports at most ",
+                  kMaxTensors));
+    }
+    for (uint32_t t = 0; t < tensors; ++t) {
+      const bool is_input = t < count(g->inputs());
+      const fb::TensorSpec* spec =
+          is_input ? g->inputs()->Get(t) : g->outputs()->Get(t - count(g->inputs()));
+      const std::string at = cat(where, " tensor '", view(spec->name()), "'");
+      if (!valid_dtype(spec->dtype())) corrupt(at + " has an unknown dtype");
+      check_dims(spec->dims(), symbols, at);
+    }
+    check_ir(g->ir(), symbols, where);
+    for (uint32_t s = 0; s < count(g->specializations()); ++s) {
+      const fb::Specialization* spec = g->specializations()->Get(s);
+      check_specialization(m, *g, *spec, cat(where, " specialization '", view(spec->name()), "'"));
+    }
+  }
+}
+
+}  // namespace
+
+void validate_manifest(const fb::Manifest& manifest, const FileLayout& layout) {
+  check_targets(manifest);
+  check_blobs(manifest, layout);
+  check_kernels(manifest);
+  check_graphs(manifest);
+}
+
+}  // namespace kiln::detail

@@ -1,0 +1,68 @@
+#include <algorithm>
+
+#include "kiln/runtime.h"
+#include "package_state.h"
+#include "text.h"
+
+namespace kiln {
+
+using detail::cat;
+
+detail::PackageState::PackageState(PackageReader package_reader, const OpenOptions& options)
+    : reader(std::move(package_reader)), stance(options.stance), cpu(reader, options.num_threads) {
+  const auto* entries = reader.manifest().graphs();
+  if (entries == nullptr) return;
+  graphs.reserve(entries->size());
+  for (const fb::GraphEntry* entry : *entries) graphs.push_back(GraphFactory::make(*this, *entry));
+}
+
+detail::PackageState::~PackageState() = default;
+
+Package::Package(std::unique_ptr<detail::PackageState> state) : state_(std::move(state)) {}
+Package::Package(Package&&) noexcept = default;
+Package& Package::operator=(Package&&) noexcept = default;
+Package::~Package() = default;
+
+Package Package::open(const std::filesystem::path& path, OpenOptions options) {
+  return Package(std::make_unique<detail::PackageState>(PackageReader::open_file(path), options));
+}
+
+Package Package::open_memory(std::span<const std::byte> bytes, OpenOptions options) {
+  return Package(
+      std::make_unique<detail::PackageState>(PackageReader::open_memory(bytes), options));
+}
+
+Package Package::open_embedded(std::span<const std::byte> bytes, OpenOptions options) {
+  return Package(
+      std::make_unique<detail::PackageState>(PackageReader::open_borrowed(bytes), options));
+}
+
+Graph& Package::graph(std::string_view name) {
+  // Graphs are sorted by name (the verifier checked), so a binary search.
+  auto& graphs = state_->graphs;
+  auto it = std::lower_bound(
+      graphs.begin(), graphs.end(), name,
+      [](const std::unique_ptr<Graph>& g, std::string_view n) { return g->name() < n; });
+  if (it != graphs.end() && (*it)->name() == name) return **it;
+  std::string known;
+  for (const auto& g : graphs) {
+    if (!known.empty()) known += ", ";
+    known += g->name();
+  }
+  throw Error(ErrorCode::graph_not_found,
+              cat("kiln: the package has no graph '", name,
+                  "'; it has: ", known.empty() ? std::string("no graphs") : known));
+}
+
+std::vector<std::string_view> Package::graph_names() const {
+  std::vector<std::string_view> names;
+  names.reserve(state_->graphs.size());
+  for (const auto& g : state_->graphs) names.push_back(g->name());
+  return names;
+}
+
+void Package::set_stance(Stance stance) { state_->stance.store(stance, std::memory_order_relaxed); }
+Stance Package::stance() const { return state_->stance.load(std::memory_order_relaxed); }
+const PackageReader& Package::reader() const { return state_->reader; }
+
+}  // namespace kiln

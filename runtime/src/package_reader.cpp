@@ -1,0 +1,263 @@
+#include "kiln/package_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include <sys/stat.h>
+
+#include "kiln/error.h"
+#include "manifest_validation.h"
+#include "text.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace kiln {
+
+static_assert(std::endian::native == std::endian::little,
+              "the .kiln header is little-endian and read in place");
+
+namespace {
+
+using detail::cat;
+
+constexpr size_t kStorageAlignment = KILN_PACKAGE_BLOB_ALIGNMENT;
+// Larger blobs are refused rather than allocated: a corrupt raw_size must
+// not become a huge allocation.
+constexpr uint64_t kMaxBlobRawSize = uint64_t{1} << 36;
+
+struct AlignedDelete {
+  void operator()(std::byte* p) const noexcept {
+    ::operator delete[](p, std::align_val_t(kStorageAlignment));
+  }
+};
+using AlignedBytes = std::unique_ptr<std::byte[], AlignedDelete>;
+
+AlignedBytes allocate_aligned(size_t size) {
+  return AlignedBytes(static_cast<std::byte*>(
+      ::operator new[](size == 0 ? 1 : size, std::align_val_t(kStorageAlignment))));
+}
+
+[[noreturn]] void fail(ErrorCode code, std::string message) {
+  throw PackageError(code, std::move(message));
+}
+
+enum class BlobState : uint8_t { unchecked, ok };
+
+}  // namespace
+
+struct PackageReader::State {
+  AlignedBytes owned;
+  std::span<const std::byte> bytes;
+  KilnPackageHeader header{};
+  const fb::Manifest* manifest = nullptr;
+
+  // Guards blob_state and decoded; a blob is decoded once, then read
+  // without the lock by whoever holds the span.
+  std::mutex blob_mutex;
+  std::vector<BlobState> blob_state;
+  std::vector<std::vector<std::byte>> decoded;
+
+  void verify();
+};
+
+void PackageReader::State::verify() {
+  const uint64_t actual_size = bytes.size();
+  constexpr size_t kMagicSize = sizeof(header.magic);
+  if (actual_size < kMagicSize) {
+    fail(ErrorCode::package_truncated, cat("kiln: package is truncated: ", actual_size,
+                                           " bytes, too short for the 8-byte magic"));
+  }
+  if (std::memcmp(bytes.data(), KILN_PACKAGE_MAGIC, kMagicSize) != 0) {
+    fail(ErrorCode::package_bad_magic,
+         "kiln: not a Kiln package: the file does not start with \"KILNPKG\\0\"");
+  }
+  if (actual_size < KILN_PACKAGE_HEADER_SIZE) {
+    fail(ErrorCode::package_truncated,
+         cat("kiln: package is truncated: expected at least the ", KILN_PACKAGE_HEADER_SIZE,
+             "-byte header, got ", actual_size, " bytes"));
+  }
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  if (header.format_major != KILN_PACKAGE_FORMAT_MAJOR) {
+    fail(ErrorCode::package_unsupported_version,
+         cat("kiln: package format ", header.format_major, ".", header.format_minor,
+             " is not supported by this runtime, which reads format ", KILN_PACKAGE_FORMAT_MAJOR,
+             ".x (up to ", KILN_PACKAGE_FORMAT_MAJOR, ".", KILN_PACKAGE_FORMAT_MINOR, " fully); ",
+             header.format_major > KILN_PACKAGE_FORMAT_MAJOR ? "upgrade the runtime"
+                                                             : "rebuild the package"));
+  }
+  if (header.file_size != actual_size) {
+    if (header.file_size > actual_size) {
+      fail(ErrorCode::package_truncated, cat("kiln: package is truncated: the header says ",
+                                             header.file_size, " bytes, got ", actual_size));
+    }
+    fail(ErrorCode::package_corrupt, cat("kiln: package has trailing bytes: the header says ",
+                                         header.file_size, " bytes, got ", actual_size));
+  }
+  if (header.header_size < KILN_PACKAGE_HEADER_SIZE || header.header_size > actual_size) {
+    fail(ErrorCode::package_corrupt,
+         cat("kiln: package header_size ", header.header_size, " is not in [",
+             KILN_PACKAGE_HEADER_SIZE, ", ", actual_size, "]"));
+  }
+  const uint64_t manifest_offset = header.manifest_offset;
+  const uint64_t manifest_size = header.manifest_size;
+  if (manifest_offset < header.header_size || manifest_offset > actual_size ||
+      manifest_size > actual_size - manifest_offset || manifest_size < 8 ||
+      manifest_size >= FLATBUFFERS_MAX_BUFFER_SIZE || manifest_offset % 8 != 0) {
+    fail(ErrorCode::package_corrupt, cat("kiln: package manifest range [", manifest_offset, ", +",
+                                         manifest_size, ") is not an 8-aligned range inside the ",
+                                         actual_size, "-byte file after its header"));
+  }
+
+  XXH128_hash_t checksum =
+      XXH3_128bits(bytes.data() + header.header_size, actual_size - header.header_size);
+  if (checksum.low64 != header.checksum_lo || checksum.high64 != header.checksum_hi) {
+    fail(ErrorCode::package_checksum_mismatch,
+         cat("kiln: package checksum mismatch: the header says ", detail::hex(header.checksum_hi),
+             ":", detail::hex(header.checksum_lo), ", the contents hash to ",
+             detail::hex(checksum.high64), ":", detail::hex(checksum.low64),
+             " (the file is damaged)"));
+  }
+
+  const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(bytes.data() + manifest_offset);
+  flatbuffers::Verifier verifier(manifest_bytes, manifest_size);
+  if (!fb::VerifyManifestBuffer(verifier)) {
+    fail(ErrorCode::package_verifier_failed,
+         cat("kiln: package manifest (", manifest_size,
+             " bytes) failed the FlatBuffers verifier or lacks the \"KILN\" identifier"));
+  }
+  manifest = fb::GetManifest(manifest_bytes);
+  detail::validate_manifest(*manifest,
+                            {header.header_size, manifest_offset, manifest_size, actual_size});
+
+  const size_t blob_count = manifest->blobs() ? manifest->blobs()->size() : 0;
+  blob_state.assign(blob_count, BlobState::unchecked);
+  decoded.resize(blob_count);
+}
+
+PackageReader::PackageReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PackageReader::PackageReader(PackageReader&&) noexcept = default;
+PackageReader& PackageReader::operator=(PackageReader&&) noexcept = default;
+PackageReader::~PackageReader() = default;
+
+PackageReader PackageReader::open_file(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error(ErrorCode::io,
+                cat("kiln: cannot open package '", path.string(), "': ", std::strerror(errno)));
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    throw Error(ErrorCode::io, cat("kiln: package '", path.string(), "' is not a regular file"));
+  }
+  const size_t size = static_cast<size_t>(info.st_size);
+  auto state = std::make_unique<State>();
+  state->owned = allocate_aligned(size);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, state->owned.get() + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw Error(ErrorCode::io,
+                  cat("kiln: cannot read package '", path.string(), "': ", std::strerror(errno)));
+    }
+    if (n == 0) break;  // the file shrank while we read; verify() reports the size
+    done += static_cast<size_t>(n);
+  }
+  state->bytes = {state->owned.get(), done};
+  state->verify();
+  return PackageReader(std::move(state));
+}
+
+PackageReader PackageReader::open_memory(std::span<const std::byte> bytes) {
+  auto state = std::make_unique<State>();
+  state->owned = allocate_aligned(bytes.size());
+  if (!bytes.empty()) std::memcpy(state->owned.get(), bytes.data(), bytes.size());
+  state->bytes = {state->owned.get(), bytes.size()};
+  state->verify();
+  return PackageReader(std::move(state));
+}
+
+PackageReader PackageReader::open_borrowed(std::span<const std::byte> bytes) {
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % 16 != 0) return open_memory(bytes);
+  auto state = std::make_unique<State>();
+  state->bytes = bytes;
+  state->verify();
+  return PackageReader(std::move(state));
+}
+
+const KilnPackageHeader& PackageReader::header() const noexcept { return state_->header; }
+const fb::Manifest& PackageReader::manifest() const noexcept { return *state_->manifest; }
+std::span<const std::byte> PackageReader::file_bytes() const noexcept { return state_->bytes; }
+
+std::span<const std::byte> PackageReader::stored_blob(uint32_t index) const {
+  const auto* blobs = state_->manifest->blobs();
+  if (blobs == nullptr || index >= blobs->size()) {
+    throw Error(ErrorCode::invalid_argument, cat("kiln: blob index ", index, " out of range"));
+  }
+  const fb::Blob* blob = blobs->Get(index);
+  // validate_manifest() has checked the range.
+  return state_->bytes.subspan(blob->offset(), blob->stored_size());
+}
+
+std::span<const std::byte> PackageReader::blob(uint32_t index) const {
+  std::span<const std::byte> stored = stored_blob(index);
+  const fb::Blob* blob = state_->manifest->blobs()->Get(index);
+  State& s = *state_;
+  std::lock_guard lock(s.blob_mutex);
+  if (s.blob_state[index] == BlobState::ok) {
+    return blob->compression() == fb::Compression::None
+               ? stored
+               : std::span<const std::byte>(s.decoded[index]);
+  }
+  XXH128_hash_t hash = XXH3_128bits(stored.data(), stored.size());
+  const fb::Hash128* expected = blob->hash();
+  if (expected == nullptr || hash.low64 != expected->lo() || hash.high64 != expected->hi()) {
+    fail(ErrorCode::package_checksum_mismatch,
+         cat("kiln: blob ", index, " (", stored.size(), " bytes at offset ", blob->offset(),
+             ") does not match its hash: the package is damaged"));
+  }
+  if (blob->compression() == fb::Compression::None) {
+    s.blob_state[index] = BlobState::ok;
+    return stored;
+  }
+  const uint64_t raw_size = blob->raw_size();
+  unsigned long long frame_size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (frame_size != raw_size || raw_size > kMaxBlobRawSize) {
+    fail(ErrorCode::package_corrupt,
+         cat("kiln: blob ", index, ": the zstd frame holds ",
+             frame_size >= ZSTD_CONTENTSIZE_ERROR ? std::string("an unknown size")
+                                                  : cat(frame_size, " bytes"),
+             ", the manifest says raw_size ", raw_size));
+  }
+  std::vector<std::byte> out(raw_size);
+  size_t written = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
+  if (ZSTD_isError(written) || written != raw_size) {
+    fail(ErrorCode::package_corrupt,
+         cat("kiln: blob ", index, " does not decompress to its raw_size ", raw_size, ": ",
+             ZSTD_isError(written) ? ZSTD_getErrorName(written) : "size differs"));
+  }
+  s.decoded[index] = std::move(out);
+  s.blob_state[index] = BlobState::ok;
+  return s.decoded[index];
+}
+
+void PackageReader::verify_all_blobs() const {
+  const auto* blobs = state_->manifest->blobs();
+  const uint32_t count = blobs ? blobs->size() : 0;
+  for (uint32_t i = 0; i < count; ++i) blob(i);
+}
+
+}  // namespace kiln

@@ -1,0 +1,148 @@
+#include "size_expr.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "kiln/error.h"
+#include "kiln/package_reader.h"
+#include "text.h"
+
+namespace kiln::detail {
+namespace {
+
+[[noreturn]] void arithmetic_error(const char* what, const char* why) {
+  throw Error(ErrorCode::invalid_argument, cat("kiln: size expression ", what, " ", why));
+}
+
+int64_t floor_div(int64_t a, int64_t b, const char* what) {
+  if (b == 0) arithmetic_error(what, "divides by zero");
+  if (a == std::numeric_limits<int64_t>::min() && b == -1) arithmetic_error(what, "overflows");
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+int64_t ceil_div(int64_t a, int64_t b, const char* what) {
+  if (b == 0) arithmetic_error(what, "divides by zero");
+  if (a == std::numeric_limits<int64_t>::min() && b == -1) arithmetic_error(what, "overflows");
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) == (b < 0))) ++q;
+  return q;
+}
+
+const char* op_text(fb::ExprOpKind kind) {
+  switch (kind) {
+    case fb::ExprOpKind::Add:
+      return " + ";
+    case fb::ExprOpKind::Sub:
+      return " - ";
+    case fb::ExprOpKind::Mul:
+      return " * ";
+    case fb::ExprOpKind::FloorDiv:
+      return " / ";
+    case fb::ExprOpKind::CeilDiv:
+      return " /^ ";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+SizeProgram::SizeProgram(const fb::SizeExpr* expr, int64_t fallback) {
+  if (expr != nullptr && expr->ops() != nullptr && expr->ops()->size() > 0) {
+    ops_.reserve(expr->ops()->size());
+    for (const fb::ExprOp* op : *expr->ops()) ops_.push_back(*op);
+  } else {
+    ops_.push_back(fb::ExprOp(fb::ExprOpKind::Const, fallback));
+  }
+}
+
+int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
+  int64_t stack[kMaxExprStack];
+  size_t depth = 0;
+  for (const fb::ExprOp& op : ops_) {
+    if (op.kind() == fb::ExprOpKind::Const) {
+      stack[depth++] = op.value();
+      continue;
+    }
+    if (op.kind() == fb::ExprOpKind::Symbol) {
+      stack[depth++] = symbols[op.value()];
+      continue;
+    }
+    const int64_t b = stack[--depth];
+    const int64_t a = stack[depth - 1];
+    int64_t r = 0;
+    switch (op.kind()) {
+      case fb::ExprOpKind::Add:
+        if (__builtin_add_overflow(a, b, &r)) arithmetic_error(what, "overflows");
+        break;
+      case fb::ExprOpKind::Sub:
+        if (__builtin_sub_overflow(a, b, &r)) arithmetic_error(what, "overflows");
+        break;
+      case fb::ExprOpKind::Mul:
+        if (__builtin_mul_overflow(a, b, &r)) arithmetic_error(what, "overflows");
+        break;
+      case fb::ExprOpKind::FloorDiv:
+        r = floor_div(a, b, what);
+        break;
+      case fb::ExprOpKind::CeilDiv:
+        r = ceil_div(a, b, what);
+        break;
+      case fb::ExprOpKind::Max:
+        r = std::max(a, b);
+        break;
+      case fb::ExprOpKind::Min:
+        r = std::min(a, b);
+        break;
+      default:
+        arithmetic_error(what, "has an unknown op");
+    }
+    stack[depth - 1] = r;
+  }
+  return stack[0];
+}
+
+std::string SizeProgram::to_string(const std::vector<std::string>& symbol_names) const {
+  std::vector<std::string> stack;
+  for (const fb::ExprOp& op : ops_) {
+    if (op.kind() == fb::ExprOpKind::Const) {
+      stack.push_back(std::to_string(op.value()));
+    } else if (op.kind() == fb::ExprOpKind::Symbol) {
+      const auto s = static_cast<size_t>(op.value());
+      stack.push_back(s < symbol_names.size() ? symbol_names[s] : cat("$", op.value()));
+    } else if (stack.size() >= 2) {
+      std::string b = std::move(stack.back());
+      stack.pop_back();
+      std::string a = std::move(stack.back());
+      if (const char* infix = op_text(op.kind())) {
+        stack.back() = cat("(", a, infix, b, ")");
+      } else {
+        stack.back() = cat(op.kind() == fb::ExprOpKind::Max ? "max(" : "min(", a, ", ", b, ")");
+      }
+    }
+  }
+  if (stack.size() != 1) return "?";
+  std::string text = std::move(stack.back());
+  // The outermost parentheses say nothing.
+  if (text.size() > 2 && text.front() == '(' && text.back() == ')') {
+    int depth = 0;
+    bool outer = true;
+    for (size_t i = 0; i + 1 < text.size(); ++i) {
+      depth += text[i] == '(' ? 1 : text[i] == ')' ? -1 : 0;
+      if (depth == 0) {
+        outer = false;
+        break;
+      }
+    }
+    if (outer) text = text.substr(1, text.size() - 2);
+  }
+  return text;
+}
+
+std::string size_expr_text(const fb::SizeExpr* expr, const std::vector<std::string>& symbol_names) {
+  if (expr == nullptr || expr->ops() == nullptr || expr->ops()->size() == 0) return "-";
+  return SizeProgram(expr, 0).to_string(symbol_names);
+}
+
+}  // namespace kiln::detail

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs Kiln's CPU benchmarks against a release build and records the results
+# in tests/bench/results/<date>-<host>-<commit>.jsonl (JSON lines, each with
+# date, device and commit), printing a table for each.
+# Usage: tests/bench/run.sh [build-dir]   (default: build/release)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build/release}"
+cmake --build "$build" --target bench_load bench_throughput kiln_runtime_size_probe bench_sin_kernels
+
+date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+device="cpu: ${cpu} x$(nproc)"
+out_dir="$root/tests/bench/results"
+mkdir -p "$out_dir"
+out="$out_dir/$(date -u +%Y-%m-%d)-$(hostname -s)-${commit}.jsonl"
+: >"$out"
+
+meta() { printf '"date":"%s","device":"%s","commit":"%s"' "$date_utc" "$device" "$commit"; }
+record() {  # prefixes every JSON line of stdin with the metadata and appends it
+  while IFS= read -r line; do
+    if [[ "$line" == \{* ]]; then
+      printf '{%s,%s\n' "$(meta)" "${line#\{}" >>"$out"
+    fi
+    printf '%s\n' "$line"
+  done
+}
+
+echo "== load: open + verify + first call of the 10,000-sin package"
+"$build/tests/bench/bench_load" "$build/tests/bench/bench_sin.kiln" 30 | record
+
+echo
+echo "== cold build of the 10,000-sin graph (generator, fresh work dir, both CPU targets)"
+gen="$build/tests/bench/bench_sin_kernels.generator"
+cold_dir="$(mktemp -d)"
+t0=$(date +%s.%N)
+"$gen" --name cold_sin --targets cpu:x86-64,cpu:x86-64-v3 --out-dir "$cold_dir" \
+  --cxx "$(command -v clang++)" --ninja "$(command -v ninja)" >/dev/null
+t1=$(date +%s.%N)
+cold_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+rm -rf "$cold_dir"
+printf '{"bench":"cold_build","graph":"sin_chain","ops":10000,"targets":2,"seconds":%.2f,"target_seconds":30}\n' \
+  "$cold_s" | record
+printf '%-34s %10.2f s (target <= 30 s)\n' "cold build, 2 targets" "$cold_s"
+
+echo
+echo "== CPU throughput, 16384x4096 f32"
+"$build/tests/bench/bench_throughput" | record
+
+echo
+echo "== stripped runtime size (no JIT)"
+probe="$(find "$build/tests/bench" -name 'libkiln_runtime_size_probe.so' | head -1)"
+stripped="$(mktemp)"
+strip -o "$stripped" "$probe"
+size=$(stat -c %s "$stripped")
+rm -f "$stripped"
+printf '{"bench":"runtime_size","stripped_bytes":%d,"target_bytes":512000}\n' "$size" | record
+printf '%-34s %10d bytes (target <= 500 KB)\n' "libkiln_runtime (stripped .so)" "$size"
+
+echo
+echo "results: $out"

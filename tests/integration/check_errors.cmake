@@ -1,0 +1,68 @@
+# Driven by the ctest integration.add_precompiled_graphs_errors: configures tiny
+# projects that call add_precompiled_graphs() wrongly and checks that each one
+# fails with the message naming the bad argument.
+#   cmake -DFUNCTION_FILE=<KilnAddPrecompiledGraphs.cmake> -DWORK_DIR=<dir> -P check_errors.cmake
+cmake_minimum_required(VERSION 3.25)
+foreach(var IN ITEMS FUNCTION_FILE WORK_DIR)
+  if(NOT ${var})
+    message(FATAL_ERROR "check_errors.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK_DIR}")
+
+# Each case: "<call>|<regex the error must match (whitespace collapsed)>".
+# LANGUAGES NONE keeps configure fast; the ASM check is the last validation step,
+# so every other error is reported before it.
+set(cases
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 gpu:foo)|add_precompiled_graphs\\(mlp\\): TARGETS entry 'gpu:foo' is not cpu:<level> or cuda:sm_<NN>"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cuda:sm_9)|TARGETS entry 'cuda:sm_9' is not cpu:<level> or cuda:sm_<NN>"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS x86-64)|TARGETS entry 'x86-64' is not"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 cpu:x86-64)|TARGETS entry 'cpu:x86-64' is listed twice"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp)|add_precompiled_graphs\\(mlp\\): TARGETS is required"
+  "add_precompiled_graphs(mlp TARGETS cpu:x86-64)|add_precompiled_graphs\\(mlp\\): GRAPHS is required"
+  "add_precompiled_graphs(mlp BOGUS GRAPHS g.cpp TARGETS cpu:x86-64)|unknown arguments: 'BOGUS'"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE)|PACKAGE given without a value"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 NAMESPACE a::1b)|NAMESPACE 'a::1b' is not a C\\+\\+ namespace name"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE nope.kprof)|PROFILE '.*/nope.kprof' does not exist"
+  "add_precompiled_graphs(mlp GRAPHS missing.cpp TARGETS cpu:x86-64)|GRAPHS source 'missing.cpp' does not exist"
+  "add_precompiled_graphs(my-lib GRAPHS g.cpp TARGETS cpu:x86-64)|add_precompiled_graphs\\(my-lib\\): the name must be a C identifier"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE mlp.kiln_out/mlp.kiln)|is the generator's own output"
+  "add_library(mlp INTERFACE)\nadd_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64)|a target named 'mlp' already exists"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64)|the ASM language is not enabled")
+
+set(index 0)
+set(failures 0)
+foreach(case IN LISTS cases)
+  math(EXPR index "${index} + 1")
+  string(FIND "${case}" "|" bar REVERSE)
+  string(SUBSTRING "${case}" 0 ${bar} call)
+  math(EXPR bar "${bar} + 1")
+  string(SUBSTRING "${case}" ${bar} -1 expected)
+  string(REPLACE "\\n" "\n" call "${call}")
+
+  set(dir "${WORK_DIR}/case${index}")
+  file(WRITE "${dir}/g.cpp" "// graph source stand-in\n")
+  file(WRITE "${dir}/CMakeLists.txt"
+    "cmake_minimum_required(VERSION 3.25)\n"
+    "project(ErrorCase LANGUAGES NONE)\n"
+    "add_library(Kiln::gen_main INTERFACE IMPORTED)\n"
+    "add_library(Kiln::runtime INTERFACE IMPORTED)\n"
+    "include(\"${FUNCTION_FILE}\")\n"
+    "${call}\n")
+  execute_process(COMMAND "${CMAKE_COMMAND}" -S "${dir}" -B "${dir}/build"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(REGEX REPLACE "[ \t\r\n]+" " " err_flat "${err}")
+  if(rc EQUAL 0)
+    message(SEND_ERROR "case ${index}: configure succeeded, want an error:\n  ${call}")
+    math(EXPR failures "${failures} + 1")
+  elseif(NOT err_flat MATCHES "${expected}")
+    message(SEND_ERROR "case ${index}: error does not match '${expected}':\n  ${call}\n${err}")
+    math(EXPR failures "${failures} + 1")
+  else()
+    message(STATUS "case ${index}: ok: ${call}")
+  endif()
+endforeach()
+if(failures GREATER 0)
+  message(FATAL_ERROR "${failures} of ${index} cases failed")
+endif()
+message(STATUS "all ${index} error cases ok")

@@ -1,0 +1,103 @@
+# Driven by the ctest integration.install_and_consume (see CMakeLists.txt):
+#   1. cmake --install KILN_BUILD_DIR --prefix WORK_DIR/prefix
+#   2. check the installed CMake files name no path of the source or build tree
+#   3. configure CONSUMER_SOURCE_DIR with CMAKE_PREFIX_PATH=WORK_DIR/prefix, build it
+#   4. run its app, which checks its results numerically and prints "ok"
+# Any failure stops with a non-zero exit.
+cmake_minimum_required(VERSION 3.25)
+
+foreach(var IN ITEMS KILN_BUILD_DIR KILN_SOURCE_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR)
+  if(NOT ${var})
+    message(FATAL_ERROR "run.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+if(NOT KILN_CONFIG)
+  set(KILN_CONFIG Release)
+endif()
+
+set(prefix "${WORK_DIR}/prefix")
+set(consumer_build "${WORK_DIR}/consumer-build")
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run_step what)
+  message(STATUS "integration: ${what}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "integration: ${what} failed (${rc})")
+  endif()
+endfunction()
+
+# A stale build tree would install stale files: say so (Ninja only, read-only check).
+if(GENERATOR MATCHES "Ninja" AND MAKE_PROGRAM)
+  execute_process(COMMAND "${MAKE_PROGRAM}" -C "${KILN_BUILD_DIR}" -n
+    OUTPUT_VARIABLE dry_run ERROR_VARIABLE dry_run RESULT_VARIABLE rc)
+  if(NOT dry_run MATCHES "no work to do")
+    message(WARNING "integration: ${KILN_BUILD_DIR} is not up to date; the install "
+            "below uses what is built now (run cmake --build first)")
+  endif()
+endif()
+
+# 1. install
+message(STATUS "integration: cmake --install ${KILN_BUILD_DIR} --prefix ${prefix}")
+execute_process(
+  COMMAND "${CMAKE_COMMAND}" --install "${KILN_BUILD_DIR}" --prefix "${prefix}"
+          --config "${KILN_CONFIG}"
+  OUTPUT_FILE "${WORK_DIR}/install.log" ERROR_VARIABLE install_err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "integration: install failed (${rc}); build every target first "
+          "(cmake --build ${KILN_BUILD_DIR}):\n${install_err}")
+endif()
+
+# 2. the installed package must not point back into the source or build tree
+file(GLOB_RECURSE cmake_files "${prefix}/*.cmake")
+if(NOT cmake_files)
+  message(FATAL_ERROR "integration: no CMake package files under ${prefix}")
+endif()
+foreach(f IN LISTS cmake_files)
+  file(READ "${f}" text)
+  foreach(tree IN ITEMS "${KILN_SOURCE_DIR}" "${KILN_BUILD_DIR}")
+    string(FIND "${text}" "${tree}" at)
+    if(NOT at EQUAL -1)
+      message(FATAL_ERROR "integration: ${f} names ${tree}; the installed package "
+              "must not depend on the build machine's tree")
+    endif()
+  endforeach()
+endforeach()
+
+# 3. configure and build the consumer against the prefix only
+set(configure_args
+  -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
+  "-DCMAKE_PREFIX_PATH=${prefix}"
+  "-DKILN_EXPECTED_PREFIX=${prefix}"
+  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+  -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
+  "-DCMAKE_BUILD_TYPE=${KILN_CONFIG}")
+foreach(pair IN ITEMS MAKE_PROGRAM:CMAKE_MAKE_PROGRAM C_COMPILER:CMAKE_C_COMPILER
+                      CXX_COMPILER:CMAKE_CXX_COMPILER C_FLAGS:CMAKE_C_FLAGS
+                      CXX_FLAGS:CMAKE_CXX_FLAGS EXE_LINKER_FLAGS:CMAKE_EXE_LINKER_FLAGS
+                      CXX_COMPILER_LAUNCHER:CMAKE_CXX_COMPILER_LAUNCHER)
+  string(REPLACE ":" ";" pair "${pair}")
+  list(GET pair 0 from)
+  list(GET pair 1 to)
+  if(NOT "${${from}}" STREQUAL "")
+    list(APPEND configure_args "-D${to}=${${from}}")
+  endif()
+endforeach()
+run_step("configure consumer" "${CMAKE_COMMAND}" ${configure_args})
+run_step("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}"
+         --config "${KILN_CONFIG}" --parallel 2)
+
+# 4. run the app (single-config generators put it at the top of the build dir)
+set(app "${consumer_build}/consumer_app")
+if(NOT EXISTS "${app}")
+  set(app "${consumer_build}/${KILN_CONFIG}/consumer_app")
+endif()
+execute_process(
+  COMMAND "${CMAKE_COMMAND}" -E env "KILN_CACHE_DIR=${WORK_DIR}/cache" "${app}"
+  OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
+message(STATUS "integration: consumer_app said:\n${app_out}${app_err}")
+if(NOT rc EQUAL 0 OR NOT app_out MATCHES "(^|\n)ok\n")
+  message(FATAL_ERROR "integration: consumer_app failed (${rc})")
+endif()
+message(STATUS "integration: ok")

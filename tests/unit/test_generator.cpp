@@ -1,0 +1,182 @@
+// The generator end to end: traced graphs to a package that the runtime
+// opens and runs, checked against the interpreter on random inputs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "kiln/compiler/generator.h"
+#include "kiln/compiler/interpreter.h"
+#include "kiln/compiler/ninja_driver.h"
+#include "kiln/graph.h"
+#include "kiln/runtime.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using kiln::compiler::HostTensor;
+
+kiln::Outputs norms() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096, .hot = {4}});
+  auto x = kiln::input("x", kiln::f32, {n, 37});
+  auto w = kiln::input("w", kiln::f32, {37});
+  auto b = kiln::input("b", kiln::f32, {37});
+  return kiln::outputs(kiln::layernorm(x, w, b), kiln::softmax(x)).named({"ln", "sm"});
+}
+
+kiln::Outputs pointwise() {
+  auto n = kiln::sym("n", {.min = 1, .max = 1 << 20});
+  auto x = kiln::input("x", kiln::bf16, {n});
+  return kiln::outputs(kiln::gelu(x * 1.5f + 0.25f));
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "generator" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+kiln::compiler::GeneratorOptions options(const fs::path& dir) {
+  kiln::compiler::GeneratorOptions o;
+  o.name = "gen_test";
+  o.cpp_namespace = "gen_test";
+  o.targets = {"cpu:x86-64", "cpu:x86-64-v3"};
+  o.out_dir = dir / "out";
+  o.work_dir = dir / "work";
+  o.cxx = KILN_TEST_CLANGXX;
+  o.ninja = KILN_TEST_NINJA;
+  return o;
+}
+
+std::vector<kiln::ir::Graph> graphs() {
+  return {kiln::trace("norms", &norms), kiln::trace("pointwise", &pointwise)};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void check_against_interpreter(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n,
+                               const std::string& want_spec) {
+  std::mt19937_64 rng(static_cast<uint64_t>(n) * 7919);
+  std::vector<HostTensor> inputs;
+  for (int32_t id : g.inputs) {
+    std::vector<int64_t> shape;
+    for (const auto& d : g.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
+    inputs.push_back(kiln::compiler::random_tensor(g.node(id).dtype, shape, rng));
+  }
+  const auto want = kiln::compiler::interpret(g, inputs);
+  std::vector<std::vector<uint8_t>> in_bytes, out_bytes;
+  std::vector<kiln::TensorView> views;
+  for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
+  for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    views.emplace_back(in_bytes[i].data(), inputs[i].dtype, std::span<const int64_t>(inputs[i].shape));
+  }
+  for (size_t i = 0; i < want.size(); ++i) {
+    views.emplace_back(out_bytes[i].data(), want[i].dtype, std::span<const int64_t>(want[i].shape));
+  }
+  std::vector<const DLTensor*> in_dl, out_dl;
+  for (size_t i = 0; i < views.size(); ++i) (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
+  kiln::Graph& graph = pkg.graph(g.name);
+  EXPECT_EQ(graph.select(in_dl, out_dl), want_spec);
+  graph.call(in_dl, out_dl);
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
+    double worst = 0;
+    EXPECT_TRUE(kiln::compiler::all_close(got, want[i], kiln::compiler::tolerance_for(want[i].dtype), &worst))
+        << g.name << " output " << i << " n=" << n << " worst/tol=" << worst;
+  }
+}
+
+TEST(Generator, SpecializationsAreStaticFirstThenGeneral) {
+  const auto g = kiln::trace("norms", &norms);
+  const auto specs = kiln::compiler::enumerate_specializations(g);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0], (kiln::ir::SymbolValues{4}));
+  EXPECT_EQ(specs[1], (kiln::ir::SymbolValues{-1}));
+  EXPECT_EQ(kiln::compiler::specialization_name(g, specs[0]), "n=4");
+  EXPECT_EQ(kiln::compiler::specialization_name(g, specs[1]), "general");
+}
+
+TEST(Generator, TargetsAreValidated) {
+  EXPECT_EQ(kiln::compiler::parse_target("cpu:x86-64-v3").arch, "x86-64-v3");
+  EXPECT_THROW(kiln::compiler::parse_target("cpu:pentium"), std::invalid_argument);
+  EXPECT_THROW(kiln::compiler::parse_target("gpu:foo"), std::invalid_argument);
+}
+
+TEST(Generator, BuildsAPackageThatRunsAndMatchesTheInterpreter) {
+  const fs::path dir = fresh_dir("e2e");
+  const auto summary = kiln::compiler::run_generator(options(dir), graphs());
+  EXPECT_EQ(summary.graphs, 2u);
+  EXPECT_EQ(summary.specializations, 2u * (2 + 1));  // two targets; norms has n=4 + general
+  for (const char* f : {"gen_test.kiln", "gen_test.h", "gen_test.cpp", "gen_test_embed.S"}) {
+    EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
+  }
+  EXPECT_NE(slurp(dir / "out" / "gen_test.h").find("void norms(const kiln::TensorView& x"),
+            std::string::npos);
+
+  kiln::Package pkg = kiln::Package::open(summary.package);
+  EXPECT_EQ(pkg.graph_names().size(), 2u);
+  const auto gs = graphs();
+  check_against_interpreter(pkg, gs[0], 4, "n=4");
+  check_against_interpreter(pkg, gs[0], 1, "general");
+  check_against_interpreter(pkg, gs[0], 3000, "general");
+  check_against_interpreter(pkg, gs[1], 1, "general");
+  check_against_interpreter(pkg, gs[1], 100003, "general");
+}
+
+TEST(Generator, SameInputsGiveTheSameBytesAndNoRebuild) {
+  const fs::path dir = fresh_dir("repro");
+  const auto first = kiln::compiler::run_generator(options(dir), graphs());
+  const std::string bytes = slurp(first.package);
+  const auto mtime = fs::last_write_time(first.package);
+  const fs::path library = dir / "work" / "cpu-x86-64-v3" / "cpu-x86-64-v3.so";
+  ASSERT_TRUE(fs::exists(library));
+  const auto library_mtime = fs::last_write_time(library);
+  const auto second = kiln::compiler::run_generator(options(dir), graphs());
+  EXPECT_EQ(slurp(second.package), bytes);
+  EXPECT_EQ(fs::last_write_time(second.package), mtime);  // unchanged output is not rewritten
+  EXPECT_EQ(fs::last_write_time(library), library_mtime);  // and nothing was recompiled or relinked
+
+  // A fresh work directory (a clean build) reproduces the package bit for bit.
+  auto other = options(fresh_dir("repro2"));
+  EXPECT_EQ(slurp(kiln::compiler::run_generator(other, graphs()).package), bytes);
+}
+
+TEST(Generator, TagChangesEveryKey) {
+  auto a = options(fresh_dir("tag_a"));
+  auto b = options(fresh_dir("tag_b"));
+  b.tag = "canary";
+  EXPECT_NE(slurp(kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
+            slurp(kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
+}
+
+TEST(Generator, MissingCompilerIsAClearError) {
+  auto o = options(fresh_dir("nocxx"));
+  o.cxx = "/nonexistent/clang++";
+  try {
+    kiln::compiler::run_generator(o, graphs());
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/clang++"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Generator, UnusedSymbolIsRejected) {
+  const auto g = kiln::trace("unused", [] {
+    kiln::sym("m");
+    return kiln::outputs(kiln::input("x", kiln::f32, {3}) * 2.0f);
+  });
+  try {
+    kiln::compiler::run_generator(options(fresh_dir("unused")), {g});
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("symbol 'm' is used by no input"), std::string::npos);
+  }
+}
+
+}  // namespace

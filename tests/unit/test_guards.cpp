@@ -1,0 +1,354 @@
+// Guards and dispatch on a real CPU package: selection order, each guard
+// kind's mismatch message, stances, the JIT hook and the miss counters.
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "kiln/runtime.h"
+#include "test_support/cpu_test_package.h"
+
+namespace {
+
+using kiln::DType;
+using kiln::ErrorCode;
+using kiln::GuardFailure;
+using kiln::TensorView;
+namespace fb = kiln::fb;
+
+struct Buffers {
+  explicit Buffers(int64_t rows) : x(rows * 64 + 16), w(64), y(rows * 64 + 16) {
+    std::mt19937 rng(static_cast<uint32_t>(rows));
+    std::uniform_real_distribution<float> dist(0.5f, 2.0f);
+    for (float& v : x) v = dist(rng);
+    for (float& v : w) v = dist(rng);
+  }
+  alignas(64) std::vector<float> x, w, y;
+};
+
+class GuardTest : public ::testing::Test {
+ protected:
+  void open(std::vector<kiln_test::TestGraphOptions> graphs = {{}},
+            kiln::Stance stance = kiln::Stance::fail_on_recompile) {
+    bytes_ = kiln_test::make_test_package(graphs);
+    package_ = std::make_unique<kiln::Package>(
+        kiln::Package::open_memory(kiln_test::as_bytes(bytes_), {.stance = stance}));
+  }
+  kiln::Graph& graph() { return package_->graph("scale_add"); }
+
+  // The failures of a call expected to miss under fail_on_recompile.
+  std::vector<GuardFailure> miss(const TensorView& x, const TensorView& w, const TensorView& y) {
+    try {
+      graph().call({x, w}, {y});
+    } catch (const kiln::RecompileError& e) {
+      EXPECT_EQ(e.code(), ErrorCode::recompile_required);
+      last_message_ = e.what();
+      return e.failures();
+    }
+    ADD_FAILURE() << "the call ran";
+    return {};
+  }
+
+  static bool has(const std::vector<GuardFailure>& failures, const std::string& spec,
+                  const std::string& subject, const std::string& expected,
+                  const std::string& actual) {
+    for (const auto& f : failures) {
+      if (f.specialization == spec && f.subject == subject && f.expected == expected &&
+          f.actual == actual) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::vector<uint8_t> bytes_;
+  std::unique_ptr<kiln::Package> package_;
+  std::string last_message_;
+};
+
+TEST_F(GuardTest, SelectsTheMostSpecificPassingSpecialization) {
+  open();
+  Buffers b(8);
+  TensorView x(b.x.data(), DType::f32, {8, 64}), w(b.w.data(), DType::f32, {64}),
+      y(b.y.data(), DType::f32, {8, 64});
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "n=8");
+  TensorView x5(b.x.data(), DType::f32, {5, 64}), y5(b.y.data(), DType::f32, {5, 64});
+  const DLTensor* in5[] = {&x5.dl(), &w.dl()};
+  const DLTensor* out5[] = {&y5.dl()};
+  EXPECT_EQ(graph().select(in5, out5), "general");
+  EXPECT_EQ(graph().counters().calls, 0u);  // select() launches and counts nothing
+  graph().call({x5, w}, {y5});
+  for (int64_t i = 0; i < 5 * 64; ++i) ASSERT_FLOAT_EQ(b.y[i], 2 * b.x[i] + b.w[i % 64]);
+}
+
+TEST_F(GuardTest, DTypeMismatch) {
+  open();
+  Buffers b(8);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f16, {8, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {8, 64}));
+  EXPECT_TRUE(has(f, "n=8", "x.dtype", "f32", "f16"));
+  EXPECT_TRUE(has(f, "general", "x.dtype", "f32", "f16"));
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_NE(last_message_.find("general: x.dtype: expected f32, got f16"), std::string::npos)
+      << last_message_;
+  EXPECT_NE(last_message_.find("'scale_add'"), std::string::npos);
+  EXPECT_NE(last_message_.find("fail_on_recompile"), std::string::npos);
+}
+
+TEST_F(GuardTest, DeviceMismatch) {
+  open();
+  Buffers b(8);
+  int64_t shape[] = {8, 64};
+  TensorView x(b.x.data(), DType::f32, shape, {}, DLDevice{kDLCUDA, 1});
+  auto f = miss(x, TensorView(b.w.data(), DType::f32, {64}),
+                TensorView(b.y.data(), DType::f32, {8, 64}));
+  EXPECT_TRUE(has(f, "general", "x.device", "cpu", "cuda:1"));
+}
+
+TEST_F(GuardTest, RankMismatch) {
+  open();
+  Buffers b(8);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {8 * 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {8, 64}));
+  EXPECT_TRUE(has(f, "general", "x.rank", "2", "1"));
+  EXPECT_TRUE(has(f, "general", "x.shape[1]", "64", "nothing (rank 1)"));
+}
+
+TEST_F(GuardTest, StaticDimMismatch) {
+  open();
+  Buffers b(8);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {8, 63}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {8, 64}));
+  EXPECT_TRUE(has(f, "general", "x.shape[1]", "64", "63"));
+  EXPECT_TRUE(has(f, "n=8", "x.shape[1]", "64", "63"));
+}
+
+TEST_F(GuardTest, SymbolRangeMismatch) {
+  kiln_test::TestGraphOptions o;
+  o.n_max = 100;
+  open({o});
+  Buffers b(101);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {101, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {101, 64}));
+  EXPECT_TRUE(has(f, "general", "symbol n", "in [1, 100]", "101"));
+  // The static specialization fixes n = 8: x.shape[0] must equal it.
+  EXPECT_TRUE(has(f, "n=8", "x.shape[0]", "n = 8 (fixed by this specialization)", "101"));
+}
+
+TEST_F(GuardTest, SymbolEqualityAcrossTensors) {
+  open();
+  Buffers b(9);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {8, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {9, 64}));
+  EXPECT_TRUE(has(f, "general", "y.shape[0]", "n = 8 (from x.shape[0])", "9"));
+  EXPECT_NE(last_message_.find("y.shape[0]: expected n = 8 (from x.shape[0]), got 9"),
+            std::string::npos)
+      << last_message_;
+}
+
+TEST_F(GuardTest, SymbolDivisibility) {
+  kiln_test::TestGraphOptions o;
+  o.divisible_by = 4;
+  open({o});
+  Buffers b(6);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {6, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {6, 64}));
+  EXPECT_TRUE(has(f, "general", "symbol n", "a multiple of 4", "6"));
+}
+
+TEST_F(GuardTest, ContiguityMismatch) {
+  open();
+  Buffers b(8);
+  int64_t shape[] = {8, 64};
+  int64_t transposed[] = {1, 8};
+  TensorView x(b.x.data(), DType::f32, shape, transposed);
+  auto f = miss(x, TensorView(b.w.data(), DType::f32, {64}),
+                TensorView(b.y.data(), DType::f32, {8, 64}));
+  EXPECT_TRUE(has(f, "general", "x.strides", "contiguous (64, 1)", "(1, 8)"));
+
+  // Row-major strides given explicitly, and any stride on a size-1 dim, pass.
+  int64_t row_major[] = {64, 1};
+  int64_t one_shape[] = {1, 64};
+  int64_t odd[] = {12345, 1};
+  TensorView xs(b.x.data(), DType::f32, shape, row_major);
+  TensorView w(b.w.data(), DType::f32, {64});
+  TensorView y(b.y.data(), DType::f32, {8, 64});
+  const DLTensor* in[] = {&xs.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "n=8");
+  TensorView x1(b.x.data(), DType::f32, one_shape, odd), y1(b.y.data(), DType::f32, {1, 64});
+  const DLTensor* in1[] = {&x1.dl(), &w.dl()};
+  const DLTensor* out1[] = {&y1.dl()};
+  EXPECT_EQ(graph().select(in1, out1), "general");
+}
+
+TEST_F(GuardTest, AlignmentMismatch) {
+  open();
+  Buffers b(8);
+  auto f =
+      miss(TensorView(b.x.data() + 1, DType::f32, {8, 64}),
+           TensorView(b.w.data(), DType::f32, {64}), TensorView(b.y.data(), DType::f32, {8, 64}));
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].subject, "x.data");
+  EXPECT_EQ(f[0].expected, "alignment 16 bytes");
+  EXPECT_NE(f[0].actual.find("(4 past a multiple of 16)"), std::string::npos) << f[0].actual;
+  // byte_offset counts: data aligned, offset not.
+  DLTensor x = TensorView(b.x.data(), DType::f32, {8, 64}).dl();
+  int64_t shape[] = {8, 64};
+  x.shape = shape;
+  x.byte_offset = 8;
+  TensorView w(b.w.data(), DType::f32, {64}), y(b.y.data(), DType::f32, {8, 64});
+  const DLTensor* in[] = {&x, &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_THROW(graph().select(in, out), kiln::RecompileError);
+  x.byte_offset = 16;
+  EXPECT_EQ(graph().select(in, out), "n=8");
+}
+
+TEST_F(GuardTest, EveryFailedGuardIsListed) {
+  open();
+  Buffers b(9);
+  auto f =
+      miss(TensorView(b.x.data(), DType::f64, {8, 64}), TensorView(b.w.data(), DType::f32, {32}),
+           TensorView(b.y.data(), DType::f32, {9, 64}));
+  EXPECT_TRUE(has(f, "general", "x.dtype", "f32", "f64"));
+  EXPECT_TRUE(has(f, "general", "w.shape[0]", "64", "32"));
+  EXPECT_TRUE(has(f, "general", "y.shape[0]", "n = 8 (from x.shape[0])", "9"));
+  EXPECT_TRUE(has(f, "n=8", "x.dtype", "f32", "f64"));
+  EXPECT_TRUE(has(f, "n=8", "w.shape[0]", "64", "32"));
+  EXPECT_TRUE(has(f, "n=8", "y.shape[0]", "n = 8 (fixed by this specialization)", "9"));
+  EXPECT_EQ(f.size(), 6u);
+}
+
+TEST_F(GuardTest, WrongTensorCountAndNullDataAreInvalidArguments) {
+  open();
+  Buffers b(8);
+  TensorView x(b.x.data(), DType::f32, {8, 64}), w(b.w.data(), DType::f32, {64}),
+      y(b.y.data(), DType::f32, {8, 64});
+  try {
+    graph().call({x}, {y});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("takes 2 inputs and 1 outputs, got 1 and 1"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    graph().call({x, TensorView(nullptr, DType::f32, {64})}, {y});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("'w' has NULL data"), std::string::npos) << e.what();
+  }
+  const DLTensor* in[] = {&x.dl(), nullptr};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_THROW(graph().call(in, out), kiln::Error);
+  EXPECT_EQ(graph().counters().calls, 0u);  // refused before counting
+}
+
+TEST_F(GuardTest, FallbackWithoutJitIsNoSpecialization) {
+  open({{}}, kiln::Stance::fallback);
+  Buffers b(8);
+  try {
+    graph().call(
+        {TensorView(b.x.data(), DType::f32, {8, 63}), TensorView(b.w.data(), DType::f32, {64})},
+        {TensorView(b.y.data(), DType::f32, {8, 64})});
+    FAIL();
+  } catch (const kiln::NoSpecializationError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_specialization);
+    EXPECT_NE(std::string(e.what()).find("no JIT compiler is linked"), std::string::npos);
+    EXPECT_EQ(e.failures().size(), 2u);
+  }
+  package_->set_stance(kiln::Stance::fail_on_recompile);
+  EXPECT_EQ(package_->stance(), kiln::Stance::fail_on_recompile);
+  // The same call now throws RecompileError (miss() checks the type).
+  EXPECT_EQ(
+      miss(TensorView(b.x.data(), DType::f32, {8, 63}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, {8, 64}))
+          .size(),
+      2u);
+}
+
+// Stands in for runtime/jit: records what the runtime handed it.
+class RecordingJit : public kiln::JitCompiler {
+ public:
+  bool compile_and_run(const kiln::JitRequest& request) override {
+    graph = std::string(request.graph);
+    failures = request.failures.size();
+    inputs = request.inputs.size();
+    return accept;
+  }
+  bool accept = true;
+  std::string graph;
+  size_t failures = 0, inputs = 0;
+};
+
+TEST_F(GuardTest, FallbackHandsMissesToARegisteredJit) {
+  open({{}}, kiln::Stance::fallback);
+  RecordingJit jit;
+  kiln::set_jit_compiler(&jit);
+  Buffers b(8);
+  TensorView x(b.x.data(), DType::f32, {8, 63}), w(b.w.data(), DType::f32, {64}),
+      y(b.y.data(), DType::f32, {8, 64});
+  EXPECT_NO_THROW(graph().call({x, w}, {y}));
+  EXPECT_EQ(jit.graph, "scale_add");
+  EXPECT_EQ(jit.failures, 2u);
+  EXPECT_EQ(jit.inputs, 2u);
+  jit.accept = false;
+  EXPECT_THROW(graph().call({x, w}, {y}), kiln::NoSpecializationError);
+  package_->set_stance(kiln::Stance::fail_on_recompile);  // the pinned stance never asks the JIT
+  jit.graph.clear();
+  EXPECT_THROW(graph().call({x, w}, {y}), kiln::RecompileError);
+  EXPECT_EQ(jit.graph, "");
+  kiln::set_jit_compiler(nullptr);
+}
+
+TEST_F(GuardTest, CountersCountMissesByGuardKind) {
+  open();
+  Buffers b(9);
+  TensorView w(b.w.data(), DType::f32, {64});
+  graph().call({TensorView(b.x.data(), DType::f32, {8, 64}), w},
+               {TensorView(b.y.data(), DType::f32, {8, 64})});
+  graph().call({TensorView(b.x.data(), DType::f32, {3, 64}), w},
+               {TensorView(b.y.data(), DType::f32, {3, 64})});
+  EXPECT_THROW(graph().call({TensorView(b.x.data(), DType::f16, {3, 64}), w},
+                            {TensorView(b.y.data(), DType::f32, {3, 64})}),
+               kiln::RecompileError);
+  EXPECT_THROW(graph().call({TensorView(b.x.data(), DType::f32, {3, 63}), w},
+                            {TensorView(b.y.data(), DType::f32, {3, 64})}),
+               kiln::RecompileError);
+  const kiln::GraphCounters c = graph().counters();
+  EXPECT_EQ(c.calls, 4u);
+  EXPECT_EQ(c.hits, 2u);
+  EXPECT_EQ(c.misses, 2u);
+  EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DType)], 1u);
+  EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DimConst)], 1u);
+  EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::Rank)], 0u);
+}
+
+TEST(GuardProgramLimits, SymbolNeitherFixedNorBoundIsRefusedAtOpen) {
+  kiln_test::TestGraphOptions o;
+  o.static_n8 = false;
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  auto& guards = m.graphs[0]->specializations[0]->guards;
+  std::erase_if(guards, [](const auto& g) { return g->kind == fb::GuardKind::DimSymbol; });
+  const auto bytes = kiln::compiler::write_package(std::move(m), kiln_test::test_blobs());
+  try {
+    kiln::Package::open_memory(kiln_test::as_bytes(bytes));
+    FAIL();
+  } catch (const kiln::PackageError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::package_corrupt);
+    EXPECT_NE(std::string(e.what()).find("neither fixes symbol n nor binds it"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace

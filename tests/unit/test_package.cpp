@@ -1,0 +1,423 @@
+// The package format: writer and reader round trip, determinism, and every
+// corruption class giving its own ErrorCode (never a crash).
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "kiln/compiler/package_writer.h"
+#include "kiln/error.h"
+#include "kiln/package_reader.h"
+#include "test_support/cpu_test_package.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace {
+
+using kiln::ErrorCode;
+using kiln::PackageReader;
+namespace fb = kiln::fb;
+using kiln::compiler::BlobInput;
+using kiln::compiler::write_package;
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(rng() % 255 + 1);  // never zero
+  return v;
+}
+
+// A manifest with two graphs given out of order, a Source blob and two
+// CPU shared-object stand-ins: one that compresses, one that does not.
+struct Fixture {
+  fb::ManifestT manifest;
+  std::vector<BlobInput> blobs;
+};
+
+Fixture make_fixture() {
+  Fixture f;
+  kiln_test::TestGraphOptions b;
+  b.name = "zeta";
+  kiln_test::TestGraphOptions a;
+  a.name = "alpha";
+  a.use_temp = true;
+  f.manifest = kiln_test::make_test_manifest({b, a}, {"cpu:x86-64", "cpu:x86-64-v3"});
+  std::vector<uint8_t> compressible(10000);
+  for (size_t i = 0; i < compressible.size(); ++i)
+    compressible[i] = static_cast<uint8_t>(i % 7 + 1);
+  f.blobs.push_back({fb::BlobKind::CpuSharedObject, 0, compressible});
+  f.blobs.push_back({fb::BlobKind::CpuSharedObject, 1, random_bytes(5000, 7)});
+  f.blobs.push_back({fb::BlobKind::Source, 0, random_bytes(100, 9), /*compress=*/false});
+  f.manifest.kernels[0]->source_blob = 2;
+  return f;
+}
+
+std::vector<uint8_t> fixture_package() {
+  Fixture f = make_fixture();
+  return write_package(std::move(f.manifest), std::move(f.blobs));
+}
+
+ErrorCode open_error(const std::vector<uint8_t>& bytes) {
+  try {
+    PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  } catch (const kiln::PackageError& e) {
+    return e.code();
+  }
+  ADD_FAILURE() << "the package opened";
+  return ErrorCode::internal;
+}
+
+std::string open_message(const std::vector<uint8_t>& bytes) {
+  try {
+    PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  } catch (const kiln::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
+  KilnPackageHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  return h;
+}
+
+void fix_checksum(std::vector<uint8_t>& bytes) {
+  KilnPackageHeader h = header_of(bytes);
+  XXH128_hash_t sum = XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
+  h.checksum_lo = sum.low64;
+  h.checksum_hi = sum.high64;
+  std::memcpy(bytes.data(), &h, sizeof h);
+}
+
+// Re-encodes the manifest after `mutate` (same size, thanks to
+// ForceDefaults) and fixes the checksum, so only the semantic checks can
+// catch what `mutate` broke.
+void rewrite_manifest(std::vector<uint8_t>& bytes,
+                      const std::function<void(fb::ManifestT&)>& mutate) {
+  KilnPackageHeader h = header_of(bytes);
+  fb::ManifestT m;
+  fb::GetManifest(bytes.data() + h.manifest_offset)->UnPackTo(&m);
+  mutate(m);
+  flatbuffers::FlatBufferBuilder builder;
+  builder.ForceDefaults(true);
+  fb::FinishManifestBuffer(builder, fb::Manifest::Pack(builder, &m));
+  ASSERT_EQ(builder.GetSize(), h.manifest_size);
+  std::memcpy(bytes.data() + h.manifest_offset, builder.GetBufferPointer(), builder.GetSize());
+  fix_checksum(bytes);
+}
+
+TEST(PackageWriter, RoundTripsEveryField) {
+  Fixture f = make_fixture();
+  const std::vector<uint8_t> compressible = f.blobs[0].bytes;
+  const std::vector<uint8_t> incompressible = f.blobs[1].bytes;
+  const std::vector<uint8_t> source = f.blobs[2].bytes;
+  fb::ManifestT expected = f.manifest;  // deep copy, before the writer sorts and fills blobs
+  const std::vector<uint8_t> bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+
+  PackageReader reader = PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  const KilnPackageHeader& h = reader.header();
+  EXPECT_EQ(0, std::memcmp(h.magic, "KILNPKG\0", 8));
+  EXPECT_EQ(h.format_major, KILN_PACKAGE_FORMAT_MAJOR);
+  EXPECT_EQ(h.format_minor, KILN_PACKAGE_FORMAT_MINOR);
+  EXPECT_EQ(h.header_size, 64u);
+  EXPECT_EQ(h.manifest_offset, 64u);
+  EXPECT_EQ(h.file_size, bytes.size());
+
+  fb::ManifestT actual;
+  reader.manifest().UnPackTo(&actual);
+  // Graphs come back sorted by name; everything else as given.
+  ASSERT_EQ(actual.graphs.size(), 2u);
+  EXPECT_EQ(actual.graphs[0]->name, "alpha");
+  EXPECT_EQ(actual.graphs[1]->name, "zeta");
+  EXPECT_TRUE(*actual.graphs[0] == *expected.graphs[1]);
+  EXPECT_TRUE(*actual.graphs[1] == *expected.graphs[0]);
+  ASSERT_EQ(actual.targets.size(), 2u);
+  for (size_t t = 0; t < 2; ++t) EXPECT_TRUE(*actual.targets[t] == *expected.targets[t]);
+  ASSERT_EQ(actual.kernels.size(), expected.kernels.size());
+  for (size_t k = 0; k < actual.kernels.size(); ++k) {
+    EXPECT_TRUE(*actual.kernels[k] == *expected.kernels[k]) << k;
+  }
+  EXPECT_EQ(actual.kernels[0]->source_blob, 2);
+  ASSERT_TRUE(actual.provenance);
+  EXPECT_TRUE(*actual.provenance == *expected.provenance);
+  EXPECT_EQ(actual.graphs[0]->specializations[1]->symbol_values, std::vector<int64_t>{-1});
+  EXPECT_EQ(actual.graphs[0]->symbols[0]->hot, std::vector<int64_t>{8});
+
+  ASSERT_EQ(actual.blobs.size(), 3u);
+  EXPECT_EQ(actual.blobs[0]->compression, fb::Compression::Zstd);
+  EXPECT_LT(actual.blobs[0]->stored_size, compressible.size());
+  EXPECT_EQ(actual.blobs[0]->raw_size, compressible.size());
+  EXPECT_EQ(actual.blobs[1]->compression, fb::Compression::None);  // random bytes do not shrink
+  EXPECT_EQ(actual.blobs[1]->stored_size, incompressible.size());
+  EXPECT_EQ(actual.blobs[2]->compression, fb::Compression::None);  // compress = false
+  EXPECT_EQ(actual.blobs[2]->kind, fb::BlobKind::Source);
+  EXPECT_EQ(actual.blobs[1]->target, 1u);
+  uint64_t previous_end = h.manifest_offset + h.manifest_size;
+  for (const auto& blob : actual.blobs) {
+    EXPECT_EQ(blob->offset % 64, 0u);
+    EXPECT_GE(blob->offset, previous_end);
+    previous_end = blob->offset + blob->stored_size;
+    ASSERT_TRUE(blob->hash);
+  }
+  auto equals = [](std::span<const std::byte> got, const std::vector<uint8_t>& want) {
+    return got.size() == want.size() && std::memcmp(got.data(), want.data(), want.size()) == 0;
+  };
+  EXPECT_TRUE(equals(reader.blob(0), compressible));
+  EXPECT_TRUE(equals(reader.blob(1), incompressible));
+  EXPECT_TRUE(equals(reader.blob(2), source));
+  EXPECT_TRUE(equals(reader.blob(0), compressible));  // cached
+  EXPECT_NO_THROW(reader.verify_all_blobs());
+  // Padding between blobs is zero.
+  for (uint64_t i = actual.blobs[0]->offset + actual.blobs[0]->stored_size;
+       i < actual.blobs[1]->offset; ++i) {
+    EXPECT_EQ(bytes[i], 0) << i;
+  }
+}
+
+TEST(PackageWriter, IsDeterministic) {
+  EXPECT_EQ(fixture_package(), fixture_package());
+  // Graph order in the input does not matter either.
+  Fixture f = make_fixture();
+  std::swap(f.manifest.graphs[0], f.manifest.graphs[1]);
+  EXPECT_EQ(write_package(std::move(f.manifest), std::move(f.blobs)), fixture_package());
+}
+
+TEST(PackageWriter, RejectsDuplicateGraphNamesAndPrefilledBlobs) {
+  Fixture f = make_fixture();
+  f.manifest.graphs[1]->name = f.manifest.graphs[0]->name;
+  EXPECT_THROW(write_package(std::move(f.manifest), {}), std::invalid_argument);
+  Fixture g = make_fixture();
+  g.manifest.blobs.push_back(std::make_unique<fb::BlobT>());
+  EXPECT_THROW(write_package(std::move(g.manifest), {}), std::invalid_argument);
+}
+
+TEST(PackageWriter, WritesFilesAtomically) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kiln-pkg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "fixture.kiln";
+  Fixture f = make_fixture();
+  kiln::compiler::write_package_file(path, std::move(f.manifest), std::move(f.blobs));
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1);  // no temp file left behind
+  PackageReader reader = PackageReader::open_file(path);
+  EXPECT_EQ(reader.file_bytes().size(), fixture_package().size());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PackageReader, MissingFileIsAnIoError) {
+  try {
+    PackageReader::open_file("/nonexistent/kiln/package.kiln");
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::io);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/kiln/package.kiln"), std::string::npos);
+  }
+}
+
+TEST(PackageCorruption, BadMagic) {
+  std::vector<uint8_t> bytes = fixture_package();
+  bytes[3] = 'X';
+  EXPECT_EQ(open_error(bytes), ErrorCode::package_bad_magic);
+  std::vector<uint8_t> text(100, 'a');
+  EXPECT_EQ(open_error(text), ErrorCode::package_bad_magic);
+}
+
+TEST(PackageCorruption, NewerMajorIsRefusedNewerMinorIsRead) {
+  std::vector<uint8_t> bytes = fixture_package();
+  KilnPackageHeader h = header_of(bytes);
+  h.format_major = KILN_PACKAGE_FORMAT_MAJOR + 1;
+  std::memcpy(bytes.data(), &h, sizeof h);
+  EXPECT_EQ(open_error(bytes), ErrorCode::package_unsupported_version);
+  const std::string message = open_message(bytes);
+  EXPECT_NE(message.find("format 2.0"), std::string::npos) << message;
+  EXPECT_NE(message.find("reads format 1."), std::string::npos) << message;
+
+  std::vector<uint8_t> minor = fixture_package();
+  h = header_of(minor);
+  h.format_minor = KILN_PACKAGE_FORMAT_MINOR + 3;
+  h.flags = 0x8000;  // unknown flags are ignored
+  std::memcpy(minor.data(), &h, sizeof h);
+  EXPECT_NO_THROW(PackageReader::open_memory(kiln_test::as_bytes(minor)));
+}
+
+TEST(PackageCorruption, Truncated) {
+  const std::vector<uint8_t> bytes = fixture_package();
+  for (size_t cut : {size_t{0}, size_t{4}, size_t{30}, size_t{63}, size_t{64}, size_t{200},
+                     bytes.size() / 2, bytes.size() - 1}) {
+    std::vector<uint8_t> part(bytes.begin(), bytes.begin() + cut);
+    EXPECT_EQ(open_error(part), ErrorCode::package_truncated) << "cut at " << cut;
+  }
+  std::vector<uint8_t> part(bytes.begin(), bytes.end() - 10);
+  const std::string message = open_message(part);
+  EXPECT_NE(message.find(std::to_string(bytes.size())), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(bytes.size() - 10)), std::string::npos) << message;
+}
+
+TEST(PackageCorruption, TrailingBytes) {
+  std::vector<uint8_t> bytes = fixture_package();
+  bytes.push_back(1);
+  EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt);
+}
+
+TEST(PackageCorruption, ChecksumMismatchInManifestAndBlob) {
+  std::vector<uint8_t> manifest_flip = fixture_package();
+  manifest_flip[header_of(manifest_flip).manifest_offset + 40] ^= 0x10;
+  EXPECT_EQ(open_error(manifest_flip), ErrorCode::package_checksum_mismatch);
+
+  std::vector<uint8_t> blob_flip = fixture_package();
+  blob_flip[blob_flip.size() - 5] ^= 0x01;
+  EXPECT_EQ(open_error(blob_flip), ErrorCode::package_checksum_mismatch);
+}
+
+TEST(PackageCorruption, BlobHashCatchesAFlipBehindAFixedChecksum) {
+  std::vector<uint8_t> bytes = fixture_package();
+  PackageReader pristine = PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  const uint64_t offset = pristine.manifest().blobs()->Get(1)->offset();
+  bytes[offset + 10] ^= 0x01;
+  fix_checksum(bytes);
+  PackageReader reader = PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  EXPECT_NO_THROW(reader.blob(0));  // other blobs are fine
+  try {
+    reader.blob(1);
+    FAIL() << "blob 1 read";
+  } catch (const kiln::PackageError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::package_checksum_mismatch);
+    EXPECT_NE(std::string(e.what()).find("blob 1"), std::string::npos);
+  }
+  EXPECT_THROW(reader.verify_all_blobs(), kiln::PackageError);
+}
+
+TEST(PackageCorruption, CompressedBlobThatDoesNotDecompress) {
+  std::vector<uint8_t> bytes = fixture_package();
+  rewrite_manifest(bytes, [](fb::ManifestT& m) { m.blobs[0]->raw_size += 1; });
+  PackageReader reader = PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  try {
+    reader.blob(0);
+    FAIL();
+  } catch (const kiln::PackageError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::package_corrupt);
+  }
+}
+
+TEST(PackageCorruption, VerifierFailure) {
+  // Garbage where the manifest was, with a valid checksum.
+  std::vector<uint8_t> bytes = fixture_package();
+  const KilnPackageHeader h = header_of(bytes);
+  const std::vector<uint8_t> junk = random_bytes(h.manifest_size, 42);
+  std::memcpy(bytes.data() + h.manifest_offset, junk.data(), junk.size());
+  fix_checksum(bytes);
+  EXPECT_EQ(open_error(bytes), ErrorCode::package_verifier_failed);
+
+  // A root offset pointing out of the manifest, identifier intact.
+  std::vector<uint8_t> root = fixture_package();
+  const uint32_t far = 0x7FFFFFF0;
+  std::memcpy(root.data() + h.manifest_offset, &far, sizeof far);
+  fix_checksum(root);
+  EXPECT_EQ(open_error(root), ErrorCode::package_verifier_failed);
+
+  // A valid FlatBuffer without the "KILN" identifier.
+  std::vector<uint8_t> ident = fixture_package();
+  ident[h.manifest_offset + 4] = 'X';
+  fix_checksum(ident);
+  EXPECT_EQ(open_error(ident), ErrorCode::package_verifier_failed);
+}
+
+TEST(PackageCorruption, UnknownTarget) {
+  for (const char* name : {"cpu:riscv64", "cuda:sm_49", "cuda:sm_121", "gpu:sm_90", "cuda:sm_9"}) {
+    Fixture f = make_fixture();
+    f.manifest.targets[1]->name = name;
+    const auto bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+    EXPECT_EQ(open_error(bytes), ErrorCode::package_unknown_target) << name;
+    EXPECT_NE(open_message(bytes).find(name), std::string::npos);
+  }
+  EXPECT_TRUE(kiln::is_known_target_name("cuda:sm_90"));
+  EXPECT_TRUE(kiln::is_known_target_name("cuda:sm_120"));
+  EXPECT_TRUE(kiln::is_known_target_name("cpu:x86-64-v4"));
+}
+
+TEST(PackageCorruption, SemanticChecks) {
+  struct Case {
+    const char* what;
+    std::function<void(fb::ManifestT&)> mutate;
+  };
+  const std::vector<Case> cases = {
+      {"blob offset past the end", [](fb::ManifestT& m) { m.blobs[2]->offset = 1ull << 40; }},
+      {"blob offset not aligned", [](fb::ManifestT& m) { m.blobs[1]->offset += 8; }},
+      {"blob overlapping the manifest", [](fb::ManifestT& m) { m.blobs[0]->offset = 64; }},
+      {"blob stored size past the end", [](fb::ManifestT& m) { m.blobs[2]->stored_size += 4096; }},
+      {"kernel blob index", [](fb::ManifestT& m) { m.kernels[0]->blob = 9; }},
+      {"kernel target index", [](fb::ManifestT& m) { m.kernels[0]->target = 5; }},
+      {"kernel source blob", [](fb::ManifestT& m) { m.kernels[0]->source_blob = 3; }},
+      {"launch kernel index",
+       [](fb::ManifestT& m) { m.graphs[0]->specializations[0]->plan->launches[0]->kernel = 77; }},
+      {"specialization target",
+       [](fb::ManifestT& m) { m.graphs[0]->specializations[0]->target = 2; }},
+      {"guard tensor index",
+       [](fb::ManifestT& m) { m.graphs[0]->specializations[0]->guards[0]->tensor = 3; }},
+      {"guard symbol index",
+       [](fb::ManifestT& m) {
+         for (auto& g : m.graphs[1]->specializations[1]->guards) {
+           if (g->kind == fb::GuardKind::SymbolRange) g->symbol = 1;
+         }
+       }},
+      {"buffer index in launch",
+       [](fb::ManifestT& m) {
+         m.graphs[1]->specializations[1]->plan->launches[0]->buffers[0] = 99;
+       }},
+      {"graphs not sorted", [](fb::ManifestT& m) { m.graphs[1]->name = "aaaa"; }},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> bytes = fixture_package();
+    rewrite_manifest(bytes, c.mutate);
+    EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt)
+        << c.what << ": " << open_message(bytes);
+  }
+}
+
+TEST(PackageCorruption, SymbolValuesMustMatchSymbols) {
+  Fixture f = make_fixture();
+  f.manifest.graphs[0]->specializations[0]->symbol_values.clear();
+  const auto bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+  EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt);
+  EXPECT_NE(open_message(bytes).find("0 symbol values for 1 symbols"), std::string::npos)
+      << open_message(bytes);
+}
+
+TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
+  // Whatever single byte changes, with or without a fixed checksum, the
+  // reader either opens the package or throws a PackageError.
+  const std::vector<uint8_t> bytes = fixture_package();
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 400; ++i) {
+    std::vector<uint8_t> copy = bytes;
+    const size_t at = rng() % copy.size();
+    copy[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    if (i % 2 == 0 && at >= 64) fix_checksum(copy);
+    try {
+      PackageReader reader = PackageReader::open_memory(kiln_test::as_bytes(copy));
+      reader.verify_all_blobs();
+    } catch (const kiln::PackageError&) {
+    }
+  }
+}
+
+TEST(PackageReader, BorrowedBytesAreReadInPlace) {
+  const std::vector<uint8_t> bytes = fixture_package();
+  PackageReader reader = PackageReader::open_borrowed(kiln_test::as_bytes(bytes));
+  EXPECT_EQ(static_cast<const void*>(reader.file_bytes().data()),
+            static_cast<const void*>(bytes.data()));
+  // Misaligned memory is copied, not read in place.
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
+  PackageReader copy = PackageReader::open_borrowed(std::as_bytes(std::span(shifted).subspan(1)));
+  EXPECT_NE(static_cast<const void*>(copy.file_bytes().data()),
+            static_cast<const void*>(shifted.data() + 1));
+  EXPECT_EQ(copy.manifest().graphs()->size(), 2u);
+}
+
+}  // namespace

@@ -1,0 +1,312 @@
+// The fusion scheduler: group counts, domains, phases and materialization.
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "kiln/compiler/ir.h"
+#include "kiln/compiler/schedule.h"
+#include "kiln/graph.h"
+
+namespace {
+
+using kiln::compiler::NodeRole;
+using kiln::compiler::Schedule;
+using kiln::compiler::schedule_graph;
+using kiln::ir::Graph;
+using kiln::ir::Op;
+
+Graph traced(const char* name, kiln::GraphFunction f) {
+  return kiln::ir::canonicalize(kiln::trace(name, f));
+}
+
+// Every edge between computed nodes points to the same or a later group, and
+// every node read by a later group (or returned) is materialized.
+void expect_valid(const Graph& g, const Schedule& s) {
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    const auto& n = g.nodes[id];
+    const bool leaf = n.op == Op::input || n.op == Op::constant;
+    if (leaf) {
+      EXPECT_EQ(s.group_of[id], -1);
+      continue;
+    }
+    if (!s.live[id]) continue;
+    if (s.group_of[id] < 0) {
+      // Not computed by any kernel: every reader recomputes it.
+      EXPECT_TRUE(s.inlinable[id]) << "node " << id;
+      EXPECT_FALSE(s.materialized[id]) << "node " << id;
+      continue;
+    }
+    for (int32_t in : n.inputs) {
+      const auto u = static_cast<size_t>(in);
+      const int32_t gi = s.group_of[u];
+      if (gi == s.group_of[id]) continue;
+      if (s.inlinable[u]) continue;  // recomputed by the reader
+      if (g.node(in).op == Op::input || g.node(in).op == Op::constant) continue;
+      EXPECT_GE(gi, 0) << "edge " << in << " -> " << id;
+      EXPECT_LT(gi, s.group_of[id]) << "edge " << in << " -> " << id;
+      EXPECT_TRUE(s.materialized[u]) << "node " << in;
+    }
+  }
+  for (int32_t o : g.outputs) {
+    const auto& n = g.node(o);
+    if (n.op == Op::input || n.op == Op::constant) {
+      const bool copied =
+          std::any_of(s.groups.begin(), s.groups.end(),
+                      [&](const kiln::compiler::FusedGroup& G) { return G.copy_of == o; });
+      EXPECT_TRUE(copied) << "output node " << o << " needs a copy group";
+    } else {
+      EXPECT_TRUE(s.materialized[static_cast<size_t>(o)]);
+      EXPECT_GE(s.group_of[static_cast<size_t>(o)], 0);
+    }
+  }
+  // Each node appears in exactly its group's list, in topological order;
+  // every group writes something.
+  for (size_t gi = 0; gi < s.groups.size(); ++gi) {
+    const auto& G = s.groups[gi];
+    EXPECT_TRUE(std::is_sorted(G.nodes.begin(), G.nodes.end()));
+    for (int32_t id : G.nodes)
+      EXPECT_EQ(s.group_of[static_cast<size_t>(id)], static_cast<int32_t>(gi));
+    if (G.copy_of < 0) {
+      EXPECT_TRUE(std::any_of(G.nodes.begin(), G.nodes.end(), [&](int32_t id) {
+        return s.materialized[static_cast<size_t>(id)] != 0;
+      }));
+    }
+  }
+}
+
+size_t materialized_count(const Schedule& s) {
+  return static_cast<size_t>(std::count(s.materialized.begin(), s.materialized.end(), 1));
+}
+
+kiln::Outputs g_sin_chain() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n});
+  auto y = x;
+  for (int i = 0; i < 10000; ++i) y = kiln::sin(y);
+  return kiln::outputs(y);
+}
+
+TEST(Schedule, TenThousandSinChainIsOneGroup) {
+  const Graph g = traced("sin_chain", &g_sin_chain);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u);
+  EXPECT_EQ(s.groups[0].nodes.size(), 10000u);
+  EXPECT_EQ(materialized_count(s), 1u);  // only the output
+  EXPECT_FALSE(s.groups[0].has_reduction);
+  expect_valid(g, s);
+}
+
+kiln::Outputs g_softmax() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 4096});
+  return kiln::outputs(kiln::softmax(x));
+}
+
+TEST(Schedule, SoftmaxIsOneGroupWithThreeLoops) {
+  const Graph g = traced("softmax", &g_softmax);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u) << kiln::compiler::schedule_to_string(g, s);
+  const auto& G = s.groups[0];
+  EXPECT_TRUE(G.has_reduction);
+  EXPECT_EQ(G.outer.size(), 1u);
+  EXPECT_EQ(G.inner, kiln::ir::Dim::constant(4096));
+  // max in loop 0, exp/sum in loop 1, div in loop 2.
+  EXPECT_EQ(G.num_loops, 3);
+  for (int32_t id : G.nodes) {
+    const auto& n = g.node(id);
+    if (n.op == Op::reduce_max) EXPECT_EQ(s.phase[static_cast<size_t>(id)], 0);
+    if (n.op == Op::reduce_sum) EXPECT_EQ(s.phase[static_cast<size_t>(id)], 1);
+    if (n.op == Op::div) {
+      EXPECT_EQ(s.phase[static_cast<size_t>(id)], 2);
+      EXPECT_EQ(s.role[static_cast<size_t>(id)], NodeRole::row_vector);
+    }
+    if (kiln::ir::is_reduction(n.op))
+      EXPECT_EQ(s.role[static_cast<size_t>(id)], NodeRole::row_scalar);
+  }
+  expect_valid(g, s);
+}
+
+kiln::Outputs g_layernorm() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::bf16, {n, 768});
+  auto w = kiln::input("w", kiln::bf16, {768});
+  auto b = kiln::input("b", kiln::bf16, {768});
+  return kiln::outputs(kiln::layernorm(x, w, b));
+}
+
+TEST(Schedule, LayernormIsOneGroup) {
+  const Graph g = traced("layernorm", &g_layernorm);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_EQ(s.groups[0].num_loops, 3);
+  EXPECT_EQ(materialized_count(s), 1u);
+  // cast(w) and cast(b), of shape [768], are recomputed inline.
+  int inline_only = 0;
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    if (g.nodes[id].op == Op::cast && s.group_of[id] < 0) ++inline_only;
+  }
+  EXPECT_EQ(inline_only, 2);
+  // rsqrt(var + eps) is a row-scalar after the second reduction.
+  for (int32_t id : s.groups[0].nodes) {
+    if (g.node(id).op == Op::rsqrt) {
+      EXPECT_EQ(s.role[static_cast<size_t>(id)], NodeRole::row_scalar);
+      EXPECT_EQ(s.phase[static_cast<size_t>(id)], 2);
+    }
+  }
+  expect_valid(g, s);
+}
+
+kiln::Outputs g_rmsnorm() {
+  auto n = kiln::sym("n", {.min = 1, .max = 1 << 20, .hot = {1, 8}});
+  auto x = kiln::input("x", kiln::bf16, {n, 4096});
+  auto w = kiln::input("w", kiln::bf16, {4096});
+  auto r = kiln::rsqrt(kiln::mean(kiln::square(kiln::cast(x, kiln::f32)), -1, true) + 1e-6);
+  return kiln::outputs(kiln::cast(kiln::cast(x, kiln::f32) * r, kiln::bf16) * w);
+}
+
+kiln::Outputs g_rmsnorm_api() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f16, {n, 512});
+  auto w = kiln::input("w", kiln::f16, {512});
+  return kiln::outputs(kiln::rmsnorm(x, w));
+}
+
+TEST(Schedule, RmsnormIsOneGroup) {
+  for (auto f : {&g_rmsnorm, &g_rmsnorm_api}) {
+    const Graph g = traced("rmsnorm", f);
+    const Schedule s = schedule_graph(g);
+    ASSERT_EQ(s.groups.size(), 1u) << kiln::compiler::schedule_to_string(g, s);
+    EXPECT_EQ(s.groups[0].num_loops, 2);
+    EXPECT_EQ(materialized_count(s), 1u);
+    expect_valid(g, s);
+  }
+}
+
+kiln::Outputs g_gelu_affine() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 1024});
+  auto a = kiln::input("a", kiln::f32, {1024});
+  auto b = kiln::input("b", kiln::f32, {1024});
+  return kiln::outputs(kiln::gelu(x * a + b));
+}
+
+TEST(Schedule, GeluOfAffineIsOneGroup) {
+  const Graph g = traced("gelu_affine", &g_gelu_affine);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u);
+  EXPECT_EQ(s.groups[0].nodes.size(), 3u);
+  EXPECT_EQ(s.groups[0].num_loops, 1);
+  EXPECT_EQ(materialized_count(s), 1u);
+  expect_valid(g, s);
+}
+
+// sum over rows of [n, m] gives [n]; a second reduction over [n] has another
+// domain, and the broadcast back into [n, m] has the first domain again.
+kiln::Outputs g_two_domains() {
+  auto n = kiln::sym("n");
+  auto m = kiln::sym("m");
+  auto x = kiln::input("x", kiln::f32, {n, m});
+  auto rows = kiln::sum(x, -1);            // [n]
+  auto total = kiln::sum(rows * 2.0, -1);  // []
+  auto centered = x - kiln::sum(x, -1, true) / kiln::sum(kiln::exp(x), -1, true);
+  return kiln::outputs(total, centered * total);
+}
+
+TEST(Schedule, TwoDomainsGiveSeveralGroupsInValidOrder) {
+  const Graph g = traced("two_domains", &g_two_domains);
+  const Schedule s = schedule_graph(g);
+  EXPECT_GE(s.groups.size(), 2u) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_LE(s.groups.size(), 3u) << kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  // The scalar `total` is computed over domain O=[] C=n and read by a later group.
+  int32_t total = g.outputs[0];
+  const auto& G = s.groups[static_cast<size_t>(s.group_of[static_cast<size_t>(total)])];
+  EXPECT_TRUE(G.outer.empty());
+  EXPECT_TRUE(s.materialized[static_cast<size_t>(total)]);
+  EXPECT_LT(s.group_of[static_cast<size_t>(total)], s.group_of[static_cast<size_t>(g.outputs[1])]);
+}
+
+kiln::Outputs g_identity() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 3});
+  auto y = kiln::input("y", kiln::i32, {n});
+  return kiln::outputs(x, kiln::exp(x), x, y, kiln::constant(2.5));
+}
+
+TEST(Schedule, OutputThatIsAnInputOrConstantGetsACopyGroup) {
+  const Graph g = traced("identity", &g_identity);
+  const Schedule s = schedule_graph(g);
+  expect_valid(g, s);
+  int copies = 0;
+  for (const auto& G : s.groups) copies += G.copy_of >= 0 ? 1 : 0;
+  EXPECT_EQ(copies, 3);  // x (returned twice: one copy group), y, the constant
+  EXPECT_EQ(s.groups.size(), 4u) << kiln::compiler::schedule_to_string(g, s);
+}
+
+kiln::Outputs g_diamond() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 16});
+  auto a = kiln::sin(x);
+  auto b = kiln::cos(x);
+  auto c = kiln::exp(a);
+  auto d = a * b + c;
+  return kiln::outputs(d);
+}
+
+TEST(Schedule, DiamondIsOneGroup) {
+  const Graph g = traced("diamond", &g_diamond);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_EQ(materialized_count(s), 1u);
+  expect_valid(g, s);
+}
+
+// A reduction diamond: two reductions of the same row feed one output.
+kiln::Outputs g_reduction_diamond() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 100});
+  auto mx = kiln::max(x, -1, true);
+  auto mn = kiln::min(x, -1, true);
+  return kiln::outputs((x - mn) / (mx - mn), kiln::sum(x, -1));
+}
+
+TEST(Schedule, ReductionDiamondIsOneGroupTwoLoops) {
+  const Graph g = traced("reduction_diamond", &g_reduction_diamond);
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_EQ(s.groups[0].num_loops, 2);
+  EXPECT_EQ(materialized_count(s), 2u);
+  expect_valid(g, s);
+}
+
+// A row-vector that a later loop needs, and a reduction whose result is not
+// read in row shape: [n] (no keepdim) cannot broadcast against [n, m] by row.
+kiln::Outputs g_no_keepdim_broadcast() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, n});
+  auto s = kiln::sum(x, -1);  // [n], broadcasts along the *last* dim of [n, n]
+  return kiln::outputs(x * s);
+}
+
+TEST(Schedule, NoKeepdimResultBroadcastAlongColumnsIsNotFused) {
+  const Graph g = traced("no_keepdim", &g_no_keepdim_broadcast);
+  const Schedule s = schedule_graph(g);
+  EXPECT_EQ(s.groups.size(), 2u) << kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+}
+
+kiln::Outputs g_dead() {
+  auto x = kiln::input("x", kiln::f32, {8});
+  auto unused = kiln::exp(x);
+  (void)unused;
+  return kiln::outputs(kiln::sin(x));
+}
+
+TEST(Schedule, DeadNodesAreNotScheduled) {
+  const Graph g = kiln::trace("dead", &g_dead);  // not canonicalized: the dead exp stays
+  const Schedule s = schedule_graph(g);
+  ASSERT_EQ(s.groups.size(), 1u);
+  EXPECT_EQ(s.groups[0].nodes.size(), 1u);
+}
+
+}  // namespace

@@ -1,0 +1,278 @@
+// Test helper: real CPU packages without the codegen. A hand-written kernel
+// source (following schemas/include/kiln/abi/cpu_kernel.h) is compiled with
+// the clang++ CMake found into a shared object, and put into a package with a
+// hand-built manifest by the real PackageWriter.
+//
+// The graphs: scale_add(x: f32[n, 64], w: f32[64]) -> y: f32[n, 64], with
+// y = 2 * x + w (broadcast over rows). "scale_add" runs one kernel over
+// n * 64 work items; "scale_add_temp" runs two (t = 2 * x, then y = t + w)
+// through a temp buffer.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kiln/abi/kiln_package_generated.h"
+#include "kiln/compiler/package_writer.h"
+
+namespace kiln_test {
+
+namespace fb = kiln::fb;
+
+inline constexpr int64_t kRowWidth = 64;
+
+inline const char* kScaleAddKernelSource = R"(
+#include <stdint.h>
+extern "C" {
+typedef struct KilnCpuKernelArgs {
+  void* const* buffers;
+  const int64_t* symbols;
+} KilnCpuKernelArgs;
+
+__attribute__((visibility("default"))) int kiln_cpu_abi_version(void) { return ABI_VERSION; }
+
+__attribute__((visibility("default")))
+void kiln_test_scale_add(const KilnCpuKernelArgs* a, int64_t begin, int64_t end) {
+  const float* x = (const float*)a->buffers[0];
+  const float* w = (const float*)a->buffers[1];
+  float* y = (float*)a->buffers[2];
+  for (int64_t i = begin; i < end; ++i) y[i] = 2.0f * x[i] + w[i % 64];
+}
+
+__attribute__((visibility("default")))
+void kiln_test_double(const KilnCpuKernelArgs* a, int64_t begin, int64_t end) {
+  const float* x = (const float*)a->buffers[0];
+  float* t = (float*)a->buffers[1];
+  for (int64_t i = begin; i < end; ++i) t[i] = 2.0f * x[i];
+}
+
+// One work item is one row: exercises item_cost.
+__attribute__((visibility("default")))
+void kiln_test_add_row(const KilnCpuKernelArgs* a, int64_t begin, int64_t end) {
+  const float* t = (const float*)a->buffers[0];
+  const float* w = (const float*)a->buffers[1];
+  float* y = (float*)a->buffers[2];
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t c = 0; c < 64; ++c) y[r * 64 + c] = t[r * 64 + c] + w[c];
+}
+}
+)";
+
+// Compiles `source` into a shared object and returns its bytes.
+inline std::vector<uint8_t> compile_shared_object(const std::string& source,
+                                                  const std::string& extra_flags = "") {
+  char dir_template[] = "/tmp/kiln-test-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  if (dir == nullptr) throw std::runtime_error("mkdtemp failed");
+  const std::filesystem::path src = std::filesystem::path(dir) / "kernels.cpp";
+  const std::filesystem::path so = std::filesystem::path(dir) / "kernels.so";
+  std::ofstream(src) << source;
+  const std::string command = std::string(KILN_TEST_CLANGXX) + " -O2 -shared -fPIC " + extra_flags +
+                              " -o " + so.string() + " " + src.string();
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("kernel compile failed: " + command);
+  }
+  std::ifstream in(so, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  return bytes;
+}
+
+// The scale_add kernels, compiled once per test binary.
+inline const std::vector<uint8_t>& scale_add_shared_object() {
+  static const std::vector<uint8_t> bytes =
+      compile_shared_object(kScaleAddKernelSource, "-DABI_VERSION=1");
+  return bytes;
+}
+
+inline std::unique_ptr<fb::SizeExprT> expr(std::vector<fb::ExprOp> ops) {
+  auto e = std::make_unique<fb::SizeExprT>();
+  e->ops = std::move(ops);
+  return e;
+}
+inline fb::ExprOp constant(int64_t v) { return fb::ExprOp(fb::ExprOpKind::Const, v); }
+inline fb::ExprOp symbol(int64_t s) { return fb::ExprOp(fb::ExprOpKind::Symbol, s); }
+inline fb::ExprOp op(fb::ExprOpKind kind) { return fb::ExprOp(kind, 0); }
+// n * 64
+inline std::unique_ptr<fb::SizeExprT> n_times_width() {
+  return expr({symbol(0), constant(kRowWidth), op(fb::ExprOpKind::Mul)});
+}
+
+inline std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint16_t tensor, uint16_t dim,
+                                         int32_t sym, int64_t value, int64_t value2 = 0) {
+  auto g = std::make_unique<fb::GuardT>();
+  g->kind = kind;
+  g->tensor = tensor;
+  g->dim = dim;
+  g->symbol = sym;
+  g->value = value;
+  g->value2 = value2;
+  return g;
+}
+
+struct TestGraphOptions {
+  std::string name = "scale_add";
+  bool use_temp = false;     // two launches through a temp buffer
+  bool static_n8 = true;     // a "n=8" specialization before "general"
+  int64_t n_max = 1 << 24;   // general: n in [1, n_max]
+  int64_t alignment = 16;    // x.data alignment guard
+  int64_t divisible_by = 1;  // general: n % divisible_by == 0 (1: no guard)
+  uint32_t target = 0;
+};
+
+// Kernel indices in make_test_manifest(): one set of three per target.
+inline constexpr uint32_t kKernelScaleAdd = 0, kKernelDouble = 1, kKernelAddRow = 2;
+
+inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphOptions& o,
+                                                                bool is_static) {
+  enum : uint16_t { X = 0, W = 1, Y = 2 };
+  auto spec = std::make_unique<fb::SpecializationT>();
+  spec->name = is_static ? "n=8" : "general";
+  spec->target = o.target;
+  spec->symbol_values = {is_static ? 8 : -1};
+  auto& g = spec->guards;
+  for (uint16_t t : {X, W, Y}) {
+    g.push_back(guard(fb::GuardKind::DType, t, 0, -1, static_cast<int64_t>(fb::DType::F32)));
+    g.push_back(guard(fb::GuardKind::Device, t, 0, -1, 1));
+  }
+  g.push_back(guard(fb::GuardKind::Rank, X, 0, -1, 2));
+  g.push_back(guard(fb::GuardKind::Rank, W, 0, -1, 1));
+  g.push_back(guard(fb::GuardKind::Rank, Y, 0, -1, 2));
+  g.push_back(guard(fb::GuardKind::DimSymbol, X, 0, 0, 0));
+  g.push_back(guard(fb::GuardKind::DimConst, X, 1, -1, kRowWidth));
+  g.push_back(guard(fb::GuardKind::DimConst, W, 0, -1, kRowWidth));
+  g.push_back(guard(fb::GuardKind::DimSymbol, Y, 0, 0, 0));
+  g.push_back(guard(fb::GuardKind::DimConst, Y, 1, -1, kRowWidth));
+  if (is_static) {
+    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, 8, 8));
+  } else {
+    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, 1, o.n_max));
+    if (o.divisible_by > 1) {
+      g.push_back(guard(fb::GuardKind::SymbolDivisible, 0, 0, 0, o.divisible_by));
+    }
+  }
+  for (uint16_t t : {X, W, Y}) g.push_back(guard(fb::GuardKind::Contiguous, t, 0, -1, 0));
+  g.push_back(guard(fb::GuardKind::Alignment, X, 0, -1, o.alignment));
+
+  spec->plan = std::make_unique<fb::LaunchPlanT>();
+  auto& plan = *spec->plan;
+  auto buffer = [](fb::BufferRole role, uint32_t index, std::unique_ptr<fb::SizeExprT> numel) {
+    auto b = std::make_unique<fb::BufferDeclT>();
+    b->role = role;
+    b->index = index;
+    b->dtype = fb::DType::F32;
+    b->numel = std::move(numel);
+    return b;
+  };
+  plan.buffers.push_back(buffer(fb::BufferRole::Input, 0, n_times_width()));
+  plan.buffers.push_back(buffer(fb::BufferRole::Input, 1, expr({constant(kRowWidth)})));
+  plan.buffers.push_back(buffer(fb::BufferRole::Output, 0, n_times_width()));
+  const uint32_t kernel_base = o.target * 3;
+  if (!o.use_temp) {
+    auto launch = std::make_unique<fb::KernelLaunchT>();
+    launch->kernel = kernel_base + kKernelScaleAdd;
+    launch->buffers = {0, 1, 2};
+    launch->work_items = n_times_width();
+    launch->item_cost = expr({constant(1)});
+    plan.launches.push_back(std::move(launch));
+  } else {
+    plan.buffers.push_back(buffer(fb::BufferRole::Temp, 0, n_times_width()));
+    auto first = std::make_unique<fb::KernelLaunchT>();
+    first->kernel = kernel_base + kKernelDouble;
+    first->buffers = {0, 3};
+    first->work_items = n_times_width();
+    plan.launches.push_back(std::move(first));
+    auto second = std::make_unique<fb::KernelLaunchT>();
+    second->kernel = kernel_base + kKernelAddRow;
+    second->buffers = {3, 1, 2};
+    second->work_items = expr({symbol(0)});
+    second->item_cost = expr({constant(kRowWidth)});
+    plan.launches.push_back(std::move(second));
+  }
+  spec->key = std::make_unique<fb::Hash128>(is_static ? 0x8 : 0x1, 0xabc);
+  return spec;
+}
+
+inline std::unique_ptr<fb::GraphEntryT> make_graph(const TestGraphOptions& o) {
+  auto g = std::make_unique<fb::GraphEntryT>();
+  g->name = o.name;
+  auto n = std::make_unique<fb::SymbolT>();
+  n->name = "n";
+  n->min = 1;
+  n->max = o.n_max;
+  n->hot = {8};
+  g->symbols.push_back(std::move(n));
+  auto tensor = [](const char* name, std::vector<fb::Dim> dims) {
+    auto t = std::make_unique<fb::TensorSpecT>();
+    t->name = name;
+    t->dtype = fb::DType::F32;
+    t->dims = std::move(dims);
+    return t;
+  };
+  g->inputs.push_back(tensor("x", {fb::Dim(0, 0), fb::Dim(kRowWidth, -1)}));
+  g->inputs.push_back(tensor("w", {fb::Dim(kRowWidth, -1)}));
+  g->outputs.push_back(tensor("y", {fb::Dim(0, 0), fb::Dim(kRowWidth, -1)}));
+  g->structure_hash = std::make_unique<fb::Hash128>(0x1234, 0x5678);
+  if (o.static_n8) g->specializations.push_back(make_specialization(o, true));
+  g->specializations.push_back(make_specialization(o, false));
+  return g;
+}
+
+// Targets by name (default one CPU target); each target gets the three
+// kernels, all in that target's shared-object blob.
+inline fb::ManifestT make_test_manifest(const std::vector<TestGraphOptions>& graphs,
+                                        const std::vector<std::string>& targets = {"cpu:x86-64"}) {
+  fb::ManifestT m;
+  for (uint32_t t = 0; t < targets.size(); ++t) {
+    auto target = std::make_unique<fb::TargetT>();
+    target->name = targets[t];
+    const bool cpu = targets[t].rfind("cpu:", 0) == 0;
+    target->device = cpu ? fb::DeviceKind::Cpu : fb::DeviceKind::Cuda;
+    target->arch = targets[t].substr(targets[t].find(':') + 1);
+    m.targets.push_back(std::move(target));
+    for (const char* entry : {"kiln_test_scale_add", "kiln_test_double", "kiln_test_add_row"}) {
+      auto kernel = std::make_unique<fb::KernelT>();
+      kernel->name = std::string(entry) + "@" + targets[t];
+      kernel->entry = entry;
+      kernel->target = t;
+      kernel->blob = t;
+      m.kernels.push_back(std::move(kernel));
+    }
+  }
+  for (const TestGraphOptions& o : graphs) m.graphs.push_back(make_graph(o));
+  m.provenance = std::make_unique<fb::ProvenanceT>();
+  m.provenance->kiln_version = "0.1.0-test";
+  m.provenance->compilers = {"clang++ (test)"};
+  m.provenance->flags = {"-O2"};
+  m.provenance->source_hash = std::make_unique<fb::Hash128>(1, 2);
+  return m;
+}
+
+inline std::vector<kiln::compiler::BlobInput> test_blobs(size_t targets = 1,
+                                                         const std::vector<uint8_t>* so = nullptr) {
+  std::vector<kiln::compiler::BlobInput> blobs;
+  for (uint32_t t = 0; t < targets; ++t) {
+    blobs.push_back({fb::BlobKind::CpuSharedObject, t, so ? *so : scale_add_shared_object()});
+  }
+  return blobs;
+}
+
+inline std::vector<uint8_t> make_test_package(const std::vector<TestGraphOptions>& graphs = {{}}) {
+  return kiln::compiler::write_package(make_test_manifest(graphs), test_blobs());
+}
+
+inline std::span<const std::byte> as_bytes(const std::vector<uint8_t>& v) {
+  return std::as_bytes(std::span(v));
+}
+
+}  // namespace kiln_test

@@ -1,0 +1,66 @@
+// The fusion scheduler: partitions a graph's computed nodes into fused
+// groups, each of which becomes one kernel (docs/codegen.md).
+//
+// A group iterates a domain O ++ [C]: rows over the outer dims O, and the
+// inner (last) dim C within a row. Every node of a group is either a
+// row-vector (shape O ++ [C]: one value per (row, c)) or a row-scalar (shape
+// O ++ [1] or O: one value per row). Last-axis reductions turn row-vectors
+// into row-scalars; the number of reductions a node sits behind is its phase.
+// Groups are numbered so that running them in index order is valid: every
+// edge between groups points from a lower index to a higher one (edges from
+// inlinable nodes are recomputed, not read, so they do not count).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/compiler/ir.h"
+
+namespace kiln::compiler {
+
+enum class NodeRole : uint8_t { none = 0, row_vector = 1, row_scalar = 2 };
+
+struct FusedGroup {
+  ir::Shape outer;             // O
+  ir::Dim inner;               // C
+  std::vector<int32_t> nodes;  // computed nodes of the group, in topological order
+  // >= 0: a copy group writing graph output(s) that are this input or
+  // constant node (nodes is then empty).
+  int32_t copy_of = -1;
+  bool has_reduction = false;
+  // Loops per row: 1 + the highest phase of a row-vector node or reduction;
+  // 0 when the group holds row-scalars only.
+  int32_t num_loops = 0;
+
+  ir::Shape domain() const;  // O ++ [C]
+};
+
+struct Schedule {
+  std::vector<FusedGroup> groups;
+  // Per node id:
+  std::vector<int32_t> group_of;  // -1 for leaves (input, constant) and dead nodes
+  std::vector<NodeRole> role;     // none for leaves and dead nodes
+  std::vector<int32_t> phase;     // reductions (within the group) the node sits behind
+  std::vector<uint8_t>
+      materialized;  // computed node written to a buffer (graph output or read by a later group)
+  std::vector<uint8_t> live;  // reachable from an output
+  // A cheap pointwise node computed from inputs and constants only (at most
+  // kMaxInlineOps ops deep). A reader in another group recomputes it from
+  // those leaves instead of reading a buffer, so a broadcast operand such as
+  // cast(w) of shape [C] does not split a group over [n, C].
+  std::vector<uint8_t> inlinable;
+  std::vector<int32_t> inline_ops;  // ops in an inlinable node's cone
+};
+
+inline constexpr int32_t kMaxInlineOps = 8;
+
+// Schedules a topologically ordered graph (canonical form recommended).
+// Throws std::invalid_argument for a reduction over an axis other than the
+// last one.
+Schedule schedule_graph(const ir::Graph& g);
+
+// One line per group: "g0 rows O=[n] C=4096 loops=3 nodes=[2,3,4] out=[4]".
+std::string schedule_to_string(const ir::Graph& g, const Schedule& s);
+
+}  // namespace kiln::compiler

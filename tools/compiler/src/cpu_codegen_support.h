@@ -1,0 +1,121 @@
+// Internal to the C++ codegen: text fragments shared by the emitter.
+#pragma once
+
+#include <string_view>
+
+namespace kiln::compiler::cpu_detail {
+
+// The KilnCpuKernelArgs struct of schemas/include/kiln/abi/cpu_kernel.h,
+// verbatim (a test compares the two).
+inline constexpr std::string_view kAbiStruct =
+    "typedef struct KilnCpuKernelArgs {\n"
+    "  /* Base pointers, in KernelLaunch.buffers order, already offset by the\n"
+    "   * DLTensor's byte_offset. */\n"
+    "  void* const* buffers;\n"
+    "  /* One value per graph symbol, bound by the guards. */\n"
+    "  const int64_t* symbols;\n"
+    "} KilnCpuKernelArgs;";
+
+// Helper functions a kernel may need, emitted in this order when used.
+enum Helper : unsigned {
+  kHelperBits = 1u << 0,    // float <-> uint32_t bit casts
+  kHelperBf16 = 1u << 1,    // bf16 load/store (round to nearest even)
+  kHelperF16 = 1u << 2,     // f16 load/store (round to nearest even, subnormals, inf, nan)
+  kHelperTanh = 1u << 3,    // vectorizable tanhf
+  kHelperGelu = 1u << 4,    // vectorizable exact-form gelu (erfc approximation)
+  kHelperIntDiv = 1u << 5,  // int64 division without UB
+  kHelperIntPow = 1u << 6,  // int64 pow through double
+};
+
+inline constexpr std::string_view kHelperBitsText =
+    R"(static inline float kiln_bits_f32(uint32_t u) {
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+static inline uint32_t kiln_f32_bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  return u;
+}
+)";
+
+inline constexpr std::string_view kHelperBf16Text =
+    R"(static inline float kiln_bf16_to_f32(uint16_t h) { return kiln_bits_f32((uint32_t)h << 16); }
+static inline uint16_t kiln_f32_to_bf16(float f) {
+  const uint32_t u = kiln_f32_bits(f);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;
+  return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+static inline float kiln_round_bf16(float f) { return kiln_bf16_to_f32(kiln_f32_to_bf16(f)); }
+)";
+
+// Branch-free (masks, not ?: chains, which clang turns into a switch that
+// blocks vectorization).
+inline constexpr std::string_view kHelperF16Text =
+    R"(static inline float kiln_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t em = (uint32_t)(h & 0x7fffu) << 13;
+  const uint32_t e = em & 0x0f800000u;
+  const uint32_t normal = em + 0x38000000u;
+  const uint32_t inf_nan = em + 0x70000000u;
+  const uint32_t sub = kiln_f32_bits(kiln_bits_f32(em + 0x38800000u) - kiln_bits_f32(0x38800000u));
+  const uint32_t m_inf_nan = 0u - (uint32_t)(e == 0x0f800000u);
+  const uint32_t m_sub = 0u - (uint32_t)(e == 0u);
+  const uint32_t r = (normal & ~(m_inf_nan | m_sub)) | (inf_nan & m_inf_nan) | (sub & m_sub);
+  return kiln_bits_f32(r | sign);
+}
+static inline uint16_t kiln_f32_to_f16(float f) {
+  const uint32_t u = kiln_f32_bits(f);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const uint32_t a = u & 0x7fffffffu;
+  const uint32_t inf_nan = 0x7c00u | ((uint32_t)(a > 0x7f800000u) << 9);
+  const uint32_t sub = kiln_f32_bits(kiln_bits_f32(a) + 0.5f) - 0x3f000000u;
+  const uint32_t normal = (a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13;
+  const uint32_t m_big = 0u - (uint32_t)(a >= 0x47800000u);
+  const uint32_t m_sub = 0u - (uint32_t)(a < 0x38800000u);
+  const uint32_t r = (normal & ~(m_big | m_sub)) | (inf_nan & m_big) | (sub & m_sub);
+  return (uint16_t)(r | sign);
+}
+static inline float kiln_round_f16(float f) { return kiln_f16_to_f32(kiln_f32_to_f16(f)); }
+)";
+
+// Cephes' tanhf: a polynomial below 0.625, 1 - 2/(exp(2|x|)+1) above; both
+// vectorize (expf through libmvec).
+inline constexpr std::string_view kHelperTanhText = R"(static inline float kiln_tanhf(float x) {
+  const float ax = fabsf(x);
+  const float z = x * x;
+  const float p = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+  const float big = copysignf(1.0f - 2.0f / (expf(2.0f * ax) + 1.0f), x);
+  return ax < 0.625f ? p : big;
+}
+)";
+
+// gelu(x) = 0.5 x erfc(-x/sqrt(2)), erfc from Numerical Recipes' erfcc
+// (relative error < 1.2e-7 everywhere), so the negative tail stays accurate.
+inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_gelu_f32(float x) {
+  const float z = fabsf(x) * 0.707106781186547524f;
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  const float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+                  t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+                  t * (-0.82215223f + t * 0.17087277f))))))));
+  const float erfc_z = t * expf(p - z * z);
+  return 0.5f * x * (x >= 0.0f ? 2.0f - erfc_z : erfc_z);
+}
+)";
+
+inline constexpr std::string_view kHelperIntDivText =
+    R"(static inline int64_t kiln_idiv(int64_t a, int64_t b) {
+  return b == 0 ? 0 : (b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b);
+}
+)";
+
+inline constexpr std::string_view kHelperIntPowText =
+    R"(static inline int64_t kiln_ipow(int64_t a, int64_t b) {
+  return (int64_t)pow((double)a, (double)b);
+}
+)";
+
+}  // namespace kiln::compiler::cpu_detail

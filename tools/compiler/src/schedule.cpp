@@ -1,0 +1,326 @@
+// The fusion scheduler (see schedule.h and docs/codegen.md).
+#include "kiln/compiler/schedule.h"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+namespace kiln::compiler {
+
+namespace {
+
+using ir::Dim;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Shape;
+
+bool is_leaf(const Node& n) { return n.op == Op::input || n.op == Op::constant; }
+
+Shape concat(const Shape& a, const Dim& d) {
+  Shape s = a;
+  s.push_back(d);
+  return s;
+}
+
+// `s` right-aligned to `rank` dims, padded with ones on the left.
+Shape pad_left(const Shape& s, size_t rank) {
+  if (s.size() >= rank) return s;
+  Shape out(rank - s.size(), Dim::constant(1));
+  out.insert(out.end(), s.begin(), s.end());
+  return out;
+}
+
+class Scheduler {
+ public:
+  explicit Scheduler(const Graph& g) : g_(g) {
+    const size_t n = g.nodes.size();
+    s_.group_of.assign(n, -1);
+    s_.role.assign(n, NodeRole::none);
+    s_.phase.assign(n, 0);
+    s_.materialized.assign(n, 0);
+    s_.live.assign(n, 0);
+    s_.inlinable.assign(n, 0);
+    s_.inline_ops.assign(n, 0);
+  }
+
+  Schedule run() {
+    mark_live();
+    mark_inlinable();
+    for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
+      const Node& n = g_.node(id);
+      if (is_leaf(n) || !s_.live[id]) continue;
+      place(id);
+    }
+    add_copy_groups();
+    mark_materialized();
+    drop_dead_groups();
+    finish_groups();
+    return std::move(s_);
+  }
+
+ private:
+  void mark_live() {
+    for (int32_t o : g_.outputs) s_.live.at(o) = 1;
+    for (int32_t id = static_cast<int32_t>(g_.nodes.size()) - 1; id >= 0; --id) {
+      if (!s_.live[id]) continue;
+      for (int32_t in : g_.node(id).inputs) s_.live.at(in) = 1;
+    }
+  }
+
+  void mark_inlinable() {
+    for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
+      const Node& n = g_.node(id);
+      if (is_leaf(n) || !ir::is_pointwise(n.op)) continue;
+      int32_t ops = 1;
+      bool ok = true;
+      for (int32_t op : n.inputs) {
+        if (is_leaf(g_.node(op))) continue;
+        if (!s_.inlinable[op]) {
+          ok = false;
+          break;
+        }
+        ops += s_.inline_ops[op];
+      }
+      if (ok && ops <= kMaxInlineOps) {
+        s_.inlinable[id] = 1;
+        s_.inline_ops[id] = ops;
+      }
+    }
+  }
+
+  // The role `id` would take in group `gi`, or none when it does not fit.
+  NodeRole fit(int32_t id, int32_t gi) const {
+    const Node& n = g_.node(id);
+    const FusedGroup& G = s_.groups[gi];
+    const Shape dom = concat(G.outer, G.inner);
+    const Shape row_scalar = concat(G.outer, Dim::constant(1));
+    if (ir::is_reduction(n.op)) {
+      const Node& in = g_.node(n.inputs.at(0));
+      if (in.shape.empty() || n.axis != static_cast<int32_t>(in.shape.size()) - 1)
+        return NodeRole::none;
+      if (in.shape != dom) return NodeRole::none;
+      if (s_.group_of[n.inputs[0]] == gi && s_.role[n.inputs[0]] != NodeRole::row_vector)
+        return NodeRole::none;
+      return NodeRole::row_scalar;
+    }
+    NodeRole role;
+    if (n.shape == dom) {
+      role = NodeRole::row_vector;
+    } else if (n.shape == row_scalar || n.shape == G.outer) {
+      role = NodeRole::row_scalar;
+    } else {
+      return NodeRole::none;
+    }
+    for (int32_t op : n.inputs) {
+      if (s_.group_of[op] != gi) continue;  // external: read through broadcast offsets
+      const Node& m = g_.node(op);
+      if (s_.role[op] == NodeRole::row_vector) {
+        if (role != NodeRole::row_vector || m.shape != n.shape) return NodeRole::none;
+      } else {
+        // A row-scalar operand must keep its row: right-aligned against the
+        // reader's shape it is O ++ [1] (or O for a reader of shape O).
+        if (m.shape.size() > n.shape.size()) return NodeRole::none;
+        const bool reader_has_inner = n.shape.size() == G.outer.size() + 1;
+        if (reader_has_inner) {
+          if (pad_left(m.shape, G.outer.size() + 1) != row_scalar) return NodeRole::none;
+        } else {
+          if (pad_left(m.shape, G.outer.size()) != G.outer) return NodeRole::none;
+        }
+      }
+    }
+    return role;
+  }
+
+  void join(int32_t id, int32_t gi, NodeRole role) {
+    const Node& n = g_.node(id);
+    FusedGroup& G = s_.groups[gi];
+    s_.group_of[id] = gi;
+    s_.role[id] = role;
+    int32_t phase = 0;
+    if (ir::is_reduction(n.op)) {
+      const int32_t in = n.inputs[0];
+      if (s_.group_of[in] == gi) phase = s_.phase[in];
+      G.has_reduction = true;
+    } else {
+      for (int32_t op : n.inputs) {
+        if (s_.group_of[op] != gi) continue;
+        const int32_t level = s_.phase[op] + (ir::is_reduction(g_.node(op).op) ? 1 : 0);
+        phase = std::max(phase, level);
+      }
+    }
+    s_.phase[id] = phase;
+    G.nodes.push_back(id);
+  }
+
+  void new_group(int32_t id) {
+    const Node& n = g_.node(id);
+    FusedGroup G;
+    const Shape* dom = &n.shape;
+    if (ir::is_reduction(n.op)) {
+      const Node& in = g_.node(n.inputs.at(0));
+      if (in.shape.empty() || n.axis != static_cast<int32_t>(in.shape.size()) - 1) {
+        throw std::invalid_argument("kiln scheduler: graph '" + g_.name + "': node " +
+                                    std::to_string(id) + " reduces axis " + std::to_string(n.axis) +
+                                    "; only last-axis reductions are supported");
+      }
+      dom = &in.shape;
+    }
+    if (dom->empty()) {
+      G.inner = Dim::constant(1);
+    } else {
+      G.outer.assign(dom->begin(), dom->end() - 1);
+      G.inner = dom->back();
+    }
+    s_.groups.push_back(std::move(G));
+    const int32_t gi = static_cast<int32_t>(s_.groups.size()) - 1;
+    const NodeRole role = fit(id, gi);
+    if (role == NodeRole::none) {
+      throw std::logic_error("kiln scheduler: node " + std::to_string(id) +
+                             " does not fit its own group");
+    }
+    join(id, gi, role);
+  }
+
+  void place(int32_t id) {
+    const Node& n = g_.node(id);
+    // The highest group of any producer, then of the producers that must be
+    // read from a buffer (inlinable ones can be recomputed), then the newest
+    // group: joining any of them keeps every buffer edge pointing forward.
+    int32_t highest = -1;
+    int32_t highest_read = -1;
+    for (int32_t op : n.inputs) {
+      highest = std::max(highest, s_.group_of[op]);
+      if (!s_.inlinable[op]) highest_read = std::max(highest_read, s_.group_of[op]);
+    }
+    const int32_t last = static_cast<int32_t>(s_.groups.size()) - 1;
+    std::vector<int32_t> candidates;
+    for (int32_t gi : {highest, highest_read, last}) {
+      if (gi >= 0 && gi >= highest_read &&
+          std::find(candidates.begin(), candidates.end(), gi) == candidates.end()) {
+        candidates.push_back(gi);
+      }
+    }
+    for (int32_t gi : candidates) {
+      const NodeRole role = fit(id, gi);
+      if (role != NodeRole::none) {
+        join(id, gi, role);
+        return;
+      }
+    }
+    new_group(id);
+  }
+
+  void add_copy_groups() {
+    std::vector<int32_t> done;
+    for (int32_t o : g_.outputs) {
+      const Node& n = g_.node(o);
+      if (!is_leaf(n)) continue;
+      if (std::find(done.begin(), done.end(), o) != done.end()) continue;
+      done.push_back(o);
+      FusedGroup G;
+      if (n.shape.empty()) {
+        G.inner = Dim::constant(1);
+      } else {
+        G.outer.assign(n.shape.begin(), n.shape.end() - 1);
+        G.inner = n.shape.back();
+      }
+      G.copy_of = o;
+      s_.groups.push_back(std::move(G));
+    }
+  }
+
+  void mark_materialized() {
+    for (int32_t o : g_.outputs) {
+      if (!is_leaf(g_.node(o))) s_.materialized.at(o) = 1;
+    }
+    for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
+      if (s_.group_of[id] < 0) continue;
+      for (int32_t op : g_.node(id).inputs) {
+        if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] || s_.inlinable[op]) continue;
+        if (s_.group_of[op] > s_.group_of[id]) {
+          throw std::logic_error("kiln scheduler: backward edge between groups");
+        }
+        s_.materialized[op] = 1;
+      }
+    }
+  }
+
+  // A group none of whose nodes is written anywhere only held inlinable
+  // nodes that every reader recomputes: drop it and renumber.
+  void drop_dead_groups() {
+    std::vector<int32_t> remap(s_.groups.size(), -1);
+    std::vector<FusedGroup> kept;
+    for (size_t gi = 0; gi < s_.groups.size(); ++gi) {
+      FusedGroup& G = s_.groups[gi];
+      const bool alive =
+          G.copy_of >= 0 || std::any_of(G.nodes.begin(), G.nodes.end(),
+                                        [&](int32_t id) { return s_.materialized[id] != 0; });
+      if (!alive) {
+        for (int32_t id : G.nodes) {
+          s_.group_of[id] = -1;
+          s_.role[id] = NodeRole::none;
+          s_.phase[id] = 0;
+        }
+        continue;
+      }
+      remap[gi] = static_cast<int32_t>(kept.size());
+      kept.push_back(std::move(G));
+    }
+    s_.groups = std::move(kept);
+    for (auto& gi : s_.group_of) {
+      if (gi >= 0) gi = remap[static_cast<size_t>(gi)];
+    }
+  }
+
+  void finish_groups() {
+    for (FusedGroup& G : s_.groups) {
+      int32_t loops = 0;
+      for (int32_t id : G.nodes) {
+        if (s_.role[id] == NodeRole::row_vector || ir::is_reduction(g_.node(id).op)) {
+          loops = std::max(loops, s_.phase[id] + 1);
+        }
+      }
+      G.num_loops = loops;
+    }
+  }
+
+  const Graph& g_;
+  Schedule s_;
+};
+
+}  // namespace
+
+ir::Shape FusedGroup::domain() const { return concat(outer, inner); }
+
+Schedule schedule_graph(const ir::Graph& g) { return Scheduler(g).run(); }
+
+std::string schedule_to_string(const ir::Graph& g, const Schedule& s) {
+  std::ostringstream os;
+  for (size_t gi = 0; gi < s.groups.size(); ++gi) {
+    const FusedGroup& G = s.groups[gi];
+    os << "g" << gi;
+    if (G.copy_of >= 0) {
+      os << " copy of " << G.copy_of << " " << ir::shape_to_string(g, G.domain()) << "\n";
+      continue;
+    }
+    os << " O=" << ir::shape_to_string(g, G.outer) << " C=" << ir::shape_to_string(g, {G.inner})
+       << " loops=" << G.num_loops << " nodes=[";
+    for (size_t i = 0; i < G.nodes.size(); ++i) {
+      const int32_t id = G.nodes[i];
+      os << (i ? "," : "") << id << ":" << ir::op_name(g.node(id).op)
+         << (s.role[id] == NodeRole::row_vector ? "/v" : "/s") << s.phase[id];
+    }
+    os << "] out=[";
+    bool first = true;
+    for (int32_t id : G.nodes) {
+      if (!s.materialized[id]) continue;
+      os << (first ? "" : ",") << id;
+      first = false;
+    }
+    os << "]\n";
+  }
+  return os.str();
+}
+
+}  // namespace kiln::compiler

@@ -1,0 +1,61 @@
+// The `kiln` command line: inspect and verify packages.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: kiln <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  inspect PKG [--json]   show a package's graphs, specializations, guards,\n"
+    "                         kernels, blobs, targets and provenance\n"
+    "  verify PKG             check a package fully (header, checksum, manifest,\n"
+    "                         every blob's hash and decompression)\n"
+    "\n"
+    "options:\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "exit status: 0 success, 1 the package failed, 2 usage error\n";
+
+int usage_error(std::string_view message, std::string_view subject = {}) {
+  std::fprintf(stderr, "kiln: %.*s%s%.*s\n\n%s", static_cast<int>(message.size()), message.data(),
+               subject.empty() ? "" : ": ", static_cast<int>(subject.size()), subject.data(),
+               kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (std::string_view arg : args) {
+    if (arg == "-h" || arg == "--help" || arg == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  if (args.empty()) return usage_error("no command given");
+  const std::string_view command = args[0];
+  std::vector<std::string_view> positional;
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--json" && command == "inspect") {
+      json = true;
+    } else if (args[i].starts_with("-") && args[i].size() > 1) {
+      return usage_error("unknown option for this command", args[i]);
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  if (command == "inspect" || command == "verify") {
+    if (positional.size() != 1) return usage_error("expected exactly one package path");
+    const std::filesystem::path path(positional[0]);
+    return command == "inspect" ? kiln::cli::run_inspect(path, json) : kiln::cli::run_verify(path);
+  }
+  return usage_error("unknown command", command);
+}
