@@ -17,6 +17,10 @@
 #                       with Kiln::gen_main, run at build time.
 #   With PACKAGE, a copy step (copy_if_different) whose output <file> is a source
 #   of <name>, so building the library writes it.
+# Generated files go to ${CMAKE_CURRENT_BINARY_DIR}/<name>.kiln_out/ (<name>.kiln,
+# .h, .cpp, _embed.S, .d; the generator's own ninja build under work/). Generator
+# runs share a one-slot Ninja job pool (kiln_generator), since each runs its own
+# parallel ninja.
 # Properties on <name>: KILN_PACKAGE_FILE (the package in the output directory) and,
 # with PACKAGE, KILN_PACKAGE (the copy).
 #

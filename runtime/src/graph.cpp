@@ -102,6 +102,9 @@ struct Graph::Impl {
   const CompiledSpecialization* find(const DLTensor* const* tensors, int64_t* symbols) const;
   std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count);
   void resolve_kernels();
+  // Generated kernels take their pointers as __restrict: an output that
+  // shares memory with another tensor would give a silently wrong answer.
+  void check_no_overlap(const DLTensor* const* tensors) const;
   void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
            const int64_t* symbols);
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
@@ -196,6 +199,42 @@ void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
       throw Error(ErrorCode::invalid_argument,
                   cat("kiln: graph '", name, "': tensor '", tensor_name, "' has NULL data but ",
                       numel, " elements"));
+    }
+  }
+}
+
+namespace {
+
+struct ByteRange {
+  uintptr_t begin;
+  uintptr_t end;
+};
+
+// Called after the guards passed, so the tensor is contiguous and its dtype
+// is one of ours.
+ByteRange byte_range(const DLTensor* t) {
+  int64_t numel = 1;
+  for (int32_t d = 0; d < t->ndim; ++d) numel *= t->shape[d];
+  const auto begin = reinterpret_cast<uintptr_t>(t->data) + t->byte_offset;
+  const auto bytes = static_cast<uintptr_t>(numel) * ((t->dtype.bits * t->dtype.lanes + 7u) / 8u);
+  return {begin, begin + bytes};
+}
+
+}  // namespace
+
+void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
+  for (size_t o = input_count; o < input_count + output_count; ++o) {
+    const ByteRange out = byte_range(tensors[o]);
+    if (out.begin == out.end) continue;
+    for (size_t t = 0; t < input_count + output_count; ++t) {
+      if (t == o) continue;
+      const ByteRange other = byte_range(tensors[t]);
+      if (other.begin < out.end && out.begin < other.end) {
+        throw Error(ErrorCode::invalid_argument,
+                    cat("kiln: graph '", name, "': output '", names.tensors[o],
+                        "' overlaps ", t < input_count ? "input" : "output", " '", names.tensors[t],
+                        "' in memory; Kiln kernels do not run in place"));
+      }
     }
   }
 }
@@ -320,6 +359,7 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   g.calls.fetch_add(1, std::memory_order_relaxed);
   int64_t symbols[kMaxSymbols];
   if (const CompiledSpecialization* spec = g.find(tensors, symbols)) {
+    g.check_no_overlap(tensors);
     g.hits.fetch_add(1, std::memory_order_relaxed);
     g.run(*spec, tensors, symbols);
     return;

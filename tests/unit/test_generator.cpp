@@ -129,6 +129,29 @@ TEST(Generator, BuildsAPackageThatRunsAndMatchesTheInterpreter) {
   check_against_interpreter(pkg, gs[1], 100003, "general");
 }
 
+TEST(Generator, OverlappingOutputIsRejectedNotComputedWrong) {
+  const fs::path dir = fresh_dir("overlap");
+  const auto summary =
+      kiln::compiler::run_generator(options(dir), {kiln::trace("pointwise", &pointwise)});
+  kiln::Package pkg = kiln::Package::open(summary.package);
+  std::vector<uint16_t> buf(64, 0x3f80);  // bf16 1.0
+  kiln::Graph& g = pkg.graph("pointwise");
+  try {
+    g.call({kiln::TensorView(buf.data(), kiln::DType::bf16, {32})},
+           {kiln::TensorView(buf.data() + 8, kiln::DType::bf16, {32})});
+    FAIL() << "expected an error";
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("output 'out0' overlaps input 'x'"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(buf[8], 0x3f80);  // nothing was written
+  // Disjoint halves of one allocation are fine.
+  g.call({kiln::TensorView(buf.data(), kiln::DType::bf16, {32})},
+         {kiln::TensorView(buf.data() + 32, kiln::DType::bf16, {32})});
+  EXPECT_NE(buf[32], 0x3f80);
+}
+
 TEST(Generator, SameInputsGiveTheSameBytesAndNoRebuild) {
   const fs::path dir = fresh_dir("repro");
   const auto first = kiln::compiler::run_generator(options(dir), graphs());
