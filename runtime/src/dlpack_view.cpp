@@ -78,11 +78,16 @@ std::string dlpack_dtype_name(DLDataType dtype) {
       name = "opaque";
       break;
     default:
-      name = "code" + std::to_string(dtype.code) + "_";
+      name = "code";
+      name += std::to_string(dtype.code);
+      name += '_';
       break;
   }
   name += std::to_string(dtype.bits);
-  if (dtype.lanes != 1) name += "x" + std::to_string(dtype.lanes);
+  if (dtype.lanes != 1) {
+    name += 'x';
+    name += std::to_string(dtype.lanes);
+  }
   return name;
 }
 
