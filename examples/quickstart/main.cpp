@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <kiln/graph.h>
 #include <kiln/compiler/interpreter.h>
+#include <kiln/graph.h>
 
 #include "quickstart_kernels.h"
 
@@ -59,6 +59,7 @@ Row run_graph(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n, std::mt19
   }
   const std::vector<HostTensor> want = kiln::compiler::interpret(g, inputs);
   std::vector<HostTensor> got_shapes;
+  got_shapes.reserve(want.size());
   for (const auto& w : want) {
     got_shapes.push_back(HostTensor{w.dtype, w.shape, std::vector<double>(w.values.size(), 0.0)});
   }
@@ -74,18 +75,22 @@ Row run_graph(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n, std::mt19
   std::vector<double> times;
   const auto budget = std::chrono::milliseconds(300);
   const auto start = std::chrono::steady_clock::now();
-  while (times.size() < 5 || (std::chrono::steady_clock::now() - start < budget && times.size() < 1000)) {
+  while (times.size() < 5 ||
+         (std::chrono::steady_clock::now() - start < budget && times.size() < 1000)) {
     const auto t0 = std::chrono::steady_clock::now();
     graph.call(in_dl, out_dl);
-    times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    times.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
 
   Row row{g.name, spec, times[times.size() / 2], 0.0, true};
   for (size_t i = 0; i < want.size(); ++i) {
-    const HostTensor got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out.storage[i].data());
+    const HostTensor got =
+        HostTensor::from_bytes(want[i].dtype, want[i].shape, out.storage[i].data());
     row.max_error = std::max(row.max_error, kiln::compiler::max_abs_error(got, want[i]));
-    row.ok = row.ok && kiln::compiler::all_close(got, want[i], kiln::compiler::tolerance_for(want[i].dtype));
+    row.ok = row.ok &&
+             kiln::compiler::all_close(got, want[i], kiln::compiler::tolerance_for(want[i].dtype));
   }
   return row;
 }
@@ -95,8 +100,9 @@ Row run_graph(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n, std::mt19
 int main() {
   try {
     kiln::Package& pkg = quickstart_kernels::loaded_package();
-    std::printf("Kiln quickstart: %zu graphs from the embedded package (%zu bytes), device: CPU\n\n",
-                pkg.graph_names().size(), quickstart_kernels::package().size());
+    std::printf(
+        "Kiln quickstart: %zu graphs from the embedded package (%zu bytes), device: CPU\n\n",
+        pkg.graph_names().size(), quickstart_kernels::package().size());
 
     std::mt19937_64 rng(2026);
     const std::map<std::string, int64_t> rows = {{"sin_chain", 1000}};
@@ -129,8 +135,8 @@ int main() {
     } catch (const kiln::RecompileError& e) {
       std::printf("%s\n", e.what());
     }
-    std::printf("\n%s\n", all_ok ? "quickstart: all graphs match the interpreter"
-                                 : "quickstart: MISMATCH");
+    std::printf("\n%s\n",
+                all_ok ? "quickstart: all graphs match the interpreter" : "quickstart: MISMATCH");
     return all_ok ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "quickstart: %s\n", e.what());

@@ -41,7 +41,6 @@ std::optional<DType> dtype_from_dlpack(DLDataType dtype) noexcept {
       if (dtype.bits == 64) return DType::i64;
       return std::nullopt;
     case kDLBoolTypeCode:
-      return dtype.bits == 8 ? std::optional(DType::boolean) : std::nullopt;
     // Producers that predate kDLBool (DLPack < 0.8) spell bool as uint8.
     case kDLUInt:
       return dtype.bits == 8 ? std::optional(DType::boolean) : std::nullopt;
@@ -142,6 +141,7 @@ TensorView::TensorView(const TensorView& other) noexcept
 }
 
 TensorView& TensorView::operator=(const TensorView& other) noexcept {
+  if (this == &other) return *this;
   tensor_ = other.tensor_;
   has_strides_ = other.has_strides_;
   std::copy(std::begin(other.shape_), std::end(other.shape_), shape_);

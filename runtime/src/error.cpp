@@ -42,8 +42,8 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
-Error::Error(ErrorCode code, std::string message)
-    : std::runtime_error(std::move(message)), code_(code) {}
+Error::Error(ErrorCode code, const std::string& message)
+    : std::runtime_error(message), code_(code) {}
 
 namespace {
 

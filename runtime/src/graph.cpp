@@ -231,8 +231,8 @@ void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
       const ByteRange other = byte_range(tensors[t]);
       if (other.begin < out.end && out.begin < other.end) {
         throw Error(ErrorCode::invalid_argument,
-                    cat("kiln: graph '", name, "': output '", names.tensors[o],
-                        "' overlaps ", t < input_count ? "input" : "output", " '", names.tensors[t],
+                    cat("kiln: graph '", name, "': output '", names.tensors[o], "' overlaps ",
+                        t < input_count ? "input" : "output", " '", names.tensors[t],
                         "' in memory; Kiln kernels do not run in place"));
       }
     }

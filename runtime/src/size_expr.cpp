@@ -14,6 +14,12 @@ namespace {
   throw Error(ErrorCode::invalid_argument, cat("kiln: size expression ", what, " ", why));
 }
 
+// Programs are checked by validate_manifest(); this guards the invariant
+// (never hit for a validated program) so a bad one cannot read past the stack.
+[[noreturn]] void malformed(const char* what) {
+  throw Error(ErrorCode::internal, cat("kiln: size expression ", what, " is malformed"));
+}
+
 int64_t floor_div(int64_t a, int64_t b, const char* what) {
   if (b == 0) arithmetic_error(what, "divides by zero");
   if (a == std::numeric_limits<int64_t>::min() && b == -1) arithmetic_error(what, "overflows");
@@ -54,7 +60,7 @@ SizeProgram::SizeProgram(const fb::SizeExpr* expr, int64_t fallback) {
     ops_.reserve(expr->ops()->size());
     for (const fb::ExprOp* op : *expr->ops()) ops_.push_back(*op);
   } else {
-    ops_.push_back(fb::ExprOp(fb::ExprOpKind::Const, fallback));
+    ops_.emplace_back(fb::ExprOpKind::Const, fallback);
   }
 }
 
@@ -63,13 +69,16 @@ int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
   size_t depth = 0;
   for (const fb::ExprOp& op : ops_) {
     if (op.kind() == fb::ExprOpKind::Const) {
+      if (depth >= kMaxExprStack) malformed(what);
       stack[depth++] = op.value();
       continue;
     }
     if (op.kind() == fb::ExprOpKind::Symbol) {
+      if (depth >= kMaxExprStack) malformed(what);
       stack[depth++] = symbols[op.value()];
       continue;
     }
+    if (depth < 2) malformed(what);
     const int64_t b = stack[--depth];
     const int64_t a = stack[depth - 1];
     int64_t r = 0;
@@ -100,6 +109,7 @@ int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
     }
     stack[depth - 1] = r;
   }
+  if (depth != 1) malformed(what);
   return stack[0];
 }
 

@@ -14,9 +14,9 @@ namespace kiln::detail {
 
 class TextPiece {
  public:
-  TextPiece(std::string_view s) : view_(s) {}        // NOLINT(google-explicit-constructor)
-  TextPiece(const char* s) : view_(s) {}             // NOLINT(google-explicit-constructor)
-  TextPiece(const std::string& s) : view_(s) {}      // NOLINT(google-explicit-constructor)
+  TextPiece(std::string_view s) : view_(s) {}           // NOLINT(google-explicit-constructor)
+  TextPiece(const char* s) : view_(s) {}                // NOLINT(google-explicit-constructor)
+  TextPiece(const std::string& s) : view_(s) {}         // NOLINT(google-explicit-constructor)
   TextPiece(char c) : buffer_{c}, view_(buffer_, 1) {}  // NOLINT(google-explicit-constructor)
   template <std::signed_integral T>
   TextPiece(T v) {  // NOLINT(google-explicit-constructor)

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     std::printf("%-6lld %11.3f ms %11.3f ms %11.3f ms %15.3f ms\n", static_cast<long long>(n),
                 t.open_ms, t.first_call_ms, t.total_ms, t.first_in_process_ms);
   }
-  std::printf("target: open + verify + first call <= 10 ms; PyTorch warm start, 1,000 sins: 520 ms\n");
+  std::printf(
+      "target: open + verify + first call <= 10 ms; PyTorch warm start, 1,000 sins: 520 ms\n");
   return 0;
 }

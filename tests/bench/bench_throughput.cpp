@@ -36,7 +36,8 @@ double copy_gbs(int threads) {
     for (int t = 0; t < threads; ++t) {
       const size_t begin = static_cast<size_t>(t) * chunk;
       const size_t end = std::min(n, begin + chunk);
-      pool.emplace_back([&, begin, end] { std::memcpy(b.data() + begin, a.data() + begin, (end - begin) * 4); });
+      pool.emplace_back(
+          [&, begin, end] { std::memcpy(b.data() + begin, a.data() + begin, (end - begin) * 4); });
     }
     for (auto& th : pool) th.join();
   };
@@ -85,6 +86,7 @@ int main() {
   }
   std::printf("\n%-14s %10s %14s\n", "graph (f32)", "GB/s", "% of copy");
   std::printf("%-14s %10.2f %13.1f%%\n", "copy", ceiling, 100.0);
-  for (const auto& [g, gbs] : rows) std::printf("%-14s %10.2f %13.1f%%\n", g.c_str(), gbs, 100 * gbs / ceiling);
+  for (const auto& [g, gbs] : rows)
+    std::printf("%-14s %10.2f %13.1f%%\n", g.c_str(), gbs, 100 * gbs / ceiling);
   return 0;
 }

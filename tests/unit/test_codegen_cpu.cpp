@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -548,13 +549,15 @@ void add_norm_cases(Batch& batch, const std::vector<DType>& dtypes, bool with_st
   for (DType t : dtypes) {
     g_t = t;
     const std::string name(kiln::dtype_name(t));
-    std::vector<ShapeSet> one, three;
-    for (const ShapeSet& r : sizes_2d()) {
+    const std::vector<ShapeSet> one = sizes_2d();
+    std::vector<ShapeSet> three;
+    three.reserve(one.size());
+    for (const ShapeSet& r : one) {
       const auto& s = r.input_shapes[0];
-      one.push_back(r);
       three.push_back(ShapeSet{{s, {s[1]}, {s[1]}}});
     }
     std::vector<ShapeSet> two;
+    two.reserve(three.size());
     for (const ShapeSet& r : three) two.push_back(ShapeSet{{r.input_shapes[0], r.input_shapes[1]}});
     const std::vector<size_t> st = with_static && (t == DType::f32 || t == DType::bf16)
                                        ? std::vector<size_t>{4, 5}
@@ -573,6 +576,67 @@ TEST(CodegenCpu, SoftmaxLayernormRmsnormGelu) {
   batch.check();
   // Each of these is one kernel.
   for (const Case& c : batch.cases()) EXPECT_EQ(c.lowered.kernels.size(), 1u) << c.label;
+}
+
+// gelu's f32 helper is a clamped rational erf (no exp): a dense sweep of
+// inputs (steps of 1/256 over [-12, 12], both sides of the clamp at 5.42,
+// values near 0, large |x|, inf and nan) against the interpreter, in every
+// float dtype, on the best and the baseline target. f32 must stay well inside
+// its tolerance (the approximation's absolute error is below 1e-6).
+kiln::Outputs g_gelu_1d() {
+  auto n = kiln::sym("n");
+  return kiln::outputs(kiln::gelu(kiln::input("x", g_t, {n})));
+}
+
+std::vector<double> gelu_sweep_values() {
+  std::vector<double> v;
+  for (int i = -12 * 256; i <= 12 * 256; ++i) v.push_back(i / 256.0);
+  for (double c : {5.41998291, 5.4199, 5.4201, 3.8325, 1e-45, 1e-38, 1e-30, 1e-7, 1e-3, 0.3, 17.5,
+                   100.0, 1e4, 1e30, 3.4e38}) {
+    v.push_back(c);
+    v.push_back(-c);
+  }
+  v.push_back(-0.0);
+  v.push_back(INFINITY);
+  v.push_back(-INFINITY);
+  v.push_back(NAN);
+  return v;
+}
+
+TEST(CodegenCpu, GeluDenseSweep) {
+  for (const std::string& arch : {kArch, std::string("x86-64")}) {
+    Batch batch(arch == "x86-64" ? "gelu_sweep_base" : "gelu_sweep", arch);
+    const std::vector<DType> dtypes = {DType::f32, DType::f64, DType::bf16, DType::f16};
+    for (DType t : dtypes) {
+      g_t = t;
+      batch.add(std::string("gelu_") + std::string(kiln::dtype_name(t)),
+                kiln::trace("gelu_1d", &g_gelu_1d), {});
+    }
+    batch.build();
+    const std::vector<double> sweep = gelu_sweep_values();
+    for (size_t i = 0; i < dtypes.size(); ++i) {
+      SCOPED_TRACE(arch + " " + std::string(kiln::dtype_name(dtypes[i])));
+      HostTensor x;
+      x.dtype = dtypes[i];
+      x.shape = {static_cast<int64_t>(sweep.size())};
+      for (double v : sweep) x.values.push_back(kiln::compiler::round_to_dtype(v, x.dtype));
+      const auto want = kiln::compiler::interpret(batch.cases()[i].graph, {x});
+      const auto got = batch.run_case(i, {x});
+      ASSERT_EQ(got.size(), 1u);
+      double worst = 0;
+      EXPECT_TRUE(kiln::compiler::all_close(got[0], want[0], kiln::compiler::tolerance_for(x.dtype),
+                                            &worst))
+          << "worst error/tolerance " << worst;
+      std::printf("[gelu_sweep] %s %s: %zu values, worst error/tolerance %.3g\n", arch.c_str(),
+                  std::string(kiln::dtype_name(x.dtype)).c_str(), sweep.size(), worst);
+      if (x.dtype == DType::f32) EXPECT_LT(worst, 0.25);
+      // inf stays inf; -inf gives nan, as 0.5 x (1 + erf(x / sqrt(2))) does.
+      const size_t n = sweep.size();
+      EXPECT_EQ(got[0].values[n - 3], INFINITY);
+      EXPECT_TRUE(std::isnan(got[0].values[n - 2]));
+      EXPECT_TRUE(std::isnan(got[0].values[n - 1]));
+    }
+  }
 }
 
 // The baseline target compiles without libmvec (see cpu_compile_flags).

@@ -1,10 +1,10 @@
 // The generator end to end: traced graphs to a package that the runtime
 // opens and runs, checked against the interpreter on random inputs.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "kiln/compiler/generator.h"
 #include "kiln/compiler/interpreter.h"
@@ -32,7 +32,7 @@ kiln::Outputs pointwise() {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "generator" / name;
+  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "generator" / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -74,20 +74,23 @@ void check_against_interpreter(kiln::Package& pkg, const kiln::ir::Graph& g, int
   for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
   for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
   for (size_t i = 0; i < inputs.size(); ++i) {
-    views.emplace_back(in_bytes[i].data(), inputs[i].dtype, std::span<const int64_t>(inputs[i].shape));
+    views.emplace_back(in_bytes[i].data(), inputs[i].dtype,
+                       std::span<const int64_t>(inputs[i].shape));
   }
   for (size_t i = 0; i < want.size(); ++i) {
     views.emplace_back(out_bytes[i].data(), want[i].dtype, std::span<const int64_t>(want[i].shape));
   }
   std::vector<const DLTensor*> in_dl, out_dl;
-  for (size_t i = 0; i < views.size(); ++i) (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
+  for (size_t i = 0; i < views.size(); ++i)
+    (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
   kiln::Graph& graph = pkg.graph(g.name);
   EXPECT_EQ(graph.select(in_dl, out_dl), want_spec);
   graph.call(in_dl, out_dl);
   for (size_t i = 0; i < want.size(); ++i) {
     const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
     double worst = 0;
-    EXPECT_TRUE(kiln::compiler::all_close(got, want[i], kiln::compiler::tolerance_for(want[i].dtype), &worst))
+    EXPECT_TRUE(kiln::compiler::all_close(got, want[i],
+                                          kiln::compiler::tolerance_for(want[i].dtype), &worst))
         << g.name << " output " << i << " n=" << n << " worst/tol=" << worst;
   }
 }
@@ -162,7 +165,7 @@ TEST(Generator, SameInputsGiveTheSameBytesAndNoRebuild) {
   const auto library_mtime = fs::last_write_time(library);
   const auto second = kiln::compiler::run_generator(options(dir), graphs());
   EXPECT_EQ(slurp(second.package), bytes);
-  EXPECT_EQ(fs::last_write_time(second.package), mtime);  // unchanged output is not rewritten
+  EXPECT_EQ(fs::last_write_time(second.package), mtime);   // unchanged output is not rewritten
   EXPECT_EQ(fs::last_write_time(library), library_mtime);  // and nothing was recompiled or relinked
 
   // A fresh work directory (a clean build) reproduces the package bit for bit.
@@ -174,8 +177,9 @@ TEST(Generator, TagChangesEveryKey) {
   auto a = options(fresh_dir("tag_a"));
   auto b = options(fresh_dir("tag_b"));
   b.tag = "canary";
-  EXPECT_NE(slurp(kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
-            slurp(kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
+  EXPECT_NE(
+      slurp(kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
+      slurp(kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
 }
 
 TEST(Generator, MissingCompilerIsAClearError) {

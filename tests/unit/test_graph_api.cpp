@@ -104,8 +104,9 @@ TEST(GraphApi, DtypeErrors) {
               return kiln::outputs(a + b);
             }).find("dtype mismatch: f32 and bf16"),
             std::string::npos);
-  EXPECT_NE(trace_error([] { return kiln::outputs(kiln::exp(kiln::input("i", kiln::i32, {4}))); })
-                .find("op 'exp': expects a floating-point operand, got i32"),
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::exp(kiln::input("i", kiln::i32, {4})));
+            }).find("op 'exp': expects a floating-point operand, got i32"),
             std::string::npos);
   EXPECT_NE(trace_error([] {
               auto x = kiln::input("x", kiln::f32, {4});
@@ -115,11 +116,13 @@ TEST(GraphApi, DtypeErrors) {
 }
 
 TEST(GraphApi, ReductionErrors) {
-  EXPECT_NE(trace_error([] { return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {3, 4}), 0)); })
-                .find("only the last axis"),
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {3, 4}), 0));
+            }).find("only the last axis"),
             std::string::npos);
-  EXPECT_NE(trace_error([] { return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {3, 4}), 5)); })
-                .find("axis 5 is out of range for rank 2"),
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {3, 4}), 5));
+            }).find("axis 5 is out of range for rank 2"),
             std::string::npos);
 }
 
@@ -139,11 +142,13 @@ TEST(GraphApi, DeclarationErrors) {
               return kiln::outputs(kiln::input("x", kiln::f32, {2}));
             }).find("input declared twice"),
             std::string::npos);
-  EXPECT_NE(trace_error([] { return kiln::outputs(kiln::input("bad name", kiln::f32, {2})); })
-                .find("C identifiers"),
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::input("bad name", kiln::f32, {2}));
+            }).find("C identifiers"),
             std::string::npos);
-  EXPECT_NE(trace_error([] { return kiln::outputs(kiln::input("x", kiln::f32, {0})); })
-                .find("must be >= 1"),
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::input("x", kiln::f32, {0}));
+            }).find("must be >= 1"),
             std::string::npos);
 }
 

@@ -27,7 +27,7 @@ struct Buffers {
 
 class GuardTest : public ::testing::Test {
  protected:
-  void open(std::vector<kiln_test::TestGraphOptions> graphs = {{}},
+  void open(const std::vector<kiln_test::TestGraphOptions>& graphs = {{}},
             kiln::Stance stance = kiln::Stance::fail_on_recompile) {
     bytes_ = kiln_test::make_test_package(graphs);
     package_ = std::make_unique<kiln::Package>(

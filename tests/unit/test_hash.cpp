@@ -76,7 +76,8 @@ TEST(Hash, TraceOrderOfIndependentNodesDoesNotMatter) {
 }
 
 TEST(Hash, ChangedConstantChangesStructureAndKey) {
-  EXPECT_NE(structure_hash(kiln::trace("g", &base)), structure_hash(kiln::trace("g", &other_constant)));
+  EXPECT_NE(structure_hash(kiln::trace("g", &base)),
+            structure_hash(kiln::trace("g", &other_constant)));
   EXPECT_NE(key_of(&base), key_of(&other_constant));
 }
 

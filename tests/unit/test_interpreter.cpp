@@ -1,7 +1,7 @@
 // The reference interpreter's semantics, checked on hand-computed values.
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 #include "kiln/compiler/interpreter.h"
 #include "kiln/graph.h"
@@ -39,9 +39,9 @@ TEST(Interpreter, SoftmaxRowsSumToOne) {
   });
   std::mt19937_64 rng(1);
   const auto out = interpret(g, {kiln::compiler::random_tensor(kiln::DType::f32, {4, 33}, rng)});
-  for (int r = 0; r < 4; ++r) {
+  for (size_t r = 0; r < 4; ++r) {
     double s = 0;
-    for (int c = 0; c < 33; ++c) s += out[0].values[static_cast<size_t>(r * 33 + c)];
+    for (size_t c = 0; c < 33; ++c) s += out[0].values[r * 33 + c];
     EXPECT_NEAR(s, 1.0, 1e-6);
   }
 }
@@ -58,11 +58,13 @@ TEST(Interpreter, GeluAndWhere) {
 }
 
 TEST(Interpreter, SixteenBitRoundingAndBytes) {
-  EXPECT_EQ(kiln::compiler::round_to_dtype(1.0 + 1.0 / 512, kiln::DType::bf16), 1.0);  // ties to even
+  EXPECT_EQ(kiln::compiler::round_to_dtype(1.0 + 1.0 / 512, kiln::DType::bf16),
+            1.0);  // ties to even
   EXPECT_EQ(kiln::compiler::round_to_dtype(1.0 + 3.0 / 512, kiln::DType::bf16), 1.0 + 4.0 / 512);
   EXPECT_EQ(kiln::compiler::round_to_dtype(65504.0, kiln::DType::f16), 65504.0);
   EXPECT_TRUE(std::isinf(kiln::compiler::round_to_dtype(70000.0, kiln::DType::f16)));
-  EXPECT_EQ(kiln::compiler::round_to_dtype(std::ldexp(1.0, -24), kiln::DType::f16), std::ldexp(1.0, -24));
+  EXPECT_EQ(kiln::compiler::round_to_dtype(std::ldexp(1.0, -24), kiln::DType::f16),
+            std::ldexp(1.0, -24));
   std::mt19937_64 rng(7);
   for (auto t : {kiln::DType::f32, kiln::DType::f16, kiln::DType::bf16, kiln::DType::f64,
                  kiln::DType::i32, kiln::DType::i64, kiln::DType::boolean}) {
@@ -85,10 +87,12 @@ TEST(Interpreter, BindSymbolsChecksShapes) {
     auto n = kiln::sym("n", {.min = 2, .max = 10});
     return kiln::outputs(kiln::input("x", kiln::f32, {n}) + kiln::input("y", kiln::f32, {n}));
   });
-  EXPECT_THROW(interpret(g, {tensor(kiln::DType::f32, {3}, {1, 2, 3}), tensor(kiln::DType::f32, {4}, {1, 2, 3, 4})}),
+  EXPECT_THROW(interpret(g, {tensor(kiln::DType::f32, {3}, {1, 2, 3}),
+                             tensor(kiln::DType::f32, {4}, {1, 2, 3, 4})}),
                std::invalid_argument);
-  EXPECT_THROW(interpret(g, {tensor(kiln::DType::f32, {1}, {1}), tensor(kiln::DType::f32, {1}, {1})}),
-               std::invalid_argument);
+  EXPECT_THROW(
+      interpret(g, {tensor(kiln::DType::f32, {1}, {1}), tensor(kiln::DType::f32, {1}, {1})}),
+      std::invalid_argument);
 }
 
 TEST(Interpreter, AllCloseUsesTolerance) {
@@ -96,9 +100,11 @@ TEST(Interpreter, AllCloseUsesTolerance) {
   auto got = want;
   got.values[1] += 0.005;
   double worst = 0;
-  EXPECT_TRUE(kiln::compiler::all_close(got, want, kiln::compiler::tolerance_for(kiln::DType::f32), &worst));
+  EXPECT_TRUE(kiln::compiler::all_close(got, want, kiln::compiler::tolerance_for(kiln::DType::f32),
+                                        &worst));
   got.values[1] += 0.1;
-  EXPECT_FALSE(kiln::compiler::all_close(got, want, kiln::compiler::tolerance_for(kiln::DType::f32), &worst));
+  EXPECT_FALSE(kiln::compiler::all_close(got, want, kiln::compiler::tolerance_for(kiln::DType::f32),
+                                         &worst));
   EXPECT_GT(worst, 1.0);
 }
 

@@ -119,6 +119,7 @@ TEST(RuntimeCpu, ConcurrentCallsFromFourThreads) {
   constexpr int kThreads = 4, kCalls = 25;
   std::atomic<int64_t> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       kiln::Graph& g = p.graph(t % 2 ? "scale_add_temp" : "scale_add");
@@ -240,10 +241,19 @@ TEST(RuntimeCpu, TensorViewCopiesKeepTheirOwnShape) {
   std::vector<float> data(6);
   TensorView a(data.data(), DType::bf16, {2, 3});
   TensorView b = a;
-  EXPECT_EQ(b.dl().shape[1], 3);
   EXPECT_NE(b.dl().shape, a.dl().shape);
+  // Reassigning the source leaves the copy alone.
+  a = TensorView(data.data(), DType::f32, {6});
+  EXPECT_EQ(a.dl().ndim, 1);
+  EXPECT_EQ(a.dl().shape[0], 6);
+  EXPECT_EQ(b.dl().ndim, 2);
+  EXPECT_EQ(b.dl().shape[1], 3);
   EXPECT_EQ(b.dl().strides, nullptr);
   EXPECT_EQ(b.dl().dtype.code, kDLBfloat);
+  const TensorView& same = a;
+  a = same;  // self-assignment keeps the view
+  EXPECT_EQ(a.dl().shape, same.dl().shape);
+  EXPECT_EQ(a.dl().shape[0], 6);
   int64_t shape[] = {2, 3}, strides[] = {1, 2};
   TensorView c(data.data(), DType::f32, shape, strides);
   TensorView d = TensorView::from_dlpack(c.dl());

@@ -22,7 +22,7 @@ enum Helper : unsigned {
   kHelperBf16 = 1u << 1,    // bf16 load/store (round to nearest even)
   kHelperF16 = 1u << 2,     // f16 load/store (round to nearest even, subnormals, inf, nan)
   kHelperTanh = 1u << 3,    // vectorizable tanhf
-  kHelperGelu = 1u << 4,    // vectorizable exact-form gelu (erfc approximation)
+  kHelperGelu = 1u << 4,    // vectorizable gelu (rational erf, no exp)
   kHelperIntDiv = 1u << 5,  // int64 division without UB
   kHelperIntPow = 1u << 6,  // int64 pow through double
 };
@@ -93,16 +93,26 @@ inline constexpr std::string_view kHelperTanhText = R"(static inline float kiln_
 }
 )";
 
-// gelu(x) = 0.5 x erfc(-x/sqrt(2)), erfc from Numerical Recipes' erfcc
-// (relative error < 1.2e-7 everywhere), so the negative tail stays accurate.
+// gelu(x) = 0.5 x (1 + erf(x/sqrt(2))), erf from Eigen's 9/12-degree
+// rational interpolant (generic_fast_erf_float, within 3 ulp of erf on
+// [-c, c], c = erfinv(1 - 2^-23) = 3.8325), with the 1/sqrt(2) folded into
+// the coefficients, so the argument is clamped at c*sqrt(2) = 5.41998 (erf is
+// +-1 in f32 beyond; compares, not fminf/fmaxf, which add NaN handling).
+// No exp and no call: only FMAs, the clamp and one division, which clang
+// vectorizes (8-wide with AVX2). Absolute error below 1e-6 everywhere
+// (largest near the clamp, where 1 + erf cancels; the f32 tolerance is
+// 1e-5 + 1e-4 |y|). inf -> inf, -inf -> nan (as the interpreter's
+// 0.5 x (1 + erf)), nan -> nan.
 inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_gelu_f32(float x) {
-  const float z = fabsf(x) * 0.707106781186547524f;
-  const float t = 1.0f / (1.0f + 0.5f * z);
-  const float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-                  t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
-                  t * (-0.82215223f + t * 0.17087277f))))))));
-  const float erfc_z = t * expf(p - z * z);
-  return 0.5f * x * (x >= 0.0f ? 2.0f - erfc_z : erfc_z);
+  const float hi = x < 5.41998291f ? x : 5.41998291f;
+  const float xc = hi > -5.41998291f ? hi : -5.41998291f;
+  const float x2 = xc * xc;
+  const float p = xc * ((((1.012270462e-05f * x2 + 3.012532107e-04f) * x2 + 9.007779380e-03f) *
+                  x2 + 6.548103035e-02f) * x2 + 7.978845441e-01f);
+  const float q = (((((-1.842437962e-09f * x2 + 7.358739522e-07f) * x2 + 6.362265799e-05f) * x2 +
+                  1.758808771e-03f) * x2 + 2.774626295e-02f) * x2 + 2.487346256e-01f) * x2 + 1.0f;
+  const float h = 0.5f * x;
+  return h + h * (p / q);
 }
 )";
 

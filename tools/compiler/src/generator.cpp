@@ -158,9 +158,11 @@ std::string generated_embed(const GeneratorOptions& o, const fs::path& package) 
     << "  .section .rodata." << sym << ",\"a\",@progbits\n"
     << "  .balign " << KILN_PACKAGE_BLOB_ALIGNMENT << "\n"
     << "  .globl " << sym << "_begin\n  .hidden " << sym << "_begin\n"
-    << "  .type " << sym << "_begin, @object\n" << sym << "_begin:\n"
+    << "  .type " << sym << "_begin, @object\n"
+    << sym << "_begin:\n"
     << "  .incbin \"" << escaped << "\"\n"
-    << "  .globl " << sym << "_end\n  .hidden " << sym << "_end\n" << sym << "_end:\n"
+    << "  .globl " << sym << "_end\n  .hidden " << sym << "_end\n"
+    << sym << "_end:\n"
     << "  .byte 0\n"
     << "  .section .note.GNU-stack,\"\",@progbits\n";
   return s.str();
@@ -177,8 +179,9 @@ TargetSpec parse_target(const std::string& name) {
     for (const char* level : kCpuLevels) {
       if (arch == level) return TargetSpec{name, false, arch};
     }
-    throw std::invalid_argument("kiln: target '" + name +
-                                "': expected cpu:x86-64, cpu:x86-64-v2, cpu:x86-64-v3 or cpu:x86-64-v4");
+    throw std::invalid_argument(
+        "kiln: target '" + name +
+        "': expected cpu:x86-64, cpu:x86-64-v2, cpu:x86-64-v3 or cpu:x86-64-v4");
   }
   if (kind == "cuda") {
     throw std::invalid_argument("kiln: target '" + name +
@@ -238,15 +241,18 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   for (const auto& t : o.targets) {
     TargetSpec spec = parse_target(t);
     for (const auto& seen : targets) {
-      if (seen.name == spec.name) throw std::invalid_argument("kiln: target '" + t + "' given twice");
+      if (seen.name == spec.name)
+        throw std::invalid_argument("kiln: target '" + t + "' given twice");
     }
     targets.push_back(std::move(spec));
   }
   if (traced.empty()) throw std::invalid_argument("kiln: no graphs to build (no KILN_GRAPH found)");
 
   std::vector<ir::Graph> graphs;
+  graphs.reserve(traced.size());
   for (const auto& g : traced) graphs.push_back(ir::canonicalize(g));
-  std::sort(graphs.begin(), graphs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(graphs.begin(), graphs.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   for (size_t i = 1; i < graphs.size(); ++i) {
     if (graphs[i].name == graphs[i - 1].name) {
       throw std::invalid_argument("kiln: graph '" + graphs[i].name + "' is declared twice");
@@ -270,7 +276,8 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   fs::create_directories(o.out_dir);
   fs::create_directories(o.work_dir);
   const std::string cxx_id = compiler_identity(o);
-  const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " + cxx_id;
+  const std::string identity =
+      std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " + cxx_id;
 
   fb::ManifestT manifest;
   NinjaBuildRequest build;
@@ -366,8 +373,7 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   write_if_changed(o.out_dir / (o.name + ".h"), generated_header(o, graphs));
   write_if_changed(o.out_dir / (o.name + ".cpp"), generated_source(o, graphs));
   write_if_changed(o.out_dir / (o.name + "_embed.S"), generated_embed(o, summary.package));
-  write_if_changed(o.out_dir / (o.name + ".d"),
-                   (o.out_dir / (o.name + ".kiln")).string() + ":\n");
+  write_if_changed(o.out_dir / (o.name + ".d"), (o.out_dir / (o.name + ".kiln")).string() + ":\n");
   return summary;
 }
 
@@ -409,21 +415,31 @@ int generator_main(int argc, char** argv) {
         if (i + 1 >= argc) throw std::invalid_argument("kiln-gen: " + arg + " needs a value");
         return argv[++i];
       };
-      if (arg == "--name") o.name = value();
-      else if (arg == "--namespace") o.cpp_namespace = value();
+      if (arg == "--name")
+        o.name = value();
+      else if (arg == "--namespace")
+        o.cpp_namespace = value();
       else if (arg == "--targets") {
         for (auto& t : split_commas(value())) o.targets.push_back(t);
-      } else if (arg == "--out-dir") o.out_dir = value();
-      else if (arg == "--work-dir") o.work_dir = value();
-      else if (arg == "--cxx") o.cxx = value();
-      else if (arg == "--cxx-launcher") o.cxx_launcher = value();
-      else if (arg == "--ninja") o.ninja = value();
-      else if (arg == "--jobs") o.jobs = std::stoi(value());
-      else if (arg == "--tag") o.tag = value();
+      } else if (arg == "--out-dir")
+        o.out_dir = value();
+      else if (arg == "--work-dir")
+        o.work_dir = value();
+      else if (arg == "--cxx")
+        o.cxx = value();
+      else if (arg == "--cxx-launcher")
+        o.cxx_launcher = value();
+      else if (arg == "--ninja")
+        o.ninja = value();
+      else if (arg == "--jobs")
+        o.jobs = std::stoi(value());
+      else if (arg == "--tag")
+        o.tag = value();
       else if (arg == "--profile") {
         throw std::invalid_argument(
             "kiln-gen: --profile (PROFILE) is not supported by this version of Kiln yet");
-      } else if (arg == "--list") list_only = true;
+      } else if (arg == "--list")
+        list_only = true;
       else if (arg == "--help" || arg == "-h") {
         usage(std::cout, argv[0]);
         return 0;

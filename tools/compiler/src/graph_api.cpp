@@ -57,11 +57,9 @@ ir::Shape broadcast_shapes(std::string_view op, const ir::Shape& a, const ir::Sh
   for (size_t i = 0; i < rank; ++i) {
     const ir::Dim* da = i < rank - a.size() ? nullptr : &a[i - (rank - a.size())];
     const ir::Dim* db = i < rank - b.size() ? nullptr : &b[i - (rank - b.size())];
-    if (da == nullptr) {
-      out[i] = *db;
-    } else if (db == nullptr || *da == *db || db->is_one()) {
+    if (da != nullptr && (db == nullptr || *da == *db || db->is_one())) {
       out[i] = *da;
-    } else if (da->is_one()) {
+    } else if (da == nullptr || da->is_one()) {
       out[i] = *db;
     } else {
       fail(op, "cannot broadcast " + shape_str(a) + " with " + shape_str(b));
@@ -136,7 +134,8 @@ Tensor reduction(ir::Op op, Tensor x, int axis, bool keepdim) {
   if (rank == 0) fail(name, "cannot reduce a rank-0 tensor");
   const int norm = axis < 0 ? axis + rank : axis;
   if (norm < 0 || norm >= rank) {
-    fail(name, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+    fail(name,
+         "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
   }
   if (norm != rank - 1) {
     fail(name, "only the last axis can be reduced for now (got axis " + std::to_string(axis) +
@@ -164,8 +163,9 @@ Tensor reduction(ir::Op op, Tensor x, int axis, bool keepdim) {
 
 bool is_identifier(std::string_view s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 struct Registry {
@@ -340,12 +340,18 @@ Tensor operator>=(Tensor a, Tensor b) { return ge(a, b); }
 Tensor operator<(Tensor a, double b) { return lt(a, scalar_like(b, a)); }
 Tensor operator>(Tensor a, double b) { return gt(a, scalar_like(b, a)); }
 
-Tensor sum(Tensor x, int axis, bool keepdim) { return reduction(ir::Op::reduce_sum, x, axis, keepdim); }
+Tensor sum(Tensor x, int axis, bool keepdim) {
+  return reduction(ir::Op::reduce_sum, x, axis, keepdim);
+}
 Tensor mean(Tensor x, int axis, bool keepdim) {
   return reduction(ir::Op::reduce_mean, x, axis, keepdim);
 }
-Tensor max(Tensor x, int axis, bool keepdim) { return reduction(ir::Op::reduce_max, x, axis, keepdim); }
-Tensor min(Tensor x, int axis, bool keepdim) { return reduction(ir::Op::reduce_min, x, axis, keepdim); }
+Tensor max(Tensor x, int axis, bool keepdim) {
+  return reduction(ir::Op::reduce_max, x, axis, keepdim);
+}
+Tensor min(Tensor x, int axis, bool keepdim) {
+  return reduction(ir::Op::reduce_min, x, axis, keepdim);
+}
 
 namespace {
 
@@ -412,7 +418,8 @@ std::vector<RegisteredGraph> registered_graphs() {
 
 ir::Graph trace(const std::string& name, GraphFunction function) {
   if (g_tracer != nullptr) throw TraceError("kiln: trace('" + name + "') called while tracing");
-  if (!is_identifier(name)) throw TraceError("kiln: graph name '" + name + "' is not a C identifier");
+  if (!is_identifier(name))
+    throw TraceError("kiln: graph name '" + name + "' is not a C identifier");
   Tracer t;
   t.graph.name = name;
   g_tracer = &t;

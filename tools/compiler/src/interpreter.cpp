@@ -105,43 +105,72 @@ std::vector<int64_t> gather_index(const std::vector<int64_t>& out_shape,
 
 double apply_unary(ir::Op op, double x, DType in_dtype) {
   switch (op) {
-    case ir::Op::neg: return -x;
-    case ir::Op::abs: return std::fabs(x);
-    case ir::Op::exp: return std::exp(x);
-    case ir::Op::log: return std::log(x);
-    case ir::Op::sin: return std::sin(x);
-    case ir::Op::cos: return std::cos(x);
-    case ir::Op::tanh: return std::tanh(x);
-    case ir::Op::sigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case ir::Op::relu: return x > 0 ? x : 0.0;
-    case ir::Op::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    case ir::Op::sqrt: return std::sqrt(x);
-    case ir::Op::rsqrt: return 1.0 / std::sqrt(x);
-    case ir::Op::square: return x * x;
-    case ir::Op::logical_not: return x != 0 ? 0.0 : 1.0;
+    case ir::Op::neg:
+      return -x;
+    case ir::Op::abs:
+      return std::fabs(x);
+    case ir::Op::exp:
+      return std::exp(x);
+    case ir::Op::log:
+      return std::log(x);
+    case ir::Op::sin:
+      return std::sin(x);
+    case ir::Op::cos:
+      return std::cos(x);
+    case ir::Op::tanh:
+      return std::tanh(x);
+    case ir::Op::sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case ir::Op::relu:
+      return x > 0 ? x : 0.0;
+    case ir::Op::gelu:
+      return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ir::Op::sqrt:
+      return std::sqrt(x);
+    case ir::Op::rsqrt:
+      return 1.0 / std::sqrt(x);
+    case ir::Op::square:
+      return x * x;
+    case ir::Op::logical_not:
+      return x != 0 ? 0.0 : 1.0;
     case ir::Op::cast:
       (void)in_dtype;
       return x;  // rounding to the target dtype happens on store
-    default: throw std::logic_error("kiln: not a unary op");
+    default:
+      throw std::logic_error("kiln: not a unary op");
   }
 }
 
 double apply_binary(ir::Op op, double a, double b) {
   switch (op) {
-    case ir::Op::add: return a + b;
-    case ir::Op::sub: return a - b;
-    case ir::Op::mul: return a * b;
-    case ir::Op::div: return a / b;
-    case ir::Op::maximum: return (std::isnan(a) || std::isnan(b)) ? NAN : std::fmax(a, b);
-    case ir::Op::minimum: return (std::isnan(a) || std::isnan(b)) ? NAN : std::fmin(a, b);
-    case ir::Op::pow: return std::pow(a, b);
-    case ir::Op::eq: return a == b ? 1.0 : 0.0;
-    case ir::Op::ne: return a != b ? 1.0 : 0.0;
-    case ir::Op::lt: return a < b ? 1.0 : 0.0;
-    case ir::Op::le: return a <= b ? 1.0 : 0.0;
-    case ir::Op::gt: return a > b ? 1.0 : 0.0;
-    case ir::Op::ge: return a >= b ? 1.0 : 0.0;
-    default: throw std::logic_error("kiln: not a binary op");
+    case ir::Op::add:
+      return a + b;
+    case ir::Op::sub:
+      return a - b;
+    case ir::Op::mul:
+      return a * b;
+    case ir::Op::div:
+      return a / b;
+    case ir::Op::maximum:
+      return (std::isnan(a) || std::isnan(b)) ? NAN : std::fmax(a, b);
+    case ir::Op::minimum:
+      return (std::isnan(a) || std::isnan(b)) ? NAN : std::fmin(a, b);
+    case ir::Op::pow:
+      return std::pow(a, b);
+    case ir::Op::eq:
+      return a == b ? 1.0 : 0.0;
+    case ir::Op::ne:
+      return a != b ? 1.0 : 0.0;
+    case ir::Op::lt:
+      return a < b ? 1.0 : 0.0;
+    case ir::Op::le:
+      return a <= b ? 1.0 : 0.0;
+    case ir::Op::gt:
+      return a > b ? 1.0 : 0.0;
+    case ir::Op::ge:
+      return a >= b ? 1.0 : 0.0;
+    default:
+      throw std::logic_error("kiln: not a binary op");
   }
 }
 
@@ -149,13 +178,20 @@ double apply_binary(ir::Op op, double a, double b) {
 
 double round_to_dtype(double v, DType dtype) {
   switch (dtype) {
-    case DType::f64: return v;
-    case DType::f32: return static_cast<double>(static_cast<float>(v));
-    case DType::bf16: return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(v)));
-    case DType::f16: return f16_bits_to_double(double_to_f16_bits(v));
-    case DType::i32: return wrap_int(v, 32);
-    case DType::i64: return wrap_int(v, 64);
-    case DType::boolean: return v != 0 ? 1.0 : 0.0;
+    case DType::f64:
+      return v;
+    case DType::f32:
+      return static_cast<double>(static_cast<float>(v));
+    case DType::bf16:
+      return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(v)));
+    case DType::f16:
+      return f16_bits_to_double(double_to_f16_bits(v));
+    case DType::i32:
+      return wrap_int(v, 32);
+    case DType::i64:
+      return wrap_int(v, 64);
+    case DType::boolean:
+      return v != 0 ? 1.0 : 0.0;
   }
   return v;
 }
@@ -178,7 +214,9 @@ std::vector<uint8_t> HostTensor::to_bytes() const {
         std::memcpy(p, &f, 4);
         break;
       }
-      case DType::f64: std::memcpy(p, &v, 8); break;
+      case DType::f64:
+        std::memcpy(p, &v, 8);
+        break;
       case DType::bf16: {
         const uint16_t b = float_to_bf16_bits(static_cast<float>(v));
         std::memcpy(p, &b, 2);
@@ -199,7 +237,9 @@ std::vector<uint8_t> HostTensor::to_bytes() const {
         std::memcpy(p, &x, 8);
         break;
       }
-      case DType::boolean: *p = v != 0 ? 1 : 0; break;
+      case DType::boolean:
+        *p = v != 0 ? 1 : 0;
+        break;
     }
   }
   return out;
@@ -221,7 +261,9 @@ HostTensor HostTensor::from_bytes(DType dtype, std::vector<int64_t> shape, const
         t.values[i] = f;
         break;
       }
-      case DType::f64: std::memcpy(&t.values[i], p, 8); break;
+      case DType::f64:
+        std::memcpy(&t.values[i], p, 8);
+        break;
       case DType::bf16: {
         uint16_t b = 0;
         std::memcpy(&b, p, 2);
@@ -246,7 +288,9 @@ HostTensor HostTensor::from_bytes(DType dtype, std::vector<int64_t> shape, const
         t.values[i] = static_cast<double>(x);
         break;
       }
-      case DType::boolean: t.values[i] = *p != 0 ? 1.0 : 0.0; break;
+      case DType::boolean:
+        t.values[i] = *p != 0 ? 1.0 : 0.0;
+        break;
     }
   }
   return t;
@@ -310,7 +354,8 @@ ir::SymbolValues bind_symbols(const ir::Graph& g, const std::vector<HostTensor>&
       const ir::SymbolDecl& decl = g.symbols[s];
       if (values[s] >= 0 && values[s] != t.shape[d]) {
         throw std::invalid_argument(where + ": expected " + decl.name + " = " +
-                                    std::to_string(values[s]) + ", got " + std::to_string(t.shape[d]));
+                                    std::to_string(values[s]) + ", got " +
+                                    std::to_string(t.shape[d]));
       }
       if (t.shape[d] < decl.min || t.shape[d] > decl.max) {
         throw std::invalid_argument(where + ": " + decl.name + " = " + std::to_string(t.shape[d]) +
@@ -353,10 +398,17 @@ std::vector<HostTensor> interpret(const ir::Graph& g, const std::vector<HostTens
         for (int64_t c = 1; c < cols; ++c) {
           switch (n.op) {
             case ir::Op::reduce_sum:
-            case ir::Op::reduce_mean: acc += row[c]; break;
-            case ir::Op::reduce_max: acc = std::fmax(acc, row[c]); break;
-            case ir::Op::reduce_min: acc = std::fmin(acc, row[c]); break;
-            default: break;
+            case ir::Op::reduce_mean:
+              acc += row[c];
+              break;
+            case ir::Op::reduce_max:
+              acc = std::fmax(acc, row[c]);
+              break;
+            case ir::Op::reduce_min:
+              acc = std::fmin(acc, row[c]);
+              break;
+            default:
+              break;
           }
         }
         if (n.op == ir::Op::reduce_mean) acc /= static_cast<double>(cols);
@@ -389,11 +441,16 @@ std::vector<HostTensor> interpret(const ir::Graph& g, const std::vector<HostTens
 
 Tolerance tolerance_for(DType dtype) {
   switch (dtype) {
-    case DType::f64: return {1e-10, 1e-9};
-    case DType::f32: return {1e-5, 1e-4};
-    case DType::f16: return {2e-3, 4e-3};
-    case DType::bf16: return {1.6e-2, 3.2e-2};
-    default: return {0, 0};
+    case DType::f64:
+      return {1e-10, 1e-9};
+    case DType::f32:
+      return {1e-5, 1e-4};
+    case DType::f16:
+      return {2e-3, 4e-3};
+    case DType::bf16:
+      return {1.6e-2, 3.2e-2};
+    default:
+      return {0, 0};
   }
 }
 

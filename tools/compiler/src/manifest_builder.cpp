@@ -98,9 +98,8 @@ std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& 
   return e;
 }
 
-std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(const ir::Graph& g,
-                                                              const ir::SymbolValues& static_values,
-                                                              int dl_device_type) {
+std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
+    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type) {
   std::vector<std::unique_ptr<fb::GuardT>> guards;
   std::vector<const ir::Node*> tensors;
   for (int32_t id : g.inputs) tensors.push_back(&g.node(id));
@@ -136,8 +135,7 @@ std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(const ir::Graph& 
   };
   auto layout_guards = [&](uint32_t t) {
     guards.push_back(guard(fb::GuardKind::Contiguous, t, 0, -1, 0));
-    guards.push_back(
-        guard(fb::GuardKind::Alignment, t, 0, -1, dtype_size(tensors[t]->dtype)));
+    guards.push_back(guard(fb::GuardKind::Alignment, t, 0, -1, dtype_size(tensors[t]->dtype)));
   };
   for (uint32_t t = 0; t < tensors.size(); ++t) shape_guards(t);
   for (uint32_t t = 0; t < tensors.size(); ++t) layout_guards(t);

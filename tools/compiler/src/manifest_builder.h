@@ -22,9 +22,8 @@ std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& 
 // The guards that admit exactly the calls a specialization was compiled for:
 // dtype, device, rank, each dim, symbol ranges (a point range for a static
 // symbol), divisibility, contiguity and alignment, for inputs then outputs.
-std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(const ir::Graph& g,
-                                                              const ir::SymbolValues& static_values,
-                                                              int dl_device_type);
+std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
+    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type);
 
 // `kernel_base` is the manifest index of lowered.kernels[0].
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base);

@@ -15,7 +15,7 @@ namespace kiln::compiler {
 
 namespace fs = std::filesystem;
 
-CompileError::CompileError(std::string message, std::string source_file,
+CompileError::CompileError(const std::string& message, std::string source_file,
                            std::string compiler_output)
     : std::runtime_error(message),
       source_file_(std::move(source_file)),

@@ -2,6 +2,8 @@
 
 #include <limits>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace kiln::compiler {
 namespace {
@@ -60,7 +62,8 @@ SizeExpr SizeExpr::product(const ir::Shape& dims, size_t begin, size_t end) {
 }
 
 SizeExpr SizeExpr::operator*(const SizeExpr& other) const {
-  if (is_constant() && other.is_constant()) return constant(checked_mul(ops_[0].value, other.ops_[0].value));
+  if (is_constant() && other.is_constant())
+    return constant(checked_mul(ops_[0].value, other.ops_[0].value));
   if (is_constant() && ops_[0].value == 1) return other;
   if (other.is_constant() && other.ops_[0].value == 1) return *this;
   SizeExpr e = *this;
@@ -70,7 +73,8 @@ SizeExpr SizeExpr::operator*(const SizeExpr& other) const {
 }
 
 SizeExpr SizeExpr::operator+(const SizeExpr& other) const {
-  if (is_constant() && other.is_constant()) return constant(checked_add(ops_[0].value, other.ops_[0].value));
+  if (is_constant() && other.is_constant())
+    return constant(checked_add(ops_[0].value, other.ops_[0].value));
   SizeExpr e = *this;
   e.ops_.insert(e.ops_.end(), other.ops_.begin(), other.ops_.end());
   e.ops_.push_back({ExprOpKind::add, 0});
@@ -106,9 +110,15 @@ int64_t SizeExpr::evaluate(const ir::SymbolValues& values) const {
     const int64_t a = stack.back();
     int64_t r = 0;
     switch (op.kind) {
-      case ExprOpKind::add: r = checked_add(a, b); break;
-      case ExprOpKind::sub: r = a - b; break;
-      case ExprOpKind::mul: r = checked_mul(a, b); break;
+      case ExprOpKind::add:
+        r = checked_add(a, b);
+        break;
+      case ExprOpKind::sub:
+        r = a - b;
+        break;
+      case ExprOpKind::mul:
+        r = checked_mul(a, b);
+        break;
       case ExprOpKind::floor_div:
         if (b == 0) throw std::domain_error("kiln: size expression divides by zero");
         r = a / b;
@@ -117,9 +127,14 @@ int64_t SizeExpr::evaluate(const ir::SymbolValues& values) const {
         if (b == 0) throw std::domain_error("kiln: size expression divides by zero");
         r = a / b + (a % b != 0 ? 1 : 0);
         break;
-      case ExprOpKind::max: r = a > b ? a : b; break;
-      case ExprOpKind::min: r = a < b ? a : b; break;
-      default: throw std::logic_error("kiln: malformed size expression");
+      case ExprOpKind::max:
+        r = a > b ? a : b;
+        break;
+      case ExprOpKind::min:
+        r = a < b ? a : b;
+        break;
+      default:
+        throw std::logic_error("kiln: malformed size expression");
     }
     stack.back() = r;
   }
@@ -131,11 +146,16 @@ namespace {
 
 const char* infix(ExprOpKind k) {
   switch (k) {
-    case ExprOpKind::add: return " + ";
-    case ExprOpKind::sub: return " - ";
-    case ExprOpKind::mul: return "*";
-    case ExprOpKind::floor_div: return " / ";
-    default: return nullptr;
+    case ExprOpKind::add:
+      return " + ";
+    case ExprOpKind::sub:
+      return " - ";
+    case ExprOpKind::mul:
+      return "*";
+    case ExprOpKind::floor_div:
+      return " / ";
+    default:
+      return nullptr;
   }
 }
 
@@ -147,19 +167,20 @@ std::string render(const std::vector<ExprOp>& ops, Leaf leaf) {
       stack.push_back(leaf(op));
       continue;
     }
-    std::string b = stack.back();
+    const std::string b = std::move(stack.back());
     stack.pop_back();
-    std::string a = stack.back();
+    const std::string a = std::move(stack.back());
+    std::string text = "(";
     if (const char* in = infix(op.kind)) {
-      stack.back() = "(" + a + in + b + ")";
+      text.append(a).append(in).append(b);
     } else if (op.kind == ExprOpKind::ceil_div) {
-      stack.back() = "((" + a + " + " + b + " - 1) / " + b + ")";
+      text.append("(").append(a).append(" + ").append(b).append(" - 1) / ").append(b);
     } else {
-      const char* fn = op.kind == ExprOpKind::max ? "max" : "min";
-      stack.back() = std::string("(") + a + (op.kind == ExprOpKind::max ? " > " : " < ") + b +
-                     " ? " + a + " : " + b + ")";
-      (void)fn;
+      text.append(a).append(op.kind == ExprOpKind::max ? " > " : " < ").append(b);
+      text.append(" ? ").append(a).append(" : ").append(b);
     }
+    text += ")";
+    stack.back() = std::move(text);
   }
   return stack.empty() ? "0" : stack.back();
 }

@@ -16,15 +16,15 @@ extern "C" {
 
 /* All fields little-endian. */
 typedef struct KilnPackageHeader {
-  char magic[8];            /* "KILNPKG\0" */
+  char magic[8]; /* "KILNPKG\0" */
   uint16_t format_major;
   uint16_t format_minor;
   uint32_t header_size;     /* >= 64; a newer minor may grow it */
   uint64_t flags;           /* no flags are defined yet; unknown bits are ignored */
   uint64_t manifest_offset; /* absolute */
   uint64_t manifest_size;
-  uint64_t file_size;       /* the whole file, header included */
-  uint64_t checksum_lo;     /* XXH3-128 of bytes [header_size, file_size) */
+  uint64_t file_size;   /* the whole file, header included */
+  uint64_t checksum_lo; /* XXH3-128 of bytes [header_size, file_size) */
   uint64_t checksum_hi;
 } KilnPackageHeader;
 

@@ -195,9 +195,8 @@ ir::Graph trace(const std::string& name, GraphFunction function);
 
 }  // namespace kiln
 
-#define KILN_GRAPH(NAME)                                                             \
-  static ::kiln::Outputs kiln_graph_fn_##NAME();                                     \
-  static const ::kiln::GraphRegistration kiln_graph_registration_##NAME(#NAME,       \
-                                                                        &kiln_graph_fn_##NAME, \
-                                                                        __FILE__);   \
+#define KILN_GRAPH(NAME)                                                 \
+  static ::kiln::Outputs kiln_graph_fn_##NAME();                         \
+  static const ::kiln::GraphRegistration kiln_graph_registration_##NAME( \
+      #NAME, &kiln_graph_fn_##NAME, __FILE__);                           \
   static ::kiln::Outputs kiln_graph_fn_##NAME()

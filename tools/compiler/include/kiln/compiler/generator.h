@@ -48,7 +48,8 @@ TargetSpec parse_target(const std::string& name);
 std::vector<ir::SymbolValues> enumerate_specializations(const ir::Graph& g);
 std::string specialization_name(const ir::Graph& g, const ir::SymbolValues& values);
 
-GeneratorSummary run_generator(const GeneratorOptions& options, const std::vector<ir::Graph>& graphs);
+GeneratorSummary run_generator(const GeneratorOptions& options,
+                               const std::vector<ir::Graph>& graphs);
 
 // Parses the generator's command line (see tools/kiln-gen) and runs it on
 // every registered graph; returns the process exit code.

@@ -42,6 +42,7 @@ struct Tolerance {
 };
 Tolerance tolerance_for(DType dtype);
 double max_abs_error(const HostTensor& got, const HostTensor& want);
-bool all_close(const HostTensor& got, const HostTensor& want, Tolerance tol, double* worst_ratio = nullptr);
+bool all_close(const HostTensor& got, const HostTensor& want, Tolerance tol,
+               double* worst_ratio = nullptr);
 
 }  // namespace kiln::compiler

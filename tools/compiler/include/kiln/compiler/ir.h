@@ -103,9 +103,9 @@ struct Node {
 struct Graph {
   std::string name;
   std::vector<SymbolDecl> symbols;
-  std::vector<Node> nodes;          // topologically ordered: inputs precede users
-  std::vector<int32_t> inputs;      // node ids of Op::input nodes, in declaration order
-  std::vector<int32_t> outputs;     // node ids, in the order the graph returns them
+  std::vector<Node> nodes;                // topologically ordered: inputs precede users
+  std::vector<int32_t> inputs;            // node ids of Op::input nodes, in declaration order
+  std::vector<int32_t> outputs;           // node ids, in the order the graph returns them
   std::vector<std::string> output_names;  // "out0", "out1", ... unless named
 
   const Node& node(int32_t id) const { return nodes.at(static_cast<size_t>(id)); }

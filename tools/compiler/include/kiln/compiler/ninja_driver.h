@@ -14,7 +14,7 @@ namespace kiln::compiler {
 // compiler's output.
 class CompileError : public std::runtime_error {
  public:
-  CompileError(std::string message, std::string source_file, std::string compiler_output);
+  CompileError(const std::string& message, std::string source_file, std::string compiler_output);
   const std::string& source_file() const { return source_file_; }
   const std::string& compiler_output() const { return compiler_output_; }
 
@@ -24,12 +24,12 @@ class CompileError : public std::runtime_error {
 };
 
 struct SourceFile {
-  std::string name;      // file name inside the library's directory, e.g. "kiln_rmsnorm_3fa2_k0.cpp"
+  std::string name;  // file name inside the library's directory, e.g. "kiln_rmsnorm_3fa2_k0.cpp"
   std::string contents;
 };
 
 struct SharedLibraryBuild {
-  std::string name;                   // directory and output stem, e.g. "cpu-x86-64-v3"
+  std::string name;  // directory and output stem, e.g. "cpu-x86-64-v3"
   std::vector<SourceFile> sources;
   std::vector<std::string> cxx_flags;  // compile flags
   std::vector<std::string> link_flags;
@@ -37,10 +37,10 @@ struct SharedLibraryBuild {
 
 struct NinjaBuildRequest {
   std::filesystem::path work_dir;
-  std::string cxx;              // path to clang++
-  std::string cxx_launcher;     // optional: ccache, sccache, ...
-  std::string ninja;            // path to ninja
-  int jobs = 0;                 // 0: ninja's default
+  std::string cxx;           // path to clang++
+  std::string cxx_launcher;  // optional: ccache, sccache, ...
+  std::string ninja;         // path to ninja
+  int jobs = 0;              // 0: ninja's default
   std::vector<SharedLibraryBuild> libraries;
 };
 

@@ -11,7 +11,17 @@
 namespace kiln::compiler {
 
 // Numeric values equal kiln.fb.ExprOpKind.
-enum class ExprOpKind : uint8_t { constant = 0, symbol = 1, add = 2, sub = 3, mul = 4, floor_div = 5, ceil_div = 6, max = 7, min = 8 };
+enum class ExprOpKind : uint8_t {
+  constant = 0,
+  symbol = 1,
+  add = 2,
+  sub = 3,
+  mul = 4,
+  floor_div = 5,
+  ceil_div = 6,
+  max = 7,
+  min = 8
+};
 
 struct ExprOp {
   ExprOpKind kind;
