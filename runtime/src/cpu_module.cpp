@@ -32,8 +32,8 @@ std::string dl_error_text() {
   return text ? text : "unknown dlerror";
 }
 
-[[noreturn]] void load_failed(std::string message) {
-  throw Error(ErrorCode::kernel_load_failed, std::move(message));
+[[noreturn]] void load_failed(const std::string& message) {
+  throw Error(ErrorCode::kernel_load_failed, message);
 }
 
 }  // namespace

@@ -46,8 +46,8 @@ AlignedBytes allocate_aligned(size_t size) {
       ::operator new[](size == 0 ? 1 : size, std::align_val_t(kStorageAlignment))));
 }
 
-[[noreturn]] void fail(ErrorCode code, std::string message) {
-  throw PackageError(code, std::move(message));
+[[noreturn]] void fail(ErrorCode code, const std::string& message) {
+  throw PackageError(code, message);
 }
 
 enum class BlobState : uint8_t { unchecked, ok };

@@ -290,7 +290,7 @@ class KernelEmitter {
 
   // ---- values ---------------------------------------------------------------
   std::string load_expr(DType t, int32_t slot, const std::string& idx) {
-    const std::string p = "b" + std::to_string(slot) + "[" + idx + "]";
+    std::string p = "b" + std::to_string(slot) + "[" + idx + "]";
     switch (t) {
       case DType::f32:
       case DType::f64:
@@ -703,7 +703,7 @@ class KernelEmitter {
       if (it != sc.loads.end()) return it->second;
       std::vector<std::string> args;
       for (int32_t c : m.inputs) args.push_back(operand(c, k, sc));
-      const std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+      std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
       *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
                  finish(op_expr(m, args), m.dtype) + ";\n";
       sc.loads[key] = var;
@@ -720,7 +720,7 @@ class KernelEmitter {
     const std::string key = std::to_string(op) + "@" + idx;
     auto it = sc.loads.find(key);
     if (it != sc.loads.end()) return it->second;
-    const std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
                load_expr(m.dtype, read_slot_.at(op), idx) + ";\n";
     sc.loads[key] = var;
@@ -791,7 +791,10 @@ class KernelEmitter {
       if (s_.role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
       const std::string v = "v" + std::to_string(id);
-      if (scratch_.count(id)) out += indent + "scr" + std::to_string(id) + "[c] = " + v + ";\n";
+      if (scratch_.count(id)) {
+        out.append(indent).append("scr").append(std::to_string(id)).append("[c] = ").append(v);
+        out += ";\n";
+      }
       if (s_.materialized[u]) {
         for (int32_t slot : write_slots_.at(id)) {
           out += indent + store_stmt(n.dtype, slot, "ow + c", v) + "\n";
@@ -861,13 +864,25 @@ class KernelEmitter {
         std::string e;
         if (n.op == Op::reduce_max || n.op == Op::reduce_min) {
           const char* cmp = n.op == Op::reduce_max ? " > " : " < ";
-          out += std::string("    ") + cname(t) + " m" + std::to_string(r) + " = " + a + "[0];\n";
-          out += "    for (int j = 1; j < 8; ++j) m" + std::to_string(r) + " = " + a + "[j]" + cmp +
-                 "m" + std::to_string(r) + " ? " + a + "[j] : m" + std::to_string(r) + ";\n";
-          e = "m" + std::to_string(r);
+          const std::string m = "m" + std::to_string(r);
+          out.append("    ").append(cname(t)).append(" ").append(m).append(" = ").append(a);
+          out += "[0];\n";
+          out.append("    for (int j = 1; j < 8; ++j) ").append(m).append(" = ").append(a);
+          out.append("[j]").append(cmp).append(m).append(" ? ").append(a).append("[j] : ");
+          out.append(m).append(";\n");
+          e = m;
         } else {
-          e = "(((" + a + "[0] + " + a + "[1]) + (" + a + "[2] + " + a + "[3])) + ((" + a +
-              "[4] + " + a + "[5]) + (" + a + "[6] + " + a + "[7])))";
+          // (((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])))
+          e = "(((";
+          for (int k = 0; k < 8; ++k) {
+            if (k == 4) e += " + ((";
+            if (k % 2 == 0 && k % 4 != 0) e += " + (";
+            if (k % 2 == 1) e += " + ";
+            e.append(a).append("[").append(std::to_string(k)).append("]");
+            if (k % 2 == 1) e += ")";
+            if (k % 4 == 3) e += ")";
+          }
+          e += ")";
         }
         finalize_reduction(r, e, out);
       }
@@ -1034,7 +1049,7 @@ class KernelEmitter {
       for (size_t j = orank - 1; j-- > 1;) {
         adv += ind + "if (++i" + std::to_string(j) + " == O" + std::to_string(j) + ") {\n";
         adv += ind + "  i" + std::to_string(j) + " = 0;\n";
-        close = ind + "}\n" + close;
+        close.insert(0, "}\n").insert(0, ind);
         ind += "  ";
       }
       adv += ind + "++i0;\n";

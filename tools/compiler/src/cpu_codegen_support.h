@@ -94,7 +94,9 @@ inline constexpr std::string_view kHelperTanhText = R"(static inline float kiln_
 )";
 
 // gelu(x) = 0.5 x (1 + erf(x/sqrt(2))), erf from Eigen's 9/12-degree
-// rational interpolant (generic_fast_erf_float, within 3 ulp of erf on
+// rational interpolant (generic_fast_erf_float in Eigen, MPL-2.0; the
+// coefficients below are derived from it: rescaled by 1/sqrt(2) and
+// normalized to q(0) = 1), which is within 3 ulp of erf on
 // [-c, c], c = erfinv(1 - 2^-23) = 3.8325), with the 1/sqrt(2) folded into
 // the coefficients, so the argument is clamped at c*sqrt(2) = 5.41998 (erf is
 // +-1 in f32 beyond; compares, not fminf/fmaxf, which add NaN handling).

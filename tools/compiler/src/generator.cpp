@@ -311,14 +311,30 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
     const auto spec_values = enumerate_specializations(g);
     for (size_t t = 0; t < targets.size(); ++t) {
       for (const auto& values : spec_values) {
-        KeyInputs ki{targets[t].name, kCodegenOptions, identity, o.tag, values};
-        const KeyComponents components = key_components(g, ki);
+        std::string options = kCodegenOptions;
+        for (const auto& flag : build.libraries[t].cxx_flags) {
+          options += ' ';
+          options += flag;
+        }
+        KeyInputs ki{targets[t].name, options, identity, o.tag, values};
+        KeyComponents components = key_components(g, ki);
+
+        // Entry names only need to be unique in the package: they come from
+        // the key before lowering. The key itself must change whenever the
+        // generated code does, also when only the codegen changed, so its
+        // options component covers the flags and the kernels' text.
+        CpuCodegenOptions co;
+        co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+        const CpuLoweredGraph lowered = lower_cpu(g, values, co);
+        std::string code = options;
+        for (const auto& k : lowered.kernels) {
+          code += '\n';
+          code += k.source;
+        }
+        components.options = hash_string(code);
         const Hash128 key = combine_key(components);
         all_keys += key.hex();
 
-        CpuCodegenOptions co;
-        co.entry_prefix = "kiln_" + g.name + "_" + key.hex().substr(0, 16);
-        const CpuLoweredGraph lowered = lower_cpu(g, values, co);
         const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
         for (const auto& k : lowered.kernels) {
           auto kernel = std::make_unique<fb::KernelT>();
