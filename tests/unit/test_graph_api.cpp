@@ -144,12 +144,31 @@ TEST(GraphApi, DeclarationErrors) {
             std::string::npos);
   EXPECT_NE(trace_error([] {
               return kiln::outputs(kiln::input("bad name", kiln::f32, {2}));
-            }).find("C identifiers"),
+            }).find("C++ identifiers"),
             std::string::npos);
   EXPECT_NE(trace_error([] {
               return kiln::outputs(kiln::input("x", kiln::f32, {0}));
             }).find("must be >= 1"),
             std::string::npos);
+}
+
+TEST(GraphApi, NamesMustBeUsableInTheGeneratedHeader) {
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::input("new", kiln::f32, {2}));
+            }).find("not keywords or reserved names"),
+            std::string::npos);
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::input("__x", kiln::f32, {2}));
+            }).find("reserved"),
+            std::string::npos);
+  EXPECT_NE(trace_error([] {
+              return kiln::outputs(kiln::input("x", kiln::f32, {2})).named({"stream"});
+            }).find("output name 'stream'"),
+            std::string::npos);
+  auto body = [] { return kiln::outputs(kiln::input("x", kiln::f32, {2})); };
+  EXPECT_THROW(kiln::trace("package", body), TraceError);
+  EXPECT_THROW(kiln::trace("class", body), TraceError);
+  EXPECT_NO_THROW(kiln::trace("my_graph_2", body));
 }
 
 TEST(GraphApi, OpsOutsideATraceAreErrors) {

@@ -168,6 +168,31 @@ bool is_identifier(std::string_view s) {
   });
 }
 
+// Graph, input and output names become C++ names in the generated header
+// (functions and parameters), so they must be usable there.
+bool is_usable_cpp_name(std::string_view s) {
+  static constexpr std::string_view kReserved[] = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
+      "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "co_await", "co_return",
+      "co_yield", "compl", "concept", "const", "consteval", "constexpr", "constinit", "const_cast",
+      "continue", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum",
+      "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline",
+      "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr",
+      "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+      "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast",
+      "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef",
+      "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t",
+      "while", "xor", "xor_eq",
+      // the generated functions' own names
+      "stream", "kiln"};
+  if (!is_identifier(s)) return false;
+  // Names with a double underscore, or an underscore and a capital, are the
+  // implementation's.
+  if (s.find("__") != std::string_view::npos) return false;
+  if (s.size() > 1 && s[0] == '_' && std::isupper(static_cast<unsigned char>(s[1]))) return false;
+  return std::find(std::begin(kReserved), std::end(kReserved), s) == std::end(kReserved);
+}
+
 struct Registry {
   std::mutex mutex;
   std::map<std::string, RegisteredGraph> graphs;
@@ -220,8 +245,8 @@ Tensor input(std::string name, DType dtype, std::initializer_list<DimArg> shape)
 Tensor input(std::string name, DType dtype, const std::vector<DimArg>& shape) {
   auto& g = tracer("kiln::input").graph;
   const std::string op = "input '" + name + "'";
-  if (!is_identifier(name) || name == "stream") {
-    fail(op, "input names must be C identifiers other than 'stream'");
+  if (!is_usable_cpp_name(name)) {
+    fail(op, "input names must be C++ identifiers that are not keywords or reserved names");
   }
   for (int32_t id : g.inputs) {
     if (g.node(id).name == name) fail(op, "input declared twice");
@@ -418,8 +443,11 @@ std::vector<RegisteredGraph> registered_graphs() {
 
 ir::Graph trace(const std::string& name, GraphFunction function) {
   if (g_tracer != nullptr) throw TraceError("kiln: trace('" + name + "') called while tracing");
-  if (!is_identifier(name))
-    throw TraceError("kiln: graph name '" + name + "' is not a C identifier");
+  if (!is_usable_cpp_name(name) || name == "package" || name == "loaded_package") {
+    throw TraceError("kiln: graph name '" + name +
+                     "' must be a C++ identifier that is not a keyword, a reserved name, "
+                     "'package' or 'loaded_package' (the generated header uses those)");
+  }
   Tracer t;
   t.graph.name = name;
   g_tracer = &t;
@@ -439,8 +467,9 @@ ir::Graph trace(const std::string& name, GraphFunction function) {
     const Tensor& o = outs.tensors()[i];
     (void)node_of(o);
     std::string out_name = names.empty() ? "out" + std::to_string(i) : names[i];
-    if (!is_identifier(out_name) || out_name == "stream") {
-      fail("outputs", "output name '" + out_name + "' is not a C identifier other than 'stream'");
+    if (!is_usable_cpp_name(out_name)) {
+      fail("outputs", "output name '" + out_name +
+                          "' must be a C++ identifier that is not a keyword or reserved name");
     }
     if (!seen.insert(out_name).second) fail("outputs", "name '" + out_name + "' is used twice");
     t.graph.outputs.push_back(o.id());
