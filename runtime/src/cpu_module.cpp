@@ -2,13 +2,12 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/mman.h>
 
 #include "kiln/error.h"
 #include "text.h"

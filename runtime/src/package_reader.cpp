@@ -1,6 +1,7 @@
 #include "kiln/package_reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -10,8 +11,6 @@
 #include <mutex>
 #include <new>
 #include <vector>
-
-#include <sys/stat.h>
 
 #include "kiln/error.h"
 #include "manifest_validation.h"

@@ -2,6 +2,7 @@
 // the Ninja driver, loaded with dlopen, run over uneven work ranges, and
 // checked against the reference interpreter.
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +19,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include "kiln/abi/cpu_kernel.h"
 #include "kiln/compiler/cpu_codegen.h"
