@@ -51,12 +51,5 @@ KILN_GRAPH(rmsnorm_bf16) {
   return kiln::outputs(kiln::cast(kiln::cast(x, kiln::f32) * r, kiln::bf16) * w);
 }
 
-// The shape of PyTorch's cache-hit microbenchmark: 10,000 sins in a row,
-// which Kiln fuses into one kernel.
-KILN_GRAPH(sin_chain) {
-  auto n = kiln::sym("n", {.min = 1, .max = 1 << 24});
-  auto x = kiln::input("x", kiln::f32, {n});
-  auto y = x;
-  for (int i = 0; i < 10000; ++i) y = kiln::sin(y);
-  return kiln::outputs(y);
-}
+// sin_chain, the 10,000-op graph, is in sin_chain.cpp (the load benchmark
+// builds it alone).

@@ -1,5 +1,6 @@
-// The load benchmark's package: one graph, 10,000 sins in a row (the shape
-// of PyTorch's cache_hit_microbenchmarks.py), fused into one kernel.
+// 10,000 sins in a row (the shape of PyTorch's cache_hit_microbenchmarks.py),
+// fused into one kernel. Part of the quickstart, and built alone into the
+// load benchmark's package (tests/bench).
 #include <kiln/graph.h>
 
 KILN_GRAPH(sin_chain) {
