@@ -223,18 +223,17 @@ ByteRange byte_range(const DLTensor* t) {
 }  // namespace
 
 void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
-  for (size_t o = input_count; o < input_count + output_count; ++o) {
-    const ByteRange out = byte_range(tensors[o]);
-    if (out.begin == out.end) continue;
-    for (size_t t = 0; t < input_count + output_count; ++t) {
-      if (t == o) continue;
-      const ByteRange other = byte_range(tensors[t]);
-      if (other.begin < out.end && out.begin < other.end) {
-        throw Error(ErrorCode::invalid_argument,
-                    cat("kiln: graph '", name, "': output '", names.tensors[o], "' overlaps ",
-                        t < input_count ? "input" : "output", " '", names.tensors[t],
-                        "' in memory; Kiln kernels do not run in place"));
-      }
+  const size_t count = input_count + output_count;
+  ByteRange ranges[kMaxTensors];
+  for (size_t t = 0; t < count; ++t) ranges[t] = byte_range(tensors[t]);
+  for (size_t o = input_count; o < count; ++o) {
+    if (ranges[o].begin == ranges[o].end) continue;
+    for (size_t t = 0; t < count; ++t) {
+      if (t == o || !(ranges[t].begin < ranges[o].end && ranges[o].begin < ranges[t].end)) continue;
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': output '", names.tensors[o], "' overlaps ",
+                      t < input_count ? "input" : "output", " '", names.tensors[t],
+                      "' in memory; Kiln kernels do not run in place"));
     }
   }
 }
@@ -296,41 +295,34 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
                       const int64_t* symbols) {
   resolve_kernels();
   void* buffers[kMaxPlanBuffers];
-  std::byte* temp_base = nullptr;
-  if (spec.has_temps) {
-    size_t total = 0;
-    for (const CompiledBuffer& b : spec.buffers) {
-      if (b.role != fb::BufferRole::Temp) continue;
+  // Temps first get their offsets (each size evaluated once), then one
+  // workspace for all of them; inputs and outputs point at the caller's data.
+  size_t temp_offsets[kMaxPlanBuffers];
+  size_t temp_total = 0;
+  for (size_t i = 0; i < spec.buffers.size(); ++i) {
+    const CompiledBuffer& b = spec.buffers[i];
+    if (b.role == fb::BufferRole::Temp) {
       const int64_t numel = b.numel.evaluate(symbols, "temp numel");
+      const size_t offset = round_up(temp_total, kTempAlignment);
       size_t bytes = 0;
       if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), b.element_size, &bytes) ||
-          __builtin_add_overflow(round_up(total, kTempAlignment), bytes, &total)) {
+          __builtin_add_overflow(offset, bytes, &temp_total)) {
         throw Error(ErrorCode::invalid_argument, cat("kiln: graph '", name, "': temp buffer of ",
                                                      numel, " elements is negative or too large"));
       }
+      temp_offsets[i] = offset;
+      continue;
     }
-    temp_base = thread_workspace.reserve(total);
-  }
-  size_t temp_offset = 0;
-  for (size_t i = 0; i < spec.buffers.size(); ++i) {
-    const CompiledBuffer& b = spec.buffers[i];
-    const DLTensor* tensor = nullptr;
-    switch (b.role) {
-      case fb::BufferRole::Input:
-        tensor = tensors[b.index];
-        break;
-      case fb::BufferRole::Output:
-        tensor = tensors[input_count + b.index];
-        break;
-      case fb::BufferRole::Temp: {
-        temp_offset = round_up(temp_offset, kTempAlignment);
-        buffers[i] = temp_base + temp_offset;
-        temp_offset +=
-            static_cast<size_t>(b.numel.evaluate(symbols, "temp numel")) * b.element_size;
-        continue;
-      }
-    }
+    const DLTensor* tensor =
+        tensors[b.role == fb::BufferRole::Input ? b.index : input_count + b.index];
     buffers[i] = static_cast<std::byte*>(tensor->data) + tensor->byte_offset;
+  }
+  if (spec.has_temps) {
+    std::byte* temp_base = thread_workspace.reserve(temp_total);
+    for (size_t i = 0; i < spec.buffers.size(); ++i) {
+      if (spec.buffers[i].role != fb::BufferRole::Temp) continue;
+      buffers[i] = temp_base + temp_offsets[i];
+    }
   }
   void* arguments[kMaxLaunchBuffers];
   for (const CompiledLaunch& launch : spec.launches) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include "kiln/abi/cpu_kernel.h"
 #include "kiln/abi/package_header.h"
 #include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/compiler/package_writer.h"
@@ -26,32 +26,6 @@ namespace {
 constexpr int kDLCPU = 1;  // DLDeviceType
 constexpr size_t kMaxStaticSpecializations = 64;
 constexpr const char* kCodegenOptions = "cpu-codegen-v1";
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("kiln: cannot read " + p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Writes only when the bytes differ, so build tools downstream see an
-// unchanged mtime for unchanged output. Atomic: a temp file, then rename.
-void write_if_changed(const fs::path& p, std::string_view bytes) {
-  std::error_code ec;
-  if (fs::exists(p, ec)) {
-    std::ifstream in(p, std::ios::binary);
-    std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (old == bytes) return;
-  }
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw std::runtime_error("kiln: cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
 
 std::string identifier(std::string_view s) {
   std::string out;
@@ -366,9 +340,10 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   const std::vector<fs::path> libraries = run_ninja_build(build);
   std::vector<BlobInput> blobs;
   for (size_t t = 0; t < targets.size(); ++t) {
-    const std::string so = read_file(libraries[t]);
+    const std::optional<std::string> so = read_file(libraries[t]);
+    if (!so) throw std::runtime_error("kiln: cannot read " + libraries[t].string());
     blobs.push_back(BlobInput{fb::BlobKind::CpuSharedObject, static_cast<uint32_t>(t),
-                              std::vector<uint8_t>(so.begin(), so.end()), true});
+                              std::vector<uint8_t>(so->begin(), so->end()), true});
   }
 
   manifest.provenance = std::make_unique<fb::ProvenanceT>();
@@ -384,12 +359,13 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   const std::vector<uint8_t> bytes = write_package(std::move(manifest), std::move(blobs));
   summary.package = o.out_dir / (o.name + ".kiln");
   summary.package_bytes = bytes.size();
-  write_if_changed(summary.package,
-                   std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  write_if_changed(o.out_dir / (o.name + ".h"), generated_header(o, graphs));
-  write_if_changed(o.out_dir / (o.name + ".cpp"), generated_source(o, graphs));
-  write_if_changed(o.out_dir / (o.name + "_embed.S"), generated_embed(o, summary.package));
-  write_if_changed(o.out_dir / (o.name + ".d"), (o.out_dir / (o.name + ".kiln")).string() + ":\n");
+  write_file_if_changed(
+      summary.package, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  write_file_if_changed(o.out_dir / (o.name + ".h"), generated_header(o, graphs));
+  write_file_if_changed(o.out_dir / (o.name + ".cpp"), generated_source(o, graphs));
+  write_file_if_changed(o.out_dir / (o.name + "_embed.S"), generated_embed(o, summary.package));
+  write_file_if_changed(o.out_dir / (o.name + ".d"),
+                        (o.out_dir / (o.name + ".kiln")).string() + ":\n");
   return summary;
 }
 

@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <system_error>
 
+#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/process.h"
 
 namespace kiln::compiler {
@@ -68,30 +68,6 @@ std::string join_words(const std::vector<std::string>& words) {
   return out;
 }
 
-std::string read_file_or_empty(const fs::path& p, bool* exists) {
-  std::ifstream in(p, std::ios::binary);
-  *exists = static_cast<bool>(in);
-  if (!in) return {};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes only when the bytes differ, through a temporary and a rename, so
-// ninja's mtime check sees only real changes.
-void write_if_changed(const fs::path& p, const std::string& contents) {
-  bool exists = false;
-  if (read_file_or_empty(p, &exists) == contents && exists) return;
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("kiln: cannot write " + tmp.string());
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    if (!out) throw std::runtime_error("kiln: cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
-
 bool is_simple_name(const std::string& s) {
   return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos &&
          s.find('\n') == std::string::npos && s.find('\0') == std::string::npos;
@@ -123,7 +99,9 @@ void remove_stale(const fs::path& dir, const std::set<std::string>& keep) {
     if (!entry.is_regular_file()) continue;
     const std::string f = entry.path().filename().string();
     if (keep.count(f)) continue;
-    if (ends_with(f, ".o") || ends_with(f, ".o.d") || ends_with(f, ".tmp") || is_source_name(f)) {
+    // "x.tmp.<pid>.<n>": what write_file_atomic leaves if the process dies.
+    const bool temp = f.find(".tmp.") != std::string::npos;
+    if (ends_with(f, ".o") || ends_with(f, ".o.d") || temp || is_source_name(f)) {
       fs::remove(entry.path(), ec);
     }
   }
@@ -233,7 +211,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
                                     "' clashes with another in library '" + lib.name + "'");
       }
       keep.insert(obj);
-      write_if_changed(dir / src.name, src.contents);
+      write_file_if_changed(dir / src.name, src.contents);
     }
     remove_stale(dir, keep);
 
@@ -261,7 +239,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
     for (const auto& d : defaults) nf << " " << d;
     nf << "\n";
   }
-  write_if_changed(work / "build.ninja", nf.str());
+  write_file_if_changed(work / "build.ninja", nf.str());
   if (request.libraries.empty()) return results;
 
   std::vector<std::string> argv = {ninja, "-C", work.string()};

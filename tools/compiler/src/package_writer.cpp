@@ -1,18 +1,15 @@
 #include "kiln/compiler/package_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "kiln/abi/package_header.h"
+#include "kiln/compiler/file_io.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -168,33 +165,8 @@ std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<Blo
 void write_package_file(const std::filesystem::path& path, kiln::fb::ManifestT manifest,
                         std::vector<BlobInput> blobs) {
   const std::vector<uint8_t> bytes = write_package(std::move(manifest), std::move(blobs));
-  static std::atomic<unsigned> sequence{0};
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
-  auto fail = [&](const char* what) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw std::runtime_error("kiln: cannot write package '" + path.string() + "': " + what + ": " +
-                             reason);
-  };
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      fail("write");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("fsync");
-  }
-  if (::close(fd) != 0) fail("close");
-  if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename");
+  write_file_atomic(path,
+                    std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace kiln::compiler
