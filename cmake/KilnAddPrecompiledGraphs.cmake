@@ -25,9 +25,11 @@
 # with PACKAGE, KILN_PACKAGE (the copy).
 #
 # Variables read (set by Kiln's top-level CMakeLists.txt in-tree, or by
-# KilnConfig.cmake when installed): KILN_CLANGXX_EXECUTABLE, KILN_NINJA_EXECUTABLE.
-# Optional: KILN_GENERATOR_JOBS (passed as --jobs), CMAKE_CXX_COMPILER_LAUNCHER
-# (its first element is passed as --cxx-launcher).
+# KilnConfig.cmake when installed): KILN_CLANGXX_EXECUTABLE (cpu: targets),
+# KILN_NVCC_EXECUTABLE (cuda: targets), KILN_NINJA_EXECUTABLE.
+# Optional: KILN_GENERATOR_JOBS (passed as --jobs), CMAKE_CXX_COMPILER_LAUNCHER and
+# CMAKE_CUDA_COMPILER_LAUNCHER (their first elements are passed as --cxx-launcher
+# and --cuda-launcher).
 #
 # Works in-tree (included by the top-level CMakeLists.txt, _KILN_IN_TREE is TRUE)
 # and installed (included by KilnConfig.cmake); it only refers to the Kiln::
@@ -38,9 +40,9 @@ cmake_minimum_required(VERSION 3.25)
 
 # Target forms. cpu levels are the -march levels clang++ accepts for x86-64 (plus
 # names such as "native" or "znver3": any lowercase march-like word). cuda: an
-# sm_ architecture, optionally arch-specific ("sm_90a").
+# sm_ architecture ("sm_90").
 set(_KILN_CPU_TARGET_REGEX "^cpu:[a-z0-9][a-z0-9_.-]*$")
-set(_KILN_CUDA_TARGET_REGEX "^cuda:sm_[0-9][0-9]+a?$")
+set(_KILN_CUDA_TARGET_REGEX "^cuda:sm_[1-9][0-9][0-9]?$")
 set(_KILN_IDENTIFIER_REGEX "^[A-Za-z_][A-Za-z0-9_]*$")
 
 function(_Kiln_error name)
@@ -75,18 +77,40 @@ function(_Kiln_validate_namespace name ns)
   endforeach()
 endfunction()
 
-# The tools the generator runs: clang++ (CPU kernels), ninja (its own build), and
-# the compiler launcher, if any. Sets <out_var>_CXX, _NINJA, _LAUNCHER.
+# The tools the generator runs: clang++ (CPU kernels; only needed for cpu:
+# targets), nvcc (cuda: targets), ninja (its own build), and the compiler
+# launchers, if any. Sets <out_var>_CXX, _NVCC, _NINJA, _LAUNCHER, _CUDA_LAUNCHER.
 function(_Kiln_find_build_tools name out_var)
+  set(want_cpu FALSE)
+  set(want_cuda FALSE)
+  foreach(t IN LISTS ARGN)
+    if(t MATCHES "^cuda:")
+      set(want_cuda TRUE)
+    else()
+      set(want_cpu TRUE)
+    endif()
+  endforeach()
+
   set(cxx "${KILN_CLANGXX_EXECUTABLE}")
   if(NOT cxx)
     find_program(KILN_CLANGXX_EXECUTABLE NAMES clang++ clang++-19 clang++-18 clang++-17
                  clang++-16 clang++-15 clang++-14)
     set(cxx "${KILN_CLANGXX_EXECUTABLE}")
   endif()
-  if(NOT cxx)
+  if(NOT cxx AND want_cpu)
     _Kiln_error(${name} "clang++ (compiles the CPU kernels) was not found (install clang "
                 "or set KILN_CLANGXX_EXECUTABLE)")
+  endif()
+
+  set(nvcc "${KILN_NVCC_EXECUTABLE}")
+  if(NOT nvcc)
+    find_program(KILN_NVCC_EXECUTABLE NAMES nvcc
+                 HINTS "$ENV{CUDA_HOME}/bin" "$ENV{CUDA_PATH}/bin" /usr/local/cuda/bin)
+    set(nvcc "${KILN_NVCC_EXECUTABLE}")
+  endif()
+  if(NOT nvcc AND want_cuda)
+    _Kiln_error(${name} "nvcc (compiles the CUDA kernels of the cuda: TARGETS) was not found "
+                "(install the CUDA toolkit or set KILN_NVCC_EXECUTABLE)")
   endif()
 
   set(ninja "${KILN_NINJA_EXECUTABLE}")
@@ -106,8 +130,14 @@ function(_Kiln_find_build_tools name out_var)
   if(CMAKE_CXX_COMPILER_LAUNCHER)
     list(GET CMAKE_CXX_COMPILER_LAUNCHER 0 launcher)
   endif()
+  set(cuda_launcher "")
+  if(CMAKE_CUDA_COMPILER_LAUNCHER)
+    list(GET CMAKE_CUDA_COMPILER_LAUNCHER 0 cuda_launcher)
+  endif()
 
   set(${out_var}_CXX "${cxx}" PARENT_SCOPE)
+  set(${out_var}_NVCC "${nvcc}" PARENT_SCOPE)
+  set(${out_var}_CUDA_LAUNCHER "${cuda_launcher}" PARENT_SCOPE)
   set(${out_var}_NINJA "${ninja}" PARENT_SCOPE)
   set(${out_var}_LAUNCHER "${launcher}" PARENT_SCOPE)
 endfunction()
@@ -206,7 +236,7 @@ function(add_precompiled_graphs NAME)
                 "(the package is embedded by an assembler .incbin)")
   endif()
 
-  _Kiln_find_build_tools(${NAME} tool)
+  _Kiln_find_build_tools(${NAME} tool ${ARG_TARGETS})
   _Kiln_generator_job_pool(job_pool)
 
   # --- 1. the generator executable ---------------------------------------------
@@ -231,10 +261,18 @@ function(add_precompiled_graphs NAME)
     --namespace "${ARG_NAMESPACE}"
     --targets "${targets_csv}"
     --out-dir "${out_dir}"
-    --work-dir "${out_dir}/work"
-    --cxx "${tool_CXX}")
+    --work-dir "${out_dir}/work")
+  if(tool_CXX)
+    list(APPEND args --cxx "${tool_CXX}")
+  endif()
   if(tool_LAUNCHER)
     list(APPEND args --cxx-launcher "${tool_LAUNCHER}")
+  endif()
+  if(tool_NVCC)
+    list(APPEND args --nvcc "${tool_NVCC}")
+  endif()
+  if(tool_CUDA_LAUNCHER)
+    list(APPEND args --cuda-launcher "${tool_CUDA_LAUNCHER}")
   endif()
   list(APPEND args --ninja "${tool_NINJA}")
   if(KILN_GENERATOR_JOBS)

@@ -70,6 +70,11 @@ find_program(KILN_CLANGXX_EXECUTABLE NAMES clang++ clang++-14 clang++-15 clang++
 if(NOT KILN_CLANGXX_EXECUTABLE)
   _Kiln_require_dependency("clang++ (compiles CPU kernels)" "clang")
 endif()
+# nvcc is optional: only CUDA targets need it (add_precompiled_graphs() says so
+# when one is asked for without it).
+find_program(KILN_NVCC_EXECUTABLE NAMES nvcc
+  HINTS "$ENV{CUDA_HOME}/bin" "$ENV{CUDA_PATH}/bin" /usr/local/cuda/bin
+  DOC "nvcc that add_precompiled_graphs() compiles CUDA kernels with")
 
 if(KILN_BUILD_TESTS)
   find_package(GTest CONFIG QUIET)

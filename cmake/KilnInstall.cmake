@@ -72,7 +72,7 @@ install(EXPORT KilnTargets
 set(KILN_CONFIG_EXPORTED_TARGETS "${_kiln_installed_targets}")
 foreach(_kiln_var IN ITEMS KILN_FLATBUFFERS_INCLUDE_DIR KILN_DLPACK_INCLUDE_DIR
                            KILN_XXHASH_INCLUDE_DIR KILN_ZSTD_STATIC_LIBRARY
-                           KILN_CLANGXX_EXECUTABLE KILN_NINJA_EXECUTABLE)
+                           KILN_CLANGXX_EXECUTABLE KILN_NINJA_EXECUTABLE KILN_NVCC_EXECUTABLE)
   set(KILN_CONFIG_${_kiln_var} "${${_kiln_var}}")
 endforeach()
 

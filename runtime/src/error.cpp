@@ -38,6 +38,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "cuda_unavailable";
     case ErrorCode::internal:
       return "internal";
+    case ErrorCode::cuda_error:
+      return "cuda_error";
   }
   return "unknown";
 }
@@ -74,6 +76,24 @@ std::string describe_miss(std::string_view graph, std::string_view why,
   return text;
 }
 
+std::string describe_cuda_failure(std::string_view graph, std::string_view kernel,
+                                  std::string_view message) {
+  std::string text = "kiln:";
+  if (!graph.empty()) {
+    text += " graph '";
+    text += graph;
+    text += '\'';
+  }
+  if (!kernel.empty()) {
+    text += graph.empty() ? " kernel '" : ", kernel '";
+    text += kernel;
+    text += '\'';
+  }
+  text += ' ';
+  text += message;
+  return text;
+}
+
 }  // namespace
 
 RecompileError::RecompileError(std::string graph, std::vector<GuardFailure> failures)
@@ -86,5 +106,11 @@ NoSpecializationError::NoSpecializationError(std::string graph, std::vector<Guar
     : Error(ErrorCode::no_specialization, describe_miss(graph, reason, failures)),
       graph_(std::move(graph)),
       failures_(std::move(failures)) {}
+
+CudaError::CudaError(std::string graph, std::string kernel, int result, const std::string& message)
+    : Error(ErrorCode::cuda_error, describe_cuda_failure(graph, kernel, message)),
+      graph_(std::move(graph)),
+      kernel_(std::move(kernel)),
+      result_(result) {}
 
 }  // namespace kiln

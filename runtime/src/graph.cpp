@@ -1,10 +1,12 @@
-// Graph: argument checks, guard-based selection, miss handling and CPU plan
-// execution for one graph of a package.
+// Graph: argument checks, guard-based selection, miss handling and plan
+// execution (CPU thread pool, or CUDA launches on the caller's stream) for
+// one graph of a package.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "guard_program.h"
@@ -34,11 +36,17 @@ struct CompiledLaunch {
   detail::SizeProgram work_items;
   detail::SizeProgram item_cost;
   KilnCpuKernelFn fn = nullptr;  // set once, under Graph::Impl::kernels_once
+  // CUDA: grid as programs over the symbols, block, dynamic shared memory.
+  std::array<detail::SizeProgram, 3> grid;
+  std::array<uint32_t, 3> block = {1, 1, 1};
+  uint32_t shared_bytes = 0;
+  std::string kernel_name;
 };
 
 struct CompiledSpecialization {
   std::string name;
   uint32_t target;
+  bool cuda = false;
   detail::GuardProgram guards;
   std::vector<CompiledBuffer> buffers;
   std::vector<CompiledLaunch> launches;
@@ -75,6 +83,38 @@ size_t round_up(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
+// Where a call runs: the CPU, or a CUDA device with its compute capability,
+// and the specializations to try there, in selection order.
+struct CallDevice {
+  bool cuda = false;
+  int ordinal = 0;
+  int compute_capability = 0;
+  const std::vector<uint32_t>* candidates = nullptr;
+};
+
+// Temps of a CUDA call, given back to the allocator when the call's
+// launches are enqueued (or one of them failed).
+class CudaWorkspace {
+ public:
+  CudaWorkspace(detail::CudaLauncher& launcher, int ordinal, size_t bytes, void* stream)
+      : launcher_(launcher), ordinal_(ordinal), bytes_(bytes), stream_(stream) {
+    data_ = launcher.allocate(ordinal, bytes, stream);
+  }
+  ~CudaWorkspace() {
+    if (data_ != nullptr) launcher_.deallocate(ordinal_, data_, bytes_, stream_);
+  }
+  CudaWorkspace(const CudaWorkspace&) = delete;
+  CudaWorkspace& operator=(const CudaWorkspace&) = delete;
+  std::byte* data() const { return static_cast<std::byte*>(data_); }
+
+ private:
+  detail::CudaLauncher& launcher_;
+  int ordinal_;
+  size_t bytes_;
+  void* stream_;
+  void* data_ = nullptr;
+};
+
 }  // namespace
 
 struct Graph::Impl {
@@ -89,6 +129,11 @@ struct Graph::Impl {
   // selection order.
   std::vector<uint32_t> cpu_candidates;
   bool has_cpu_specializations = false;
+  // By package target: that CUDA target's specializations, in selection
+  // order (empty for CPU targets). A device runs the target the launcher
+  // chose for it.
+  std::vector<std::vector<uint32_t>> cuda_candidates;
+  size_t symbol_count = 0;
 
   std::once_flag kernels_once;
 
@@ -99,14 +144,23 @@ struct Graph::Impl {
 
   void gather(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
               const DLTensor** tensors) const;
-  const CompiledSpecialization* find(const DLTensor* const* tensors, int64_t* symbols) const;
-  std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count);
+  CallDevice device_of(const DLTensor* const* tensors) const;
+  const CompiledSpecialization* find(const DLTensor* const* tensors, int64_t* symbols,
+                                     const CallDevice& device) const;
+  std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
+                                         const CallDevice& device);
   void resolve_kernels();
   // Generated kernels take their pointers as __restrict: an output that
   // shares memory with another tensor would give a silently wrong answer.
   void check_no_overlap(const DLTensor* const* tensors) const;
+  // Offsets of the temps in one workspace (each size evaluated once) and
+  // the workspace's size; inputs and outputs point at the caller's data.
+  size_t place_buffers(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                       const int64_t* symbols, void** buffers, size_t* temp_offsets) const;
   void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
            const int64_t* symbols);
+  void run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                const int64_t* symbols, const CallDevice& device, void* stream);
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
 };
 
@@ -127,6 +181,8 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   if (entry.symbols()) {
     for (const fb::Symbol* s : *entry.symbols()) impl->names.symbols.push_back(s->name()->str());
   }
+  impl->symbol_count = impl->names.symbols.size();
+  impl->cuda_candidates.resize(package.reader.manifest().targets()->size());
 
   const auto* targets = package.reader.manifest().targets();
   const std::optional<uint32_t> cpu_target = package.cpu.target();
@@ -155,12 +211,22 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
           l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
         l.work_items = detail::SizeProgram(launch->work_items(), 0);
         l.item_cost = detail::SizeProgram(launch->item_cost(), 1);
+        for (uint32_t d = 0; d < 3; ++d) {
+          const fb::SizeExpr* g =
+              launch->grid() && d < launch->grid()->size() ? launch->grid()->Get(d) : nullptr;
+          l.grid[d] = detail::SizeProgram(g, 1);
+          if (launch->block() && d < launch->block()->size()) l.block[d] = launch->block()->Get(d);
+        }
+        l.shared_bytes = launch->shared_bytes();
+        l.kernel_name = package.reader.manifest().kernels()->Get(launch->kernel())->name()->str();
         compiled.launches.push_back(std::move(l));
       }
     }
     const bool is_cpu = targets->Get(spec.target())->device() == fb::DeviceKind::Cpu;
+    compiled.cuda = !is_cpu;
     impl->has_cpu_specializations |= is_cpu;
     if (cpu_target && spec.target() == *cpu_target) impl->cpu_candidates.push_back(s);
+    if (!is_cpu) impl->cuda_candidates[spec.target()].push_back(s);
     impl->specializations.push_back(std::move(compiled));
   }
   return std::unique_ptr<Graph>(new Graph(std::move(impl)));
@@ -238,23 +304,50 @@ void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
   }
 }
 
-const CompiledSpecialization* Graph::Impl::find(const DLTensor* const* tensors,
-                                                int64_t* symbols) const {
-  for (uint32_t index : cpu_candidates) {
+CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
+  // The first input (or output) says where the call runs; a tensor elsewhere
+  // then fails its Device guard, except another CUDA ordinal, which no guard
+  // sees.
+  const DLDevice first = tensors[0]->device;
+  if (first.device_type != kDLCUDA) {
+    if (has_cpu_specializations && !package->cpu.target()) package->cpu.throw_no_target();
+    return {false, 0, 0, &cpu_candidates};
+  }
+  // A package without CUDA code: its CPU specializations' Device guards say
+  // why the call cannot run.
+  if (!package->cuda.package_has_cuda_targets()) return {false, 0, 0, &cpu_candidates};
+  for (size_t t = 1; t < input_count + output_count; ++t) {
+    const DLDevice d = tensors[t]->device;
+    if (d.device_type == kDLCUDA && d.device_id != first.device_id) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': tensor '", names.tensors[t],
+                      "' is on cuda:", d.device_id, " but '", names.tensors[0],
+                      "' is on cuda:", first.device_id, "; a call runs on one device"));
+    }
+  }
+  const detail::CudaDeviceInfo& info = package->cuda.device(first.device_id);
+  if (!info.target) package->cuda.throw_no_target(info);
+  return {true, first.device_id, info.compute_capability, &cuda_candidates[*info.target]};
+}
+
+const CompiledSpecialization* Graph::Impl::find(const DLTensor* const* tensors, int64_t* symbols,
+                                                const CallDevice& device) const {
+  for (uint32_t index : *device.candidates) {
     const CompiledSpecialization& spec = specializations[index];
-    if (spec.guards.passes(tensors, symbols)) return &spec;
+    if (spec.guards.passes(tensors, symbols, device.compute_capability)) return &spec;
   }
   return nullptr;
 }
 
-std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tensors, bool count) {
+std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tensors, bool count,
+                                                    const CallDevice& device) {
   std::vector<GuardFailure> failures;
   std::vector<detail::FailedGuard> closest;
   bool have_closest = false;
-  for (uint32_t index : cpu_candidates) {
+  for (uint32_t index : *device.candidates) {
     const CompiledSpecialization& spec = specializations[index];
     std::vector<detail::FailedGuard> failed;
-    spec.guards.collect_failures(tensors, spec.name, names, failed);
+    spec.guards.collect_failures(tensors, spec.name, names, failed, device.compute_capability);
     if (!have_closest || failed.size() < closest.size()) {
       closest = failed;
       have_closest = true;
@@ -291,13 +384,9 @@ void Graph::Impl::resolve_kernels() {
   });
 }
 
-void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-                      const int64_t* symbols) {
-  resolve_kernels();
-  void* buffers[kMaxPlanBuffers];
-  // Temps first get their offsets (each size evaluated once), then one
-  // workspace for all of them; inputs and outputs point at the caller's data.
-  size_t temp_offsets[kMaxPlanBuffers];
+size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
+                                  const DLTensor* const* tensors, const int64_t* symbols,
+                                  void** buffers, size_t* temp_offsets) const {
   size_t temp_total = 0;
   for (size_t i = 0; i < spec.buffers.size(); ++i) {
     const CompiledBuffer& b = spec.buffers[i];
@@ -317,6 +406,15 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
         tensors[b.role == fb::BufferRole::Input ? b.index : input_count + b.index];
     buffers[i] = static_cast<std::byte*>(tensor->data) + tensor->byte_offset;
   }
+  return temp_total;
+}
+
+void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                      const int64_t* symbols) {
+  resolve_kernels();
+  void* buffers[kMaxPlanBuffers];
+  size_t temp_offsets[kMaxPlanBuffers];
+  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
   if (spec.has_temps) {
     std::byte* temp_base = thread_workspace.reserve(temp_total);
     for (size_t i = 0; i < spec.buffers.size(); ++i) {
@@ -335,6 +433,49 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
   }
 }
 
+void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                           const int64_t* symbols, const CallDevice& device, void* stream) {
+  detail::CudaLauncher& cuda = package->cuda;
+  const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
+  void* buffers[kMaxPlanBuffers];
+  size_t temp_offsets[kMaxPlanBuffers];
+  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  std::optional<CudaWorkspace> workspace;
+  if (spec.has_temps) {
+    workspace.emplace(cuda, device.ordinal, temp_total, stream);
+    for (size_t i = 0; i < spec.buffers.size(); ++i) {
+      if (spec.buffers[i].role != fb::BufferRole::Temp) continue;
+      buffers[i] = workspace->data() + temp_offsets[i];
+    }
+  }
+  // Kernel parameters (cuda_kernel.h): the buffers' pointers, then every
+  // symbol as an int64_t; the driver reads them through these addresses
+  // during cuLaunchKernel. Stream order is the barrier between launches.
+  void* params[kMaxLaunchBuffers + kMaxSymbols];
+  int64_t symbol_values[kMaxSymbols];
+  for (size_t s = 0; s < symbol_count; ++s) symbol_values[s] = symbols[s];
+  for (const CompiledLaunch& launch : spec.launches) {
+    void* const function = cuda.function(device.ordinal, launch.kernel);
+    size_t p = 0;
+    for (uint32_t b : launch.buffers) params[p++] = &buffers[b];
+    for (size_t s = 0; s < symbol_count; ++s) params[p++] = &symbol_values[s];
+    detail::CudaLauncher::LaunchDims dims{};
+    for (size_t d = 0; d < 3; ++d) {
+      const int64_t blocks = launch.grid[d].evaluate(symbols, "grid");
+      const int64_t limit = d == 0 ? int64_t{0x7fffffff} : int64_t{65535};
+      if (blocks < 0 || blocks > limit) {
+        throw Error(ErrorCode::invalid_argument,
+                    cat("kiln: graph '", name, "': kernel '", launch.kernel_name, "' needs ",
+                        blocks, " blocks in grid dimension ", d, "; CUDA allows at most ", limit));
+      }
+      dims.grid[d] = static_cast<uint32_t>(blocks);
+      dims.block[d] = launch.block[d];
+    }
+    dims.shared_bytes = launch.shared_bytes;
+    cuda.launch(device.ordinal, function, dims, stream, params, name, launch.kernel_name);
+  }
+}
+
 Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Graph::~Graph() = default;
 
@@ -347,17 +488,21 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   Impl& g = *impl_;
   const DLTensor* tensors[kMaxTensors];
   g.gather(inputs, outputs, tensors);
-  if (g.has_cpu_specializations && !g.package->cpu.target()) g.package->cpu.throw_no_target();
+  const CallDevice device = g.device_of(tensors);
   g.calls.fetch_add(1, std::memory_order_relaxed);
   int64_t symbols[kMaxSymbols];
-  if (const CompiledSpecialization* spec = g.find(tensors, symbols)) {
+  if (const CompiledSpecialization* spec = g.find(tensors, symbols, device)) {
     g.check_no_overlap(tensors);
     g.hits.fetch_add(1, std::memory_order_relaxed);
-    g.run(*spec, tensors, symbols);
+    if (spec->cuda) {
+      g.run_cuda(*spec, tensors, symbols, device, stream);
+    } else {
+      g.run(*spec, tensors, symbols);
+    }
     return;
   }
   g.misses.fetch_add(1, std::memory_order_relaxed);
-  std::vector<GuardFailure> failures = g.explain_miss(tensors, true);
+  std::vector<GuardFailure> failures = g.explain_miss(tensors, true, device);
   if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
     if (JitCompiler* jit = jit_compiler()) {
       JitRequest request{g.package->reader, g.name, inputs, outputs, stream, failures};
@@ -387,10 +532,10 @@ std::string_view Graph::select(std::span<const DLTensor* const> inputs,
   Impl& g = *impl_;
   const DLTensor* tensors[kMaxTensors];
   g.gather(inputs, outputs, tensors);
-  if (g.has_cpu_specializations && !g.package->cpu.target()) g.package->cpu.throw_no_target();
+  const CallDevice device = g.device_of(tensors);
   int64_t symbols[kMaxSymbols];
-  if (const CompiledSpecialization* spec = g.find(tensors, symbols)) return spec->name;
-  g.throw_miss(g.explain_miss(tensors, false));
+  if (const CompiledSpecialization* spec = g.find(tensors, symbols, device)) return spec->name;
+  g.throw_miss(g.explain_miss(tensors, false, device));
 }
 
 GraphCounters Graph::counters() const {

@@ -8,6 +8,13 @@
 namespace kiln::detail {
 namespace {
 
+// A device of compute capability `cc` runs code built for sm_<arch>: a cubin
+// needs the same major and a minor no lower; PTX (has_ptx) any newer device.
+bool arch_runs(int cc, int64_t arch, int64_t has_ptx) {
+  if (cc <= 0) return false;
+  return (cc / 10 == arch / 10 && cc >= arch) || (has_ptx != 0 && cc >= arch);
+}
+
 bool is_symbol_guard(fb::GuardKind kind) {
   return kind == fb::GuardKind::SymbolRange || kind == fb::GuardKind::SymbolDivisible;
 }
@@ -165,7 +172,8 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
   }
 }
 
-bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols) const noexcept {
+bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
+                          int compute_capability) const noexcept {
   std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
   for (const GuardCheck& c : checks_) {
     switch (c.kind) {
@@ -206,8 +214,8 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols) cons
         if (address_of(*tensors[c.tensor]) % static_cast<uint64_t>(c.value) != 0) return false;
         break;
       case fb::GuardKind::CudaArch:
-        // Needs the CUDA launcher; a CPU call never passes it.
-        return false;
+        if (!arch_runs(compute_capability, c.value, c.value2)) return false;
+        break;
     }
   }
   return true;
@@ -215,7 +223,7 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols) cons
 
 void GuardProgram::collect_failures(const DLTensor* const* tensors,
                                     const std::string& specialization, const GraphNames& names,
-                                    std::vector<FailedGuard>& out) const {
+                                    std::vector<FailedGuard>& out, int compute_capability) const {
   int64_t symbols[kMaxSymbols];
   bool bound[kMaxSymbols] = {};
   std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
@@ -305,8 +313,14 @@ void GuardProgram::collect_failures(const DLTensor* const* tensors,
         break;
       }
       case fb::GuardKind::CudaArch:
-        fail(c, names.tensors[c.tensor] + ".device", cat("CUDA compute capability >= ", c.value),
-             device_text(t->device));
+        if (!arch_runs(compute_capability, c.value, c.value2)) {
+          fail(c, names.tensors[c.tensor] + ".device",
+               c.value2 != 0 ? cat("a CUDA device of sm_", c.value, " or newer")
+                             : cat("a CUDA device of sm_", c.value, " to sm_", c.value / 10, "9"),
+               compute_capability > 0
+                   ? cat(device_text(t->device), " (sm_", compute_capability, ")")
+                   : device_text(t->device));
+        }
         break;
     }
   }
@@ -347,7 +361,8 @@ std::string GuardProgram::describe(const fb::Guard& g, const GraphNames& names) 
     case fb::GuardKind::Alignment:
       return cat(tensor(), ".data % ", g.value(), " == 0");
     case fb::GuardKind::CudaArch:
-      return cat(tensor(), ".device arch >= sm_", g.value());
+      return g.value2() != 0 ? cat(tensor(), ".device runs sm_", g.value(), " (cubin or PTX)")
+                             : cat(tensor(), ".device runs sm_", g.value(), " (cubin)");
   }
   return cat("unknown guard kind ", static_cast<int>(g.kind()));
 }

@@ -53,11 +53,14 @@ class GuardProgram {
   GuardProgram(const fb::Specialization& spec, const GraphNames& names);
 
   // On success `symbols` holds every symbol's value. `symbols` must hold
-  // kMaxSymbols values.
-  bool passes(const DLTensor* const* tensors, int64_t* symbols) const noexcept;
+  // kMaxSymbols values. `compute_capability` (major * 10 + minor) is the
+  // call's CUDA device's, 0 for a CPU call.
+  bool passes(const DLTensor* const* tensors, int64_t* symbols,
+              int compute_capability = 0) const noexcept;
 
   void collect_failures(const DLTensor* const* tensors, const std::string& specialization,
-                        const GraphNames& names, std::vector<FailedGuard>& out) const;
+                        const GraphNames& names, std::vector<FailedGuard>& out,
+                        int compute_capability = 0) const;
 
   // Guards in readable form ("x.shape[0] binds n"), for inspect.
   static std::string describe(const fb::Guard& guard, const GraphNames& names);

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "kiln/abi/cuda_kernel.h"
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
 #include "kiln/tensor_view.h"
@@ -10,6 +11,9 @@
 
 namespace kiln::detail {
 namespace {
+
+// Threads per block that every CUDA device since sm_20 accepts.
+constexpr uint64_t kMaxCudaBlockThreads = 1024;
 
 [[noreturn]] void corrupt(std::string message) {
   throw PackageError(ErrorCode::package_corrupt,
@@ -155,6 +159,38 @@ void check_kernels(const fb::Manifest& m) {
          static_cast<uint32_t>(kernel->source_blob()) >= count(m.blobs()))) {
       corrupt(where + " names an unknown source blob");
     }
+    // The CUDA launcher loads ptx_blob as the kernel's PTX for its own
+    // target when no cubin fits the device.
+    const int32_t ptx = kernel->ptx_blob();
+    if (ptx != -1) {
+      if (cpu || ptx < 0 || static_cast<uint32_t>(ptx) >= count(m.blobs())) {
+        corrupt(cat(where, " names PTX blob ", ptx, cpu ? " but is a CPU kernel" : ""));
+      }
+      const fb::Blob* ptx_blob = m.blobs()->Get(static_cast<uint32_t>(ptx));
+      if (ptx_blob->kind() != fb::BlobKind::Ptx || ptx_blob->target() != kernel->target()) {
+        corrupt(
+            cat(where, " names PTX blob ", ptx, ", which is not PTX of target ", kernel->target()));
+      }
+    }
+  }
+}
+
+// The launch's block must be one the driver accepts on every device: a
+// wrong one would only show as a launch failure on the GPU.
+void check_cuda_dims(const fb::KernelLaunch& launch, const std::string& where) {
+  if (count(launch.grid()) != KILN_CUDA_LAUNCH_DIMS ||
+      count(launch.block()) != KILN_CUDA_LAUNCH_DIMS) {
+    corrupt(cat(where, " has ", count(launch.grid()), " grid and ", count(launch.block()),
+                " block dimensions instead of ", KILN_CUDA_LAUNCH_DIMS));
+  }
+  uint64_t threads = 1;
+  for (uint32_t d = 0; d < KILN_CUDA_LAUNCH_DIMS; ++d) {
+    const uint32_t dim = launch.block()->Get(d);
+    if (dim == 0) corrupt(cat(where, " block[", d, "] is 0"));
+    threads *= dim;
+  }
+  if (threads > kMaxCudaBlockThreads) {
+    corrupt(cat(where, " has ", threads, " threads per block, more than ", kMaxCudaBlockThreads));
   }
 }
 
@@ -236,6 +272,7 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
     for (uint32_t d = 0; d < count(launch->grid()); ++d) {
       check_expr(launch->grid()->Get(d), symbols, true, cat(at, " grid[", d, "]"));
     }
+    if (!cpu) check_cuda_dims(*launch, at);
   }
 }
 

@@ -9,7 +9,10 @@ namespace kiln {
 using detail::cat;
 
 detail::PackageState::PackageState(PackageReader package_reader, const OpenOptions& options)
-    : reader(std::move(package_reader)), stance(options.stance), cpu(reader, options.num_threads) {
+    : reader(std::move(package_reader)),
+      stance(options.stance),
+      cpu(reader, options.num_threads),
+      cuda(reader, options) {
   const auto* entries = reader.manifest().graphs();
   if (entries == nullptr) return;
   graphs.reserve(entries->size());

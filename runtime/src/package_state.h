@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu_launcher.h"
+#include "cuda_launcher.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 
@@ -19,6 +20,7 @@ struct PackageState {
   PackageReader reader;
   std::atomic<Stance> stance;
   CpuLauncher cpu;
+  CudaLauncher cuda;
   std::vector<std::unique_ptr<Graph>> graphs;  // manifest order, so sorted by name
 };
 

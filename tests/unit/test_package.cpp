@@ -10,6 +10,7 @@
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
 #include "test_support/cpu_test_package.h"
+#include "test_support/cuda_test_package.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -353,6 +354,7 @@ TEST(PackageCorruption, SemanticChecks) {
       {"kernel blob index", [](fb::ManifestT& m) { m.kernels[0]->blob = 9; }},
       {"kernel target index", [](fb::ManifestT& m) { m.kernels[0]->target = 5; }},
       {"kernel source blob", [](fb::ManifestT& m) { m.kernels[0]->source_blob = 3; }},
+      {"PTX blob on a CPU kernel", [](fb::ManifestT& m) { m.kernels[0]->ptx_blob = 2; }},
       {"launch kernel index",
        [](fb::ManifestT& m) { m.graphs[0]->specializations[0]->plan->launches[0]->kernel = 77; }},
       {"specialization target",
@@ -377,6 +379,60 @@ TEST(PackageCorruption, SemanticChecks) {
     EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt)
         << c.what << ": " << open_message(bytes);
   }
+}
+
+TEST(PackageCorruption, CudaKernelsAndLaunches) {
+  struct Case {
+    const char* what;
+    std::function<void(fb::ManifestT&)> mutate;
+    const char* says;
+  };
+  // make_cuda_test_package(): targets sm_80 (kernel 0, cubin blob 0) and
+  // sm_90 (kernel 1, cubin blob 1, PTX blob 2).
+  const std::vector<Case> cases = {
+      {"PTX blob index", [](fb::ManifestT& m) { m.kernels[1]->ptx_blob = 9; }, "PTX blob 9"},
+      {"negative PTX blob", [](fb::ManifestT& m) { m.kernels[1]->ptx_blob = -2; }, "PTX blob -2"},
+      {"PTX blob of another target", [](fb::ManifestT& m) { m.kernels[0]->ptx_blob = 2; },
+       "which is not PTX of target 0"},
+      {"PTX blob that is a cubin", [](fb::ManifestT& m) { m.kernels[1]->ptx_blob = 1; },
+       "which is not PTX of target 1"},
+      {"two grid dims",
+       [](fb::ManifestT& m) {
+         m.graphs[0]->specializations[0]->plan->launches[0]->grid.pop_back();
+       },
+       "has 2 grid and 3 block dimensions instead of 3"},
+      {"four block dims",
+       [](fb::ManifestT& m) {
+         m.graphs[0]->specializations[1]->plan->launches[0]->block = {64, 1, 1, 1};
+       },
+       "has 3 grid and 4 block dimensions"},
+      {"no block",
+       [](fb::ManifestT& m) { m.graphs[0]->specializations[1]->plan->launches[0]->block.clear(); },
+       "has 3 grid and 0 block dimensions"},
+      {"zero block dim",
+       [](fb::ManifestT& m) {
+         m.graphs[0]->specializations[0]->plan->launches[0]->block = {256, 0, 1};
+       },
+       "block[1] is 0"},
+      {"too many threads",
+       [](fb::ManifestT& m) {
+         m.graphs[0]->specializations[0]->plan->launches[0]->block = {32, 32, 2};
+       },
+       "2048 threads per block, more than 1024"},
+  };
+  for (const Case& c : cases) {
+    kiln_test::CudaTestPackage p = kiln_test::make_cuda_test_package();
+    c.mutate(p.manifest);
+    const std::vector<uint8_t> bytes = kiln_test::write_cuda_test_package(std::move(p));
+    EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt) << c.what;
+    EXPECT_NE(open_message(bytes).find(c.says), std::string::npos)
+        << c.what << ": " << open_message(bytes);
+  }
+  // The limits themselves are fine.
+  kiln_test::CudaTestPackage p = kiln_test::make_cuda_test_package();
+  p.manifest.graphs[0]->specializations[0]->plan->launches[0]->block = {64, 16, 1};
+  EXPECT_NO_THROW(PackageReader::open_memory(
+      kiln_test::as_bytes(kiln_test::write_cuda_test_package(std::move(p)))));
 }
 
 TEST(PackageCorruption, SymbolValuesMustMatchSymbols) {

@@ -28,6 +28,7 @@ enum class ErrorCode : uint8_t {
   kernel_load_failed,
   cuda_unavailable,
   internal,
+  cuda_error,  // appended: the values above are stable
 };
 
 // "package_checksum_mismatch", ...: stable names for logs and the CLI.
@@ -81,6 +82,25 @@ class NoSpecializationError : public Error {
  private:
   std::string graph_;
   std::vector<GuardFailure> failures_;
+};
+
+// A CUDA driver call failed while running a graph: a launch that the driver
+// refused, or a fault (illegal address, ...) reported by the stream. Names the
+// graph and the kernel, so a log line points at generated code.
+class CudaError : public Error {
+ public:
+  // what() is "kiln: graph 'G', kernel 'K' " + message, where the message
+  // says where and what failed: "on cuda:0: cuLaunchKernel failed: ...".
+  // An empty graph or kernel is left out.
+  CudaError(std::string graph, std::string kernel, int result, const std::string& message);
+  const std::string& graph() const noexcept { return graph_; }
+  const std::string& kernel() const noexcept { return kernel_; }
+  int result() const noexcept { return result_; }  // the CUresult
+
+ private:
+  std::string graph_;
+  std::string kernel_;
+  int result_;
 };
 
 }  // namespace kiln

@@ -14,6 +14,7 @@
 
 #include <dlpack/dlpack.h>
 
+#include "kiln/device_allocator.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
 #include "kiln/jit.h"
@@ -30,6 +31,10 @@ enum class Stance : uint8_t {
 struct OpenOptions {
   Stance stance = Stance::fallback;
   int num_threads = 0;  // CPU launch threads, the caller's included; 0 = hardware_concurrency
+  DeviceAllocator* device_allocator = nullptr;  // CUDA temps; nullptr: stream_ordered_allocator()
+  // Sync the stream after every CUDA launch so a fault names its kernel;
+  // also set by KILN_CUDA_SYNC=1. Slow: for debugging.
+  bool cuda_synchronize = false;
 };
 
 // One slot per kiln.fb.GuardKind.

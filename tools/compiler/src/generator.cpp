@@ -10,6 +10,7 @@
 #include "kiln/abi/cpu_kernel.h"
 #include "kiln/abi/package_header.h"
 #include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/ninja_driver.h"
@@ -23,9 +24,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kDLCPU = 1;  // DLDeviceType
+constexpr int kDLCPU = 1;   // DLDeviceType
+constexpr int kDLCUDA = 2;  // DLDeviceType
 constexpr size_t kMaxStaticSpecializations = 64;
 constexpr const char* kCodegenOptions = "cpu-codegen-v1";
+constexpr const char* kCudaCodegenOptions = "cuda-codegen-v1";
+constexpr int64_t kCudaVectorAlignment = 16;
 
 std::string identifier(std::string_view s) {
   std::string out;
@@ -34,18 +38,23 @@ std::string identifier(std::string_view s) {
   return out;
 }
 
-std::string compiler_identity(const GeneratorOptions& o) {
+// The first line of `tool --version` (clang++), or the last (nvcc, whose
+// first lines are a banner).
+std::string compiler_identity(const std::string& tool, bool last_line, const char* needed_for) {
   try {
-    const ProcessResult r = run_process({o.cxx, "--version"});
+    const ProcessResult r = run_process({tool, "--version"});
     if (r.exit_code != 0) {
-      throw std::runtime_error("kiln: '" + o.cxx + " --version' failed:\n" + r.output);
+      throw std::runtime_error("kiln: '" + tool + " --version' failed:\n" + r.output);
     }
-    return r.output.substr(0, r.output.find('\n'));
+    std::string out = r.output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return last_line ? out.substr(out.rfind('\n') + 1) : out.substr(0, out.find('\n'));
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(std::string(e.what()) +
-                             "\nkiln: a C++ compiler (clang++) is needed to build CPU kernels");
+    throw std::runtime_error(std::string(e.what()) + "\nkiln: " + needed_for);
   }
 }
+
+int cuda_arch_number(const std::string& arch) { return std::stoi(arch.substr(3)); }
 
 std::string signature_comment(const ir::Graph& g) {
   auto tensor = [&](const std::string& name, const ir::Node& n) {
@@ -158,8 +167,15 @@ TargetSpec parse_target(const std::string& name) {
         "': expected cpu:x86-64, cpu:x86-64-v2, cpu:x86-64-v3 or cpu:x86-64-v4");
   }
   if (kind == "cuda") {
-    throw std::invalid_argument("kiln: target '" + name +
-                                "': CUDA targets are not supported by this version of Kiln yet");
+    const bool digits = arch.size() >= 5 && arch.size() <= 6 && arch.rfind("sm_", 0) == 0 &&
+                        std::all_of(arch.begin() + 3, arch.end(), [](char c) {
+                          return std::isdigit(static_cast<unsigned char>(c));
+                        });
+    if (!digits || arch[3] == '0' || std::stoi(arch.substr(3)) < 50) {
+      throw std::invalid_argument("kiln: target '" + name +
+                                  "': expected cuda:sm_<NN> with NN >= 50, e.g. cuda:sm_90");
+    }
+    return TargetSpec{name, true, arch};
   }
   throw std::invalid_argument("kiln: target '" + name + "': expected cpu:<level> or cuda:sm_<NN>");
 }
@@ -249,32 +265,71 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
 
   fs::create_directories(o.out_dir);
   fs::create_directories(o.work_dir);
-  const std::string cxx_id = compiler_identity(o);
-  const std::string identity =
-      std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " + cxx_id;
+  const bool any_cpu = std::any_of(targets.begin(), targets.end(), [](auto& t) { return !t.cuda; });
+  const bool any_cuda = std::any_of(targets.begin(), targets.end(), [](auto& t) { return t.cuda; });
+  const std::string cxx_id =
+      any_cpu
+          ? compiler_identity(o.cxx, false, "a C++ compiler (clang++) is needed for CPU targets")
+          : std::string();
+  const std::string nvcc_id =
+      any_cuda
+          ? compiler_identity(o.nvcc, true, "nvcc (the CUDA toolkit) is needed for CUDA targets")
+          : std::string();
+  const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " +
+                               kCudaCodegenOptions + "; " + cxx_id + "; " + nvcc_id;
 
   fb::ManifestT manifest;
   NinjaBuildRequest build;
   build.work_dir = o.work_dir;
   build.cxx = o.cxx;
   build.cxx_launcher = o.cxx_launcher;
+  build.nvcc = o.nvcc;
+  build.cuda_launcher = o.cuda_launcher;
   build.ninja = o.ninja;
   build.jobs = o.jobs;
 
+  // The newest CUDA arch also ships PTX, for devices no cubin runs on.
+  int newest_cuda = -1;
+  for (const auto& t : targets) {
+    if (t.cuda) newest_cuda = std::max(newest_cuda, cuda_arch_number(t.arch));
+  }
+
+  // Blobs in a fixed order: one shared object per CPU target (in target
+  // order), then each CUDA kernel's cubin and, for the newest arch, its PTX,
+  // in kernel order.
+  std::vector<int32_t> build_of_target(targets.size(), -1);  // libraries or cuda index
+  uint32_t blob_count = 0;
+  std::vector<uint32_t> cpu_blob(targets.size(), 0);
   for (size_t t = 0; t < targets.size(); ++t) {
     auto target = std::make_unique<fb::TargetT>();
     target->name = targets[t].name;
-    target->device = fb::DeviceKind::Cpu;
+    target->device = targets[t].cuda ? fb::DeviceKind::Cuda : fb::DeviceKind::Cpu;
     target->arch = targets[t].arch;
     manifest.targets.push_back(std::move(target));
-
+    if (targets[t].cuda) {
+      CudaBuild cb;
+      cb.name = "cuda-" + targets[t].arch;
+      cb.nvcc_flags = cuda_compile_flags(targets[t].arch);
+      cb.ptx = cuda_arch_number(targets[t].arch) == newest_cuda;
+      build_of_target[t] = static_cast<int32_t>(build.cuda.size());
+      build.cuda.push_back(std::move(cb));
+      continue;
+    }
     SharedLibraryBuild lib;
     lib.name = "cpu-" + targets[t].arch;
     lib.sources.push_back({"kiln_cpu_abi.cpp", cpu_abi_source()});
     lib.cxx_flags = cpu_compile_flags(targets[t].arch);
     lib.link_flags = {"-shared", "-lmvec", "-lm"};
+    build_of_target[t] = static_cast<int32_t>(build.libraries.size());
+    cpu_blob[t] = blob_count++;
     build.libraries.push_back(std::move(lib));
   }
+  struct CudaBlobRef {
+    size_t build;
+    size_t source;
+    bool ptx;
+  };
+  std::vector<CudaBlobRef> cuda_blobs;  // blob index - blob_count_cpu -> source
 
   GeneratorSummary summary;
   Hash128 source_hash{};
@@ -284,51 +339,104 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
     auto entry = graph_entry(g, structure);
     const auto spec_values = enumerate_specializations(g);
     for (size_t t = 0; t < targets.size(); ++t) {
-      for (const auto& values : spec_values) {
-        std::string options = kCodegenOptions;
-        for (const auto& flag : build.libraries[t].cxx_flags) {
-          options += ' ';
-          options += flag;
-        }
-        KeyInputs ki{targets[t].name, options, identity, o.tag, values};
-        KeyComponents components = key_components(g, ki);
+      const auto bi = static_cast<size_t>(build_of_target[t]);
+      for (size_t vi = 0; vi < spec_values.size(); ++vi) {
+        const auto& values = spec_values[vi];
+        if (!targets[t].cuda) {
+          std::string options = kCodegenOptions;
+          for (const auto& flag : build.libraries[bi].cxx_flags) options += ' ' + flag;
+          KeyInputs ki{targets[t].name, options, identity, o.tag, values};
+          KeyComponents components = key_components(g, ki);
 
-        // Entry names only need to be unique in the package: they come from
-        // the key before lowering. The key itself must change whenever the
-        // generated code does, also when only the codegen changed, so its
-        // options component covers the flags and the kernels' text.
-        CpuCodegenOptions co;
-        co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
-        const CpuLoweredGraph lowered = lower_cpu(g, values, co);
-        std::string code = options;
-        for (const auto& k : lowered.kernels) {
-          code += '\n';
-          code += k.source;
-        }
-        components.options = hash_string(code);
-        const Hash128 key = combine_key(components);
-        all_keys += key.hex();
+          // Entry names only need to be unique in the package: they come from
+          // the key before lowering. The key itself must change whenever the
+          // generated code does, also when only the codegen changed, so its
+          // options component covers the flags and the kernels' text.
+          CpuCodegenOptions co;
+          co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+          const CpuLoweredGraph lowered = lower_cpu(g, values, co);
+          std::string code = options;
+          for (const auto& k : lowered.kernels) code += '\n' + k.source;
+          components.options = hash_string(code);
+          const Hash128 key = combine_key(components);
+          all_keys += key.hex();
 
-        const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
-        for (const auto& k : lowered.kernels) {
-          auto kernel = std::make_unique<fb::KernelT>();
-          kernel->name = k.entry;
-          kernel->target = static_cast<uint32_t>(t);
-          kernel->blob = static_cast<uint32_t>(t);
-          kernel->entry = k.entry;
-          manifest.kernels.push_back(std::move(kernel));
-          build.libraries[t].sources.push_back({k.entry + ".cpp", k.source});
+          const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
+          for (const auto& k : lowered.kernels) {
+            auto kernel = std::make_unique<fb::KernelT>();
+            kernel->name = k.entry;
+            kernel->target = static_cast<uint32_t>(t);
+            kernel->blob = cpu_blob[t];
+            kernel->entry = k.entry;
+            manifest.kernels.push_back(std::move(kernel));
+            build.libraries[bi].sources.push_back({k.entry + ".cpp", k.source});
+          }
+          auto spec = std::make_unique<fb::SpecializationT>();
+          spec->name = specialization_name(g, values);
+          spec->target = static_cast<uint32_t>(t);
+          spec->symbol_values = values;
+          spec->guards = specialization_guards(g, values, kDLCPU);
+          spec->plan = launch_plan(lowered, kernel_base);
+          spec->key = std::make_unique<fb::Hash128>(to_fb(key));
+          spec->key_components = to_fb(components);
+          entry->specializations.push_back(std::move(spec));
+          ++summary.specializations;
+          continue;
         }
-        auto spec = std::make_unique<fb::SpecializationT>();
-        spec->name = specialization_name(g, values);
-        spec->target = static_cast<uint32_t>(t);
-        spec->symbol_values = values;
-        spec->guards = specialization_guards(g, values, kDLCPU);
-        spec->plan = launch_plan(lowered, kernel_base);
-        spec->key = std::make_unique<fb::Hash128>(to_fb(key));
-        spec->key_components = to_fb(components);
-        entry->specializations.push_back(std::move(spec));
-        ++summary.specializations;
+
+        // CUDA: a variant whose kernels move 16-byte vectors, guarded on
+        // 16-byte alignment; for the general specialization also one for
+        // any element-aligned pointer, so an odd view still runs
+        // precompiled code. Without vectors the two are the same code.
+        const bool general = vi + 1 == spec_values.size();
+        CudaBuild& cb = build.cuda[bi];
+        const int arch = cuda_arch_number(targets[t].arch);
+        for (const bool aligned : {true, false}) {
+          std::string options = kCudaCodegenOptions;
+          options += aligned ? " aligned16" : " unaligned";
+          for (const auto& flag : cb.nvcc_flags) options += ' ' + flag;
+          KeyInputs ki{targets[t].name, options, identity, o.tag, values};
+          KeyComponents components = key_components(g, ki);
+          CudaCodegenOptions co;
+          co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+          co.aligned16 = aligned;
+          const CudaLoweredGraph lowered = lower_cuda(g, values, co);
+          std::string code = options;
+          for (const auto& k : lowered.kernels) code += '\n' + k.source;
+          components.options = hash_string(code);
+          const Hash128 key = combine_key(components);
+          all_keys += key.hex();
+
+          const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
+          for (const auto& k : lowered.kernels) {
+            auto kernel = std::make_unique<fb::KernelT>();
+            kernel->name = k.entry;
+            kernel->target = static_cast<uint32_t>(t);
+            kernel->entry = k.entry;
+            const size_t source = cb.sources.size();
+            kernel->blob = blob_count + static_cast<uint32_t>(cuda_blobs.size());
+            cuda_blobs.push_back({bi, source, false});
+            if (cb.ptx) {
+              kernel->ptx_blob = static_cast<int32_t>(blob_count + cuda_blobs.size());
+              cuda_blobs.push_back({bi, source, true});
+            }
+            manifest.kernels.push_back(std::move(kernel));
+            cb.sources.push_back({k.entry + ".cu", k.source});
+          }
+          auto spec = std::make_unique<fb::SpecializationT>();
+          spec->name = specialization_name(g, values) + (aligned ? "" : ",unaligned");
+          spec->target = static_cast<uint32_t>(t);
+          spec->symbol_values = values;
+          spec->guards = specialization_guards(g, values, kDLCUDA,
+                                               lowered.vectorized ? kCudaVectorAlignment : 1);
+          spec->guards.push_back(cuda_arch_guard(arch, cb.ptx));
+          spec->plan = launch_plan(lowered, kernel_base);
+          spec->key = std::make_unique<fb::Hash128>(to_fb(key));
+          spec->key_components = to_fb(components);
+          entry->specializations.push_back(std::move(spec));
+          ++summary.specializations;
+          if (!lowered.vectorized || !general) break;
+        }
       }
     }
     manifest.graphs.push_back(std::move(entry));
@@ -339,19 +447,42 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
 
   const std::vector<fs::path> libraries = run_ninja_build(build);
   std::vector<BlobInput> blobs;
+  auto read_blob = [](const fs::path& path) {
+    const std::optional<std::string> bytes = read_file(path);
+    if (!bytes) throw std::runtime_error("kiln: cannot read " + path.string());
+    return std::vector<uint8_t>(bytes->begin(), bytes->end());
+  };
   for (size_t t = 0; t < targets.size(); ++t) {
-    const std::optional<std::string> so = read_file(libraries[t]);
-    if (!so) throw std::runtime_error("kiln: cannot read " + libraries[t].string());
+    if (targets[t].cuda) continue;
     blobs.push_back(BlobInput{fb::BlobKind::CpuSharedObject, static_cast<uint32_t>(t),
-                              std::vector<uint8_t>(so->begin(), so->end()), true});
+                              read_blob(libraries[static_cast<size_t>(build_of_target[t])]), true});
+  }
+  std::vector<uint32_t> target_of_build(build.cuda.size(), 0);
+  for (size_t t = 0; t < targets.size(); ++t) {
+    if (targets[t].cuda)
+      target_of_build[static_cast<size_t>(build_of_target[t])] = static_cast<uint32_t>(t);
+  }
+  for (const CudaBlobRef& ref : cuda_blobs) {
+    std::vector<uint8_t> bytes = read_blob(cuda_output(build, ref.build, ref.source, ref.ptx));
+    // cuModuleLoadData reads PTX as a NUL-terminated string.
+    if (ref.ptx) bytes.push_back(0);
+    blobs.push_back(BlobInput{ref.ptx ? fb::BlobKind::Ptx : fb::BlobKind::Cubin,
+                              target_of_build[ref.build], std::move(bytes), true});
   }
 
   manifest.provenance = std::make_unique<fb::ProvenanceT>();
   manifest.provenance->kiln_version = KILN_VERSION;
-  manifest.provenance->compilers = {cxx_id};
+  if (any_cpu) manifest.provenance->compilers.push_back(cxx_id);
+  if (any_cuda) manifest.provenance->compilers.push_back(nvcc_id);
   for (const auto& lib : build.libraries) {
     std::string flags = lib.name + ":";
     for (const auto& f : lib.cxx_flags) flags += " " + f;
+    manifest.provenance->flags.push_back(flags);
+  }
+  for (const auto& cb : build.cuda) {
+    std::string flags = cb.name + ":";
+    for (const auto& f : cb.nvcc_flags) flags += " " + f;
+    if (cb.ptx) flags += " (+ptx)";
     manifest.provenance->flags.push_back(flags);
   }
   manifest.provenance->source_hash = std::make_unique<fb::Hash128>(to_fb(source_hash));
@@ -374,7 +505,9 @@ namespace {
 void usage(std::ostream& out, const char* argv0) {
   out << "usage: " << argv0
       << " --name NAME --targets T1,T2,... --out-dir DIR [--namespace NS] [--work-dir DIR]\n"
-         "       [--cxx CLANGXX] [--cxx-launcher LAUNCHER] [--ninja NINJA] [--jobs N] [--tag TAG]\n"
+         "       [--cxx CLANGXX] [--cxx-launcher LAUNCHER] [--nvcc NVCC] [--cuda-launcher "
+         "LAUNCHER]\n"
+         "       [--ninja NINJA] [--jobs N] [--tag TAG]\n"
          "       [--list]\n"
          "Traces every KILN_GRAPH linked into this program, compiles its specializations for\n"
          "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n";
@@ -421,6 +554,10 @@ int generator_main(int argc, char** argv) {
         o.cxx = value();
       else if (arg == "--cxx-launcher")
         o.cxx_launcher = value();
+      else if (arg == "--nvcc")
+        o.nvcc = value();
+      else if (arg == "--cuda-launcher")
+        o.cuda_launcher = value();
       else if (arg == "--ninja")
         o.ninja = value();
       else if (arg == "--jobs")

@@ -1,5 +1,6 @@
 #include "manifest_builder.h"
 
+#include <algorithm>
 #include <set>
 
 namespace kiln::compiler {
@@ -99,7 +100,8 @@ std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& 
 }
 
 std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
-    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type) {
+    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type,
+    int64_t alignment) {
   std::vector<std::unique_ptr<fb::GuardT>> guards;
   std::vector<const ir::Node*> tensors;
   for (int32_t id : g.inputs) tensors.push_back(&g.node(id));
@@ -135,16 +137,23 @@ std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
   };
   auto layout_guards = [&](uint32_t t) {
     guards.push_back(guard(fb::GuardKind::Contiguous, t, 0, -1, 0));
-    guards.push_back(guard(fb::GuardKind::Alignment, t, 0, -1, dtype_size(tensors[t]->dtype)));
+    const auto element = static_cast<int64_t>(dtype_size(tensors[t]->dtype));
+    guards.push_back(guard(fb::GuardKind::Alignment, t, 0, -1, std::max(element, alignment)));
   };
   for (uint32_t t = 0; t < tensors.size(); ++t) shape_guards(t);
   for (uint32_t t = 0; t < tensors.size(); ++t) layout_guards(t);
   return guards;
 }
 
-std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base) {
+std::unique_ptr<fb::GuardT> cuda_arch_guard(int arch, bool has_ptx) {
+  return guard(fb::GuardKind::CudaArch, 0, 0, -1, arch, has_ptx ? 1 : 0);
+}
+
+namespace {
+
+std::unique_ptr<fb::LaunchPlanT> plan_with_buffers(const std::vector<PlanBuffer>& buffers) {
   auto plan = std::make_unique<fb::LaunchPlanT>();
-  for (const auto& b : lowered.buffers) {
+  for (const auto& b : buffers) {
     auto decl = std::make_unique<fb::BufferDeclT>();
     decl->role = static_cast<fb::BufferRole>(b.role);
     decl->index = b.index;
@@ -152,6 +161,28 @@ std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uin
     decl->numel = to_fb(b.numel);
     plan->buffers.push_back(std::move(decl));
   }
+  return plan;
+}
+
+}  // namespace
+
+std::unique_ptr<fb::LaunchPlanT> launch_plan(const CudaLoweredGraph& lowered,
+                                             uint32_t kernel_base) {
+  auto plan = plan_with_buffers(lowered.buffers);
+  for (const auto& l : lowered.launches) {
+    auto launch = std::make_unique<fb::KernelLaunchT>();
+    launch->kernel = kernel_base + l.kernel;
+    launch->buffers = l.buffers;
+    for (const SizeExpr& g : l.grid) launch->grid.push_back(to_fb(g));
+    launch->block.assign(l.block.begin(), l.block.end());
+    launch->shared_bytes = l.shared_bytes;
+    plan->launches.push_back(std::move(launch));
+  }
+  return plan;
+}
+
+std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base) {
+  auto plan = plan_with_buffers(lowered.buffers);
   for (const auto& l : lowered.launches) {
     auto launch = std::make_unique<fb::KernelLaunchT>();
     launch->kernel = kernel_base + l.kernel;

@@ -5,6 +5,7 @@
 
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/ir.h"
 
@@ -21,11 +22,18 @@ std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& 
 
 // The guards that admit exactly the calls a specialization was compiled for:
 // dtype, device, rank, each dim, symbol ranges (a point range for a static
-// symbol), divisibility, contiguity and alignment, for inputs then outputs.
+// symbol), divisibility, contiguity and alignment (of each tensor's element
+// size, or `alignment` bytes when larger), for inputs then outputs.
 std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
-    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type);
+    const ir::Graph& g, const ir::SymbolValues& static_values, int dl_device_type,
+    int64_t alignment = 1);
+
+// The CudaArch guard of a specialization built for sm_<arch>; `has_ptx`:
+// its target also ships PTX, which runs on any newer device.
+std::unique_ptr<fb::GuardT> cuda_arch_guard(int arch, bool has_ptx);
 
 // `kernel_base` is the manifest index of lowered.kernels[0].
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base);
+std::unique_ptr<fb::LaunchPlanT> launch_plan(const CudaLoweredGraph& lowered, uint32_t kernel_base);
 
 }  // namespace kiln::compiler

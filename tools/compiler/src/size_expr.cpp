@@ -1,5 +1,6 @@
 #include "kiln/compiler/size_expr.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -90,6 +91,15 @@ SizeExpr SizeExpr::ceil_div(const SizeExpr& other) const {
   SizeExpr e = *this;
   e.ops_.insert(e.ops_.end(), other.ops_.begin(), other.ops_.end());
   e.ops_.push_back({ExprOpKind::ceil_div, 0});
+  return e;
+}
+
+SizeExpr SizeExpr::min(const SizeExpr& other) const {
+  if (is_constant() && other.is_constant())
+    return constant(std::min(ops_[0].value, other.ops_[0].value));
+  SizeExpr e = *this;
+  e.ops_.insert(e.ops_.end(), other.ops_.begin(), other.ops_.end());
+  e.ops_.push_back({ExprOpKind::min, 0});
   return e;
 }
 

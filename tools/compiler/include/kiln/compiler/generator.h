@@ -15,11 +15,13 @@ namespace kiln::compiler {
 struct GeneratorOptions {
   std::string name;                  // library name: files are <name>.kiln, <name>.h, ...
   std::string cpp_namespace;         // namespace of the generated header
-  std::vector<std::string> targets;  // "cpu:x86-64", "cpu:x86-64-v3", ...
+  std::vector<std::string> targets;  // "cpu:x86-64", "cpu:x86-64-v3", "cuda:sm_90", ...
   std::filesystem::path out_dir;
   std::filesystem::path work_dir;
   std::string cxx = "clang++";
   std::string cxx_launcher;
+  std::string nvcc = "nvcc";
+  std::string cuda_launcher;
   std::string ninja = "ninja";
   int jobs = 0;
   std::string tag;  // user tag, part of every key

@@ -35,19 +35,37 @@ struct SharedLibraryBuild {
   std::vector<std::string> link_flags;
 };
 
+// CUDA sources compiled one by one: a cubin each (nvcc -cubin, with ptxas's
+// -v report kept beside it as <stem>.ptxas), and with `ptx` also PTX.
+struct CudaBuild {
+  std::string name;                 // directory, e.g. "cuda-sm_90"
+  std::vector<SourceFile> sources;  // "<kernel>.cu"
+  std::vector<std::string> nvcc_flags;
+  bool ptx = false;
+};
+
 struct NinjaBuildRequest {
   std::filesystem::path work_dir;
   std::string cxx;           // path to clang++
   std::string cxx_launcher;  // optional: ccache, sccache, ...
-  std::string ninja;         // path to ninja
-  int jobs = 0;              // 0: ninja's default
+  std::string nvcc;          // path to nvcc (needed when `cuda` is not empty)
+  std::string cuda_launcher;
+  std::string ninja;  // path to ninja
+  int jobs = 0;       // 0: ninja's default
   std::vector<SharedLibraryBuild> libraries;
+  std::vector<CudaBuild> cuda;
 };
 
 // Writes each source only when its bytes changed (so ninja's mtime check
 // skips unchanged kernels), writes build.ninja, runs ninja, and returns the
-// path of each library's shared object in request order. Throws CompileError
-// on a compiler failure and std::runtime_error when ninja cannot run.
+// path of each library's shared object in request order. CUDA outputs are at
+// cuda_output(). Throws CompileError on a compiler failure and
+// std::runtime_error when ninja cannot run.
 std::vector<std::filesystem::path> run_ninja_build(const NinjaBuildRequest& request);
+
+// Where run_ninja_build puts the cubin (or, with ptx, the PTX) of
+// request.cuda[build].sources[source].
+std::filesystem::path cuda_output(const NinjaBuildRequest& request, size_t build, size_t source,
+                                  bool ptx);
 
 }  // namespace kiln::compiler

@@ -41,6 +41,7 @@ class SizeExpr {
   SizeExpr operator*(const SizeExpr& other) const;
   SizeExpr operator+(const SizeExpr& other) const;
   SizeExpr ceil_div(const SizeExpr& other) const;
+  SizeExpr min(const SizeExpr& other) const;
 
   const std::vector<ExprOp>& ops() const { return ops_; }
   bool is_constant() const { return ops_.size() == 1 && ops_[0].kind == ExprOpKind::constant; }

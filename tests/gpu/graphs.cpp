@@ -1,0 +1,265 @@
+// The GPU suite's graphs: traced at build time into gpu_test_kernels, and
+// traced again by gpu_check for the reference interpreter. The first eight are
+// the benchmark rows (ANCHORS.md, "Fused kernels at 16384x4096"); the rest are
+// there for correctness only, each exercising something the benchmark shapes
+// never reach: widths that are not a multiple of the vector width, dynamic
+// widths, 16-bit and integer types, broadcasting, odd outputs.
+#include <kiln/graph.h>
+
+namespace {
+
+constexpr int64_t kWidth = 4096;
+
+// 16384 is the benchmark's row count (static specialization with constant
+// loop bounds); 64 a small hot size; anything else runs the general one.
+kiln::SymDim bench_rows() { return kiln::sym("n", {.min = 1, .max = 1 << 20, .hot = {64, 16384}}); }
+
+kiln::SymDim rows() { return kiln::sym("n", {.min = 1, .max = 1 << 20, .hot = {64}}); }
+
+kiln::SymDim cols() { return kiln::sym("m", {.min = 1, .max = 1 << 16, .hot = {}}); }
+
+kiln::Tensor to_f32(kiln::Tensor t) { return kiln::cast(t, kiln::f32); }
+
+}  // namespace
+
+// --- the benchmark rows, f32 ---------------------------------------------------
+
+KILN_GRAPH(gelu_affine_f32) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::f32, {n, kWidth});
+  auto a = kiln::input("a", kiln::f32, {kWidth});
+  auto b = kiln::input("b", kiln::f32, {kWidth});
+  return kiln::outputs(kiln::gelu(x * a + b));
+}
+
+KILN_GRAPH(softmax_f32) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::f32, {n, kWidth});
+  return kiln::outputs(kiln::softmax(x));
+}
+
+KILN_GRAPH(layernorm_f32) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::f32, {n, kWidth});
+  auto w = kiln::input("w", kiln::f32, {kWidth});
+  auto b = kiln::input("b", kiln::f32, {kWidth});
+  return kiln::outputs(kiln::layernorm(x, w, b));
+}
+
+KILN_GRAPH(rmsnorm_f32) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::f32, {n, kWidth});
+  auto w = kiln::input("w", kiln::f32, {kWidth});
+  return kiln::outputs(kiln::rmsnorm(x, w));
+}
+
+// --- the benchmark rows, bf16 in and out, f32 inside -----------------------------
+// torch_peer.py computes the same math; the composites' eps (layernorm 1e-5,
+// rmsnorm 1e-6) are the defaults in graph.h.
+
+KILN_GRAPH(gelu_affine_bf16) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::bf16, {n, kWidth});
+  auto a = kiln::input("a", kiln::bf16, {kWidth});
+  auto b = kiln::input("b", kiln::bf16, {kWidth});
+  return kiln::outputs(kiln::cast(kiln::gelu(to_f32(x) * to_f32(a) + to_f32(b)), kiln::bf16));
+}
+
+KILN_GRAPH(softmax_bf16) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::bf16, {n, kWidth});
+  return kiln::outputs(kiln::softmax(x));  // casts to f32 and back inside
+}
+
+KILN_GRAPH(layernorm_bf16) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::bf16, {n, kWidth});
+  auto w = kiln::input("w", kiln::bf16, {kWidth});
+  auto b = kiln::input("b", kiln::bf16, {kWidth});
+  return kiln::outputs(kiln::layernorm(x, w, b));  // f32 inside, weights included
+}
+
+// DESIGN.md's example, spelled out: the normalization in f32, the weight
+// applied in bf16.
+KILN_GRAPH(rmsnorm_bf16) {
+  auto n = bench_rows();
+  auto x = kiln::input("x", kiln::bf16, {n, kWidth});
+  auto w = kiln::input("w", kiln::bf16, {kWidth});
+  auto r = kiln::rsqrt(kiln::mean(kiln::square(to_f32(x)), -1, true) + 1e-6f);
+  return kiln::outputs(kiln::cast(to_f32(x) * r, kiln::bf16) * w);
+}
+
+// --- constant widths that are not a multiple of a vector or a warp -------------
+
+namespace {
+
+kiln::Outputs softmax_of_width(int64_t width) {
+  return kiln::outputs(kiln::softmax(kiln::input("x", kiln::f32, {rows(), width})));
+}
+
+kiln::Outputs layernorm_of_width(int64_t width) {
+  auto x = kiln::input("x", kiln::f32, {rows(), width});
+  auto w = kiln::input("w", kiln::f32, {width});
+  auto b = kiln::input("b", kiln::f32, {width});
+  return kiln::outputs(kiln::layernorm(x, w, b));
+}
+
+kiln::Outputs rowreduce_of_width(int64_t width) {
+  auto x = kiln::input("x", kiln::f32, {rows(), width});
+  return kiln::Outputs({kiln::sum(x, -1), kiln::max(x, -1, true)}).named({"s", "mx"});
+}
+
+}  // namespace
+
+KILN_GRAPH(softmax_w1000) { return softmax_of_width(1000); }
+KILN_GRAPH(softmax_w33) { return softmax_of_width(33); }
+KILN_GRAPH(softmax_w7) { return softmax_of_width(7); }
+KILN_GRAPH(layernorm_w1000) { return layernorm_of_width(1000); }
+KILN_GRAPH(layernorm_w33) { return layernorm_of_width(33); }
+KILN_GRAPH(layernorm_w7) { return layernorm_of_width(7); }
+KILN_GRAPH(rowreduce_w1000) { return rowreduce_of_width(1000); }
+KILN_GRAPH(rowreduce_w33) { return rowreduce_of_width(33); }
+KILN_GRAPH(rowreduce_w7) { return rowreduce_of_width(7); }
+
+// --- a width known only at run time ------------------------------------------------
+
+KILN_GRAPH(dyn_width_reduce) {
+  auto n = rows();
+  auto m = cols();
+  auto x = kiln::input("x", kiln::f32, {n, m});
+  return kiln::Outputs({kiln::sum(x, -1), kiln::mean(x, -1, true), kiln::max(x, -1),
+                        kiln::min(x, -1, true), kiln::softmax(x)})
+      .named({"s", "mean", "mx", "mn", "sm"});
+}
+
+KILN_GRAPH(dyn_width_layernorm) {
+  auto n = rows();
+  auto m = cols();
+  auto x = kiln::input("x", kiln::f32, {n, m});
+  auto w = kiln::input("w", kiln::f32, {m});
+  auto b = kiln::input("b", kiln::f32, {m});
+  return kiln::outputs(kiln::layernorm(x, w, b));
+}
+
+KILN_GRAPH(dyn_width_pointwise) {
+  auto n = rows();
+  auto m = cols();
+  auto x = kiln::input("x", kiln::f32, {n, m});
+  auto w = kiln::input("w", kiln::f32, {m});
+  return kiln::outputs(kiln::tanh(x) * w + 1.0);
+}
+
+// --- f16 ----------------------------------------------------------------------------
+
+KILN_GRAPH(f16_pointwise) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f16, {n, 257});
+  auto y = kiln::input("y", kiln::f16, {n, 257});
+  return kiln::Outputs({x * y + kiln::sigmoid(x), kiln::maximum(x, y) - kiln::abs(y) * 0.5,
+                        kiln::cast(kiln::exp(to_f32(x)), kiln::f16)})
+      .named({"fma", "mix", "e"});
+}
+
+KILN_GRAPH(f16_reduce) {
+  auto n = rows();
+  auto m = cols();
+  auto x = kiln::input("x", kiln::f16, {n, m});
+  return kiln::Outputs({kiln::softmax(x), kiln::max(x, -1), kiln::sum(to_f32(x), -1, true)})
+      .named({"sm", "mx", "s"});
+}
+
+// --- integers and bool --------------------------------------------------------------
+
+KILN_GRAPH(i32_arith) {
+  auto n = rows();
+  auto a = kiln::input("a", kiln::i32, {n, 129});
+  auto b = kiln::input("b", kiln::i32, {n, 129});
+  return kiln::Outputs({a * b - a + b, kiln::maximum(a, b), kiln::minimum(a, b), kiln::abs(a - b),
+                        kiln::neg(a), kiln::square(b), kiln::relu(a - 5), kiln::sum(a * b, -1),
+                        kiln::max(a - b, -1, true)})
+      .named({"poly", "mx", "mn", "absdiff", "negated", "sq", "relu", "rowsum", "rowmax"});
+}
+
+KILN_GRAPH(i64_arith) {
+  auto n = rows();
+  auto a = kiln::input("a", kiln::i64, {n, 65});
+  auto b = kiln::input("b", kiln::i64, {n, 65});
+  // Products of three values in [1, 9] times a large constant need 64 bits.
+  auto big = a * b * a * 1000000000.0;
+  return kiln::Outputs({big - b, kiln::minimum(a, b) * 7.0, kiln::sum(big, -1)})
+      .named({"big", "mn", "rowsum"});
+}
+
+KILN_GRAPH(compare_where) {
+  auto n = rows();
+  auto a = kiln::input("a", kiln::i32, {n, 31});
+  auto b = kiln::input("b", kiln::i32, {n, 31});
+  auto c = kiln::input("c", kiln::boolean, {n, 1});  // broadcast along the row
+  auto x = kiln::input("x", kiln::f32, {n, 31});
+  auto y = kiln::input("y", kiln::f32, {n, 31});
+  return kiln::Outputs({kiln::lt(a, b), kiln::le(a, b), kiln::gt(a, b), kiln::ge(a, b),
+                        kiln::eq(a, b), kiln::ne(a, b), kiln::where(c, a, b),
+                        kiln::where(a > b, x, y), kiln::logical_not(kiln::eq(c, a < b)),
+                        kiln::where(x > 0.5, kiln::cast(a, kiln::i64), kiln::cast(b, kiln::i64))})
+      .named({"lt", "le", "gt", "ge", "eq", "ne", "pick", "pickf", "xnor", "pick64"});
+}
+
+// --- broadcasting over three dimensions ---------------------------------------------
+
+KILN_GRAPH(broadcast_3d) {
+  auto bt = kiln::sym("bt", {.min = 1, .max = 1 << 16, .hot = {}});
+  auto t = kiln::sym("t", {.min = 1, .max = 1 << 16, .hot = {}});
+  auto p = kiln::input("p", kiln::f32, {bt, 1, 24});
+  auto q = kiln::input("q", kiln::f32, {1, t, 24});
+  auto r = kiln::input("r", kiln::f32, {bt, t, 1});
+  auto v = kiln::input("v", kiln::f32, {24});
+  auto s = p + q;  // [bt, t, 24]
+  return kiln::Outputs({s * r + v, kiln::max(s, -1), kiln::sum(q * v, -1, true)})
+      .named({"y", "rowmax", "qsum"});
+}
+
+// --- reductions without keepdim, down to a scalar -----------------------------------
+
+KILN_GRAPH(reduce_keepdim_false) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 129});
+  auto s = kiln::sum(x, -1);  // [n]
+  return kiln::Outputs({s, kiln::mean(x, -1), kiln::max(x, -1), kiln::min(x, -1), kiln::sum(s, -1),
+                        kiln::max(kiln::mean(x, -1), -1)})
+      .named({"s", "mean", "mx", "mn", "total", "max_of_means"});
+}
+
+// --- several outputs: an input unchanged, a constant, a temp read twice -------------
+
+KILN_GRAPH(multi_output) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  auto y = kiln::input("y", kiln::f32, {n, 64});
+  auto p = x * y;
+  return kiln::Outputs({p, x, kiln::constant(1.5), kiln::softmax(p), kiln::sum(p, -1), p})
+      .named({"prod", "x_copy", "c", "sm", "rowsum", "prod_again"});
+}
+
+// --- every unary and binary op -----------------------------------------------------
+
+KILN_GRAPH(unary_ops) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 77});
+  auto ax = kiln::abs(x);  // inputs are never zero, so log and rsqrt stay finite
+  return kiln::Outputs({kiln::exp(x), kiln::log(ax), kiln::tanh(x), kiln::sigmoid(x), kiln::relu(x),
+                        kiln::sqrt(ax), kiln::rsqrt(ax), ax, kiln::neg(x), kiln::gelu(x),
+                        kiln::sin(x), kiln::cos(x), kiln::square(x)})
+      .named({"exp", "log", "tanh", "sigmoid", "relu", "sqrt", "rsqrt", "abs", "neg", "gelu", "sin",
+              "cos", "square"});
+}
+
+KILN_GRAPH(binary_ops) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 77});
+  auto y = kiln::input("y", kiln::f32, {n, 77});
+  auto v = kiln::input("v", kiln::f32, {77});
+  return kiln::Outputs({kiln::pow(kiln::abs(x) + 0.5, y), kiln::pow(x, 2.0), kiln::maximum(x, y),
+                        kiln::minimum(x, y), x / y, 1.0 / x, x - y * v, kiln::maximum(x, 0.25),
+                        kiln::minimum(x, -0.25)})
+      .named({"pow", "pow2", "maximum", "minimum", "div", "recip", "fms", "clamp_lo", "clamp_hi"});
+}

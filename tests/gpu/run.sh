@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The GPU machine's one script: checks Kiln's CUDA kernels against the
+# reference interpreter, checks that a kernel fault is reported as
+# kiln::CudaError, measures Kiln and torch.compile on the benchmark rows, and
+# merges the figures. Under --out go seven files (the device machine's $OUT
+# returns at most eight): run.log (everything), nvidia-smi.txt, one log per
+# tool, and <date>-<device>-<commit>.jsonl with every record (checks, both
+# benchmarks, the comparison), each carrying date, device and commit.
+# Exits non-zero when a check fails or a step errors; speed never fails it.
+#
+# Usage: bash tests/gpu/run.sh [--build-dir DIR] [--out DIR] [--quick]
+#   --build-dir DIR  a build that has tests/gpu/gpu_check and gpu_bench (made on the
+#                    development machine and carried over); without it, this script
+#                    configures and builds tests/gpu here, in build/gpu
+#   --out DIR        default: $OUT if set, else ./gpu-results
+#   --quick          gpu_check skips its 16384-row cases
+# The commit: $KILN_COMMIT, else git's, else "unknown" (a copied tree may have no .git).
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+
+usage() { sed -n '11,17p' "$0" | sed 's/^# \{0,1\}//'; }
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build=""
+out="${OUT:-$PWD/gpu-results}"
+quick=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build-dir) build="${2:?--build-dir needs a directory}"; shift 2 ;;
+    --out) out="${2:?--out needs a directory}"; shift 2 ;;
+    --quick) quick=(--quick); shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+exec > >(tee "$out/run.log") 2>&1
+# The tools' JSON lines before the merge: they all end up in the merged file.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+failures=()
+fail() { failures+=("$1"); echo "run.sh: FAILED: $1"; }
+section() { printf '\n== %s\n' "$1"; }
+
+# --- the binaries ---------------------------------------------------------------
+if [[ -n "$build" ]]; then
+  if ! build="$(cd "$build" 2>/dev/null && pwd)"; then
+    echo "run.sh: no build directory '$build'" >&2
+    exit 1
+  fi
+else
+  build="$root/build/gpu"
+  section "building tests/gpu in $build"
+  if ! { cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+           -DKILN_BUILD_GPU_TESTS=ON &&
+         cmake --build "$build" --target gpu_check gpu_bench; }; then
+    cat >&2 <<EOF
+
+run.sh: building tests/gpu on this machine failed (the log is above, and in run.log).
+The GPU machine's image may lack clang++ and the Debian -dev packages Kiln's build
+needs (flatbuffers, zstd, xxhash, dlpack). Build on the development machine instead
+and carry the two binaries over (tests/gpu/README.md says how), then run:
+  bash tests/gpu/run.sh --build-dir <that build directory>
+EOF
+    exit 1
+  fi
+fi
+bin="$build/tests/gpu"
+for tool in gpu_check gpu_bench; do
+  if [[ ! -x "$bin/$tool" ]]; then
+    echo "run.sh: $bin/$tool is missing (build the gpu_check and gpu_bench targets)" >&2
+    exit 1
+  fi
+done
+
+commit="${KILN_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# --- the machine ----------------------------------------------------------------
+section "nvidia-smi"
+device="unknown"
+if nvidia-smi >"$out/nvidia-smi.txt" 2>&1; then
+  nvidia-smi --query-gpu=index,name,driver_version,memory.total,clocks.max.sm,power.limit \
+    --format=csv | tee -a "$out/nvidia-smi.txt"
+  device="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+else
+  cat "$out/nvidia-smi.txt"
+  fail "nvidia-smi (is there a GPU and a driver?)"
+fi
+slug="$(printf '%s' "$device" | tr '[:upper:]' '[:lower:]' |
+  sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//')"
+merged="$out/$(date -u +%Y-%m-%d)-${slug:-unknown}-${commit}.jsonl"
+
+# A step's exit status, with its output both shown and kept.
+run_logged() {  # log-file command...
+  local log="$1"
+  shift
+  "$@" 2>&1 | tee "$log"
+  return "${PIPESTATUS[0]}"
+}
+
+# --- checks ---------------------------------------------------------------------
+section "gpu_check: every graph against the interpreter, aligned and misaligned"
+run_logged "$out/gpu_check.log" "$bin/gpu_check" "${quick[@]}"
+check_rc=$?
+[[ $check_rc -eq 0 ]] || fail "gpu_check (exit $check_rc)"
+summary="$(grep -m1 '^gpu_check: [0-9]* passed' "$out/gpu_check.log" || true)"
+passed="$(sed -n 's/^gpu_check: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' <<<"$summary")"
+failed="$(sed -n 's/^gpu_check: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' <<<"$summary")"
+printf '{"bench":"gpu_check","passed":%s,"failed":%s,"exit":%d}\n' \
+  "${passed:-null}" "${failed:-null}" "$check_rc" >"$work/checks.jsonl"
+
+section "gpu_check --fault: a bogus device pointer must come back as kiln::CudaError"
+run_logged "$out/gpu_check_fault.log" "$bin/gpu_check" --fault
+fault_rc=$?
+[[ $fault_rc -eq 0 ]] || fail "gpu_check --fault (exit $fault_rc)"
+printf '{"bench":"gpu_check_fault","cuda_error_reported":%s,"exit":%d}\n' \
+  "$([[ $fault_rc -eq 0 ]] && echo true || echo false)" "$fault_rc" >>"$work/checks.jsonl"
+
+# --- benchmarks -----------------------------------------------------------------
+section "gpu_bench: Kiln at 16384x4096"
+run_logged "$out/gpu_bench.log" "$bin/gpu_bench"
+bench_rc=$?
+[[ $bench_rc -eq 0 ]] || fail "gpu_bench errored (exit $bench_rc)"
+grep '^{' "$out/gpu_bench.log" >"$work/gpu_bench.jsonl" || true
+
+section "torch_peer.py: torch.compile at 16384x4096"
+run_logged "$out/torch_peer.log" python3 "$root/tests/gpu/torch_peer.py"
+torch_rc=$?
+[[ $torch_rc -eq 0 ]] || fail "torch_peer.py errored (exit $torch_rc)"
+grep '^{' "$out/torch_peer.log" >"$work/torch_peer.jsonl" || true
+
+section "Kiln against torch.compile"
+device_arg=()
+[[ "$device" == unknown ]] || device_arg=(--device "$device")
+python3 "$root/tests/gpu/merge_results.py" --commit "$commit" --date "$date_utc" \
+  "${device_arg[@]}" --out "$merged" \
+  "$work/checks.jsonl" "$work/gpu_bench.jsonl" "$work/torch_peer.jsonl" || fail "merge_results.py"
+
+section "summary"
+echo "results: $out"
+echo "merged:  $merged"
+if [[ ${#failures[@]} -gt 0 ]]; then
+  printf 'run.sh: %d step(s) failed:\n' "${#failures[@]}"
+  printf '  %s\n' "${failures[@]}"
+  exit 1
+fi
+echo "run.sh: all checks passed"

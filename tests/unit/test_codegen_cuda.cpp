@@ -1,0 +1,232 @@
+// CUDA codegen without a GPU: the kernels' shapes (vectors, teams, rows kept
+// in registers), their launch plans, determinism, and a real nvcc compile of
+// every kernel for sm_80 and sm_90 through the Ninja driver, with ptxas's
+// report checked for spills. Running them is tests/gpu's job.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kiln/compiler/cuda_codegen.h"
+#include "kiln/compiler/ir.h"
+#include "kiln/compiler/ninja_driver.h"
+#include "kiln/graph.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using kiln::compiler::CudaLoweredGraph;
+using kiln::compiler::lower_cuda;
+using kiln::ir::Graph;
+
+kiln::SymDim rows() { return kiln::sym("n", {.min = 1, .max = 1 << 20}); }
+
+kiln::Outputs g_softmax() {
+  auto x = kiln::input("x", kiln::f32, {rows(), 4096});
+  return kiln::outputs(kiln::softmax(x));
+}
+kiln::Outputs g_layernorm_bf16() {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::bf16, {n, 4096});
+  auto w = kiln::input("w", kiln::bf16, {4096});
+  auto b = kiln::input("b", kiln::bf16, {4096});
+  auto y =
+      kiln::layernorm(kiln::cast(x, kiln::f32), kiln::cast(w, kiln::f32), kiln::cast(b, kiln::f32));
+  return kiln::outputs(kiln::cast(y, kiln::bf16));
+}
+kiln::Outputs g_gelu_affine() {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 4096});
+  auto a = kiln::input("a", kiln::f32, {4096});
+  auto b = kiln::input("b", kiln::f32, {4096});
+  return kiln::outputs(kiln::gelu(x * a + b));
+}
+kiln::Outputs g_narrow_rows() {
+  auto x = kiln::input("x", kiln::f32, {rows(), 33});
+  return kiln::outputs(kiln::max(x, -1), kiln::sum(kiln::exp(x), -1, true));
+}
+kiln::Outputs g_dynamic_width() {
+  auto n = rows();
+  auto m = kiln::sym("m", {.min = 1, .max = 1 << 16});
+  auto x = kiln::input("x", kiln::f16, {n, m});
+  return kiln::outputs(kiln::cast(
+      kiln::rmsnorm(kiln::cast(x, kiln::f32), kiln::cast(x, kiln::f32) * 0.0f + 1.0f), kiln::f16));
+}
+kiln::Outputs g_broadcast3d() {
+  auto b = kiln::sym("b", {.min = 1, .max = 64});
+  auto t = kiln::sym("t", {.min = 1, .max = 64});
+  auto x = kiln::input("x", kiln::f32, {b, 1, 16});
+  auto y = kiln::input("y", kiln::f32, {1, t, 16});
+  auto i = kiln::input("i", kiln::i32, {b, t, 16});
+  return kiln::outputs(kiln::where(i > 4, x * y, x - y), kiln::tanh(x) + kiln::sigmoid(y));
+}
+kiln::Outputs g_copy_and_constant() {
+  auto x = kiln::input("x", kiln::i64, {rows(), 8});
+  return kiln::outputs(x, x * 3 + 1);
+}
+
+Graph traced(const char* name, kiln::GraphFunction f) {
+  return kiln::ir::canonicalize(kiln::trace(name, f));
+}
+
+CudaLoweredGraph lower(const Graph& g, bool aligned, kiln::ir::SymbolValues values = {}) {
+  if (values.empty()) values.assign(g.symbols.size(), -1);
+  kiln::compiler::CudaCodegenOptions o;
+  o.entry_prefix = "kiln_test_" + g.name + (aligned ? "_a" : "_u");
+  o.aligned16 = aligned;
+  return lower_cuda(g, values, o);
+}
+
+int64_t eval(const kiln::compiler::SizeExpr& e, kiln::ir::SymbolValues values) {
+  return e.evaluate(values);
+}
+
+TEST(CodegenCuda, SoftmaxIsOneBlockPerRowWithTheRowInRegisters) {
+  const Graph g = traced("softmax", &g_softmax);
+  const CudaLoweredGraph l = lower(g, true);
+  ASSERT_EQ(l.kernels.size(), 1u);
+  EXPECT_TRUE(l.vectorized);
+  const std::string& src = l.kernels[0].source;
+  EXPECT_NE(src.find("kiln_vload<4>"), std::string::npos) << src;
+  EXPECT_NE(src.find("kiln_vstore<4>"), std::string::npos);
+  EXPECT_NE(src.find("__shfl_xor_sync"), std::string::npos);
+  EXPECT_NE(src.find("kept in registers"), std::string::npos);
+  // x is read once: one vector load in the source, in the first loop.
+  EXPECT_EQ(std::count(src.begin(), src.end(), '\n') > 0, true);
+  size_t loads = 0;
+  for (size_t at = src.find("kiln_vload<4>(b0"); at != std::string::npos;
+       at = src.find("kiln_vload<4>(b0", at + 1)) {
+    ++loads;
+  }
+  EXPECT_EQ(loads, 1u) << src;
+  // One block per row: the grid is the row count.
+  EXPECT_EQ(l.launches[0].block[0], 256u);
+  EXPECT_EQ(eval(l.launches[0].grid[0], {1000}), 1000);
+  EXPECT_EQ(eval(l.launches[0].grid[1], {1000}), 1);
+}
+
+TEST(CodegenCuda, UnalignedVariantUsesNoVectors) {
+  const Graph g = traced("softmax", &g_softmax);
+  const CudaLoweredGraph l = lower(g, false);
+  EXPECT_FALSE(l.vectorized);
+  EXPECT_EQ(l.kernels[0].source.find("kiln_vload"), std::string::npos);
+}
+
+TEST(CodegenCuda, Bf16LayernormMovesEightElementVectorsAndAccumulatesInF32) {
+  const Graph g = traced("layernorm_bf16", &g_layernorm_bf16);
+  const CudaLoweredGraph l = lower(g, true);
+  ASSERT_EQ(l.kernels.size(), 1u);
+  const std::string& src = l.kernels[0].source;
+  EXPECT_NE(src.find("kiln_vload<8>"), std::string::npos) << src;
+  EXPECT_NE(src.find("kiln_bf16_to_f32"), std::string::npos);
+  EXPECT_NE(src.find("float a"), std::string::npos);  // f32 accumulators
+  // w and b are read in one loop only: not kept in registers.
+  EXPECT_EQ(src.find("alignas(16) uint16_t r1_"), std::string::npos) << src;
+}
+
+TEST(CodegenCuda, PointwiseGridCoversEveryVector) {
+  const Graph g = traced("gelu_affine", &g_gelu_affine);
+  const CudaLoweredGraph l = lower(g, true);
+  ASSERT_EQ(l.kernels.size(), 1u);
+  EXPECT_NE(l.kernels[0].source.find("Pointwise"), std::string::npos);
+  // 16384 rows of 4096 f32 in 4-element vectors, 256 threads a block, 2
+  // vectors a thread.
+  EXPECT_EQ(eval(l.launches[0].grid[0], {16384}), 16384 * 4096 / 4 / 256 / 2);
+  EXPECT_EQ(eval(l.launches[0].grid[0], {1}), 2);  // one row: 1024 vectors
+  const CudaLoweredGraph u = lower(g, false);
+  EXPECT_EQ(eval(u.launches[0].grid[0], {16384}), 16384 * 4096 / 256 / 2);
+}
+
+TEST(CodegenCuda, NarrowRowsUseAWarpPerRow) {
+  const Graph g = traced("narrow", &g_narrow_rows);
+  const CudaLoweredGraph l = lower(g, true);
+  const std::string& src = l.kernels[0].source;
+  EXPECT_NE(src.find("a warp per row"), std::string::npos) << src;
+  EXPECT_FALSE(l.vectorized);  // 33 is no multiple of 4
+  // Eight rows a block.
+  EXPECT_EQ(eval(l.launches[0].grid[0], {17}), 3);
+}
+
+TEST(CodegenCuda, StaticShapesUse32BitIndexing) {
+  const Graph g = traced("softmax", &g_softmax);
+  EXPECT_NE(lower(g, true, {64}).kernels[0].source.find("const int C = 4096;"), std::string::npos);
+  EXPECT_NE(lower(g, true).kernels[0].source.find("const int64_t C = 4096;"), std::string::npos);
+}
+
+TEST(CodegenCuda, LoweringIsDeterministic) {
+  const Graph g = traced("layernorm_bf16", &g_layernorm_bf16);
+  EXPECT_EQ(lower(g, true).kernels[0].source, lower(g, true).kernels[0].source);
+}
+
+TEST(CodegenCuda, CompileFlagsNameTheArch) {
+  const auto flags = kiln::compiler::cuda_compile_flags("sm_90");
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "-arch=sm_90"), flags.end());
+  EXPECT_THROW(kiln::compiler::cuda_compile_flags("sm_9x"), std::invalid_argument);
+  EXPECT_THROW(kiln::compiler::cuda_compile_flags("compute_90"), std::invalid_argument);
+}
+
+#ifdef KILN_TEST_NVCC
+// Every kernel of every graph above, aligned and unaligned, static and
+// dynamic, compiled by nvcc for sm_80 and sm_90 (PTX too for sm_90); none
+// may spill.
+TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
+  const std::vector<std::pair<const char*, kiln::GraphFunction>> graphs = {
+      {"softmax", &g_softmax},
+      {"layernorm_bf16", &g_layernorm_bf16},
+      {"gelu_affine", &g_gelu_affine},
+      {"narrow", &g_narrow_rows},
+      {"dynamic_width", &g_dynamic_width},
+      {"broadcast3d", &g_broadcast3d},
+      {"copy_and_constant", &g_copy_and_constant}};
+  kiln::compiler::NinjaBuildRequest req;
+  req.work_dir = fs::path(KILN_TEST_BINARY_DIR) / "codegen_cuda_work";
+  req.nvcc = KILN_TEST_NVCC;
+  req.ninja = KILN_TEST_NINJA;
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    kiln::compiler::CudaBuild cb;
+    cb.name = std::string("cuda-") + arch;
+    cb.nvcc_flags = kiln::compiler::cuda_compile_flags(arch);
+    cb.ptx = std::string(arch) == "sm_90";
+    for (const auto& [name, fn] : graphs) {
+      const Graph g = traced(name, fn);
+      kiln::ir::SymbolValues statics(g.symbols.size(), 64);
+      for (const auto& values : {kiln::ir::SymbolValues(g.symbols.size(), -1), statics}) {
+        for (bool aligned : {true, false}) {
+          for (const auto& k : lower(g, aligned, values).kernels) {
+            const std::string file = k.entry + (values[0] < 0 ? "_dyn" : "_st") + ".cu";
+            cb.sources.push_back({file, k.source});
+          }
+        }
+      }
+    }
+    req.cuda.push_back(std::move(cb));
+  }
+  ASSERT_NO_THROW(kiln::compiler::run_ninja_build(req));
+  size_t reports = 0;
+  const std::regex spill(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+  for (size_t b = 0; b < req.cuda.size(); ++b) {
+    for (size_t s = 0; s < req.cuda[b].sources.size(); ++s) {
+      const fs::path cubin = kiln::compiler::cuda_output(req, b, s, false);
+      EXPECT_GT(fs::file_size(cubin), 0u);
+      if (req.cuda[b].ptx)
+        EXPECT_GT(fs::file_size(kiln::compiler::cuda_output(req, b, s, true)), 0u);
+      std::ifstream in(fs::path(cubin).replace_extension(".ptxas"));
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string report = text.str();
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(report, m, spill)) << cubin << ":\n" << report;
+      EXPECT_EQ(m[1].str(), "0") << cubin << " spills:\n" << report;
+      EXPECT_EQ(m[2].str(), "0") << cubin << " spills:\n" << report;
+      ++reports;
+    }
+  }
+  EXPECT_GE(reports, 2 * 7 * 4u);
+}
+#endif
+
+}  // namespace

@@ -1,0 +1,774 @@
+// CUDA codegen: one .cu translation unit per fused group (docs/codegen.md
+// describes the kernel shapes).
+//
+// Two kernel shapes:
+//  - pointwise: each thread computes V consecutive elements of a row (one
+//    16-byte vector per buffer when the guards say the pointers are aligned
+//    and the row width is a multiple of V), in a grid-stride loop;
+//  - rows: a team of threads (a warp for narrow rows, the block for wide
+//    ones) owns one row; each reduction is a per-thread partial, then a warp
+//    shuffle tree and, for a block team, one shared-memory step. When the
+//    row width is static and small enough, the values read from global
+//    memory stay in registers across the group's loops, so softmax,
+//    layernorm and rmsnorm read their input once.
+// Row-vector values of an earlier loop are recomputed, not kept: the kernels
+// are bound by memory, and recomputing costs fewer registers than keeping.
+#include "kiln/compiler/cuda_codegen.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "group_emitter.h"
+
+namespace kiln::compiler {
+namespace {
+
+using namespace codegen_detail;  // NOLINT(google-build-using-namespace)
+
+constexpr int kPointwiseBlock = 256;
+// Vectors per thread and step of a pointwise kernel: independent loads in
+// flight per buffer hide more latency than one. Groups with libm's long
+// trigonometric paths stay at one (their local memory would spill).
+constexpr int kPointwiseUnroll = 2;
+constexpr int kWarp = 32;
+// Per thread, values kept in registers across loops at most (elements).
+constexpr int64_t kMaxCachedElements = 64;
+// Chunks per thread when a row is kept in registers.
+constexpr int64_t kMaxChunks = 8;
+// Above this many vectors per row a block owns the row, below it a warp.
+constexpr int64_t kWarpRowVectors = 128;
+constexpr int64_t kMaxGrid = int64_t{1} << 24;
+constexpr int64_t kInt32IndexLimit = int64_t{1} << 30;
+
+// 16-bit float conversions on the device: one cvt instruction each (sm_80 or
+// newer for bf16), round to nearest even like the CPU helpers; only a NaN's
+// payload may differ.
+constexpr std::string_view kDeviceBitsText =
+    R"(static __device__ __forceinline__ float kiln_bits_f32(uint32_t u) { return __uint_as_float(u); }
+static __device__ __forceinline__ uint32_t kiln_f32_bits(float f) { return __float_as_uint(f); }
+)";
+constexpr std::string_view kDeviceBf16Text =
+    R"(static __device__ __forceinline__ float kiln_bf16_to_f32(uint16_t h) {
+  return __uint_as_float((uint32_t)h << 16);
+}
+static __device__ __forceinline__ uint16_t kiln_f32_to_bf16(float f) {
+  uint16_t r;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
+  return r;
+}
+static __device__ __forceinline__ float kiln_round_bf16(float f) {
+  return kiln_bf16_to_f32(kiln_f32_to_bf16(f));
+}
+)";
+constexpr std::string_view kDeviceF16Text =
+    R"(static __device__ __forceinline__ float kiln_f16_to_f32(uint16_t h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+static __device__ __forceinline__ uint16_t kiln_f32_to_f16(float f) {
+  uint16_t r;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
+  return r;
+}
+static __device__ __forceinline__ float kiln_round_f16(float f) {
+  return kiln_f16_to_f32(kiln_f32_to_f16(f));
+}
+)";
+
+// Helpers of cpu_codegen_support.h are plain C; on the device they are
+// inline device functions, with memcpy for the bit casts and the gelu's
+// division as __fdividef (see GroupEmitter::device_math_).
+std::string device_helper(std::string_view text) {
+  std::string s(text);
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+      s.replace(at, from.size(), to);
+    }
+  };
+  replace_all("static inline ", "static __device__ __forceinline__ ");
+  replace_all("__builtin_memcpy", "memcpy");
+  replace_all("h * (p / q)", "h * __fdividef(p, q)");
+  return s;
+}
+
+constexpr std::string_view kVectorHelpers =
+    R"(// 16-byte vector moves; `p` is 16-byte aligned (guarded) and N * sizeof(T) a
+// multiple of 16.
+template <int N, typename T>
+static __device__ __forceinline__ void kiln_vload(const T* __restrict__ p, T* __restrict__ v) {
+#pragma unroll
+  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
+    const uint4 u = reinterpret_cast<const uint4*>(p)[i];
+    memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
+  }
+}
+template <int N, typename T>
+static __device__ __forceinline__ void kiln_vstore(T* __restrict__ p, const T* __restrict__ v) {
+#pragma unroll
+  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
+    uint4 u;
+    memcpy(&u, reinterpret_cast<const char*>(v) + 16 * i, 16);
+    reinterpret_cast<uint4*>(p)[i] = u;
+  }
+}
+)";
+
+class CudaKernelEmitter : public GroupEmitter {
+ public:
+  CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
+                    const ir::SymbolValues& sv, std::string entry, bool aligned16)
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)), aligned16_(aligned16) {
+    device_math_ = true;
+  }
+
+  void run() {
+    collect_arguments();
+    choose_index_type();
+    if (G_.copy_of >= 0) {
+      emit_copy();
+    } else if (!G_.has_reduction) {
+      emit_pointwise();
+    } else {
+      emit_rows();
+    }
+    assemble();
+  }
+
+  CudaLaunch launch;
+  bool vectorized() const { return need_vectors_; }
+
+  // Operand vectors read in more than one loop of a row: only those are
+  // worth registers. A first run of the emitter finds them (recomputation
+  // makes that hard to know before emitting), the second keeps them.
+  std::set<std::string> reread_vectors() const {
+    std::set<std::string> out;
+    for (const auto& [key, phases] : vector_phases_) {
+      if (phases.size() > 1) out.insert(key);
+    }
+    return out;
+  }
+  void keep_in_registers(std::set<std::string> keys) { kept_ = std::move(keys); }
+
+ private:
+  struct Scope {
+    std::string* out;
+    std::string* pre;  // the chunk's loads, before its element loop; null at row scope
+    std::string pre_indent;
+    std::string indent;
+    std::map<std::string, std::string> loads;  // key -> var
+    std::set<int32_t> recomputed;
+    bool in_loop;
+    int32_t phase;
+  };
+
+  // ---- setup ----------------------------------------------------------------
+  void choose_index_type() {
+    // 32-bit indexing when every buffer this kernel touches is statically
+    // small: int division is far cheaper than int64 on the GPU.
+    bool small = true;
+    for (uint32_t b : arg_buffers) {
+      const SizeExpr& numel = bm_.buffers[b].numel;
+      small = small && numel.is_constant() && numel.evaluate({}) < kInt32IndexLimit;
+    }
+    const SizeExpr dom = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    small = small && dom.is_constant() && dom.evaluate({}) < kInt32IndexLimit;
+    idx_ = small ? "int" : "int64_t";
+  }
+
+  // V: elements per vector. 16 bytes of the narrowest buffer, when aligned,
+  // the row width is static and a multiple of it.
+  int64_t choose_vector_width() const {
+    if (!aligned16_ || G_.num_loops == 0) return 1;
+    const std::optional<int64_t> c = static_c();
+    if (!c) return 1;
+    size_t narrowest = 8;
+    for (uint32_t b : arg_buffers) {
+      narrowest = std::min(narrowest, static_cast<size_t>(dtype_size(bm_.buffers[b].dtype)));
+    }
+    const auto v = static_cast<int64_t>(16 / narrowest);
+    return *c % v == 0 ? v : 1;
+  }
+
+  std::string storage(DType t) const { return storage_name(t); }
+
+  bool heavy_math() const {
+    return std::any_of(G_.nodes.begin(), G_.nodes.end(), [&](int32_t id) {
+      const Op op = g_.node(id).op;
+      return op == Op::sin || op == Op::cos || op == Op::pow;
+    });
+  }
+
+  // `text` with every line indented by `spaces` more.
+  static std::string indent_by(const std::string& text, int spaces) {
+    const std::string pad(static_cast<size_t>(spaces), ' ');
+    std::string out;
+    size_t begin = 0;
+    while (begin < text.size()) {
+      const size_t end = text.find('\n', begin);
+      const size_t stop = end == std::string::npos ? text.size() : end + 1;
+      if (text.compare(begin, 1, "#") != 0 && stop - begin > 1) out += pad;
+      out.append(text, begin, stop - begin);
+      begin = stop;
+    }
+    return out;
+  }
+
+  // ---- operands ---------------------------------------------------------------
+  std::string operand(int32_t op, ReaderKind k, Scope& sc) {
+    const Node& m = g_.node(op);
+    if (m.op == Op::constant) return constant_ref(op);
+    const auto o = static_cast<size_t>(op);
+    if (s_.group_of[o] == gi_) {
+      if (s_.role[o] == NodeRole::row_scalar || s_.phase[o] == sc.phase) {
+        return "v" + std::to_string(op);
+      }
+      // A row-vector of an earlier loop: recomputed from what this loop reads.
+      if (!sc.recomputed.count(op)) {
+        emit_node(op, sc);
+        sc.recomputed.insert(op);
+      }
+      return "v" + std::to_string(op);
+    }
+    if (recomputed_here(op)) {
+      const std::string key =
+          "w" + std::to_string(op) + (k.plus1 ? "+" : "-") + (k.inner ? "c" : "r");
+      auto it = sc.loads.find(key);
+      if (it != sc.loads.end()) return it->second;
+      std::vector<std::string> args;
+      for (int32_t c : m.inputs) args.push_back(operand(c, k, sc));
+      std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+      *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
+                 finish(op_expr(m, args), m.dtype) + ";\n";
+      sc.loads[key] = var;
+      return var;
+    }
+    const auto [off, inner] = row_access(op, k.plus1, k.inner);
+    const std::string key = std::to_string(op) + "@" + off + (inner && sc.in_loop ? "+c" : "");
+    auto it = sc.loads.find(key);
+    if (it != sc.loads.end()) return it->second;
+    std::string raw;
+    if (inner && sc.in_loop) {
+      raw = vector_element(op, off, sc);
+    } else {
+      raw = "b" + std::to_string(read_slot_.at(op)) + "[" + off + "]";
+    }
+    std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
+               load_value(m.dtype, raw) + ";\n";
+    sc.loads[key] = var;
+    return var;
+  }
+
+  // The element j of the vector at offset `off` + c0 of external node op, as
+  // stored; loads the vector in the chunk's preamble (or, when the row stays
+  // in registers, once per row).
+  std::string vector_element(int32_t op, const std::string& off, Scope& sc) {
+    const Node& m = g_.node(op);
+    const std::string slot = std::to_string(read_slot_.at(op));
+    const std::string key = std::to_string(op) + "@" + off;
+    vector_phases_[key].insert(sc.phase);
+    if (chunks_ > 0 && kept_.count(key)) {
+      auto it = cached_.find(key);
+      if (it == cached_.end()) {
+        const std::string name = "r" + std::to_string(op) + "_" + std::to_string(cached_.size());
+        row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
+                      std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
+        it = cached_.emplace(key, name).first;
+        *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, it->second + "[k]");
+      }
+      return it->second + "[k][j]";
+    }
+    const std::string pre_key = "vec:" + key;
+    auto it = sc.loads.find(pre_key);
+    if (it == sc.loads.end()) {
+      const std::string name = "l" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+      *sc.pre += sc.pre_indent + "alignas(16) " + storage(m.dtype) + " " + name + "[" +
+                 std::to_string(v_) + "];\n";
+      *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, name);
+      it = sc.loads.emplace(pre_key, name).first;
+    }
+    return it->second + "[j]";
+  }
+
+  std::string load_stmt(DType t, const std::string& slot, const std::string& off,
+                        const std::string& dest) {
+    (void)t;
+    const std::string addr = "b" + slot + " + " + paren(off) + " + c0";
+    if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];\n";
+    need_vectors_ = true;
+    return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
+  }
+
+  void emit_node(int32_t id, Scope& sc) {
+    const Node& n = g_.node(id);
+    const ReaderKind k = kind_of(id);
+    std::vector<std::string> args;
+    for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
+    const std::string v = "v" + std::to_string(id);
+    if (n.dtype == DType::bf16 || n.dtype == DType::f16) {
+      // Rounded once: the stored bits (h<id>) and the value (v<id>) come
+      // from one conversion, which a store then reuses.
+      const std::string h = "h" + std::to_string(id);
+      *sc.out += sc.indent + "const uint16_t " + h + " = " +
+                 store_value(n.dtype, "(" + op_expr(n, args) + ")") + ";\n";
+      *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
+      return;
+    }
+    *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " " + v + " = " +
+               finish(op_expr(n, args), n.dtype) + ";\n";
+  }
+
+  // The stored form of node id's value (see emit_node).
+  std::string stored(const Node& n, int32_t id) {
+    if (n.dtype == DType::bf16 || n.dtype == DType::f16) return "h" + std::to_string(id);
+    return store_value(n.dtype, "v" + std::to_string(id));
+  }
+
+  // ---- one chunk: V elements of a row -------------------------------------------
+  // The row-vector nodes of loop p over elements c0 .. c0 + V - 1, the
+  // accumulation of loop p's reductions, and the stores.
+  std::string chunk(int32_t p, const std::string& indent,
+                    const std::map<int32_t, std::string>& accs) {
+    std::string pre;
+    std::string body;
+    std::string post;
+    const std::string in = indent + "  ";
+    Scope sc{&body, &pre, indent, in, {}, {}, true, p};
+    for (int32_t id : G_.nodes) {
+      const auto u = static_cast<size_t>(id);
+      if (s_.phase[u] != p) continue;
+      const Node& n = g_.node(id);
+      if (ir::is_reduction(n.op)) {
+        const Node& src = g_.node(n.inputs[0]);
+        const std::string v =
+            convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
+        body += in + accumulate(n, accs.at(id), v) + "\n";
+        continue;
+      }
+      if (s_.role[u] != NodeRole::row_vector) continue;
+      emit_node(id, sc);
+      if (!s_.materialized[u]) continue;
+      for (int32_t slot : write_slots_.at(id)) {
+        const std::string st = "st" + std::to_string(slot);
+        pre += indent + "alignas(16) " + storage(n.dtype) + " " + st + "[" + std::to_string(v_) +
+               "];\n";
+        body += in + st + "[j] = " + stored(n, id) + ";\n";
+        const std::string b = "b" + std::to_string(slot);
+        if (v_ == 1) {
+          post += indent + b + "[ow + c0] = " + st + "[0];\n";
+        } else {
+          need_vectors_ = true;
+          post += indent + "kiln_vstore<" + std::to_string(v_) + ">(" + b + " + ow + c0, " + st +
+                  ");\n";
+        }
+      }
+    }
+    std::string out = pre;
+    if (v_ == 1) {
+      out += indent + "{\n" + in + "const int j = 0;\n" + body + indent + "}\n";
+    } else {
+      out += indent + "#pragma unroll\n" + indent + "for (int j = 0; j < " + std::to_string(v_) +
+             "; ++j) {\n" + body + indent + "}\n";
+    }
+    return out + post;
+  }
+
+  // ---- row scalars ------------------------------------------------------------
+  void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
+                       const std::string& store_condition) {
+    Scope sc{&out, nullptr, "", indent, {}, {}, false, s_.phase[static_cast<size_t>(id)]};
+    sc.loads = row_loads_;
+    emit_node(id, sc);
+    row_loads_ = sc.loads;
+    store_row_scalar(id, out, indent, store_condition);
+  }
+
+  void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
+                        const std::string& condition) {
+    if (!s_.materialized[static_cast<size_t>(id)]) return;
+    for (int32_t slot : write_slots_.at(id)) {
+      out += indent + "if (" + condition + ") " +
+             store_stmt(g_.node(id).dtype, slot, "row", "v" + std::to_string(id)) + "\n";
+    }
+  }
+
+  // Declarations of the row's index: multi-index and operand offsets.
+  std::string row_prelude(const std::string& indent) {
+    std::string o;
+    const size_t orank = G_.outer.size();
+    if (need_index_) {
+      for (size_t j = 0; j < orank; ++j) {
+        o += indent + idx_ + " i" + std::to_string(j) + ";\n";
+      }
+      o += indent + "{\n" + indent + "  " + idx_ + " rest = row;\n";
+      for (size_t j = orank; j-- > 1;) {
+        const std::string extent = dim(G_.outer[j]);
+        o += indent + "  i" + std::to_string(j) + " = rest % " + paren(extent) + ";\n";
+        o += indent + "  rest /= " + paren(extent) + ";\n";
+      }
+      o += indent + "  i0 = rest;\n" + indent + "}\n";
+    }
+    for (const auto& expr : offset_order_) {
+      o += indent + "const " + idx_ + " " + offset_vars_.at(expr) + " = " + expr + ";\n";
+    }
+    o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
+    return o;
+  }
+
+  // ---- kernels ------------------------------------------------------------------
+  void emit_copy() {
+    const Node& n = g_.node(G_.copy_of);
+    const SizeExpr numel = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    block_ = kPointwiseBlock;
+    launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
+    std::string& o = body_;
+    o += "  // Copy: one element per thread, grid-stride.\n";
+    o += "  const " + idx_ + " N = " + prod(G_.domain(), 0, G_.domain().size()) + ";\n";
+    o += "  for (" + idx_ + " i = (" + idx_ +
+         ")blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (" + idx_ +
+         ")gridDim.x * blockDim.x) {\n";
+    std::string v;
+    if (n.op == Op::constant) {
+      v = constant_ref(G_.copy_of);
+    } else {
+      v = load_expr(n.dtype, read_slot_.at(G_.copy_of), "i");
+    }
+    for (int32_t slot : write_slots_.at(G_.copy_of)) {
+      o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
+    }
+    o += "  }\n";
+    shape_note_ = "copy";
+  }
+
+  void emit_pointwise() {
+    v_ = choose_vector_width();
+    block_ = kPointwiseBlock;
+    const bool has_inner = G_.num_loops > 0;
+    const std::string in = "      ";
+    std::string rowbody;
+    for (int32_t id : G_.nodes) {
+      if (s_.role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
+        emit_row_scalar(id, rowbody, in, "c0 == 0");
+      }
+    }
+    const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
+
+    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    const SizeExpr c = SizeExpr::of_dim(bind_shape({G_.inner}, sv_)[0]);
+    const SizeExpr vectors =
+        has_inner ? rows * (v_ == 1 ? c : SizeExpr::constant(c.evaluate({}) / v_)) : rows;
+    unroll_ = heavy_math() ? 1 : kPointwiseUnroll;
+    const int64_t step = static_cast<int64_t>(block_) * unroll_;
+    launch.grid[0] = vectors.ceil_div(SizeExpr::constant(step)).min(SizeExpr::constant(kMaxGrid));
+
+    const std::string cv = v_ == 1 ? "C" : "(C / " + std::to_string(v_) + ")";
+    std::string& o = body_;
+    o += "  // Pointwise: " + std::to_string(v_) + " element(s) of a row per vector, " +
+         std::to_string(unroll_) + " vector(s) per thread and step, grid-stride.\n";
+    o += "  const " + idx_ + " C = " + (has_inner ? dim(G_.inner) : std::string("1")) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " NV = ROWS * " + (has_inner ? cv : std::string("1")) + ";\n";
+    o += "  for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + std::to_string(step) +
+         " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + std::to_string(step) +
+         ") {\n";
+    // A full step runs unrolled without bounds checks, so the loads of all
+    // its vectors are in flight together; the last, partial step checks.
+    std::string step_body;
+    if (has_inner) {
+      step_body += in + "const " + idx_ + " row = q / " + cv + ";\n";
+      step_body +=
+          in + "const " + idx_ + " c0 = (q - row * " + cv + ") * " + std::to_string(v_) + ";\n";
+    } else {
+      step_body += in + "const " + idx_ + " row = q;\n" + in + "[[maybe_unused]] const " + idx_ +
+                   " c0 = 0;\n";
+    }
+    step_body += row_prelude(in) + rowbody + chunk_text;
+    const std::string unroll = std::to_string(unroll_);
+    const std::string last = "q0 + " + std::to_string(static_cast<int64_t>(block_) * (unroll_ - 1));
+    o += "    if (" + last + " < NV) {\n";
+    o += "      #pragma unroll\n";
+    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
+    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
+    o += indent_by(step_body, 4);
+    o += "      }\n";
+    o += "    } else {\n";
+    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
+    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
+    o += "        if (q >= NV) break;\n";
+    o += indent_by(step_body, 4);
+    o += "      }\n";
+    o += "    }\n  }\n";
+    shape_note_ = "pointwise, " + std::to_string(v_) + "-element vectors";
+  }
+
+  void emit_rows() {
+    v_ = choose_vector_width();
+    const std::optional<int64_t> cs = static_c();
+    int64_t team = 256;
+    if (cs) {
+      const int64_t vectors = (*cs + v_ - 1) / v_;
+      if (vectors <= kWarpRowVectors) {
+        team = kWarp;
+      } else {
+        // About four vectors per thread, 64 to 1024 threads: blocks small
+        // enough that several share an SM, so one's loads cover another's
+        // reduction barriers. Measured on an H200 (tests/gpu): two vectors
+        // per thread (512-thread teams at 4096 f32) lost 17% on layernorm;
+        // capping registers for full occupancy spilled.
+        team = 64;
+        while (team < 1024 && team * 4 < vectors) team *= 2;
+      }
+      const int64_t chunks = (vectors + team - 1) / team;
+      if (chunks <= kMaxChunks && chunks * v_ <= kMaxCachedElements) chunks_ = chunks;
+    }
+    team_ = static_cast<int>(team);
+    block_ = team_ == kWarp ? 256 : team_;
+    const int rows_per_block = block_ / team_;
+
+    std::string rowbody;
+    std::string shared;
+    for (int32_t p = 0; p < G_.num_loops; ++p) {
+      for (int32_t id : G_.nodes) {
+        const auto u = static_cast<size_t>(id);
+        if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
+            s_.phase[u] == p) {
+          emit_row_scalar(id, rowbody, "    ", "lane == 0");
+        }
+      }
+      emit_loop(p, rowbody, shared);
+    }
+    for (int32_t id : G_.nodes) {
+      const auto u = static_cast<size_t>(id);
+      if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
+          s_.phase[u] >= G_.num_loops) {
+        emit_row_scalar(id, rowbody, "    ", "lane == 0");
+      }
+    }
+
+    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    launch.grid[0] =
+        rows.ceil_div(SizeExpr::constant(rows_per_block)).min(SizeExpr::constant(kMaxGrid));
+
+    std::string& o = body_;
+    o += "  // Rows: " +
+         std::string(team_ == kWarp ? "a warp"
+                                    : "the block of " + std::to_string(team_) + " threads") +
+         " per row, " + std::to_string(v_) + "-element vectors" +
+         (chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
+                      : std::string()) +
+         ".\n";
+    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
+    o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
+    o += shared;
+    o += "  for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + std::to_string(rows_per_block) +
+         " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
+         ") {\n";
+    o += row_prelude("    ");
+    o += row_decls_;
+    o += rowbody;
+    if (team_ > kWarp) {
+      // The reductions' shared memory is reused only by a next row.
+      o += "    if (row + (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
+           " < ROWS) __syncthreads();\n";
+    }
+    o += "  }\n";
+    shape_note_ = "rows, " + std::to_string(G_.num_loops) + " loop(s) per row";
+  }
+
+  std::string combine(const Node& r, const std::string& a, const std::string& b) const {
+    if (r.op == Op::reduce_max) return "(" + b + " > " + a + " ? " + b + " : " + a + ")";
+    if (r.op == Op::reduce_min) return "(" + b + " < " + a + " ? " + b + " : " + a + ")";
+    return "(" + a + " + " + b + ")";
+  }
+
+  void emit_loop(int32_t p, std::string& out, std::string& shared) {
+    std::vector<int32_t> reds;
+    for (int32_t id : G_.nodes) {
+      if (ir::is_reduction(g_.node(id).op) && s_.phase[static_cast<size_t>(id)] == p)
+        reds.push_back(id);
+    }
+    out += "    // Loop " + std::to_string(p) + ".\n";
+    std::map<int32_t, std::string> accs;
+    for (int32_t r : reds) {
+      const Node& n = g_.node(r);
+      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
+             ";\n";
+      accs[r] = "a" + std::to_string(r);
+    }
+    const std::string tv = std::to_string(static_cast<int64_t>(team_) * v_);
+    if (chunks_ > 0) {
+      const std::optional<int64_t> cs = static_c();
+      const bool exact = *cs == chunks_ * team_ * v_;
+      out += "    #pragma unroll\n";
+      out += "    for (int k = 0; k < " + std::to_string(chunks_) + "; ++k) {\n";
+      out += "      [[maybe_unused]] const " + idx_ + " c0 = ((" + idx_ + ")k * " +
+             std::to_string(team_) + " + lane) * " + std::to_string(v_) + ";\n";
+      if (exact) {
+        out += chunk(p, "      ", accs);
+      } else {
+        out += "      if (c0 < C) {\n" + chunk(p, "        ", accs) + "      }\n";
+      }
+      out += "    }\n";
+    } else {
+      out += "    for (" + idx_ + " c0 = (" + idx_ + ")lane * " + std::to_string(v_) +
+             "; c0 < C; c0 += " + tv + ") {\n";
+      out += chunk(p, "      ", accs);
+      out += "    }\n";
+    }
+    for (int32_t r : reds) {
+      const Node& n = g_.node(r);
+      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const std::string a = accs.at(r);
+      const int width = std::min(team_, kWarp);
+      out += "    #pragma unroll\n";
+      out += "    for (int m = " + std::to_string(width / 2) + "; m > 0; m >>= 1) {\n";
+      out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " + a +
+             ", m);\n";
+      out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
+      if (team_ > kWarp) {
+        const int warps = team_ / kWarp;
+        const std::string red = "red" + std::to_string(r);
+        shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
+                  std::to_string(warps) + "];\n";
+        out += "    if (lane % 32 == 0) " + red + "[lane / 32] = " + a + ";\n";
+        out += "    __syncthreads();\n";
+        out += "    " + a + " = " + red + "[0];\n";
+        out += "    for (int w = 1; w < " + std::to_string(warps) + "; ++w) " + a + " = " +
+               combine(n, a, red + "[w]") + ";\n";
+      }
+      std::string e = a;
+      if (n.op == Op::reduce_mean) {
+        e = t == CType::f32   ? "(" + e + " / (float)C)"
+            : t == CType::f64 ? "(" + e + " / (double)C)"
+                              : "(" + e + " / (int64_t)C)";
+      }
+      out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
+             finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
+      store_row_scalar(r, out, "    ", "lane == 0");
+    }
+  }
+
+  // ---- assembly -----------------------------------------------------------------
+  void assemble() {
+    std::string& s = source;
+    s += "// Generated by Kiln: CUDA kernel " + entry_ + " of graph '" + g_.name + "'.\n";
+    if (G_.copy_of >= 0) {
+      s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
+    } else {
+      s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
+           " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
+           " C=" + ir::shape_to_string(g_, {G_.inner}) + ", " + shape_note_ + ".\n";
+    }
+    s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+    static const std::pair<unsigned, std::string_view> kHelpers[] = {
+        {kHelperTanh, kHelperTanhText},
+        {kHelperGelu, kHelperGeluText},
+        {kHelperIntDiv, kHelperIntDivText},
+        {kHelperIntPow, kHelperIntPowText}};
+    if (helpers_ & kHelperBits) s += kDeviceBitsText;
+    if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
+    if (helpers_ & kHelperF16) s += kDeviceF16Text;
+    for (const auto& [bit, text] : kHelpers) {
+      if (helpers_ & bit) s += device_helper(text);
+    }
+    if (need_vectors_) s += kVectorHelpers;
+    s += "\n";
+    s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + ") " +
+         entry_ + "(\n";
+    std::vector<std::string> params(arg_buffers.size());
+    for (const auto& [node, slot] : read_slot_) {
+      const Node& n = g_.node(node);
+      params[static_cast<size_t>(slot)] = "    const " + storage(n.dtype) + "* __restrict__ b" +
+                                          std::to_string(slot) + ",  // " + describe(node);
+    }
+    for (const auto& [node, slots] : write_slots_) {
+      const Node& n = g_.node(node);
+      for (int32_t slot : slots) {
+        params[static_cast<size_t>(slot)] =
+            "    " + storage(n.dtype) + "* __restrict__ b" + std::to_string(slot) + ",  // " +
+            describe_buffer(arg_buffers[static_cast<size_t>(slot)], node);
+      }
+    }
+    for (size_t sym = 0; sym < g_.symbols.size(); ++sym) {
+      params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
+                       g_.symbols[sym].name);
+    }
+    if (params.empty()) {
+      s += "    void";
+    } else {
+      // No comma after the last parameter: cut it from before its comment.
+      std::string& last = params.back();
+      const size_t comma = last.rfind(",  // ");
+      last.erase(comma, 1);
+      for (const auto& p : params) s += p + "\n";
+    }
+    s += ") {\n";
+    for (const auto& [id, text] : constants_) s += "  " + text + "\n";
+    s += body_;
+    s += "}\n";
+    launch.block = {static_cast<uint32_t>(block_), 1, 1};
+  }
+
+  bool aligned16_;
+  std::string idx_ = "int64_t";
+  int64_t v_ = 1;
+  int unroll_ = 1;
+  int64_t chunks_ = 0;  // > 0: the row is kept in registers in this many chunks per thread
+  int team_ = kWarp;
+  int block_ = kPointwiseBlock;
+  bool need_vectors_ = false;
+  std::map<std::string, std::string> cached_;  // key -> register array of the row
+  std::map<std::string, std::set<int32_t>> vector_phases_;
+  std::set<std::string> kept_;
+  std::string row_decls_;
+  std::map<std::string, std::string> row_loads_;
+  std::string shape_note_;
+  std::string body_;
+};
+
+}  // namespace
+
+CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_values,
+                            const CudaCodegenOptions& options) {
+  const Schedule s = schedule_graph(g);
+  const BufferMap bm = plan_buffers(g, s, static_values);
+  CudaLoweredGraph out;
+  out.buffers = bm.buffers;
+  for (size_t gi = 0; gi < s.groups.size(); ++gi) {
+    const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
+    CudaKernelEmitter probe(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
+                            options.aligned16);
+    probe.run();
+    CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
+                        options.aligned16);
+    e.keep_in_registers(probe.reread_vectors());
+    e.run();
+    out.vectorized = out.vectorized || e.vectorized();
+    out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
+    CudaLaunch launch = e.launch;
+    launch.kernel = static_cast<uint32_t>(gi);
+    launch.buffers = e.arg_buffers;
+    out.launches.push_back(std::move(launch));
+  }
+  return out;
+}
+
+std::vector<std::string> cuda_compile_flags(const std::string& arch) {
+  const bool ok =
+      arch.size() >= 5 && arch.size() <= 6 && arch.rfind("sm_", 0) == 0 &&
+      std::all_of(arch.begin() + 3, arch.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!ok) throw std::invalid_argument("kiln: unknown CUDA arch '" + arch + "' (expected sm_<NN>)");
+  // No --use_fast_math: results are checked against the interpreter with the
+  // same tolerances as the CPU kernels.
+  return {"-O3", "-std=c++17", "-arch=" + arch};
+}
+
+}  // namespace kiln::compiler
