@@ -39,6 +39,9 @@ constexpr int kWarp = 32;
 constexpr int64_t kMaxCachedElements = 64;
 // Chunks per thread when a row is kept in registers.
 constexpr int64_t kMaxChunks = 8;
+// Bytes per thread of all a row's operand vectors, at most, for the ones
+// first read in a later loop to be loaded in the first.
+constexpr int64_t kPrefetchBytes = 128;
 // Above this many vectors per row a block owns the row, below it a warp.
 constexpr int64_t kWarpRowVectors = 128;
 constexpr int64_t kMaxGrid = int64_t{1} << 24;
@@ -154,6 +157,28 @@ class CudaKernelEmitter : public GroupEmitter {
   }
   void keep_in_registers(std::set<std::string> keys) { kept_ = std::move(keys); }
 
+  // Operand vectors first read in a later loop (weights, say), when all of
+  // the row's vectors fit in kPrefetchBytes per thread: loading them in the
+  // first loop puts their latency before the reductions' barriers instead
+  // of after.
+  std::vector<std::pair<int32_t, bool>> late_vectors() const {
+    std::vector<std::pair<int32_t, bool>> out;
+    if (chunks_ == 0) return out;
+    int64_t bytes = 0;
+    for (const auto& [key, v] : vector_reads_) {
+      bytes += chunks_ * v_ * static_cast<int64_t>(dtype_size(g_.node(v.op).dtype));
+      if (*vector_phases_.at(key).begin() > 0) out.emplace_back(v.op, v.plus1);
+    }
+    if (bytes > kPrefetchBytes) out.clear();
+    return out;
+  }
+  void prefetch(std::vector<std::pair<int32_t, bool>> reads) { prefetch_ = std::move(reads); }
+  std::map<std::string, std::pair<int32_t, bool>> vector_keys() const {
+    std::map<std::string, std::pair<int32_t, bool>> out;
+    for (const auto& [key, v] : vector_reads_) out.emplace(key, std::make_pair(v.op, v.plus1));
+    return out;
+  }
+
  private:
   struct Scope {
     std::string* out;
@@ -253,7 +278,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (it != sc.loads.end()) return it->second;
     std::string raw;
     if (inner && sc.in_loop) {
-      raw = vector_element(op, off, sc);
+      raw = vector_element(op, off, sc, k.plus1);
     } else {
       raw = "b" + std::to_string(read_slot_.at(op)) + "[" + off + "]";
     }
@@ -267,11 +292,18 @@ class CudaKernelEmitter : public GroupEmitter {
   // The element j of the vector at offset `off` + c0 of external node op, as
   // stored; loads the vector in the chunk's preamble (or, when the row stays
   // in registers, once per row).
-  std::string vector_element(int32_t op, const std::string& off, Scope& sc) {
+  std::string vector_element(int32_t op, const std::string& off, Scope& sc, bool plus1 = true) {
     const Node& m = g_.node(op);
     const std::string slot = std::to_string(read_slot_.at(op));
-    const std::string key = std::to_string(op) + "@" + off;
+    // Keyed by the offset's expression, not its variable, whose name depends
+    // on the order of first use (which prefetching changes between runs).
+    std::string expr;
+    for (const auto& [e, var] : offset_vars_) {
+      if (var == off) expr = e;
+    }
+    const std::string key = std::to_string(op) + "@" + expr;
     vector_phases_[key].insert(sc.phase);
+    vector_reads_.emplace(key, VectorRead{op, plus1});
     if (chunks_ > 0 && kept_.count(key)) {
       auto it = cached_.find(key);
       if (it == cached_.end()) {
@@ -339,6 +371,12 @@ class CudaKernelEmitter : public GroupEmitter {
     std::string post;
     const std::string in = indent + "  ";
     Scope sc{&body, &pre, indent, in, {}, {}, true, p};
+    if (p == 0) {
+      for (const auto& [op, plus1] : prefetch_) {
+        const std::string off = row_access(op, plus1, true).first;
+        vector_element(op, off, sc, plus1);
+      }
+    }
     for (int32_t id : G_.nodes) {
       const auto u = static_cast<size_t>(id);
       if (s_.phase[u] != p) continue;
@@ -726,8 +764,14 @@ class CudaKernelEmitter : public GroupEmitter {
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
   std::map<std::string, std::string> cached_;  // key -> register array of the row
+  struct VectorRead {
+    int32_t op;
+    bool plus1;
+  };
   std::map<std::string, std::set<int32_t>> vector_phases_;
+  std::map<std::string, VectorRead> vector_reads_;
   std::set<std::string> kept_;
+  std::vector<std::pair<int32_t, bool>> prefetch_;
   std::string row_decls_;
   std::map<std::string, std::string> row_loads_;
   std::string shape_note_;
@@ -749,7 +793,15 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
     probe.run();
     CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
                         options.aligned16);
-    e.keep_in_registers(probe.reread_vectors());
+    std::set<std::string> kept = probe.reread_vectors();
+    const auto late = probe.late_vectors();
+    for (const auto& [key, read] : probe.vector_keys()) {
+      for (const auto& l : late) {
+        if (l.first == read.first) kept.insert(key);
+      }
+    }
+    e.keep_in_registers(std::move(kept));
+    e.prefetch(late);
     e.run();
     out.vectorized = out.vectorized || e.vectorized();
     out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
