@@ -119,6 +119,21 @@ fault_rc=$?
 printf '{"bench":"gpu_check_fault","cuda_error_reported":%s,"exit":%d}\n' \
   "$([[ $fault_rc -eq 0 ]] && echo true || echo false)" "$fault_rc" >>"$work/checks.jsonl"
 
+# The runtime's own GPU unit tests (they skip themselves where there is no GPU,
+# so CI cannot run them): the launcher on real cubins and PTX, contexts,
+# shared memory opt-in, refused launches. Their log goes to run.log only (the
+# device machine returns at most eight files).
+launcher_tests="$build/tests/unit/test_cuda_launcher"
+if [[ -x "$launcher_tests" ]]; then
+  section "test_cuda_launcher: the CUDA launcher on this GPU"
+  "$launcher_tests" --gtest_brief=1
+  launcher_rc=$?
+  [[ $launcher_rc -eq 0 ]] || fail "test_cuda_launcher (exit $launcher_rc)"
+  printf '{"bench":"test_cuda_launcher","exit":%d}\n' "$launcher_rc" >>"$work/checks.jsonl"
+else
+  echo "run.sh: no $launcher_tests in the build (build the test_cuda_launcher target to run it)"
+fi
+
 # --- benchmarks -----------------------------------------------------------------
 section "gpu_bench: Kiln at 16384x4096"
 run_logged "$out/gpu_bench.log" "$bin/gpu_bench"

@@ -81,7 +81,7 @@ CudaLoweredGraph lower(const Graph& g, bool aligned, kiln::ir::SymbolValues valu
   return lower_cuda(g, values, o);
 }
 
-int64_t eval(const kiln::compiler::SizeExpr& e, kiln::ir::SymbolValues values) {
+int64_t eval(const kiln::compiler::SizeExpr& e, const kiln::ir::SymbolValues& values) {
   return e.evaluate(values);
 }
 
@@ -96,7 +96,6 @@ TEST(CodegenCuda, SoftmaxIsOneBlockPerRowWithTheRowInRegisters) {
   EXPECT_NE(src.find("__shfl_xor_sync"), std::string::npos);
   EXPECT_NE(src.find("kept in registers"), std::string::npos);
   // x is read once: one vector load in the source, in the first loop.
-  EXPECT_EQ(std::count(src.begin(), src.end(), '\n') > 0, true);
   size_t loads = 0;
   for (size_t at = src.find("kiln_vload<4>(b0"); at != std::string::npos;
        at = src.find("kiln_vload<4>(b0", at + 1)) {

@@ -221,6 +221,11 @@ class CudaKernelEmitter : public GroupEmitter {
 
   std::string storage(DType t) const { return storage_name(t); }
 
+  template <typename... Parts>
+  static void append(std::string& out, const Parts&... parts) {
+    (out.append(parts), ...);
+  }
+
   bool heavy_math() const {
     return std::any_of(G_.nodes.begin(), G_.nodes.end(), [&](int32_t id) {
       const Op op = g_.node(id).op;
@@ -393,16 +398,16 @@ class CudaKernelEmitter : public GroupEmitter {
       if (!s_.materialized[u]) continue;
       for (int32_t slot : write_slots_.at(id)) {
         const std::string st = "st" + std::to_string(slot);
-        pre += indent + "alignas(16) " + storage(n.dtype) + " " + st + "[" + std::to_string(v_) +
-               "];\n";
+        append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
+               "];\n");
         body += in + st + "[j] = " + stored(n, id) + ";\n";
         const std::string b = "b" + std::to_string(slot);
         if (v_ == 1) {
-          post += indent + b + "[ow + c0] = " + st + "[0];\n";
+          append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
         } else {
           need_vectors_ = true;
-          post += indent + "kiln_vstore<" + std::to_string(v_) + ">(" + b + " + ow + c0, " + st +
-                  ");\n";
+          append(post, indent, "kiln_vstore<", std::to_string(v_), ">(", b, " + ow + c0, ", st,
+                 ");\n");
         }
       }
     }
@@ -430,8 +435,8 @@ class CudaKernelEmitter : public GroupEmitter {
                         const std::string& condition) {
     if (!s_.materialized[static_cast<size_t>(id)]) return;
     for (int32_t slot : write_slots_.at(id)) {
-      out += indent + "if (" + condition + ") " +
-             store_stmt(g_.node(id).dtype, slot, "row", "v" + std::to_string(id)) + "\n";
+      append(out, indent, "if (", condition, ") ",
+             store_stmt(g_.node(id).dtype, slot, "row", "v" + std::to_string(id)), "\n");
     }
   }
 
@@ -452,7 +457,7 @@ class CudaKernelEmitter : public GroupEmitter {
       o += indent + "  i0 = rest;\n" + indent + "}\n";
     }
     for (const auto& expr : offset_order_) {
-      o += indent + "const " + idx_ + " " + offset_vars_.at(expr) + " = " + expr + ";\n";
+      append(o, indent, "const ", idx_, " ", offset_vars_.at(expr), " = ", expr, ";\n");
     }
     o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
     return o;
@@ -676,17 +681,18 @@ class CudaKernelEmitter : public GroupEmitter {
         const std::string red = "red" + std::to_string(r);
         shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
                   std::to_string(warps) + "];\n";
-        out += "    if (lane % 32 == 0) " + red + "[lane / 32] = " + a + ";\n";
+        append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
         out += "    __syncthreads();\n";
-        out += "    " + a + " = " + red + "[0];\n";
+        append(out, "    ", a, " = ", red, "[0];\n");
         out += "    for (int w = 1; w < " + std::to_string(warps) + "; ++w) " + a + " = " +
                combine(n, a, red + "[w]") + ";\n";
       }
       std::string e = a;
       if (n.op == Op::reduce_mean) {
-        e = t == CType::f32   ? "(" + e + " / (float)C)"
-            : t == CType::f64 ? "(" + e + " / (double)C)"
-                              : "(" + e + " / (int64_t)C)";
+        const char* width = t == CType::f32   ? "(float)C"
+                            : t == CType::f64 ? "(double)C"
+                                              : "(int64_t)C";
+        e = "(" + a + " / " + width + ")";
       }
       out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
              finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
