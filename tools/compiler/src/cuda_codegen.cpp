@@ -625,9 +625,21 @@ class CudaKernelEmitter : public GroupEmitter {
     shape_note_ = "rows, " + std::to_string(G_.num_loops) + " loop(s) per row";
   }
 
+  // Commutative, so lanes that combine the same two partials in either
+  // order agree: fmaxf/fminf for floats (a NaN partial is dropped, as each
+  // thread's accumulation drops NaN elements, like the C++ kernels).
   std::string combine(const Node& r, const std::string& a, const std::string& b) const {
-    if (r.op == Op::reduce_max) return "(" + b + " > " + a + " ? " + b + " : " + a + ")";
-    if (r.op == Op::reduce_min) return "(" + b + " < " + a + " ? " + b + " : " + a + ")";
+    const CType t = acc_type(r, g_.node(r.inputs[0]));
+    const bool fl = t == CType::f32 || t == CType::f64;
+    const char* f = t == CType::f32 ? "f" : "";
+    if (r.op == Op::reduce_max) {
+      return fl ? std::string("fmax") + f + "(" + a + ", " + b + ")"
+                : "(" + b + " > " + a + " ? " + b + " : " + a + ")";
+    }
+    if (r.op == Op::reduce_min) {
+      return fl ? std::string("fmin") + f + "(" + a + ", " + b + ")"
+                : "(" + b + " < " + a + " ? " + b + " : " + a + ")";
+    }
     return "(" + a + " + " + b + ")";
   }
 
@@ -683,9 +695,15 @@ class CudaKernelEmitter : public GroupEmitter {
                   std::to_string(warps) + "];\n";
         append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
         out += "    __syncthreads();\n";
-        append(out, "    ", a, " = ", red, "[0];\n");
-        out += "    for (int w = 1; w < " + std::to_string(warps) + "; ++w) " + a + " = " +
-               combine(n, a, red + "[w]") + ";\n";
+        // Every lane takes one warp's partial and a shuffle tree combines
+        // them: no serial chain of shared-memory reads, and every lane ends
+        // with the same value (combine() is commutative).
+        append(out, "    ", a, " = ", red, "[lane % ", std::to_string(warps), "];\n");
+        out += "    #pragma unroll\n";
+        out += "    for (int m = " + std::to_string(warps / 2) + "; m > 0; m >>= 1) {\n";
+        out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " +
+               a + ", m);\n";
+        out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
       }
       std::string e = a;
       if (n.op == Op::reduce_mean) {
