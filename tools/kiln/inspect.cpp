@@ -55,6 +55,25 @@ const char* role_text(fb::BufferRole role) {
   return "?";
 }
 
+// A CUDA launch's grid, "[min(ceil_div(n, 1), 16777216), 1, 1]", and block.
+std::string grid_text(const fb::GraphEntry& g, const fb::KernelLaunch& launch) {
+  std::string text = "[";
+  for (uint32_t d = 0; d < size_of(launch.grid()); ++d) {
+    if (d > 0) text += ", ";
+    text += describe_size_expr(g, launch.grid()->Get(d));
+  }
+  return text + "]";
+}
+
+std::string block_text(const fb::KernelLaunch& launch) {
+  std::string text = "[";
+  for (uint32_t d = 0; d < size_of(launch.block()); ++d) {
+    if (d > 0) text += ", ";
+    text += std::to_string(launch.block()->Get(d));
+  }
+  return text + "]";
+}
+
 std::string target_name(const fb::Manifest& m, uint32_t index) {
   return index < size_of(m.targets()) ? str(m.targets()->Get(index)->name()) : "?";
 }
@@ -134,10 +153,18 @@ void print_text(const PackageReader& reader, const std::filesystem::path& path) 
           buffers += (b ? ", " : "") + std::to_string(launch->buffers()->Get(b));
         }
         const uint32_t k = launch->kernel();
-        std::printf("       launch %u: kernel %s (buffers %s), work items %s, cost %s\n", l,
-                    k < size_of(m.kernels()) ? str(m.kernels()->Get(k)->name()).c_str() : "?",
-                    buffers.c_str(), describe_size_expr(g, launch->work_items()).c_str(),
-                    describe_size_expr(g, launch->item_cost()).c_str());
+        const std::string kernel =
+            k < size_of(m.kernels()) ? str(m.kernels()->Get(k)->name()) : "?";
+        if (size_of(launch->grid()) > 0) {
+          std::printf("       launch %u: kernel %s (buffers %s), grid %s, block %s, shared %u\n", l,
+                      kernel.c_str(), buffers.c_str(), grid_text(g, *launch).c_str(),
+                      block_text(*launch).c_str(), launch->shared_bytes());
+        } else {
+          std::printf("       launch %u: kernel %s (buffers %s), work items %s, cost %s\n", l,
+                      kernel.c_str(), buffers.c_str(),
+                      describe_size_expr(g, launch->work_items()).c_str(),
+                      describe_size_expr(g, launch->item_cost()).c_str());
+        }
       }
     }
   }
@@ -297,10 +324,19 @@ std::string print_json(const PackageReader& reader, const std::filesystem::path&
         j.value(launch->kernel() < size_of(m.kernels())
                     ? str(m.kernels()->Get(launch->kernel())->name())
                     : std::string("?"));
-        j.key("work_items");
-        j.value(describe_size_expr(g, launch->work_items()));
-        j.key("item_cost");
-        j.value(describe_size_expr(g, launch->item_cost()));
+        if (size_of(launch->grid()) > 0) {
+          j.key("grid");
+          j.value(grid_text(g, *launch));
+          j.key("block");
+          j.value(block_text(*launch));
+          j.key("shared_bytes");
+          j.value(static_cast<uint64_t>(launch->shared_bytes()));
+        } else {
+          j.key("work_items");
+          j.value(describe_size_expr(g, launch->work_items()));
+          j.key("item_cost");
+          j.value(describe_size_expr(g, launch->item_cost()));
+        }
         j.end_object();
       }
       j.end_array();
