@@ -45,6 +45,10 @@ kiln::Outputs g_gelu_affine() {
   auto b = kiln::input("b", kiln::f32, {4096});
   return kiln::outputs(kiln::gelu(x * a + b));
 }
+kiln::Outputs g_scaled() {
+  auto x = kiln::input("x", kiln::f32, {rows(), 4096});
+  return kiln::outputs(x * 2.0 + 1.0);
+}
 kiln::Outputs g_narrow_rows() {
   auto x = kiln::input("x", kiln::f32, {rows(), 33});
   return kiln::outputs(kiln::max(x, -1), kiln::sum(kiln::exp(x), -1, true));
@@ -128,16 +132,47 @@ TEST(CodegenCuda, Bf16LayernormMovesEightElementVectorsAndAccumulatesInF32) {
 }
 
 TEST(CodegenCuda, PointwiseGridCoversEveryVector) {
-  const Graph g = traced("gelu_affine", &g_gelu_affine);
+  const Graph g = traced("scaled", &g_scaled);
   const CudaLoweredGraph l = lower(g, true);
   ASSERT_EQ(l.kernels.size(), 1u);
-  EXPECT_NE(l.kernels[0].source.find("Pointwise"), std::string::npos);
+  EXPECT_NE(l.kernels[0].source.find("Pointwise"), std::string::npos) << l.kernels[0].source;
   // 16384 rows of 4096 f32 in 4-element vectors, 256 threads a block, 2
   // vectors a thread.
   EXPECT_EQ(eval(l.launches[0].grid[0], {16384}), 16384 * 4096 / 4 / 256 / 2);
   EXPECT_EQ(eval(l.launches[0].grid[0], {1}), 2);  // one row: 1024 vectors
   const CudaLoweredGraph u = lower(g, false);
   EXPECT_EQ(eval(u.launches[0].grid[0], {16384}), 16384 * 4096 / 256 / 2);
+}
+
+kiln::Outputs g_gelu_affine_bf16() {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::bf16, {n, 4096});
+  auto a = kiln::input("a", kiln::bf16, {4096});
+  auto b = kiln::input("b", kiln::bf16, {4096});
+  auto f = [](kiln::Tensor t) { return kiln::cast(t, kiln::f32); };
+  return kiln::outputs(kiln::cast(kiln::gelu(f(x) * f(a) + f(b)), kiln::bf16));
+}
+
+TEST(CodegenCuda, BroadcastOperandsOf16BitDataMakeAColumnKernel) {
+  const Graph g = traced("gelu_affine_bf16", &g_gelu_affine_bf16);
+  const CudaLoweredGraph l = lower(g, true);
+  ASSERT_EQ(l.kernels.size(), 1u);
+  const std::string& src = l.kernels[0].source;
+  EXPECT_NE(src.find("Columns"), std::string::npos) << src;
+  // a and b ([4096]) are loaded before the loop over rows, x inside it.
+  const size_t loop = src.find("for (int64_t row = blockIdx.y");
+  ASSERT_NE(loop, std::string::npos) << src;
+  EXPECT_LT(src.find("kiln_vload<8>(b1"), loop);
+  EXPECT_LT(src.find("kiln_vload<8>(b2"), loop);
+  EXPECT_GT(src.find("kiln_vload<8>(b0"), loop);
+  // 512 vectors a row: 2 blocks across; rows spread over at most 2048 blocks.
+  EXPECT_EQ(eval(l.launches[0].grid[0], {16384}), 2);
+  EXPECT_EQ(eval(l.launches[0].grid[1], {16384}), 2048);
+  EXPECT_EQ(eval(l.launches[0].grid[1], {3}), 3);
+  // Unaligned (1-element vectors) and f32 (memory-bound) stay pointwise.
+  EXPECT_NE(lower(g, false).kernels[0].source.find("Pointwise"), std::string::npos);
+  const Graph f32 = traced("gelu_affine", &g_gelu_affine);
+  EXPECT_NE(lower(f32, true).kernels[0].source.find("Pointwise"), std::string::npos);
 }
 
 TEST(CodegenCuda, NarrowRowsUseAWarpPerRow) {
@@ -224,7 +259,7 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
       ++reports;
     }
   }
-  EXPECT_GE(reports, 2 * 7 * 4u);
+  EXPECT_GE(reports, 2 * 9 * 4u);
 }
 #endif
 

@@ -45,6 +45,8 @@ constexpr int64_t kPrefetchBytes = 128;
 // Above this many vectors per row a block owns the row, below it a warp.
 constexpr int64_t kWarpRowVectors = 128;
 constexpr int64_t kMaxGrid = int64_t{1} << 24;
+// Blocks a column kernel aims for: enough to fill any GPU several times.
+constexpr int64_t kColumnBlocks = 4096;
 constexpr int64_t kInt32IndexLimit = int64_t{1} << 30;
 
 // 16-bit float conversions on the device: one cvt instruction each (sm_80 or
@@ -234,15 +236,21 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   // `text` with every line indented by `spaces` more.
+  // `text` with every line indented by `spaces` more (fewer when negative).
   static std::string indent_by(const std::string& text, int spaces) {
-    const std::string pad(static_cast<size_t>(spaces), ' ');
+    const std::string pad(static_cast<size_t>(std::max(spaces, 0)), ' ');
     std::string out;
     size_t begin = 0;
     while (begin < text.size()) {
       const size_t end = text.find('\n', begin);
       const size_t stop = end == std::string::npos ? text.size() : end + 1;
-      if (text.compare(begin, 1, "#") != 0 && stop - begin > 1) out += pad;
-      out.append(text, begin, stop - begin);
+      size_t from = begin;
+      if (spaces < 0) {
+        for (int i = 0; i < -spaces && from < stop && text[from] == ' '; ++i) ++from;
+      } else if (text.compare(begin, 1, "#") != 0 && stop - begin > 1) {
+        out += pad;
+      }
+      out.append(text, from, stop - from);
       begin = stop;
     }
     return out;
@@ -324,9 +332,14 @@ class CudaKernelEmitter : public GroupEmitter {
     auto it = sc.loads.find(pre_key);
     if (it == sc.loads.end()) {
       const std::string name = "l" + std::to_string(op) + "_" + std::to_string(load_counter_++);
-      *sc.pre += sc.pre_indent + "alignas(16) " + storage(m.dtype) + " " + name + "[" +
-                 std::to_string(v_) + "];\n";
-      *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, name);
+      // A column kernel loads a vector that is the same for every row once,
+      // before its loop over rows.
+      const bool hoist = columns_ && expr == "0";
+      std::string& where = hoist ? column_pre_ : *sc.pre;
+      const std::string& indent = hoist ? std::string("    ") : sc.pre_indent;
+      append(where, indent, "alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(v_),
+             "];\n");
+      append(where, indent, load_stmt(m.dtype, slot, off, name));
       it = sc.loads.emplace(pre_key, name).first;
     }
     return it->second + "[j]";
@@ -457,6 +470,7 @@ class CudaKernelEmitter : public GroupEmitter {
       o += indent + "  i0 = rest;\n" + indent + "}\n";
     }
     for (const auto& expr : offset_order_) {
+      if (columns_ && expr == "0") continue;  // declared before the loop over rows
       append(o, indent, "const ", idx_, " ", offset_vars_.at(expr), " = ", expr, ";\n");
     }
     o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
@@ -488,9 +502,84 @@ class CudaKernelEmitter : public GroupEmitter {
     shape_note_ = "copy";
   }
 
+  // Whether node `op`, read by this group (through inline cones), is a
+  // buffer of shape [C] broadcast over every row: the same vector for all
+  // rows.
+  bool row_invariant_read(int32_t op) const {
+    const Node& m = g_.node(op);
+    if (m.op == Op::constant || s_.group_of[static_cast<size_t>(op)] == gi_) return false;
+    if (recomputed_here(op)) {
+      return std::any_of(m.inputs.begin(), m.inputs.end(),
+                         [&](int32_t c) { return row_invariant_read(c); });
+    }
+    const Shape p = pad_left(m.shape, G_.outer.size() + 1);
+    if (p.size() != G_.outer.size() + 1 || p.back().is_one()) return false;
+    return std::all_of(p.begin(), p.end() - 1, [](const Dim& d) { return d.is_one(); });
+  }
+
+  // Columns: each thread keeps one vector position of the row and walks the
+  // rows, so operands broadcast over rows (a bias, a scale) are loaded and
+  // widened once per thread instead of once per vector. Used when a
+  // pointwise group reads such an operand, a row has enough vectors to fill
+  // a block, and the data is 16-bit (8-element vectors), where the kernel is
+  // bound by its arithmetic: measured on an H200 at 16384x4096, gelu(x*a+b)
+  // in bf16 went from 78% to 84% of copy, while in f32, bound by memory, it
+  // fell from 99% to 95-98%.
+  bool use_columns() const {
+    if (G_.num_loops == 0 || v_ < 8) return false;
+    const std::optional<int64_t> c = static_c();
+    if (!c || *c / v_ < kPointwiseBlock) return false;
+    for (int32_t id : G_.nodes) {
+      if (s_.role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
+    }
+    for (int32_t id : G_.nodes) {
+      for (int32_t op : g_.node(id).inputs) {
+        if (row_invariant_read(op)) return true;
+      }
+    }
+    return false;
+  }
+
+  void emit_columns() {
+    const std::string in = "      ";
+    const std::string chunk_text = chunk(0, in, {});
+    const int64_t cv = *static_c() / v_;
+    const int64_t column_blocks = (cv + block_ - 1) / block_;
+    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    launch.grid[0] = SizeExpr::constant(column_blocks);
+    launch.grid[1] = rows.min(SizeExpr::constant(
+        std::max<int64_t>(1, (kColumnBlocks + column_blocks - 1) / column_blocks)));
+
+    std::string& o = body_;
+    o += "  // Columns: " + std::to_string(v_) +
+         " element(s) of a row per vector; a thread keeps its vector position and walks the "
+         "rows.\n";
+    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " cv = (" + idx_ + ")blockIdx.x * " + std::to_string(block_) +
+         " + threadIdx.x;\n";
+    o += "  if (cv >= C / " + std::to_string(v_) + ") return;\n";
+    o += "  const " + idx_ + " c0 = cv * " + std::to_string(v_) + ";\n";
+    for (const auto& expr : offset_order_) {
+      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars_.at(expr), " = 0;\n");
+    }
+    o += indent_by(column_pre_, -2);
+    o += "  #pragma unroll 4\n";
+    o += "  for (" + idx_ + " row = blockIdx.y; row < ROWS; row += gridDim.y) {\n";
+    o += row_prelude("    ");
+    o += indent_by(chunk_text, -2);
+    o += "  }\n";
+    shape_note_ = "columns, " + std::to_string(v_) + "-element vectors";
+  }
+
   void emit_pointwise() {
     v_ = choose_vector_width();
     block_ = kPointwiseBlock;
+    if (use_columns()) {
+      columns_ = true;
+      emit_columns();
+      return;
+    }
     const bool has_inner = G_.num_loops > 0;
     const std::string in = "      ";
     std::string rowbody;
@@ -783,7 +872,9 @@ class CudaKernelEmitter : public GroupEmitter {
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
-  int64_t chunks_ = 0;  // > 0: the row is kept in registers in this many chunks per thread
+  bool columns_ = false;    // emit_columns(): loads of row-invariant vectors are hoisted
+  std::string column_pre_;  // those loads
+  int64_t chunks_ = 0;      // > 0: the row is kept in registers in this many chunks per thread
   int team_ = kWarp;
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
