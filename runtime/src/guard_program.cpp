@@ -1,5 +1,7 @@
 #include "guard_program.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "kiln/tensor_view.h"
@@ -17,6 +19,11 @@ bool arch_runs(int cc, int64_t arch, int64_t has_ptx) {
 
 bool is_symbol_guard(fb::GuardKind kind) {
   return kind == fb::GuardKind::SymbolRange || kind == fb::GuardKind::SymbolDivisible;
+}
+
+uint32_t packed(const DLDataType& t) {
+  return static_cast<uint32_t>(t.code) | static_cast<uint32_t>(t.bits) << 8 |
+         static_cast<uint32_t>(t.lanes) << 16;
 }
 
 bool dtype_matches(const DLDataType& actual, int64_t expected) {
@@ -170,12 +177,130 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
               names.symbols[s], " nor binds it from a tensor dim"));
     }
   }
+
+  // The fused hit path. Its verdict equals the checks' in any order: every
+  // check must pass, and a symbol's uses must agree, whichever binds it.
+  for (size_t s = 0; s < symbol_count_; ++s) {
+    symbol_min_[s] = INT64_MIN;
+    symbol_max_[s] = INT64_MAX;
+    symbol_divisor_[s] = 1;
+    if (static_symbols_[s] >= 0) static_mask_ |= uint32_t{1} << s;
+  }
+  std::vector<int32_t> slot_of(names.tensors.size(), -1);
+  auto tensor_check = [&](uint16_t tensor) -> TensorCheck& {
+    if (tensor >= slot_of.size()) slot_of.resize(tensor + 1u, -1);
+    if (slot_of[tensor] < 0) {
+      slot_of[tensor] = static_cast<int32_t>(tensor_checks_.size());
+      tensor_checks_.emplace_back();
+      tensor_checks_.back().tensor = tensor;
+    }
+    return tensor_checks_[static_cast<size_t>(slot_of[tensor])];
+  };
+  for (const GuardCheck& c : checks_) {
+    switch (c.kind) {
+      case fb::GuardKind::DType: {
+        TensorCheck& t = tensor_check(c.tensor);
+        if (t.check_dtype || c.value < 0 || c.value >= kDTypeCount) break;
+        t.check_dtype = true;
+        t.dtype = packed(to_dlpack(static_cast<DType>(c.value)));
+        // Producers that predate kDLBool spell bool as uint8.
+        t.dtype_alt = static_cast<DType>(c.value) == DType::boolean
+                          ? packed(DLDataType{kDLUInt, 8, 1})
+                          : t.dtype;
+        continue;
+      }
+      case fb::GuardKind::Device: {
+        TensorCheck& t = tensor_check(c.tensor);
+        if (t.check_device) break;
+        t.check_device = true;
+        t.device_type = static_cast<int32_t>(c.value);
+        continue;
+      }
+      case fb::GuardKind::Rank: {
+        TensorCheck& t = tensor_check(c.tensor);
+        if (t.check_rank) break;
+        t.check_rank = true;
+        t.rank = static_cast<int32_t>(c.value);
+        continue;
+      }
+      case fb::GuardKind::DimConst:
+        tensor_check(c.tensor).dims.push_back({TensorCheck::kDimConst, c.dim, -1, c.value});
+        continue;
+      case fb::GuardKind::DimSymbol:
+        tensor_check(c.tensor).dims.push_back({TensorCheck::kDimSymbol, c.dim, c.symbol, 0});
+        continue;
+      case fb::GuardKind::Contiguous:
+        tensor_check(c.tensor).contiguous = true;
+        continue;
+      case fb::GuardKind::Alignment: {
+        TensorCheck& t = tensor_check(c.tensor);
+        if (t.alignment != 0) break;
+        t.alignment = static_cast<uint64_t>(c.value);
+        continue;
+      }
+      case fb::GuardKind::SymbolRange: {
+        const auto sym = static_cast<size_t>(c.symbol);
+        symbol_min_[sym] = std::max(symbol_min_[sym], c.value);
+        symbol_max_[sym] = std::min(symbol_max_[sym], c.value2);
+        continue;
+      }
+      case fb::GuardKind::SymbolDivisible:
+        if (symbol_divisor_[static_cast<size_t>(c.symbol)] != 1) break;
+        symbol_divisor_[static_cast<size_t>(c.symbol)] = c.value;
+        continue;
+      case fb::GuardKind::CudaArch:
+        break;
+    }
+    other_checks_.push_back(c);
+  }
+}
+
+bool GuardProgram::symbol_fits(size_t symbol, int64_t value) const noexcept {
+  return value >= symbol_min_[symbol] && value <= symbol_max_[symbol] &&
+         value % symbol_divisor_[symbol] == 0;
 }
 
 bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
                           int compute_capability) const noexcept {
   std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
-  for (const GuardCheck& c : checks_) {
+  uint32_t bound = static_mask_;
+  for (uint32_t m = bound; m != 0; m &= m - 1) {
+    const auto s = static_cast<size_t>(__builtin_ctz(m));
+    if (!symbol_fits(s, symbols[s])) return false;
+  }
+  for (const TensorCheck& c : tensor_checks_) {
+    const DLTensor& t = *tensors[c.tensor];
+    if (c.check_dtype) {
+      const uint32_t d = packed(t.dtype);
+      if (d != c.dtype && d != c.dtype_alt) return false;
+    }
+    if (c.check_device && t.device.device_type != c.device_type) return false;
+    if (c.check_rank && t.ndim != c.rank) return false;
+    for (const TensorCheck::DimCheck& d : c.dims) {
+      if (d.dim >= t.ndim) return false;
+      const int64_t v = t.shape[d.dim];
+      if (d.kind == TensorCheck::kDimConst) {
+        if (v != d.value) return false;
+        continue;
+      }
+      const auto s = static_cast<size_t>(d.symbol);
+      if ((bound >> s & 1u) == 0) {
+        if (!symbol_fits(s, v)) return false;
+        symbols[s] = v;
+        bound |= uint32_t{1} << s;
+      } else if (symbols[s] != v) {
+        return false;
+      }
+    }
+    if (c.contiguous && !is_contiguous(t)) return false;
+    if (c.alignment != 0 && address_of(t) % c.alignment != 0) return false;
+  }
+  return other_checks_pass(tensors, symbols, compute_capability);
+}
+
+bool GuardProgram::other_checks_pass(const DLTensor* const* tensors, const int64_t* symbols,
+                                     int compute_capability) const noexcept {
+  for (const GuardCheck& c : other_checks_) {
     switch (c.kind) {
       case fb::GuardKind::DType:
         if (!dtype_matches(tensors[c.tensor]->dtype, c.value)) return false;
@@ -186,35 +311,16 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
       case fb::GuardKind::Rank:
         if (tensors[c.tensor]->ndim != c.value) return false;
         break;
-      case fb::GuardKind::DimConst: {
-        const DLTensor& t = *tensors[c.tensor];
-        if (c.dim >= t.ndim || t.shape[c.dim] != c.value) return false;
-        break;
-      }
-      case fb::GuardKind::DimSymbol: {
-        const DLTensor& t = *tensors[c.tensor];
-        if (c.dim >= t.ndim) return false;
-        if (c.binds) {
-          symbols[c.symbol] = t.shape[c.dim];
-        } else if (symbols[c.symbol] != t.shape[c.dim]) {
-          return false;
-        }
-        break;
-      }
-      case fb::GuardKind::SymbolRange:
-        if (symbols[c.symbol] < c.value || symbols[c.symbol] > c.value2) return false;
+      case fb::GuardKind::Alignment:
+        if (address_of(*tensors[c.tensor]) % static_cast<uint64_t>(c.value) != 0) return false;
         break;
       case fb::GuardKind::SymbolDivisible:
         if (symbols[c.symbol] % c.value != 0) return false;
         break;
-      case fb::GuardKind::Contiguous:
-        if (!is_contiguous(*tensors[c.tensor])) return false;
-        break;
-      case fb::GuardKind::Alignment:
-        if (address_of(*tensors[c.tensor]) % static_cast<uint64_t>(c.value) != 0) return false;
-        break;
       case fb::GuardKind::CudaArch:
         if (!arch_runs(compute_capability, c.value, c.value2)) return false;
+        break;
+      default:  // fused: DimConst, DimSymbol, Contiguous, SymbolRange
         break;
     }
   }

@@ -40,6 +40,32 @@ struct GuardCheck {
   int64_t value2;
 };
 
+// A specialization's checks of one tensor, fused so that the hit path reads
+// each DLTensor once: dtype (as DLPack's packed code/bits/lanes, with a
+// second accepted encoding for bool), device, rank, each dim (a constant or
+// a symbol), contiguity and alignment.
+struct TensorCheck {
+  static constexpr uint8_t kDimConst = 0;
+  static constexpr uint8_t kDimSymbol = 1;
+  struct DimCheck {
+    uint8_t kind;
+    uint16_t dim;
+    int16_t symbol;
+    int64_t value;
+  };
+  uint16_t tensor = 0;
+  bool check_dtype = false;
+  bool check_device = false;
+  bool check_rank = false;
+  bool contiguous = false;
+  uint32_t dtype = 0;
+  uint32_t dtype_alt = 0;
+  int32_t device_type = 0;
+  int32_t rank = 0;
+  uint64_t alignment = 0;  // 0: no check
+  std::vector<DimCheck> dims;
+};
+
 struct FailedGuard {
   fb::GuardKind kind;
   GuardFailure failure;
@@ -66,7 +92,20 @@ class GuardProgram {
   static std::string describe(const fb::Guard& guard, const GraphNames& names);
 
  private:
-  std::vector<GuardCheck> checks_;
+  bool symbol_fits(size_t symbol, int64_t value) const noexcept;
+  bool other_checks_pass(const DLTensor* const* tensors, const int64_t* symbols,
+                         int compute_capability) const noexcept;
+
+  std::vector<GuardCheck> checks_;  // every guard, in order: the miss path
+  // The hit path: per-tensor fused checks, each symbol's range and
+  // divisibility (applied when it binds), and what fits neither (CudaArch,
+  // a second guard of one kind on one tensor).
+  std::vector<TensorCheck> tensor_checks_;
+  int64_t symbol_min_[kMaxSymbols] = {};
+  int64_t symbol_max_[kMaxSymbols] = {};
+  int64_t symbol_divisor_[kMaxSymbols] = {};
+  std::vector<GuardCheck> other_checks_;
+  uint32_t static_mask_ = 0;  // bit s: symbol s is fixed by the specialization
   int64_t static_symbols_[kMaxSymbols] = {};
   size_t symbol_count_ = 0;
 };

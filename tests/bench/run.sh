@@ -6,7 +6,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
-cmake --build "$build" --target bench_load bench_throughput kiln_runtime_size_probe bench_sin_kernels
+cmake --build "$build" --target bench_load bench_throughput bench_dispatch kiln_runtime_size_probe \
+  bench_sin_kernels
 
 date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -43,6 +44,10 @@ rm -rf "$cold_dir"
 printf '{"bench":"cold_build","graph":"sin_chain","ops":10000,"targets":2,"seconds":%.2f,"target_seconds":30}\n' \
   "$cold_s" | record
 printf '%-34s %10.2f s (target <= 30 s)\n' "cold build, 2 targets" "$cold_s"
+
+echo
+echo "== dispatch: 100 inputs, 10 static specializations cycled"
+"$build/tests/bench/bench_dispatch" | record
 
 echo
 echo "== CPU throughput, 16384x4096 f32"

@@ -351,4 +351,51 @@ TEST(GuardProgramLimits, SymbolNeitherFixedNorBoundIsRefusedAtOpen) {
   }
 }
 
+// The hit path fuses each tensor's guards; a second guard of a kind already
+// seen for that tensor (or symbol) still has to hold.
+TEST(GuardProgramLimits, RepeatedGuardsOfOneKindAllHold) {
+  kiln_test::TestGraphOptions o;
+  o.static_n8 = false;
+  o.alignment = 4;
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  auto& guards = m.graphs[0]->specializations[0]->guards;
+  auto extra = [&](fb::GuardKind kind, int32_t symbol, int64_t value, int64_t value2) {
+    auto g = std::make_unique<fb::GuardT>();
+    g->kind = kind;
+    g->tensor = 0;
+    g->symbol = symbol;
+    g->value = value;
+    g->value2 = value2;
+    guards.push_back(std::move(g));
+  };
+  extra(fb::GuardKind::Alignment, -1, 64, 0);
+  extra(fb::GuardKind::SymbolRange, 0, 1, 16);
+  extra(fb::GuardKind::SymbolDivisible, 0, 3, 0);
+  const auto bytes = kiln::compiler::write_package(std::move(m), kiln_test::test_blobs());
+  kiln::Package pkg = kiln::Package::open_memory(kiln_test::as_bytes(bytes),
+                                                 {.stance = kiln::Stance::fail_on_recompile});
+  kiln::Graph& g = pkg.graph("scale_add");
+
+  alignas(64) static float x[32 * 64 + 16];
+  static float w[64];
+  static float y[32 * 64];
+  auto select = [&](float* xp, int64_t n) {
+    TensorView xv(xp, DType::f32, {n, 64}), wv(w, DType::f32, {64}), yv(y, DType::f32, {n, 64});
+    const DLTensor* in[] = {&xv.dl(), &wv.dl()};
+    const DLTensor* out[] = {&yv.dl()};
+    try {
+      return std::string(g.select(in, out));
+    } catch (const kiln::RecompileError& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(select(x, 9), "general");
+  // 64-byte alignment (the second Alignment guard), not just 4.
+  EXPECT_NE(select(x + 4, 9).find("alignment 64 bytes"), std::string::npos) << select(x + 4, 9);
+  // n in [1, 16] (the second range) and a multiple of 3 (the second divisor).
+  EXPECT_NE(select(x, 18).find("symbol n: expected in [1, 16], got 18"), std::string::npos)
+      << select(x, 18);
+  EXPECT_NE(select(x, 10).find("a multiple of 3"), std::string::npos) << select(x, 10);
+}
+
 }  // namespace
