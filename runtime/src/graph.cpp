@@ -79,6 +79,15 @@ class Workspace {
 
 thread_local Workspace thread_workspace;
 
+// The product of a tensor's (non-negative) dims, or -1 when it overflows.
+int64_t element_count(const DLTensor& t) {
+  int64_t numel = 1;
+  for (int32_t d = 0; d < t.ndim; ++d) {
+    if (__builtin_mul_overflow(numel, t.shape[d], &numel)) return -1;
+  }
+  return numel;
+}
+
 size_t round_up(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
@@ -253,18 +262,22 @@ void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
                   cat("kiln: graph '", name, "': tensor '", tensor_name, "' has ndim ",
                       tensor->ndim, tensor->ndim > 0 ? " and a NULL shape" : ""));
     }
-    int64_t numel = 1;
+    // The element count is needed only for NULL data (allowed when empty);
+    // its overflow is checked where a call computes byte ranges.
     for (int32_t d = 0; d < tensor->ndim; ++d) {
-      if (tensor->shape[d] < 0 || __builtin_mul_overflow(numel, tensor->shape[d], &numel)) {
+      if (tensor->shape[d] < 0) {
         throw Error(ErrorCode::invalid_argument,
                     cat("kiln: graph '", name, "': tensor '", tensor_name, "' has shape[", d,
-                        "] = ", tensor->shape[d], " (negative or overflowing)"));
+                        "] = ", tensor->shape[d], " (negative)"));
       }
     }
-    if (tensor->data == nullptr && numel != 0) {
-      throw Error(ErrorCode::invalid_argument,
-                  cat("kiln: graph '", name, "': tensor '", tensor_name, "' has NULL data but ",
-                      numel, " elements"));
+    if (tensor->data == nullptr) {
+      const int64_t numel = element_count(*tensor);
+      if (numel != 0) {
+        throw Error(ErrorCode::invalid_argument,
+                    cat("kiln: graph '", name, "': tensor '", tensor_name, "' has NULL data but ",
+                        numel < 0 ? std::string("overflowing") : cat(numel), " elements"));
+      }
     }
   }
 }
@@ -277,13 +290,16 @@ struct ByteRange {
 };
 
 // Called after the guards passed, so the tensor is contiguous and its dtype
-// is one of ours.
-ByteRange byte_range(const DLTensor* t) {
-  int64_t numel = 1;
-  for (int32_t d = 0; d < t->ndim; ++d) numel *= t->shape[d];
+// is one of ours. Overflowing sizes come back as nullopt.
+std::optional<ByteRange> byte_range(const DLTensor* t) {
+  const int64_t numel = element_count(*t);
+  const auto element = static_cast<uintptr_t>((t->dtype.bits * t->dtype.lanes + 7u) / 8u);
+  uintptr_t bytes = 0;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<uintptr_t>(numel), element, &bytes)) {
+    return std::nullopt;
+  }
   const auto begin = reinterpret_cast<uintptr_t>(t->data) + t->byte_offset;
-  const auto bytes = static_cast<uintptr_t>(numel) * ((t->dtype.bits * t->dtype.lanes + 7u) / 8u);
-  return {begin, begin + bytes};
+  return ByteRange{begin, begin + bytes};
 }
 
 }  // namespace
@@ -291,7 +307,15 @@ ByteRange byte_range(const DLTensor* t) {
 void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
   const size_t count = input_count + output_count;
   ByteRange ranges[kMaxTensors];
-  for (size_t t = 0; t < count; ++t) ranges[t] = byte_range(tensors[t]);
+  for (size_t t = 0; t < count; ++t) {
+    const std::optional<ByteRange> range = byte_range(tensors[t]);
+    if (!range) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': tensor '", names.tensors[t],
+                      "' has more elements than memory can hold"));
+    }
+    ranges[t] = *range;
+  }
   for (size_t o = input_count; o < count; ++o) {
     if (ranges[o].begin == ranges[o].end) continue;
     for (size_t t = 0; t < count; ++t) {

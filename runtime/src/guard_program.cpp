@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 
 #include "kiln/tensor_view.h"
@@ -234,8 +235,9 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
         continue;
       case fb::GuardKind::Alignment: {
         TensorCheck& t = tensor_check(c.tensor);
-        if (t.alignment != 0) break;
-        t.alignment = static_cast<uint64_t>(c.value);
+        const auto a = static_cast<uint64_t>(c.value);
+        if (t.alignment_mask != 0 || (a & (a - 1)) != 0) break;
+        t.alignment_mask = a - 1;
         continue;
       }
       case fb::GuardKind::SymbolRange: {
@@ -253,11 +255,21 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
     }
     other_checks_.push_back(c);
   }
+  static_assert(offsetof(DLTensor, dtype) == offsetof(DLTensor, ndim) + sizeof(int32_t) &&
+                    sizeof(DLDataType) == 4 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                "the fused rank and dtype compare reads DLTensor's ndim and dtype as one word");
+  for (TensorCheck& t : tensor_checks_) {
+    if (!t.check_dtype || !t.check_rank) continue;
+    t.check_ndim_dtype = true;
+    const uint64_t rank = static_cast<uint32_t>(t.rank);
+    t.ndim_dtype = rank | uint64_t{t.dtype} << 32;
+    t.ndim_dtype_alt = rank | uint64_t{t.dtype_alt} << 32;
+  }
 }
 
 bool GuardProgram::symbol_fits(size_t symbol, int64_t value) const noexcept {
-  return value >= symbol_min_[symbol] && value <= symbol_max_[symbol] &&
-         value % symbol_divisor_[symbol] == 0;
+  if (value < symbol_min_[symbol] || value > symbol_max_[symbol]) return false;
+  return symbol_divisor_[symbol] == 1 || value % symbol_divisor_[symbol] == 0;
 }
 
 bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
@@ -270,12 +282,18 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
   }
   for (const TensorCheck& c : tensor_checks_) {
     const DLTensor& t = *tensors[c.tensor];
-    if (c.check_dtype) {
-      const uint32_t d = packed(t.dtype);
-      if (d != c.dtype && d != c.dtype_alt) return false;
+    if (c.check_ndim_dtype) {
+      uint64_t nd = 0;
+      std::memcpy(&nd, &t.ndim, sizeof nd);
+      if (nd != c.ndim_dtype && nd != c.ndim_dtype_alt) return false;
+    } else {
+      if (c.check_dtype) {
+        const uint32_t d = packed(t.dtype);
+        if (d != c.dtype && d != c.dtype_alt) return false;
+      }
+      if (c.check_rank && t.ndim != c.rank) return false;
     }
     if (c.check_device && t.device.device_type != c.device_type) return false;
-    if (c.check_rank && t.ndim != c.rank) return false;
     for (const TensorCheck::DimCheck& d : c.dims) {
       if (d.dim >= t.ndim) return false;
       const int64_t v = t.shape[d.dim];
@@ -293,7 +311,9 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
       }
     }
     if (c.contiguous && !is_contiguous(t)) return false;
-    if (c.alignment != 0 && address_of(t) % c.alignment != 0) return false;
+    // A mask, not a division: alignments are powers of two (others take
+    // the generic path).
+    if ((address_of(t) & c.alignment_mask) != 0) return false;
   }
   return other_checks_pass(tensors, symbols, compute_capability);
 }

@@ -54,6 +54,12 @@ struct TensorCheck {
     int64_t value;
   };
   uint16_t tensor = 0;
+  // Rank and dtype in one 8-byte compare: DLTensor::ndim and ::dtype are
+  // adjacent (int32 then 4 bytes), so (rank | dtype << 32) is what a
+  // matching tensor holds there. A second accepted value for bool.
+  bool check_ndim_dtype = false;
+  uint64_t ndim_dtype = 0;
+  uint64_t ndim_dtype_alt = 0;
   bool check_dtype = false;
   bool check_device = false;
   bool check_rank = false;
@@ -62,7 +68,7 @@ struct TensorCheck {
   uint32_t dtype_alt = 0;
   int32_t device_type = 0;
   int32_t rank = 0;
-  uint64_t alignment = 0;  // 0: no check
+  uint64_t alignment_mask = 0;  // alignment - 1 (a power of two); 0: no check
   std::vector<DimCheck> dims;
 };
 
