@@ -168,8 +168,9 @@ struct Graph::Impl {
                        const int64_t* symbols, void** buffers, size_t* temp_offsets) const;
   void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
            const int64_t* symbols);
+  // `symbols` is not const: the kernel parameters point into it.
   void run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-                const int64_t* symbols, const CallDevice& device, void* stream);
+                int64_t* symbols, const CallDevice& device, void* stream);
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
 };
 
@@ -458,7 +459,7 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
 }
 
 void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-                           const int64_t* symbols, const CallDevice& device, void* stream) {
+                           int64_t* symbols, const CallDevice& device, void* stream) {
   detail::CudaLauncher& cuda = package->cuda;
   const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   void* buffers[kMaxPlanBuffers];
@@ -476,13 +477,11 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* c
   // symbol as an int64_t; the driver reads them through these addresses
   // during cuLaunchKernel. Stream order is the barrier between launches.
   void* params[kMaxLaunchBuffers + kMaxSymbols];
-  int64_t symbol_values[kMaxSymbols];
-  for (size_t s = 0; s < symbol_count; ++s) symbol_values[s] = symbols[s];
   for (const CompiledLaunch& launch : spec.launches) {
     void* const function = cuda.function(device.ordinal, launch.kernel);
     size_t p = 0;
     for (uint32_t b : launch.buffers) params[p++] = &buffers[b];
-    for (size_t s = 0; s < symbol_count; ++s) params[p++] = &symbol_values[s];
+    for (size_t s = 0; s < symbol_count; ++s) params[p++] = &symbols[s];
     detail::CudaLauncher::LaunchDims dims{};
     for (size_t d = 0; d < 3; ++d) {
       const int64_t blocks = launch.grid[d].evaluate(symbols, "grid");

@@ -258,6 +258,13 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
   static_assert(offsetof(DLTensor, dtype) == offsetof(DLTensor, ndim) + sizeof(int32_t) &&
                     sizeof(DLDataType) == 4 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the fused rank and dtype compare reads DLTensor's ndim and dtype as one word");
+  // The specialization's fixed symbol values against its own ranges: known
+  // now, not per call.
+  for (size_t sym = 0; sym < symbol_count_; ++sym) {
+    if ((static_mask_ >> sym & 1u) != 0 && !symbol_fits(sym, static_symbols_[sym])) {
+      static_symbols_fit_ = false;
+    }
+  }
   for (TensorCheck& t : tensor_checks_) {
     if (!t.check_dtype || !t.check_rank) continue;
     t.check_ndim_dtype = true;
@@ -274,12 +281,9 @@ bool GuardProgram::symbol_fits(size_t symbol, int64_t value) const noexcept {
 
 bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols,
                           int compute_capability) const noexcept {
+  if (!static_symbols_fit_) return false;
   std::memcpy(symbols, static_symbols_, symbol_count_ * sizeof(int64_t));
   uint32_t bound = static_mask_;
-  for (uint32_t m = bound; m != 0; m &= m - 1) {
-    const auto s = static_cast<size_t>(__builtin_ctz(m));
-    if (!symbol_fits(s, symbols[s])) return false;
-  }
   for (const TensorCheck& c : tensor_checks_) {
     const DLTensor& t = *tensors[c.tensor];
     if (c.check_ndim_dtype) {

@@ -111,7 +111,8 @@ class GuardProgram {
   int64_t symbol_max_[kMaxSymbols] = {};
   int64_t symbol_divisor_[kMaxSymbols] = {};
   std::vector<GuardCheck> other_checks_;
-  uint32_t static_mask_ = 0;  // bit s: symbol s is fixed by the specialization
+  uint32_t static_mask_ = 0;        // bit s: symbol s is fixed by the specialization
+  bool static_symbols_fit_ = true;  // the fixed values are within their ranges
   int64_t static_symbols_[kMaxSymbols] = {};
   size_t symbol_count_ = 0;
 };

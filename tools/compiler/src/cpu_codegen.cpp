@@ -140,18 +140,7 @@ class KernelEmitter : public GroupEmitter {
       return "scr" + std::to_string(op) + "[c]";
     }
     if (recomputed_here(op)) {
-      // Computed inline from graph inputs, at the reader's element.
-      const std::string key =
-          "w" + std::to_string(op) + (k.plus1 ? "+" : "-") + (k.inner ? "c" : "r");
-      auto it = sc.loads.find(key);
-      if (it != sc.loads.end()) return it->second;
-      std::vector<std::string> args;
-      for (int32_t c : m.inputs) args.push_back(operand(c, k, sc));
-      std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
-      *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-                 finish(op_expr(m, args), m.dtype) + ";\n";
-      sc.loads[key] = var;
-      return var;
+      return inline_operand(op, k, sc, [&](int32_t c) { return operand(c, k, sc); });
     }
     // A graph input or a buffer of an earlier group.
     std::string idx;
@@ -482,10 +471,10 @@ class KernelEmitter : public GroupEmitter {
     s += kAbiStruct;
     s += "\n}\n\n";
     static const std::pair<unsigned, std::string_view> kHelpers[] = {
-        {kHelperBits, kHelperBitsText},    {kHelperBf16, kHelperBf16Text},
-        {kHelperF16, kHelperF16Text},      {kHelperTanh, kHelperTanhText},
-        {kHelperGelu, kHelperGeluText},    {kHelperIntDiv, kHelperIntDivText},
-        {kHelperIntPow, kHelperIntPowText}};
+        {kHelperBits, kHelperBitsText},     {kHelperBf16, kHelperBf16Text},
+        {kHelperF16, kHelperF16Text},       {kHelperTanh, kHelperTanhText},
+        {kHelperGelu, kHelperGeluDivText},  {kHelperGelu, kHelperGeluText},
+        {kHelperIntDiv, kHelperIntDivText}, {kHelperIntPow, kHelperIntPowText}};
     bool any = false;
     for (const auto& [bit, text] : kHelpers) {
       if (helpers_ & bit) {

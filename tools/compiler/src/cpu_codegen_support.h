@@ -105,6 +105,12 @@ inline constexpr std::string_view kHelperTanhText = R"(static inline float kiln_
 // (largest near the clamp, where 1 + erf cancels; the f32 tolerance is
 // 1e-5 + 1e-4 |y|). inf -> inf, -inf -> nan (as the interpreter's
 // 0.5 x (1 + erf)), nan -> nan.
+// The gelu's one division, a function of its own so that each dialect says
+// how to divide: exactly here, with the device's 2-ulp division on CUDA.
+inline constexpr std::string_view kHelperGeluDivText =
+    R"(static inline float kiln_gelu_div(float p, float q) { return p / q; }
+)";
+
 inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_gelu_f32(float x) {
   const float hi = x < 5.41998291f ? x : 5.41998291f;
   const float xc = hi > -5.41998291f ? hi : -5.41998291f;
@@ -114,7 +120,7 @@ inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_
   const float q = (((((-1.842437962e-09f * x2 + 7.358739522e-07f) * x2 + 6.362265799e-05f) * x2 +
                   1.758808771e-03f) * x2 + 2.774626295e-02f) * x2 + 2.487346256e-01f) * x2 + 1.0f;
   const float h = 0.5f * x;
-  return h + h * (p / q);
+  return h + h * kiln_gelu_div(p, q);
 }
 )";
 

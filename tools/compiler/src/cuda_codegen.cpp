@@ -85,19 +85,22 @@ static __device__ __forceinline__ float kiln_round_f16(float f) {
 }
 )";
 
-// Helpers of cpu_codegen_support.h are plain C; on the device they are
-// inline device functions, with memcpy for the bit casts and the gelu's
-// division as __fdividef (see GroupEmitter::device_math_).
+// The gelu's division on the device: 2 ulp (see GroupEmitter::device_math_).
+constexpr std::string_view kDeviceGeluDivText =
+    R"(static __device__ __forceinline__ float kiln_gelu_div(float p, float q) {
+  return __fdividef(p, q);
+}
+)";
+
+// The shared helpers of cpu_codegen_support.h are plain C functions; on the
+// device they are inline device functions.
 std::string device_helper(std::string_view text) {
   std::string s(text);
-  auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-      s.replace(at, from.size(), to);
-    }
-  };
-  replace_all("static inline ", "static __device__ __forceinline__ ");
-  replace_all("__builtin_memcpy", "memcpy");
-  replace_all("h * (p / q)", "h * __fdividef(p, q)");
+  const std::string from = "static inline ";
+  const std::string to = "static __device__ __forceinline__ ";
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
   return s;
 }
 
@@ -273,17 +276,7 @@ class CudaKernelEmitter : public GroupEmitter {
       return "v" + std::to_string(op);
     }
     if (recomputed_here(op)) {
-      const std::string key =
-          "w" + std::to_string(op) + (k.plus1 ? "+" : "-") + (k.inner ? "c" : "r");
-      auto it = sc.loads.find(key);
-      if (it != sc.loads.end()) return it->second;
-      std::vector<std::string> args;
-      for (int32_t c : m.inputs) args.push_back(operand(c, k, sc));
-      std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
-      *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-                 finish(op_expr(m, args), m.dtype) + ";\n";
-      sc.loads[key] = var;
-      return var;
+      return inline_operand(op, k, sc, [&](int32_t c) { return operand(c, k, sc); });
     }
     const auto [off, inner] = row_access(op, k.plus1, k.inner);
     const std::string key = std::to_string(op) + "@" + off + (inner && sc.in_loop ? "+c" : "");
@@ -827,6 +820,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (helpers_ & kHelperBits) s += kDeviceBitsText;
     if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
     if (helpers_ & kHelperF16) s += kDeviceF16Text;
+    if (helpers_ & kHelperGelu) s += kDeviceGeluDivText;
     for (const auto& [bit, text] : kHelpers) {
       if (helpers_ & bit) s += device_helper(text);
     }

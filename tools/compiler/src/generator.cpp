@@ -56,6 +56,40 @@ std::string compiler_identity(const std::string& tool, bool last_line, const cha
 
 int cuda_arch_number(const std::string& arch) { return std::stoi(arch.substr(3)); }
 
+// Entry names only need to be unique in the package: they come from the key
+// before lowering.
+std::string entry_prefix(const ir::Graph& g, const KeyComponents& components) {
+  return "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+}
+
+// The key must change whenever the generated code does, also when only the
+// codegen changed, so its options component covers the flags and the
+// kernels' text.
+template <typename Kernels>
+Hash128 finish_key(KeyComponents& components, const std::string& options, const Kernels& kernels) {
+  std::string code = options;
+  for (const auto& k : kernels) code += '\n' + k.source;
+  components.options = hash_string(code);
+  return combine_key(components);
+}
+
+std::unique_ptr<fb::SpecializationT> specialization(std::string name, uint32_t target,
+                                                    const ir::SymbolValues& values,
+                                                    std::vector<std::unique_ptr<fb::GuardT>> guards,
+                                                    std::unique_ptr<fb::LaunchPlanT> plan,
+                                                    const Hash128& key,
+                                                    const KeyComponents& components) {
+  auto spec = std::make_unique<fb::SpecializationT>();
+  spec->name = std::move(name);
+  spec->target = target;
+  spec->symbol_values = values;
+  spec->guards = std::move(guards);
+  spec->plan = std::move(plan);
+  spec->key = std::make_unique<fb::Hash128>(to_fb(key));
+  spec->key_components = to_fb(components);
+  return spec;
+}
+
 std::string signature_comment(const ir::Graph& g) {
   auto tensor = [&](const std::string& name, const ir::Node& n) {
     return name + ": " + std::string(dtype_name(n.dtype)) + ir::shape_to_string(g, n.shape);
@@ -347,18 +381,10 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
           for (const auto& flag : build.libraries[bi].cxx_flags) options += ' ' + flag;
           KeyInputs ki{targets[t].name, options, identity, o.tag, values};
           KeyComponents components = key_components(g, ki);
-
-          // Entry names only need to be unique in the package: they come from
-          // the key before lowering. The key itself must change whenever the
-          // generated code does, also when only the codegen changed, so its
-          // options component covers the flags and the kernels' text.
           CpuCodegenOptions co;
-          co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+          co.entry_prefix = entry_prefix(g, components);
           const CpuLoweredGraph lowered = lower_cpu(g, values, co);
-          std::string code = options;
-          for (const auto& k : lowered.kernels) code += '\n' + k.source;
-          components.options = hash_string(code);
-          const Hash128 key = combine_key(components);
+          const Hash128 key = finish_key(components, options, lowered.kernels);
           all_keys += key.hex();
 
           const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
@@ -371,15 +397,10 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
             manifest.kernels.push_back(std::move(kernel));
             build.libraries[bi].sources.push_back({k.entry + ".cpp", k.source});
           }
-          auto spec = std::make_unique<fb::SpecializationT>();
-          spec->name = specialization_name(g, values);
-          spec->target = static_cast<uint32_t>(t);
-          spec->symbol_values = values;
-          spec->guards = specialization_guards(g, values, kDLCPU);
-          spec->plan = launch_plan(lowered, kernel_base);
-          spec->key = std::make_unique<fb::Hash128>(to_fb(key));
-          spec->key_components = to_fb(components);
-          entry->specializations.push_back(std::move(spec));
+          entry->specializations.push_back(
+              specialization(specialization_name(g, values), static_cast<uint32_t>(t), values,
+                             specialization_guards(g, values, kDLCPU),
+                             launch_plan(lowered, kernel_base), key, components));
           ++summary.specializations;
           continue;
         }
@@ -398,13 +419,10 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
           KeyInputs ki{targets[t].name, options, identity, o.tag, values};
           KeyComponents components = key_components(g, ki);
           CudaCodegenOptions co;
-          co.entry_prefix = "kiln_" + g.name + "_" + combine_key(components).hex().substr(0, 16);
+          co.entry_prefix = entry_prefix(g, components);
           co.aligned16 = aligned;
           const CudaLoweredGraph lowered = lower_cuda(g, values, co);
-          std::string code = options;
-          for (const auto& k : lowered.kernels) code += '\n' + k.source;
-          components.options = hash_string(code);
-          const Hash128 key = combine_key(components);
+          const Hash128 key = finish_key(components, options, lowered.kernels);
           all_keys += key.hex();
 
           const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
@@ -423,17 +441,13 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
             manifest.kernels.push_back(std::move(kernel));
             cb.sources.push_back({k.entry + ".cu", k.source});
           }
-          auto spec = std::make_unique<fb::SpecializationT>();
-          spec->name = specialization_name(g, values) + (aligned ? "" : ",unaligned");
-          spec->target = static_cast<uint32_t>(t);
-          spec->symbol_values = values;
-          spec->guards = specialization_guards(g, values, kDLCUDA,
-                                               lowered.vectorized ? kCudaVectorAlignment : 1);
-          spec->guards.push_back(cuda_arch_guard(arch, cb.ptx));
-          spec->plan = launch_plan(lowered, kernel_base);
-          spec->key = std::make_unique<fb::Hash128>(to_fb(key));
-          spec->key_components = to_fb(components);
-          entry->specializations.push_back(std::move(spec));
+          auto guards = specialization_guards(g, values, kDLCUDA,
+                                              lowered.vectorized ? kCudaVectorAlignment : 1);
+          guards.push_back(cuda_arch_guard(arch, cb.ptx));
+          entry->specializations.push_back(
+              specialization(specialization_name(g, values) + (aligned ? "" : ",unaligned"),
+                             static_cast<uint32_t>(t), values, std::move(guards),
+                             launch_plan(lowered, kernel_base), key, components));
           ++summary.specializations;
           if (!lowered.vectorized || !general) break;
         }

@@ -598,6 +598,25 @@ class GroupEmitter {
             s_.role[static_cast<size_t>(reader)] == NodeRole::row_vector};
   }
 
+  // An operand recomputed here from graph inputs (recomputed_here), at the
+  // reader's element, once per scope: its inputs come from `operand`, the
+  // emitter's own operand(). Scope is the emitter's: out, indent, loads.
+  template <typename Scope, typename Operand>
+  std::string inline_operand(int32_t op, ReaderKind k, Scope& sc, Operand&& operand) {
+    const Node& m = g_.node(op);
+    const std::string key =
+        "w" + std::to_string(op) + (k.plus1 ? "+" : "-") + (k.inner ? "c" : "r");
+    auto it = sc.loads.find(key);
+    if (it != sc.loads.end()) return it->second;
+    std::vector<std::string> args;
+    for (int32_t c : m.inputs) args.push_back(operand(c));
+    std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
+               finish(op_expr(m, args), m.dtype) + ";\n";
+    sc.loads[key] = var;
+    return var;
+  }
+
   static CType acc_type(const Node& r, const Node& in) {
     (void)r;
     const CType t = ctype_of(in.dtype);
