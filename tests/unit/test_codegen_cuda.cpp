@@ -2,6 +2,7 @@
 // in registers), their launch plans, determinism, and a real nvcc compile of
 // every kernel for sm_80 and sm_90 through the Ninja driver, with ptxas's
 // report checked for spills. Running them is tests/gpu's job.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gelu_narrow.h"  // tools/compiler/src: the compiler's internals
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/ninja_driver.h"
@@ -173,6 +175,57 @@ TEST(CodegenCuda, BroadcastOperandsOf16BitDataMakeAColumnKernel) {
   EXPECT_NE(lower(g, false).kernels[0].source.find("Pointwise"), std::string::npos);
   const Graph f32 = traced("gelu_affine", &g_gelu_affine);
   EXPECT_NE(lower(f32, true).kernels[0].source.find("Pointwise"), std::string::npos);
+}
+
+kiln::Outputs g_gelu_f32_and_bf16() {
+  auto x = kiln::input("x", kiln::f32, {rows(), 64});
+  auto g = kiln::gelu(x);
+  return kiln::outputs(g, kiln::cast(g, kiln::bf16));
+}
+
+// A gelu whose value is only stored in 16 bits takes the cheaper formula of
+// gelu_narrow.h; one that also reaches memory in f32 keeps the rational.
+TEST(CodegenCuda, GeluRoundedTo16BitsUsesTheNarrowFormula) {
+  const std::string bf16 =
+      lower(traced("gelu_affine_bf16", &g_gelu_affine_bf16), true).kernels[0].source;
+  EXPECT_NE(bf16.find("kiln_gelu_narrow_f32("), std::string::npos) << bf16;
+  EXPECT_EQ(bf16.find("kiln_gelu_f32("), std::string::npos) << bf16;
+  const std::string f32 = lower(traced("gelu_affine", &g_gelu_affine), true).kernels[0].source;
+  EXPECT_NE(f32.find("kiln_gelu_f32("), std::string::npos) << f32;
+  EXPECT_EQ(f32.find("kiln_gelu_narrow_f32"), std::string::npos) << f32;
+  const std::string both =
+      lower(traced("gelu_both", &g_gelu_f32_and_bf16), true).kernels[0].source;
+  EXPECT_NE(both.find("kiln_gelu_f32("), std::string::npos) << both;
+  EXPECT_EQ(both.find("kiln_gelu_narrow_f32"), std::string::npos) << both;
+}
+
+// The narrow formula's coefficients, in host arithmetic, against erf in
+// double: the bound the 16-bit outputs rely on (a quarter of an f16 ulp).
+TEST(CodegenCuda, NarrowGeluIsWithin2e5OfErfGelu) {
+  using kiln::compiler::codegen_detail::gelu_narrow_host;
+  const auto exact = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
+  double worst = 0;
+  double worst_at = 0;
+  for (int i = 0; i <= 600000; ++i) {
+    const float x = -6.0f + 12.0f * static_cast<float>(i) / 600000.0f;
+    const double want = exact(x);
+    if (want == 0) continue;
+    const double rel = std::fabs(gelu_narrow_host(x) - want) / std::fabs(want);
+    if (rel > worst) {
+      worst = rel;
+      worst_at = x;
+    }
+  }
+  EXPECT_LT(worst, 2e-5) << "at x = " << worst_at;
+  // Past the clamp: x itself above, a vanishing negative below, as gelu.
+  for (float x : {6.5f, 9.0f, 100.0f, 3e38f}) EXPECT_FLOAT_EQ(gelu_narrow_host(x), x);
+  for (float x : {-6.5f, -9.0f, -100.0f, -3e38f}) {
+    EXPECT_LE(gelu_narrow_host(x), 0.0f);
+    EXPECT_GT(gelu_narrow_host(x), -1e-8f);
+  }
+  EXPECT_TRUE(std::isnan(gelu_narrow_host(std::nanf(""))));
+  EXPECT_EQ(gelu_narrow_host(INFINITY), INFINITY);
+  EXPECT_EQ(gelu_narrow_host(0.0f), 0.0f);
 }
 
 TEST(CodegenCuda, NarrowRowsUseAWarpPerRow) {

@@ -169,7 +169,7 @@ class KernelEmitter : public GroupEmitter {
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
     *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " v" + std::to_string(id) +
-               " = " + finish(op_expr(n, args), n.dtype) + ";\n";
+               " = " + finish(op_expr(id, args), n.dtype) + ";\n";
   }
 
   // One loop body over c for loop `p`: the row-vector nodes of phase p,

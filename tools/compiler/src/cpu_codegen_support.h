@@ -25,6 +25,8 @@ enum Helper : unsigned {
   kHelperGelu = 1u << 4,    // vectorizable gelu (rational erf, no exp)
   kHelperIntDiv = 1u << 5,  // int64 division without UB
   kHelperIntPow = 1u << 6,  // int64 pow through double
+  // gelu whose result is rounded to 16 bits, on the device (cuda_codegen.cpp)
+  kHelperGeluNarrow = 1u << 7,
 };
 
 inline constexpr std::string_view kHelperBitsText =

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "gelu_narrow.h"
 #include "group_emitter.h"
 
 namespace kiln::compiler {
@@ -358,12 +359,12 @@ class CudaKernelEmitter : public GroupEmitter {
       // from one conversion, which a store then reuses.
       const std::string h = "h" + std::to_string(id);
       *sc.out += sc.indent + "const uint16_t " + h + " = " +
-                 store_value(n.dtype, "(" + op_expr(n, args) + ")") + ";\n";
+                 store_value(n.dtype, "(" + op_expr(id, args) + ")") + ";\n";
       *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
       return;
     }
     *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " " + v + " = " +
-               finish(op_expr(n, args), n.dtype) + ";\n";
+               finish(op_expr(id, args), n.dtype) + ";\n";
   }
 
   // The stored form of node id's value (see emit_node).
@@ -821,6 +822,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
     if (helpers_ & kHelperF16) s += kDeviceF16Text;
     if (helpers_ & kHelperGelu) s += kDeviceGeluDivText;
+    if (helpers_ & kHelperGeluNarrow) s += gelu_narrow_device_text();
     for (const auto& [bit, text] : kHelpers) {
       if (helpers_ & bit) s += device_helper(text);
     }

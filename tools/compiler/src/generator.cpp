@@ -28,7 +28,9 @@ constexpr int kDLCPU = 1;   // DLDeviceType
 constexpr int kDLCUDA = 2;  // DLDeviceType
 constexpr size_t kMaxStaticSpecializations = 64;
 constexpr const char* kCodegenOptions = "cpu-codegen-v1";
-constexpr const char* kCudaCodegenOptions = "cuda-codegen-v1";
+// Bumped when the generated CUDA text changes for the same graph (v2: gelu
+// rounded to 16 bits through gelu_narrow.h), so cache keys change with it.
+constexpr const char* kCudaCodegenOptions = "cuda-codegen-v2";
 constexpr int64_t kCudaVectorAlignment = 16;
 
 std::string identifier(std::string_view s) {

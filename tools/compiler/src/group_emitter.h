@@ -351,7 +351,8 @@ class GroupEmitter {
 
   // The expression computing node n from operand expressions (already in
   // each operand's compute type), converted to n's compute type.
-  std::string op_expr(const Node& n, const std::vector<std::string>& args) {
+  std::string op_expr(int32_t id, const std::vector<std::string>& args) {
+    const Node& n = g_.node(id);
     const CType rt = ctype_of(n.dtype);
     std::vector<CType> at;
     for (int32_t op : n.inputs) at.push_back(ctype_of(g_.node(op).dtype));
@@ -410,7 +411,10 @@ class GroupEmitter {
         }
         break;
       case Op::gelu:
-        if (ar == CType::f32) {
+        if (ar == CType::f32 && device_math_ && rounded_to_16_bits(id)) {
+          helpers_ |= kHelperGeluNarrow;
+          e = "kiln_gelu_narrow_f32(" + arg(0, CType::f32) + ")";
+        } else if (ar == CType::f32) {
           helpers_ |= kHelperGelu;
           e = "kiln_gelu_f32(" + arg(0, CType::f32) + ")";
         } else {
@@ -612,7 +616,7 @@ class GroupEmitter {
     for (int32_t c : m.inputs) args.push_back(operand(c));
     std::string var = "w" + std::to_string(op) + "_" + std::to_string(load_counter_++);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               finish(op_expr(m, args), m.dtype) + ";\n";
+               finish(op_expr(op, args), m.dtype) + ";\n";
     sc.loads[key] = var;
     return var;
   }
@@ -679,6 +683,24 @@ class GroupEmitter {
   const FusedGroup& G_;
   const ir::SymbolValues& sv_;
   std::string entry_;
+
+  // Whether node `id`'s value only ever reaches memory rounded to f16 or
+  // bf16: it is itself 16-bit, or every user is a cast to a 16-bit float
+  // and the graph does not return it. Such a value needs about 1e-4
+  // relative accuracy, not f32's, and a cheaper formula can give it.
+  bool rounded_to_16_bits(int32_t id) const {
+    const auto narrow = [](DType t) { return t == DType::f16 || t == DType::bf16; };
+    if (narrow(g_.node(id).dtype)) return true;
+    if (std::find(g_.outputs.begin(), g_.outputs.end(), id) != g_.outputs.end()) return false;
+    bool any_user = false;
+    for (size_t u = 0; u < g_.nodes.size(); ++u) {
+      const Node& n = g_.nodes[u];
+      if (std::find(n.inputs.begin(), n.inputs.end(), id) == n.inputs.end()) continue;
+      if (n.op != Op::cast || !narrow(n.dtype)) return false;
+      any_user = true;
+    }
+    return any_user;
+  }
 
   bool need_index_ = false;
   // CUDA: f32 division and rsqrt through the device's 2-ulp instructions
