@@ -97,19 +97,20 @@ TEST(CodegenCuda, SoftmaxIsOneBlockPerRowWithTheRowInRegisters) {
   ASSERT_EQ(l.kernels.size(), 1u);
   EXPECT_TRUE(l.vectorized);
   const std::string& src = l.kernels[0].source;
-  EXPECT_NE(src.find("kiln_vload<4>"), std::string::npos) << src;
-  EXPECT_NE(src.find("kiln_vstore<4>"), std::string::npos);
+  // x streams through: loaded with an evict-first policy, stored streaming.
+  EXPECT_NE(src.find("kiln_vload_stream<4>"), std::string::npos) << src;
+  EXPECT_NE(src.find("kiln_vstore_stream<4>"), std::string::npos);
   EXPECT_NE(src.find("__shfl_xor_sync"), std::string::npos);
   EXPECT_NE(src.find("kept in registers"), std::string::npos);
   // x is read once: one vector load in the source, in the first loop.
   size_t loads = 0;
-  for (size_t at = src.find("kiln_vload<4>(b0"); at != std::string::npos;
-       at = src.find("kiln_vload<4>(b0", at + 1)) {
+  for (size_t at = src.find("kiln_vload_stream<4>(b0"); at != std::string::npos;
+       at = src.find("kiln_vload_stream<4>(b0", at + 1)) {
     ++loads;
   }
   EXPECT_EQ(loads, 1u) << src;
-  // One block per row: the grid is the row count.
-  EXPECT_EQ(l.launches[0].block[0], 256u);
+  // One block per row, two vectors a thread: the grid is the row count.
+  EXPECT_EQ(l.launches[0].block[0], 512u);
   EXPECT_EQ(eval(l.launches[0].grid[0], {1000}), 1000);
   EXPECT_EQ(eval(l.launches[0].grid[1], {1000}), 1);
 }
@@ -126,7 +127,9 @@ TEST(CodegenCuda, Bf16LayernormMovesEightElementVectorsAndAccumulatesInF32) {
   const CudaLoweredGraph l = lower(g, true);
   ASSERT_EQ(l.kernels.size(), 1u);
   const std::string& src = l.kernels[0].source;
-  EXPECT_NE(src.find("kiln_vload<8>"), std::string::npos) << src;
+  // x (kept in registers) streams; w and b, read by every row, load plainly.
+  EXPECT_NE(src.find("kiln_vload_stream<8>(b0"), std::string::npos) << src;
+  EXPECT_NE(src.find("kiln_vload<8>(b1"), std::string::npos) << src;
   EXPECT_NE(src.find("kiln_bf16_to_f32"), std::string::npos);
   EXPECT_NE(src.find("float a"), std::string::npos);  // f32 accumulators
   // w and b are read in one loop only: not kept in registers.
