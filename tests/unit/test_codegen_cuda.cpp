@@ -185,26 +185,37 @@ kiln::Outputs g_gelu_f32_and_bf16() {
   auto g = kiln::gelu(x);
   return kiln::outputs(g, kiln::cast(g, kiln::bf16));
 }
+kiln::Outputs g_gelu_f16_and_bf16() {
+  auto x = kiln::input("x", kiln::f32, {rows(), 64});
+  auto g = kiln::gelu(x);
+  return kiln::outputs(kiln::cast(g, kiln::f16), kiln::cast(g, kiln::bf16));
+}
 
 // A gelu whose value is only stored in 16 bits takes the cheaper formula of
-// gelu_narrow.h; one that also reaches memory in f32 keeps the rational.
+// gelu_narrow.h for that type (f16's when both); one that also reaches
+// memory in f32 keeps the rational.
 TEST(CodegenCuda, GeluRoundedTo16BitsUsesTheNarrowFormula) {
   const std::string bf16 =
       lower(traced("gelu_affine_bf16", &g_gelu_affine_bf16), true).kernels[0].source;
-  EXPECT_NE(bf16.find("kiln_gelu_narrow_f32("), std::string::npos) << bf16;
+  EXPECT_NE(bf16.find("kiln_gelu_bf16_f32("), std::string::npos) << bf16;
   EXPECT_EQ(bf16.find("kiln_gelu_f32("), std::string::npos) << bf16;
   const std::string f32 = lower(traced("gelu_affine", &g_gelu_affine), true).kernels[0].source;
   EXPECT_NE(f32.find("kiln_gelu_f32("), std::string::npos) << f32;
-  EXPECT_EQ(f32.find("kiln_gelu_narrow_f32"), std::string::npos) << f32;
+  EXPECT_EQ(f32.find("kiln_gelu_bf16_f32"), std::string::npos) << f32;
   const std::string both =
       lower(traced("gelu_both", &g_gelu_f32_and_bf16), true).kernels[0].source;
   EXPECT_NE(both.find("kiln_gelu_f32("), std::string::npos) << both;
-  EXPECT_EQ(both.find("kiln_gelu_narrow_f32"), std::string::npos) << both;
+  EXPECT_EQ(both.find("kiln_gelu_bf16_f32"), std::string::npos) << both;
+  const std::string halves =
+      lower(traced("gelu_halves", &g_gelu_f16_and_bf16), true).kernels[0].source;
+  EXPECT_NE(halves.find("kiln_gelu_f16_f32("), std::string::npos) << halves;
+  EXPECT_EQ(halves.find("kiln_gelu_bf16_f32"), std::string::npos) << halves;
 }
 
-// The narrow formula's coefficients, in host arithmetic, against erf in
-// double: the bound the 16-bit outputs rely on (a quarter of an f16 ulp).
-TEST(CodegenCuda, NarrowGeluIsWithin2e5OfErfGelu) {
+// The fits' coefficients, in host arithmetic, against erf in double: the
+// bounds the 16-bit outputs rely on.
+void expect_gelu_fit_within(const kiln::compiler::codegen_detail::GeluNarrowFit& fit,
+                            double bound) {
   using kiln::compiler::codegen_detail::gelu_narrow_host;
   const auto exact = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
   double worst = 0;
@@ -213,22 +224,27 @@ TEST(CodegenCuda, NarrowGeluIsWithin2e5OfErfGelu) {
     const float x = -6.0f + 12.0f * static_cast<float>(i) / 600000.0f;
     const double want = exact(x);
     if (want == 0) continue;
-    const double rel = std::fabs(gelu_narrow_host(x) - want) / std::fabs(want);
+    const double rel = std::fabs(gelu_narrow_host(fit, x) - want) / std::fabs(want);
     if (rel > worst) {
       worst = rel;
       worst_at = x;
     }
   }
-  EXPECT_LT(worst, 2e-5) << "at x = " << worst_at;
+  EXPECT_LT(worst, bound) << fit.function << " at x = " << worst_at;
   // Past the clamp: x itself above, a vanishing negative below, as gelu.
-  for (float x : {6.5f, 9.0f, 100.0f, 3e38f}) EXPECT_FLOAT_EQ(gelu_narrow_host(x), x);
+  for (float x : {6.5f, 9.0f, 100.0f, 3e38f}) EXPECT_FLOAT_EQ(gelu_narrow_host(fit, x), x);
   for (float x : {-6.5f, -9.0f, -100.0f, -3e38f}) {
-    EXPECT_LE(gelu_narrow_host(x), 0.0f);
-    EXPECT_GT(gelu_narrow_host(x), -1e-8f);
+    EXPECT_LE(gelu_narrow_host(fit, x), 0.0f) << fit.function;
+    EXPECT_GT(gelu_narrow_host(fit, x), -1e-7f) << fit.function;
   }
-  EXPECT_TRUE(std::isnan(gelu_narrow_host(std::nanf(""))));
-  EXPECT_EQ(gelu_narrow_host(INFINITY), INFINITY);
-  EXPECT_EQ(gelu_narrow_host(0.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(gelu_narrow_host(fit, std::nanf(""))));
+  EXPECT_EQ(gelu_narrow_host(fit, INFINITY), INFINITY);
+  EXPECT_EQ(gelu_narrow_host(fit, 0.0f), 0.0f);
+}
+
+TEST(CodegenCuda, NarrowGeluFitsAreWithinTheirBounds) {
+  expect_gelu_fit_within(kiln::compiler::codegen_detail::kGeluF16Fit, 2e-5);  // f16 ulp / 4
+  expect_gelu_fit_within(kiln::compiler::codegen_detail::kGeluBf16Fit, 2.5e-4);  // bf16 ulp / 16
 }
 
 TEST(CodegenCuda, NarrowRowsUseAWarpPerRow) {

@@ -25,8 +25,9 @@ enum Helper : unsigned {
   kHelperGelu = 1u << 4,    // vectorizable gelu (rational erf, no exp)
   kHelperIntDiv = 1u << 5,  // int64 division without UB
   kHelperIntPow = 1u << 6,  // int64 pow through double
-  // gelu whose result is rounded to 16 bits, on the device (cuda_codegen.cpp)
-  kHelperGeluNarrow = 1u << 7,
+  // gelu whose result is rounded to f16 or bf16, on the device (gelu_narrow.h)
+  kHelperGeluF16 = 1u << 7,
+  kHelperGeluBf16 = 1u << 8,
 };
 
 inline constexpr std::string_view kHelperBitsText =

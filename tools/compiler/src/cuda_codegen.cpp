@@ -891,7 +891,8 @@ class CudaKernelEmitter : public GroupEmitter {
     if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
     if (helpers_ & kHelperF16) s += kDeviceF16Text;
     if (helpers_ & kHelperGelu) s += kDeviceGeluDivText;
-    if (helpers_ & kHelperGeluNarrow) s += gelu_narrow_device_text();
+    if (helpers_ & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
+    if (helpers_ & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
     for (const auto& [bit, text] : kHelpers) {
       if (helpers_ & bit) s += device_helper(text);
     }

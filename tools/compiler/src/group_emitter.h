@@ -5,6 +5,7 @@
 // emitter adds its own loops around them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -411,9 +412,11 @@ class GroupEmitter {
         }
         break;
       case Op::gelu:
-        if (ar == CType::f32 && device_math_ && rounded_to_16_bits(id)) {
-          helpers_ |= kHelperGeluNarrow;
-          e = "kiln_gelu_narrow_f32(" + arg(0, CType::f32) + ")";
+        if (const auto to = device_math_ && ar == CType::f32 ? rounded_to_16_bits(id)
+                                                              : std::nullopt) {
+          helpers_ |= *to == DType::bf16 ? kHelperGeluBf16 : kHelperGeluF16;
+          e = std::string(*to == DType::bf16 ? "kiln_gelu_bf16_f32(" : "kiln_gelu_f16_f32(") +
+              arg(0, CType::f32) + ")";
         } else if (ar == CType::f32) {
           helpers_ |= kHelperGelu;
           e = "kiln_gelu_f32(" + arg(0, CType::f32) + ")";
@@ -684,22 +687,24 @@ class GroupEmitter {
   const ir::SymbolValues& sv_;
   std::string entry_;
 
-  // Whether node `id`'s value only ever reaches memory rounded to f16 or
-  // bf16: it is itself 16-bit, or every user is a cast to a 16-bit float
-  // and the graph does not return it. Such a value needs about 1e-4
-  // relative accuracy, not f32's, and a cheaper formula can give it.
-  bool rounded_to_16_bits(int32_t id) const {
+  // The 16-bit float type node `id`'s value only ever reaches memory
+  // rounded to: its own, or that of every user when each is a cast to f16
+  // or bf16 (f16 when both occur: it keeps more bits) and the graph does not
+  // return the node. Such a value needs far less than f32's accuracy, and a
+  // cheaper formula can give it.
+  std::optional<DType> rounded_to_16_bits(int32_t id) const {
     const auto narrow = [](DType t) { return t == DType::f16 || t == DType::bf16; };
-    if (narrow(g_.node(id).dtype)) return true;
-    if (std::find(g_.outputs.begin(), g_.outputs.end(), id) != g_.outputs.end()) return false;
-    bool any_user = false;
-    for (size_t u = 0; u < g_.nodes.size(); ++u) {
-      const Node& n = g_.nodes[u];
-      if (std::find(n.inputs.begin(), n.inputs.end(), id) == n.inputs.end()) continue;
-      if (n.op != Op::cast || !narrow(n.dtype)) return false;
-      any_user = true;
+    if (narrow(g_.node(id).dtype)) return g_.node(id).dtype;
+    if (std::find(g_.outputs.begin(), g_.outputs.end(), id) != g_.outputs.end()) {
+      return std::nullopt;
     }
-    return any_user;
+    std::optional<DType> to;
+    for (const Node& n : g_.nodes) {
+      if (std::find(n.inputs.begin(), n.inputs.end(), id) == n.inputs.end()) continue;
+      if (n.op != Op::cast || !narrow(n.dtype)) return std::nullopt;
+      if (!to || n.dtype == DType::f16) to = n.dtype;
+    }
+    return to;
   }
 
   bool need_index_ = false;
