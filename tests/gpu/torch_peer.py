@@ -5,7 +5,9 @@ The eight functions of tests/gpu/graphs.cpp at 16384x4096 (gelu(x*a+b),
 softmax, layernorm, rmsnorm; f32, and bf16 in and out with f32 inside), the
 same math line by line, compiled with torch.compile in its default mode. Each
 is warmed up until compiled, then timed with CUDA events: 7 repeats of 50
-back-to-back calls, the median per call. The copy ceiling is y.copy_(x) of the
+back-to-back calls, the median per call. Like gpu_bench, the calls alternate
+between two x tensors, so that each reads x from memory rather than from
+what the previous call left in L2. The copy ceiling is y.copy_(x) of the
 f32 tensor, counting bytes read + written, as gpu_bench counts its
 cudaMemcpyAsync. Prints JSON lines (bench "torch_copy" and
 "torch_compile_throughput") and a table. Needs only torch (and the Triton it
@@ -15,6 +17,7 @@ Usage: python3 tests/gpu/torch_peer.py [--device N]
 """
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -135,10 +138,11 @@ def main():
     status = 0
     results = []
     with torch.cuda.stream(stream):
-        x32 = uniform(ROWS, COLS, dtype=torch.float32)
-        y32 = torch.empty_like(x32)
-        n_bytes = 2 * x32.numel() * x32.element_size()
-        copy = lambda: y32.copy_(x32)  # noqa: E731
+        x32 = [uniform(ROWS, COLS, dtype=torch.float32) for _ in range(2)]
+        y32 = torch.empty_like(x32[0])
+        n_bytes = 2 * y32.numel() * y32.element_size()
+        copies = itertools.count()
+        copy = lambda: y32.copy_(x32[next(copies) % 2])  # noqa: E731
         copy()
         stream.synchronize()
         copy_ms = median_ms_per_call(copy, stream)
@@ -146,19 +150,22 @@ def main():
         print(json.dumps({"bench": "torch_copy", "bytes": n_bytes,
                           "median_ms": round(copy_ms, 4), "gb_per_s": round(copy_gbs, 1),
                           **meta}), flush=True)
-        del y32
+        del y32, x32
 
         for dtype_name, dtype in (("f32", torch.float32), ("bf16", torch.bfloat16)):
             tensors = {"x": uniform(ROWS, COLS, dtype=dtype), "a": uniform(COLS, dtype=dtype),
-                       "b": uniform(COLS, dtype=dtype)}
+                       "b": uniform(COLS, dtype=dtype),
+                       "x_other": uniform(ROWS, COLS, dtype=dtype)}
             for name, fn, arg_names in FUNCTIONS:
                 row = {"bench": "torch_compile_throughput", "graph": name, "dtype": dtype_name,
                        "shape": [ROWS, COLS]}
                 try:
                     torch._dynamo.reset()  # each function compiles alone, as a user's would
                     compiled = torch.compile(fn)
-                    fn_args = [tensors[a] for a in arg_names]
-                    call = lambda: compiled(*fn_args)  # noqa: E731
+                    fn_args = [[tensors[a] for a in arg_names],
+                               [tensors["x_other" if a == "x" else a] for a in arg_names]]
+                    calls = itertools.count()
+                    call = lambda: compiled(*fn_args[next(calls) % 2])  # noqa: E731
                     # The first call compiles; the next ones must not recompile.
                     for _ in range(WARMUP_CALLS):
                         call()
