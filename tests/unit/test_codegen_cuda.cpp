@@ -97,15 +97,15 @@ TEST(CodegenCuda, SoftmaxIsOneBlockPerRowWithTheRowInRegisters) {
   ASSERT_EQ(l.kernels.size(), 1u);
   EXPECT_TRUE(l.vectorized);
   const std::string& src = l.kernels[0].source;
-  // x streams through: loaded with an evict-first policy, stored streaming.
-  EXPECT_NE(src.find("kiln_vload_stream<4>"), std::string::npos) << src;
-  EXPECT_NE(src.find("kiln_vstore_stream<4>"), std::string::npos);
+  // x is read through the rows load (an L2 evict_last policy), stored plainly.
+  EXPECT_NE(src.find("kiln_vload_rows<4>"), std::string::npos) << src;
+  EXPECT_NE(src.find("kiln_vstore<4>"), std::string::npos);
   EXPECT_NE(src.find("__shfl_xor_sync"), std::string::npos);
   EXPECT_NE(src.find("kept in registers"), std::string::npos);
   // x is read once: one vector load in the source, in the first loop.
   size_t loads = 0;
-  for (size_t at = src.find("kiln_vload_stream<4>(b0"); at != std::string::npos;
-       at = src.find("kiln_vload_stream<4>(b0", at + 1)) {
+  for (size_t at = src.find("kiln_vload_rows<4>(b0"); at != std::string::npos;
+       at = src.find("kiln_vload_rows<4>(b0", at + 1)) {
     ++loads;
   }
   EXPECT_EQ(loads, 1u) << src;
@@ -127,8 +127,8 @@ TEST(CodegenCuda, Bf16LayernormMovesEightElementVectorsAndAccumulatesInF32) {
   const CudaLoweredGraph l = lower(g, true);
   ASSERT_EQ(l.kernels.size(), 1u);
   const std::string& src = l.kernels[0].source;
-  // x (kept in registers) streams; w and b, read by every row, load plainly.
-  EXPECT_NE(src.find("kiln_vload_stream<8>(b0"), std::string::npos) << src;
+  // x (kept in registers) loads with the rows policy; w and b, read by every row, plainly.
+  EXPECT_NE(src.find("kiln_vload_rows<8>(b0"), std::string::npos) << src;
   EXPECT_NE(src.find("kiln_vload<8>(b1"), std::string::npos) << src;
   EXPECT_NE(src.find("kiln_bf16_to_f32"), std::string::npos);
   EXPECT_NE(src.find("float a"), std::string::npos);  // f32 accumulators

@@ -129,28 +129,31 @@ static __device__ __forceinline__ void kiln_vstore(T* __restrict__ p, const T* _
 }
 )";
 
-// Row kernels stream their data: each row is read once and written once, so
-// the loads of row data ask L2 to evict those lines first (an access
-// policy, sm_80 and newer; older archs load plainly) and the stores are
-// .cs (streaming). Measured on an H200 (sweep of rmsnorm f32 at 16384x4096,
-// 512-thread rows): 97.3% -> 98.0% of the copy ceiling, where torch.compile's
-// Triton kernel, which sets the same hints, reached 97.9%.
-constexpr std::string_view kStreamHelpers =
-    R"(static __device__ __forceinline__ uint64_t kiln_evict_first_policy() {
+// A row kernel reads its rows with an L2 evict_last access policy (sm_80
+// and newer; older archs load plainly), as Triton does for a reduction's
+// first reads, and stores plainly. Measured on an H200, rmsnorm f32 at
+// 16384x4096 in 512-thread rows, calls alternating between two inputs so no
+// call finds the last one's data in L2: plain loads 97.3% of the copy
+// ceiling, evict_first loads with streaming stores 97.7%, evict_last loads
+// 100.5% (cudaMemcpy is the 100%); lines written back while the rows stay
+// resident make a steadier stream for DRAM. Column kernels store streaming
+// (.cs): their outputs are never reread by them.
+constexpr std::string_view kRowLoadHelpers =
+    R"(static __device__ __forceinline__ uint64_t kiln_evict_last_policy() {
   uint64_t policy = 0;
 #if __CUDA_ARCH__ >= 800
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
 #endif
   return policy;
 }
 template <int N, typename T>
-static __device__ __forceinline__ void kiln_vload_stream(const T* __restrict__ p, T* __restrict__ v,
-                                                         uint64_t policy) {
+static __device__ __forceinline__ void kiln_vload_rows(const T* __restrict__ p, T* __restrict__ v,
+                                                       uint64_t policy) {
 #pragma unroll
   for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
     uint4 u;
 #if __CUDA_ARCH__ >= 800
-    asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+    asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                  : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
                  : "l"(reinterpret_cast<const uint4*>(p) + i), "l"(policy));
 #else
@@ -160,7 +163,9 @@ static __device__ __forceinline__ void kiln_vload_stream(const T* __restrict__ p
     memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
   }
 }
-template <int N, typename T>
+)";
+constexpr std::string_view kStreamStoreHelpers =
+    R"(template <int N, typename T>
 static __device__ __forceinline__ void kiln_vstore_stream(T* __restrict__ p, const T* __restrict__ v) {
 #pragma unroll
   for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
@@ -363,7 +368,7 @@ class CudaKernelEmitter : public GroupEmitter {
                       std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
         it = cached_.emplace(key, name).first;
         *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, it->second + "[k]",
-                                             streaming_ && !row_invariant_read(op));
+                                             hinted_rows_ && !row_invariant_read(op));
       }
       return it->second + "[k][j]";
     }
@@ -385,14 +390,14 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   std::string load_stmt(DType t, const std::string& slot, const std::string& off,
-                        const std::string& dest, bool stream = false) {
+                        const std::string& dest, bool hinted = false) {
     (void)t;
     const std::string addr = "b" + slot + " + " + paren(off) + " + c0";
     if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];\n";
     need_vectors_ = true;
-    if (stream) {
-      need_stream_policy_ = true;
-      return "kiln_vload_stream<" + std::to_string(v_) + ">(" + addr + ", " + dest +
+    if (hinted) {
+      need_row_policy_ = true;
+      return "kiln_vload_rows<" + std::to_string(v_) + ">(" + addr + ", " + dest +
              ", kiln_policy);\n";
     }
     return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
@@ -463,7 +468,7 @@ class CudaKernelEmitter : public GroupEmitter {
           append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
         } else {
           need_vectors_ = true;
-          append(post, indent, streaming_ ? "kiln_vstore_stream<" : "kiln_vstore<",
+          append(post, indent, stream_stores_ ? "kiln_vstore_stream<" : "kiln_vstore<",
                  std::to_string(v_), ">(", b, " + ow + c0, ", st, ");\n");
         }
       }
@@ -585,7 +590,7 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   void emit_columns() {
-    streaming_ = true;  // stores only: the loads of a column kernel are not kept
+    stream_stores_ = true;
     const std::string in = "      ";
     const std::string chunk_text = chunk(0, in, {});
     const int64_t cv = *static_c() / v_;
@@ -694,7 +699,7 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void emit_rows() {
     v_ = choose_vector_width();
-    streaming_ = true;
+    hinted_rows_ = true;
     const std::optional<int64_t> cs = static_c();
     int64_t team = 256;
     if (cs) {
@@ -761,7 +766,7 @@ class CudaKernelEmitter : public GroupEmitter {
     o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
     o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
     o += shared;
-    if (need_stream_policy_) o += "  const uint64_t kiln_policy = kiln_evict_first_policy();\n";
+    if (need_row_policy_) o += "  const uint64_t kiln_policy = kiln_evict_last_policy();\n";
     o += "  for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + std::to_string(rows_per_block) +
          " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
          ") {\n";
@@ -897,7 +902,8 @@ class CudaKernelEmitter : public GroupEmitter {
       if (helpers_ & bit) s += device_helper(text);
     }
     if (need_vectors_) s += kVectorHelpers;
-    if (need_vectors_ && streaming_) s += kStreamHelpers;
+    if (need_row_policy_) s += kRowLoadHelpers;
+    if (need_vectors_ && stream_stores_) s += kStreamStoreHelpers;
     s += "\n";
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
@@ -948,8 +954,9 @@ class CudaKernelEmitter : public GroupEmitter {
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
   int min_blocks_ = 0;               // > 0: __launch_bounds__'s blocks per SM
-  bool streaming_ = false;           // emit_rows(): row data is loaded and stored streaming
-  bool need_stream_policy_ = false;  // a streaming load reads kiln_policy
+  bool hinted_rows_ = false;     // emit_rows(): rows load through kiln_vload_rows
+  bool stream_stores_ = false;   // emit_columns(): stores are streaming (.cs)
+  bool need_row_policy_ = false;  // a load reads kiln_policy
   std::map<std::string, std::string> cached_;  // key -> register array of the row
   struct VectorRead {
     int32_t op;
