@@ -1,6 +1,7 @@
 // Guards and dispatch on a real CPU package: selection order, each guard
 // kind's mismatch message, stances, the JIT hook and the miss counters.
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -332,6 +333,149 @@ TEST_F(GuardTest, CountersCountMissesByGuardKind) {
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DType)], 1u);
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DimConst)], 1u);
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::Rank)], 0u);
+}
+
+// Selection through the shape-keyed table: each static specialization is
+// found by its n, every other n falls to the general one, and the choice
+// equals the first passing specialization in manifest order.
+class SelectionTest : public ::testing::Test {
+ protected:
+  void open(fb::ManifestT manifest) {
+    bytes_ = kiln::compiler::write_package(std::move(manifest), kiln_test::test_blobs());
+    package_ = std::make_unique<kiln::Package>(kiln::Package::open_memory(
+        kiln_test::as_bytes(bytes_), {.stance = kiln::Stance::fail_on_recompile}));
+  }
+  // The specialization chosen for x: f32[n, 64] at `x_data`, or the miss
+  // message.
+  std::string select(int64_t n, float* x_data = nullptr) {
+    x_.resize(static_cast<size_t>(n * 64 + 16));
+    y_.resize(static_cast<size_t>(n * 64));
+    TensorView x(x_data ? x_data : x_.data(), DType::f32, {n, 64}), w(w_, DType::f32, {64}),
+        y(y_.data(), DType::f32, {n, 64});
+    const DLTensor* in[] = {&x.dl(), &w.dl()};
+    const DLTensor* out[] = {&y.dl()};
+    try {
+      return std::string(package_->graph("scale_add").select(in, out));
+    } catch (const kiln::RecompileError& e) {
+      return e.what();
+    }
+  }
+  std::vector<uint8_t> bytes_;
+  std::unique_ptr<kiln::Package> package_;
+  std::vector<float> x_, y_;
+  float w_[64] = {};
+};
+
+TEST_F(SelectionTest, EachStaticIsFoundByItsShapeAndTheGeneralCatchesTheRest) {
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {1, 2, 3, 16, 1000, 4096};
+  open(kiln_test::make_test_manifest({o}));
+  for (int64_t n : {8, 1, 2, 3, 16, 1000, 4096}) EXPECT_EQ(select(n), "n=" + std::to_string(n));
+  for (int64_t n : {4, 5, 7, 9, 17, 999, 4097}) EXPECT_EQ(select(n), "general") << n;
+}
+
+TEST_F(SelectionTest, TiesBreakByManifestOrder) {
+  // Two specializations fix n = 8; the first also wants x 64-byte aligned.
+  kiln_test::TestGraphOptions o;
+  o.alignment = 64;
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  kiln_test::TestGraphOptions loose;
+  auto second = kiln_test::make_specialization(loose, 8);
+  second->name = "n=8,any16";
+  auto& specs = m.graphs[0]->specializations;
+  specs.insert(specs.begin() + 1, std::move(second));
+  // The general one asks for 64 bytes too, so a 16-byte aligned n = 9 misses.
+  open(std::move(m));
+  alignas(64) static float x[8 * 64 + 64];
+  EXPECT_EQ(select(8, x), "n=8");
+  EXPECT_EQ(select(8, x + 4), "n=8,any16");
+  EXPECT_EQ(select(9, x), "general");
+  const std::string miss = select(9, x + 4);
+  // A miss still lists what each candidate failed, the static ones included.
+  EXPECT_NE(miss.find("general: x.data: expected alignment 64 bytes"), std::string::npos) << miss;
+  EXPECT_NE(miss.find("n=8: x.shape[0]: expected n = 8 (fixed by this specialization), got 9"),
+            std::string::npos)
+      << miss;
+  EXPECT_NE(miss.find("n=8,any16: x.shape[0]"), std::string::npos) << miss;
+}
+
+TEST_F(SelectionTest, AStaticCheckedElsewhereThanTheKeyIsStillTried) {
+  // "n=4" checks n on y only: the table, keyed on x.shape[0] by "n=8",
+  // cannot file it, so it is tried for every call, in its place.
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {4};
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  auto& guards = m.graphs[0]->specializations[1]->guards;
+  std::erase_if(
+      guards, [](const auto& g) { return g->kind == fb::GuardKind::DimSymbol && g->tensor == 0; });
+  open(std::move(m));
+  EXPECT_EQ(select(8), "n=8");
+  EXPECT_EQ(select(4), "n=4");
+  EXPECT_EQ(select(5), "general");
+}
+
+TEST_F(SelectionTest, AKeyDimTheCallLacksTriesEveryCandidate) {
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {2};
+  open(kiln_test::make_test_manifest({o}));
+  TensorView x(w_, DType::f32, {64}), w(w_, DType::f32, {64}), y(w_, DType::f32, {64});
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  try {
+    package_->graph("scale_add").select(in, out);
+    FAIL();
+  } catch (const kiln::RecompileError& e) {
+    std::set<std::string> specs;
+    for (const GuardFailure& f : e.failures()) specs.insert(f.specialization);
+    EXPECT_EQ(specs, (std::set<std::string>{"n=8", "n=2", "general"}));
+  }
+}
+
+TEST_F(GuardTest, AnOutputOverlappingAnyTensorIsRefused) {
+  open();
+  Buffers b(16);
+  TensorView w(b.w.data(), DType::f32, {64});
+  auto call_message = [&](float* x, float* y, TensorView* w_view = nullptr) -> std::string {
+    try {
+      graph().call({TensorView(x, DType::f32, {8, 64}), w_view ? *w_view : w},
+                   {TensorView(y, DType::f32, {8, 64})});
+      return "ran";
+    } catch (const kiln::Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      return e.what();
+    }
+  };
+  // y's last four elements are x's first four, and the other way round.
+  EXPECT_NE(call_message(b.x.data() + 8 * 64 - 4, b.x.data()).find("output 'y' overlaps input 'x'"),
+            std::string::npos);
+  EXPECT_NE(call_message(b.x.data(), b.x.data() + 8 * 64 - 4).find("overlaps input 'x'"),
+            std::string::npos);
+  // w lies inside y.
+  TensorView inside(b.y.data() + 64, DType::f32, {64});
+  EXPECT_NE(call_message(b.x.data(), b.y.data(), &inside).find("overlaps input 'w'"),
+            std::string::npos);
+  // Adjacent is not overlapping: y starts where x ends.
+  EXPECT_EQ(call_message(b.x.data(), b.x.data() + 8 * 64), "ran");
+}
+
+TEST_F(GuardTest, ATensorLargerThanMemoryIsRefusedNotWrapped) {
+  kiln_test::TestGraphOptions o;
+  o.n_max = int64_t{1} << 62;
+  o.static_n8 = false;
+  open({o});
+  Buffers b(1);
+  const int64_t n = int64_t{1} << 57;  // 2^57 * 64 floats: 2^65 bytes
+  try {
+    graph().call(
+        {TensorView(b.x.data(), DType::f32, {n, 64}), TensorView(b.w.data(), DType::f32, {64})},
+        {TensorView(b.y.data(), DType::f32, {n, 64})});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("tensor 'x' has more elements than memory can hold"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(GuardProgramLimits, SymbolNeitherFixedNorBoundIsRefusedAtOpen) {
