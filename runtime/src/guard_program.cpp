@@ -22,6 +22,11 @@ bool is_symbol_guard(fb::GuardKind kind) {
   return kind == fb::GuardKind::SymbolRange || kind == fb::GuardKind::SymbolDivisible;
 }
 
+bool uses_tensor(fb::GuardKind kind) {
+  return !is_symbol_guard(kind) && kind != fb::GuardKind::CudaArch &&
+         kind != fb::GuardKind::IndexWidth;
+}
+
 uint32_t packed(const DLDataType& t) {
   return static_cast<uint32_t>(t.code) | static_cast<uint32_t>(t.bits) << 8 |
          static_cast<uint32_t>(t.lanes) << 16;
@@ -116,8 +121,13 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
 
   const auto* guards = spec.guards();
   const uint32_t guard_count = guards ? guards->size() : 0;
-  auto make_check = [](const fb::Guard& g) {
+  auto make_check = [this](const fb::Guard& g) {
     GuardCheck c{};
+    if (g.kind() == fb::GuardKind::IndexWidth && g.extents() != nullptr) {
+      c.extents_begin = static_cast<uint32_t>(extents_.size());
+      c.extents_count = g.extents()->size();
+      for (const fb::SizeExpr* e : *g.extents()) extents_.emplace_back(e, 0);
+    }
     c.kind = g.kind();
     c.tensor = g.tensor();
     c.dim = g.dim();
@@ -262,6 +272,7 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
         symbol_divisor_[static_cast<size_t>(c.symbol)] = c.value;
         continue;
       case fb::GuardKind::CudaArch:
+      case fb::GuardKind::IndexWidth:
         break;
     }
     other_checks_.push_back(c);
@@ -353,10 +364,8 @@ bool GuardProgram::extent_of(uint16_t tensor, TensorExtent& out) const noexcept 
     }
     // bits and lanes of the packed DLPack dtype.
     const int64_t bits = (t.dtype >> 8 & 0xFF) * (t.dtype >> 16);
-    if (bits % 8 != 0 ||
-        t.dtype_alt != t.dtype && ((t.dtype_alt >> 8 & 0xFF) * (t.dtype_alt >> 16)) != bits) {
-      return false;
-    }
+    const int64_t alt_bits = (t.dtype_alt >> 8 & 0xFF) * (t.dtype_alt >> 16);
+    if (bits % 8 != 0 || alt_bits != bits) return false;
     TensorExtent e;
     e.bytes_factor = bits / 8;
     uint32_t seen = 0;
@@ -495,8 +504,7 @@ bool GuardProgram::passes(const DLTensor* const* tensors, int64_t* symbols, int 
 bool GuardProgram::other_checks_pass(const DLTensor* const* tensors, const int64_t* symbols,
                                      int compute_capability) const noexcept {
   for (const GuardCheck& c : other_checks_) {
-    if (c.kind != fb::GuardKind::CudaArch && !is_symbol_guard(c.kind) &&
-        tensors[c.tensor] == nullptr) {
+    if (uses_tensor(c.kind) && tensors[c.tensor] == nullptr) {
       return false;
     }
     switch (c.kind) {
@@ -517,6 +525,14 @@ bool GuardProgram::other_checks_pass(const DLTensor* const* tensors, const int64
         break;
       case fb::GuardKind::CudaArch:
         if (!arch_runs(compute_capability, c.value, c.value2)) return false;
+        break;
+      case fb::GuardKind::IndexWidth:
+        for (uint32_t e = 0; e < c.extents_count; ++e) {
+          int64_t extent = 0;
+          if (!extents_[c.extents_begin + e].try_evaluate(symbols, extent) || extent >= c.value) {
+            return false;
+          }
+        }
         break;
       default:  // fused: DimConst, DimSymbol, Contiguous, SymbolRange
         break;
@@ -542,9 +558,7 @@ void GuardProgram::collect_failures(const DLTensor* const* tensors,
 
   for (const GuardCheck& c : checks_) {
     const DLTensor* t =
-        c.kind == fb::GuardKind::SymbolRange || c.kind == fb::GuardKind::SymbolDivisible
-            ? nullptr
-            : tensors[c.tensor];
+        uses_tensor(c.kind) || c.kind == fb::GuardKind::CudaArch ? tensors[c.tensor] : nullptr;
     switch (c.kind) {
       case fb::GuardKind::DType:
         if (!dtype_matches(t->dtype, c.value)) {
@@ -616,6 +630,20 @@ void GuardProgram::collect_failures(const DLTensor* const* tensors,
         }
         break;
       }
+      case fb::GuardKind::IndexWidth: {
+        // Only over symbols that bound: an unbound one failed its own dim.
+        if (!std::all_of(bound, bound + symbol_count_, [](bool b) { return b; })) break;
+        for (uint32_t e = 0; e < c.extents_count; ++e) {
+          const SizeProgram& extent = extents_[c.extents_begin + e];
+          int64_t value = 0;
+          const bool known = extent.try_evaluate(symbols, value);
+          if (known && value < c.value) continue;
+          fail(c, "index extent " + extent.to_string(names.symbols),
+               cat("< ", c.value, " (32-bit indexing)"),
+               known ? std::to_string(value) : std::string("more than 64 bits hold"));
+        }
+        break;
+      }
       case fb::GuardKind::CudaArch:
         if (!arch_runs(compute_capability, c.value, c.value2)) {
           fail(c, names.tensors[c.tensor] + ".device",
@@ -664,6 +692,13 @@ std::string GuardProgram::describe(const fb::Guard& g, const GraphNames& names) 
       return cat(tensor(), " is contiguous");
     case fb::GuardKind::Alignment:
       return cat(tensor(), ".data % ", g.value(), " == 0");
+    case fb::GuardKind::IndexWidth: {
+      std::string extents;
+      for (uint32_t e = 0; g.extents() && e < g.extents()->size(); ++e) {
+        extents += cat(e ? ", " : "", size_expr_text(g.extents()->Get(e), names.symbols));
+      }
+      return cat("index extents < ", g.value(), " (32-bit indexing): ", extents);
+    }
     case fb::GuardKind::CudaArch:
       return g.value2() != 0 ? cat(tensor(), ".device runs sm_", g.value(), " (cubin or PTX)")
                              : cat(tensor(), ".device runs sm_", g.value(), " (cubin)");

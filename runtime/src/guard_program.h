@@ -15,6 +15,7 @@
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
 #include "kiln/tensor_view.h"
+#include "size_expr.h"
 
 namespace kiln::detail {
 
@@ -40,6 +41,9 @@ struct GuardCheck {
   uint16_t bound_dim;
   int64_t value;
   int64_t value2;
+  // IndexWidth: its extents, in GuardProgram::extents_.
+  uint32_t extents_begin;
+  uint32_t extents_count;
 };
 
 // One dim of a tensor on the hit path: a constant (also a symbol the
@@ -169,6 +173,7 @@ class GuardProgram {
   int64_t symbol_max_[kMaxSymbols] = {};
   int64_t symbol_divisor_[kMaxSymbols] = {};
   std::vector<GuardCheck> other_checks_;
+  std::vector<SizeProgram> extents_;
   uint32_t static_mask_ = 0;        // bit s: symbol s is fixed by the specialization
   bool static_symbols_fit_ = true;  // the fixed values are within their ranges
   int64_t static_symbols_[kMaxSymbols] = {};

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kiln/manifest_text.h"
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 
@@ -475,6 +476,107 @@ TEST_F(GuardTest, ATensorLargerThanMemoryIsRefusedNotWrapped) {
     EXPECT_NE(std::string(e.what()).find("tensor 'x' has more elements than memory can hold"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// Indexing width: "general,index32" admits calls whose every index extent
+// is below its limit; "general" (64-bit) catches the rest. Guards read only
+// shapes, so sizes past 2^31 elements need no memory.
+class IndexWidthTest : public SelectionTest {
+ protected:
+  static constexpr int64_t kLimit = int64_t{1} << 31;
+  // `with_general`: also the 64-bit general specialization after it.
+  static fb::ManifestT manifest(bool with_general) {
+    kiln_test::TestGraphOptions o;
+    o.static_n8 = false;
+    o.n_max = int64_t{1} << 62;
+    fb::ManifestT m = kiln_test::make_test_manifest({o});
+    auto narrow = kiln_test::make_specialization(o, -1);
+    narrow->name = "general,index32";
+    auto g = kiln_test::guard(fb::GuardKind::IndexWidth, 0, 0, -1, kLimit);
+    g->extents.push_back(kiln_test::n_times_width());
+    g->extents.push_back(kiln_test::expr({kiln_test::constant(64)}));
+    narrow->guards.push_back(std::move(g));
+    auto& specs = m.graphs[0]->specializations;
+    if (!with_general) specs.clear();
+    specs.insert(specs.begin(), std::move(narrow));
+    return m;
+  }
+  std::string select_rows(int64_t n) {
+    TensorView x(w_, DType::f32, {n, 64}), w(w_, DType::f32, {64}), y(w_ + 16, DType::f32, {n, 64});
+    const DLTensor* in[] = {&x.dl(), &w.dl()};
+    const DLTensor* out[] = {&y.dl()};
+    try {
+      return std::string(package_->graph("scale_add").select(in, out));
+    } catch (const kiln::RecompileError& e) {
+      failures_ = e.failures();
+      return e.what();
+    }
+  }
+  std::vector<GuardFailure> failures_;
+};
+
+TEST_F(IndexWidthTest, ThirtyTwoBitBelowTheLimitSixtyFourFromIt) {
+  open(manifest(true));
+  const int64_t last_narrow = kLimit / 64 - 1;  // n * 64 = 2^31 - 64
+  EXPECT_EQ(select_rows(1), "general,index32");
+  EXPECT_EQ(select_rows(last_narrow), "general,index32");
+  EXPECT_EQ(select_rows(last_narrow + 1), "general");  // n * 64 = 2^31
+  EXPECT_EQ(select_rows(int64_t{1} << 40), "general");
+  // n * 64 overflows int64: no 32-bit index holds it either.
+  EXPECT_EQ(select_rows(int64_t{1} << 58), "general");
+}
+
+TEST_F(IndexWidthTest, AMissSaysWhichExtentIsTooLarge) {
+  open(manifest(false));
+  const std::string message = select_rows(kLimit / 64);
+  ASSERT_EQ(failures_.size(), 1u) << message;
+  EXPECT_EQ(failures_[0].specialization, "general,index32");
+  EXPECT_EQ(failures_[0].subject, "index extent n * 64");
+  EXPECT_EQ(failures_[0].expected, "< 2147483648 (32-bit indexing)");
+  EXPECT_EQ(failures_[0].actual, "2147483648");
+  select_rows(int64_t{1} << 58);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_EQ(failures_[0].actual, "more than 64 bits hold");
+
+  std::vector<float> x(64), y(64);
+  EXPECT_THROW(package_->graph("scale_add")
+                   .call({TensorView(x.data(), DType::f32, {kLimit / 64, 64}),
+                          TensorView(w_, DType::f32, {64})},
+                         {TensorView(y.data(), DType::f32, {kLimit / 64, 64})}),
+               kiln::RecompileError);
+  EXPECT_EQ(package_->graph("scale_add")
+                .counters()
+                .misses_by_reason[static_cast<size_t>(fb::GuardKind::IndexWidth)],
+            1u);
+}
+
+TEST_F(IndexWidthTest, InspectTextListsTheExtents) {
+  open(manifest(true));
+  const fb::GraphEntry& g = *package_->reader().manifest().graphs()->Get(0);
+  const fb::Specialization& narrow = *g.specializations()->Get(0);
+  const fb::Guard& last = *narrow.guards()->Get(narrow.guards()->size() - 1);
+  EXPECT_EQ(kiln::describe_guard(g, last),
+            "index extents < 2147483648 (32-bit indexing): n * 64, 64");
+}
+
+TEST_F(IndexWidthTest, AGuardWithoutExtentsOrLimitIsCorrupt) {
+  for (int64_t limit : {int64_t{0}, kLimit}) {
+    fb::ManifestT m = manifest(true);
+    auto& g = m.graphs[0]->specializations[0]->guards.back();
+    g->value = limit;
+    if (limit != 0) g->extents.clear();
+    const auto bytes = kiln::compiler::write_package(std::move(m), kiln_test::test_blobs());
+    try {
+      kiln::Package::open_memory(kiln_test::as_bytes(bytes));
+      FAIL();
+    } catch (const kiln::PackageError& e) {
+      EXPECT_EQ(e.code(), ErrorCode::package_corrupt);
+      EXPECT_NE(std::string(e.what()).find(limit == 0 ? "limits index extents to 0"
+                                                      : "limits no index extent"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 
