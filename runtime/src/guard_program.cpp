@@ -37,15 +37,22 @@ bool dtype_matches(const DLDataType& actual, int64_t expected) {
   return kiln_type && static_cast<int64_t>(*kiln_type) == expected;
 }
 
-bool is_contiguous(const DLTensor& t) {
-  if (t.strides == nullptr) return true;
+// Row-major strides, as PyTorch defines contiguity: a dim of size 1 is
+// never stepped over, so its stride does not matter, and a tensor with no
+// elements reads nothing, so none does.
+bool row_major(const int64_t* shape, const int64_t* strides, int32_t ndim) noexcept {
   int64_t expected = 1;
-  for (int32_t d = t.ndim - 1; d >= 0; --d) {
-    // A dim of size 1 is never stepped over, so its stride does not matter.
-    if (t.shape[d] != 1 && t.strides[d] != expected) return false;
-    expected *= t.shape[d];
+  for (int32_t d = ndim - 1; d >= 0; --d) {
+    if (shape[d] != 1 && strides[d] != expected) {
+      return std::any_of(shape, shape + ndim, [](int64_t size) { return size == 0; });
+    }
+    expected *= shape[d];
   }
   return true;
+}
+
+bool is_contiguous(const DLTensor& t) {
+  return t.strides == nullptr || row_major(t.shape, t.strides, t.ndim);
 }
 
 uintptr_t address_of(const DLTensor& t) {
@@ -315,8 +322,10 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
         t.strides_constant = true;
         int64_t stride_of_dim[kMaxTensorRank];
         int64_t step = 1;
+        const bool empty = std::any_of(size_of_dim, size_of_dim + t.rank,
+                                       [](int64_t size) { return size == 0; });
         for (int32_t d = t.rank - 1; d >= 0; --d) {
-          stride_of_dim[d] = size_of_dim[d] == 1 ? -1 : step;
+          stride_of_dim[d] = size_of_dim[d] == 1 || empty ? -1 : step;
           if (__builtin_mul_overflow(step, size_of_dim[d], &step)) t.strides_constant = false;
         }
         for (uint32_t i = 0; i < t.dim_count; ++i) {
@@ -411,21 +420,6 @@ bool GuardProgram::symbol_fits(size_t symbol, int64_t value) const noexcept {
   if (value < symbol_min_[symbol] || value > symbol_max_[symbol]) return false;
   return symbol_divisor_[symbol] == 1 || value % symbol_divisor_[symbol] == 0;
 }
-
-namespace {
-
-// Row-major strides, where a dim of size 1 may have any stride: it is never
-// stepped over (PyTorch calls such a tensor contiguous too).
-bool row_major(const int64_t* shape, const int64_t* strides, int32_t ndim) noexcept {
-  int64_t expected = 1;
-  for (int32_t d = ndim - 1; d >= 0; --d) {
-    if (shape[d] != 1 && strides[d] != expected) return false;
-    expected *= shape[d];
-  }
-  return true;
-}
-
-}  // namespace
 
 bool GuardProgram::dims_pass(const TensorCheck& c, const DLTensor& t, int64_t* symbols,
                              uint32_t& bound) const noexcept {

@@ -191,6 +191,104 @@ TEST_F(GuardTest, ContiguityMismatch) {
   EXPECT_EQ(graph().select(in1, out1), "general");
 }
 
+// Strided inputs: Kiln's kernels read row-major memory, so a view with
+// other strides misses with the strides it has, and the kernel never runs
+// on it; a contiguous slice (through data or byte_offset) runs.
+TEST_F(GuardTest, StridedViewsMissAndNothingIsWritten) {
+  open();
+  Buffers b(16);
+  std::fill(b.y.begin(), b.y.end(), -7.0f);
+  int64_t shape[] = {8, 64};
+  struct Case {
+    const char* what;
+    int64_t strides[2];
+    const char* actual;
+  };
+  for (const Case& c : {Case{"transposed (a [64, 8] buffer)", {1, 8}, "(1, 8)"},
+                        Case{"every second row", {128, 1}, "(128, 1)"},
+                        Case{"every second column", {128, 2}, "(128, 2)"}}) {
+    int64_t strides[] = {c.strides[0], c.strides[1]};
+    auto f =
+        miss(TensorView(b.x.data(), DType::f32, shape, strides),
+             TensorView(b.w.data(), DType::f32, {64}), TensorView(b.y.data(), DType::f32, {8, 64}));
+    EXPECT_TRUE(has(f, "n=8", "x.strides", "contiguous (64, 1)", c.actual)) << c.what;
+    EXPECT_TRUE(has(f, "general", "x.strides", "contiguous (64, 1)", c.actual)) << c.what;
+    EXPECT_NE(
+        last_message_.find(std::string("x.strides: expected contiguous (64, 1), got ") + c.actual),
+        std::string::npos)
+        << last_message_;
+  }
+  // An output can be strided too.
+  int64_t step_rows[] = {128, 1};
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {8, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, shape, step_rows));
+  EXPECT_TRUE(has(f, "general", "y.strides", "contiguous (64, 1)", "(128, 1)"));
+  for (float v : b.y) ASSERT_EQ(v, -7.0f);
+}
+
+TEST_F(GuardTest, ContiguousSlicesRunOnTheirOwnElements) {
+  open();
+  Buffers b(16);
+  TensorView w(b.w.data(), DType::f32, {64});
+  // Rows 4..11 of a [16, 64] buffer, through byte_offset (16-byte aligned).
+  DLTensor x = TensorView(b.x.data(), DType::f32, {8, 64}).dl();
+  int64_t shape[] = {8, 64};
+  x.shape = shape;
+  x.byte_offset = 4 * 64 * sizeof(float);
+  // And an output that is rows 8..15 of y, through data.
+  TensorView y(b.y.data() + 8 * 64, DType::f32, {8, 64});
+  const DLTensor* in[] = {&x, &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "n=8");
+  graph().call(in, out);
+  for (int64_t i = 0; i < 8 * 64; ++i) {
+    ASSERT_FLOAT_EQ(b.y[8 * 64 + i], 2 * b.x[4 * 64 + i] + b.w[i % 64]) << i;
+  }
+  // A size-1 dim may have any stride (PyTorch calls such a view
+  // contiguous): row 5 alone, with the stride of its [16, 64] parent or a
+  // nonsense one, reads the same 64 elements.
+  for (int64_t row_stride : {int64_t{64}, int64_t{999}, int64_t{-3}}) {
+    int64_t one_shape[] = {1, 64};
+    int64_t strides[] = {row_stride, 1};
+    TensorView row(b.x.data() + 5 * 64, DType::f32, one_shape, strides);
+    TensorView y1(b.y.data(), DType::f32, {1, 64});
+    graph().call({row, w}, {y1});
+    for (int64_t c = 0; c < 64; ++c) ASSERT_FLOAT_EQ(b.y[c], 2 * b.x[5 * 64 + c] + b.w[c]);
+  }
+}
+
+TEST_F(GuardTest, EmptyTensorsRunNothingAndMayHaveNullData) {
+  kiln_test::TestGraphOptions o;
+  o.n_min = 0;
+  open({o});
+  Buffers b(1);
+  b.y[0] = -7.0f;
+  // n = 0: NULL data is valid for an empty tensor, and so is any stride.
+  int64_t shape[] = {0, 64};
+  int64_t odd[] = {5, 3};
+  TensorView x(nullptr, DType::f32, shape, odd), w(b.w.data(), DType::f32, {64}),
+      y(nullptr, DType::f32, {0, 64});
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "general");
+  graph().call(in, out);
+  TensorView y_data(b.y.data(), DType::f32, {0, 64});
+  graph().call({x, w}, {y_data});
+  EXPECT_EQ(b.y[0], -7.0f);
+  EXPECT_EQ(graph().counters().hits, 2u);
+  // NULL data with elements is an invalid argument, hit or not.
+  try {
+    graph().call({TensorView(nullptr, DType::f32, {8, 64}), w},
+                 {TensorView(b.y.data(), DType::f32, {8, 64})});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("'x' has NULL data but 512 elements"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(GuardTest, AlignmentMismatch) {
   open();
   Buffers b(8);

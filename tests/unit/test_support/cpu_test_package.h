@@ -125,9 +125,10 @@ struct TestGraphOptions {
   bool use_temp = false;              // two launches through a temp buffer
   bool static_n8 = true;              // a "n=8" specialization before "general"
   std::vector<int64_t> more_statics;  // "n=<v>" specializations after "n=8"
-  int64_t n_max = 1 << 24;            // general: n in [1, n_max]
-  int64_t alignment = 16;             // x.data alignment guard
-  int64_t divisible_by = 1;           // general: n % divisible_by == 0 (1: no guard)
+  int64_t n_min = 1;                  // general: n in [n_min, n_max]
+  int64_t n_max = 1 << 24;
+  int64_t alignment = 16;    // x.data alignment guard
+  int64_t divisible_by = 1;  // general: n % divisible_by == 0 (1: no guard)
   uint32_t target = 0;
 };
 
@@ -159,7 +160,7 @@ inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphO
   if (is_static) {
     g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, n, n));
   } else {
-    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, 1, o.n_max));
+    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, o.n_min, o.n_max));
     if (o.divisible_by > 1) {
       g.push_back(guard(fb::GuardKind::SymbolDivisible, 0, 0, 0, o.divisible_by));
     }
@@ -211,7 +212,7 @@ inline std::unique_ptr<fb::GraphEntryT> make_graph(const TestGraphOptions& o) {
   g->name = o.name;
   auto n = std::make_unique<fb::SymbolT>();
   n->name = "n";
-  n->min = 1;
+  n->min = o.n_min;
   n->max = o.n_max;
   n->hot = {8};
   g->symbols.push_back(std::move(n));
