@@ -23,6 +23,8 @@ using detail::cat;
 namespace {
 
 constexpr size_t kTempAlignment = 64;
+static_assert(kGuardKindCount == static_cast<size_t>(fb::GuardKind::MAX) + 1,
+              "GraphCounters::misses_by_reason has one slot per guard kind");
 
 struct CompiledBuffer {
   fb::BufferRole role;

@@ -208,7 +208,7 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
   for (uint32_t i = 0; i < count(spec.guards()); ++i) {
     const fb::Guard* guard = spec.guards()->Get(i);
     const std::string at = cat(where, " guard ", i);
-    if (static_cast<uint8_t>(guard->kind()) > static_cast<uint8_t>(fb::GuardKind::IndexWidth)) {
+    if (static_cast<uint8_t>(guard->kind()) > static_cast<uint8_t>(fb::GuardKind::MAX)) {
       corrupt(cat(at, " has unknown kind ", static_cast<int>(guard->kind())));
     }
     if (uses_tensor(guard->kind()) && guard->tensor() >= tensors) {
