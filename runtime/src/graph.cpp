@@ -217,9 +217,12 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   const auto* targets = package.reader.manifest().targets();
   const std::optional<uint32_t> cpu_target = package.cpu.target();
   const uint32_t count = entry.specializations() ? entry.specializations()->size() : 0;
+  // Built in place: the elements never move (and no move constructor is
+  // compiled into the runtime).
+  impl->specializations = std::vector<CompiledSpecialization>(count);
   for (uint32_t s = 0; s < count; ++s) {
     const fb::Specialization& spec = *entry.specializations()->Get(s);
-    CompiledSpecialization compiled;
+    CompiledSpecialization& compiled = impl->specializations[s];
     compiled.name = spec.name()->str();
     compiled.target = spec.target();
     compiled.guards = detail::GuardProgram(spec, impl->names);
@@ -279,7 +282,6 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
     impl->has_cpu_specializations |= is_cpu;
     if (cpu_target && spec.target() == *cpu_target) impl->cpu_candidates.push_back(s);
     if (!is_cpu) cuda_candidates[spec.target()].push_back(s);
-    impl->specializations.push_back(std::move(compiled));
   }
   std::vector<const detail::GuardProgram*> programs;
   for (const CompiledSpecialization& spec : impl->specializations) programs.push_back(&spec.guards);

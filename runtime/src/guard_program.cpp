@@ -322,8 +322,8 @@ GuardProgram::GuardProgram(const fb::Specialization& spec, const GraphNames& nam
         t.strides_constant = true;
         int64_t stride_of_dim[kMaxTensorRank];
         int64_t step = 1;
-        const bool empty = std::any_of(size_of_dim, size_of_dim + t.rank,
-                                       [](int64_t size) { return size == 0; });
+        const bool empty =
+            std::any_of(size_of_dim, size_of_dim + t.rank, [](int64_t size) { return size == 0; });
         for (int32_t d = t.rank - 1; d >= 0; --d) {
           stride_of_dim[d] = size_of_dim[d] == 1 || empty ? -1 : step;
           if (__builtin_mul_overflow(step, size_of_dim[d], &step)) t.strides_constant = false;
@@ -388,7 +388,12 @@ bool GuardProgram::extent_of(uint16_t tensor, TensorExtent& out) const noexcept 
       }
     }
     if (seen != (uint32_t{1} << t.rank) - 1) return false;
-    std::sort(e.symbols, e.symbols + e.symbol_count);
+    // Sorted, so that equal products compare equal (insertion: rank <= 8).
+    for (uint8_t i = 1; i < e.symbol_count; ++i) {
+      for (uint8_t j = i; j > 0 && e.symbols[j - 1] > e.symbols[j]; --j) {
+        std::swap(e.symbols[j - 1], e.symbols[j]);
+      }
+    }
     out = e;
     return true;
   }
@@ -632,8 +637,9 @@ void GuardProgram::collect_failures(const DLTensor* const* tensors,
           int64_t value = 0;
           const bool known = extent.try_evaluate(symbols, value);
           if (known && value < c.value) continue;
-          fail(c, "index extent " + extent.to_string(names.symbols),
-               cat("< ", c.value, " (32-bit indexing)"),
+          // By position, not as text: `kiln inspect` lists the extents,
+          // and their printer would double this path's code in the runtime.
+          fail(c, cat("index extent ", e), cat("< ", c.value, " (32-bit indexing)"),
                known ? std::to_string(value) : std::string("more than 64 bits hold"));
         }
         break;

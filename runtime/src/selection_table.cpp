@@ -1,7 +1,6 @@
 #include "selection_table.h"
 
 #include <algorithm>
-#include <map>
 
 #include "kiln/package_reader.h"
 #include "text.h"
@@ -37,47 +36,53 @@ SelectionTable::SelectionTable(std::vector<uint32_t> order,
     }
     break;
   }
-  auto keyed = [&](uint32_t i) {
-    const GuardProgram& p = *programs[i];
-    if (mask == 0 || p.static_mask() != mask) return false;
-    return std::all_of(key_.begin(), key_.end(),
-                       [&](const KeySlot& k) { return p.checks_dim(k.symbol, k.tensor, k.dim); });
-  };
-  auto key_of = [&](uint32_t i) {
-    std::vector<int64_t> values;
-    for (const KeySlot& k : key_) {
-      values.push_back(programs[i]->static_value(static_cast<size_t>(k.symbol)));
+  // Specialization order_[i]'s key values are keys[i * width, +width) when
+  // keyed[i]. Flat arrays keep this one-off work small in code.
+  const size_t width = key_.size();
+  const size_t n = order_.size();
+  std::vector<int64_t> keys(n * width);
+  std::vector<uint8_t> keyed(n, 0);
+  size_t keyed_count = 0;
+  for (size_t i = 0; i < n && mask != 0; ++i) {
+    const GuardProgram& p = *programs[order_[i]];
+    if (p.static_mask() != mask) continue;
+    bool checked_there = true;
+    for (size_t k = 0; k < width; ++k) {
+      checked_there &= p.checks_dim(key_[k].symbol, key_[k].tensor, key_[k].dim);
+      keys[i * width + k] = p.static_value(static_cast<size_t>(key_[k].symbol));
     }
-    return values;
-  };
-
-  std::map<std::vector<int64_t>, std::vector<uint32_t>> by_key;
-  for (uint32_t i : order_) {
-    if (keyed(i)) by_key[key_of(i)];
+    keyed[i] = checked_there;
+    keyed_count += checked_there;
   }
-  unkeyed_begin_ = 0;
-  for (uint32_t i : order_) {
-    if (!keyed(i)) lists_.push_back(i);
+  auto same_key = [&](size_t i, size_t j) {
+    return std::equal(&keys[i * width], &keys[i * width] + width, &keys[j * width]);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (!keyed[i]) lists_.push_back(order_[i]);
   }
   unkeyed_count_ = static_cast<uint32_t>(lists_.size());
-  if (by_key.empty()) {
+  if (keyed_count == 0) {
     key_.clear();
     return;
   }
-  keyed_values_ = by_key.size();
   size_t size = 2;
-  while (size < 2 * by_key.size()) size *= 2;
+  while (size < 2 * keyed_count) size *= 2;
   buckets_.assign(size, Bucket{});
-  for (auto& [values, list] : by_key) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!keyed[i]) continue;
+    bool seen = false;  // an earlier specialization has this key: its entry lists this one
+    for (size_t j = 0; j < i && !seen; ++j) seen = keyed[j] && same_key(i, j);
+    if (seen) continue;
+    ++keyed_values_;
     Bucket b;
     b.key = static_cast<uint32_t>(keys_.size());
-    keys_.insert(keys_.end(), values.begin(), values.end());
+    keys_.insert(keys_.end(), &keys[i * width], &keys[i * width] + width);
     b.list = static_cast<uint32_t>(lists_.size());
-    for (uint32_t i : order_) {
-      if (!keyed(i) || key_of(i) == values) lists_.push_back(i);
+    for (size_t j = 0; j < n; ++j) {
+      if (!keyed[j] || same_key(i, j)) lists_.push_back(order_[j]);
     }
     b.count = static_cast<uint32_t>(lists_.size()) - b.list;
-    uint64_t h = hash(values.data()) & (size - 1);
+    uint64_t h = hash(&keys[i * width]) & (size - 1);
     while (buckets_[h].count != 0) h = (h + 1) & (size - 1);
     buckets_[h] = b;
   }
