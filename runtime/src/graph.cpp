@@ -12,6 +12,7 @@
 #include "guard_program.h"
 #include "kiln/runtime.h"
 #include "package_state.h"
+#include "selection_table.h"
 #include "size_expr.h"
 #include "text.h"
 
@@ -22,6 +23,8 @@ using detail::cat;
 namespace {
 
 constexpr size_t kTempAlignment = 64;
+static_assert(kGuardKindCount == static_cast<size_t>(fb::GuardKind::MAX) + 1,
+              "GraphCounters::misses_by_reason has one slot per guard kind");
 
 struct CompiledBuffer {
   fb::BufferRole role;
@@ -49,8 +52,16 @@ struct CompiledSpecialization {
   bool cuda = false;
   detail::GuardProgram guards;
   std::vector<CompiledBuffer> buffers;
+  // Per plan buffer: its tensor (inputs, then outputs), or -1 for a temp.
+  std::vector<int32_t> buffer_tensor;
+  std::vector<uint32_t> temps;  // the plan buffers that are temps
   std::vector<CompiledLaunch> launches;
   bool has_temps = false;
+  // Byte sizes for the overlap check: tensors whose size the guards fix as
+  // one expression share a class, computed once per call; -1: read the
+  // tensor's own shape.
+  std::vector<int16_t> extent_class;
+  std::vector<detail::TensorExtent> extents;
 };
 
 // Temp buffers of the calling thread, grown as needed and kept: concurrent
@@ -93,12 +104,12 @@ size_t round_up(size_t value, size_t alignment) {
 }
 
 // Where a call runs: the CPU, or a CUDA device with its compute capability,
-// and the specializations to try there, in selection order.
+// and the specializations to try there.
 struct CallDevice {
   bool cuda = false;
   int ordinal = 0;
   int compute_capability = 0;
-  const std::vector<uint32_t>* candidates = nullptr;
+  const detail::SelectionTable* table = nullptr;
 };
 
 // Temps of a CUDA call, given back to the allocator when the call's
@@ -135,13 +146,13 @@ struct Graph::Impl {
   detail::GraphNames names;
   std::vector<CompiledSpecialization> specializations;
   // Indices of the specializations for the package's chosen CPU target, in
-  // selection order.
+  // selection order, and their table.
   std::vector<uint32_t> cpu_candidates;
+  detail::SelectionTable cpu_table;
   bool has_cpu_specializations = false;
-  // By package target: that CUDA target's specializations, in selection
-  // order (empty for CPU targets). A device runs the target the launcher
-  // chose for it.
-  std::vector<std::vector<uint32_t>> cuda_candidates;
+  // By package target: that CUDA target's specializations (none for CPU
+  // targets). A device runs the target the launcher chose for it.
+  std::vector<detail::SelectionTable> cuda_tables;
   size_t symbol_count = 0;
 
   std::once_flag kernels_once;
@@ -151,26 +162,35 @@ struct Graph::Impl {
   std::atomic<uint64_t> misses{0};
   std::array<std::atomic<uint64_t>, kGuardKindCount> misses_by_reason{};
 
+  // The call's tensors, inputs then outputs, after checking their number.
   void gather(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
               const DLTensor** tensors) const;
+  // Throws invalid_argument for NULL tensors, bad shapes and NULL data of a
+  // non-empty tensor. A call runs it before the guards, unless a pass of
+  // the guards implies it (SelectionTable::covers_validation); then only
+  // on a miss, or when a tensor that passed has NULL data.
+  void validate(const DLTensor* const* tensors) const;
   CallDevice device_of(const DLTensor* const* tensors) const;
-  const CompiledSpecialization* find(const DLTensor* const* tensors, int64_t* symbols,
-                                     const CallDevice& device) const;
+  // The chosen specialization, or nullptr on a miss; throws like validate().
+  const CompiledSpecialization* select(const DLTensor* const* tensors, int64_t* symbols,
+                                       const CallDevice& device) const;
   std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
                                          const CallDevice& device);
   void resolve_kernels();
   // Generated kernels take their pointers as __restrict: an output that
   // shares memory with another tensor would give a silently wrong answer.
-  void check_no_overlap(const DLTensor* const* tensors) const;
-  // Offsets of the temps in one workspace (each size evaluated once) and
-  // the workspace's size; inputs and outputs point at the caller's data.
-  size_t place_buffers(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+  // Also sets each tensor's first byte (data + byte_offset) in `begins`.
+  void check_no_overlap(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                        const int64_t* symbols, uintptr_t* begins) const;
+  // Inputs and outputs point at the caller's data (`begins`); returns the
+  // size of one workspace holding every temp, and their offsets in it (each
+  // size evaluated once).
+  size_t place_buffers(const CompiledSpecialization& spec, const uintptr_t* begins,
                        const int64_t* symbols, void** buffers, size_t* temp_offsets) const;
-  void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-           const int64_t* symbols);
+  void run(const CompiledSpecialization& spec, const uintptr_t* begins, const int64_t* symbols);
   // `symbols` is not const: the kernel parameters point into it.
-  void run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-                int64_t* symbols, const CallDevice& device, void* stream);
+  void run_cuda(const CompiledSpecialization& spec, const uintptr_t* begins, int64_t* symbols,
+                const CallDevice& device, void* stream);
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
 };
 
@@ -192,14 +212,17 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
     for (const fb::Symbol* s : *entry.symbols()) impl->names.symbols.push_back(s->name()->str());
   }
   impl->symbol_count = impl->names.symbols.size();
-  impl->cuda_candidates.resize(package.reader.manifest().targets()->size());
+  std::vector<std::vector<uint32_t>> cuda_candidates(package.reader.manifest().targets()->size());
 
   const auto* targets = package.reader.manifest().targets();
   const std::optional<uint32_t> cpu_target = package.cpu.target();
   const uint32_t count = entry.specializations() ? entry.specializations()->size() : 0;
+  // Built in place: the elements never move (and no move constructor is
+  // compiled into the runtime).
+  impl->specializations = std::vector<CompiledSpecialization>(count);
   for (uint32_t s = 0; s < count; ++s) {
     const fb::Specialization& spec = *entry.specializations()->Get(s);
-    CompiledSpecialization compiled;
+    CompiledSpecialization& compiled = impl->specializations[s];
     compiled.name = spec.name()->str();
     compiled.target = spec.target();
     compiled.guards = detail::GuardProgram(spec, impl->names);
@@ -211,7 +234,29 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
              static_cast<size_t>(dtype_size(static_cast<DType>(decl->dtype()))),
              detail::SizeProgram(decl->numel(), 0)});
         compiled.has_temps |= decl->role() == fb::BufferRole::Temp;
+        switch (decl->role()) {
+          case fb::BufferRole::Input:
+            compiled.buffer_tensor.push_back(static_cast<int32_t>(decl->index()));
+            break;
+          case fb::BufferRole::Output:
+            compiled.buffer_tensor.push_back(
+                static_cast<int32_t>(impl->input_count + decl->index()));
+            break;
+          default:
+            compiled.temps.push_back(static_cast<uint32_t>(compiled.buffer_tensor.size()));
+            compiled.buffer_tensor.push_back(-1);
+        }
       }
+    }
+    for (size_t t = 0; t < impl->input_count + impl->output_count; ++t) {
+      detail::TensorExtent extent;
+      int16_t cls = -1;
+      if (compiled.guards.extent_of(static_cast<uint16_t>(t), extent)) {
+        const auto known = std::find(compiled.extents.begin(), compiled.extents.end(), extent);
+        cls = static_cast<int16_t>(known - compiled.extents.begin());
+        if (known == compiled.extents.end()) compiled.extents.push_back(extent);
+      }
+      compiled.extent_class.push_back(cls);
     }
     if (plan.launches()) {
       for (const fb::KernelLaunch* launch : *plan.launches()) {
@@ -236,8 +281,14 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
     compiled.cuda = !is_cpu;
     impl->has_cpu_specializations |= is_cpu;
     if (cpu_target && spec.target() == *cpu_target) impl->cpu_candidates.push_back(s);
-    if (!is_cpu) impl->cuda_candidates[spec.target()].push_back(s);
-    impl->specializations.push_back(std::move(compiled));
+    if (!is_cpu) cuda_candidates[spec.target()].push_back(s);
+  }
+  std::vector<const detail::GuardProgram*> programs;
+  for (const CompiledSpecialization& spec : impl->specializations) programs.push_back(&spec.guards);
+  const size_t tensor_count = impl->input_count + impl->output_count;
+  impl->cpu_table = detail::SelectionTable(impl->cpu_candidates, programs, tensor_count);
+  for (std::vector<uint32_t>& order : cuda_candidates) {
+    impl->cuda_tables.emplace_back(std::move(order), programs, tensor_count);
   }
   return std::unique_ptr<Graph>(new Graph(std::move(impl)));
 }
@@ -251,6 +302,9 @@ void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
   }
   std::copy(inputs.begin(), inputs.end(), tensors);
   std::copy(outputs.begin(), outputs.end(), tensors + input_count);
+}
+
+void Graph::Impl::validate(const DLTensor* const* tensors) const {
   for (size_t t = 0; t < input_count + output_count; ++t) {
     const DLTensor* tensor = tensors[t];
     const std::string& tensor_name = names.tensors[t];
@@ -283,44 +337,48 @@ void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
   }
 }
 
-namespace {
-
-struct ByteRange {
-  uintptr_t begin;
-  uintptr_t end;
-};
-
-// Called after the guards passed, so the tensor is contiguous and its dtype
-// is one of ours. Overflowing sizes come back as nullopt.
-std::optional<ByteRange> byte_range(const DLTensor* t) {
-  const int64_t numel = element_count(*t);
-  const auto element = static_cast<uintptr_t>((t->dtype.bits * t->dtype.lanes + 7u) / 8u);
-  uintptr_t bytes = 0;
-  if (numel < 0 || __builtin_mul_overflow(static_cast<uintptr_t>(numel), element, &bytes)) {
-    return std::nullopt;
-  }
-  const auto begin = reinterpret_cast<uintptr_t>(t->data) + t->byte_offset;
-  return ByteRange{begin, begin + bytes};
-}
-
-}  // namespace
-
-void Graph::Impl::check_no_overlap(const DLTensor* const* tensors) const {
+void Graph::Impl::check_no_overlap(const CompiledSpecialization& spec,
+                                   const DLTensor* const* tensors, const int64_t* symbols,
+                                   uintptr_t* begins) const {
   const size_t count = input_count + output_count;
-  ByteRange ranges[kMaxTensors];
-  for (size_t t = 0; t < count; ++t) {
-    const std::optional<ByteRange> range = byte_range(tensors[t]);
-    if (!range) {
-      throw Error(ErrorCode::invalid_argument,
-                  cat("kiln: graph '", name, "': tensor '", names.tensors[t],
-                      "' has more elements than memory can hold"));
+  auto too_large = [&](size_t t) {
+    return Error(ErrorCode::invalid_argument,
+                 cat("kiln: graph '", name, "': tensor '", names.tensors[t],
+                     "' has more elements than memory can hold"));
+  };
+  // Each class's bytes once; -1 where it overflows (reported for the first
+  // tensor of the class, as if it were computed per tensor).
+  int64_t class_bytes[kMaxTensors];
+  for (size_t c = 0; c < spec.extents.size(); ++c) {
+    const detail::TensorExtent& e = spec.extents[c];
+    int64_t bytes = e.bytes_factor;
+    for (uint8_t i = 0; i < e.symbol_count && bytes >= 0; ++i) {
+      if (__builtin_mul_overflow(bytes, symbols[e.symbols[i]], &bytes)) bytes = -1;
     }
-    ranges[t] = *range;
+    class_bytes[c] = bytes;
+  }
+  uintptr_t ends[kMaxTensors];
+  for (size_t t = 0; t < count; ++t) {
+    const DLTensor& tensor = *tensors[t];
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(tensor.data) + tensor.byte_offset;
+    int64_t bytes = 0;
+    if (const int16_t c = spec.extent_class[t]; c >= 0) {
+      bytes = class_bytes[c];
+    } else {
+      const int64_t numel = element_count(tensor);
+      const auto element = static_cast<int64_t>((tensor.dtype.bits * tensor.dtype.lanes + 7u) / 8u);
+      if (numel < 0 || __builtin_mul_overflow(numel, element, &bytes)) bytes = -1;
+    }
+    if (bytes < 0) throw too_large(t);
+    begins[t] = begin;
+    ends[t] = begin + static_cast<uintptr_t>(bytes);
   }
   for (size_t o = input_count; o < count; ++o) {
-    if (ranges[o].begin == ranges[o].end) continue;
+    const uintptr_t begin = begins[o];
+    const uintptr_t end = ends[o];
+    if (begin == end) continue;
     for (size_t t = 0; t < count; ++t) {
-      if (t == o || !(ranges[t].begin < ranges[o].end && ranges[o].begin < ranges[t].end)) continue;
+      if (!(begins[t] < end && begin < ends[t]) || t == o) continue;
       throw Error(ErrorCode::invalid_argument,
                   cat("kiln: graph '", name, "': output '", names.tensors[o], "' overlaps ",
                       t < input_count ? "input" : "output", " '", names.tensors[t],
@@ -333,15 +391,17 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
   // The first input (or output) says where the call runs; a tensor elsewhere
   // then fails its Device guard, except another CUDA ordinal, which no guard
   // sees.
+  if (tensors[0] == nullptr) validate(tensors);
   const DLDevice first = tensors[0]->device;
   if (first.device_type != kDLCUDA) {
     if (has_cpu_specializations && !package->cpu.target()) package->cpu.throw_no_target();
-    return {false, 0, 0, &cpu_candidates};
+    return {false, 0, 0, &cpu_table};
   }
   // A package without CUDA code: its CPU specializations' Device guards say
   // why the call cannot run.
-  if (!package->cuda.package_has_cuda_targets()) return {false, 0, 0, &cpu_candidates};
+  if (!package->cuda.package_has_cuda_targets()) return {false, 0, 0, &cpu_table};
   for (size_t t = 1; t < input_count + output_count; ++t) {
+    if (tensors[t] == nullptr) validate(tensors);
     const DLDevice d = tensors[t]->device;
     if (d.device_type == kDLCUDA && d.device_id != first.device_id) {
       throw Error(ErrorCode::invalid_argument,
@@ -352,15 +412,23 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
   }
   const detail::CudaDeviceInfo& info = package->cuda.device(first.device_id);
   if (!info.target) package->cuda.throw_no_target(info);
-  return {true, first.device_id, info.compute_capability, &cuda_candidates[*info.target]};
+  return {true, first.device_id, info.compute_capability, &cuda_tables[*info.target]};
 }
 
-const CompiledSpecialization* Graph::Impl::find(const DLTensor* const* tensors, int64_t* symbols,
-                                                const CallDevice& device) const {
-  for (uint32_t index : *device.candidates) {
+const CompiledSpecialization* Graph::Impl::select(const DLTensor* const* tensors, int64_t* symbols,
+                                                  const CallDevice& device) const {
+  const detail::SelectionTable& table = *device.table;
+  if (!table.covers_validation()) validate(tensors);
+  bool null_data = false;
+  for (uint32_t index : table.candidates(tensors)) {
     const CompiledSpecialization& spec = specializations[index];
-    if (spec.guards.passes(tensors, symbols, device.compute_capability)) return &spec;
+    if (spec.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
+      if (null_data) validate(tensors);
+      return &spec;
+    }
   }
+  // A miss on invalid arguments is an invalid argument.
+  validate(tensors);
   return nullptr;
 }
 
@@ -369,7 +437,7 @@ std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tenso
   std::vector<GuardFailure> failures;
   std::vector<detail::FailedGuard> closest;
   bool have_closest = false;
-  for (uint32_t index : *device.candidates) {
+  for (uint32_t index : device.table->all()) {
     const CompiledSpecialization& spec = specializations[index];
     std::vector<detail::FailedGuard> failed;
     spec.guards.collect_failures(tensors, spec.name, names, failed, device.compute_capability);
@@ -409,43 +477,38 @@ void Graph::Impl::resolve_kernels() {
   });
 }
 
-size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
-                                  const DLTensor* const* tensors, const int64_t* symbols,
-                                  void** buffers, size_t* temp_offsets) const {
+size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec, const uintptr_t* begins,
+                                  const int64_t* symbols, void** buffers,
+                                  size_t* temp_offsets) const {
+  for (size_t i = 0; i < spec.buffer_tensor.size(); ++i) {
+    const int32_t tensor = spec.buffer_tensor[i];
+    if (tensor >= 0) buffers[i] = reinterpret_cast<void*>(begins[tensor]);
+  }
   size_t temp_total = 0;
-  for (size_t i = 0; i < spec.buffers.size(); ++i) {
+  for (uint32_t i : spec.temps) {
     const CompiledBuffer& b = spec.buffers[i];
-    if (b.role == fb::BufferRole::Temp) {
-      const int64_t numel = b.numel.evaluate(symbols, "temp numel");
-      const size_t offset = round_up(temp_total, kTempAlignment);
-      size_t bytes = 0;
-      if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), b.element_size, &bytes) ||
-          __builtin_add_overflow(offset, bytes, &temp_total)) {
-        throw Error(ErrorCode::invalid_argument, cat("kiln: graph '", name, "': temp buffer of ",
-                                                     numel, " elements is negative or too large"));
-      }
-      temp_offsets[i] = offset;
-      continue;
+    const int64_t numel = b.numel.evaluate(symbols, "temp numel");
+    const size_t offset = round_up(temp_total, kTempAlignment);
+    size_t bytes = 0;
+    if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), b.element_size, &bytes) ||
+        __builtin_add_overflow(offset, bytes, &temp_total)) {
+      throw Error(ErrorCode::invalid_argument, cat("kiln: graph '", name, "': temp buffer of ",
+                                                   numel, " elements is negative or too large"));
     }
-    const DLTensor* tensor =
-        tensors[b.role == fb::BufferRole::Input ? b.index : input_count + b.index];
-    buffers[i] = static_cast<std::byte*>(tensor->data) + tensor->byte_offset;
+    temp_offsets[i] = offset;
   }
   return temp_total;
 }
 
-void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+void Graph::Impl::run(const CompiledSpecialization& spec, const uintptr_t* begins,
                       const int64_t* symbols) {
   resolve_kernels();
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  const size_t temp_total = place_buffers(spec, begins, symbols, buffers, temp_offsets);
   if (spec.has_temps) {
     std::byte* temp_base = thread_workspace.reserve(temp_total);
-    for (size_t i = 0; i < spec.buffers.size(); ++i) {
-      if (spec.buffers[i].role != fb::BufferRole::Temp) continue;
-      buffers[i] = temp_base + temp_offsets[i];
-    }
+    for (uint32_t i : spec.temps) buffers[i] = temp_base + temp_offsets[i];
   }
   void* arguments[kMaxLaunchBuffers];
   for (const CompiledLaunch& launch : spec.launches) {
@@ -458,20 +521,17 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
   }
 }
 
-void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const uintptr_t* begins,
                            int64_t* symbols, const CallDevice& device, void* stream) {
   detail::CudaLauncher& cuda = package->cuda;
   const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  const size_t temp_total = place_buffers(spec, begins, symbols, buffers, temp_offsets);
   std::optional<CudaWorkspace> workspace;
   if (spec.has_temps) {
     workspace.emplace(cuda, device.ordinal, temp_total, stream);
-    for (size_t i = 0; i < spec.buffers.size(); ++i) {
-      if (spec.buffers[i].role != fb::BufferRole::Temp) continue;
-      buffers[i] = workspace->data() + temp_offsets[i];
-    }
+    for (uint32_t i : spec.temps) buffers[i] = workspace->data() + temp_offsets[i];
   }
   // Kernel parameters (cuda_kernel.h): the buffers' pointers, then every
   // symbol as an int64_t; the driver reads them through these addresses
@@ -512,15 +572,18 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   const DLTensor* tensors[kMaxTensors];
   g.gather(inputs, outputs, tensors);
   const CallDevice device = g.device_of(tensors);
-  g.calls.fetch_add(1, std::memory_order_relaxed);
   int64_t symbols[kMaxSymbols];
-  if (const CompiledSpecialization* spec = g.find(tensors, symbols, device)) {
-    g.check_no_overlap(tensors);
+  const CompiledSpecialization* spec = g.select(tensors, symbols, device);
+  // Counted once the arguments are known valid: a refused call is no call.
+  g.calls.fetch_add(1, std::memory_order_relaxed);
+  if (spec != nullptr) {
+    uintptr_t begins[kMaxTensors];
+    g.check_no_overlap(*spec, tensors, symbols, begins);
     g.hits.fetch_add(1, std::memory_order_relaxed);
     if (spec->cuda) {
-      g.run_cuda(*spec, tensors, symbols, device, stream);
+      g.run_cuda(*spec, begins, symbols, device, stream);
     } else {
-      g.run(*spec, tensors, symbols);
+      g.run(*spec, begins, symbols);
     }
     return;
   }
@@ -557,7 +620,7 @@ std::string_view Graph::select(std::span<const DLTensor* const> inputs,
   g.gather(inputs, outputs, tensors);
   const CallDevice device = g.device_of(tensors);
   int64_t symbols[kMaxSymbols];
-  if (const CompiledSpecialization* spec = g.find(tensors, symbols, device)) return spec->name;
+  if (const CompiledSpecialization* spec = g.select(tensors, symbols, device)) return spec->name;
   g.throw_miss(g.explain_miss(tensors, false, device));
 }
 

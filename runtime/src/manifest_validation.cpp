@@ -85,7 +85,8 @@ void check_expr(const fb::SizeExpr* expr, uint32_t symbols, bool required,
 }
 
 bool uses_tensor(fb::GuardKind kind) {
-  return kind != fb::GuardKind::SymbolRange && kind != fb::GuardKind::SymbolDivisible;
+  return kind != fb::GuardKind::SymbolRange && kind != fb::GuardKind::SymbolDivisible &&
+         kind != fb::GuardKind::IndexWidth;
 }
 bool uses_symbol(fb::GuardKind kind) {
   return kind == fb::GuardKind::DimSymbol || kind == fb::GuardKind::SymbolRange ||
@@ -207,7 +208,7 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
   for (uint32_t i = 0; i < count(spec.guards()); ++i) {
     const fb::Guard* guard = spec.guards()->Get(i);
     const std::string at = cat(where, " guard ", i);
-    if (static_cast<uint8_t>(guard->kind()) > static_cast<uint8_t>(fb::GuardKind::CudaArch)) {
+    if (static_cast<uint8_t>(guard->kind()) > static_cast<uint8_t>(fb::GuardKind::MAX)) {
       corrupt(cat(at, " has unknown kind ", static_cast<int>(guard->kind())));
     }
     if (uses_tensor(guard->kind()) && guard->tensor() >= tensors) {
@@ -225,6 +226,13 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
          guard->kind() == fb::GuardKind::SymbolDivisible) &&
         guard->value() <= 0) {
       corrupt(cat(at, " divides by ", guard->value()));
+    }
+    if (guard->kind() == fb::GuardKind::IndexWidth) {
+      if (guard->value() <= 0) corrupt(cat(at, " limits index extents to ", guard->value()));
+      if (count(guard->extents()) == 0) corrupt(at + " limits no index extent");
+      for (uint32_t e = 0; e < count(guard->extents()); ++e) {
+        check_expr(guard->extents()->Get(e), symbols, true, cat(at, " extent ", e));
+      }
     }
   }
   const fb::LaunchPlan* plan = spec.plan();

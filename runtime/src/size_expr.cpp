@@ -113,6 +113,50 @@ int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
   return stack[0];
 }
 
+bool SizeProgram::try_evaluate(const int64_t* symbols, int64_t& value) const noexcept {
+  int64_t stack[kMaxExprStack];
+  size_t depth = 0;
+  for (const fb::ExprOp& op : ops_) {
+    if (op.kind() == fb::ExprOpKind::Const || op.kind() == fb::ExprOpKind::Symbol) {
+      if (depth >= kMaxExprStack) return false;
+      stack[depth++] = op.kind() == fb::ExprOpKind::Const ? op.value() : symbols[op.value()];
+      continue;
+    }
+    if (depth < 2) return false;
+    const int64_t b = stack[--depth];
+    const int64_t a = stack[depth - 1];
+    int64_t r = 0;
+    switch (op.kind()) {
+      case fb::ExprOpKind::Add:
+        if (__builtin_add_overflow(a, b, &r)) return false;
+        break;
+      case fb::ExprOpKind::Sub:
+        if (__builtin_sub_overflow(a, b, &r)) return false;
+        break;
+      case fb::ExprOpKind::Mul:
+        if (__builtin_mul_overflow(a, b, &r)) return false;
+        break;
+      case fb::ExprOpKind::FloorDiv:
+      case fb::ExprOpKind::CeilDiv:
+        if (b == 0 || (a == std::numeric_limits<int64_t>::min() && b == -1)) return false;
+        r = op.kind() == fb::ExprOpKind::FloorDiv ? floor_div(a, b, "") : ceil_div(a, b, "");
+        break;
+      case fb::ExprOpKind::Max:
+        r = std::max(a, b);
+        break;
+      case fb::ExprOpKind::Min:
+        r = std::min(a, b);
+        break;
+      default:
+        return false;
+    }
+    stack[depth - 1] = r;
+  }
+  if (depth != 1) return false;
+  value = stack[0];
+  return true;
+}
+
 std::string SizeProgram::to_string(const std::vector<std::string>& symbol_names) const {
   std::vector<std::string> stack;
   for (const fb::ExprOp& op : ops_) {

@@ -21,6 +21,8 @@ class SizeProgram {
   // Throws Error(invalid_argument) on overflow or division by zero, naming
   // `what` ("launch 0 work_items").
   int64_t evaluate(const int64_t* symbols, const char* what) const;
+  // For guards: false where evaluate() would throw.
+  bool try_evaluate(const int64_t* symbols, int64_t& value) const noexcept;
 
   // "n * 64": for inspect and messages.
   std::string to_string(const std::vector<std::string>& symbol_names) const;

@@ -5,6 +5,7 @@
 // the CPU (guards, selection, the overlap check and a 100-input kernel over
 // 10 to 100 elements).
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,7 +46,8 @@ Call make_call(int64_t s, std::mt19937& rng) {
 
 }  // namespace
 
-int main() {
+// Usage: bench_dispatch [rounds]   (fewer rounds for a profiler run)
+int main(int argc, char** argv) {
   kiln::Package& pkg = dispatch_kernels::loaded_package();
   kiln::Graph& g = pkg.graph("hundred_inputs");
   std::mt19937 rng(7);
@@ -65,16 +67,19 @@ int main() {
     g.call(c.inputs, c.outputs);  // loads the kernels
   }
 
-  constexpr int kRounds = 20000;  // of kShapes calls each
+  // Many short runs and their median: this VM has slow phases of a second
+  // or two, which a few long runs would each straddle.
+  const int rounds = argc > 1 ? std::atoi(argv[1]) : 1000;  // of kShapes calls each
+  const bool profiling = argc > 1;
   auto per_call_us = [&](auto&& one) {
     const auto runs = kiln_bench::time_runs(
         [&] {
-          for (int r = 0; r < kRounds; ++r) {
+          for (int r = 0; r < rounds; ++r) {
             for (Call& c : calls) one(c);
           }
         },
-        7, 1.0, 50);
-    return kiln_bench::median(runs) / (kRounds * kShapes) * 1e6;
+        profiling ? 1 : 101, profiling ? 0.0 : 3.0, profiling ? 1 : 2000);
+    return kiln_bench::median(runs) / (rounds * kShapes) * 1e6;
   };
   volatile size_t sink = 0;
   const double select_us =

@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
 cmake --build "$build" --target bench_load bench_throughput bench_dispatch kiln_runtime_size_probe \
-  bench_sin_kernels
+  bench_sin_kernels bench_many_graphs
 
 date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -28,8 +28,18 @@ record() {  # prefixes every JSON line of stdin with the metadata and appends it
   done
 }
 
-echo "== load: open + verify + first call of the 10,000-sin package"
-"$build/tests/bench/bench_load" "$build/tests/bench/bench_sin.kiln" 30 | record
+echo "== packages of 1, 100 and 10,000 small graphs (one kernel each, cpu:x86-64)"
+echo "   built once under $build/tests/bench/many_graphs; 10,000 take minutes when cold"
+many="$build/tests/bench/many_graphs"
+for count in 1 100 10000; do
+  "$build/tests/bench/bench_many_graphs" "$count" "$many/$count" "$(command -v clang++)" \
+    "$(command -v ninja)" | record
+done
+
+echo
+echo "== load: open + verify + first call"
+"$build/tests/bench/bench_load" --reps 30 "$build/tests/bench/bench_sin.kiln" \
+  "$many/1/graphs_1.kiln" "$many/100/graphs_100.kiln" "$many/10000/graphs_10000.kiln" | record
 
 echo
 echo "== cold build of the 10,000-sin graph (generator, fresh work dir, both CPU targets)"

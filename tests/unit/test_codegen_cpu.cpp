@@ -994,6 +994,22 @@ TEST(NinjaDriver, UnchangedKernelsAreNotRebuilt) {
   dlclose(h);
 }
 
+// A shell command line holds at most 128 KiB (MAX_ARG_STRLEN): a package
+// of 10,000 graphs has 10,000 objects, so the link reads them from a
+// response file. (tests/bench/run.sh builds that package; a unit test that
+// reaches the limit would compile thousands of kernels.)
+TEST(NinjaDriver, TheLinkReadsItsObjectsFromAResponseFile) {
+  const fs::path dir = work_root() / "ninja_rsp";
+  fs::remove_all(dir);
+  auto req = small_request("rsp", "ninja_rsp");
+  const auto libs = kiln::compiler::run_ninja_build(req);
+  ASSERT_TRUE(fs::exists(libs[0]));
+  std::ifstream in(dir / "build.ninja");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("command = $cxx -o $out @$out.rsp $ldflags"), std::string::npos) << text;
+  EXPECT_NE(text.find("rspfile_content = $in"), std::string::npos) << text;
+}
+
 TEST(NinjaDriver, MissingNinjaIsARuntimeError) {
   auto req = small_request("nope", "ninja_missing");
   req.ninja = "/nonexistent/ninja";

@@ -14,6 +14,7 @@
 
 #include "gelu_narrow.h"  // tools/compiler/src: the compiler's internals
 #include "kiln/compiler/cuda_codegen.h"
+#include "kiln/compiler/index_extents.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/graph.h"
@@ -79,11 +80,13 @@ Graph traced(const char* name, kiln::GraphFunction f) {
   return kiln::ir::canonicalize(kiln::trace(name, f));
 }
 
-CudaLoweredGraph lower(const Graph& g, bool aligned, kiln::ir::SymbolValues values = {}) {
+CudaLoweredGraph lower(const Graph& g, bool aligned, kiln::ir::SymbolValues values = {},
+                       bool index32 = false) {
   if (values.empty()) values.assign(g.symbols.size(), -1);
   kiln::compiler::CudaCodegenOptions o;
-  o.entry_prefix = "kiln_test_" + g.name + (aligned ? "_a" : "_u");
+  o.entry_prefix = "kiln_test_" + g.name + (aligned ? "_a" : "_u") + (index32 ? "_i32" : "");
   o.aligned16 = aligned;
+  o.index32 = index32;
   return lower_cuda(g, values, o);
 }
 
@@ -263,6 +266,81 @@ TEST(CodegenCuda, StaticShapesUse32BitIndexing) {
   EXPECT_NE(lower(g, true).kernels[0].source.find("const int64_t C = 4096;"), std::string::npos);
 }
 
+// index32: the general specialization's variant behind an IndexWidth
+// guard indexes with int although its sizes are symbols.
+TEST(CodegenCuda, Index32MakesSymbolicKernelsIndexWithInt) {
+  const Graph softmax = traced("softmax", &g_softmax);
+  const std::string wide = lower(softmax, true).kernels[0].source;
+  const std::string narrow = lower(softmax, true, {}, true).kernels[0].source;
+  EXPECT_NE(wide.find("const int64_t C = 4096;"), std::string::npos) << wide;
+  EXPECT_NE(narrow.find("const int C = 4096;"), std::string::npos) << narrow;
+  EXPECT_NE(narrow.find("const int ROWS = "), std::string::npos) << narrow;
+  EXPECT_EQ(narrow.find("const int64_t C"), std::string::npos) << narrow;
+
+  // Every index declaration of every kernel, pointwise and rows, copies and
+  // broadcasts: none is int64_t.
+  const std::regex wide_index(R"((const int64_t (C|N|ROWS|NV|row|cv|c0|q|ow)\b)|(for \(int64_t))");
+  for (const auto& [name, fn] : std::vector<std::pair<const char*, kiln::GraphFunction>>{
+           {"gelu_affine", &g_gelu_affine},
+           {"dynamic_width", &g_dynamic_width},
+           {"broadcast3d", &g_broadcast3d},
+           {"copy_and_constant", &g_copy_and_constant}}) {
+    const Graph g = traced(name, fn);
+    for (bool aligned : {true, false}) {
+      const CudaLoweredGraph wide_graph = lower(g, aligned);
+      const CudaLoweredGraph narrow_graph = lower(g, aligned, {}, true);
+      ASSERT_EQ(wide_graph.kernels.size(), narrow_graph.kernels.size());
+      bool any_wide = false;
+      for (size_t k = 0; k < narrow_graph.kernels.size(); ++k) {
+        any_wide = any_wide || std::regex_search(wide_graph.kernels[k].source, wide_index);
+        EXPECT_FALSE(std::regex_search(narrow_graph.kernels[k].source, wide_index))
+            << name << " kernel " << k << ":\n"
+            << narrow_graph.kernels[k].source;
+      }
+      // The regex sees the default variant's 64-bit indices: it would catch
+      // a narrow one that kept them.
+      EXPECT_TRUE(any_wide) << name;
+    }
+  }
+}
+
+kiln::Outputs g_outer_sum() {
+  auto n = kiln::sym("n", {.min = 1, .max = 1024});
+  auto a = kiln::input("a", kiln::f32, {n, 1});
+  auto b = kiln::input("b", kiln::f32, {1, 64});
+  return kiln::outputs(kiln::sum(a + b, -1));
+}
+
+// What the IndexWidth guard of an int-indexed variant bounds: every buffer
+// and every kernel domain, also one that no buffer has the shape of.
+TEST(CodegenCuda, IndexExtentsCoverBuffersAndDomains) {
+  using kiln::compiler::index_extents;
+  using kiln::compiler::max_over_ranges;
+  const Graph softmax = traced("softmax", &g_softmax);
+  const kiln::ir::SymbolValues dynamic = {-1};
+  const auto extents = index_extents(softmax, dynamic, lower(softmax, true).buffers);
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_EQ(extents[0].to_string(softmax), "(n*4096)");
+  EXPECT_EQ(max_over_ranges(softmax, dynamic, extents[0]), int64_t{1} << 32);
+  EXPECT_EQ(max_over_ranges(softmax, {64}, extents[0]), 64 * 4096);
+
+  // sum(a[n, 1] + b[1, 64]) stores n values but iterates n * 64.
+  const Graph outer = traced("outer_sum", &g_outer_sum);
+  std::vector<std::string> texts;
+  for (const auto& e : index_extents(outer, dynamic, lower(outer, true).buffers)) {
+    texts.push_back(e.to_string(outer));
+  }
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "(n*64)"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "n"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "64"), texts.end());
+  // n <= 1024: every extent stays small over the declared range.
+  for (const auto& e : index_extents(outer, dynamic, lower(outer, true).buffers)) {
+    const auto highest = max_over_ranges(outer, dynamic, e);
+    ASSERT_TRUE(highest.has_value());
+    EXPECT_LE(*highest, 1024 * 64);
+  }
+}
+
 TEST(CodegenCuda, LoweringIsDeterministic) {
   const Graph g = traced("layernorm_bf16", &g_layernorm_bf16);
   EXPECT_EQ(lower(g, true).kernels[0].source, lower(g, true).kernels[0].source);
@@ -302,9 +380,13 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
       kiln::ir::SymbolValues statics(g.symbols.size(), 64);
       for (const auto& values : {kiln::ir::SymbolValues(g.symbols.size(), -1), statics}) {
         for (bool aligned : {true, false}) {
-          for (const auto& k : lower(g, aligned, values).kernels) {
-            const std::string file = k.entry + (values[0] < 0 ? "_dyn" : "_st") + ".cu";
-            cb.sources.push_back({file, k.source});
+          // The int-indexed variant exists for symbolic sizes only.
+          for (bool index32 : {false, true}) {
+            if (index32 && values[0] >= 0) continue;
+            for (const auto& k : lower(g, aligned, values, index32).kernels) {
+              const std::string file = k.entry + (values[0] < 0 ? "_dyn" : "_st") + ".cu";
+              cb.sources.push_back({file, k.source});
+            }
           }
         }
       }
@@ -331,7 +413,7 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
       ++reports;
     }
   }
-  EXPECT_GE(reports, 2 * 9 * 4u);
+  EXPECT_GE(reports, 2 * 9 * 6u);
 }
 #endif
 

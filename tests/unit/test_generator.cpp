@@ -105,6 +105,59 @@ TEST(Generator, SpecializationsAreStaticFirstThenGeneral) {
   EXPECT_EQ(kiln::compiler::specialization_name(g, specs[1]), "general");
 }
 
+#ifdef KILN_TEST_NVCC
+kiln::Outputs small_scale() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(x * 2.0f);
+}
+
+// CUDA general specializations: the int-indexed pair first, behind an
+// IndexWidth guard; the 64-bit pair only where the declared ranges reach
+// the limit.
+TEST(Generator, CudaGeneralSpecializationsComeInIndexWidths) {
+  const fs::path dir = fresh_dir("index_width");
+  auto o = options(dir);
+  o.targets = {"cuda:sm_90"};
+  o.nvcc = KILN_TEST_NVCC;
+  const auto summary = kiln::compiler::run_generator(
+      o, {kiln::trace("norms", &norms), kiln::trace("small_scale", &small_scale)});
+  const kiln::PackageReader reader = kiln::PackageReader::open_file(summary.package);
+  auto names = [&](const char* graph) {
+    std::vector<std::string> out;
+    const kiln::fb::GraphEntry* g = reader.manifest().graphs()->LookupByKey(graph);
+    for (const kiln::fb::Specialization* s : *g->specializations()) {
+      std::string name = s->name()->str();
+      bool index_width = false;
+      for (const kiln::fb::Guard* guard : *s->guards()) {
+        index_width |= guard->kind() == kiln::fb::GuardKind::IndexWidth;
+      }
+      EXPECT_EQ(index_width, name.find("index32") != std::string::npos) << name;
+      out.push_back(name);
+    }
+    return out;
+  };
+  // norms: n up to 4096 rows of 37: small; no vectors for an odd width.
+  EXPECT_EQ(names("norms"), (std::vector<std::string>{"n=4", "general,index32"}));
+  EXPECT_EQ(names("small_scale"),
+            (std::vector<std::string>{"general,index32", "general,index32,unaligned"}));
+  // n up to 2^20 rows of 4096: 2^32 elements, past the limit.
+  const auto big = [] {
+    auto n = kiln::sym("n", {.min = 1, .max = 1 << 20});
+    auto x = kiln::input("x", kiln::f32, {n, 4096});
+    return kiln::outputs(x * 2.0f);
+  };
+  const auto big_summary = kiln::compiler::run_generator(o, {kiln::trace("big", big)});
+  const kiln::PackageReader big_reader = kiln::PackageReader::open_file(big_summary.package);
+  std::vector<std::string> big_names;
+  for (const auto* s : *big_reader.manifest().graphs()->Get(0)->specializations()) {
+    big_names.push_back(s->name()->str());
+  }
+  EXPECT_EQ(big_names, (std::vector<std::string>{"general,index32", "general,index32,unaligned",
+                                                 "general", "general,unaligned"}));
+}
+#endif
+
 TEST(Generator, TargetsAreValidated) {
   EXPECT_EQ(kiln::compiler::parse_target("cpu:x86-64-v3").arch, "x86-64-v3");
   EXPECT_THROW(kiln::compiler::parse_target("cpu:pentium"), std::invalid_argument);

@@ -1,9 +1,11 @@
 // Guards and dispatch on a real CPU package: selection order, each guard
 // kind's mismatch message, stances, the JIT hook and the miss counters.
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
+#include "kiln/manifest_text.h"
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 
@@ -189,6 +191,104 @@ TEST_F(GuardTest, ContiguityMismatch) {
   EXPECT_EQ(graph().select(in1, out1), "general");
 }
 
+// Strided inputs: Kiln's kernels read row-major memory, so a view with
+// other strides misses with the strides it has, and the kernel never runs
+// on it; a contiguous slice (through data or byte_offset) runs.
+TEST_F(GuardTest, StridedViewsMissAndNothingIsWritten) {
+  open();
+  Buffers b(16);
+  std::fill(b.y.begin(), b.y.end(), -7.0f);
+  int64_t shape[] = {8, 64};
+  struct Case {
+    const char* what;
+    int64_t strides[2];
+    const char* actual;
+  };
+  for (const Case& c : {Case{"transposed (a [64, 8] buffer)", {1, 8}, "(1, 8)"},
+                        Case{"every second row", {128, 1}, "(128, 1)"},
+                        Case{"every second column", {128, 2}, "(128, 2)"}}) {
+    int64_t strides[] = {c.strides[0], c.strides[1]};
+    auto f =
+        miss(TensorView(b.x.data(), DType::f32, shape, strides),
+             TensorView(b.w.data(), DType::f32, {64}), TensorView(b.y.data(), DType::f32, {8, 64}));
+    EXPECT_TRUE(has(f, "n=8", "x.strides", "contiguous (64, 1)", c.actual)) << c.what;
+    EXPECT_TRUE(has(f, "general", "x.strides", "contiguous (64, 1)", c.actual)) << c.what;
+    EXPECT_NE(
+        last_message_.find(std::string("x.strides: expected contiguous (64, 1), got ") + c.actual),
+        std::string::npos)
+        << last_message_;
+  }
+  // An output can be strided too.
+  int64_t step_rows[] = {128, 1};
+  auto f =
+      miss(TensorView(b.x.data(), DType::f32, {8, 64}), TensorView(b.w.data(), DType::f32, {64}),
+           TensorView(b.y.data(), DType::f32, shape, step_rows));
+  EXPECT_TRUE(has(f, "general", "y.strides", "contiguous (64, 1)", "(128, 1)"));
+  for (float v : b.y) ASSERT_EQ(v, -7.0f);
+}
+
+TEST_F(GuardTest, ContiguousSlicesRunOnTheirOwnElements) {
+  open();
+  Buffers b(16);
+  TensorView w(b.w.data(), DType::f32, {64});
+  // Rows 4..11 of a [16, 64] buffer, through byte_offset (16-byte aligned).
+  DLTensor x = TensorView(b.x.data(), DType::f32, {8, 64}).dl();
+  int64_t shape[] = {8, 64};
+  x.shape = shape;
+  x.byte_offset = 4 * 64 * sizeof(float);
+  // And an output that is rows 8..15 of y, through data.
+  TensorView y(b.y.data() + 8 * 64, DType::f32, {8, 64});
+  const DLTensor* in[] = {&x, &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "n=8");
+  graph().call(in, out);
+  for (int64_t i = 0; i < 8 * 64; ++i) {
+    ASSERT_FLOAT_EQ(b.y[8 * 64 + i], 2 * b.x[4 * 64 + i] + b.w[i % 64]) << i;
+  }
+  // A size-1 dim may have any stride (PyTorch calls such a view
+  // contiguous): row 5 alone, with the stride of its [16, 64] parent or a
+  // nonsense one, reads the same 64 elements.
+  for (int64_t row_stride : {int64_t{64}, int64_t{999}, int64_t{-3}}) {
+    int64_t one_shape[] = {1, 64};
+    int64_t strides[] = {row_stride, 1};
+    TensorView row(b.x.data() + 5 * 64, DType::f32, one_shape, strides);
+    TensorView y1(b.y.data(), DType::f32, {1, 64});
+    graph().call({row, w}, {y1});
+    for (int64_t c = 0; c < 64; ++c) ASSERT_FLOAT_EQ(b.y[c], 2 * b.x[5 * 64 + c] + b.w[c]);
+  }
+}
+
+TEST_F(GuardTest, EmptyTensorsRunNothingAndMayHaveNullData) {
+  kiln_test::TestGraphOptions o;
+  o.n_min = 0;
+  open({o});
+  Buffers b(1);
+  b.y[0] = -7.0f;
+  // n = 0: NULL data is valid for an empty tensor, and so is any stride.
+  int64_t shape[] = {0, 64};
+  int64_t odd[] = {5, 3};
+  TensorView x(nullptr, DType::f32, shape, odd), w(b.w.data(), DType::f32, {64}),
+      y(nullptr, DType::f32, {0, 64});
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "general");
+  graph().call(in, out);
+  TensorView y_data(b.y.data(), DType::f32, {0, 64});
+  graph().call({x, w}, {y_data});
+  EXPECT_EQ(b.y[0], -7.0f);
+  EXPECT_EQ(graph().counters().hits, 2u);
+  // NULL data with elements is an invalid argument, hit or not.
+  try {
+    graph().call({TensorView(nullptr, DType::f32, {8, 64}), w},
+                 {TensorView(b.y.data(), DType::f32, {8, 64})});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("'x' has NULL data but 512 elements"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(GuardTest, AlignmentMismatch) {
   open();
   Buffers b(8);
@@ -332,6 +432,250 @@ TEST_F(GuardTest, CountersCountMissesByGuardKind) {
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DType)], 1u);
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::DimConst)], 1u);
   EXPECT_EQ(c.misses_by_reason[static_cast<size_t>(fb::GuardKind::Rank)], 0u);
+}
+
+// Selection through the shape-keyed table: each static specialization is
+// found by its n, every other n falls to the general one, and the choice
+// equals the first passing specialization in manifest order.
+class SelectionTest : public ::testing::Test {
+ protected:
+  void open(fb::ManifestT manifest) {
+    bytes_ = kiln::compiler::write_package(std::move(manifest), kiln_test::test_blobs());
+    package_ = std::make_unique<kiln::Package>(kiln::Package::open_memory(
+        kiln_test::as_bytes(bytes_), {.stance = kiln::Stance::fail_on_recompile}));
+  }
+  // The specialization chosen for x: f32[n, 64] at `x_data`, or the miss
+  // message.
+  std::string select(int64_t n, float* x_data = nullptr) {
+    x_.resize(static_cast<size_t>(n * 64 + 16));
+    y_.resize(static_cast<size_t>(n * 64));
+    TensorView x(x_data ? x_data : x_.data(), DType::f32, {n, 64}), w(w_, DType::f32, {64}),
+        y(y_.data(), DType::f32, {n, 64});
+    const DLTensor* in[] = {&x.dl(), &w.dl()};
+    const DLTensor* out[] = {&y.dl()};
+    try {
+      return std::string(package_->graph("scale_add").select(in, out));
+    } catch (const kiln::RecompileError& e) {
+      return e.what();
+    }
+  }
+  std::vector<uint8_t> bytes_;
+  std::unique_ptr<kiln::Package> package_;
+  std::vector<float> x_, y_;
+  float w_[64] = {};
+};
+
+TEST_F(SelectionTest, EachStaticIsFoundByItsShapeAndTheGeneralCatchesTheRest) {
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {1, 2, 3, 16, 1000, 4096};
+  open(kiln_test::make_test_manifest({o}));
+  for (int64_t n : {8, 1, 2, 3, 16, 1000, 4096}) EXPECT_EQ(select(n), "n=" + std::to_string(n));
+  for (int64_t n : {4, 5, 7, 9, 17, 999, 4097}) EXPECT_EQ(select(n), "general") << n;
+}
+
+TEST_F(SelectionTest, TiesBreakByManifestOrder) {
+  // Two specializations fix n = 8; the first also wants x 64-byte aligned.
+  kiln_test::TestGraphOptions o;
+  o.alignment = 64;
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  kiln_test::TestGraphOptions loose;
+  auto second = kiln_test::make_specialization(loose, 8);
+  second->name = "n=8,any16";
+  auto& specs = m.graphs[0]->specializations;
+  specs.insert(specs.begin() + 1, std::move(second));
+  // The general one asks for 64 bytes too, so a 16-byte aligned n = 9 misses.
+  open(std::move(m));
+  alignas(64) static float x[8 * 64 + 64];
+  EXPECT_EQ(select(8, x), "n=8");
+  EXPECT_EQ(select(8, x + 4), "n=8,any16");
+  EXPECT_EQ(select(9, x), "general");
+  const std::string miss = select(9, x + 4);
+  // A miss still lists what each candidate failed, the static ones included.
+  EXPECT_NE(miss.find("general: x.data: expected alignment 64 bytes"), std::string::npos) << miss;
+  EXPECT_NE(miss.find("n=8: x.shape[0]: expected n = 8 (fixed by this specialization), got 9"),
+            std::string::npos)
+      << miss;
+  EXPECT_NE(miss.find("n=8,any16: x.shape[0]"), std::string::npos) << miss;
+}
+
+TEST_F(SelectionTest, AStaticCheckedElsewhereThanTheKeyIsStillTried) {
+  // "n=4" checks n on y only: the table, keyed on x.shape[0] by "n=8",
+  // cannot file it, so it is tried for every call, in its place.
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {4};
+  fb::ManifestT m = kiln_test::make_test_manifest({o});
+  auto& guards = m.graphs[0]->specializations[1]->guards;
+  std::erase_if(
+      guards, [](const auto& g) { return g->kind == fb::GuardKind::DimSymbol && g->tensor == 0; });
+  open(std::move(m));
+  EXPECT_EQ(select(8), "n=8");
+  EXPECT_EQ(select(4), "n=4");
+  EXPECT_EQ(select(5), "general");
+}
+
+TEST_F(SelectionTest, AKeyDimTheCallLacksTriesEveryCandidate) {
+  kiln_test::TestGraphOptions o;
+  o.more_statics = {2};
+  open(kiln_test::make_test_manifest({o}));
+  TensorView x(w_, DType::f32, {64}), w(w_, DType::f32, {64}), y(w_, DType::f32, {64});
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  try {
+    package_->graph("scale_add").select(in, out);
+    FAIL();
+  } catch (const kiln::RecompileError& e) {
+    std::set<std::string> specs;
+    for (const GuardFailure& f : e.failures()) specs.insert(f.specialization);
+    EXPECT_EQ(specs, (std::set<std::string>{"n=8", "n=2", "general"}));
+  }
+}
+
+TEST_F(GuardTest, AnOutputOverlappingAnyTensorIsRefused) {
+  open();
+  Buffers b(16);
+  TensorView w(b.w.data(), DType::f32, {64});
+  auto call_message = [&](float* x, float* y, TensorView* w_view = nullptr) -> std::string {
+    try {
+      graph().call({TensorView(x, DType::f32, {8, 64}), w_view ? *w_view : w},
+                   {TensorView(y, DType::f32, {8, 64})});
+      return "ran";
+    } catch (const kiln::Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      return e.what();
+    }
+  };
+  // y's last four elements are x's first four, and the other way round.
+  EXPECT_NE(call_message(b.x.data() + 8 * 64 - 4, b.x.data()).find("output 'y' overlaps input 'x'"),
+            std::string::npos);
+  EXPECT_NE(call_message(b.x.data(), b.x.data() + 8 * 64 - 4).find("overlaps input 'x'"),
+            std::string::npos);
+  // w lies inside y.
+  TensorView inside(b.y.data() + 64, DType::f32, {64});
+  EXPECT_NE(call_message(b.x.data(), b.y.data(), &inside).find("overlaps input 'w'"),
+            std::string::npos);
+  // Adjacent is not overlapping: y starts where x ends.
+  EXPECT_EQ(call_message(b.x.data(), b.x.data() + 8 * 64), "ran");
+}
+
+TEST_F(GuardTest, ATensorLargerThanMemoryIsRefusedNotWrapped) {
+  kiln_test::TestGraphOptions o;
+  o.n_max = int64_t{1} << 62;
+  o.static_n8 = false;
+  open({o});
+  Buffers b(1);
+  const int64_t n = int64_t{1} << 57;  // 2^57 * 64 floats: 2^65 bytes
+  try {
+    graph().call(
+        {TensorView(b.x.data(), DType::f32, {n, 64}), TensorView(b.w.data(), DType::f32, {64})},
+        {TensorView(b.y.data(), DType::f32, {n, 64})});
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("tensor 'x' has more elements than memory can hold"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Indexing width: "general,index32" admits calls whose every index extent
+// is below its limit; "general" (64-bit) catches the rest. Guards read only
+// shapes, so sizes past 2^31 elements need no memory.
+class IndexWidthTest : public SelectionTest {
+ protected:
+  static constexpr int64_t kLimit = int64_t{1} << 31;
+  // `with_general`: also the 64-bit general specialization after it.
+  static fb::ManifestT manifest(bool with_general) {
+    kiln_test::TestGraphOptions o;
+    o.static_n8 = false;
+    o.n_max = int64_t{1} << 62;
+    fb::ManifestT m = kiln_test::make_test_manifest({o});
+    auto narrow = kiln_test::make_specialization(o, -1);
+    narrow->name = "general,index32";
+    auto g = kiln_test::guard(fb::GuardKind::IndexWidth, 0, 0, -1, kLimit);
+    g->extents.push_back(kiln_test::n_times_width());
+    g->extents.push_back(kiln_test::expr({kiln_test::constant(64)}));
+    narrow->guards.push_back(std::move(g));
+    auto& specs = m.graphs[0]->specializations;
+    if (!with_general) specs.clear();
+    specs.insert(specs.begin(), std::move(narrow));
+    return m;
+  }
+  std::string select_rows(int64_t n) {
+    TensorView x(w_, DType::f32, {n, 64}), w(w_, DType::f32, {64}), y(w_ + 16, DType::f32, {n, 64});
+    const DLTensor* in[] = {&x.dl(), &w.dl()};
+    const DLTensor* out[] = {&y.dl()};
+    try {
+      return std::string(package_->graph("scale_add").select(in, out));
+    } catch (const kiln::RecompileError& e) {
+      failures_ = e.failures();
+      return e.what();
+    }
+  }
+  std::vector<GuardFailure> failures_;
+};
+
+TEST_F(IndexWidthTest, ThirtyTwoBitBelowTheLimitSixtyFourFromIt) {
+  open(manifest(true));
+  const int64_t last_narrow = kLimit / 64 - 1;  // n * 64 = 2^31 - 64
+  EXPECT_EQ(select_rows(1), "general,index32");
+  EXPECT_EQ(select_rows(last_narrow), "general,index32");
+  EXPECT_EQ(select_rows(last_narrow + 1), "general");  // n * 64 = 2^31
+  EXPECT_EQ(select_rows(int64_t{1} << 40), "general");
+  // n * 64 overflows int64: no 32-bit index holds it either.
+  EXPECT_EQ(select_rows(int64_t{1} << 58), "general");
+}
+
+TEST_F(IndexWidthTest, AMissSaysWhichExtentIsTooLarge) {
+  open(manifest(false));
+  const std::string message = select_rows(kLimit / 64);
+  ASSERT_EQ(failures_.size(), 1u) << message;
+  EXPECT_EQ(failures_[0].specialization, "general,index32");
+  EXPECT_EQ(failures_[0].subject, "index extent 0");  // n * 64, as kiln inspect lists it
+  EXPECT_EQ(failures_[0].expected, "< 2147483648 (32-bit indexing)");
+  EXPECT_EQ(failures_[0].actual, "2147483648");
+  select_rows(int64_t{1} << 58);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_EQ(failures_[0].actual, "more than 64 bits hold");
+
+  std::vector<float> x(64), y(64);
+  EXPECT_THROW(package_->graph("scale_add")
+                   .call({TensorView(x.data(), DType::f32, {kLimit / 64, 64}),
+                          TensorView(w_, DType::f32, {64})},
+                         {TensorView(y.data(), DType::f32, {kLimit / 64, 64})}),
+               kiln::RecompileError);
+  EXPECT_EQ(package_->graph("scale_add")
+                .counters()
+                .misses_by_reason[static_cast<size_t>(fb::GuardKind::IndexWidth)],
+            1u);
+}
+
+TEST_F(IndexWidthTest, InspectTextListsTheExtents) {
+  open(manifest(true));
+  const fb::GraphEntry& g = *package_->reader().manifest().graphs()->Get(0);
+  const fb::Specialization& narrow = *g.specializations()->Get(0);
+  const fb::Guard& last = *narrow.guards()->Get(narrow.guards()->size() - 1);
+  EXPECT_EQ(kiln::describe_guard(g, last),
+            "index extents < 2147483648 (32-bit indexing): n * 64, 64");
+}
+
+TEST_F(IndexWidthTest, AGuardWithoutExtentsOrLimitIsCorrupt) {
+  for (int64_t limit : {int64_t{0}, kLimit}) {
+    fb::ManifestT m = manifest(true);
+    auto& g = m.graphs[0]->specializations[0]->guards.back();
+    g->value = limit;
+    if (limit != 0) g->extents.clear();
+    const auto bytes = kiln::compiler::write_package(std::move(m), kiln_test::test_blobs());
+    try {
+      kiln::Package::open_memory(kiln_test::as_bytes(bytes));
+      FAIL();
+    } catch (const kiln::PackageError& e) {
+      EXPECT_EQ(e.code(), ErrorCode::package_corrupt);
+      EXPECT_NE(std::string(e.what()).find(limit == 0 ? "limits index extents to 0"
+                                                      : "limits no index extent"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(GuardProgramLimits, SymbolNeitherFixedNorBoundIsRefusedAtOpen) {

@@ -38,7 +38,7 @@ struct OpenOptions {
 };
 
 // One slot per kiln.fb.GuardKind.
-inline constexpr size_t kGuardKindCount = 10;
+inline constexpr size_t kGuardKindCount = 11;
 
 // A snapshot of a graph's counters.
 struct GraphCounters {

@@ -122,9 +122,11 @@ inline std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint16_t tensor, ui
 
 struct TestGraphOptions {
   std::string name = "scale_add";
-  bool use_temp = false;     // two launches through a temp buffer
-  bool static_n8 = true;     // a "n=8" specialization before "general"
-  int64_t n_max = 1 << 24;   // general: n in [1, n_max]
+  bool use_temp = false;              // two launches through a temp buffer
+  bool static_n8 = true;              // a "n=8" specialization before "general"
+  std::vector<int64_t> more_statics;  // "n=<v>" specializations after "n=8"
+  int64_t n_min = 1;                  // general: n in [n_min, n_max]
+  int64_t n_max = 1 << 24;
   int64_t alignment = 16;    // x.data alignment guard
   int64_t divisible_by = 1;  // general: n % divisible_by == 0 (1: no guard)
   uint32_t target = 0;
@@ -133,13 +135,15 @@ struct TestGraphOptions {
 // Kernel indices in make_test_manifest(): one set of three per target.
 inline constexpr uint32_t kKernelScaleAdd = 0, kKernelDouble = 1, kKernelAddRow = 2;
 
+// `n` >= 0: the static specialization "n=<n>"; -1: "general".
 inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphOptions& o,
-                                                                bool is_static) {
+                                                                int64_t n) {
   enum : uint16_t { X = 0, W = 1, Y = 2 };
+  const bool is_static = n >= 0;
   auto spec = std::make_unique<fb::SpecializationT>();
-  spec->name = is_static ? "n=8" : "general";
+  spec->name = is_static ? "n=" + std::to_string(n) : "general";
   spec->target = o.target;
-  spec->symbol_values = {is_static ? 8 : -1};
+  spec->symbol_values = {n};
   auto& g = spec->guards;
   for (uint16_t t : {X, W, Y}) {
     g.push_back(guard(fb::GuardKind::DType, t, 0, -1, static_cast<int64_t>(fb::DType::F32)));
@@ -154,9 +158,9 @@ inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphO
   g.push_back(guard(fb::GuardKind::DimSymbol, Y, 0, 0, 0));
   g.push_back(guard(fb::GuardKind::DimConst, Y, 1, -1, kRowWidth));
   if (is_static) {
-    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, 8, 8));
+    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, n, n));
   } else {
-    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, 1, o.n_max));
+    g.push_back(guard(fb::GuardKind::SymbolRange, 0, 0, 0, o.n_min, o.n_max));
     if (o.divisible_by > 1) {
       g.push_back(guard(fb::GuardKind::SymbolDivisible, 0, 0, 0, o.divisible_by));
     }
@@ -199,7 +203,7 @@ inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphO
     second->item_cost = expr({constant(kRowWidth)});
     plan.launches.push_back(std::move(second));
   }
-  spec->key = std::make_unique<fb::Hash128>(is_static ? 0x8 : 0x1, 0xabc);
+  spec->key = std::make_unique<fb::Hash128>(is_static ? static_cast<uint64_t>(n) : 0x1, 0xabc);
   return spec;
 }
 
@@ -208,7 +212,7 @@ inline std::unique_ptr<fb::GraphEntryT> make_graph(const TestGraphOptions& o) {
   g->name = o.name;
   auto n = std::make_unique<fb::SymbolT>();
   n->name = "n";
-  n->min = 1;
+  n->min = o.n_min;
   n->max = o.n_max;
   n->hot = {8};
   g->symbols.push_back(std::move(n));
@@ -223,8 +227,9 @@ inline std::unique_ptr<fb::GraphEntryT> make_graph(const TestGraphOptions& o) {
   g->inputs.push_back(tensor("w", {fb::Dim(kRowWidth, -1)}));
   g->outputs.push_back(tensor("y", {fb::Dim(0, 0), fb::Dim(kRowWidth, -1)}));
   g->structure_hash = std::make_unique<fb::Hash128>(0x1234, 0x5678);
-  if (o.static_n8) g->specializations.push_back(make_specialization(o, true));
-  g->specializations.push_back(make_specialization(o, false));
+  if (o.static_n8) g->specializations.push_back(make_specialization(o, 8));
+  for (int64_t n : o.more_statics) g->specializations.push_back(make_specialization(o, n));
+  g->specializations.push_back(make_specialization(o, -1));
   return g;
 }
 

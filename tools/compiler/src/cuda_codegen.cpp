@@ -50,7 +50,7 @@ constexpr int64_t kWarpRowVectors = 128;
 constexpr int64_t kMaxGrid = int64_t{1} << 24;
 // Blocks a column kernel aims for: enough to fill any GPU several times.
 constexpr int64_t kColumnBlocks = 4096;
-constexpr int64_t kInt32IndexLimit = int64_t{1} << 30;
+constexpr int64_t kInt32IndexLimit = kCudaInt32IndexLimit;
 
 // 16-bit float conversions on the device: one cvt instruction each (sm_80 or
 // newer for bf16), round to nearest even like the CPU helpers; only a NaN's
@@ -179,8 +179,9 @@ static __device__ __forceinline__ void kiln_vstore_stream(T* __restrict__ p, con
 class CudaKernelEmitter : public GroupEmitter {
  public:
   CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
-                    const ir::SymbolValues& sv, std::string entry, bool aligned16)
-      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)), aligned16_(aligned16) {
+                    const ir::SymbolValues& sv, std::string entry, bool aligned16,
+                    bool index32 = false)
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)), aligned16_(aligned16), index32_(index32) {
     device_math_ = true;
   }
 
@@ -249,7 +250,8 @@ class CudaKernelEmitter : public GroupEmitter {
   // ---- setup ----------------------------------------------------------------
   void choose_index_type() {
     // 32-bit indexing when every buffer this kernel touches is statically
-    // small: int division is far cheaper than int64 on the GPU.
+    // small, or the specialization's guards say every extent is (index32):
+    // int division is far cheaper than int64 on the GPU.
     bool small = true;
     for (uint32_t b : arg_buffers) {
       const SizeExpr& numel = bm_.buffers[b].numel;
@@ -257,7 +259,7 @@ class CudaKernelEmitter : public GroupEmitter {
     }
     const SizeExpr dom = SizeExpr::product(bind_shape(G_.domain(), sv_));
     small = small && dom.is_constant() && dom.evaluate({}) < kInt32IndexLimit;
-    idx_ = small ? "int" : "int64_t";
+    idx_ = small || index32_ ? "int" : "int64_t";
   }
 
   // V: elements per vector. 16 bytes of the narrowest buffer, when aligned,
@@ -944,6 +946,7 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   bool aligned16_;
+  bool index32_;
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
@@ -983,10 +986,10 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
     CudaKernelEmitter probe(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
-                            options.aligned16);
+                            options.aligned16, options.index32);
     probe.run();
-    CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
-                        options.aligned16);
+    CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry, options.aligned16,
+                        options.index32);
     std::set<std::string> kept = probe.reread_vectors();
     const auto late = probe.late_vectors();
     for (const auto& [key, read] : probe.vector_keys()) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -13,6 +14,7 @@
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/compiler/index_extents.h"
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/compiler/process.h"
@@ -411,47 +413,72 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
         // 16-byte alignment; for the general specialization also one for
         // any element-aligned pointer, so an odd view still runs
         // precompiled code. Without vectors the two are the same code.
+        // Before those, for a general specialization with symbolic sizes,
+        // the same pair indexing with int, guarded on every index extent
+        // being small; where the declared ranges keep every extent small,
+        // only that pair.
         const bool general = vi + 1 == spec_values.size();
         CudaBuild& cb = build.cuda[bi];
         const int arch = cuda_arch_number(targets[t].arch);
-        for (const bool aligned : {true, false}) {
-          std::string options = kCudaCodegenOptions;
-          options += aligned ? " aligned16" : " unaligned";
-          for (const auto& flag : cb.nvcc_flags) options += ' ' + flag;
-          KeyInputs ki{targets[t].name, options, identity, o.tag, values};
-          KeyComponents components = key_components(g, ki);
-          CudaCodegenOptions co;
-          co.entry_prefix = entry_prefix(g, components);
-          co.aligned16 = aligned;
-          const CudaLoweredGraph lowered = lower_cuda(g, values, co);
-          const Hash128 key = finish_key(components, options, lowered.kernels);
-          all_keys += key.hex();
-
-          const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
-          for (const auto& k : lowered.kernels) {
-            auto kernel = std::make_unique<fb::KernelT>();
-            kernel->name = k.entry;
-            kernel->target = static_cast<uint32_t>(t);
-            kernel->entry = k.entry;
-            const size_t source = cb.sources.size();
-            kernel->blob = blob_count + static_cast<uint32_t>(cuda_blobs.size());
-            cuda_blobs.push_back({bi, source, false});
-            if (cb.ptx) {
-              kernel->ptx_blob = static_cast<int32_t>(blob_count + cuda_blobs.size());
-              cuda_blobs.push_back({bi, source, true});
-            }
-            manifest.kernels.push_back(std::move(kernel));
-            cb.sources.push_back({k.entry + ".cu", k.source});
+        std::vector<bool> index32_variants = {false};
+        std::vector<SizeExpr> extents;
+        if (general) {
+          extents = index_extents(g, values, lower_cuda(g, values, CudaCodegenOptions{}).buffers);
+          bool symbolic = false, fits = true, always = true;
+          for (const SizeExpr& e : extents) {
+            symbolic = symbolic || !e.is_constant();
+            const std::optional<int64_t> highest = max_over_ranges(g, values, e);
+            if (e.is_constant() && e.evaluate({}) >= kCudaInt32IndexLimit) fits = false;
+            always = always && highest && *highest < kCudaInt32IndexLimit;
           }
-          auto guards = specialization_guards(g, values, kDLCUDA,
-                                              lowered.vectorized ? kCudaVectorAlignment : 1);
-          guards.push_back(cuda_arch_guard(arch, cb.ptx));
-          entry->specializations.push_back(
-              specialization(specialization_name(g, values) + (aligned ? "" : ",unaligned"),
-                             static_cast<uint32_t>(t), values, std::move(guards),
-                             launch_plan(lowered, kernel_base), key, components));
-          ++summary.specializations;
-          if (!lowered.vectorized || !general) break;
+          if (symbolic && fits) {
+            index32_variants = always ? std::vector<bool>{true} : std::vector<bool>{true, false};
+          }
+        }
+        for (const bool index32 : index32_variants) {
+          for (const bool aligned : {true, false}) {
+            std::string options = kCudaCodegenOptions;
+            options += aligned ? " aligned16" : " unaligned";
+            if (index32) options += " index32";
+            for (const auto& flag : cb.nvcc_flags) options += ' ' + flag;
+            KeyInputs ki{targets[t].name, options, identity, o.tag, values};
+            KeyComponents components = key_components(g, ki);
+            CudaCodegenOptions co;
+            co.entry_prefix = entry_prefix(g, components);
+            co.aligned16 = aligned;
+            co.index32 = index32;
+            const CudaLoweredGraph lowered = lower_cuda(g, values, co);
+            const Hash128 key = finish_key(components, options, lowered.kernels);
+            all_keys += key.hex();
+
+            const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
+            for (const auto& k : lowered.kernels) {
+              auto kernel = std::make_unique<fb::KernelT>();
+              kernel->name = k.entry;
+              kernel->target = static_cast<uint32_t>(t);
+              kernel->entry = k.entry;
+              const size_t source = cb.sources.size();
+              kernel->blob = blob_count + static_cast<uint32_t>(cuda_blobs.size());
+              cuda_blobs.push_back({bi, source, false});
+              if (cb.ptx) {
+                kernel->ptx_blob = static_cast<int32_t>(blob_count + cuda_blobs.size());
+                cuda_blobs.push_back({bi, source, true});
+              }
+              manifest.kernels.push_back(std::move(kernel));
+              cb.sources.push_back({k.entry + ".cu", k.source});
+            }
+            auto guards = specialization_guards(g, values, kDLCUDA,
+                                                lowered.vectorized ? kCudaVectorAlignment : 1);
+            if (index32) guards.push_back(index_width_guard(extents, kCudaInt32IndexLimit));
+            guards.push_back(cuda_arch_guard(arch, cb.ptx));
+            entry->specializations.push_back(
+                specialization(specialization_name(g, values) + (index32 ? ",index32" : "") +
+                                   (aligned ? "" : ",unaligned"),
+                               static_cast<uint32_t>(t), values, std::move(guards),
+                               launch_plan(lowered, kernel_base), key, components));
+            ++summary.specializations;
+            if (!lowered.vectorized || !general) break;
+          }
         }
       }
     }

@@ -149,6 +149,12 @@ std::unique_ptr<fb::GuardT> cuda_arch_guard(int arch, bool has_ptx) {
   return guard(fb::GuardKind::CudaArch, 0, 0, -1, arch, has_ptx ? 1 : 0);
 }
 
+std::unique_ptr<fb::GuardT> index_width_guard(const std::vector<SizeExpr>& extents, int64_t limit) {
+  auto g = guard(fb::GuardKind::IndexWidth, 0, 0, -1, limit);
+  for (const SizeExpr& e : extents) g->extents.push_back(to_fb(e));
+  return g;
+}
+
 namespace {
 
 std::unique_ptr<fb::LaunchPlanT> plan_with_buffers(const std::vector<PlanBuffer>& buffers) {

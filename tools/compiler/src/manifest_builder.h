@@ -32,6 +32,10 @@ std::vector<std::unique_ptr<fb::GuardT>> specialization_guards(
 // its target also ships PTX, which runs on any newer device.
 std::unique_ptr<fb::GuardT> cuda_arch_guard(int arch, bool has_ptx);
 
+// The IndexWidth guard of a specialization whose kernels index with int:
+// each extent below `limit`.
+std::unique_ptr<fb::GuardT> index_width_guard(const std::vector<SizeExpr>& extents, int64_t limit);
+
 // `kernel_base` is the manifest index of lowered.kernels[0].
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base);
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CudaLoweredGraph& lowered, uint32_t kernel_base);

@@ -182,8 +182,12 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
         "  deps = gcc\n"
         "  depfile = $out.d\n"
         "  description = CXX $out\n\n";
+  // The objects go in a response file: a package of 10,000 graphs has
+  // 10,000 of them, past the kernel's limit on one command line.
   nf << "rule link\n"
-        "  command = $cxx -o $out $in $ldflags\n"
+        "  command = $cxx -o $out @$out.rsp $ldflags\n"
+        "  rspfile = $out.rsp\n"
+        "  rspfile_content = $in\n"
         "  description = LINK $out\n\n";
   if (!request.cuda.empty()) {
     if (request.nvcc.empty()) throw std::invalid_argument("kiln: CUDA kernels need nvcc");

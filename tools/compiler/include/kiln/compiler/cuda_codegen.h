@@ -39,11 +39,19 @@ struct CudaLoweredGraph {
   bool vectorized = false;
 };
 
+// Index extents (buffer sizes and kernel domains, in elements) below this
+// are indexed with int. Not 2^31: a grid-stride index below the extent plus
+// a stride of up to the extent and one grid step must not wrap.
+inline constexpr int64_t kCudaInt32IndexLimit = (int64_t{1} << 30) - (int64_t{1} << 20);
+
 struct CudaCodegenOptions {
   std::string entry_prefix;  // kernels are <prefix>_k<i>
   // Every buffer's address is a multiple of 16 bytes (the specialization's
   // guards check it), so rows whose width allows it move in 16-byte vectors.
   bool aligned16 = true;
+  // Every index extent is below kCudaInt32IndexLimit (an IndexWidth guard
+  // checks it), so kernels index with int even where sizes are symbolic.
+  bool index32 = false;
 };
 
 CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_values,
