@@ -12,6 +12,7 @@
 
 #include "cpu_module.h"
 #include "kiln/abi/cpu_kernel.h"
+#include "kiln/jit.h"
 #include "kiln/package_reader.h"
 #include "thread_pool.h"
 
@@ -23,7 +24,8 @@ inline constexpr int64_t kInlineLaunchElements = 64 * 1024;
 // Elements per chunk of a parallel launch.
 inline constexpr int64_t kChunkElements = 32 * 1024;
 
-class CpuLauncher {
+// final: the runtime's own calls to launch() are not virtual.
+class CpuLauncher final : public CpuKernelLauncher {
  public:
   CpuLauncher(const PackageReader& reader, int num_threads);
   ~CpuLauncher();
@@ -38,7 +40,7 @@ class CpuLauncher {
   KilnCpuKernelFn kernel(uint32_t kernel_index);
 
   void launch(KilnCpuKernelFn fn, const KilnCpuKernelArgs& args, int64_t work_items,
-              int64_t item_cost);
+              int64_t item_cost) override;
 
  private:
   ThreadPool& pool();

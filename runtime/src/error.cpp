@@ -40,6 +40,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "internal";
     case ErrorCode::cuda_error:
       return "cuda_error";
+    case ErrorCode::jit_compile_failed:
+      return "jit_compile_failed";
   }
   return "unknown";
 }

@@ -212,9 +212,10 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
     for (const fb::Symbol* s : *entry.symbols()) impl->names.symbols.push_back(s->name()->str());
   }
   impl->symbol_count = impl->names.symbols.size();
-  std::vector<std::vector<uint32_t>> cuda_candidates(package.reader.manifest().targets()->size());
-
   const auto* targets = package.reader.manifest().targets();
+  // A manifest may list no targets (a package of IR only, for the JIT).
+  std::vector<std::vector<uint32_t>> cuda_candidates(targets ? targets->size() : 0);
+
   const std::optional<uint32_t> cpu_target = package.cpu.target();
   const uint32_t count = entry.specializations() ? entry.specializations()->size() : 0;
   // Built in place: the elements never move (and no move constructor is
@@ -591,7 +592,8 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   std::vector<GuardFailure> failures = g.explain_miss(tensors, true, device);
   if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
     if (JitCompiler* jit = jit_compiler()) {
-      JitRequest request{g.package->reader, g.name, inputs, outputs, stream, failures};
+      JitRequest request{g.package->reader, g.name,         inputs, outputs, stream,
+                         failures,          &g.package->cpu};
       if (jit->compile_and_run(request)) return;
       throw NoSpecializationError(g.name, std::move(failures), "the JIT compiler declined");
     }

@@ -29,6 +29,7 @@ enum class ErrorCode : uint8_t {
   cuda_unavailable,
   internal,
   cuda_error,  // appended: the values above are stable
+  jit_compile_failed,
 };
 
 // "package_checksum_mismatch", ...: stable names for logs and the CLI.

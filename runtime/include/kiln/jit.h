@@ -9,11 +9,24 @@
 
 #include <dlpack/dlpack.h>
 
+#include "kiln/abi/cpu_kernel.h"
 #include "kiln/error.h"
 
 namespace kiln {
 
 class PackageReader;
+
+// Runs one launch of a CPU kernel the way precompiled kernels run: split in
+// chunks over the package's thread pool, returning when every chunk ran.
+// Given to the JIT so compiled code shares the pool instead of starting one.
+class CpuKernelLauncher {
+ public:
+  virtual void launch(KilnCpuKernelFn fn, const KilnCpuKernelArgs& args, int64_t work_items,
+                      int64_t item_cost) = 0;
+
+ protected:
+  ~CpuKernelLauncher() = default;
+};
 
 struct JitRequest {
   const PackageReader& package;
@@ -23,6 +36,9 @@ struct JitRequest {
   void* stream;
   // Why every precompiled specialization was refused.
   const std::vector<GuardFailure>& failures;
+  // The package's CPU launcher; null only where a caller builds a request by
+  // hand.
+  CpuKernelLauncher* cpu = nullptr;
 };
 
 class JitCompiler {

@@ -1,0 +1,72 @@
+// The CPU JIT: serves a guard miss under Stance::fallback by compiling a
+// static specialization for the call's shapes from the IR stored in the
+// package, with the CPU codegen the generator uses, for this machine's CPU
+// level. Compiled code is kept in memory (one compile per key, however many
+// threads miss it at once) and in an on-disk cache shared by processes.
+//
+//   kiln::jit::install();           // or: CpuJit jit; kiln::set_jit_compiler(&jit);
+//   graph.call(...);                // a miss compiles once, later calls reuse it
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "kiln/jit.h"
+#include "kiln/jit/jit_error.h"
+
+namespace kiln::jit {
+
+struct JitOptions {
+  // clang++ to run. Empty: $KILN_CLANGXX, else the clang++ this build found.
+  std::string cxx;
+  // Empty: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
+  std::filesystem::path cache_dir;
+  // false: memory only (nothing is read from or written to disk).
+  bool disk_cache = true;
+  // Part of every key, so builds that must not share entries do not. Empty:
+  // $KILN_CACHE_TAG.
+  std::string tag;
+};
+
+// Every outcome of a request the JIT sees; each request counts once among
+// memory_hits, disk_hits, compiles, compile_failures and declined.
+struct JitCounters {
+  uint64_t requests = 0;
+  uint64_t memory_hits = 0;       // compiled earlier in this process
+  uint64_t disk_hits = 0;         // loaded from the disk cache
+  uint64_t compiles = 0;          // compiled now (includes the ones stored)
+  uint64_t compile_failures = 0;  // JitCompileError: nothing was cached
+  uint64_t compile_ns = 0;        // wall time of the successful compiles
+  uint64_t corrupt_entries = 0;   // disk entries that failed their checks: recompiled
+  uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
+  uint64_t declined = 0;          // not a CPU call
+};
+
+class CpuJit final : public JitCompiler {
+ public:
+  explicit CpuJit(JitOptions options = {});
+  ~CpuJit() override;
+  CpuJit(const CpuJit&) = delete;
+  CpuJit& operator=(const CpuJit&) = delete;
+
+  bool compile_and_run(const JitRequest& request) override;
+
+  JitCounters counters() const;
+  // Where entries go; empty when the disk cache is off.
+  const std::filesystem::path& cache_dir() const noexcept;
+  // The clang++ this JIT runs.
+  const std::string& cxx() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Makes a process-wide CpuJit and registers it (set_jit_compiler). A second
+// call registers a new one; earlier ones stay alive, since a call in flight
+// may still use them.
+CpuJit& install(JitOptions options = {});
+
+}  // namespace kiln::jit

@@ -1,0 +1,27 @@
+// The JIT's compiler failed: not found, exited non-zero, or was killed.
+// Nothing is cached for the call's key, so the next call tries again.
+#pragma once
+
+#include <string>
+
+#include "kiln/error.h"
+
+namespace kiln::jit {
+
+class JitCompileError : public Error {
+ public:
+  // `exit_code` is the compiler's status, 128 + signal when killed, -1 when
+  // it could not be started.
+  JitCompileError(std::string graph, const std::string& message, int exit_code,
+                  std::string compiler_output);
+  const std::string& graph() const noexcept { return graph_; }
+  int exit_code() const noexcept { return exit_code_; }
+  const std::string& compiler_output() const noexcept { return compiler_output_; }
+
+ private:
+  std::string graph_;
+  int exit_code_;
+  std::string compiler_output_;
+};
+
+}  // namespace kiln::jit

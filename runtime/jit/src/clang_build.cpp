@@ -1,0 +1,113 @@
+#include "clang_build.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "kiln/compiler/process.h"
+#include "kiln/jit/jit_error.h"
+
+namespace kiln::jit::detail {
+namespace fs = std::filesystem;
+namespace {
+
+// Removes the scratch directory on every path out, so a failed compile
+// leaves nothing behind.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& graph) {
+    std::string pattern = (fs::temp_directory_path() / "kiln-jit-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw JitCompileError(graph, "cannot create a scratch directory from '" + pattern + "'", -1,
+                            "");
+    }
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_text(const fs::path& path, const std::string& text, const std::string& graph) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out.flush()) throw JitCompileError(graph, "cannot write '" + path.string() + "'", -1, "");
+}
+
+compiler::ProcessResult run(const std::vector<std::string>& argv, const std::string& graph) {
+  try {
+    return compiler::run_process(argv);
+  } catch (const std::runtime_error& e) {
+    // posix_spawnp failed: the compiler is missing or not executable.
+    throw JitCompileError(graph, e.what(), -1, "");
+  }
+}
+
+std::string describe_exit(int exit_code) {
+  if (exit_code > 128) return "was killed by signal " + std::to_string(exit_code - 128);
+  return "exited with status " + std::to_string(exit_code);
+}
+
+}  // namespace
+
+std::string clang_identity(const std::string& cxx, const std::string& graph) {
+  const compiler::ProcessResult r = run({cxx, "--version"}, graph);
+  if (r.exit_code != 0) {
+    throw JitCompileError(
+        graph, "'" + cxx + " --version' " + describe_exit(r.exit_code) + " (expected status 0)",
+        r.exit_code, r.output);
+  }
+  return r.output.substr(0, r.output.find('\n'));
+}
+
+std::vector<std::byte> build_shared_object(const std::string& cxx,
+                                           const std::vector<std::string>& flags,
+                                           const std::vector<compiler::CpuKernel>& kernels,
+                                           const std::string& graph) {
+  const ScratchDir scratch(graph);
+  std::vector<std::string> argv{cxx};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  const fs::path abi = scratch.path() / "kiln_cpu_abi.cpp";
+  write_text(abi, compiler::cpu_abi_source(), graph);
+  argv.push_back(abi.string());
+  for (const compiler::CpuKernel& k : kernels) {
+    const fs::path source = scratch.path() / (k.entry + ".cpp");
+    write_text(source, k.source, graph);
+    argv.push_back(source.string());
+  }
+  const fs::path object = scratch.path() / "kernels.so";
+  // The same link line as the generator's CPU libraries.
+  for (const char* flag : {"-shared", "-o"}) argv.emplace_back(flag);
+  argv.push_back(object.string());
+  argv.emplace_back("-lmvec");
+  argv.emplace_back("-lm");
+  const compiler::ProcessResult r = run(argv, graph);
+  if (r.exit_code != 0) {
+    throw JitCompileError(graph,
+                          "'" + cxx + "' " + describe_exit(r.exit_code) + " (expected status 0)",
+                          r.exit_code, r.output);
+  }
+  std::ifstream in(object, std::ios::binary);
+  if (!in) {
+    throw JitCompileError(
+        graph,
+        "'" + cxx + "' exited with status 0 but wrote no '" + object.filename().string() + "'", 0,
+        r.output);
+  }
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const auto* begin = reinterpret_cast<const std::byte*>(bytes.data());
+  return {begin, begin + bytes.size()};
+}
+
+}  // namespace kiln::jit::detail

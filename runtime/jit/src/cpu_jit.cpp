@@ -1,0 +1,343 @@
+#include "kiln/jit/cpu_jit.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "call_binding.h"
+#include "clang_build.h"
+#include "cpu_features.h"
+#include "cpu_module.h"
+#include "disk_cache.h"
+#include "ir_from_package.h"
+#include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/hash.h"
+#include "kiln/package_reader.h"
+
+namespace kiln::jit {
+namespace fs = std::filesystem;
+namespace {
+
+// Must match the generator's kCodegenOptions: the JIT lowers with the same
+// codegen, and the key's options component names it.
+constexpr const char* kCodegenOptions = "cpu-codegen-v1";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+fs::path default_cache_dir() {
+  if (std::string dir = env("KILN_CACHE_DIR"); !dir.empty()) return dir;
+  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "kiln";
+  if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "kiln";
+  return {};
+}
+
+// KILN_LOG is a comma-separated list of topics ("cache,recompiles").
+bool log_enabled(std::string_view topic) {
+  const std::string v = env("KILN_LOG");
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t end = std::min(v.find(',', start), v.size());
+    if (std::string_view(v).substr(start, end - start) == topic) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::string identifier(std::string_view s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+struct AlignedDelete {
+  void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+// A compiled specialization: the loaded module, its resolved kernels and the
+// launch plan lowering produced.
+struct Compiled {
+  std::unique_ptr<::kiln::detail::CpuModule> module;
+  std::vector<KilnCpuKernelFn> kernels;
+  compiler::CpuLoweredGraph plan;
+  ir::SymbolValues values;
+};
+
+using CompiledPtr = std::shared_ptr<const Compiled>;
+
+}  // namespace
+
+struct CpuJit::Impl {
+  JitOptions options;
+  std::optional<detail::DiskCache> disk;
+
+  std::mutex mutex;
+  std::optional<std::string> identity;  // clang++ --version, once it ran
+  // By (package checksum, graph): the IR, rebuilt once per package.
+  std::unordered_map<std::string, std::shared_ptr<const ir::Graph>> graphs;
+  // By (package checksum, graph, symbol values). A pending future is a
+  // compile in flight: threads missing the same key wait on it.
+  std::unordered_map<std::string, std::shared_future<CompiledPtr>> compiled;
+
+  std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
+      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0};
+
+  std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
+  std::string compiler_identity(const std::string& graph);
+  CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values);
+  CompiledPtr load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
+                   const ir::SymbolValues& values, const std::string& label);
+  void run(const Compiled& c, const JitRequest& r);
+};
+
+CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.cxx.empty()) options.cxx = env("KILN_CLANGXX");
+  if (options.cxx.empty()) options.cxx = KILN_JIT_DEFAULT_CLANGXX;
+  if (options.tag.empty()) options.tag = env("KILN_CACHE_TAG");
+  if (options.disk_cache) {
+    if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
+    if (!options.cache_dir.empty()) impl_->disk.emplace(options.cache_dir);
+  }
+  if (!impl_->disk) options.cache_dir.clear();
+  impl_->options = std::move(options);
+}
+
+CpuJit::~CpuJit() = default;
+
+const fs::path& CpuJit::cache_dir() const noexcept { return impl_->options.cache_dir; }
+const std::string& CpuJit::cxx() const noexcept { return impl_->options.cxx; }
+
+JitCounters CpuJit::counters() const {
+  const Impl& i = *impl_;
+  JitCounters c;
+  c.requests = i.requests.load(std::memory_order_relaxed);
+  c.memory_hits = i.memory_hits.load(std::memory_order_relaxed);
+  c.disk_hits = i.disk_hits.load(std::memory_order_relaxed);
+  c.compiles = i.compiles.load(std::memory_order_relaxed);
+  c.compile_failures = i.compile_failures.load(std::memory_order_relaxed);
+  c.compile_ns = i.compile_ns.load(std::memory_order_relaxed);
+  c.corrupt_entries = i.corrupt_entries.load(std::memory_order_relaxed);
+  c.store_failures = i.store_failures.load(std::memory_order_relaxed);
+  c.declined = i.declined.load(std::memory_order_relaxed);
+  return c;
+}
+
+std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
+                                                         const std::string& package_id) {
+  const std::string id = package_id + "/" + std::string(r.graph);
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = graphs.find(id); it != graphs.end()) return it->second;
+  }
+  const fb::Manifest& m = r.package.manifest();
+  const fb::GraphEntry* entry =
+      m.graphs() ? m.graphs()->LookupByKey(std::string(r.graph).c_str()) : nullptr;
+  if (entry == nullptr) {
+    throw Error(ErrorCode::graph_not_found,
+                "kiln: JIT: the package has no graph '" + std::string(r.graph) + "'");
+  }
+  auto g = std::make_shared<const ir::Graph>(detail::graph_from_package(*entry));
+  std::lock_guard lock(mutex);
+  return graphs.emplace(id, std::move(g)).first->second;
+}
+
+std::string CpuJit::Impl::compiler_identity(const std::string& graph) {
+  {
+    std::lock_guard lock(mutex);
+    if (identity) return *identity;
+  }
+  // A failure is not remembered: a compiler installed later is found.
+  std::string id = detail::clang_identity(options.cxx, graph);
+  std::lock_guard lock(mutex);
+  if (!identity) identity = std::move(id);
+  return *identity;
+}
+
+CompiledPtr CpuJit::Impl::load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
+                               const ir::SymbolValues& values, const std::string& label) {
+  auto c = std::make_shared<Compiled>();
+  c->module = std::make_unique<::kiln::detail::CpuModule>(image, label);
+  for (const compiler::CpuKernel& k : plan.kernels) {
+    c->kernels.push_back(c->module->resolve(k.entry.c_str(), k.entry));
+  }
+  c->plan = std::move(plan);
+  c->values = values;
+  return c;
+}
+
+CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& values) {
+  const ::kiln::detail::CpuLevel level = ::kiln::detail::host_cpu_level();
+  if (level == ::kiln::detail::CpuLevel::none) {
+    throw Error(ErrorCode::kernel_load_failed,
+                "kiln: graph '" + g.name + "': the CPU JIT needs an x86-64 CPU, got " +
+                    std::string(::kiln::detail::cpu_level_name(level)));
+  }
+  const std::string arch(::kiln::detail::cpu_level_name(level));
+  const std::vector<std::string> flags = compiler::cpu_compile_flags(arch);
+  std::string options_text = kCodegenOptions;
+  for (const std::string& f : flags) options_text += ' ' + f;
+  const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " +
+                               compiler_identity(g.name);
+
+  // The key as the generator forms it: components first (they name the
+  // kernels), then the options component over the flags and the kernels' text,
+  // so a codegen change is a new key.
+  compiler::KeyInputs inputs{"cpu:" + arch, options_text, identity, options.tag, values};
+  compiler::KeyComponents components = compiler::key_components(g, inputs);
+  compiler::CpuCodegenOptions co;
+  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" +
+                    compiler::combine_key(components).hex().substr(0, 16);
+  compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
+  std::string code = options_text;
+  for (const compiler::CpuKernel& k : plan.kernels) code += '\n' + k.source;
+  components.options = compiler::hash_string(code);
+  const std::string key = compiler::combine_key(components).hex();
+  const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
+
+  if (disk) {
+    std::vector<std::byte> image;
+    const detail::DiskCache::Lookup found = disk->load(key, image);
+    if (found == detail::DiskCache::Lookup::hit) {
+      try {
+        CompiledPtr c = load(std::move(image), std::move(plan), values, label);
+        disk_hits.fetch_add(1, std::memory_order_relaxed);
+        return c;
+      } catch (const Error&) {
+        // Checksummed but not loadable (written by a build whose key
+        // should have differed): treated as corrupt, recompiled below.
+        plan = compiler::lower_cpu(g, values, co);
+        corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else if (found == detail::DiskCache::Lookup::corrupt) {
+      corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (log_enabled("cache")) {
+    std::fprintf(stderr,
+                 "kiln: cache miss graph '%s' key %s: structure %s dtypes %s shapes %s target %s "
+                 "options %s compiler %s runtime %s tag %s\n",
+                 g.name.c_str(), key.c_str(), components.structure.hex().c_str(),
+                 components.dtypes.hex().c_str(), components.shapes.hex().c_str(),
+                 components.target.hex().c_str(), components.options.hex().c_str(),
+                 components.compiler.hex().c_str(), components.runtime.hex().c_str(),
+                 components.tag.hex().c_str());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::byte> image;
+  try {
+    image = detail::build_shared_object(options.cxx, flags, plan.kernels, g.name);
+  } catch (const JitCompileError&) {
+    compile_failures.fetch_add(1, std::memory_order_relaxed);
+    throw;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  compiles.fetch_add(1, std::memory_order_relaxed);
+  compile_ns.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()),
+      std::memory_order_relaxed);
+  if (disk && !disk->store(key, image)) store_failures.fetch_add(1, std::memory_order_relaxed);
+  return load(std::move(image), std::move(plan), values, label);
+}
+
+void CpuJit::Impl::run(const Compiled& c, const JitRequest& r) {
+  const compiler::CpuLoweredGraph& plan = c.plan;
+  std::vector<void*> buffers(plan.buffers.size(), nullptr);
+  std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
+  for (size_t b = 0; b < plan.buffers.size(); ++b) {
+    const compiler::PlanBuffer& pb = plan.buffers[b];
+    if (pb.role == compiler::BufferRole::temp) {
+      const int64_t numel = pb.numel.evaluate(c.values);
+      const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
+                           static_cast<size_t>(dtype_size(pb.dtype));
+      temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
+      buffers[b] = temps.back().get();
+      continue;
+    }
+    const DLTensor* t =
+        pb.role == compiler::BufferRole::input ? r.inputs[pb.index] : r.outputs[pb.index];
+    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+  }
+  std::vector<void*> arguments;
+  for (const compiler::CpuLaunch& launch : plan.launches) {
+    arguments.clear();
+    for (uint32_t b : launch.buffers) arguments.push_back(buffers[b]);
+    const KilnCpuKernelArgs args{arguments.data(), c.values.data()};
+    const int64_t work = launch.work_items.evaluate(c.values);
+    const int64_t cost = launch.item_cost.evaluate(c.values);
+    const KilnCpuKernelFn fn = c.kernels[launch.kernel];
+    if (r.cpu != nullptr) {
+      r.cpu->launch(fn, args, work, cost);
+    } else if (work > 0) {
+      fn(&args, 0, work);
+    }
+  }
+}
+
+bool CpuJit::compile_and_run(const JitRequest& request) {
+  Impl& i = *impl_;
+  i.requests.fetch_add(1, std::memory_order_relaxed);
+  const KilnPackageHeader& header = request.package.header();
+  const std::string package_id = compiler::Hash128{header.checksum_lo, header.checksum_hi}.hex();
+  const std::shared_ptr<const ir::Graph> g = i.graph_for(request, package_id);
+  const std::optional<ir::SymbolValues> values =
+      detail::bind_call(*g, request.inputs, request.outputs);
+  if (!values) {
+    i.declined.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  std::string id = package_id + "/" + g->name;
+  for (int64_t v : *values) id += "/" + std::to_string(v);
+
+  std::shared_future<CompiledPtr> pending;
+  std::promise<CompiledPtr> promise;
+  bool leader = false;
+  {
+    std::lock_guard lock(i.mutex);
+    auto it = i.compiled.find(id);
+    if (it == i.compiled.end()) {
+      pending = promise.get_future().share();
+      i.compiled.emplace(id, pending);
+      leader = true;
+    } else {
+      pending = it->second;
+    }
+  }
+  if (leader) {
+    try {
+      promise.set_value(i.build(*g, *values));
+    } catch (...) {
+      // Errors are not cached: the next call tries again. Waiters see this
+      // call's error.
+      {
+        std::lock_guard lock(i.mutex);
+        i.compiled.erase(id);
+      }
+      promise.set_exception(std::current_exception());
+      throw;
+    }
+  }
+  const CompiledPtr compiled = pending.get();  // a waiter rethrows the leader's error
+  if (!leader) i.memory_hits.fetch_add(1, std::memory_order_relaxed);
+  i.run(*compiled, request);
+  return true;
+}
+
+CpuJit& install(JitOptions options) {
+  static std::mutex mutex;
+  static std::vector<std::unique_ptr<CpuJit>> installed;
+  std::lock_guard lock(mutex);
+  installed.push_back(std::make_unique<CpuJit>(std::move(options)));
+  set_jit_compiler(installed.back().get());
+  return *installed.back();
+}
+
+}  // namespace kiln::jit

@@ -1,0 +1,44 @@
+// The JIT's on-disk cache: one file per entry, named by the key's hex, under
+// a two-digit fan-out directory (ab/abcdef...kjit) as ccache does. Each file
+// is a fixed header (magic, format version, payload size, XXH3-128 of the
+// payload) and the payload: a CPU shared object. Entries are written to a
+// temp file in the same directory and renamed into place, so a reader sees a
+// whole entry or none, and two processes storing one key leave one entry.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kiln::jit::detail {
+
+inline constexpr char kEntryMagic[8] = {'K', 'I', 'L', 'N', 'J', 'I', 'T', '\0'};
+inline constexpr uint32_t kEntryVersion = 1;
+inline constexpr size_t kEntryHeaderSize = 40;
+
+class DiskCache {
+ public:
+  enum class Lookup { hit, miss, corrupt };
+
+  explicit DiskCache(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  std::filesystem::path entry_path(const std::string& key_hex) const;
+
+  // hit: `payload` holds the checked bytes. corrupt: the file is there but
+  // short, or its magic, version, size or checksum is wrong; it is removed,
+  // so the caller's rewrite starts clean.
+  Lookup load(const std::string& key_hex, std::vector<std::byte>& payload) const;
+
+  // Atomic (temp file + rename). Returns false, leaving no entry and no temp
+  // file, when the directory cannot be written: a cache that cannot store is
+  // slower, not broken.
+  bool store(const std::string& key_hex, std::span<const std::byte> payload) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace kiln::jit::detail

@@ -1,0 +1,86 @@
+#include "ir_from_package.h"
+
+#include <string>
+
+#include "kiln/error.h"
+
+namespace kiln::jit::detail {
+namespace {
+
+[[noreturn]] void corrupt(const fb::GraphEntry& entry, const std::string& what) {
+  throw PackageError(ErrorCode::package_corrupt,
+                     "kiln: graph '" + entry.name()->str() + "': cannot JIT: " + what);
+}
+
+ir::Shape shape_of(const flatbuffers::Vector<const fb::Dim*>* dims) {
+  ir::Shape shape;
+  if (dims == nullptr) return shape;
+  for (const fb::Dim* d : *dims) shape.push_back(ir::Dim{d->value(), d->symbol()});
+  return shape;
+}
+
+}  // namespace
+
+ir::Graph graph_from_package(const fb::GraphEntry& entry) {
+  const fb::IrGraph* stored = entry.ir();
+  if (stored == nullptr || stored->nodes() == nullptr) {
+    corrupt(entry, "the package stores no IR for it (expected an IrGraph, got none)");
+  }
+  ir::Graph g;
+  g.name = entry.name()->str();
+  if (entry.symbols() != nullptr) {
+    for (const fb::Symbol* s : *entry.symbols()) {
+      ir::SymbolDecl decl;
+      decl.name = s->name()->str();
+      decl.min = s->min();
+      decl.max = s->max();
+      if (s->hot() != nullptr) decl.hot.assign(s->hot()->begin(), s->hot()->end());
+      decl.divisible_by = s->divisible_by();
+      g.symbols.push_back(std::move(decl));
+    }
+  }
+  for (const fb::IrNode* stored_node : *stored->nodes()) {
+    ir::Node n;
+    const std::optional<ir::Op> op = ir::op_from_name(stored_node->op()->string_view());
+    if (!op) {
+      corrupt(entry,
+              "unknown op '" + stored_node->op()->str() + "' (expected one this Kiln knows)");
+    }
+    n.op = *op;
+    n.dtype = static_cast<DType>(stored_node->dtype());
+    n.shape = shape_of(stored_node->dims());
+    if (stored_node->inputs() != nullptr) {
+      n.inputs.assign(stored_node->inputs()->begin(), stored_node->inputs()->end());
+    }
+    // Codegen indexes inputs by arity; the open-time validation only checked
+    // that each id names an earlier node.
+    if (static_cast<int>(n.inputs.size()) != ir::op_arity(n.op)) {
+      corrupt(entry, "node " + std::to_string(g.nodes.size()) + " (" + stored_node->op()->str() +
+                         ") has " + std::to_string(n.inputs.size()) + " inputs, expected " +
+                         std::to_string(ir::op_arity(n.op)));
+    }
+    n.scalar = stored_node->scalar();
+    n.axis = stored_node->axis();
+    n.keepdim = stored_node->keepdim();
+    if (stored_node->name() != nullptr) n.name = stored_node->name()->str();
+    g.nodes.push_back(std::move(n));
+  }
+  if (stored->inputs() != nullptr)
+    g.inputs.assign(stored->inputs()->begin(), stored->inputs()->end());
+  if (stored->outputs() != nullptr) {
+    g.outputs.assign(stored->outputs()->begin(), stored->outputs()->end());
+  }
+  // The manifest validation at open checked every id against the node list.
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    g.nodes.at(static_cast<size_t>(g.inputs[i])).input_index = static_cast<int32_t>(i);
+  }
+  const size_t output_count = entry.outputs() != nullptr ? entry.outputs()->size() : 0;
+  if (output_count != g.outputs.size()) {
+    corrupt(entry, "the IR has " + std::to_string(g.outputs.size()) + " outputs, the signature " +
+                       std::to_string(output_count));
+  }
+  for (const fb::TensorSpec* t : *entry.outputs()) g.output_names.push_back(t->name()->str());
+  return g;
+}
+
+}  // namespace kiln::jit::detail

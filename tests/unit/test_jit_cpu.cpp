@@ -1,0 +1,294 @@
+// The CPU JIT end to end: a package that stores a graph's IR and no
+// specialization, so every call misses; the JIT compiles with the real
+// clang++, caches in memory and on disk, and its results match the reference
+// interpreter on random inputs.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <barrier>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "kiln/compiler/hash.h"
+#include "kiln/compiler/interpreter.h"
+#include "kiln/compiler/package_writer.h"
+#include "kiln/graph.h"
+#include "kiln/jit/cpu_jit.h"
+#include "kiln/runtime.h"
+#include "manifest_builder.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using kiln::compiler::HostTensor;
+using kiln::jit::CpuJit;
+using kiln::jit::JitOptions;
+
+// Two outputs, a reduction and a temp-free pointwise chain: more than one
+// kernel per compile.
+kiln::Outputs norms() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096});
+  auto x = kiln::input("x", kiln::f32, {n, 37});
+  auto w = kiln::input("w", kiln::f32, {37});
+  auto b = kiln::input("b", kiln::f32, {37});
+  return kiln::outputs(kiln::layernorm(x, w, b), kiln::softmax(x)).named({"ln", "sm"});
+}
+
+// A package with the graph's IR and signature but no specialization: the
+// state of a package asked for shapes it was never built for.
+std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
+  kiln::fb::ManifestT m;
+  auto target = std::make_unique<kiln::fb::TargetT>();
+  target->name = "cpu:x86-64";
+  target->device = kiln::fb::DeviceKind::Cpu;
+  target->arch = "x86-64";
+  m.targets.push_back(std::move(target));
+  m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
+  m.provenance = std::make_unique<kiln::fb::ProvenanceT>();
+  m.provenance->kiln_version = "test";
+  return kiln::compiler::write_package(std::move(m), {});
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "jit" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<fs::path> entries(const fs::path& dir) {
+  std::vector<fs::path> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path());
+  }
+  return out;
+}
+
+// An executable script in `dir` (the JIT runs it with an argv, no shell of
+// its own).
+std::string script(const fs::path& dir, const std::string& name, const std::string& body) {
+  const fs::path p = dir / name;
+  std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+  fs::permissions(p, fs::perms::owner_all);
+  return p.string();
+}
+
+class JitCpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    graph_ = kiln::trace("norms", &norms);
+    bytes_ = ir_only_package(graph_);
+    package_.emplace(kiln::Package::open_memory(
+        std::span(reinterpret_cast<const std::byte*>(bytes_.data()), bytes_.size())));
+  }
+  void TearDown() override { kiln::set_jit_compiler(nullptr); }
+
+  // Calls the graph with n rows of random data and checks every output
+  // against the interpreter.
+  void call_and_check(int64_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<HostTensor> inputs;
+    for (int32_t id : graph_.inputs) {
+      std::vector<int64_t> shape;
+      for (const auto& d : graph_.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
+      inputs.push_back(kiln::compiler::random_tensor(graph_.node(id).dtype, shape, rng));
+    }
+    const auto want = kiln::compiler::interpret(graph_, inputs);
+    std::vector<std::vector<uint8_t>> in_bytes, out_bytes;
+    std::vector<kiln::TensorView> views;
+    for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
+    for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      views.emplace_back(in_bytes[i].data(), inputs[i].dtype,
+                         std::span<const int64_t>(inputs[i].shape));
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      views.emplace_back(out_bytes[i].data(), want[i].dtype,
+                         std::span<const int64_t>(want[i].shape));
+    }
+    std::vector<const DLTensor*> in_dl, out_dl;
+    for (size_t i = 0; i < views.size(); ++i) {
+      (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
+    }
+    package_->graph("norms").call(in_dl, out_dl);
+    for (size_t i = 0; i < want.size(); ++i) {
+      const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
+      bool any_nonzero = false;
+      for (double v : want[i].values) any_nonzero |= v != 0;
+      EXPECT_TRUE(any_nonzero) << "output " << i << ": the reference is all zeros";
+      double worst = 0;
+      EXPECT_TRUE(kiln::compiler::all_close(got, want[i],
+                                            kiln::compiler::tolerance_for(want[i].dtype), &worst))
+          << "output " << i << " n=" << n << " worst/tol=" << worst;
+    }
+  }
+
+  kiln::ir::Graph graph_;
+  std::vector<uint8_t> bytes_;
+  std::optional<kiln::Package> package_;
+};
+
+TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  call_and_check(5, 1);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_GT(jit.counters().compile_ns, 0u);
+  call_and_check(5, 2);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(jit.counters().memory_hits, 1u);
+  // Another size is another static specialization.
+  call_and_check(70, 3);
+  EXPECT_EQ(jit.counters().compiles, 2u);
+  EXPECT_EQ(jit.counters().requests, 3u);
+  EXPECT_EQ(package_->graph("norms").counters().misses, 3u);
+}
+
+TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
+  const fs::path dir = fresh_dir("disk_hit");
+  {
+    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&first);
+    call_and_check(9, 4);
+    EXPECT_EQ(first.counters().compiles, 1u);
+    EXPECT_EQ(first.counters().disk_hits, 0u);
+  }
+  const auto files = entries(dir);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].extension(), ".kjit");
+  // A new JitCompiler has an empty memory cache, as a new process does.
+  CpuJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  kiln::set_jit_compiler(&second);
+  call_and_check(9, 5);
+  EXPECT_EQ(second.counters().compiles, 0u);
+  EXPECT_EQ(second.counters().disk_hits, 1u);
+}
+
+TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
+  const fs::path dir = fresh_dir("corrupt");
+  {
+    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&first);
+    call_and_check(3, 6);
+  }
+  const fs::path entry = entries(dir).at(0);
+  const auto size = fs::file_size(entry);
+  for (const char* damage : {"flip", "truncate"}) {
+    if (std::string(damage) == "flip") {
+      std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(static_cast<std::streamoff>(size / 2));
+      const char c = static_cast<char>(f.get());
+      f.seekp(static_cast<std::streamoff>(size / 2));
+      f.put(static_cast<char>(c ^ 0x5A));
+    } else {
+      fs::resize_file(entry, size / 3);
+    }
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&jit);
+    call_and_check(3, 7);
+    EXPECT_EQ(jit.counters().corrupt_entries, 1u) << damage;
+    EXPECT_EQ(jit.counters().compiles, 1u) << damage;
+    EXPECT_EQ(fs::file_size(entry), size) << damage << ": the entry was rewritten whole";
+  }
+  CpuJit after({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  kiln::set_jit_compiler(&after);
+  call_and_check(3, 8);
+  EXPECT_EQ(after.counters().disk_hits, 1u);
+}
+
+TEST_F(JitCpu, EightThreadsMissingOneKeyShareOneCompile) {
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  std::barrier start(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      call_and_check(33, 100 + static_cast<uint64_t>(t));
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(jit.counters().memory_hits, 7u);
+}
+
+// Each failing compiler: a typed error carrying what it said, a failure
+// counted, and nothing in the cache; a later good compiler then succeeds.
+TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
+  const fs::path dir = fresh_dir("failing");
+  const fs::path cache = dir / "cache";
+  const std::string real = KILN_TEST_CLANGXX;
+  struct Case {
+    std::string cxx;
+    int exit_code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"/bin/false", 1, "--version' exited with status 1"},
+      {script(dir, "fails.sh",
+              "if [ \"$1\" = --version ]; then exec '" + real +
+                  "' --version; fi\n"
+                  "echo 'error: the disk is on fire' >&2; exit 3"),
+       3, "the disk is on fire"},
+      {script(dir, "killed.sh",
+              "if [ \"$1\" = --version ]; then exec '" + real +
+                  "' --version; fi\n"
+                  "kill -9 $$"),
+       128 + 9, "was killed by signal 9"},
+      {(dir / "no-such-clang++").string(), -1, "cannot run"},
+  };
+  for (const Case& c : cases) {
+    CpuJit jit({.cxx = c.cxx, .cache_dir = cache});
+    kiln::set_jit_compiler(&jit);
+    try {
+      call_and_check(4, 9);
+      ADD_FAILURE() << c.cxx << ": no error";
+    } catch (const kiln::jit::JitCompileError& e) {
+      EXPECT_EQ(e.code(), kiln::ErrorCode::jit_compile_failed);
+      EXPECT_EQ(e.exit_code(), c.exit_code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("graph 'norms'"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(entries(cache).empty()) << c.cxx;
+    EXPECT_EQ(jit.counters().compiles, 0u);
+  }
+  CpuJit good({.cxx = real, .cache_dir = cache});
+  kiln::set_jit_compiler(&good);
+  call_and_check(4, 10);
+  EXPECT_EQ(good.counters().compiles, 1u);
+  EXPECT_EQ(entries(cache).size(), 1u);
+}
+
+TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  std::vector<float> x(4 * 36, 1.0f), w(37, 1.0f), b(37, 1.0f), ln(4 * 36), sm(4 * 36);
+  try {
+    package_->graph("norms").call({kiln::TensorView(x.data(), kiln::DType::f32, {4, 36}),
+                                   kiln::TensorView(w.data(), kiln::DType::f32, {37}),
+                                   kiln::TensorView(b.data(), kiln::DType::f32, {37})},
+                                  {kiln::TensorView(ln.data(), kiln::DType::f32, {4, 36}),
+                                   kiln::TensorView(sm.data(), kiln::DType::f32, {4, 36})});
+    FAIL() << "no error";
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::guard_mismatch) << e.what();
+    EXPECT_NE(std::string(e.what()).find("x.shape[1]: expected 37, got 36"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(jit.counters().compiles, 0u);
+}
+
+TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  package_->set_stance(kiln::Stance::fail_on_recompile);
+  EXPECT_THROW(call_and_check(5, 11), kiln::RecompileError);
+  EXPECT_EQ(jit.counters().requests, 0u);
+}
+
+}  // namespace
