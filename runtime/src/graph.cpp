@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -11,9 +12,11 @@
 
 #include "guard_program.h"
 #include "kiln/runtime.h"
+#include "log_topics.h"
 #include "package_state.h"
 #include "selection_table.h"
 #include "size_expr.h"
+#include "stance_env.h"
 #include "text.h"
 
 namespace kiln {
@@ -191,6 +194,8 @@ struct Graph::Impl {
   // `symbols` is not const: the kernel parameters point into it.
   void run_cuda(const CompiledSpecialization& spec, const uintptr_t* begins, int64_t* symbols,
                 const CallDevice& device, void* stream);
+  // KILN_LOG=recompiles: one stderr line per failed guard of a miss.
+  void log_recompile(const std::vector<GuardFailure>& failures) const;
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
 };
 
@@ -461,6 +466,25 @@ std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tenso
   return failures;
 }
 
+void Graph::Impl::log_recompile(const std::vector<GuardFailure>& failures) const {
+  // One write per line, so lines of concurrent misses do not interleave.
+  const std::string_view stance =
+      detail::stance_name(package->stance.load(std::memory_order_relaxed));
+  if (failures.empty()) {
+    std::fprintf(stderr, "%s",
+                 cat("kiln: recompile: graph '", name, "' (stance ", stance,
+                     "): no specialization for this device\n")
+                     .c_str());
+  }
+  for (const GuardFailure& f : failures) {
+    std::fprintf(stderr, "%s",
+                 cat("kiln: recompile: graph '", name, "' (stance ", stance, "): specialization '",
+                     f.specialization, "': ", f.subject, " expected ", f.expected, ", actual ",
+                     f.actual, "\n")
+                     .c_str());
+  }
+}
+
 void Graph::Impl::throw_miss(std::vector<GuardFailure> failures) const {
   if (package->stance.load(std::memory_order_relaxed) == Stance::fail_on_recompile) {
     throw RecompileError(name, std::move(failures));
@@ -590,6 +614,7 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   }
   g.misses.fetch_add(1, std::memory_order_relaxed);
   std::vector<GuardFailure> failures = g.explain_miss(tensors, true, device);
+  if (detail::log_topic_enabled("recompiles")) g.log_recompile(failures);
   if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
     if (JitCompiler* jit = jit_compiler()) {
       JitRequest request{g.package->reader, g.name,         inputs, outputs, stream,

@@ -2,6 +2,7 @@
 
 #include "kiln/runtime.h"
 #include "package_state.h"
+#include "stance_env.h"
 #include "text.h"
 
 namespace kiln {
@@ -10,7 +11,7 @@ using detail::cat;
 
 detail::PackageState::PackageState(PackageReader package_reader, const OpenOptions& options)
     : reader(std::move(package_reader)),
-      stance(options.stance),
+      stance(stance_from_env(options.stance)),
       cpu(reader, options.num_threads),
       cuda(reader, options) {
   const auto* entries = reader.manifest().graphs();

@@ -13,45 +13,15 @@
 
 #include <gtest/gtest.h>
 
-#include "kiln/compiler/hash.h"
-#include "kiln/compiler/interpreter.h"
-#include "kiln/compiler/package_writer.h"
-#include "kiln/graph.h"
+#include "kiln/compiler/process.h"
 #include "kiln/jit/cpu_jit.h"
-#include "kiln/runtime.h"
-#include "manifest_builder.h"
+#include "test_support/jit_test_graph.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using kiln::compiler::HostTensor;
 using kiln::jit::CpuJit;
 using kiln::jit::JitOptions;
-
-// Two outputs, a reduction and a temp-free pointwise chain: more than one
-// kernel per compile.
-kiln::Outputs norms() {
-  auto n = kiln::sym("n", {.min = 1, .max = 4096});
-  auto x = kiln::input("x", kiln::f32, {n, 37});
-  auto w = kiln::input("w", kiln::f32, {37});
-  auto b = kiln::input("b", kiln::f32, {37});
-  return kiln::outputs(kiln::layernorm(x, w, b), kiln::softmax(x)).named({"ln", "sm"});
-}
-
-// A package with the graph's IR and signature but no specialization: the
-// state of a package asked for shapes it was never built for.
-std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
-  kiln::fb::ManifestT m;
-  auto target = std::make_unique<kiln::fb::TargetT>();
-  target->name = "cpu:x86-64";
-  target->device = kiln::fb::DeviceKind::Cpu;
-  target->arch = "x86-64";
-  m.targets.push_back(std::move(target));
-  m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
-  m.provenance = std::make_unique<kiln::fb::ProvenanceT>();
-  m.provenance->kiln_version = "test";
-  return kiln::compiler::write_package(std::move(m), {});
-}
 
 fs::path fresh_dir(const std::string& name) {
   const fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "jit" / name;
@@ -81,8 +51,8 @@ std::string script(const fs::path& dir, const std::string& name, const std::stri
 class JitCpu : public ::testing::Test {
  protected:
   void SetUp() override {
-    graph_ = kiln::trace("norms", &norms);
-    bytes_ = ir_only_package(graph_);
+    graph_ = kiln::trace("norms", &kiln_test::jit_norms);
+    bytes_ = kiln_test::ir_only_package(graph_);
     package_.emplace(kiln::Package::open_memory(
         std::span(reinterpret_cast<const std::byte*>(bytes_.data()), bytes_.size())));
   }
@@ -91,41 +61,7 @@ class JitCpu : public ::testing::Test {
   // Calls the graph with n rows of random data and checks every output
   // against the interpreter.
   void call_and_check(int64_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::vector<HostTensor> inputs;
-    for (int32_t id : graph_.inputs) {
-      std::vector<int64_t> shape;
-      for (const auto& d : graph_.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
-      inputs.push_back(kiln::compiler::random_tensor(graph_.node(id).dtype, shape, rng));
-    }
-    const auto want = kiln::compiler::interpret(graph_, inputs);
-    std::vector<std::vector<uint8_t>> in_bytes, out_bytes;
-    std::vector<kiln::TensorView> views;
-    for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
-    for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      views.emplace_back(in_bytes[i].data(), inputs[i].dtype,
-                         std::span<const int64_t>(inputs[i].shape));
-    }
-    for (size_t i = 0; i < want.size(); ++i) {
-      views.emplace_back(out_bytes[i].data(), want[i].dtype,
-                         std::span<const int64_t>(want[i].shape));
-    }
-    std::vector<const DLTensor*> in_dl, out_dl;
-    for (size_t i = 0; i < views.size(); ++i) {
-      (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
-    }
-    package_->graph("norms").call(in_dl, out_dl);
-    for (size_t i = 0; i < want.size(); ++i) {
-      const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
-      bool any_nonzero = false;
-      for (double v : want[i].values) any_nonzero |= v != 0;
-      EXPECT_TRUE(any_nonzero) << "output " << i << ": the reference is all zeros";
-      double worst = 0;
-      EXPECT_TRUE(kiln::compiler::all_close(got, want[i],
-                                            kiln::compiler::tolerance_for(want[i].dtype), &worst))
-          << "output " << i << " n=" << n << " worst/tol=" << worst;
-    }
+    EXPECT_EQ(kiln_test::call_and_compare(*package_, graph_, n, seed), "");
   }
 
   kiln::ir::Graph graph_;
@@ -289,6 +225,38 @@ TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
   package_->set_stance(kiln::Stance::fail_on_recompile);
   EXPECT_THROW(call_and_check(5, 11), kiln::RecompileError);
   EXPECT_EQ(jit.counters().requests, 0u);
+}
+
+// Runs jit_cache_child, a separate process, on `cache`; returns its output.
+std::string run_child(const fs::path& cache) {
+  const kiln::compiler::ProcessResult r = kiln::compiler::run_process(
+      {"/usr/bin/env", "KILN_CACHE_DIR=" + cache.string(), KILN_TEST_JIT_CHILD, KILN_TEST_CLANGXX});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
+TEST_F(JitCpu, ASecondProcessHitsTheDiskCacheWithZeroCompiles) {
+  const fs::path cache = fresh_dir("two_processes");
+  EXPECT_NE(run_child(cache).find("JIT compiles=1 disk_hits=0"), std::string::npos);
+  const std::string second = run_child(cache);
+  EXPECT_NE(second.find("JIT compiles=0 disk_hits=1"), std::string::npos) << second;
+}
+
+TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
+  const fs::path cache = fresh_dir("four_processes");
+  std::vector<std::thread> threads;
+  std::vector<std::string> outputs(4);
+  for (size_t p = 0; p < 4; ++p) {
+    threads.emplace_back([&, p] { outputs[p] = run_child(cache); });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& out : outputs) {
+    EXPECT_NE(out.find("JIT compiles="), std::string::npos) << out;
+  }
+  // Renames replace whole files: one entry, no temp file left behind.
+  const auto files = entries(cache);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].extension(), ".kjit");
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/package_reader.h"
+#include "log_topics.h"
 
 namespace kiln::jit {
 namespace fs = std::filesystem;
@@ -39,18 +40,6 @@ fs::path default_cache_dir() {
   if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "kiln";
   if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "kiln";
   return {};
-}
-
-// KILN_LOG is a comma-separated list of topics ("cache,recompiles").
-bool log_enabled(std::string_view topic) {
-  const std::string v = env("KILN_LOG");
-  size_t start = 0;
-  while (start <= v.size()) {
-    const size_t end = std::min(v.find(',', start), v.size());
-    if (std::string_view(v).substr(start, end - start) == topic) return true;
-    start = end + 1;
-  }
-  return false;
 }
 
 std::string identifier(std::string_view s) {
@@ -221,7 +210,7 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
       corrupt_entries.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  if (log_enabled("cache")) {
+  if (::kiln::detail::log_topic_enabled("cache")) {
     std::fprintf(stderr,
                  "kiln: cache miss graph '%s' key %s: structure %s dtypes %s shapes %s target %s "
                  "options %s compiler %s runtime %s tag %s\n",
