@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <barrier>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -34,7 +36,10 @@ std::vector<fs::path> entries(const fs::path& dir) {
   std::vector<fs::path> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.push_back(e.path());
+    // compilers/ holds the remembered `clang++ --version` lines, not entries.
+    if (e.is_regular_file() && e.path().parent_path().filename() != "compilers") {
+      out.push_back(e.path());
+    }
   }
   return out;
 }
@@ -198,6 +203,36 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
   call_and_check(4, 10);
   EXPECT_EQ(good.counters().compiles, 1u);
   EXPECT_EQ(entries(cache).size(), 1u);
+}
+
+// `clang++ --version` runs once per compiler binary (path, size, mtime), not
+// once per JIT: it costs more than loading a cached entry.
+TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
+  const fs::path dir = fresh_dir("identity");
+  const fs::path asked = dir / "asked";
+  const std::string cxx = script(dir, "counting-clang++",
+                                 "if [ \"$1\" = --version ]; then echo x >> '" + asked.string() +
+                                     "'; fi\nexec '" + std::string(KILN_TEST_CLANGXX) + "' \"$@\"");
+  auto times_asked = [&] {
+    std::ifstream in(asked);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), 'x');
+  };
+  for (int run = 0; run < 2; ++run) {
+    CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
+    kiln::set_jit_compiler(&jit);
+    call_and_check(6, 13);
+    EXPECT_EQ(jit.counters().compiles + jit.counters().disk_hits, 1u);
+  }
+  EXPECT_EQ(times_asked(), 1);
+  EXPECT_EQ(fs::exists(dir / "cache" / "compilers"), true);
+  // A rebuilt compiler: a new mtime. The key is the same (the same version
+  // line), so the entry is still a hit.
+  fs::last_write_time(cxx, fs::last_write_time(cxx) + std::chrono::seconds(5));
+  CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
+  kiln::set_jit_compiler(&jit);
+  call_and_check(6, 14);
+  EXPECT_EQ(times_asked(), 2);
+  EXPECT_EQ(jit.counters().disk_hits, 1u);
 }
 
 TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {

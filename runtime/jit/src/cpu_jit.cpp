@@ -13,6 +13,7 @@
 
 #include "call_binding.h"
 #include "clang_build.h"
+#include "compiler_identity.h"
 #include "cpu_features.h"
 #include "cpu_module.h"
 #include "disk_cache.h"
@@ -70,7 +71,6 @@ struct CpuJit::Impl {
   std::optional<detail::DiskCache> disk;
 
   std::mutex mutex;
-  std::optional<std::string> identity;  // clang++ --version, once it ran
   // By (package checksum, graph): the IR, rebuilt once per package.
   std::unordered_map<std::string, std::shared_ptr<const ir::Graph>> graphs;
   // By (package checksum, graph, symbol values). A pending future is a
@@ -81,7 +81,6 @@ struct CpuJit::Impl {
       compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0};
 
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
-  std::string compiler_identity(const std::string& graph);
   CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values);
   CompiledPtr load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
                    const ir::SymbolValues& values, const std::string& label);
@@ -139,18 +138,6 @@ std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
   return graphs.emplace(id, std::move(g)).first->second;
 }
 
-std::string CpuJit::Impl::compiler_identity(const std::string& graph) {
-  {
-    std::lock_guard lock(mutex);
-    if (identity) return *identity;
-  }
-  // A failure is not remembered: a compiler installed later is found.
-  std::string id = detail::clang_identity(options.cxx, graph);
-  std::lock_guard lock(mutex);
-  if (!identity) identity = std::move(id);
-  return *identity;
-}
-
 CompiledPtr CpuJit::Impl::load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
                                const ir::SymbolValues& values, const std::string& label) {
   auto c = std::make_shared<Compiled>();
@@ -175,7 +162,7 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
   std::string options_text = kCodegenOptions;
   for (const std::string& f : flags) options_text += ' ' + f;
   const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " +
-                               compiler_identity(g.name);
+                               detail::compiler_identity(options.cxx, options.cache_dir, g.name);
 
   // The key as the generator forms it: components first (they name the
   // kernels), then the options component over the flags and the kernels' text,

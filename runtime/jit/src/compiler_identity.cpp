@@ -1,0 +1,95 @@
+#include "compiler_identity.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "clang_build.h"
+#include "kiln/compiler/hash.h"
+
+namespace kiln::jit::detail {
+namespace fs = std::filesystem;
+namespace {
+
+// Path, size and mtime of the binary `cxx` names, hashed; nullopt when it
+// cannot be found (a bare name is searched in $PATH).
+std::optional<std::string> binary_fingerprint(const std::string& cxx) {
+  fs::path path = cxx;
+  if (cxx.find('/') == std::string::npos) {
+    const char* env_path = std::getenv("PATH");
+    std::string_view rest = env_path != nullptr ? env_path : "";
+    path.clear();
+    while (!rest.empty() && path.empty()) {
+      const size_t colon = rest.find(':');
+      const fs::path candidate = fs::path(rest.substr(0, colon)) / cxx;
+      if (::access(candidate.c_str(), X_OK) == 0) path = candidate;
+      rest.remove_prefix(colon == std::string_view::npos ? rest.size() : colon + 1);
+    }
+    if (path.empty()) return std::nullopt;
+  }
+  std::error_code ec;
+  const fs::path resolved = fs::canonical(path, ec);
+  struct stat st {};
+  if (ec || ::stat(resolved.c_str(), &st) != 0) return std::nullopt;
+  const std::string text = resolved.string() + '\n' + std::to_string(st.st_size) + '\n' +
+                           std::to_string(st.st_mtim.tv_sec) + '.' +
+                           std::to_string(st.st_mtim.tv_nsec);
+  return compiler::hash_string(text).hex();
+}
+
+void store_memo(const fs::path& file, const std::string& identity) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  if (ec) return;
+  static std::atomic<uint64_t> counter{0};
+  const fs::path temp = file.string() + ".tmp." + std::to_string(::getpid()) + "." +
+                        std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+  {
+    std::ofstream out(temp, std::ios::binary);
+    out << identity;
+    if (!out.flush()) {
+      fs::remove(temp, ec);
+      return;
+    }
+  }
+  fs::rename(temp, file, ec);
+  if (ec) fs::remove(temp, ec);
+}
+
+}  // namespace
+
+std::string compiler_identity(const std::string& cxx, const fs::path& memo_dir,
+                              const std::string& graph) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::string> known;  // fingerprint -> identity
+  const std::optional<std::string> fingerprint = binary_fingerprint(cxx);
+  if (fingerprint) {
+    std::lock_guard lock(mutex);
+    if (auto it = known.find(*fingerprint); it != known.end()) return it->second;
+  }
+  const fs::path memo = fingerprint && !memo_dir.empty()
+                            ? memo_dir / "compilers" / (*fingerprint + ".txt")
+                            : fs::path();
+  std::string identity;
+  if (!memo.empty()) {
+    std::ifstream in(memo, std::ios::binary);
+    identity.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (identity.empty()) {
+    identity = clang_identity(cxx, graph);
+    if (!memo.empty()) store_memo(memo, identity);
+  }
+  if (fingerprint) {
+    std::lock_guard lock(mutex);
+    known.emplace(*fingerprint, identity);
+  }
+  return identity;
+}
+
+}  // namespace kiln::jit::detail
