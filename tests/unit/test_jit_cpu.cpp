@@ -90,6 +90,19 @@ TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
   EXPECT_EQ(package_->graph("norms").counters().misses, 3u);
 }
 
+TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  call_and_check(5, 20);
+  call_and_check(6, 21);
+  EXPECT_EQ(jit.counters().compiles, 2u);  // n=5 and n=6, static
+  call_and_check(7, 22);
+  EXPECT_EQ(jit.counters().compiles, 3u);  // dynamic n
+  for (int64_t n : {1, 300, 4096, 5, 6}) call_and_check(n, 23 + static_cast<uint64_t>(n));
+  EXPECT_EQ(jit.counters().compiles, 3u);
+  EXPECT_EQ(jit.counters().memory_hits, 5u);
+}
+
 TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
   const fs::path dir = fresh_dir("disk_hit");
   {

@@ -1,5 +1,6 @@
 #include "kiln/jit/cpu_jit.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -59,7 +60,6 @@ struct Compiled {
   std::unique_ptr<::kiln::detail::CpuModule> module;
   std::vector<KilnCpuKernelFn> kernels;
   compiler::CpuLoweredGraph plan;
-  ir::SymbolValues values;
 };
 
 using CompiledPtr = std::shared_ptr<const Compiled>;
@@ -76,6 +76,9 @@ struct CpuJit::Impl {
   // By (package checksum, graph, symbol values). A pending future is a
   // compile in flight: threads missing the same key wait on it.
   std::unordered_map<std::string, std::shared_future<CompiledPtr>> compiled;
+  // By (package checksum, graph): per symbol, the first sizes that got a
+  // static specialization.
+  std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
       compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0};
@@ -83,8 +86,12 @@ struct CpuJit::Impl {
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
   CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values);
   CompiledPtr load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
-                   const ir::SymbolValues& values, const std::string& label);
-  void run(const Compiled& c, const JitRequest& r);
+                   const std::string& label);
+  // `values`: the call's sizes, which a dynamic specialization reads.
+  void run(const Compiled& c, const JitRequest& r, const ir::SymbolValues& values);
+  // The specialization to serve `values` with: static, except symbols that
+  // already had options.dynamic_after other sizes in this graph.
+  ir::SymbolValues specialize(const std::string& graph_id, const ir::SymbolValues& values);
 };
 
 CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
@@ -139,14 +146,13 @@ std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
 }
 
 CompiledPtr CpuJit::Impl::load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
-                               const ir::SymbolValues& values, const std::string& label) {
+                               const std::string& label) {
   auto c = std::make_shared<Compiled>();
   c->module = std::make_unique<::kiln::detail::CpuModule>(image, label);
   for (const compiler::CpuKernel& k : plan.kernels) {
     c->kernels.push_back(c->module->resolve(k.entry.c_str(), k.entry));
   }
   c->plan = std::move(plan);
-  c->values = values;
   return c;
 }
 
@@ -184,7 +190,7 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     const detail::DiskCache::Lookup found = disk->load(key, image);
     if (found == detail::DiskCache::Lookup::hit) {
       try {
-        CompiledPtr c = load(std::move(image), std::move(plan), values, label);
+        CompiledPtr c = load(std::move(image), std::move(plan), label);
         disk_hits.fetch_add(1, std::memory_order_relaxed);
         return c;
       } catch (const Error&) {
@@ -221,17 +227,17 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()),
       std::memory_order_relaxed);
   if (disk && !disk->store(key, image)) store_failures.fetch_add(1, std::memory_order_relaxed);
-  return load(std::move(image), std::move(plan), values, label);
+  return load(std::move(image), std::move(plan), label);
 }
 
-void CpuJit::Impl::run(const Compiled& c, const JitRequest& r) {
+void CpuJit::Impl::run(const Compiled& c, const JitRequest& r, const ir::SymbolValues& values) {
   const compiler::CpuLoweredGraph& plan = c.plan;
   std::vector<void*> buffers(plan.buffers.size(), nullptr);
   std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
   for (size_t b = 0; b < plan.buffers.size(); ++b) {
     const compiler::PlanBuffer& pb = plan.buffers[b];
     if (pb.role == compiler::BufferRole::temp) {
-      const int64_t numel = pb.numel.evaluate(c.values);
+      const int64_t numel = pb.numel.evaluate(values);
       const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
                            static_cast<size_t>(dtype_size(pb.dtype));
       temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
@@ -246,9 +252,9 @@ void CpuJit::Impl::run(const Compiled& c, const JitRequest& r) {
   for (const compiler::CpuLaunch& launch : plan.launches) {
     arguments.clear();
     for (uint32_t b : launch.buffers) arguments.push_back(buffers[b]);
-    const KilnCpuKernelArgs args{arguments.data(), c.values.data()};
-    const int64_t work = launch.work_items.evaluate(c.values);
-    const int64_t cost = launch.item_cost.evaluate(c.values);
+    const KilnCpuKernelArgs args{arguments.data(), values.data()};
+    const int64_t work = launch.work_items.evaluate(values);
+    const int64_t cost = launch.item_cost.evaluate(values);
     const KilnCpuKernelFn fn = c.kernels[launch.kernel];
     if (r.cpu != nullptr) {
       r.cpu->launch(fn, args, work, cost);
@@ -256,6 +262,26 @@ void CpuJit::Impl::run(const Compiled& c, const JitRequest& r) {
       fn(&args, 0, work);
     }
   }
+}
+
+ir::SymbolValues CpuJit::Impl::specialize(const std::string& graph_id,
+                                          const ir::SymbolValues& values) {
+  ir::SymbolValues spec = values;
+  std::lock_guard lock(mutex);
+  std::vector<std::vector<int64_t>>& seen = static_sizes[graph_id];
+  seen.resize(values.size());
+  for (size_t s = 0; s < values.size(); ++s) {
+    std::vector<int64_t>& sizes = seen[s];
+    if (std::find(sizes.begin(), sizes.end(), values[s]) != sizes.end()) continue;
+    // A symbol whose size keeps changing would compile once per size: after
+    // dynamic_after sizes it is compiled once, reading its size at run time.
+    if (sizes.size() < options.dynamic_after) {
+      sizes.push_back(values[s]);
+    } else {
+      spec[s] = -1;
+    }
+  }
+  return spec;
 }
 
 bool CpuJit::compile_and_run(const JitRequest& request) {
@@ -270,8 +296,13 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
     i.declined.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  std::string id = package_id + "/" + g->name;
-  for (int64_t v : *values) id += "/" + std::to_string(v);
+  const std::string graph_id = package_id + "/" + g->name;
+  const ir::SymbolValues spec_values = i.specialize(graph_id, *values);
+  std::string id = graph_id;
+  for (int64_t v : spec_values) {
+    id += '/';
+    id += std::to_string(v);
+  }
 
   std::shared_future<CompiledPtr> pending;
   std::promise<CompiledPtr> promise;
@@ -289,7 +320,7 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
   }
   if (leader) {
     try {
-      promise.set_value(i.build(*g, *values));
+      promise.set_value(i.build(*g, spec_values));
     } catch (...) {
       // Errors are not cached: the next call tries again. Waiters see this
       // call's error.
@@ -303,7 +334,7 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
   }
   const CompiledPtr compiled = pending.get();  // a waiter rethrows the leader's error
   if (!leader) i.memory_hits.fetch_add(1, std::memory_order_relaxed);
-  i.run(*compiled, request);
+  i.run(*compiled, request, *values);
   return true;
 }
 

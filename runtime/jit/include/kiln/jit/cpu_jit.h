@@ -1,5 +1,6 @@
 // The CPU JIT: serves a guard miss under Stance::fallback by compiling a
-// static specialization for the call's shapes from the IR stored in the
+// specialization for the call's shapes (static for the first sizes of each
+// symbol, dynamic after JitOptions::dynamic_after of them) from the IR in the
 // package, with the CPU codegen the generator uses, for this machine's CPU
 // level. Compiled code is kept in memory (one compile per key, however many
 // threads miss it at once) and in an on-disk cache shared by processes.
@@ -28,6 +29,10 @@ struct JitOptions {
   // Part of every key, so builds that must not share entries do not. Empty:
   // $KILN_CACHE_TAG.
   std::string tag;
+  // Static specializations per symbol: the first this many distinct sizes of
+  // a symbol compile with the size fixed; any further size compiles (once) a
+  // specialization that reads the size at run time. 0: always dynamic.
+  size_t dynamic_after = 2;
 };
 
 // Every outcome of a request the JIT sees; each request counts once among
