@@ -54,7 +54,7 @@ foreach(_kiln_pair IN LISTS _kiln_install_targets)
 endforeach()
 
 # Public headers. Every include/ tree holds kiln/...; they merge into one.
-foreach(_kiln_dir IN ITEMS runtime/include tools/compiler/include schemas/include)
+foreach(_kiln_dir IN ITEMS runtime/include runtime/jit/include tools/compiler/include schemas/include)
   if(IS_DIRECTORY "${PROJECT_SOURCE_DIR}/${_kiln_dir}")
     install(DIRECTORY "${PROJECT_SOURCE_DIR}/${_kiln_dir}/"
       DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "kiln/compiler/process.h"
+#include "kiln/jit/cache_admin.h"
 #include "kiln/jit/cpu_jit.h"
 #include "test_support/jit_test_graph.h"
 
@@ -216,6 +217,89 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
   call_and_check(4, 10);
   EXPECT_EQ(good.counters().compiles, 1u);
   EXPECT_EQ(entries(cache).size(), 1u);
+}
+
+// With a cap the least recently used entries go after each store; the entry
+// just stored stays.
+TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
+  const fs::path dir = fresh_dir("capped");
+  {
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&jit);
+    call_and_check(5, 30);
+  }
+  const uint64_t one_entry = kiln::jit::cache_stats(dir).bytes;
+  ASSERT_GT(one_entry, 0u);
+  // Room for one entry and a half: storing the second evicts the first.
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .max_size = one_entry * 3 / 2});
+  kiln::set_jit_compiler(&jit);
+  call_and_check(6, 31);
+  EXPECT_EQ(jit.counters().evictions, 1u);
+  EXPECT_EQ(kiln::jit::cache_stats(dir).entries, 1u);
+  CpuJit later({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  kiln::set_jit_compiler(&later);
+  call_and_check(6, 32);  // the entry kept is n=6's
+  EXPECT_EQ(later.counters().disk_hits, 1u);
+  call_and_check(5, 33);
+  EXPECT_EQ(later.counters().compiles, 1u);
+}
+
+TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
+  const fs::path dir = fresh_dir("admin");
+  {
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&jit);
+    call_and_check(5, 40);
+    call_and_check(6, 41);
+  }
+  std::ofstream(dir / "ab.kjit.tmp.1.0") << "left by a writer that died";
+  fs::last_write_time(dir / "ab.kjit.tmp.1.0",
+                      fs::file_time_type::clock::now() - std::chrono::hours(2));
+  kiln::jit::CacheStats s = kiln::jit::cache_stats(dir);
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_EQ(s.temp_files, 1u);
+  const kiln::compiler::ProcessResult stats =
+      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "cache", "stats", "--dir", dir.string()});
+  EXPECT_EQ(stats.exit_code, 0) << stats.output;
+  EXPECT_NE(stats.output.find("entries: 2\n"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("bytes: " + std::to_string(s.bytes) + "\n"), std::string::npos)
+      << stats.output;
+  // A cap below one entry: both go, and the stale temp file.
+  const kiln::compiler::ProcessResult prune = kiln::compiler::run_process(
+      {KILN_TEST_KILN_CLI, "cache", "prune", "--dir", dir.string(), "--max-size", "1K"});
+  EXPECT_EQ(prune.exit_code, 0) << prune.output;
+  EXPECT_NE(prune.output.find("removed 2 entries; 0 entries, 0 bytes remain"), std::string::npos)
+      << prune.output;
+  s = kiln::jit::cache_stats(dir);
+  EXPECT_EQ(s.entries + s.temp_files, 0u);
+  const kiln::compiler::ProcessResult bad = kiln::compiler::run_process(
+      {KILN_TEST_KILN_CLI, "cache", "prune", "--dir", dir.string(), "--max-size", "12x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("got '12x'"), std::string::npos) << bad.output;
+
+  {
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    kiln::set_jit_compiler(&jit);
+    call_and_check(7, 42);
+  }
+  const kiln::compiler::ProcessResult clear =
+      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "cache", "clear", "--dir", dir.string()});
+  EXPECT_EQ(clear.exit_code, 0) << clear.output;
+  EXPECT_NE(clear.output.find("removed 1 entries"), std::string::npos) << clear.output;
+  EXPECT_TRUE(entries(dir).empty());
+  EXPECT_FALSE(fs::exists(dir / "compilers"));
+
+  EXPECT_EQ(kiln::jit::parse_cache_size("64M"), uint64_t{64} << 20);
+  EXPECT_EQ(kiln::jit::parse_cache_size("1048576"), 1048576u);
+  EXPECT_EQ(kiln::jit::parse_cache_size("2g"), uint64_t{2} << 30);
+  for (const char* text : {"", "M", "-1", "1.5G", "99999999999999999999"}) {
+    try {
+      kiln::jit::parse_cache_size(text);
+      ADD_FAILURE() << "accepted '" << text << "'";
+    } catch (const kiln::Error& e) {
+      EXPECT_EQ(e.code(), kiln::ErrorCode::invalid_argument);
+    }
+  }
 }
 
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not

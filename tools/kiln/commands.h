@@ -3,10 +3,16 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string_view>
 
 namespace kiln::cli {
 
 int run_inspect(const std::filesystem::path& package, bool json);
 int run_verify(const std::filesystem::path& package);
+// `dir` empty: the JIT's default directory. `max_size`: prune's cap, else
+// $KILN_CACHE_MAX_SIZE.
+int run_cache(std::string_view action, std::filesystem::path dir,
+              std::optional<std::string_view> max_size);
 
 }  // namespace kiln::cli

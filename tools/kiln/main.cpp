@@ -1,6 +1,7 @@
-// The `kiln` command line: inspect and verify packages.
+// The `kiln` command line: inspect and verify packages, look after the JIT cache.
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +17,11 @@ constexpr const char* kUsage =
     "                         kernels, blobs, targets and provenance\n"
     "  verify PKG             check a package fully (header, checksum, manifest,\n"
     "                         every blob's hash and decompression)\n"
+    "  cache stats|prune|clear [--dir DIR] [--max-size SIZE]\n"
+    "                         the JIT's disk cache (default $KILN_CACHE_DIR, else\n"
+    "                         $XDG_CACHE_HOME/kiln, else ~/.cache/kiln): its size;\n"
+    "                         remove least recently used entries down to SIZE\n"
+    "                         (\"500M\"; default $KILN_CACHE_MAX_SIZE); clear all\n"
     "\n"
     "options:\n"
     "  -h, --help             show this help\n"
@@ -43,9 +49,15 @@ int main(int argc, char** argv) {
   const std::string_view command = args[0];
   std::vector<std::string_view> positional;
   bool json = false;
+  std::string_view cache_dir;
+  std::optional<std::string_view> max_size;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--json" && command == "inspect") {
       json = true;
+    } else if ((args[i] == "--dir" || args[i] == "--max-size") && command == "cache") {
+      if (i + 1 == args.size()) return usage_error("expected a value after", args[i]);
+      (args[i] == "--dir" ? cache_dir : max_size.emplace()) = args[i + 1];
+      ++i;
     } else if (args[i].starts_with("-") && args[i].size() > 1) {
       return usage_error("unknown option for this command", args[i]);
     } else {
@@ -56,6 +68,10 @@ int main(int argc, char** argv) {
     if (positional.size() != 1) return usage_error("expected exactly one package path");
     const std::filesystem::path path(positional[0]);
     return command == "inspect" ? kiln::cli::run_inspect(path, json) : kiln::cli::run_verify(path);
+  }
+  if (command == "cache") {
+    if (positional.size() != 1) return usage_error("expected one of stats, prune, clear");
+    return kiln::cli::run_cache(positional[0], std::filesystem::path(cache_dir), max_size);
   }
   return usage_error("unknown command", command);
 }

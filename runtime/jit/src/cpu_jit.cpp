@@ -21,6 +21,7 @@
 #include "ir_from_package.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/jit/cache_admin.h"
 #include "kiln/package_reader.h"
 #include "log_topics.h"
 
@@ -35,13 +36,6 @@ constexpr const char* kCodegenOptions = "cpu-codegen-v1";
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
-}
-
-fs::path default_cache_dir() {
-  if (std::string dir = env("KILN_CACHE_DIR"); !dir.empty()) return dir;
-  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "kiln";
-  if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "kiln";
-  return {};
 }
 
 std::string identifier(std::string_view s) {
@@ -81,7 +75,7 @@ struct CpuJit::Impl {
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
-      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0};
+      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0};
 
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
   CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values);
@@ -98,6 +92,7 @@ CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.cxx.empty()) options.cxx = env("KILN_CLANGXX");
   if (options.cxx.empty()) options.cxx = KILN_JIT_DEFAULT_CLANGXX;
   if (options.tag.empty()) options.tag = env("KILN_CACHE_TAG");
+  if (!options.max_size) options.max_size = cache_max_size_from_env();
   if (options.disk_cache) {
     if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
     if (!options.cache_dir.empty()) impl_->disk.emplace(options.cache_dir);
@@ -123,6 +118,7 @@ JitCounters CpuJit::counters() const {
   c.corrupt_entries = i.corrupt_entries.load(std::memory_order_relaxed);
   c.store_failures = i.store_failures.load(std::memory_order_relaxed);
   c.declined = i.declined.load(std::memory_order_relaxed);
+  c.evictions = i.evictions.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -226,7 +222,14 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
   compile_ns.fetch_add(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()),
       std::memory_order_relaxed);
-  if (disk && !disk->store(key, image)) store_failures.fetch_add(1, std::memory_order_relaxed);
+  if (disk) {
+    if (!disk->store(key, image)) {
+      store_failures.fetch_add(1, std::memory_order_relaxed);
+    } else if (options.max_size) {
+      // After the store, so the new entry is the most recent and survives.
+      evictions.fetch_add(prune_cache(disk->dir(), *options.max_size), std::memory_order_relaxed);
+    }
+  }
   return load(std::move(image), std::move(plan), label);
 }
 

@@ -67,6 +67,9 @@ DiskCache::Lookup DiskCache::load(const std::string& key_hex,
     return Lookup::corrupt;
   }
   payload.assign(data + kEntryHeaderSize, data + bytes.size());
+  // The mtime is the entry's last use: pruning removes the least recent.
+  std::error_code ignored;
+  fs::last_write_time(path, fs::file_time_type::clock::now(), ignored);
   return Lookup::hit;
 }
 

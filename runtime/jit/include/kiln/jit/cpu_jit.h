@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kiln/jit.h"
@@ -33,6 +34,10 @@ struct JitOptions {
   // a symbol compile with the size fixed; any further size compiles (once) a
   // specialization that reads the size at run time. 0: always dynamic.
   size_t dynamic_after = 2;
+  // Cap on the disk cache's entries, in bytes: after each store the least
+  // recently used entries are removed down to it. nullopt:
+  // $KILN_CACHE_MAX_SIZE ("500M"), else no cap.
+  std::optional<uint64_t> max_size;
 };
 
 // Every outcome of a request the JIT sees; each request counts once among
@@ -47,6 +52,7 @@ struct JitCounters {
   uint64_t corrupt_entries = 0;   // disk entries that failed their checks: recompiled
   uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
   uint64_t declined = 0;          // not a CPU call
+  uint64_t evictions = 0;         // entries removed to keep the disk cache under its cap
 };
 
 class CpuJit final : public JitCompiler {

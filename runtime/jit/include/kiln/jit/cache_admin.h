@@ -1,0 +1,43 @@
+// Looking after the JIT's on-disk cache: its size, pruning to a cap by least
+// recent use, clearing. Used by `kiln cache stats|prune|clear`, and by the JIT
+// itself after each store when a cap is set (JitOptions::max_size or
+// $KILN_CACHE_MAX_SIZE).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+namespace kiln::jit {
+
+// $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln; empty
+// when none is set.
+std::filesystem::path default_cache_dir();
+
+struct CacheStats {
+  uint64_t entries = 0;     // <key>.kjit files
+  uint64_t bytes = 0;       // their sizes, headers included
+  uint64_t temp_files = 0;  // *.tmp.* left by writers that died before the rename
+};
+
+// A directory that does not exist is an empty cache.
+CacheStats cache_stats(const std::filesystem::path& dir);
+
+// Removes entries, least recently used first (a hit refreshes an entry's
+// mtime, as ccache does), until they total at most `max_bytes`; also removes
+// temp files older than an hour. Returns the number of entries removed.
+uint64_t prune_cache(const std::filesystem::path& dir, uint64_t max_bytes);
+
+// Removes every entry, temp file and remembered compiler identity. Returns the
+// number of entries removed.
+uint64_t clear_cache(const std::filesystem::path& dir);
+
+// "1048576", "500K", "64M", "2G" (powers of 1024). Throws
+// Error(invalid_argument) saying what was expected and what came.
+uint64_t parse_cache_size(std::string_view text);
+
+// $KILN_CACHE_MAX_SIZE parsed; nullopt when unset or empty.
+std::optional<uint64_t> cache_max_size_from_env();
+
+}  // namespace kiln::jit

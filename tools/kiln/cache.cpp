@@ -1,0 +1,62 @@
+// `kiln cache stats|prune|clear`: the JIT's on-disk cache, by the same rules
+// the JIT uses (kiln/jit/cache_admin.h).
+#include <cstdio>
+
+#include "commands.h"
+#include "kiln/error.h"
+#include "kiln/jit/cache_admin.h"
+
+namespace kiln::cli {
+
+int run_cache(std::string_view action, std::filesystem::path dir,
+              std::optional<std::string_view> max_size) {
+  try {
+    if (dir.empty()) dir = jit::default_cache_dir();
+    if (dir.empty()) {
+      std::fprintf(stderr,
+                   "kiln: cache: no cache directory: pass --dir or set KILN_CACHE_DIR, "
+                   "XDG_CACHE_HOME or HOME\n");
+      return 1;
+    }
+    if (action == "stats") {
+      const jit::CacheStats s = jit::cache_stats(dir);
+      const std::optional<uint64_t> cap = jit::cache_max_size_from_env();
+      std::printf("cache directory: %s\nentries: %llu\nbytes: %llu\ntemp files: %llu\n",
+                  dir.c_str(), static_cast<unsigned long long>(s.entries),
+                  static_cast<unsigned long long>(s.bytes),
+                  static_cast<unsigned long long>(s.temp_files));
+      if (cap)
+        std::printf("max size (KILN_CACHE_MAX_SIZE): %llu\n",
+                    static_cast<unsigned long long>(*cap));
+      return 0;
+    }
+    if (action == "prune") {
+      std::optional<uint64_t> cap = max_size ? std::optional(jit::parse_cache_size(*max_size))
+                                             : jit::cache_max_size_from_env();
+      if (!cap) {
+        std::fprintf(stderr,
+                     "kiln: cache prune: expected --max-size SIZE or KILN_CACHE_MAX_SIZE\n");
+        return 2;
+      }
+      const uint64_t removed = jit::prune_cache(dir, *cap);
+      const jit::CacheStats s = jit::cache_stats(dir);
+      std::printf("removed %llu entries; %llu entries, %llu bytes remain\n",
+                  static_cast<unsigned long long>(removed),
+                  static_cast<unsigned long long>(s.entries),
+                  static_cast<unsigned long long>(s.bytes));
+      return 0;
+    }
+    if (action == "clear") {
+      std::printf("removed %llu entries\n", static_cast<unsigned long long>(jit::clear_cache(dir)));
+      return 0;
+    }
+    std::fprintf(stderr, "kiln: cache: expected stats, prune or clear, got '%.*s'\n",
+                 static_cast<int>(action.size()), action.data());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace kiln::cli
