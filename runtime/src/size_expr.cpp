@@ -14,23 +14,15 @@ namespace {
   throw Error(ErrorCode::invalid_argument, cat("kiln: size expression ", what, " ", why));
 }
 
-// Programs are checked by validate_manifest(); this guards the invariant
-// (never hit for a validated program) so a bad one cannot read past the stack.
-[[noreturn]] void malformed(const char* what) {
-  throw Error(ErrorCode::internal, cat("kiln: size expression ", what, " is malformed"));
-}
-
-int64_t floor_div(int64_t a, int64_t b, const char* what) {
-  if (b == 0) arithmetic_error(what, "divides by zero");
-  if (a == std::numeric_limits<int64_t>::min() && b == -1) arithmetic_error(what, "overflows");
+// Both divisions round toward their infinity; the caller has excluded a zero
+// divisor and INT64_MIN / -1.
+int64_t floor_div(int64_t a, int64_t b) noexcept {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
 
-int64_t ceil_div(int64_t a, int64_t b, const char* what) {
-  if (b == 0) arithmetic_error(what, "divides by zero");
-  if (a == std::numeric_limits<int64_t>::min() && b == -1) arithmetic_error(what, "overflows");
+int64_t ceil_div(int64_t a, int64_t b) noexcept {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) == (b < 0))) ++q;
   return q;
@@ -64,82 +56,34 @@ SizeProgram::SizeProgram(const fb::SizeExpr* expr, int64_t fallback) {
   }
 }
 
-int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
-  int64_t stack[kMaxExprStack];
-  size_t depth = 0;
-  for (const fb::ExprOp& op : ops_) {
-    if (op.kind() == fb::ExprOpKind::Const) {
-      if (depth >= kMaxExprStack) malformed(what);
-      stack[depth++] = op.value();
-      continue;
-    }
-    if (op.kind() == fb::ExprOpKind::Symbol) {
-      if (depth >= kMaxExprStack) malformed(what);
-      stack[depth++] = symbols[op.value()];
-      continue;
-    }
-    if (depth < 2) malformed(what);
-    const int64_t b = stack[--depth];
-    const int64_t a = stack[depth - 1];
-    int64_t r = 0;
-    switch (op.kind()) {
-      case fb::ExprOpKind::Add:
-        if (__builtin_add_overflow(a, b, &r)) arithmetic_error(what, "overflows");
-        break;
-      case fb::ExprOpKind::Sub:
-        if (__builtin_sub_overflow(a, b, &r)) arithmetic_error(what, "overflows");
-        break;
-      case fb::ExprOpKind::Mul:
-        if (__builtin_mul_overflow(a, b, &r)) arithmetic_error(what, "overflows");
-        break;
-      case fb::ExprOpKind::FloorDiv:
-        r = floor_div(a, b, what);
-        break;
-      case fb::ExprOpKind::CeilDiv:
-        r = ceil_div(a, b, what);
-        break;
-      case fb::ExprOpKind::Max:
-        r = std::max(a, b);
-        break;
-      case fb::ExprOpKind::Min:
-        r = std::min(a, b);
-        break;
-      default:
-        arithmetic_error(what, "has an unknown op");
-    }
-    stack[depth - 1] = r;
-  }
-  if (depth != 1) malformed(what);
-  return stack[0];
-}
-
-bool SizeProgram::try_evaluate(const int64_t* symbols, int64_t& value) const noexcept {
+SizeProgram::Outcome SizeProgram::run(const int64_t* symbols, int64_t& value) const noexcept {
   int64_t stack[kMaxExprStack];
   size_t depth = 0;
   for (const fb::ExprOp& op : ops_) {
     if (op.kind() == fb::ExprOpKind::Const || op.kind() == fb::ExprOpKind::Symbol) {
-      if (depth >= kMaxExprStack) return false;
+      if (depth >= kMaxExprStack) return Outcome::malformed;
       stack[depth++] = op.kind() == fb::ExprOpKind::Const ? op.value() : symbols[op.value()];
       continue;
     }
-    if (depth < 2) return false;
+    if (depth < 2) return Outcome::malformed;
     const int64_t b = stack[--depth];
     const int64_t a = stack[depth - 1];
     int64_t r = 0;
     switch (op.kind()) {
       case fb::ExprOpKind::Add:
-        if (__builtin_add_overflow(a, b, &r)) return false;
+        if (__builtin_add_overflow(a, b, &r)) return Outcome::overflow;
         break;
       case fb::ExprOpKind::Sub:
-        if (__builtin_sub_overflow(a, b, &r)) return false;
+        if (__builtin_sub_overflow(a, b, &r)) return Outcome::overflow;
         break;
       case fb::ExprOpKind::Mul:
-        if (__builtin_mul_overflow(a, b, &r)) return false;
+        if (__builtin_mul_overflow(a, b, &r)) return Outcome::overflow;
         break;
       case fb::ExprOpKind::FloorDiv:
       case fb::ExprOpKind::CeilDiv:
-        if (b == 0 || (a == std::numeric_limits<int64_t>::min() && b == -1)) return false;
-        r = op.kind() == fb::ExprOpKind::FloorDiv ? floor_div(a, b, "") : ceil_div(a, b, "");
+        if (b == 0) return Outcome::division_by_zero;
+        if (a == std::numeric_limits<int64_t>::min() && b == -1) return Outcome::overflow;
+        r = op.kind() == fb::ExprOpKind::FloorDiv ? floor_div(a, b) : ceil_div(a, b);
         break;
       case fb::ExprOpKind::Max:
         r = std::max(a, b);
@@ -148,13 +92,37 @@ bool SizeProgram::try_evaluate(const int64_t* symbols, int64_t& value) const noe
         r = std::min(a, b);
         break;
       default:
-        return false;
+        return Outcome::unknown_op;
     }
     stack[depth - 1] = r;
   }
-  if (depth != 1) return false;
+  if (depth != 1) return Outcome::malformed;
   value = stack[0];
-  return true;
+  return Outcome::ok;
+}
+
+int64_t SizeProgram::evaluate(const int64_t* symbols, const char* what) const {
+  int64_t value = 0;
+  switch (run(symbols, value)) {
+    case Outcome::ok:
+      return value;
+    case Outcome::overflow:
+      arithmetic_error(what, "overflows");
+    case Outcome::division_by_zero:
+      arithmetic_error(what, "divides by zero");
+    case Outcome::unknown_op:
+      arithmetic_error(what, "has an unknown op");
+    case Outcome::malformed:
+      break;
+  }
+  // Programs are checked by validate_manifest(); this guards the invariant
+  // (never hit for a validated program) so a bad one cannot read past the
+  // stack.
+  throw Error(ErrorCode::internal, cat("kiln: size expression ", what, " is malformed"));
+}
+
+bool SizeProgram::try_evaluate(const int64_t* symbols, int64_t& value) const noexcept {
+  return run(symbols, value) == Outcome::ok;
 }
 
 std::string SizeProgram::to_string(const std::vector<std::string>& symbol_names) const {

@@ -28,6 +28,9 @@ class SizeProgram {
   std::string to_string(const std::vector<std::string>& symbol_names) const;
 
  private:
+  enum class Outcome : uint8_t { ok, overflow, division_by_zero, unknown_op, malformed };
+  Outcome run(const int64_t* symbols, int64_t& value) const noexcept;
+
   std::vector<fb::ExprOp> ops_;
 };
 

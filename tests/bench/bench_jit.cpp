@@ -8,12 +8,10 @@
 #include <filesystem>
 #include <vector>
 
-#include "kiln/compiler/hash.h"
-#include "kiln/compiler/package_writer.h"
 #include "kiln/graph.h"
 #include "kiln/jit/cpu_jit.h"
 #include "kiln/runtime.h"
-#include "manifest_builder.h"
+#include "test_support/jit_test_graph.h"  // ir_only_package: every call misses
 
 namespace {
 
@@ -27,18 +25,6 @@ kiln::Outputs rmsnorm() {
   return kiln::outputs(kiln::rmsnorm(x, w));
 }
 
-// The graph's IR and no specialization: every call is a miss.
-std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
-  kiln::fb::ManifestT m;
-  auto target = std::make_unique<kiln::fb::TargetT>();
-  target->name = "cpu:x86-64";
-  target->device = kiln::fb::DeviceKind::Cpu;
-  target->arch = "x86-64";
-  m.targets.push_back(std::move(target));
-  m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
-  return kiln::compiler::write_package(std::move(m), {});
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -48,7 +34,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 5;
-  const auto bytes = ir_only_package(kiln::trace("rmsnorm", &rmsnorm));
+  const auto bytes = kiln_test::ir_only_package(kiln::trace("rmsnorm", &rmsnorm));
   kiln::Package pkg = kiln::Package::open_memory(
       std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
   std::vector<float> x(kRows * kWidth, 0.5f), w(kWidth, 1.5f), y(kRows * kWidth);

@@ -2,7 +2,6 @@
 // opens and runs, checked against the interpreter on random inputs.
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include <gtest/gtest.h>
 
@@ -11,11 +10,11 @@
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
+#include "test_support/random_call.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using kiln::compiler::HostTensor;
 
 kiln::Outputs norms() {
   auto n = kiln::sym("n", {.min = 1, .max = 4096, .hot = {4}});
@@ -61,36 +60,14 @@ std::string slurp(const fs::path& p) {
 
 void check_against_interpreter(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n,
                                const std::string& want_spec) {
-  std::mt19937_64 rng(static_cast<uint64_t>(n) * 7919);
-  std::vector<HostTensor> inputs;
-  for (int32_t id : g.inputs) {
-    std::vector<int64_t> shape;
-    for (const auto& d : g.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
-    inputs.push_back(kiln::compiler::random_tensor(g.node(id).dtype, shape, rng));
-  }
-  const auto want = kiln::compiler::interpret(g, inputs);
-  std::vector<std::vector<uint8_t>> in_bytes, out_bytes;
-  std::vector<kiln::TensorView> views;
-  for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
-  for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    views.emplace_back(in_bytes[i].data(), inputs[i].dtype,
-                       std::span<const int64_t>(inputs[i].shape));
-  }
-  for (size_t i = 0; i < want.size(); ++i) {
-    views.emplace_back(out_bytes[i].data(), want[i].dtype, std::span<const int64_t>(want[i].shape));
-  }
-  std::vector<const DLTensor*> in_dl, out_dl;
-  for (size_t i = 0; i < views.size(); ++i)
-    (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
+  const kiln_test::RandomCall call(g, n, static_cast<uint64_t>(n) * 7919);
   kiln::Graph& graph = pkg.graph(g.name);
-  EXPECT_EQ(graph.select(in_dl, out_dl), want_spec);
-  graph.call(in_dl, out_dl);
-  for (size_t i = 0; i < want.size(); ++i) {
-    const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
+  EXPECT_EQ(graph.select(call.inputs(), call.outputs()), want_spec);
+  graph.call(call.inputs(), call.outputs());
+  for (size_t i = 0; i < call.want().size(); ++i) {
     double worst = 0;
-    EXPECT_TRUE(kiln::compiler::all_close(got, want[i],
-                                          kiln::compiler::tolerance_for(want[i].dtype), &worst))
+    EXPECT_TRUE(kiln::compiler::all_close(
+        call.got(i), call.want()[i], kiln::compiler::tolerance_for(call.want()[i].dtype), &worst))
         << g.name << " output " << i << " n=" << n << " worst/tol=" << worst;
   }
 }

@@ -3,14 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 
 #include "clang_build.h"
+#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 
 namespace kiln::jit::detail {
@@ -47,19 +45,12 @@ void store_memo(const fs::path& file, const std::string& identity) {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (ec) return;
-  static std::atomic<uint64_t> counter{0};
-  const fs::path temp = file.string() + ".tmp." + std::to_string(::getpid()) + "." +
-                        std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
-  {
-    std::ofstream out(temp, std::ios::binary);
-    out << identity;
-    if (!out.flush()) {
-      fs::remove(temp, ec);
-      return;
-    }
+  try {
+    compiler::write_file_atomic(file, identity);
+  } catch (const std::exception&) {
+    // A memo that cannot be written costs the next process one
+    // `clang++ --version`; nothing more.
   }
-  fs::rename(temp, file, ec);
-  if (ec) fs::remove(temp, ec);
 }
 
 }  // namespace
@@ -77,10 +68,7 @@ std::string compiler_identity(const std::string& cxx, const fs::path& memo_dir,
                             ? memo_dir / "compilers" / (*fingerprint + ".txt")
                             : fs::path();
   std::string identity;
-  if (!memo.empty()) {
-    std::ifstream in(memo, std::ios::binary);
-    identity.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  if (!memo.empty()) identity = compiler::read_file(memo).value_or("");
   if (identity.empty()) {
     identity = clang_identity(cxx, graph);
     if (!memo.empty()) store_memo(memo, identity);

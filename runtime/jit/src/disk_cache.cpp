@@ -1,15 +1,10 @@
 #include "disk_cache.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <optional>
 
+#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 
 namespace kiln::jit::detail {
@@ -25,17 +20,6 @@ uint64_t get_u64(const std::byte* at) {
   return v;
 }
 
-bool write_all(int fd, const std::byte* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 fs::path DiskCache::entry_path(const std::string& key_hex) const {
@@ -45,9 +29,9 @@ fs::path DiskCache::entry_path(const std::string& key_hex) const {
 DiskCache::Lookup DiskCache::load(const std::string& key_hex,
                                   std::vector<std::byte>& payload) const {
   const fs::path path = entry_path(key_hex);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Lookup::miss;
-  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::optional<std::string> file = compiler::read_file(path);
+  if (!file) return Lookup::miss;
+  const std::string& bytes = *file;
   const auto* data = reinterpret_cast<const std::byte*>(bytes.data());
   bool ok =
       bytes.size() >= kEntryHeaderSize && std::memcmp(data, kEntryMagic, sizeof kEntryMagic) == 0;
@@ -78,25 +62,23 @@ bool DiskCache::store(const std::string& key_hex, std::span<const std::byte> pay
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) return false;
-  // pid + a per-process counter: unique among processes and threads sharing
-  // the directory.
-  static std::atomic<uint64_t> counter{0};
-  const fs::path temp = path.string() + ".tmp." + std::to_string(::getpid()) + "." +
-                        std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  std::byte header[kEntryHeaderSize] = {};
+  std::string bytes(kEntryHeaderSize + payload.size(), '\0');
+  auto* header = reinterpret_cast<std::byte*>(bytes.data());
   std::memcpy(header, kEntryMagic, sizeof kEntryMagic);
   std::memcpy(header + 8, &kEntryVersion, sizeof kEntryVersion);
   put_u64(header + 16, payload.size());
   const compiler::Hash128 sum = compiler::hash_bytes(payload.data(), payload.size());
   put_u64(header + 24, sum.lo);
   put_u64(header + 32, sum.hi);
-  bool ok = write_all(fd, header, sizeof header) && write_all(fd, payload.data(), payload.size());
-  ok = (::close(fd) == 0) && ok;
-  if (ok) ok = ::rename(temp.c_str(), path.c_str()) == 0;
-  if (!ok) fs::remove(temp, ec);
-  return ok;
+  if (!payload.empty()) std::memcpy(header + kEntryHeaderSize, payload.data(), payload.size());
+  // A temp file renamed into place: readers in other processes see the
+  // whole entry or none.
+  try {
+    compiler::write_file_atomic(path, bytes);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace kiln::jit::detail

@@ -3,8 +3,6 @@
 // Shared by test_jit_cpu and its child process, jit_cache_child.
 #pragma once
 
-#include <random>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +12,7 @@
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
 #include "manifest_builder.h"
+#include "random_call.h"
 
 namespace kiln_test {
 
@@ -47,34 +46,12 @@ inline std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
 // differed. Errors of the call propagate.
 inline std::string call_and_compare(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n,
                                     uint64_t seed) {
-  using kiln::compiler::HostTensor;
-  std::mt19937_64 rng(seed);
-  std::vector<HostTensor> inputs;
-  for (int32_t id : g.inputs) {
-    std::vector<int64_t> shape;
-    for (const auto& d : g.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
-    inputs.push_back(kiln::compiler::random_tensor(g.node(id).dtype, shape, rng));
-  }
-  const auto want = kiln::compiler::interpret(g, inputs);
-  std::vector<std::vector<uint8_t>> in_bytes, out_bytes;
-  std::vector<kiln::TensorView> views;
-  for (const auto& t : inputs) in_bytes.push_back(t.to_bytes());
-  for (const auto& t : want) out_bytes.emplace_back(t.to_bytes().size(), 0xAB);
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    views.emplace_back(in_bytes[i].data(), inputs[i].dtype,
-                       std::span<const int64_t>(inputs[i].shape));
-  }
-  for (size_t i = 0; i < want.size(); ++i) {
-    views.emplace_back(out_bytes[i].data(), want[i].dtype, std::span<const int64_t>(want[i].shape));
-  }
-  std::vector<const DLTensor*> in_dl, out_dl;
-  for (size_t i = 0; i < views.size(); ++i) {
-    (i < inputs.size() ? in_dl : out_dl).push_back(&views[i].dl());
-  }
-  pkg.graph(g.name).call(in_dl, out_dl);
+  const RandomCall call(g, n, seed);
+  pkg.graph(g.name).call(call.inputs(), call.outputs());
+  const auto& want = call.want();
   std::string why;
   for (size_t i = 0; i < want.size(); ++i) {
-    const auto got = HostTensor::from_bytes(want[i].dtype, want[i].shape, out_bytes[i].data());
+    const auto got = call.got(i);
     bool any_nonzero = false;
     for (double v : want[i].values) any_nonzero |= v != 0;
     if (!any_nonzero) why += "output " + std::to_string(i) + ": the reference is all zeros\n";
