@@ -78,7 +78,8 @@ struct CudaLauncher::DeviceSlot {
   CUcontext context = nullptr;  // the retained primary context; null when no target fits
   std::unique_ptr<std::atomic<void*>[]> functions;  // by kernel; each null until loaded
   std::mutex modules_mutex;
-  std::vector<CUmodule> modules;  // by blob, under modules_mutex
+  std::vector<CUmodule> modules;      // by blob, under modules_mutex
+  std::vector<CUmodule> jit_modules;  // loaded for the JIT, under modules_mutex
 };
 
 CudaLauncher::CudaLauncher(const PackageReader& reader, const OpenOptions& options)
@@ -122,6 +123,7 @@ CudaLauncher::~CudaLauncher() {
       for (CUmodule module : owned->modules) {
         if (module != nullptr) cu.cuModuleUnload(module);
       }
+      for (CUmodule module : owned->jit_modules) cu.cuModuleUnload(module);
       CUcontext popped = nullptr;
       cu.cuCtxPopCurrent(&popped);
     }
@@ -187,13 +189,14 @@ CudaLauncher::DeviceSlot& CudaLauncher::initialize(int ordinal) {
   if (auto choice = choose_cuda_target(reader_.manifest(), info.compute_capability)) {
     info.target = choice->first;
     info.via_ptx = choice->second;
-    // Last, so that nothing above can fail with the context retained.
-    const CUresult result = cu.cuDevicePrimaryCtxRetain(&slot->context, slot->device);
-    if (result != kCudaSuccess) {
-      throw Error(ErrorCode::cuda_error,
-                  cat("kiln: cannot use ", describe(info),
-                      ": cuDevicePrimaryCtxRetain failed: ", result_text(result)));
-    }
+  }
+  // Retained even when no target fits: the JIT may compile for the device.
+  // Last, so that nothing above can fail with the context retained.
+  const CUresult retained = cu.cuDevicePrimaryCtxRetain(&slot->context, slot->device);
+  if (retained != kCudaSuccess) {
+    throw Error(ErrorCode::cuda_error,
+                cat("kiln: cannot use ", describe(info),
+                    ": cuDevicePrimaryCtxRetain failed: ", result_text(retained)));
   }
   DeviceSlot* ready = slot.get();
   owned_slots_[ordinal] = std::move(slot);
@@ -221,7 +224,6 @@ CudaLauncher::ContextScope::~ContextScope() {
 CudaLauncher::ContextScope CudaLauncher::enter(int ordinal) { return enter(slot(ordinal)); }
 
 CudaLauncher::ContextScope CudaLauncher::enter(const DeviceSlot& slot) {
-  if (slot.context == nullptr) throw_no_target(slot.info);
   const CudaDriver& cu = *slot.driver;
   CUcontext current = nullptr;
   if (cu.cuCtxGetCurrent(&current) == kCudaSuccess && current == slot.context) {
@@ -265,6 +267,11 @@ CUmodule CudaLauncher::load_module(const DeviceSlot& slot, uint32_t blob_index,
     ptx_text.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     image = ptx_text.c_str();
   }
+  return load_image(slot, image, label, kernel_name);
+}
+
+CUmodule CudaLauncher::load_image(const DeviceSlot& slot, const void* image,
+                                  const std::string& label, std::string_view kernel_name) {
   std::string log(kJitLogBytes, '\0');
   int options[] = {kCuJitErrorLogBuffer, kCuJitErrorLogBufferSizeBytes};
   // The driver takes option values as pointers, sizes included.
@@ -321,27 +328,62 @@ void* CudaLauncher::load_function(DeviceSlot& slot, uint32_t kernel_index) {
   if (module == nullptr) module = load_module(slot, static_cast<uint32_t>(blob), kernel_name);
   const CudaDriver& cu = *slot.driver;
   CUfunction function = nullptr;
-  CUresult result = cu.cuModuleGetFunction(&function, module, kernel->entry()->c_str());
+  const CUresult result = cu.cuModuleGetFunction(&function, module, kernel->entry()->c_str());
   if (result != kCudaSuccess) {
     throw Error(
         ErrorCode::kernel_load_failed,
         cat("kiln: kernel '", kernel_name, "': entry '", kernel->entry()->string_view(),
             "' not found in blob ", blob, " on ", describe(slot.info), ": ", result_text(result)));
   }
-  const uint32_t shared = max_shared_bytes_.empty() ? 0 : max_shared_bytes_[kernel_index];
-  if (shared > kDefaultSharedBytes) {
-    result = cu.cuFuncSetAttribute(function, kCuFuncAttributeMaxDynamicSharedSizeBytes,
-                                   static_cast<int>(shared));
-    if (result != kCudaSuccess) {
-      throw Error(ErrorCode::kernel_load_failed,
-                  cat("kiln: kernel '", kernel_name, "' asks for ", shared,
-                      " bytes of dynamic shared memory, more than ", describe(slot.info),
-                      " gives it: cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES) failed: ",
-                      result_text(result)));
-    }
-  }
+  raise_shared_limit(slot, function,
+                     max_shared_bytes_.empty() ? 0 : max_shared_bytes_[kernel_index], kernel_name);
   cached.store(function, std::memory_order_release);
   return function;
+}
+
+void CudaLauncher::raise_shared_limit(const DeviceSlot& slot, CUfunction function, uint32_t shared,
+                                      std::string_view kernel_name) {
+  if (shared <= kDefaultSharedBytes) return;
+  const CUresult result = slot.driver->cuFuncSetAttribute(
+      function, kCuFuncAttributeMaxDynamicSharedSizeBytes, static_cast<int>(shared));
+  if (result != kCudaSuccess) {
+    throw Error(ErrorCode::kernel_load_failed,
+                cat("kiln: kernel '", kernel_name, "' asks for ", shared,
+                    " bytes of dynamic shared memory, more than ", describe(slot.info),
+                    " gives it: cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES) failed: ",
+                    result_text(result)));
+  }
+}
+
+void* CudaLauncher::load_function(int ordinal, std::span<const std::byte> cubin, const char* entry,
+                                  uint32_t max_shared_bytes, std::string_view label) {
+  DeviceSlot& s = slot(ordinal);
+  std::lock_guard lock(s.modules_mutex);
+  const ContextScope scope = enter(s);
+  CUmodule module = load_image(s, cubin.data(), std::string(label), entry);
+  s.jit_modules.push_back(module);
+  const CudaDriver& cu = *s.driver;
+  CUfunction function = nullptr;
+  const CUresult result = cu.cuModuleGetFunction(&function, module, entry);
+  if (result != kCudaSuccess) {
+    throw Error(ErrorCode::kernel_load_failed,
+                cat("kiln: ", label, ": entry '", entry, "' not found on ", describe(s.info), ": ",
+                    result_text(result)));
+  }
+  raise_shared_limit(s, function, max_shared_bytes, entry);
+  return function;
+}
+
+void CudaLauncher::launch_kernel(int ordinal, void* function, const uint32_t grid[3],
+                                 const uint32_t block[3], uint32_t shared_bytes, void* stream,
+                                 void** params, std::string_view graph, std::string_view kernel) {
+  LaunchDims dims{};
+  for (int d = 0; d < 3; ++d) {
+    dims.grid[d] = grid[d];
+    dims.block[d] = block[d];
+  }
+  dims.shared_bytes = shared_bytes;
+  launch(ordinal, function, dims, stream, params, graph, kernel);
 }
 
 void CudaLauncher::launch(int ordinal, void* function, const LaunchDims& dims, void* stream,

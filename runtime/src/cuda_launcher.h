@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "cuda_driver.h"
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/device_allocator.h"
+#include "kiln/jit.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 
@@ -44,7 +46,7 @@ struct CudaDeviceInfo {
   std::string name;                // "NVIDIA H200"
 };
 
-class CudaLauncher {
+class CudaLauncher final : public CudaKernelLauncher {
  public:
   CudaLauncher(const PackageReader& reader, const OpenOptions& options);
   // Unloads modules (with the device's primary context current) and releases
@@ -117,6 +119,20 @@ class CudaLauncher {
   void* allocate(int ordinal, size_t bytes, void* stream);
   void deallocate(int ordinal, void* ptr, size_t bytes, void* stream) noexcept;
 
+  // CudaKernelLauncher, for JIT-compiled kernels: their modules are kept per
+  // device and unloaded with the package's.
+  void* load_function(int ordinal, std::span<const std::byte> cubin, const char* entry,
+                      uint32_t max_shared_bytes, std::string_view label) override;
+  void launch_kernel(int ordinal, void* function, const uint32_t grid[3], const uint32_t block[3],
+                     uint32_t shared_bytes, void* stream, void** params, std::string_view graph,
+                     std::string_view kernel) override;
+  void* allocate_workspace(int ordinal, size_t bytes, void* stream) override {
+    return allocate(ordinal, bytes, stream);
+  }
+  void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept override {
+    deallocate(ordinal, ptr, bytes, stream);
+  }
+
  private:
   struct DeviceSlot;
   DeviceSlot& slot(int ordinal);
@@ -124,6 +140,12 @@ class CudaLauncher {
   ContextScope enter(const DeviceSlot& slot);
   void* load_function(DeviceSlot& slot, uint32_t kernel_index);
   CUmodule load_module(const DeviceSlot& slot, uint32_t blob_index, const std::string& kernel_name);
+  // cuModuleLoadDataEx of a cubin or NUL-terminated PTX, with its JIT log in
+  // the error.
+  CUmodule load_image(const DeviceSlot& slot, const void* image, const std::string& label,
+                      std::string_view kernel_name);
+  void raise_shared_limit(const DeviceSlot& slot, CUfunction function, uint32_t shared,
+                          std::string_view kernel_name);
 
   const PackageReader& reader_;
   DeviceAllocator* allocator_;

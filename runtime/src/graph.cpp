@@ -8,11 +8,13 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 
 #include "guard_program.h"
 #include "kiln/runtime.h"
 #include "log_topics.h"
+#include "manifest_validation.h"
 #include "package_state.h"
 #include "selection_table.h"
 #include "size_expr.h"
@@ -66,6 +68,73 @@ struct CompiledSpecialization {
   std::vector<int16_t> extent_class;
   std::vector<detail::TensorExtent> extents;
 };
+
+// A specialization the JIT compiled for this graph: its guards and extents,
+// built from the FlatBuffer it hands back; its kernels and plan are the
+// JIT's, which runs it.
+struct JitEntry {
+  std::shared_ptr<const JitSpecialization> jit;
+  CompiledSpecialization compiled;
+};
+
+// Guards, buffers, extents and (when `kernels` is given) launches of one
+// specialization. JIT specializations pass no kernels: their launches are
+// the JIT's own.
+void build_specialization(CompiledSpecialization& compiled, const fb::Specialization& spec,
+                          const detail::GraphNames& names, size_t input_count,
+                          const flatbuffers::Vector<flatbuffers::Offset<fb::Kernel>>* kernels) {
+  compiled.name = spec.name()->str();
+  compiled.target = spec.target();
+  compiled.guards = detail::GuardProgram(spec, names);
+  const fb::LaunchPlan* plan = spec.plan();
+  if (kernels != nullptr && plan != nullptr && plan->buffers()) {
+    for (const fb::BufferDecl* decl : *plan->buffers()) {
+      compiled.buffers.push_back(
+          {decl->role(), decl->index(),
+           static_cast<size_t>(dtype_size(static_cast<DType>(decl->dtype()))),
+           detail::SizeProgram(decl->numel(), 0)});
+      compiled.has_temps |= decl->role() == fb::BufferRole::Temp;
+      switch (decl->role()) {
+        case fb::BufferRole::Input:
+          compiled.buffer_tensor.push_back(static_cast<int32_t>(decl->index()));
+          break;
+        case fb::BufferRole::Output:
+          compiled.buffer_tensor.push_back(static_cast<int32_t>(input_count + decl->index()));
+          break;
+        default:
+          compiled.temps.push_back(static_cast<uint32_t>(compiled.buffer_tensor.size()));
+          compiled.buffer_tensor.push_back(-1);
+      }
+    }
+  }
+  for (size_t t = 0; t < names.tensors.size(); ++t) {
+    detail::TensorExtent extent;
+    int16_t cls = -1;
+    if (compiled.guards.extent_of(static_cast<uint16_t>(t), extent)) {
+      const auto known = std::find(compiled.extents.begin(), compiled.extents.end(), extent);
+      cls = static_cast<int16_t>(known - compiled.extents.begin());
+      if (known == compiled.extents.end()) compiled.extents.push_back(extent);
+    }
+    compiled.extent_class.push_back(cls);
+  }
+  if (kernels == nullptr || plan == nullptr || !plan->launches()) return;
+  for (const fb::KernelLaunch* launch : *plan->launches()) {
+    CompiledLaunch l;
+    l.kernel = launch->kernel();
+    if (launch->buffers()) l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
+    l.work_items = detail::SizeProgram(launch->work_items(), 0);
+    l.item_cost = detail::SizeProgram(launch->item_cost(), 1);
+    for (uint32_t d = 0; d < 3; ++d) {
+      const fb::SizeExpr* g =
+          launch->grid() && d < launch->grid()->size() ? launch->grid()->Get(d) : nullptr;
+      l.grid[d] = detail::SizeProgram(g, 1);
+      if (launch->block() && d < launch->block()->size()) l.block[d] = launch->block()->Get(d);
+    }
+    l.shared_bytes = launch->shared_bytes();
+    l.kernel_name = kernels->Get(launch->kernel())->name()->str();
+    compiled.launches.push_back(std::move(l));
+  }
+}
 
 // Temp buffers of the calling thread, grown as needed and kept: concurrent
 // calls never share one, and a warm thread allocates nothing.
@@ -157,12 +226,24 @@ struct Graph::Impl {
   // targets). A device runs the target the launcher chose for it.
   std::vector<detail::SelectionTable> cuda_tables;
   size_t symbol_count = 0;
+  // No candidates: a CUDA call on a device no package target runs, handed
+  // to the JIT.
+  detail::SelectionTable empty_table;
 
   std::once_flag kernels_once;
 
+  // What the JIT compiled for this graph, in the order it came; checked
+  // after the package's own. Entries are never removed, so a reader keeps
+  // its pointer after the lock.
+  mutable std::shared_mutex jit_mutex;
+  std::vector<std::unique_ptr<JitEntry>> jit_entries;
+  std::atomic<size_t> jit_entry_count{0};
+
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> jit_hits{0};
   std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> jit_served{0};
   std::array<std::atomic<uint64_t>, kGuardKindCount> misses_by_reason{};
 
   // The call's tensors, inputs then outputs, after checking their number.
@@ -177,6 +258,19 @@ struct Graph::Impl {
   // The chosen specialization, or nullptr on a miss; throws like validate().
   const CompiledSpecialization* select(const DLTensor* const* tensors, int64_t* symbols,
                                        const CallDevice& device) const;
+  // A JIT-compiled specialization whose guards pass, or nullptr.
+  const JitEntry* select_jit(const DLTensor* const* tensors, int64_t* symbols,
+                             const CallDevice& device) const;
+  // Keeps what the JIT returned (once, however many threads got it).
+  const JitEntry& adopt(std::shared_ptr<const JitSpecialization> jit);
+  void run_jit(const JitEntry& entry, std::span<const DLTensor* const> inputs,
+               std::span<const DLTensor* const> outputs, const int64_t* symbols,
+               const CallDevice& device, void* stream);
+  // The miss path under Stance::fallback with a JIT registered.
+  void serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
+                    std::span<const DLTensor* const> inputs,
+                    std::span<const DLTensor* const> outputs, const CallDevice& device,
+                    void* stream, std::vector<GuardFailure> failures);
   std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
                                          const CallDevice& device);
   void resolve_kernels();
@@ -229,60 +323,8 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   for (uint32_t s = 0; s < count; ++s) {
     const fb::Specialization& spec = *entry.specializations()->Get(s);
     CompiledSpecialization& compiled = impl->specializations[s];
-    compiled.name = spec.name()->str();
-    compiled.target = spec.target();
-    compiled.guards = detail::GuardProgram(spec, impl->names);
-    const fb::LaunchPlan& plan = *spec.plan();
-    if (plan.buffers()) {
-      for (const fb::BufferDecl* decl : *plan.buffers()) {
-        compiled.buffers.push_back(
-            {decl->role(), decl->index(),
-             static_cast<size_t>(dtype_size(static_cast<DType>(decl->dtype()))),
-             detail::SizeProgram(decl->numel(), 0)});
-        compiled.has_temps |= decl->role() == fb::BufferRole::Temp;
-        switch (decl->role()) {
-          case fb::BufferRole::Input:
-            compiled.buffer_tensor.push_back(static_cast<int32_t>(decl->index()));
-            break;
-          case fb::BufferRole::Output:
-            compiled.buffer_tensor.push_back(
-                static_cast<int32_t>(impl->input_count + decl->index()));
-            break;
-          default:
-            compiled.temps.push_back(static_cast<uint32_t>(compiled.buffer_tensor.size()));
-            compiled.buffer_tensor.push_back(-1);
-        }
-      }
-    }
-    for (size_t t = 0; t < impl->input_count + impl->output_count; ++t) {
-      detail::TensorExtent extent;
-      int16_t cls = -1;
-      if (compiled.guards.extent_of(static_cast<uint16_t>(t), extent)) {
-        const auto known = std::find(compiled.extents.begin(), compiled.extents.end(), extent);
-        cls = static_cast<int16_t>(known - compiled.extents.begin());
-        if (known == compiled.extents.end()) compiled.extents.push_back(extent);
-      }
-      compiled.extent_class.push_back(cls);
-    }
-    if (plan.launches()) {
-      for (const fb::KernelLaunch* launch : *plan.launches()) {
-        CompiledLaunch l;
-        l.kernel = launch->kernel();
-        if (launch->buffers())
-          l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
-        l.work_items = detail::SizeProgram(launch->work_items(), 0);
-        l.item_cost = detail::SizeProgram(launch->item_cost(), 1);
-        for (uint32_t d = 0; d < 3; ++d) {
-          const fb::SizeExpr* g =
-              launch->grid() && d < launch->grid()->size() ? launch->grid()->Get(d) : nullptr;
-          l.grid[d] = detail::SizeProgram(g, 1);
-          if (launch->block() && d < launch->block()->size()) l.block[d] = launch->block()->Get(d);
-        }
-        l.shared_bytes = launch->shared_bytes();
-        l.kernel_name = package.reader.manifest().kernels()->Get(launch->kernel())->name()->str();
-        compiled.launches.push_back(std::move(l));
-      }
-    }
+    build_specialization(compiled, spec, impl->names, impl->input_count,
+                         package.reader.manifest().kernels());
     const bool is_cpu = targets->Get(spec.target())->device() == fb::DeviceKind::Cpu;
     compiled.cuda = !is_cpu;
     impl->has_cpu_specializations |= is_cpu;
@@ -403,9 +445,14 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
     if (has_cpu_specializations && !package->cpu.target()) package->cpu.throw_no_target();
     return {false, 0, 0, &cpu_table};
   }
-  // A package without CUDA code: its CPU specializations' Device guards say
-  // why the call cannot run.
-  if (!package->cuda.package_has_cuda_targets()) return {false, 0, 0, &cpu_table};
+  // With a JIT to compile for the device, a call no package target runs is
+  // a miss for it; else, in a package without CUDA code, the CPU
+  // specializations' Device guards say why the call cannot run.
+  const bool jit_may_serve = package->stance.load(std::memory_order_relaxed) == Stance::fallback &&
+                             jit_compiler() != nullptr;
+  if (!package->cuda.package_has_cuda_targets() && !jit_may_serve) {
+    return {false, 0, 0, &cpu_table};
+  }
   for (size_t t = 1; t < input_count + output_count; ++t) {
     if (tensors[t] == nullptr) validate(tensors);
     const DLDevice d = tensors[t]->device;
@@ -417,7 +464,10 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
     }
   }
   const detail::CudaDeviceInfo& info = package->cuda.device(first.device_id);
-  if (!info.target) package->cuda.throw_no_target(info);
+  if (!info.target) {
+    if (!jit_may_serve) package->cuda.throw_no_target(info);
+    return {true, first.device_id, info.compute_capability, &empty_table};
+  }
   return {true, first.device_id, info.compute_capability, &cuda_tables[*info.target]};
 }
 
@@ -584,6 +634,98 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const uintptr_t* 
   }
 }
 
+const JitEntry* Graph::Impl::select_jit(const DLTensor* const* tensors, int64_t* symbols,
+                                        const CallDevice& device) const {
+  std::shared_lock lock(jit_mutex);
+  for (const std::unique_ptr<JitEntry>& entry : jit_entries) {
+    bool null_data = false;
+    if (entry->compiled.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
+      return entry.get();
+    }
+  }
+  return nullptr;
+}
+
+const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit) {
+  const std::span<const uint8_t> bytes = jit->specialization();
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!verifier.VerifyBuffer<fb::Specialization>(nullptr)) {
+    throw Error(ErrorCode::internal, cat("kiln: graph '", name,
+                                         "': the JIT returned a specialization that is not a "
+                                         "valid kiln.fb.Specialization"));
+  }
+  const auto& spec = *flatbuffers::GetRoot<fb::Specialization>(bytes.data());
+  std::unique_lock lock(jit_mutex);
+  for (const std::unique_ptr<JitEntry>& adopted : jit_entries) {
+    if (adopted->jit == jit) return *adopted;
+  }
+  auto adopted = std::make_unique<JitEntry>();
+  try {
+    detail::validate_specialization_guards(*entry, spec, "the JIT's specialization");
+    build_specialization(adopted->compiled, spec, names, input_count, nullptr);
+  } catch (const PackageError& e) {
+    throw Error(ErrorCode::internal, cat("kiln: graph '", name, "': ", e.what()));
+  }
+  adopted->jit = std::move(jit);
+  jit_entries.push_back(std::move(adopted));
+  jit_entry_count.store(jit_entries.size(), std::memory_order_release);
+  return *jit_entries.back();
+}
+
+void Graph::Impl::run_jit(const JitEntry& entry, std::span<const DLTensor* const> inputs,
+                          std::span<const DLTensor* const> outputs, const int64_t* symbols,
+                          const CallDevice& device, void* stream) {
+  JitCall call{inputs, outputs, stream, symbols, &package->cpu, nullptr, 0};
+  if (!device.cuda) {
+    entry.jit->run(call);
+    return;
+  }
+  call.cuda = &package->cuda;
+  call.cuda_ordinal = device.ordinal;
+  const detail::CudaLauncher::ContextScope context = package->cuda.enter(device.ordinal);
+  entry.jit->run(call);
+}
+
+void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
+                               std::span<const DLTensor* const> inputs,
+                               std::span<const DLTensor* const> outputs, const CallDevice& device,
+                               void* stream, std::vector<GuardFailure> failures) {
+  JitRequest request{.package = package->reader,
+                     .graph = name,
+                     .inputs = inputs,
+                     .outputs = outputs,
+                     .stream = stream,
+                     .failures = failures,
+                     .cpu = &package->cpu,
+                     .cpu_arch = {}};
+  if (const std::optional<uint32_t> target = package->cpu.target()) {
+    request.cpu_arch = package->reader.manifest().targets()->Get(*target)->arch()->string_view();
+  }
+  std::optional<detail::CudaLauncher::ContextScope> context;
+  if (device.cuda) {
+    request.cuda = &package->cuda;
+    request.cuda_ordinal = device.ordinal;
+    request.compute_capability = device.compute_capability;
+    context.emplace(package->cuda.enter(device.ordinal));
+  }
+  std::shared_ptr<const JitSpecialization> compiled = jit.compile(request);
+  if (compiled == nullptr) {
+    throw NoSpecializationError(name, std::move(failures), "the JIT compiler declined");
+  }
+  const JitEntry& entry = adopt(std::move(compiled));
+  int64_t symbols[kMaxSymbols];
+  bool null_data = false;
+  if (!entry.compiled.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
+    throw Error(ErrorCode::internal,
+                cat("kiln: graph '", name, "': the JIT's specialization '", entry.compiled.name,
+                    "' does not accept the call it was compiled for"));
+  }
+  uintptr_t begins[kMaxTensors];
+  check_no_overlap(entry.compiled, tensors, symbols, begins);
+  jit_served.fetch_add(1, std::memory_order_relaxed);
+  run_jit(entry, inputs, outputs, symbols, device, stream);
+}
+
 Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Graph::~Graph() = default;
 
@@ -612,15 +754,22 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
     }
     return;
   }
+  if (g.jit_entry_count.load(std::memory_order_acquire) > 0) {
+    if (const JitEntry* entry = g.select_jit(tensors, symbols, device)) {
+      uintptr_t begins[kMaxTensors];
+      g.check_no_overlap(entry->compiled, tensors, symbols, begins);
+      g.jit_hits.fetch_add(1, std::memory_order_relaxed);
+      g.run_jit(*entry, inputs, outputs, symbols, device, stream);
+      return;
+    }
+  }
   g.misses.fetch_add(1, std::memory_order_relaxed);
   std::vector<GuardFailure> failures = g.explain_miss(tensors, true, device);
   if (detail::log_topic_enabled("recompiles")) g.log_recompile(failures);
   if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
     if (JitCompiler* jit = jit_compiler()) {
-      JitRequest request{g.package->reader, g.name,         inputs, outputs, stream,
-                         failures,          &g.package->cpu};
-      if (jit->compile_and_run(request)) return;
-      throw NoSpecializationError(g.name, std::move(failures), "the JIT compiler declined");
+      g.serve_by_jit(*jit, tensors, inputs, outputs, device, stream, std::move(failures));
+      return;
     }
   }
   g.throw_miss(std::move(failures));
@@ -648,6 +797,9 @@ std::string_view Graph::select(std::span<const DLTensor* const> inputs,
   const CallDevice device = g.device_of(tensors);
   int64_t symbols[kMaxSymbols];
   if (const CompiledSpecialization* spec = g.select(tensors, symbols, device)) return spec->name;
+  if (g.jit_entry_count.load(std::memory_order_acquire) > 0) {
+    if (const JitEntry* entry = g.select_jit(tensors, symbols, device)) return entry->compiled.name;
+  }
   g.throw_miss(g.explain_miss(tensors, false, device));
 }
 
@@ -655,7 +807,9 @@ GraphCounters Graph::counters() const {
   GraphCounters c;
   c.calls = impl_->calls.load(std::memory_order_relaxed);
   c.hits = impl_->hits.load(std::memory_order_relaxed);
+  c.jit_hits = impl_->jit_hits.load(std::memory_order_relaxed);
   c.misses = impl_->misses.load(std::memory_order_relaxed);
+  c.jit_served = impl_->jit_served.load(std::memory_order_relaxed);
   for (size_t k = 0; k < kGuardKindCount; ++k) {
     c.misses_by_reason[k] = impl_->misses_by_reason[k].load(std::memory_order_relaxed);
   }

@@ -7,6 +7,12 @@ namespace {
 std::atomic<JitCompiler*> registered_jit{nullptr};
 }
 
+size_t JitCompiler::export_compiled(const PackageReader& /*package*/,
+                                    const std::filesystem::path& /*path*/) {
+  throw Error(ErrorCode::invalid_argument,
+              "kiln: export_compiled: the registered JIT compiler cannot export what it compiled");
+}
+
 void set_jit_compiler(JitCompiler* compiler) noexcept {
   registered_jit.store(compiler, std::memory_order_release);
 }

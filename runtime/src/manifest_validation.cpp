@@ -195,12 +195,12 @@ void check_cuda_dims(const fb::KernelLaunch& launch, const std::string& where) {
   }
 }
 
-void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
-                          const fb::Specialization& spec, const std::string& where) {
+}  // namespace
+
+void validate_specialization_guards(const fb::GraphEntry& g, const fb::Specialization& spec,
+                                    const std::string& where) {
   const uint32_t symbols = count(g.symbols());
-  const uint32_t inputs = count(g.inputs());
-  const uint32_t tensors = inputs + count(g.outputs());
-  if (spec.target() >= count(m.targets())) corrupt(where + " names an unknown target");
+  const uint32_t tensors = count(g.inputs()) + count(g.outputs());
   if (count(spec.symbol_values()) != symbols) {
     corrupt(cat(where, " has ", count(spec.symbol_values()), " symbol values for ", symbols,
                 " symbols"));
@@ -235,6 +235,16 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
       }
     }
   }
+}
+
+namespace {
+
+void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
+                          const fb::Specialization& spec, const std::string& where) {
+  const uint32_t symbols = count(g.symbols());
+  const uint32_t inputs = count(g.inputs());
+  if (spec.target() >= count(m.targets())) corrupt(where + " names an unknown target");
+  validate_specialization_guards(g, spec, where);
   const fb::LaunchPlan* plan = spec.plan();
   if (plan == nullptr) corrupt(where + " has no launch plan");
   const uint32_t buffers = count(plan->buffers());

@@ -65,6 +65,15 @@ std::vector<std::string_view> Package::graph_names() const {
   return names;
 }
 
+size_t Package::export_compiled(const std::filesystem::path& path) const {
+  JitCompiler* jit = jit_compiler();
+  if (jit == nullptr) {
+    throw Error(ErrorCode::invalid_argument,
+                "kiln: export_compiled: no JIT compiler is registered, so nothing was compiled");
+  }
+  return jit->export_compiled(state_->reader, path);
+}
+
 void Package::set_stance(Stance stance) { state_->stance.store(stance, std::memory_order_relaxed); }
 Stance Package::stance() const { return state_->stance.load(std::memory_order_relaxed); }
 const PackageReader& Package::reader() const { return state_->reader; }

@@ -511,7 +511,8 @@ TEST(Gpu, APackageForNewerDevicesSaysWhichTargetsItHas) {
         << e.what();
   }
   EXPECT_THROW(f.launcher.function(0, 0), kiln::Error);
-  EXPECT_THROW(f.launcher.enter(0), kiln::Error);
+  // The context is still usable: the JIT may compile for this device.
+  EXPECT_NO_THROW(f.launcher.enter(0));
 }
 
 TEST(Gpu, ResultTextNamesTheResult) {

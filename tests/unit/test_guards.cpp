@@ -377,37 +377,93 @@ TEST_F(GuardTest, FallbackWithoutJitIsNoSpecialization) {
       2u);
 }
 
+// A specialization with no guards and every symbol fixed (it accepts every
+// call) that counts its runs: enough to see the runtime adopt what a JIT
+// returns.
+class CountingSpecialization : public kiln::JitSpecialization {
+ public:
+  explicit CountingSpecialization(size_t symbols) {
+    fb::SpecializationT spec;
+    spec.name = "jit-compiled";
+    spec.symbol_values.assign(symbols, 8);
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(fb::Specialization::Pack(fbb, &spec));
+    bytes_.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  }
+  std::span<const uint8_t> specialization() const noexcept override { return bytes_; }
+  void run(const kiln::JitCall& call) const override {
+    ++runs;
+    inputs = call.inputs.size();
+  }
+  mutable int runs = 0;
+  mutable size_t inputs = 0;
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
 // Stands in for runtime/jit: records what the runtime handed it.
 class RecordingJit : public kiln::JitCompiler {
  public:
-  bool compile_and_run(const kiln::JitRequest& request) override {
+  std::shared_ptr<const kiln::JitSpecialization> compile(const kiln::JitRequest& request) override {
+    ++compiles;
     graph = std::string(request.graph);
     failures = request.failures.size();
     inputs = request.inputs.size();
-    return accept;
+    if (!accept) return nullptr;
+    if (compiled == nullptr) {
+      const fb::GraphEntry* entry = request.package.manifest().graphs()->LookupByKey(graph.c_str());
+      compiled = std::make_shared<CountingSpecialization>(entry->symbols()->size());
+    }
+    return compiled;
   }
   bool accept = true;
+  int compiles = 0;
   std::string graph;
   size_t failures = 0, inputs = 0;
+  std::shared_ptr<CountingSpecialization> compiled;
 };
 
-TEST_F(GuardTest, FallbackHandsMissesToARegisteredJit) {
+TEST_F(GuardTest, FallbackHandsMissesToARegisteredJitAndKeepsWhatItCompiled) {
   open({{}}, kiln::Stance::fallback);
   RecordingJit jit;
   kiln::set_jit_compiler(&jit);
   Buffers b(8);
   TensorView x(b.x.data(), DType::f32, {8, 63}), w(b.w.data(), DType::f32, {64}),
       y(b.y.data(), DType::f32, {8, 64});
+  package_->set_stance(kiln::Stance::fail_on_recompile);  // the pinned stance never asks the JIT
+  EXPECT_THROW(graph().call({x, w}, {y}), kiln::RecompileError);
+  EXPECT_EQ(jit.compiles, 0);
+  package_->set_stance(kiln::Stance::fallback);
+  jit.accept = false;
+  try {
+    graph().call({x, w}, {y});
+    FAIL();
+  } catch (const kiln::NoSpecializationError& e) {
+    EXPECT_NE(std::string(e.what()).find("the JIT compiler declined"), std::string::npos)
+        << e.what();
+  }
+  jit.accept = true;
   EXPECT_NO_THROW(graph().call({x, w}, {y}));
   EXPECT_EQ(jit.graph, "scale_add");
   EXPECT_EQ(jit.failures, 2u);
   EXPECT_EQ(jit.inputs, 2u);
-  jit.accept = false;
-  EXPECT_THROW(graph().call({x, w}, {y}), kiln::NoSpecializationError);
-  package_->set_stance(kiln::Stance::fail_on_recompile);  // the pinned stance never asks the JIT
-  jit.graph.clear();
-  EXPECT_THROW(graph().call({x, w}, {y}), kiln::RecompileError);
-  EXPECT_EQ(jit.graph, "");
+  EXPECT_EQ(jit.compiles, 2);
+  EXPECT_EQ(jit.compiled->runs, 1);
+  EXPECT_EQ(jit.compiled->inputs, 2u);
+  // The next call runs what the JIT returned without asking it again.
+  EXPECT_NO_THROW(graph().call({x, w}, {y}));
+  EXPECT_EQ(jit.compiles, 2);
+  EXPECT_EQ(jit.compiled->runs, 2);
+  const DLTensor* in[] = {&x.dl(), &w.dl()};
+  const DLTensor* out[] = {&y.dl()};
+  EXPECT_EQ(graph().select(in, out), "jit-compiled");
+  const kiln::GraphCounters c = graph().counters();
+  EXPECT_EQ(c.calls, 4u);
+  EXPECT_EQ(c.hits, 0u);
+  EXPECT_EQ(c.misses, 3u);
+  EXPECT_EQ(c.jit_served, 1u);
+  EXPECT_EQ(c.jit_hits, 1u);
   kiln::set_jit_compiler(nullptr);
 }
 

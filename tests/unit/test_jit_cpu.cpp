@@ -37,8 +37,10 @@ std::vector<fs::path> entries(const fs::path& dir) {
   std::vector<fs::path> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    // compilers/ holds the remembered `clang++ --version` lines, not entries.
-    if (e.is_regular_file() && e.path().parent_path().filename() != "compilers") {
+    // compilers/ holds the remembered `clang++ --version` lines, stats* the
+    // directory's counters: not entries.
+    if (e.is_regular_file() && e.path().parent_path().filename() != "compilers" &&
+        !e.path().filename().string().starts_with("stats")) {
       out.push_back(e.path());
     }
   }
@@ -64,6 +66,15 @@ class JitCpu : public ::testing::Test {
   }
   void TearDown() override { kiln::set_jit_compiler(nullptr); }
 
+  // Registers `jit` with a freshly opened package: a package keeps what an
+  // earlier JIT compiled for it, so a new JIT stands for a new process only
+  // with a new package.
+  void use(kiln::JitCompiler& jit) {
+    package_.emplace(kiln::Package::open_memory(
+        std::span(reinterpret_cast<const std::byte*>(bytes_.data()), bytes_.size())));
+    kiln::set_jit_compiler(&jit);
+  }
+
   // Calls the graph with n rows of random data and checks every output
   // against the interpreter.
   void call_and_check(int64_t n, uint64_t seed) {
@@ -77,23 +88,30 @@ class JitCpu : public ::testing::Test {
 
 TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   call_and_check(5, 1);
   EXPECT_EQ(jit.counters().compiles, 1u);
   EXPECT_GT(jit.counters().compile_ns, 0u);
+  // The runtime keeps what the JIT compiled: the same shapes are a hit that
+  // never reaches the JIT.
   call_and_check(5, 2);
   EXPECT_EQ(jit.counters().compiles, 1u);
-  EXPECT_EQ(jit.counters().memory_hits, 1u);
+  EXPECT_EQ(jit.counters().requests, 1u);
   // Another size is another static specialization.
   call_and_check(70, 3);
   EXPECT_EQ(jit.counters().compiles, 2u);
-  EXPECT_EQ(jit.counters().requests, 3u);
-  EXPECT_EQ(package_->graph("norms").counters().misses, 3u);
+  EXPECT_EQ(jit.counters().requests, 2u);
+  const kiln::GraphCounters c = package_->graph("norms").counters();
+  EXPECT_EQ(c.calls, 3u);
+  EXPECT_EQ(c.misses, 2u);
+  EXPECT_EQ(c.jit_served, 2u);
+  EXPECT_EQ(c.jit_hits, 1u);
+  EXPECT_EQ(c.hits, 0u);
 }
 
 TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   call_and_check(5, 20);
   call_and_check(6, 21);
   EXPECT_EQ(jit.counters().compiles, 2u);  // n=5 and n=6, static
@@ -101,14 +119,15 @@ TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
   EXPECT_EQ(jit.counters().compiles, 3u);  // dynamic n
   for (int64_t n : {1, 300, 4096, 5, 6}) call_and_check(n, 23 + static_cast<uint64_t>(n));
   EXPECT_EQ(jit.counters().compiles, 3u);
-  EXPECT_EQ(jit.counters().memory_hits, 5u);
+  EXPECT_EQ(jit.counters().requests, 3u);
+  EXPECT_EQ(package_->graph("norms").counters().jit_hits, 5u);
 }
 
 TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
   const fs::path dir = fresh_dir("disk_hit");
   {
     CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&first);
+    use(first);
     call_and_check(9, 4);
     EXPECT_EQ(first.counters().compiles, 1u);
     EXPECT_EQ(first.counters().disk_hits, 0u);
@@ -118,7 +137,7 @@ TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
   EXPECT_EQ(files[0].extension(), ".kjit");
   // A new JitCompiler has an empty memory cache, as a new process does.
   CpuJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-  kiln::set_jit_compiler(&second);
+  use(second);
   call_and_check(9, 5);
   EXPECT_EQ(second.counters().compiles, 0u);
   EXPECT_EQ(second.counters().disk_hits, 1u);
@@ -128,7 +147,7 @@ TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
   const fs::path dir = fresh_dir("corrupt");
   {
     CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&first);
+    use(first);
     call_and_check(3, 6);
   }
   const fs::path entry = entries(dir).at(0);
@@ -144,21 +163,21 @@ TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
       fs::resize_file(entry, size / 3);
     }
     CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     call_and_check(3, 7);
     EXPECT_EQ(jit.counters().corrupt_entries, 1u) << damage;
     EXPECT_EQ(jit.counters().compiles, 1u) << damage;
     EXPECT_EQ(fs::file_size(entry), size) << damage << ": the entry was rewritten whole";
   }
   CpuJit after({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-  kiln::set_jit_compiler(&after);
+  use(after);
   call_and_check(3, 8);
   EXPECT_EQ(after.counters().disk_hits, 1u);
 }
 
 TEST_F(JitCpu, EightThreadsMissingOneKeyShareOneCompile) {
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   std::barrier start(8);
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -199,7 +218,7 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
   };
   for (const Case& c : cases) {
     CpuJit jit({.cxx = c.cxx, .cache_dir = cache});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     try {
       call_and_check(4, 9);
       ADD_FAILURE() << c.cxx << ": no error";
@@ -213,7 +232,7 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
     EXPECT_EQ(jit.counters().compiles, 0u);
   }
   CpuJit good({.cxx = real, .cache_dir = cache});
-  kiln::set_jit_compiler(&good);
+  use(good);
   call_and_check(4, 10);
   EXPECT_EQ(good.counters().compiles, 1u);
   EXPECT_EQ(entries(cache).size(), 1u);
@@ -225,19 +244,19 @@ TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
   const fs::path dir = fresh_dir("capped");
   {
     CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     call_and_check(5, 30);
   }
   const uint64_t one_entry = kiln::jit::cache_stats(dir).bytes;
   ASSERT_GT(one_entry, 0u);
   // Room for one entry and a half: storing the second evicts the first.
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .max_size = one_entry * 3 / 2});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   call_and_check(6, 31);
   EXPECT_EQ(jit.counters().evictions, 1u);
   EXPECT_EQ(kiln::jit::cache_stats(dir).entries, 1u);
   CpuJit later({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-  kiln::set_jit_compiler(&later);
+  use(later);
   call_and_check(6, 32);  // the entry kept is n=6's
   EXPECT_EQ(later.counters().disk_hits, 1u);
   call_and_check(5, 33);
@@ -248,7 +267,7 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   const fs::path dir = fresh_dir("admin");
   {
     CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     call_and_check(5, 40);
     call_and_check(6, 41);
   }
@@ -279,7 +298,7 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
 
   {
     CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     call_and_check(7, 42);
   }
   const kiln::compiler::ProcessResult clear =
@@ -316,7 +335,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
   };
   for (int run = 0; run < 2; ++run) {
     CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
-    kiln::set_jit_compiler(&jit);
+    use(jit);
     call_and_check(6, 13);
     EXPECT_EQ(jit.counters().compiles + jit.counters().disk_hits, 1u);
   }
@@ -326,7 +345,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
   // line), so the entry is still a hit.
   fs::last_write_time(cxx, fs::last_write_time(cxx) + std::chrono::seconds(5));
   CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   call_and_check(6, 14);
   EXPECT_EQ(times_asked(), 2);
   EXPECT_EQ(jit.counters().disk_hits, 1u);
@@ -334,7 +353,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
 
 TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   std::vector<float> x(4 * 36, 1.0f), w(37, 1.0f), b(37, 1.0f), ln(4 * 36), sm(4 * 36);
   try {
     package_->graph("norms").call({kiln::TensorView(x.data(), kiln::DType::f32, {4, 36}),
@@ -353,7 +372,7 @@ TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {
 
 TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
   CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
-  kiln::set_jit_compiler(&jit);
+  use(jit);
   package_->set_stance(kiln::Stance::fail_on_recompile);
   EXPECT_THROW(call_and_check(5, 11), kiln::RecompileError);
   EXPECT_EQ(jit.counters().requests, 0u);

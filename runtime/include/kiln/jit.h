@@ -1,8 +1,17 @@
 // The hook through which a JIT (runtime/jit, a later library) serves guard
 // misses under Stance::fallback. The runtime itself never compiles: with no
 // JitCompiler registered a miss is a NoSpecializationError.
+//
+// A JIT hands back a JitSpecialization: the guards of the calls it serves
+// and a way to run them. The runtime keeps it with the graph and checks it
+// after the package's own specializations, so the next call with those
+// shapes is a hit that never reaches the JIT.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -28,6 +37,53 @@ class CpuKernelLauncher {
   ~CpuKernelLauncher() = default;
 };
 
+// The package's CUDA side, given to the JIT so compiled kernels run in the
+// same primary context, with the same allocator and launch checks, as
+// precompiled ones. Every call needs the device's context current: the
+// runtime makes it so before JitSpecialization::run and JitCompiler::compile
+// see a CUDA call.
+class CudaKernelLauncher {
+ public:
+  // A cubin loaded into the device's primary context; unloaded with the
+  // package. Returns the CUfunction of `entry`; `max_shared_bytes` above 48
+  // KiB raises the function's dynamic shared memory limit. Throws
+  // Error(kernel_load_failed) naming `label` and the driver's result.
+  virtual void* load_function(int ordinal, std::span<const std::byte> cubin, const char* entry,
+                              uint32_t max_shared_bytes, std::string_view label) = 0;
+  // cuLaunchKernel of `function` on `stream`; throws CudaError like a
+  // precompiled launch.
+  virtual void launch_kernel(int ordinal, void* function, const uint32_t grid[3],
+                             const uint32_t block[3], uint32_t shared_bytes, void* stream,
+                             void** params, std::string_view graph, std::string_view kernel) = 0;
+  virtual void* allocate_workspace(int ordinal, size_t bytes, void* stream) = 0;
+  virtual void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept = 0;
+
+ protected:
+  ~CudaKernelLauncher() = default;
+};
+
+// One call to run on a JIT-compiled specialization whose guards passed.
+struct JitCall {
+  std::span<const DLTensor* const> inputs;
+  std::span<const DLTensor* const> outputs;
+  void* stream;
+  // One per graph symbol, bound by the guards: what a dynamic kernel reads.
+  const int64_t* symbols;
+  CpuKernelLauncher* cpu = nullptr;
+  CudaKernelLauncher* cuda = nullptr;
+  int cuda_ordinal = 0;
+};
+
+class JitSpecialization {
+ public:
+  virtual ~JitSpecialization() = default;
+  // A finished FlatBuffer whose root is a kiln.fb.Specialization: its name
+  // and the guards that admit exactly the calls it serves (its plan and
+  // kernels are the JIT's own business).
+  virtual std::span<const uint8_t> specialization() const noexcept = 0;
+  virtual void run(const JitCall& call) const = 0;
+};
+
 struct JitRequest {
   const PackageReader& package;
   std::string_view graph;
@@ -39,14 +95,26 @@ struct JitRequest {
   // The package's CPU launcher; null only where a caller builds a request by
   // hand.
   CpuKernelLauncher* cpu = nullptr;
+  // The package's CUDA launcher, for a call on a CUDA device; null otherwise.
+  CudaKernelLauncher* cuda = nullptr;
+  int cuda_ordinal = 0;
+  int compute_capability = 0;  // major * 10 + minor of that device
+  // The package's CPU target this machine runs ("x86-64-v3"); empty when
+  // the package has none, and the JIT picks its own level.
+  std::string_view cpu_arch;
 };
 
 class JitCompiler {
  public:
   virtual ~JitCompiler() = default;
-  // Compiles (or fetches from a cache) a specialization for this call and
-  // runs it. Returns false to decline; errors are thrown as kiln::Error.
-  virtual bool compile_and_run(const JitRequest& request) = 0;
+  // The specialization serving this call, compiled now or taken from a
+  // cache; the runtime then runs it. nullptr declines the call. Errors are
+  // thrown as kiln::Error. Threads missing one key may get the same object.
+  virtual std::shared_ptr<const JitSpecialization> compile(const JitRequest& request) = 0;
+  // Writes what this JIT compiled for `package` (by its checksum) as a delta
+  // package for `kiln merge`; returns the number of specializations written.
+  // The default: Error(invalid_argument), this JIT cannot export.
+  virtual size_t export_compiled(const PackageReader& package, const std::filesystem::path& path);
 };
 
 // Process-wide; nullptr (the default) means no JIT. The compiler must

@@ -40,11 +40,15 @@ struct OpenOptions {
 // One slot per kiln.fb.GuardKind.
 inline constexpr size_t kGuardKindCount = 11;
 
-// A snapshot of a graph's counters.
+// A snapshot of a graph's counters. Every call counts once among hits,
+// jit_hits and misses.
 struct GraphCounters {
   uint64_t calls = 0;
-  uint64_t hits = 0;
-  uint64_t misses = 0;
+  uint64_t hits = 0;      // ran a specialization of the package
+  uint64_t jit_hits = 0;  // ran one the JIT compiled earlier, without asking the JIT
+  uint64_t misses = 0;    // matched neither: handed to the JIT, or an error
+  // Misses the JIT served (compiled now, or from its memory or disk cache).
+  uint64_t jit_served = 0;
   // For each miss, the kinds of guard the closest specialization failed
   // (each kind counted once per miss), indexed by kiln.fb.GuardKind.
   uint64_t misses_by_reason[kGuardKindCount] = {};
@@ -100,6 +104,12 @@ class Package {
   // Throws Error(graph_not_found) listing the graphs the package has.
   Graph& graph(std::string_view name);
   std::vector<std::string_view> graph_names() const;
+
+  // Writes the specializations the registered JIT compiled for this
+  // package as a delta package, for `kiln merge` (the hot-load of what
+  // production compiled); returns how many. Error(invalid_argument) when no
+  // JIT is registered.
+  size_t export_compiled(const std::filesystem::path& path) const;
 
   void set_stance(Stance stance);
   Stance stance() const;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache_stats_file.h"
 #include "call_binding.h"
 #include "clang_build.h"
 #include "compiler_identity.h"
@@ -20,10 +21,13 @@
 #include "disk_cache.h"
 #include "ir_from_package.h"
 #include "kiln/compiler/cpu_codegen.h"
+#include "kiln/compiler/generator.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/compiler/package_writer.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/package_reader.h"
 #include "log_topics.h"
+#include "manifest_builder.h"
 
 namespace kiln::jit {
 namespace fs = std::filesystem;
@@ -48,13 +52,57 @@ struct AlignedDelete {
   void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
 };
 
-// A compiled specialization: the loaded module, its resolved kernels and the
-// launch plan lowering produced.
-struct Compiled {
+// A compiled specialization: the loaded module, its resolved kernels, the
+// launch plan lowering produced, and what the runtime and an export need:
+// its kiln.fb.Specialization (guards, plan, key) and the shared object.
+struct Compiled final : JitSpecialization {
   std::unique_ptr<::kiln::detail::CpuModule> module;
   std::vector<KilnCpuKernelFn> kernels;
   compiler::CpuLoweredGraph plan;
+  size_t symbol_count = 0;
+  std::string graph;
+  std::string target;  // "cpu:x86-64-v3"
+  std::vector<std::byte> image;
+  // Target 0, kernels 0.. in plan order: an export renumbers both.
+  std::vector<uint8_t> specialization_fb;
+
+  std::span<const uint8_t> specialization() const noexcept override { return specialization_fb; }
+  void run(const JitCall& call) const override;
 };
+
+void Compiled::run(const JitCall& call) const {
+  const ir::SymbolValues values(call.symbols, call.symbols + symbol_count);
+  std::vector<void*> buffers(plan.buffers.size(), nullptr);
+  std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
+  for (size_t b = 0; b < plan.buffers.size(); ++b) {
+    const compiler::PlanBuffer& pb = plan.buffers[b];
+    if (pb.role == compiler::BufferRole::temp) {
+      const int64_t numel = pb.numel.evaluate(values);
+      const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
+                           static_cast<size_t>(dtype_size(pb.dtype));
+      temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
+      buffers[b] = temps.back().get();
+      continue;
+    }
+    const DLTensor* t =
+        pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
+    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+  }
+  std::vector<void*> arguments;
+  for (const compiler::CpuLaunch& launch : plan.launches) {
+    arguments.clear();
+    for (uint32_t b : launch.buffers) arguments.push_back(buffers[b]);
+    const KilnCpuKernelArgs args{arguments.data(), values.data()};
+    const int64_t work = launch.work_items.evaluate(values);
+    const int64_t cost = launch.item_cost.evaluate(values);
+    const KilnCpuKernelFn fn = kernels[launch.kernel];
+    if (call.cpu != nullptr) {
+      call.cpu->launch(fn, args, work, cost);
+    } else if (work > 0) {
+      fn(&args, 0, work);
+    }
+  }
+}
 
 using CompiledPtr = std::shared_ptr<const Compiled>;
 
@@ -74,15 +122,23 @@ struct CpuJit::Impl {
   // static specialization.
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
+  // By package checksum: what this JIT compiled or loaded for it, in order,
+  // for export_compiled().
+  std::unordered_map<std::string, std::vector<CompiledPtr>> served;
+
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
-      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0};
+      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0},
+      bypass_disk_off{0};
 
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
-  CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values);
-  CompiledPtr load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
-                   const std::string& label);
-  // `values`: the call's sizes, which a dynamic specialization reads.
-  void run(const Compiled& c, const JitRequest& r, const ir::SymbolValues& values);
+  CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values, std::string_view cpu_arch);
+  std::shared_ptr<Compiled> load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
+                                 const std::string& label);
+  // Adds this process's outcome to the cache directory's counters (`kiln
+  // cache stats`).
+  void record(const detail::StatsMap& delta) const {
+    if (disk) detail::add_to_cache_stats(disk->dir(), delta);
+  }
   // The specialization to serve `values` with: static, except symbols that
   // already had options.dynamic_after other sizes in this graph.
   ir::SymbolValues specialize(const std::string& graph_id, const ir::SymbolValues& values);
@@ -119,6 +175,10 @@ JitCounters CpuJit::counters() const {
   c.store_failures = i.store_failures.load(std::memory_order_relaxed);
   c.declined = i.declined.load(std::memory_order_relaxed);
   c.evictions = i.evictions.load(std::memory_order_relaxed);
+  c.bypass_disk_off = i.bypass_disk_off.load(std::memory_order_relaxed);
+  c.bypass_unsupported_device = c.declined;
+  c.bypass_store_failed = c.store_failures;
+  c.bypasses = c.bypass_disk_off + c.bypass_unsupported_device + c.bypass_store_failed;
   return c;
 }
 
@@ -141,25 +201,33 @@ std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
   return graphs.emplace(id, std::move(g)).first->second;
 }
 
-CompiledPtr CpuJit::Impl::load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
-                               const std::string& label) {
+std::shared_ptr<Compiled> CpuJit::Impl::load(std::vector<std::byte> image,
+                                             compiler::CpuLoweredGraph plan,
+                                             const std::string& label) {
   auto c = std::make_shared<Compiled>();
   c->module = std::make_unique<::kiln::detail::CpuModule>(image, label);
   for (const compiler::CpuKernel& k : plan.kernels) {
     c->kernels.push_back(c->module->resolve(k.entry.c_str(), k.entry));
   }
   c->plan = std::move(plan);
+  c->image = std::move(image);
   return c;
 }
 
-CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& values) {
-  const ::kiln::detail::CpuLevel level = ::kiln::detail::host_cpu_level();
-  if (level == ::kiln::detail::CpuLevel::none) {
-    throw Error(ErrorCode::kernel_load_failed,
-                "kiln: graph '" + g.name + "': the CPU JIT needs an x86-64 CPU, got " +
-                    std::string(::kiln::detail::cpu_level_name(level)));
+CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& values,
+                                std::string_view cpu_arch) {
+  // The package's own CPU level when it has one, so that an exported
+  // specialization merges into the target the runtime already runs here.
+  std::string arch(cpu_arch);
+  if (arch.empty()) {
+    const ::kiln::detail::CpuLevel level = ::kiln::detail::host_cpu_level();
+    if (level == ::kiln::detail::CpuLevel::none) {
+      throw Error(ErrorCode::kernel_load_failed,
+                  "kiln: graph '" + g.name + "': the CPU JIT needs an x86-64 CPU, got " +
+                      std::string(::kiln::detail::cpu_level_name(level)));
+    }
+    arch = ::kiln::detail::cpu_level_name(level);
   }
-  const std::string arch(::kiln::detail::cpu_level_name(level));
   const std::vector<std::string> flags = compiler::cpu_compile_flags(arch);
   std::string options_text = kCodegenOptions;
   for (const std::string& f : flags) options_text += ' ' + f;
@@ -178,26 +246,46 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
   std::string code = options_text;
   for (const compiler::CpuKernel& k : plan.kernels) code += '\n' + k.source;
   components.options = compiler::hash_string(code);
-  const std::string key = compiler::combine_key(components).hex();
+  const compiler::Hash128 key_hash = compiler::combine_key(components);
+  const std::string key = key_hash.hex();
   const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
+  // What the runtime adopts: the guards the generator would give this
+  // specialization, its plan and key.
+  auto finish = [&](std::shared_ptr<Compiled> c) {
+    c->symbol_count = g.symbols.size();
+    c->graph = g.name;
+    c->target = "cpu:" + arch;
+    auto spec = compiler::specialization(compiler::specialization_name(g, values), 0, values,
+                                         compiler::specialization_guards(g, values, kDLCPU),
+                                         compiler::launch_plan(c->plan, 0), key_hash, components);
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(fb::Specialization::Pack(fbb, spec.get()));
+    c->specialization_fb.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+    return CompiledPtr(std::move(c));
+  };
 
   if (disk) {
     std::vector<std::byte> image;
     const detail::DiskCache::Lookup found = disk->load(key, image);
     if (found == detail::DiskCache::Lookup::hit) {
       try {
-        CompiledPtr c = load(std::move(image), std::move(plan), label);
+        CompiledPtr c = finish(load(std::move(image), std::move(plan), label));
         disk_hits.fetch_add(1, std::memory_order_relaxed);
+        record({{"disk_hits", 1}});
         return c;
       } catch (const Error&) {
         // Checksummed but not loadable (written by a build whose key
         // should have differed): treated as corrupt, recompiled below.
         plan = compiler::lower_cpu(g, values, co);
         corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+        record({{"corrupt_entries", 1}});
       }
     } else if (found == detail::DiskCache::Lookup::corrupt) {
       corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+      record({{"corrupt_entries", 1}});
     }
+  } else {
+    bypass_disk_off.fetch_add(1, std::memory_order_relaxed);
   }
   if (::kiln::detail::log_topic_enabled("cache")) {
     std::fprintf(stderr,
@@ -215,56 +303,28 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     image = detail::build_shared_object(options.cxx, flags, plan.kernels, g.name);
   } catch (const JitCompileError&) {
     compile_failures.fetch_add(1, std::memory_order_relaxed);
+    record({{"compile_failures", 1}});
     throw;
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
+  const auto elapsed = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
   compiles.fetch_add(1, std::memory_order_relaxed);
-  compile_ns.fetch_add(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()),
-      std::memory_order_relaxed);
+  compile_ns.fetch_add(elapsed, std::memory_order_relaxed);
+  detail::StatsMap outcome = {{"compiles", 1}, {"compile_ns", elapsed}};
   if (disk) {
     if (!disk->store(key, image)) {
       store_failures.fetch_add(1, std::memory_order_relaxed);
+      outcome["bypass_store_failed"] = 1;
     } else if (options.max_size) {
       // After the store, so the new entry is the most recent and survives.
-      evictions.fetch_add(prune_cache(disk->dir(), *options.max_size), std::memory_order_relaxed);
+      const uint64_t evicted = prune_cache(disk->dir(), *options.max_size);
+      evictions.fetch_add(evicted, std::memory_order_relaxed);
+      if (evicted > 0) outcome["evictions"] = evicted;
     }
   }
-  return load(std::move(image), std::move(plan), label);
-}
-
-void CpuJit::Impl::run(const Compiled& c, const JitRequest& r, const ir::SymbolValues& values) {
-  const compiler::CpuLoweredGraph& plan = c.plan;
-  std::vector<void*> buffers(plan.buffers.size(), nullptr);
-  std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
-  for (size_t b = 0; b < plan.buffers.size(); ++b) {
-    const compiler::PlanBuffer& pb = plan.buffers[b];
-    if (pb.role == compiler::BufferRole::temp) {
-      const int64_t numel = pb.numel.evaluate(values);
-      const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
-                           static_cast<size_t>(dtype_size(pb.dtype));
-      temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
-      buffers[b] = temps.back().get();
-      continue;
-    }
-    const DLTensor* t =
-        pb.role == compiler::BufferRole::input ? r.inputs[pb.index] : r.outputs[pb.index];
-    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
-  }
-  std::vector<void*> arguments;
-  for (const compiler::CpuLaunch& launch : plan.launches) {
-    arguments.clear();
-    for (uint32_t b : launch.buffers) arguments.push_back(buffers[b]);
-    const KilnCpuKernelArgs args{arguments.data(), values.data()};
-    const int64_t work = launch.work_items.evaluate(values);
-    const int64_t cost = launch.item_cost.evaluate(values);
-    const KilnCpuKernelFn fn = c.kernels[launch.kernel];
-    if (r.cpu != nullptr) {
-      r.cpu->launch(fn, args, work, cost);
-    } else if (work > 0) {
-      fn(&args, 0, work);
-    }
-  }
+  record(outcome);
+  return finish(load(std::move(image), std::move(plan), label));
 }
 
 ir::SymbolValues CpuJit::Impl::specialize(const std::string& graph_id,
@@ -287,7 +347,7 @@ ir::SymbolValues CpuJit::Impl::specialize(const std::string& graph_id,
   return spec;
 }
 
-bool CpuJit::compile_and_run(const JitRequest& request) {
+std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& request) {
   Impl& i = *impl_;
   i.requests.fetch_add(1, std::memory_order_relaxed);
   const KilnPackageHeader& header = request.package.header();
@@ -297,11 +357,12 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
       detail::bind_call(*g, request.inputs, request.outputs);
   if (!values) {
     i.declined.fetch_add(1, std::memory_order_relaxed);
-    return false;
+    i.record({{"bypass_unsupported_device", 1}});
+    return nullptr;
   }
   const std::string graph_id = package_id + "/" + g->name;
   const ir::SymbolValues spec_values = i.specialize(graph_id, *values);
-  std::string id = graph_id;
+  std::string id = graph_id + "/" + std::string(request.cpu_arch);
   for (int64_t v : spec_values) {
     id += '/';
     id += std::to_string(v);
@@ -323,7 +384,12 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
   }
   if (leader) {
     try {
-      promise.set_value(i.build(*g, spec_values));
+      CompiledPtr built = i.build(*g, spec_values, request.cpu_arch);
+      {
+        std::lock_guard lock(i.mutex);
+        i.served[package_id].push_back(built);
+      }
+      promise.set_value(std::move(built));
     } catch (...) {
       // Errors are not cached: the next call tries again. Waiters see this
       // call's error.
@@ -335,10 +401,81 @@ bool CpuJit::compile_and_run(const JitRequest& request) {
       throw;
     }
   }
-  const CompiledPtr compiled = pending.get();  // a waiter rethrows the leader's error
+  CompiledPtr compiled = pending.get();  // a waiter rethrows the leader's error
   if (!leader) i.memory_hits.fetch_add(1, std::memory_order_relaxed);
-  i.run(*compiled, request, *values);
-  return true;
+  return compiled;
+}
+
+size_t CpuJit::export_compiled(const PackageReader& package, const fs::path& path) {
+  const KilnPackageHeader& header = package.header();
+  const std::string package_id = compiler::Hash128{header.checksum_lo, header.checksum_hi}.hex();
+  std::vector<CompiledPtr> served;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (auto it = impl_->served.find(package_id); it != impl_->served.end()) served = it->second;
+  }
+  // A delta package: the base's graph entries (signature, structure hash,
+  // IR) holding only what was compiled here, each specialization with its
+  // shared object as a blob, for `kiln merge`.
+  fb::ManifestT manifest;
+  std::vector<compiler::BlobInput> blobs;
+  std::unordered_map<std::string, fb::GraphEntryT*> graphs;
+  std::unordered_map<std::string, uint32_t> targets;
+  const fb::Manifest& base = package.manifest();
+  for (const CompiledPtr& c : served) {
+    fb::GraphEntryT*& entry = graphs[c->graph];
+    if (entry == nullptr) {
+      const fb::GraphEntry* found =
+          base.graphs() ? base.graphs()->LookupByKey(c->graph.c_str()) : nullptr;
+      if (found == nullptr) {
+        throw Error(ErrorCode::internal,
+                    "kiln: export_compiled: the package has no graph '" + c->graph + "'");
+      }
+      manifest.graphs.emplace_back(found->UnPack());
+      entry = manifest.graphs.back().get();
+      entry->specializations.clear();
+    }
+    auto [target, added] =
+        targets.emplace(c->target, static_cast<uint32_t>(manifest.targets.size()));
+    if (added) {
+      auto t = std::make_unique<fb::TargetT>();
+      t->name = c->target;
+      t->device = fb::DeviceKind::Cpu;
+      t->arch = c->target.substr(c->target.find(':') + 1);
+      manifest.targets.push_back(std::move(t));
+    }
+    const auto blob = static_cast<uint32_t>(blobs.size());
+    compiler::BlobInput input;
+    input.kind = fb::BlobKind::CpuSharedObject;
+    input.target = target->second;
+    input.bytes.assign(reinterpret_cast<const uint8_t*>(c->image.data()),
+                       reinterpret_cast<const uint8_t*>(c->image.data()) + c->image.size());
+    blobs.push_back(std::move(input));
+    const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
+    for (const compiler::CpuKernel& k : c->plan.kernels) {
+      auto kernel = std::make_unique<fb::KernelT>();
+      kernel->name = k.entry;
+      kernel->target = target->second;
+      kernel->blob = blob;
+      kernel->entry = k.entry;
+      manifest.kernels.push_back(std::move(kernel));
+    }
+    std::unique_ptr<fb::SpecializationT> spec(
+        flatbuffers::GetRoot<fb::Specialization>(c->specialization_fb.data())->UnPack());
+    spec->target = target->second;
+    spec->plan = compiler::launch_plan(c->plan, kernel_base);
+    entry->specializations.push_back(std::move(spec));
+  }
+  manifest.provenance = std::make_unique<fb::ProvenanceT>();
+  manifest.provenance->kiln_version = KILN_VERSION;
+  manifest.provenance->compilers.push_back(impl_->options.cxx);
+  try {
+    compiler::write_package_file(path, std::move(manifest), std::move(blobs));
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::io,
+                "kiln: export_compiled to '" + path.string() + "' failed: " + e.what());
+  }
+  return served.size();
 }
 
 CpuJit& install(JitOptions options) {

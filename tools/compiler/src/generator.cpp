@@ -77,23 +77,6 @@ Hash128 finish_key(KeyComponents& components, const std::string& options, const 
   return combine_key(components);
 }
 
-std::unique_ptr<fb::SpecializationT> specialization(std::string name, uint32_t target,
-                                                    const ir::SymbolValues& values,
-                                                    std::vector<std::unique_ptr<fb::GuardT>> guards,
-                                                    std::unique_ptr<fb::LaunchPlanT> plan,
-                                                    const Hash128& key,
-                                                    const KeyComponents& components) {
-  auto spec = std::make_unique<fb::SpecializationT>();
-  spec->name = std::move(name);
-  spec->target = target;
-  spec->symbol_values = values;
-  spec->guards = std::move(guards);
-  spec->plan = std::move(plan);
-  spec->key = std::make_unique<fb::Hash128>(to_fb(key));
-  spec->key_components = to_fb(components);
-  return spec;
-}
-
 std::string signature_comment(const ir::Graph& g) {
   auto tensor = [&](const std::string& name, const ir::Node& n) {
     return name + ": " + std::string(dtype_name(n.dtype)) + ir::shape_to_string(g, n.shape);

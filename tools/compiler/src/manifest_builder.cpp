@@ -200,4 +200,21 @@ std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uin
   return plan;
 }
 
+std::unique_ptr<fb::SpecializationT> specialization(std::string name, uint32_t target,
+                                                    const ir::SymbolValues& values,
+                                                    std::vector<std::unique_ptr<fb::GuardT>> guards,
+                                                    std::unique_ptr<fb::LaunchPlanT> plan,
+                                                    const Hash128& key,
+                                                    const KeyComponents& components) {
+  auto spec = std::make_unique<fb::SpecializationT>();
+  spec->name = std::move(name);
+  spec->target = target;
+  spec->symbol_values = values;
+  spec->guards = std::move(guards);
+  spec->plan = std::move(plan);
+  spec->key = std::make_unique<fb::Hash128>(to_fb(key));
+  spec->key_components = to_fb(components);
+  return spec;
+}
+
 }  // namespace kiln::compiler

@@ -40,4 +40,13 @@ std::unique_ptr<fb::GuardT> index_width_guard(const std::vector<SizeExpr>& exten
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CpuLoweredGraph& lowered, uint32_t kernel_base);
 std::unique_ptr<fb::LaunchPlanT> launch_plan(const CudaLoweredGraph& lowered, uint32_t kernel_base);
 
+// One specialization of a graph entry: its name, target, symbol values (-1:
+// dynamic), guards, plan and key.
+std::unique_ptr<fb::SpecializationT> specialization(std::string name, uint32_t target,
+                                                    const ir::SymbolValues& values,
+                                                    std::vector<std::unique_ptr<fb::GuardT>> guards,
+                                                    std::unique_ptr<fb::LaunchPlanT> plan,
+                                                    const Hash128& key,
+                                                    const KeyComponents& components);
+
 }  // namespace kiln::compiler

@@ -53,6 +53,14 @@ struct JitCounters {
   uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
   uint64_t declined = 0;          // not a CPU call
   uint64_t evictions = 0;         // entries removed to keep the disk cache under its cap
+  // Requests that went around the disk cache, and why: it is off (no
+  // directory, or JitOptions::disk_cache = false), the call is on a device
+  // this JIT does not compile for (= declined), or the entry could not be
+  // written (= store_failures).
+  uint64_t bypasses = 0;
+  uint64_t bypass_disk_off = 0;
+  uint64_t bypass_unsupported_device = 0;
+  uint64_t bypass_store_failed = 0;
 };
 
 class CpuJit final : public JitCompiler {
@@ -62,7 +70,10 @@ class CpuJit final : public JitCompiler {
   CpuJit(const CpuJit&) = delete;
   CpuJit& operator=(const CpuJit&) = delete;
 
-  bool compile_and_run(const JitRequest& request) override;
+  std::shared_ptr<const JitSpecialization> compile(const JitRequest& request) override;
+  // The specializations compiled (or loaded from the disk cache) for
+  // `package` in this process, as a delta package for `kiln merge`.
+  size_t export_compiled(const PackageReader& package, const std::filesystem::path& path) override;
 
   JitCounters counters() const;
   // Where entries go; empty when the disk cache is off.
