@@ -32,6 +32,7 @@ set(_kiln_install_targets
   kiln_runtime:runtime
   kiln_jit:jit
   kiln_compiler:compiler
+  kiln_package_merge:package_merge
   kiln_gen_main:gen_main
   kiln:kiln)
 

@@ -119,6 +119,35 @@ TEST(Hash, TagTargetStaticValuesAndCompilerEachChangeTheKey) {
   EXPECT_EQ(k, combine_key(key_components(kiln::trace("g", &base), inputs())));
 }
 
+kiln::Outputs hot_8() {
+  auto n = kiln::sym("n", {.max = 1024, .hot = {8}});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+kiln::Outputs hot_64() {
+  auto n = kiln::sym("n", {.max = 1024, .hot = {64}});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+kiln::Outputs narrower_range() {
+  auto n = kiln::sym("n", {.max = 512});
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  return kiln::outputs(kiln::exp(x) * 2.0f + 1.0f);
+}
+
+// Hot values pick which specializations exist, not what any one of them
+// compiles to: packages built with other hot values share keys (kiln merge
+// skips what the base already has). The declared range stays in the key.
+TEST(Hash, HotValuesDoNotChangeTheKeyButRangesAndStaticValuesDo) {
+  EXPECT_EQ(key_of(&base), key_of(&hot_8));
+  EXPECT_EQ(key_of(&hot_8), key_of(&hot_64));
+  auto static_8 = inputs();
+  static_8.static_values = {8};
+  EXPECT_EQ(key_of(&hot_8, static_8), key_of(&hot_64, static_8));
+  EXPECT_NE(key_of(&hot_8, static_8), key_of(&hot_8));
+  EXPECT_NE(key_of(&base), key_of(&narrower_range));
+}
+
 TEST(Hash, HexIsStable) {
   const auto h = kiln::compiler::hash_string("kiln");
   EXPECT_EQ(h.hex().size(), 32u);

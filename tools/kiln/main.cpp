@@ -1,4 +1,5 @@
-// The `kiln` command line: inspect and verify packages, look after the JIT cache.
+// The `kiln` command line: inspect, verify and merge packages, look after
+// the JIT cache.
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -17,6 +18,10 @@ constexpr const char* kUsage =
     "                         kernels, blobs, targets and provenance\n"
     "  verify PKG             check a package fully (header, checksum, manifest,\n"
     "                         every blob's hash and decompression)\n"
+    "  merge BASE DELTA... -o OUT\n"
+    "                         fold delta packages (e.g. what the JIT compiled) into\n"
+    "                         BASE and write OUT atomically; their graphs must be\n"
+    "                         BASE's, specializations BASE has are skipped\n"
     "  cache stats|prune|clear [--dir DIR] [--max-size SIZE]\n"
     "                         the JIT's disk cache (default $KILN_CACHE_DIR, else\n"
     "                         $XDG_CACHE_HOME/kiln, else ~/.cache/kiln): its size;\n"
@@ -24,6 +29,7 @@ constexpr const char* kUsage =
     "                         (\"500M\"; default $KILN_CACHE_MAX_SIZE); clear all\n"
     "\n"
     "options:\n"
+    "  -o, --output OUT       merge: the package to write (may be BASE)\n"
     "  -h, --help             show this help\n"
     "\n"
     "exit status: 0 success, 1 the package failed, 2 usage error\n";
@@ -51,6 +57,7 @@ int main(int argc, char** argv) {
   bool json = false;
   std::string_view cache_dir;
   std::optional<std::string_view> max_size;
+  std::optional<std::string_view> output;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--json" && command == "inspect") {
       json = true;
@@ -58,6 +65,10 @@ int main(int argc, char** argv) {
       if (i + 1 == args.size()) return usage_error("expected a value after", args[i]);
       (args[i] == "--dir" ? cache_dir : max_size.emplace()) = args[i + 1];
       ++i;
+    } else if ((args[i] == "-o" || args[i] == "--output") && command == "merge") {
+      if (i + 1 == args.size()) return usage_error("expected a path after", args[i]);
+      if (output) return usage_error("more than one output given", args[i + 1]);
+      output = args[++i];
     } else if (args[i].starts_with("-") && args[i].size() > 1) {
       return usage_error("unknown option for this command", args[i]);
     } else {
@@ -68,6 +79,13 @@ int main(int argc, char** argv) {
     if (positional.size() != 1) return usage_error("expected exactly one package path");
     const std::filesystem::path path(positional[0]);
     return command == "inspect" ? kiln::cli::run_inspect(path, json) : kiln::cli::run_verify(path);
+  }
+  if (command == "merge") {
+    if (!output) return usage_error("merge: expected -o OUT");
+    if (positional.size() < 2) return usage_error("merge: expected a base and at least one delta");
+    const std::vector<std::filesystem::path> deltas(positional.begin() + 1, positional.end());
+    return kiln::cli::run_merge(std::filesystem::path(positional[0]), deltas,
+                                std::filesystem::path(*output));
   }
   if (command == "cache") {
     if (positional.size() != 1) return usage_error("expected one of stats, prune, clear");

@@ -90,12 +90,14 @@ KeyComponents key_components(const ir::Graph& g, const KeyInputs& inputs) {
   HashWriter shapes;
   shapes.str("kiln-shapes-v1");
   shapes.u64(c.symbols.size());
+  // Hot values only choose which specializations get built; none of them
+  // changes the code of a given one (its static values are hashed below).
+  // Leaving them out lets packages built with other hot values share keys,
+  // so `kiln merge` and the JIT's cache see the same specialization as one.
   for (const auto& s : c.symbols) {
     shapes.i64(s.min);
     shapes.i64(s.max);
     shapes.i64(s.divisible_by);
-    shapes.u64(s.hot.size());
-    for (int64_t h : s.hot) shapes.i64(h);
   }
   for (const auto& n : c.nodes) {
     shapes.u64(n.shape.size());

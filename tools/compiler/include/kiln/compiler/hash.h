@@ -23,8 +23,9 @@ Hash128 hash_string(std::string_view s);
 struct KeyComponents {
   Hash128 structure;  // ops, edges, constants; names, dtypes and shapes erased
   Hash128 dtypes;     // every node's dtype
-  Hash128
-      shapes;  // every node's shape, symbol declarations, and the specialization's static values
+  // every node's shape, each symbol's range and divisibility (not its hot
+  // values), and the specialization's static values
+  Hash128 shapes;
   Hash128 target;    // "cpu:x86-64-v3"
   Hash128 options;   // codegen options
   Hash128 compiler;  // Kiln version, codegen version, C++/CUDA compiler identity

@@ -1,0 +1,45 @@
+// `kiln merge BASE DELTA... -o OUT`: folds delta packages (what the JIT
+// compiled, or another build's specializations) into the base, by the rules
+// of kiln/compiler/package_merge.h.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "commands.h"
+#include "kiln/compiler/package_merge.h"
+#include "kiln/error.h"
+
+namespace kiln::cli {
+
+namespace {
+
+std::string count(size_t n, const char* noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+int run_merge(const std::filesystem::path& base, std::span<const std::filesystem::path> deltas,
+              const std::filesystem::path& out) {
+  try {
+    const compiler::MergeSummary s = compiler::merge_package_files(base, deltas, out);
+    std::printf(
+        "merged %s into %s: %s (%zu extended), %s added, %zu skipped (already there), added %s, "
+        "%s and %s, %s and %llu bytes in all\n",
+        count(s.deltas, "delta").c_str(), out.c_str(), count(s.graphs, "graph").c_str(),
+        s.graphs_extended, count(s.specializations_added, "specialization").c_str(),
+        s.specializations_skipped, count(s.kernels_added, "kernel").c_str(),
+        count(s.blobs_added, "blob").c_str(), count(s.targets_added, "target").c_str(),
+        count(s.blobs, "blob").c_str(), static_cast<unsigned long long>(s.package_bytes));
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error[%s]: %s\n", error_code_name(e.code()).data(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // The package writer's own checks (std::invalid_argument, ...).
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace kiln::cli
