@@ -283,6 +283,17 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   EXPECT_NE(stats.output.find("entries: 2\n"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("bytes: " + std::to_string(s.bytes) + "\n"), std::string::npos)
       << stats.output;
+  // The JIT's outcomes, kept with the directory for every process.
+  EXPECT_EQ(s.counters["compiles"], 2u);
+  EXPECT_GT(s.counters["compile_ns"], 0u);
+  EXPECT_NE(stats.output.find("compiles: 2\n"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("disk hits: 0\n"), std::string::npos) << stats.output;
+  {
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    use(jit);
+    call_and_check(5, 42);
+  }
+  EXPECT_EQ(kiln::jit::cache_stats(dir).counters["disk_hits"], 1u);
   // A cap below one entry: both go, and the stale temp file.
   const kiln::compiler::ProcessResult prune = kiln::compiler::run_process(
       {KILN_TEST_KILN_CLI, "cache", "prune", "--dir", dir.string(), "--max-size", "1K"});

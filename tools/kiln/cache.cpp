@@ -28,6 +28,19 @@ int run_cache(std::string_view action, std::filesystem::path dir,
       if (cap)
         std::printf("max size (KILN_CACHE_MAX_SIZE): %llu\n",
                     static_cast<unsigned long long>(*cap));
+      // Summed over every process that used the directory.
+      auto count = [&](const char* name) -> unsigned long long {
+        const auto it = s.counters.find(name);
+        return it != s.counters.end() ? it->second : 0;
+      };
+      std::printf(
+          "disk hits: %llu\ncompiles: %llu\ncompile time: %.1f ms\n"
+          "compile failures: %llu\ncorrupt entries: %llu\nevictions: %llu\n",
+          count("disk_hits"), count("compiles"), static_cast<double>(count("compile_ns")) / 1e6,
+          count("compile_failures"), count("corrupt_entries"), count("evictions"));
+      std::printf("bypasses: %llu (store failed %llu, unsupported device %llu)\n",
+                  count("bypass_store_failed") + count("bypass_unsupported_device"),
+                  count("bypass_store_failed"), count("bypass_unsupported_device"));
       return 0;
     }
     if (action == "prune") {

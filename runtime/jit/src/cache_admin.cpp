@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_stats_file.h"
 #include "kiln/error.h"
 
 namespace kiln::jit {
@@ -66,6 +67,7 @@ CacheStats cache_stats(const fs::path& dir) {
   s.entries = entries.size();
   for (const Entry& e : entries) s.bytes += e.bytes;
   s.temp_files = temps.size();
+  s.counters = detail::read_cache_stats(dir);
   return s;
 }
 
@@ -98,6 +100,8 @@ uint64_t clear_cache(const fs::path& dir) {
   for (const Entry& e : entries) removed += fs::remove(e.path, ec) ? 1 : 0;
   for (const Entry& t : temps) fs::remove(t.path, ec);
   fs::remove_all(dir / "compilers", ec);
+  fs::remove(dir / "stats", ec);
+  fs::remove(dir / "stats.lock", ec);
   return removed;
 }
 

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace kiln::jit {
@@ -19,6 +21,10 @@ struct CacheStats {
   uint64_t entries = 0;     // <key>.kjit files
   uint64_t bytes = 0;       // their sizes, headers included
   uint64_t temp_files = 0;  // *.tmp.* left by writers that died before the rename
+  // What the JITs using this directory did, summed over their processes:
+  // disk_hits, compiles, compile_ns, compile_failures, corrupt_entries,
+  // evictions, bypass_<reason> (the names of JitCounters); absent: zero.
+  std::map<std::string, uint64_t> counters;
 };
 
 // A directory that does not exist is an empty cache.
@@ -29,8 +35,8 @@ CacheStats cache_stats(const std::filesystem::path& dir);
 // temp files older than an hour. Returns the number of entries removed.
 uint64_t prune_cache(const std::filesystem::path& dir, uint64_t max_bytes);
 
-// Removes every entry, temp file and remembered compiler identity. Returns the
-// number of entries removed.
+// Removes every entry, temp file, remembered compiler identity and the
+// counters. Returns the number of entries removed.
 uint64_t clear_cache(const std::filesystem::path& dir);
 
 // "1048576", "500K", "64M", "2G" (powers of 1024). Throws
