@@ -346,6 +346,50 @@ TEST(CodegenCuda, LoweringIsDeterministic) {
   EXPECT_EQ(lower(g, true).kernels[0].source, lower(g, true).kernels[0].source);
 }
 
+// CudaCodegenOptions::nvrtc swaps the C library includes for a prelude and
+// changes nothing else: the JIT compiles the kernel bodies the generator does.
+TEST(CodegenCuda, NvrtcPreludeReplacesOnlyTheIncludes) {
+  const std::string includes = "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+  for (const auto& [name, fn] : std::vector<std::pair<const char*, kiln::GraphFunction>>{
+           {"softmax", &g_softmax},
+           {"layernorm_bf16", &g_layernorm_bf16},
+           {"gelu_affine_bf16", &g_gelu_affine_bf16},
+           {"dynamic_width", &g_dynamic_width},
+           {"broadcast3d", &g_broadcast3d},
+           {"copy_and_constant", &g_copy_and_constant}}) {
+    const Graph g = traced(name, fn);
+    for (bool aligned : {true, false}) {
+      kiln::compiler::CudaCodegenOptions o;
+      o.entry_prefix = std::string("k_") + name;
+      o.aligned16 = aligned;
+      const kiln::ir::SymbolValues values(g.symbols.size(), -1);
+      const CudaLoweredGraph nvcc = lower_cuda(g, values, o);
+      o.nvrtc = true;
+      const CudaLoweredGraph nvrtc = lower_cuda(g, values, o);
+      ASSERT_EQ(nvcc.kernels.size(), nvrtc.kernels.size());
+      for (size_t k = 0; k < nvcc.kernels.size(); ++k) {
+        const std::string& a = nvcc.kernels[k].source;
+        const std::string& b = nvrtc.kernels[k].source;
+        EXPECT_EQ(nvcc.kernels[k].entry, nvrtc.kernels[k].entry);
+        const size_t at = a.find(includes);
+        ASSERT_NE(at, std::string::npos) << a;
+        EXPECT_EQ(b.find("#include"), std::string::npos) << b;
+        // The prelude ends at its first blank line; the rest is the same text.
+        const size_t prelude = b.find("// NVRTC: ");
+        ASSERT_EQ(prelude, at) << b;
+        const size_t end = b.find("\n\n", prelude);
+        ASSERT_NE(end, std::string::npos);
+        EXPECT_EQ(b.substr(0, at), a.substr(0, at));
+        EXPECT_EQ(b.substr(end + 2), a.substr(at + includes.size())) << name << " kernel " << k;
+        for (const char* defined : {"typedef long int64_t;", "typedef unsigned short uint16_t;",
+                                    "#define INFINITY", "#define NAN", "#define INT64_MIN"}) {
+          EXPECT_NE(b.find(defined), std::string::npos) << defined;
+        }
+      }
+    }
+  }
+}
+
 TEST(CodegenCuda, CompileFlagsNameTheArch) {
   const auto flags = kiln::compiler::cuda_compile_flags("sm_90");
   EXPECT_NE(std::find(flags.begin(), flags.end(), "-arch=sm_90"), flags.end());

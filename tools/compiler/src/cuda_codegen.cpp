@@ -88,6 +88,30 @@ static __device__ __forceinline__ float kiln_round_f16(float f) {
 }
 )";
 
+// What the kernels use of <stdint.h> and <math.h>, for NVRTC, which has no C
+// library headers (memcpy and the math functions are built into it). The
+// integer types are glibc's on x86-64 (int64_t is long), so overloads such as
+// min(int64_t, int64_t) resolve as under nvcc. NVRTC knows no __builtin_inff
+// or __builtin_nanf (glibc's INFINITY and NAN): the bit patterns, through
+// CUDA's reinterpret intrinsic, give the same float constants.
+constexpr std::string_view kNvrtcPrelude =
+    R"(// NVRTC: <stdint.h> and <math.h> as far as this kernel needs them.
+typedef signed char int8_t;
+typedef unsigned char uint8_t;
+typedef short int16_t;
+typedef unsigned short uint16_t;
+typedef int int32_t;
+typedef unsigned int uint32_t;
+typedef long int64_t;
+typedef unsigned long uint64_t;
+#define INT64_C(c) c##L
+#define INT64_MAX (INT64_C(9223372036854775807))
+#define INT64_MIN (-INT64_MAX - 1)
+#define INFINITY (__uint_as_float(0x7f800000u))
+#define NAN (__uint_as_float(0x7fc00000u))
+
+)";
+
 // The gelu's division on the device: 2 ulp (see GroupEmitter::device_math_).
 constexpr std::string_view kDeviceGeluDivText =
     R"(static __device__ __forceinline__ float kiln_gelu_div(float p, float q) {
@@ -180,8 +204,11 @@ class CudaKernelEmitter : public GroupEmitter {
  public:
   CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
                     const ir::SymbolValues& sv, std::string entry, bool aligned16,
-                    bool index32 = false)
-      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)), aligned16_(aligned16), index32_(index32) {
+                    bool index32 = false, bool nvrtc = false)
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)),
+        aligned16_(aligned16),
+        index32_(index32),
+        nvrtc_(nvrtc) {
     device_math_ = true;
   }
 
@@ -888,7 +915,11 @@ class CudaKernelEmitter : public GroupEmitter {
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
            " C=" + ir::shape_to_string(g_, {G_.inner}) + ", " + shape_note_ + ".\n";
     }
-    s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+    if (nvrtc_) {
+      s += kNvrtcPrelude;
+    } else {
+      s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+    }
     static const std::pair<unsigned, std::string_view> kHelpers[] = {
         {kHelperTanh, kHelperTanhText},
         {kHelperGelu, kHelperGeluText},
@@ -947,6 +978,7 @@ class CudaKernelEmitter : public GroupEmitter {
 
   bool aligned16_;
   bool index32_;
+  bool nvrtc_;
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
@@ -986,10 +1018,10 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
     CudaKernelEmitter probe(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
-                            options.aligned16, options.index32);
+                            options.aligned16, options.index32, options.nvrtc);
     probe.run();
     CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry, options.aligned16,
-                        options.index32);
+                        options.index32, options.nvrtc);
     std::set<std::string> kept = probe.reread_vectors();
     const auto late = probe.late_vectors();
     for (const auto& [key, read] : probe.vector_keys()) {

@@ -1,4 +1,5 @@
-// The JIT's compiler failed: not found, exited non-zero, or was killed.
+// The JIT's compiler failed: not found, exited non-zero, or was killed (clang++),
+// or could not be loaded or reported an error (NVRTC).
 // Nothing is cached for the call's key, so the next call tries again.
 #pragma once
 
@@ -11,7 +12,9 @@ namespace kiln::jit {
 class JitCompileError : public Error {
  public:
   // `exit_code` is the compiler's status, 128 + signal when killed, -1 when
-  // it could not be started.
+  // it could not be started; for NVRTC, which runs in process, the
+  // nvrtcResult of the call that failed (6: NVRTC_ERROR_COMPILATION), -1 when
+  // NVRTC could not be loaded or does not support the arch.
   JitCompileError(std::string graph, const std::string& message, int exit_code,
                   std::string compiler_output);
   const std::string& graph() const noexcept { return graph_; }

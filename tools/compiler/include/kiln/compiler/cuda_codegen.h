@@ -52,6 +52,11 @@ struct CudaCodegenOptions {
   // Every index extent is below kCudaInt32IndexLimit (an IndexWidth guard
   // checks it), so kernels index with int even where sizes are symbolic.
   bool index32 = false;
+  // For NVRTC (the JIT) instead of nvcc: NVRTC has no C library headers, so
+  // the kernels start with a prelude that defines what they use of
+  // <stdint.h> and <math.h> instead of including them. The kernel bodies are
+  // the same either way; false keeps nvcc's text byte for byte.
+  bool nvrtc = false;
 };
 
 CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_values,

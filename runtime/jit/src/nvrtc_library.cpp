@@ -1,0 +1,171 @@
+#include "nvrtc_library.h"
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string_view>
+#include <type_traits>
+
+#include "kiln/jit/jit_error.h"
+
+namespace kiln::jit::detail {
+namespace {
+
+// Newest first: a CUDA 13 NVRTC compiles for every arch a CUDA 12 one does
+// except those CUDA 13 dropped (below sm_75), which Kiln's kernels (bf16
+// conversions need sm_80) do not target anyway.
+constexpr const char* kNames[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"};
+
+#if defined(__aarch64__)
+constexpr const char* kTargetLib = "targets/sbsa-linux/lib";
+#else
+constexpr const char* kTargetLib = "targets/x86_64-linux/lib";
+#endif
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+}  // namespace
+
+std::vector<std::string> nvrtc_candidates() {
+  if (std::string path = env("KILN_NVRTC_PATH"); !path.empty()) return {std::move(path)};
+  std::vector<std::string> dirs;
+  if (std::string home = env("CUDA_HOME"); !home.empty()) {
+    while (home.size() > 1 && home.back() == '/') home.pop_back();
+    dirs.push_back(home + "/lib64");
+    dirs.push_back(home + "/" + kTargetLib);
+  }
+  dirs.emplace_back("/usr/local/cuda/lib64");
+  dirs.push_back(std::string("/usr/local/cuda/") + kTargetLib);
+  std::vector<std::string> out(std::begin(kNames), std::end(kNames));
+  for (const std::string& dir : dirs) {
+    for (const char* name : kNames) {
+      std::string path = dir + "/" + name;
+      // CUDA_HOME=/usr/local/cuda would list every path twice.
+      bool seen = false;
+      for (const std::string& p : out) seen = seen || p == path;
+      if (!seen) out.push_back(std::move(path));
+    }
+  }
+  return out;
+}
+
+const NvrtcLibrary& NvrtcLibrary::get(const std::string& graph) {
+  // Never destroyed: kernels may compile from other threads while static
+  // destructors run at exit.
+  static NvrtcLibrary* const library = new NvrtcLibrary();
+  static std::once_flag once;
+  std::call_once(once, [] { library->load(); });
+  if (!library->problem_.empty())
+    throw JitCompileError(graph, library->problem_, -1, library->tried_);
+  return *library;
+}
+
+void NvrtcLibrary::load() {
+  const bool overridden = !env("KILN_NVRTC_PATH").empty();
+  const std::vector<std::string> candidates = nvrtc_candidates();
+  void* handle = nullptr;
+  std::string origin;  // for messages
+  for (const std::string& candidate : candidates) {
+    dlerror();
+    // Never closed: the function pointers point into it for the process's life.
+    handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle != nullptr) {
+      path = candidate;
+      origin = overridden ? candidate + " (KILN_NVRTC_PATH)" : candidate;
+      break;
+    }
+    // dlerror's text names the file itself ("<path>: cannot open shared object file: ...").
+    const char* why = dlerror();
+    const std::string reason = why != nullptr ? why : "dlopen failed";
+    if (reason.find(candidate) == std::string::npos) tried_ += candidate + ": ";
+    tried_ += reason;
+    tried_ += '\n';
+  }
+  if (handle == nullptr) {
+    if (!tried_.empty()) tried_.pop_back();  // the last line's newline
+    std::string list;
+    for (const std::string& c : candidates) list += (list.empty() ? "" : ", ") + c;
+    problem_ = overridden
+                   ? "NVRTC not found: KILN_NVRTC_PATH=" + candidates[0] +
+                         " is not a loadable NVRTC library (expected libnvrtc.so of CUDA 12 or 13)"
+                   : "NVRTC not found (expected libnvrtc of CUDA 12 or 13; set KILN_NVRTC_PATH "
+                     "to its file): tried " +
+                         list;
+    return;
+  }
+  tried_.clear();
+  bool complete = true;
+  auto resolve = [&](auto& entry, const char* symbol) {
+    if (!complete) return;
+    void* address = ::dlsym(handle, symbol);
+    if (address == nullptr) {
+      // nvrtcGetSupportedArchs, the newest entry point used, came with CUDA 11.2.
+      problem_ =
+          "NVRTC " + origin + " has no " + symbol + " (expected an NVRTC library, 11.2 or newer)";
+      complete = false;
+      return;
+    }
+    entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(address);
+  };
+  resolve(nvrtcVersion, "nvrtcVersion");
+  resolve(nvrtcGetNumSupportedArchs, "nvrtcGetNumSupportedArchs");
+  resolve(nvrtcGetSupportedArchs, "nvrtcGetSupportedArchs");
+  resolve(nvrtcGetErrorString, "nvrtcGetErrorString");
+  resolve(nvrtcCreateProgram, "nvrtcCreateProgram");
+  resolve(nvrtcDestroyProgram, "nvrtcDestroyProgram");
+  resolve(nvrtcCompileProgram, "nvrtcCompileProgram");
+  resolve(nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize");
+  resolve(nvrtcGetProgramLog, "nvrtcGetProgramLog");
+  resolve(nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
+  resolve(nvrtcGetCUBIN, "nvrtcGetCUBIN");
+  resolve(nvrtcGetPTXSize, "nvrtcGetPTXSize");
+  resolve(nvrtcGetPTX, "nvrtcGetPTX");
+  auto query = [&](const char* call, nvrtcResult r) {
+    if (r != kNvrtcSuccess && problem_.empty()) {
+      problem_ = "NVRTC " + origin + ": " + call + " returned " + result_text(r) +
+                 " (expected NVRTC_SUCCESS)";
+    }
+    return r == kNvrtcSuccess;
+  };
+  int count = 0;
+  if (complete && query("nvrtcVersion", nvrtcVersion(&major, &minor)) &&
+      query("nvrtcGetNumSupportedArchs", nvrtcGetNumSupportedArchs(&count))) {
+    archs.resize(static_cast<size_t>(std::max(count, 0)));
+    query("nvrtcGetSupportedArchs", nvrtcGetSupportedArchs(archs.data()));
+  }
+  if (!problem_.empty()) {
+    // Not NVRTC, or not one Kiln can use: nothing keeps it loaded.
+    ::dlclose(handle);
+    return;
+  }
+  // The resolved file, for messages: "libnvrtc.so.13" says less than where
+  // the loader found it.
+  if (link_map* map = nullptr; ::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr &&
+                               map->l_name != nullptr && *map->l_name != '\0') {
+    path = map->l_name;
+  }
+}
+
+std::string NvrtcLibrary::version() const {
+  return "nvrtc " + std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::string NvrtcLibrary::result_text(nvrtcResult result) const {
+  const char* text = nvrtcGetErrorString != nullptr ? nvrtcGetErrorString(result) : nullptr;
+  // NVRTC answers a value it does not know with "NVRTC_ERROR unknown", not
+  // null: a name is one identifier.
+  if (text == nullptr || std::string_view(text).find(' ') != std::string_view::npos) {
+    return "nvrtcResult " + std::to_string(result);
+  }
+  return text;
+}
+
+std::string nvrtc_version(const std::string& graph) { return NvrtcLibrary::get(graph).version(); }
+
+}  // namespace kiln::jit::detail
