@@ -20,7 +20,7 @@
 #   With PACKAGE, a copy step (copy_if_different) whose output <file> is a source
 #   of <name>, so building the library writes it.
 # The generator reruns when a PROFILE file changes; its outputs change only
-# when the shapes do (counts alone do not), so nothing else rebuilds then.
+# when the shapes do (counts alone do not), so with Ninja nothing else rebuilds.
 # Generated files go to ${CMAKE_CURRENT_BINARY_DIR}/<name>.kiln_out/ (<name>.kiln,
 # .h, .cpp, _embed.S, .d; the generator's own ninja build under work/). Generator
 # runs share a one-slot Ninja job pool (kiln_generator), since each runs its own
