@@ -6,7 +6,9 @@
 #     TARGETS <targets...>        cpu:<level> (cpu:x86-64, cpu:x86-64-v3) or cuda:sm_<NN>
 #     [PACKAGE <file>]            also write the package here (relative: current binary dir)
 #     [NAMESPACE <ns>]            C++ namespace of the generated header; default <name>
-#     [PROFILE <file.kprof>]      shapes seen in production (relative: current source dir)
+#     [PROFILE <file.kprof>...]   shapes recorded in production (KILN_PROFILE_OUT; relative:
+#                                 current source dir): each recorded shape that fits its
+#                                 graph becomes a static specialization (docs/profile.md)
 #     [TAG <string>])             user tag, part of every kernel key
 #
 # Creates:
@@ -17,6 +19,8 @@
 #                       with Kiln::gen_main, run at build time.
 #   With PACKAGE, a copy step (copy_if_different) whose output <file> is a source
 #   of <name>, so building the library writes it.
+# The generator reruns when a PROFILE file changes; its outputs change only
+# when the shapes do (counts alone do not), so with Ninja nothing else rebuilds.
 # Generated files go to ${CMAKE_CURRENT_BINARY_DIR}/<name>.kiln_out/ (<name>.kiln,
 # .h, .cpp, _embed.S, .d; the generator's own ninja build under work/). Generator
 # runs share a one-slot Ninja job pool (kiln_generator), since each runs its own
@@ -158,8 +162,8 @@ endfunction()
 
 function(add_precompiled_graphs NAME)
   set(options "")
-  set(one_value_args PACKAGE NAMESPACE PROFILE TAG)
-  set(multi_value_args GRAPHS TARGETS)
+  set(one_value_args PACKAGE NAMESPACE TAG)
+  set(multi_value_args GRAPHS TARGETS PROFILE)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${options}" "${one_value_args}" "${multi_value_args}")
 
   # --- validate, then fill in defaults -----------------------------------------
@@ -185,13 +189,24 @@ function(add_precompiled_graphs NAME)
     set(ARG_NAMESPACE "${NAME}")
   endif()
   _Kiln_validate_namespace(${NAME} "${ARG_NAMESPACE}")
-  if(DEFINED ARG_PROFILE)
-    cmake_path(ABSOLUTE_PATH ARG_PROFILE BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
-               NORMALIZE)
-    if(NOT EXISTS "${ARG_PROFILE}")
-      _Kiln_error(${NAME} "PROFILE '${ARG_PROFILE}' does not exist")
+  # A profile must exist when the build is configured: it is a dependency of
+  # the generator run. An empty file is an empty profile.
+  set(profiles "")
+  foreach(profile IN LISTS ARG_PROFILE)
+    cmake_path(ABSOLUTE_PATH profile BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE
+               OUTPUT_VARIABLE abs_profile)
+    if(NOT EXISTS "${abs_profile}")
+      _Kiln_error(${NAME} "PROFILE '${abs_profile}' does not exist (record one with "
+                  "KILN_PROFILE_OUT=<file>, or create an empty file)")
     endif()
-  endif()
+    if(IS_DIRECTORY "${abs_profile}")
+      _Kiln_error(${NAME} "PROFILE '${abs_profile}' is a directory, not a .kprof file")
+    endif()
+    if(abs_profile IN_LIST profiles)
+      _Kiln_error(${NAME} "PROFILE '${abs_profile}' is listed twice")
+    endif()
+    list(APPEND profiles "${abs_profile}")
+  endforeach()
   if(DEFINED ARG_PACKAGE)
     cmake_path(ABSOLUTE_PATH ARG_PACKAGE BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
                NORMALIZE)
@@ -278,11 +293,9 @@ function(add_precompiled_graphs NAME)
   if(KILN_GENERATOR_JOBS)
     list(APPEND args --jobs "${KILN_GENERATOR_JOBS}")
   endif()
-  set(extra_depends "")
-  if(DEFINED ARG_PROFILE)
-    list(APPEND args --profile "${ARG_PROFILE}")
-    list(APPEND extra_depends "${ARG_PROFILE}")
-  endif()
+  foreach(profile IN LISTS profiles)
+    list(APPEND args --profile "${profile}")
+  endforeach()
   if(DEFINED ARG_TAG)
     list(APPEND args --tag "${ARG_TAG}")
   endif()
@@ -306,7 +319,7 @@ function(add_precompiled_graphs NAME)
     OUTPUT "${package_file}" "${header_file}" "${source_file}" "${embed_file}"
     COMMAND ${generator} ${args}
     ${touch_args}
-    DEPENDS ${generator} ${extra_depends}
+    DEPENDS ${generator} ${profiles}
     WORKING_DIRECTORY "${out_dir}"
     COMMENT "Precompiling graphs ${NAME} for ${targets_csv}"
     ${pool_args}

@@ -42,6 +42,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "cuda_error";
     case ErrorCode::jit_compile_failed:
       return "jit_compile_failed";
+    case ErrorCode::profile_malformed:
+      return "profile_malformed";
   }
   return "unknown";
 }

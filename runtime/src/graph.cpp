@@ -743,6 +743,8 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   const CompiledSpecialization* spec = g.select(tensors, symbols, device);
   // Counted once the arguments are known valid: a refused call is no call.
   g.calls.fetch_add(1, std::memory_order_relaxed);
+  if (g.package->profile) [[unlikely]]
+    g.package->profile->record(*g.entry, tensors);
   if (spec != nullptr) {
     uintptr_t begins[kMaxTensors];
     g.check_no_overlap(*spec, tensors, symbols, begins);

@@ -13,14 +13,17 @@ detail::PackageState::PackageState(PackageReader package_reader, const OpenOptio
     : reader(std::move(package_reader)),
       stance(stance_from_env(options.stance)),
       cpu(reader, options.num_threads),
-      cuda(reader, options) {
+      cuda(reader, options),
+      profile(ProfileRecorder::open(options.profile_out, reader.manifest())) {
   const auto* entries = reader.manifest().graphs();
   if (entries == nullptr) return;
   graphs.reserve(entries->size());
   for (const fb::GraphEntry* entry : *entries) graphs.push_back(GraphFactory::make(*this, *entry));
 }
 
-detail::PackageState::~PackageState() = default;
+detail::PackageState::~PackageState() {
+  if (profile) profile->write_or_report();
+}
 
 Package::Package(std::unique_ptr<detail::PackageState> state) : state_(std::move(state)) {}
 Package::Package(Package&&) noexcept = default;
@@ -76,6 +79,9 @@ size_t Package::export_compiled(const std::filesystem::path& path) const {
 
 void Package::set_stance(Stance stance) { state_->stance.store(stance, std::memory_order_relaxed); }
 Stance Package::stance() const { return state_->stance.load(std::memory_order_relaxed); }
+void Package::write_profile() {
+  if (state_->profile) state_->profile->write();
+}
 const PackageReader& Package::reader() const { return state_->reader; }
 
 }  // namespace kiln

@@ -10,6 +10,7 @@
 #include "cuda_launcher.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
+#include "profile_recorder.h"
 
 namespace kiln::detail {
 
@@ -22,6 +23,9 @@ struct PackageState {
   CpuLauncher cpu;
   CudaLauncher cuda;
   std::vector<std::unique_ptr<Graph>> graphs;  // manifest order, so sorted by name
+  // Set only while recording a profile: a call tests this pointer and
+  // nothing else when it is not.
+  std::unique_ptr<ProfileRecorder> profile;
 };
 
 struct GraphFactory {

@@ -23,7 +23,11 @@ set(cases
   "add_precompiled_graphs(mlp BOGUS GRAPHS g.cpp TARGETS cpu:x86-64)|unknown arguments: 'BOGUS'"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE)|PACKAGE given without a value"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 NAMESPACE a::1b)|NAMESPACE 'a::1b' is not a C\\+\\+ namespace name"
-  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE nope.kprof)|PROFILE '.*/nope.kprof' does not exist"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE nope.kprof)|PROFILE '.*/nope.kprof' does not exist \\(record one with KILN_PROFILE_OUT"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE g.kprof nope2.kprof)|PROFILE '.*/nope2.kprof' does not exist"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE g.kprof g.kprof)|PROFILE '.*/g.kprof' is listed twice"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE sub)|PROFILE '.*/sub' is a directory"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE)|PROFILE given without a value"
   "add_precompiled_graphs(mlp GRAPHS missing.cpp TARGETS cpu:x86-64)|GRAPHS source 'missing.cpp' does not exist"
   "add_precompiled_graphs(my-lib GRAPHS g.cpp TARGETS cpu:x86-64)|add_precompiled_graphs\\(my-lib\\): the name must be a C identifier"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE mlp.kiln_out/mlp.kiln)|is the generator's own output"
@@ -42,6 +46,8 @@ foreach(case IN LISTS cases)
 
   set(dir "${WORK_DIR}/case${index}")
   file(WRITE "${dir}/g.cpp" "// graph source stand-in\n")
+  file(WRITE "${dir}/g.kprof" "")
+  file(MAKE_DIRECTORY "${dir}/sub")
   file(WRITE "${dir}/CMakeLists.txt"
     "cmake_minimum_required(VERSION 3.25)\n"
     "project(ErrorCase LANGUAGES NONE)\n"

@@ -2,7 +2,11 @@
 #   1. cmake --install KILN_BUILD_DIR --prefix WORK_DIR/prefix
 #   2. check the installed CMake files name no path of the source or build tree
 #   3. configure CONSUMER_SOURCE_DIR with CMAKE_PREFIX_PATH=WORK_DIR/prefix, build it
-#   4. run its app, which checks its results numerically and prints "ok"
+#   4. run its app, which checks its results numerically and prints "ok", while
+#      recording a profile (KILN_PROFILE_OUT)
+#   5. rebuild with PROFILE set to that profile and run the app again: the sizes
+#      it called now run static specializations
+#   6. record again: the changed profile reruns the generator, once
 # Any failure stops with a non-zero exit.
 cmake_minimum_required(VERSION 3.25)
 
@@ -93,11 +97,55 @@ set(app "${consumer_build}/consumer_app")
 if(NOT EXISTS "${app}")
   set(app "${consumer_build}/${KILN_CONFIG}/consumer_app")
 endif()
-execute_process(
-  COMMAND "${CMAKE_COMMAND}" -E env "KILN_CACHE_DIR=${WORK_DIR}/cache" "${app}"
-  OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
-message(STATUS "integration: consumer_app said:\n${app_out}${app_err}")
-if(NOT rc EQUAL 0 OR NOT app_out MATCHES "(^|\n)ok\n")
-  message(FATAL_ERROR "integration: consumer_app failed (${rc})")
+function(run_app what)
+  execute_process(
+    COMMAND "${CMAKE_COMMAND}" -E env "KILN_CACHE_DIR=${WORK_DIR}/cache" ${ARGN} "${app}"
+    OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
+  message(STATUS "integration: consumer_app (${what}) said:\n${app_out}${app_err}")
+  if(NOT rc EQUAL 0 OR NOT app_out MATCHES "(^|\n)ok\n")
+    message(FATAL_ERROR "integration: consumer_app (${what}) failed (${rc})")
+  endif()
+endfunction()
+# Returns the build's output in <out_var>.
+function(build_consumer what out_var)
+  message(STATUS "integration: ${what}")
+  execute_process(
+    COMMAND "${CMAKE_COMMAND}" --build "${consumer_build}" --config "${KILN_CONFIG}" --parallel 2
+    OUTPUT_VARIABLE out ERROR_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "integration: ${what} failed (${rc}):\n${out}")
+  endif()
+  set(${out_var} "${out}" PARENT_SCOPE)
+endfunction()
+set(profile "${WORK_DIR}/prod.kprof")
+run_app("recording a profile" "KILN_PROFILE_OUT=${profile}")
+
+# Both packages of the app (embedded and file) wrote the profile in turn.
+file(READ "${profile}" recorded)
+message(STATUS "integration: recorded profile:\n${recorded}")
+foreach(rows IN ITEMS 1 16 37)
+  if(NOT recorded MATCHES "(^|\n)scale_shift [0-9a-f]+ n=${rows} 2\n")
+    message(FATAL_ERROR "integration: the profile has no line 'scale_shift <hash> n=${rows} 2'")
+  endif()
+endforeach()
+
+# 5. precompile what the profile recorded
+run_step("configure consumer with PROFILE" "${CMAKE_COMMAND}" ${configure_args}
+         "-DCONSUMER_PROFILE=${profile}")
+build_consumer("build consumer with PROFILE" out)
+if(NOT out MATCHES "Precompiling graphs consumer_graphs")
+  message(FATAL_ERROR "integration: PROFILE did not rerun the generator:\n${out}")
+endif()
+run_app("profiled")
+
+# 6. a changed profile (the same shapes, counted again) reruns the generator
+run_app("recording again" "KILN_PROFILE_OUT=${profile}")
+build_consumer("rebuild after the profile changed" out)
+if(NOT out MATCHES "Precompiling graphs consumer_graphs")
+  message(FATAL_ERROR "integration: a changed PROFILE did not rerun the generator:\n${out}")
+endif()
+build_consumer("rebuild with nothing changed" out)
+if(out MATCHES "Precompiling graphs")
+  message(FATAL_ERROR "integration: the generator reran with nothing changed:\n${out}")
 endif()
 message(STATUS "integration: ok")

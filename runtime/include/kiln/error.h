@@ -30,6 +30,7 @@ enum class ErrorCode : uint8_t {
   internal,
   cuda_error,  // appended: the values above are stable
   jit_compile_failed,
+  profile_malformed,  // a .kprof file a recording would merge into is not a profile
 };
 
 // "package_checksum_mismatch", ...: stable names for logs and the CLI.

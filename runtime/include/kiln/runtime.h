@@ -35,6 +35,11 @@ struct OpenOptions {
   // Sync the stream after every CUDA launch so a fault names its kernel;
   // also set by KILN_CUDA_SYNC=1. Slow: for debugging.
   bool cuda_synchronize = false;
+  // Record the shapes of every call into this .kprof file (docs/profile.md),
+  // merged into what it holds when the Package closes or write_profile()
+  // runs. KILN_PROFILE_OUT, when set and not empty, overrides it. Empty: no
+  // recording.
+  std::filesystem::path profile_out;
 };
 
 // One slot per kiln.fb.GuardKind.
@@ -113,6 +118,14 @@ class Package {
 
   void set_stance(Stance stance);
   Stance stance() const;
+
+  // With a profile being recorded (OpenOptions::profile_out or
+  // KILN_PROFILE_OUT), adds the counts recorded so far to the file and
+  // starts counting afresh; without, does nothing. Throws Error(io), or
+  // Error(profile_malformed) when the file is not a profile; the counts are
+  // then kept. The destructor writes what is left, reporting a failure on
+  // stderr.
+  void write_profile();
 
   const PackageReader& reader() const;
 

@@ -1,6 +1,8 @@
 // Uses an installed Kiln the way an application does: the generated typed
 // function (embedded package) and the package file written by PACKAGE. Checks
-// every element against x * 2 + 1; exits non-zero on any mismatch or error.
+// every element against x * 2 + 1, and which specialization each size runs:
+// built with the profile an earlier run recorded (CONSUMER_PROFILED), every
+// size it called has a static one. Exits non-zero on any mismatch or error.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -56,8 +58,14 @@ int main() {
     auto pkg =
         kiln::Package::open(CONSUMER_PACKAGE_PATH, {.stance = kiln::Stance::fail_on_recompile});
     int calls = 0;
-    // 16 is a hot (static) specialization; 37 and 1 take the general one.
+    // 16 is a hot (static) specialization; 37 and 1 take the general one,
+    // unless a profile recorded them.
     for (int64_t rows : {int64_t{16}, int64_t{37}, int64_t{1}}) {
+#ifdef CONSUMER_PROFILED
+      const std::string want = "n=" + std::to_string(rows);
+#else
+      const std::string want = rows == 16 ? "n=16" : "general";
+#endif
       const int64_t count = rows * 64;
       std::vector<float> x = random_input(count, static_cast<uint32_t>(rows) * 7919u + 1u);
       const float poison = std::numeric_limits<float>::quiet_NaN();
@@ -70,6 +78,16 @@ int main() {
       std::vector<float> out2(x.size(), poison);
       kiln::TensorView xv(x.data(), kiln::DType::f32, {rows, 64});
       kiln::TensorView ov(out2.data(), kiln::DType::f32, {rows, 64});
+      const DLTensor* args[] = {&xv.dl(), &ov.dl()};
+      for (kiln::Package* p : {&consumer_graphs::loaded_package(), &pkg}) {
+        const std::string_view got = p->graph("scale_shift").select({args, 1}, {args + 1, 1});
+        if (got != want) {
+          std::fprintf(stderr, "FAILED: n=%lld runs '%.*s', want '%s'\n",
+                       static_cast<long long>(rows), static_cast<int>(got.size()), got.data(),
+                       want.c_str());
+          ++failures;
+        }
+      }
       pkg.graph("scale_shift").call({xv}, {ov});
       failures += count_mismatches("package file", rows, x, out2);
       ++calls;

@@ -1,6 +1,7 @@
 // A call's arguments on random data: inputs drawn for a graph with every
-// symbol set to n, their reference outputs from the interpreter, and output
-// buffers filled with a marker byte, as DLTensors ready for Graph::call.
+// symbol set to n (or each to its own value), their reference outputs from
+// the interpreter, and output buffers filled with a marker byte, as
+// DLTensors ready for Graph::call.
 // Shared by the tests that run a package against the interpreter.
 #pragma once
 
@@ -17,11 +18,12 @@ namespace kiln_test {
 
 class RandomCall {
  public:
-  RandomCall(const kiln::ir::Graph& g, int64_t n, uint64_t seed) {
+  RandomCall(const kiln::ir::Graph& g, int64_t n, uint64_t seed)
+      : RandomCall(g, kiln::ir::SymbolValues(g.symbols.size(), n), seed) {}
+  RandomCall(const kiln::ir::Graph& g, const kiln::ir::SymbolValues& values, uint64_t seed) {
     std::mt19937_64 rng(seed);
     for (int32_t id : g.inputs) {
-      std::vector<int64_t> shape;
-      for (const auto& d : g.node(id).shape) shape.push_back(d.is_constant() ? d.value : n);
+      const std::vector<int64_t> shape = kiln::ir::eval_shape(g.node(id).shape, values);
       inputs_.push_back(kiln::compiler::random_tensor(g.node(id).dtype, shape, rng));
     }
     want_ = kiln::compiler::interpret(g, inputs_);

@@ -18,6 +18,7 @@
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/compiler/process.h"
+#include "kiln/compiler/profile.h"
 #include "kiln/graph.h"
 #include "manifest_builder.h"
 
@@ -201,7 +202,8 @@ TargetSpec parse_target(const std::string& name) {
   throw std::invalid_argument("kiln: target '" + name + "': expected cpu:<level> or cuda:sm_<NN>");
 }
 
-std::vector<ir::SymbolValues> enumerate_specializations(const ir::Graph& g) {
+std::vector<ir::SymbolValues> enumerate_specializations(
+    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled) {
   std::vector<ir::SymbolValues> statics = {ir::SymbolValues(g.symbols.size(), -1)};
   bool any_hot = false;
   for (size_t s = 0; s < g.symbols.size(); ++s) {
@@ -224,9 +226,27 @@ std::vector<ir::SymbolValues> enumerate_specializations(const ir::Graph& g) {
   }
   std::vector<ir::SymbolValues> out;
   if (any_hot) out = statics;
+  const ir::SymbolValues general(g.symbols.size(), -1);
+  for (const auto& values : profiled) {
+    if (values.size() != g.symbols.size()) {
+      throw std::invalid_argument("kiln: graph '" + g.name + "': a profiled tuple has " +
+                                  std::to_string(values.size()) + " values, expected one per " +
+                                  "symbol (" + std::to_string(g.symbols.size()) + ")");
+    }
+    if (values != general && std::find(out.begin(), out.end(), values) == out.end()) {
+      out.push_back(values);
+    }
+  }
+  // Every hot combination fixes the same symbols, so this only moves
+  // profiled tuples (which fix all) ahead of partly dynamic combinations.
+  const auto fixed = [](const ir::SymbolValues& v) {
+    return std::count_if(v.begin(), v.end(), [](int64_t x) { return x >= 0; });
+  };
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const auto& a, const auto& b) { return fixed(a) > fixed(b); });
   // The general specialization catches every shape the statics miss; with no
   // symbols it is the only one and is fully static.
-  out.emplace_back(g.symbols.size(), -1);
+  out.push_back(general);
   return out;
 }
 
@@ -283,6 +303,10 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
       }
     }
   }
+
+  // Before any compile, so a malformed profile fails fast.
+  ProfiledShapes profiled;
+  if (!o.profiles.empty()) profiled = read_profiled_shapes(o.profiles, graphs);
 
   fs::create_directories(o.out_dir);
   fs::create_directories(o.work_dir);
@@ -353,12 +377,17 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   std::vector<CudaBlobRef> cuda_blobs;  // blob index - blob_count_cpu -> source
 
   GeneratorSummary summary;
+  summary.warnings = profiled.warnings;
   Hash128 source_hash{};
   std::string all_keys;
   for (const auto& g : graphs) {
     const Hash128 structure = structure_hash(g);
     auto entry = graph_entry(g, structure);
-    const auto spec_values = enumerate_specializations(g);
+    std::vector<ir::SymbolValues> profiled_values;
+    if (const auto it = profiled.by_graph.find(g.name); it != profiled.by_graph.end()) {
+      for (const ProfiledShape& shape : it->second) profiled_values.push_back(shape.values);
+    }
+    const auto spec_values = enumerate_specializations(g, profiled_values);
     for (size_t t = 0; t < targets.size(); ++t) {
       const auto bi = static_cast<size_t>(build_of_target[t]);
       for (size_t vi = 0; vi < spec_values.size(); ++vi) {
@@ -533,10 +562,11 @@ void usage(std::ostream& out, const char* argv0) {
       << " --name NAME --targets T1,T2,... --out-dir DIR [--namespace NS] [--work-dir DIR]\n"
          "       [--cxx CLANGXX] [--cxx-launcher LAUNCHER] [--nvcc NVCC] [--cuda-launcher "
          "LAUNCHER]\n"
-         "       [--ninja NINJA] [--jobs N] [--tag TAG]\n"
+         "       [--ninja NINJA] [--jobs N] [--tag TAG] [--profile FILE.kprof]...\n"
          "       [--list]\n"
          "Traces every KILN_GRAPH linked into this program, compiles its specializations for\n"
-         "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n";
+         "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n"
+         "Each --profile adds a static specialization per shape it recorded (docs/profile.md).\n";
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -590,10 +620,9 @@ int generator_main(int argc, char** argv) {
         o.jobs = std::stoi(value());
       else if (arg == "--tag")
         o.tag = value();
-      else if (arg == "--profile") {
-        throw std::invalid_argument(
-            "kiln-gen: --profile (PROFILE) is not supported by this version of Kiln yet");
-      } else if (arg == "--list")
+      else if (arg == "--profile")
+        o.profiles.emplace_back(value());
+      else if (arg == "--list")
         list_only = true;
       else if (arg == "--help" || arg == "-h") {
         usage(std::cout, argv[0]);
@@ -615,6 +644,7 @@ int generator_main(int argc, char** argv) {
     if (o.cpp_namespace.empty()) o.cpp_namespace = identifier(o.name);
     if (o.work_dir.empty()) o.work_dir = o.out_dir / "work";
     const GeneratorSummary s = run_generator(o, graphs);
+    for (const std::string& w : s.warnings) std::cerr << "kiln-gen: warning: " << w << "\n";
     std::cout << "kiln-gen: " << s.package.string() << ": " << s.graphs << " graphs, "
               << s.specializations << " specializations, " << s.kernels << " kernels, "
               << s.package_bytes << " bytes\n";

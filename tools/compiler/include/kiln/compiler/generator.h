@@ -25,6 +25,9 @@ struct GeneratorOptions {
   std::string ninja = "ninja";
   int jobs = 0;
   std::string tag;  // user tag, part of every key
+  // .kprof files (--profile): each recorded shape that fits its graph
+  // becomes a static specialization (kiln/compiler/profile.h).
+  std::vector<std::filesystem::path> profiles;
 };
 
 struct GeneratorSummary {
@@ -33,6 +36,9 @@ struct GeneratorSummary {
   size_t specializations = 0;
   size_t kernels = 0;
   uint64_t package_bytes = 0;
+  // What the build skipped and why (profiled shapes that do not fit), one
+  // line each; generator_main prints them as warnings.
+  std::vector<std::string> warnings;
 };
 
 // A target named on the command line, parsed.
@@ -45,9 +51,13 @@ struct TargetSpec {
 TargetSpec parse_target(const std::string& name);
 
 // The specializations a graph gets: one static per combination of hot values
-// (most specific first), then the general one. Each entry has one value per
+// and one per `profiled` tuple (whole tuples, one value per symbol, already
+// checked against the declarations: read_profiled_shapes()) that is not
+// among them, most specific first (more fixed symbols first, hot before
+// profiled among equals), then the general one. Each entry has one value per
 // symbol, -1 for dynamic.
-std::vector<ir::SymbolValues> enumerate_specializations(const ir::Graph& g);
+std::vector<ir::SymbolValues> enumerate_specializations(
+    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled = {});
 std::string specialization_name(const ir::Graph& g, const ir::SymbolValues& values);
 
 GeneratorSummary run_generator(const GeneratorOptions& options,
