@@ -697,6 +697,7 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
                      .stream = stream,
                      .failures = failures,
                      .cpu = &package->cpu,
+                     .cuda_arch = {},
                      .cpu_arch = {}};
   if (const std::optional<uint32_t> target = package->cpu.target()) {
     request.cpu_arch = package->reader.manifest().targets()->Get(*target)->arch()->string_view();
@@ -706,6 +707,10 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
     request.cuda = &package->cuda;
     request.cuda_ordinal = device.ordinal;
     request.compute_capability = device.compute_capability;
+    const detail::CudaDeviceInfo& info = package->cuda.device(device.ordinal);
+    if (info.target && !info.via_ptx) {
+      request.cuda_arch = package->reader.manifest().targets()->Get(*info.target)->arch()->string_view();
+    }
     context.emplace(package->cuda.enter(device.ordinal));
   }
   std::shared_ptr<const JitSpecialization> compiled = jit.compile(request);

@@ -7,6 +7,11 @@ namespace {
 std::atomic<JitCompiler*> registered_jit{nullptr};
 }
 
+CudaKernelLauncher::CudaKernelLauncher() noexcept {
+  static std::atomic<uint64_t> next{1};
+  instance_id_ = next.fetch_add(1, std::memory_order_relaxed);
+}
+
 size_t JitCompiler::export_compiled(const PackageReader& /*package*/,
                                     const std::filesystem::path& /*path*/) {
   throw Error(ErrorCode::invalid_argument,

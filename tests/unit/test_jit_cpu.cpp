@@ -421,4 +421,62 @@ TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
   EXPECT_EQ(files[0].extension(), ".kjit");
 }
 
+// What a process compiled, exported as a delta and merged into the package:
+// a process that loads the result runs those shapes precompiled, with zero
+// compiles (PyTorch's mega-cache hot-load, done as packages).
+TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
+  const fs::path dir = fresh_dir("export");
+  {
+    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+    use(jit);
+    call_and_check(5, 60);
+    call_and_check(6, 61);
+    call_and_check(7, 62);  // the third size: dynamic
+    call_and_check(5, 63);  // a jit hit, not a second specialization
+    EXPECT_EQ(jit.counters().compiles, 3u);
+    EXPECT_EQ(package_->export_compiled(dir / "delta.kiln"), 3u);
+  }
+  std::ofstream(dir / "base.kiln", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes_.data()),
+             static_cast<std::streamsize>(bytes_.size()));
+  const kiln::compiler::ProcessResult merged = kiln::compiler::run_process(
+      {KILN_TEST_KILN_CLI, "merge", (dir / "base.kiln").string(), (dir / "delta.kiln").string(),
+       "-o", (dir / "merged.kiln").string()});
+  ASSERT_EQ(merged.exit_code, 0) << merged.output;
+  EXPECT_NE(merged.output.find("3 specializations added"), std::string::npos) << merged.output;
+
+  // A new process: a fresh JIT registered, which must never be asked.
+  CpuJit fresh({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&fresh);
+  kiln::Package result = kiln::Package::open(dir / "merged.kiln");
+  for (int64_t n : {5, 6, 7, 300}) {
+    EXPECT_EQ(kiln_test::call_and_compare(result, graph_, n, 70 + static_cast<uint64_t>(n)), "");
+  }
+  const kiln::GraphCounters c = result.graph("norms").counters();
+  EXPECT_EQ(c.hits, 4u);
+  EXPECT_EQ(c.misses, 0u);
+  EXPECT_EQ(fresh.counters().requests, 0u);
+  EXPECT_EQ(fresh.counters().compiles, 0u);
+}
+
+// Nothing compiled: a valid delta with no graphs, which merges as a no-op;
+// no JIT registered: a typed error.
+TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
+  const fs::path dir = fresh_dir("export_empty");
+  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  use(jit);
+  EXPECT_EQ(package_->export_compiled(dir / "delta.kiln"), 0u);
+  const kiln::Package delta = kiln::Package::open(dir / "delta.kiln");
+  EXPECT_TRUE(delta.graph_names().empty());
+  kiln::set_jit_compiler(nullptr);
+  try {
+    package_->export_compiled(dir / "other.kiln");
+    FAIL();
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("no JIT compiler is registered"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(dir / "other.kiln"));
+}
+
 }  // namespace

@@ -44,6 +44,10 @@ class CpuKernelLauncher {
 // see a CUDA call.
 class CudaKernelLauncher {
  public:
+  // Unique per launcher in the process, never reused (unlike its address):
+  // what a JIT keys the code it loaded through this launcher by.
+  uint64_t instance_id() const noexcept { return instance_id_; }
+
   // A cubin loaded into the device's primary context; unloaded with the
   // package. Returns the CUfunction of `entry`; `max_shared_bytes` above 48
   // KiB raises the function's dynamic shared memory limit. Throws
@@ -59,7 +63,11 @@ class CudaKernelLauncher {
   virtual void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept = 0;
 
  protected:
+  CudaKernelLauncher() noexcept;
   ~CudaKernelLauncher() = default;
+
+ private:
+  uint64_t instance_id_;
 };
 
 // One call to run on a JIT-compiled specialization whose guards passed.
@@ -99,6 +107,10 @@ struct JitRequest {
   CudaKernelLauncher* cuda = nullptr;
   int cuda_ordinal = 0;
   int compute_capability = 0;  // major * 10 + minor of that device
+  // The arch of the package's CUDA target whose cubins run on that device
+  // ("sm_80"), so an export merges into it; empty when none does (or only
+  // through PTX), and the JIT compiles for the device's own arch.
+  std::string_view cuda_arch;
   // The package's CPU target this machine runs ("x86-64-v3"); empty when
   // the package has none, and the JIT picks its own level.
   std::string_view cpu_arch;

@@ -25,7 +25,8 @@ std::string dl_dtype_text(DLDataType t) {
 
 std::optional<ir::SymbolValues> bind_call(const ir::Graph& g,
                                           std::span<const DLTensor* const> inputs,
-                                          std::span<const DLTensor* const> outputs) {
+                                          std::span<const DLTensor* const> outputs,
+                                          DLDeviceType device) {
   ir::SymbolValues values(g.symbols.size(), -1);
   struct Named {
     const DLTensor* tensor;
@@ -48,7 +49,7 @@ std::optional<ir::SymbolValues> bind_call(const ir::Graph& g,
                     std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
   }
   for (const Named& t : tensors) {
-    if (t.tensor->device.device_type != kDLCPU) return std::nullopt;
+    if (t.tensor->device.device_type != device) return std::nullopt;
   }
   // Bind from every tensor first, then check sizes, so an output's shape is
   // judged against the inputs' binding wherever a symbol first appears.

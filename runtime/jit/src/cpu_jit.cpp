@@ -10,12 +10,14 @@
 #include <new>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache_stats_file.h"
 #include "call_binding.h"
 #include "clang_build.h"
 #include "compiler_identity.h"
+#include "cuda_specialization.h"
 #include "cpu_features.h"
 #include "cpu_module.h"
 #include "disk_cache.h"
@@ -28,14 +30,16 @@
 #include "kiln/package_reader.h"
 #include "log_topics.h"
 #include "manifest_builder.h"
+#include "nvrtc_build.h"
+#include "nvrtc_library.h"
 
 namespace kiln::jit {
 namespace fs = std::filesystem;
 namespace {
 
-// Must match the generator's kCodegenOptions: the JIT lowers with the same
-// codegen, and the key's options component names it.
-constexpr const char* kCodegenOptions = "cpu-codegen-v1";
+// The JIT lowers with the generator's codegen, and the key's options
+// component names it.
+constexpr const char* kCodegenOptions = compiler::kCpuCodegenVersion;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -106,9 +110,38 @@ void Compiled::run(const JitCall& call) const {
 
 using CompiledPtr = std::shared_ptr<const Compiled>;
 
+// One kiln.fb.Specialization as a finished FlatBuffer: what the runtime
+// adopts and an export unpacks.
+std::vector<uint8_t> pack_specialization(std::unique_ptr<fb::SpecializationT> spec) {
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(fb::Specialization::Pack(fbb, spec.get()));
+  return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
+}
+
+// Whether every tensor's first byte is a multiple of `alignment`.
+bool all_aligned(std::span<const DLTensor* const> a, std::span<const DLTensor* const> b,
+                 uintptr_t alignment) {
+  for (auto span : {a, b}) {
+    for (const DLTensor* t : span) {
+      if ((reinterpret_cast<uintptr_t>(t->data) + t->byte_offset) % alignment != 0) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 struct CpuJit::Impl {
+  // A compiled specialization: one of the two is set.
+  struct Served {
+    std::shared_ptr<const Compiled> cpu;
+    std::shared_ptr<const detail::CudaSpecialization> cuda;
+    std::shared_ptr<const JitSpecialization> specialization() const {
+      if (cpu) return cpu;
+      return cuda;
+    }
+  };
+
   JitOptions options;
   std::optional<detail::DiskCache> disk;
 
@@ -117,14 +150,14 @@ struct CpuJit::Impl {
   std::unordered_map<std::string, std::shared_ptr<const ir::Graph>> graphs;
   // By (package checksum, graph, symbol values). A pending future is a
   // compile in flight: threads missing the same key wait on it.
-  std::unordered_map<std::string, std::shared_future<CompiledPtr>> compiled;
+  std::unordered_map<std::string, std::shared_future<Served>> compiled;
   // By (package checksum, graph): per symbol, the first sizes that got a
   // static specialization.
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
   // By package checksum: what this JIT compiled or loaded for it, in order,
   // for export_compiled().
-  std::unordered_map<std::string, std::vector<CompiledPtr>> served;
+  std::unordered_map<std::string, std::vector<Served>> served;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
       compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0},
@@ -132,6 +165,18 @@ struct CpuJit::Impl {
 
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
   CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values, std::string_view cpu_arch);
+  // NVRTC for sm_<arch>, loaded through the request's CUDA launcher.
+  std::shared_ptr<const detail::CudaSpecialization> build_cuda(const ir::Graph& g,
+                                                               const ir::SymbolValues& values,
+                                                               const JitRequest& r, int arch,
+                                                               bool aligned16);
+  // The disk cache's half of a build: the entry's payload, or nullopt on a
+  // miss (a corrupt entry counted and removed). Counts a bypass when off.
+  std::optional<std::vector<std::byte>> lookup(const std::string& key);
+  // Stores a compiled payload, prunes to the cap, and records the compile.
+  void store(const std::string& key, std::span<const std::byte> payload, uint64_t elapsed_ns);
+  void log_miss(const ir::Graph& g, const std::string& key,
+                const compiler::KeyComponents& components) const;
   std::shared_ptr<Compiled> load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
                                  const std::string& label);
   // Adds this process's outcome to the cache directory's counters (`kiln
@@ -255,48 +300,28 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     c->symbol_count = g.symbols.size();
     c->graph = g.name;
     c->target = "cpu:" + arch;
-    auto spec = compiler::specialization(compiler::specialization_name(g, values), 0, values,
-                                         compiler::specialization_guards(g, values, kDLCPU),
-                                         compiler::launch_plan(c->plan, 0), key_hash, components);
-    flatbuffers::FlatBufferBuilder fbb;
-    fbb.Finish(fb::Specialization::Pack(fbb, spec.get()));
-    c->specialization_fb.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+    c->specialization_fb = pack_specialization(compiler::specialization(
+        compiler::specialization_name(g, values), 0, values,
+        compiler::specialization_guards(g, values, kDLCPU), compiler::launch_plan(c->plan, 0),
+        key_hash, components));
     return CompiledPtr(std::move(c));
   };
 
-  if (disk) {
-    std::vector<std::byte> image;
-    const detail::DiskCache::Lookup found = disk->load(key, image);
-    if (found == detail::DiskCache::Lookup::hit) {
-      try {
-        CompiledPtr c = finish(load(std::move(image), std::move(plan), label));
-        disk_hits.fetch_add(1, std::memory_order_relaxed);
-        record({{"disk_hits", 1}});
-        return c;
-      } catch (const Error&) {
-        // Checksummed but not loadable (written by a build whose key
-        // should have differed): treated as corrupt, recompiled below.
-        plan = compiler::lower_cpu(g, values, co);
-        corrupt_entries.fetch_add(1, std::memory_order_relaxed);
-        record({{"corrupt_entries", 1}});
-      }
-    } else if (found == detail::DiskCache::Lookup::corrupt) {
+  if (std::optional<std::vector<std::byte>> image = lookup(key)) {
+    try {
+      CompiledPtr c = finish(load(std::move(*image), std::move(plan), label));
+      disk_hits.fetch_add(1, std::memory_order_relaxed);
+      record({{"disk_hits", 1}});
+      return c;
+    } catch (const Error&) {
+      // Checksummed but not loadable (written by a build whose key should
+      // have differed): treated as corrupt, recompiled below.
+      plan = compiler::lower_cpu(g, values, co);
       corrupt_entries.fetch_add(1, std::memory_order_relaxed);
       record({{"corrupt_entries", 1}});
     }
-  } else {
-    bypass_disk_off.fetch_add(1, std::memory_order_relaxed);
   }
-  if (::kiln::detail::log_topic_enabled("cache")) {
-    std::fprintf(stderr,
-                 "kiln: cache miss graph '%s' key %s: structure %s dtypes %s shapes %s target %s "
-                 "options %s compiler %s runtime %s tag %s\n",
-                 g.name.c_str(), key.c_str(), components.structure.hex().c_str(),
-                 components.dtypes.hex().c_str(), components.shapes.hex().c_str(),
-                 components.target.hex().c_str(), components.options.hex().c_str(),
-                 components.compiler.hex().c_str(), components.runtime.hex().c_str(),
-                 components.tag.hex().c_str());
-  }
+  log_miss(g, key, components);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::byte> image;
   try {
@@ -306,14 +331,35 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     record({{"compile_failures", 1}});
     throw;
   }
-  const auto elapsed = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
-          .count());
+  store(key, image,
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count()));
+  return finish(load(std::move(image), std::move(plan), label));
+}
+
+std::optional<std::vector<std::byte>> CpuJit::Impl::lookup(const std::string& key) {
+  if (!disk) {
+    bypass_disk_off.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  std::vector<std::byte> payload;
+  const detail::DiskCache::Lookup found = disk->load(key, payload);
+  if (found == detail::DiskCache::Lookup::hit) return payload;
+  if (found == detail::DiskCache::Lookup::corrupt) {
+    corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+    record({{"corrupt_entries", 1}});
+  }
+  return std::nullopt;
+}
+
+void CpuJit::Impl::store(const std::string& key, std::span<const std::byte> payload,
+                         uint64_t elapsed_ns) {
   compiles.fetch_add(1, std::memory_order_relaxed);
-  compile_ns.fetch_add(elapsed, std::memory_order_relaxed);
-  detail::StatsMap outcome = {{"compiles", 1}, {"compile_ns", elapsed}};
+  compile_ns.fetch_add(elapsed_ns, std::memory_order_relaxed);
+  detail::StatsMap outcome = {{"compiles", 1}, {"compile_ns", elapsed_ns}};
   if (disk) {
-    if (!disk->store(key, image)) {
+    if (!disk->store(key, payload)) {
       store_failures.fetch_add(1, std::memory_order_relaxed);
       outcome["bypass_store_failed"] = 1;
     } else if (options.max_size) {
@@ -324,7 +370,91 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     }
   }
   record(outcome);
-  return finish(load(std::move(image), std::move(plan), label));
+}
+
+void CpuJit::Impl::log_miss(const ir::Graph& g, const std::string& key,
+                            const compiler::KeyComponents& components) const {
+  if (!::kiln::detail::log_topic_enabled("cache")) return;
+  std::fprintf(stderr,
+               "kiln: cache miss graph '%s' key %s: structure %s dtypes %s shapes %s target %s "
+               "options %s compiler %s runtime %s tag %s\n",
+               g.name.c_str(), key.c_str(), components.structure.hex().c_str(),
+               components.dtypes.hex().c_str(), components.shapes.hex().c_str(),
+               components.target.hex().c_str(), components.options.hex().c_str(),
+               components.compiler.hex().c_str(), components.runtime.hex().c_str(),
+               components.tag.hex().c_str());
+}
+
+std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
+    const ir::Graph& g, const ir::SymbolValues& values, const JitRequest& r, int arch,
+    bool aligned16) {
+  const std::string target = "cuda:sm_" + std::to_string(arch);
+  std::string options_text = compiler::kCudaCodegenVersion;
+  options_text += aligned16 ? " aligned16" : " unaligned";
+  options_text += " nvrtc";
+  for (const std::string& o : detail::nvrtc_options(arch)) options_text += ' ' + o;
+  const std::string identity = std::string("kiln ") + KILN_VERSION + "; " +
+                               compiler::kCudaCodegenVersion + "; " +
+                               detail::nvrtc_version(g.name);
+  compiler::KeyInputs inputs{target, options_text, identity, options.tag, values};
+  compiler::KeyComponents components = compiler::key_components(g, inputs);
+  compiler::CudaCodegenOptions co;
+  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" +
+                    compiler::combine_key(components).hex().substr(0, 16);
+  co.aligned16 = aligned16;
+  co.nvrtc = true;
+  compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);
+  std::string code = options_text;
+  for (const compiler::CudaKernel& k : plan.kernels) code += '\n' + k.source;
+  components.options = compiler::hash_string(code);
+  const compiler::Hash128 key_hash = compiler::combine_key(components);
+  const std::string key = key_hash.hex();
+  const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
+
+  auto finish = [&](std::vector<std::vector<std::byte>> cubins) {
+    auto guards = compiler::specialization_guards(
+        g, values, kDLCUDA, plan.vectorized ? compiler::kCudaVectorAlignment : 1);
+    guards.push_back(compiler::cuda_arch_guard(arch, false));
+    auto spec_fb = pack_specialization(compiler::specialization(
+        compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
+        std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
+    auto c = std::make_shared<detail::CudaSpecialization>(plan, std::move(cubins), *r.cuda,
+                                                          r.cuda_ordinal, g.symbols.size(), g.name,
+                                                          target, label);
+    c->specialization_fb = std::move(spec_fb);
+    return c;
+  };
+
+  if (std::optional<std::vector<std::byte>> payload = lookup(key)) {
+    std::vector<std::vector<std::byte>> cubins;
+    if (detail::unpack_cubins(*payload, cubins) && cubins.size() == plan.kernels.size()) {
+      try {
+        auto c = finish(std::move(cubins));
+        disk_hits.fetch_add(1, std::memory_order_relaxed);
+        record({{"disk_hits", 1}});
+        return c;
+      } catch (const Error&) {
+        // Checksummed but not loadable: recompiled below.
+      }
+    }
+    corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+    record({{"corrupt_entries", 1}});
+  }
+  log_miss(g, key, components);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::vector<std::byte>> cubins;
+  try {
+    cubins = detail::build_cubins(plan.kernels, arch, g.name);
+  } catch (const JitCompileError&) {
+    compile_failures.fetch_add(1, std::memory_order_relaxed);
+    record({{"compile_failures", 1}});
+    throw;
+  }
+  store(key, detail::pack_cubins(cubins),
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count()));
+  return finish(std::move(cubins));
 }
 
 ir::SymbolValues CpuJit::Impl::specialize(const std::string& graph_id,
@@ -353,8 +483,9 @@ std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& reque
   const KilnPackageHeader& header = request.package.header();
   const std::string package_id = compiler::Hash128{header.checksum_lo, header.checksum_hi}.hex();
   const std::shared_ptr<const ir::Graph> g = i.graph_for(request, package_id);
+  const bool cuda = request.cuda != nullptr;
   const std::optional<ir::SymbolValues> values =
-      detail::bind_call(*g, request.inputs, request.outputs);
+      detail::bind_call(*g, request.inputs, request.outputs, cuda ? kDLCUDA : kDLCPU);
   if (!values) {
     i.declined.fetch_add(1, std::memory_order_relaxed);
     i.record({{"bypass_unsupported_device", 1}});
@@ -362,14 +493,32 @@ std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& reque
   }
   const std::string graph_id = package_id + "/" + g->name;
   const ir::SymbolValues spec_values = i.specialize(graph_id, *values);
-  std::string id = graph_id + "/" + std::string(request.cpu_arch);
+  // CUDA code is loaded through one package's launcher, so it is shared
+  // only within it; the device's arch and the call's alignment choose the
+  // code.
+  int cuda_arch = 0;
+  bool aligned16 = false;
+  std::string id = graph_id;
+  if (cuda) {
+    cuda_arch = request.compute_capability;
+    if (request.cuda_arch.starts_with("sm_")) {
+      cuda_arch = std::atoi(std::string(request.cuda_arch.substr(3)).c_str());
+    }
+    aligned16 = all_aligned(request.inputs, request.outputs,
+                            static_cast<uintptr_t>(compiler::kCudaVectorAlignment));
+    id += "/cuda/" + std::to_string(request.cuda->instance_id()) + "/" +
+          std::to_string(request.cuda_ordinal) + "/sm_" + std::to_string(cuda_arch) +
+          (aligned16 ? "/a16" : "/a1");
+  } else {
+    id += "/cpu/" + std::string(request.cpu_arch);
+  }
   for (int64_t v : spec_values) {
     id += '/';
     id += std::to_string(v);
   }
 
-  std::shared_future<CompiledPtr> pending;
-  std::promise<CompiledPtr> promise;
+  std::shared_future<Impl::Served> pending;
+  std::promise<Impl::Served> promise;
   bool leader = false;
   {
     std::lock_guard lock(i.mutex);
@@ -384,7 +533,12 @@ std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& reque
   }
   if (leader) {
     try {
-      CompiledPtr built = i.build(*g, spec_values, request.cpu_arch);
+      Impl::Served built;
+      if (cuda) {
+        built.cuda = i.build_cuda(*g, spec_values, request, cuda_arch, aligned16);
+      } else {
+        built.cpu = i.build(*g, spec_values, request.cpu_arch);
+      }
       {
         std::lock_guard lock(i.mutex);
         i.served[package_id].push_back(built);
@@ -401,81 +555,139 @@ std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& reque
       throw;
     }
   }
-  CompiledPtr compiled = pending.get();  // a waiter rethrows the leader's error
+  const Impl::Served compiled = pending.get();  // a waiter rethrows the leader's error
   if (!leader) i.memory_hits.fetch_add(1, std::memory_order_relaxed);
-  return compiled;
+  return compiled.specialization();
 }
+
+namespace {
+
+// Builds a delta package: the base's graph entries (signature, structure
+// hash, IR) holding only what was compiled, with each specialization's code
+// as blobs, for `kiln merge`.
+class DeltaBuilder {
+ public:
+  explicit DeltaBuilder(const fb::Manifest& base) : base_(base) {}
+
+  void add_cpu(const Compiled& c) {
+    const uint32_t target = target_index(c.target, fb::DeviceKind::Cpu);
+    const uint32_t blob = add_blob(fb::BlobKind::CpuSharedObject, target, c.image);
+    const auto kernel_base = static_cast<uint32_t>(manifest_.kernels.size());
+    for (const compiler::CpuKernel& k : c.plan.kernels) add_kernel(k.entry, target, blob);
+    add_specialization(c.graph, c.specialization_fb, target,
+                       compiler::launch_plan(c.plan, kernel_base));
+  }
+
+  void add_cuda(const detail::CudaSpecialization& c) {
+    const uint32_t target = target_index(c.target(), fb::DeviceKind::Cuda);
+    const auto kernel_base = static_cast<uint32_t>(manifest_.kernels.size());
+    for (size_t k = 0; k < c.plan().kernels.size(); ++k) {
+      add_kernel(c.plan().kernels[k].entry, target,
+                 add_blob(fb::BlobKind::Cubin, target, c.cubins()[k]));
+    }
+    add_specialization(c.graph(), c.specialization_fb, target,
+                       compiler::launch_plan(c.plan(), kernel_base));
+  }
+
+  void write(const fs::path& path, const std::string& compiler) {
+    manifest_.provenance = std::make_unique<fb::ProvenanceT>();
+    manifest_.provenance->kiln_version = KILN_VERSION;
+    manifest_.provenance->compilers.push_back(compiler);
+    try {
+      compiler::write_package_file(path, std::move(manifest_), std::move(blobs_));
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::io,
+                  "kiln: export_compiled to '" + path.string() + "' failed: " + e.what());
+    }
+  }
+
+ private:
+  uint32_t target_index(const std::string& name, fb::DeviceKind device) {
+    auto [it, added] = targets_.emplace(name, static_cast<uint32_t>(manifest_.targets.size()));
+    if (added) {
+      auto t = std::make_unique<fb::TargetT>();
+      t->name = name;
+      t->device = device;
+      t->arch = name.substr(name.find(':') + 1);
+      manifest_.targets.push_back(std::move(t));
+    }
+    return it->second;
+  }
+
+  uint32_t add_blob(fb::BlobKind kind, uint32_t target, std::span<const std::byte> bytes) {
+    compiler::BlobInput input;
+    input.kind = kind;
+    input.target = target;
+    input.bytes.assign(reinterpret_cast<const uint8_t*>(bytes.data()),
+                       reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size());
+    blobs_.push_back(std::move(input));
+    return static_cast<uint32_t>(blobs_.size() - 1);
+  }
+
+  void add_kernel(const std::string& entry, uint32_t target, uint32_t blob) {
+    auto kernel = std::make_unique<fb::KernelT>();
+    kernel->name = entry;
+    kernel->target = target;
+    kernel->blob = blob;
+    kernel->entry = entry;
+    manifest_.kernels.push_back(std::move(kernel));
+  }
+
+  void add_specialization(const std::string& graph, const std::vector<uint8_t>& spec_fb,
+                          uint32_t target, std::unique_ptr<fb::LaunchPlanT> plan) {
+    fb::GraphEntryT*& entry = graphs_[graph];
+    if (entry == nullptr) {
+      const fb::GraphEntry* found =
+          base_.graphs() ? base_.graphs()->LookupByKey(graph.c_str()) : nullptr;
+      if (found == nullptr) {
+        throw Error(ErrorCode::internal,
+                    "kiln: export_compiled: the package has no graph '" + graph + "'");
+      }
+      manifest_.graphs.emplace_back(found->UnPack());
+      entry = manifest_.graphs.back().get();
+      entry->specializations.clear();
+    }
+    std::unique_ptr<fb::SpecializationT> spec(
+        flatbuffers::GetRoot<fb::Specialization>(spec_fb.data())->UnPack());
+    spec->target = target;
+    spec->plan = std::move(plan);
+    entry->specializations.push_back(std::move(spec));
+  }
+
+  const fb::Manifest& base_;
+  fb::ManifestT manifest_;
+  std::vector<compiler::BlobInput> blobs_;
+  std::unordered_map<std::string, fb::GraphEntryT*> graphs_;
+  std::unordered_map<std::string, uint32_t> targets_;
+};
+
+}  // namespace
 
 size_t CpuJit::export_compiled(const PackageReader& package, const fs::path& path) {
   const KilnPackageHeader& header = package.header();
   const std::string package_id = compiler::Hash128{header.checksum_lo, header.checksum_hi}.hex();
-  std::vector<CompiledPtr> served;
+  std::vector<Impl::Served> served;
   {
     std::lock_guard lock(impl_->mutex);
     if (auto it = impl_->served.find(package_id); it != impl_->served.end()) served = it->second;
   }
-  // A delta package: the base's graph entries (signature, structure hash,
-  // IR) holding only what was compiled here, each specialization with its
-  // shared object as a blob, for `kiln merge`.
-  fb::ManifestT manifest;
-  std::vector<compiler::BlobInput> blobs;
-  std::unordered_map<std::string, fb::GraphEntryT*> graphs;
-  std::unordered_map<std::string, uint32_t> targets;
-  const fb::Manifest& base = package.manifest();
-  for (const CompiledPtr& c : served) {
-    fb::GraphEntryT*& entry = graphs[c->graph];
-    if (entry == nullptr) {
-      const fb::GraphEntry* found =
-          base.graphs() ? base.graphs()->LookupByKey(c->graph.c_str()) : nullptr;
-      if (found == nullptr) {
-        throw Error(ErrorCode::internal,
-                    "kiln: export_compiled: the package has no graph '" + c->graph + "'");
-      }
-      manifest.graphs.emplace_back(found->UnPack());
-      entry = manifest.graphs.back().get();
-      entry->specializations.clear();
+  DeltaBuilder delta(package.manifest());
+  std::unordered_set<std::string> keys;
+  size_t count = 0;
+  for (const Impl::Served& s : served) {
+    // The same code loaded through two packages of these bytes, or twice on
+    // two devices: one copy.
+    const std::span<const uint8_t> fbs = s.specialization()->specialization();
+    const fb::Hash128* key = flatbuffers::GetRoot<fb::Specialization>(fbs.data())->key();
+    if (key != nullptr && !keys.insert(compiler::Hash128{key->lo(), key->hi()}.hex()).second) {
+      continue;
     }
-    auto [target, added] =
-        targets.emplace(c->target, static_cast<uint32_t>(manifest.targets.size()));
-    if (added) {
-      auto t = std::make_unique<fb::TargetT>();
-      t->name = c->target;
-      t->device = fb::DeviceKind::Cpu;
-      t->arch = c->target.substr(c->target.find(':') + 1);
-      manifest.targets.push_back(std::move(t));
-    }
-    const auto blob = static_cast<uint32_t>(blobs.size());
-    compiler::BlobInput input;
-    input.kind = fb::BlobKind::CpuSharedObject;
-    input.target = target->second;
-    input.bytes.assign(reinterpret_cast<const uint8_t*>(c->image.data()),
-                       reinterpret_cast<const uint8_t*>(c->image.data()) + c->image.size());
-    blobs.push_back(std::move(input));
-    const auto kernel_base = static_cast<uint32_t>(manifest.kernels.size());
-    for (const compiler::CpuKernel& k : c->plan.kernels) {
-      auto kernel = std::make_unique<fb::KernelT>();
-      kernel->name = k.entry;
-      kernel->target = target->second;
-      kernel->blob = blob;
-      kernel->entry = k.entry;
-      manifest.kernels.push_back(std::move(kernel));
-    }
-    std::unique_ptr<fb::SpecializationT> spec(
-        flatbuffers::GetRoot<fb::Specialization>(c->specialization_fb.data())->UnPack());
-    spec->target = target->second;
-    spec->plan = compiler::launch_plan(c->plan, kernel_base);
-    entry->specializations.push_back(std::move(spec));
+    if (s.cpu) delta.add_cpu(*s.cpu);
+    if (s.cuda) delta.add_cuda(*s.cuda);
+    ++count;
   }
-  manifest.provenance = std::make_unique<fb::ProvenanceT>();
-  manifest.provenance->kiln_version = KILN_VERSION;
-  manifest.provenance->compilers.push_back(impl_->options.cxx);
-  try {
-    compiler::write_package_file(path, std::move(manifest), std::move(blobs));
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::io,
-                "kiln: export_compiled to '" + path.string() + "' failed: " + e.what());
-  }
-  return served.size();
+  delta.write(path, impl_->options.cxx);
+  return count;
 }
 
 CpuJit& install(JitOptions options) {

@@ -30,11 +30,8 @@ namespace {
 constexpr int kDLCPU = 1;   // DLDeviceType
 constexpr int kDLCUDA = 2;  // DLDeviceType
 constexpr size_t kMaxStaticSpecializations = 64;
-constexpr const char* kCodegenOptions = "cpu-codegen-v1";
-// Bumped when the generated CUDA text changes for the same graph (v2: gelu
-// rounded to 16 bits through gelu_narrow.h), so cache keys change with it.
-constexpr const char* kCudaCodegenOptions = "cuda-codegen-v2";
-constexpr int64_t kCudaVectorAlignment = 16;
+constexpr const char* kCodegenOptions = kCpuCodegenVersion;
+constexpr const char* kCudaCodegenOptions = kCudaCodegenVersion;
 
 std::string identifier(std::string_view s) {
   std::string out;

@@ -33,6 +33,10 @@ struct CpuLaunch {
   SizeExpr item_cost;
 };
 
+// Names the CPU codegen in every key (the generator's and the JIT's); bumped
+// when the generated text changes for the same graph.
+inline constexpr const char* kCpuCodegenVersion = "cpu-codegen-v1";
+
 struct CpuLoweredGraph {
   std::vector<PlanBuffer> buffers;
   std::vector<CpuKernel> kernels;

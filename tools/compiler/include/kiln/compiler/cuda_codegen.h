@@ -30,6 +30,14 @@ struct CudaLaunch {
   uint32_t shared_bytes = 0;  // dynamic shared memory (the kernels use static shared memory)
 };
 
+// Names the CUDA codegen in every key; bumped when the generated text
+// changes for the same graph (v2: gelu rounded to 16 bits through
+// gelu_narrow.h), so cache keys change with it. The generator and the JIT
+// both use it.
+inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v2";
+// Alignment a specialization lowered with aligned16 guards on.
+inline constexpr int64_t kCudaVectorAlignment = 16;
+
 struct CudaLoweredGraph {
   std::vector<PlanBuffer> buffers;
   std::vector<CudaKernel> kernels;

@@ -1,0 +1,162 @@
+#include "cuda_specialization.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "kiln/error.h"
+
+namespace kiln::jit::detail {
+namespace {
+
+constexpr size_t kWorkspaceAlignment = 256;  // what the runtime's allocators give
+
+size_t round_up(size_t value, size_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+// Releases the call's temps once its launches are enqueued (stream order
+// keeps them alive for the kernels), also when a launch throws.
+class Workspace {
+ public:
+  Workspace(CudaKernelLauncher& launcher, int ordinal, size_t bytes, void* stream)
+      : launcher_(launcher), ordinal_(ordinal), bytes_(bytes), stream_(stream) {
+    data_ = launcher.allocate_workspace(ordinal, bytes, stream);
+  }
+  ~Workspace() { launcher_.release_workspace(ordinal_, data_, bytes_, stream_); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  std::byte* data() const { return static_cast<std::byte*>(data_); }
+
+ private:
+  CudaKernelLauncher& launcher_;
+  int ordinal_;
+  size_t bytes_;
+  void* stream_;
+  void* data_ = nullptr;
+};
+
+}  // namespace
+
+CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
+                                       std::vector<std::vector<std::byte>> cubins,
+                                       CudaKernelLauncher& launcher, int ordinal,
+                                       size_t symbol_count, std::string graph, std::string target,
+                                       const std::string& label)
+    : plan_(std::move(plan)),
+      cubins_(std::move(cubins)),
+      launcher_(&launcher),
+      ordinal_(ordinal),
+      symbol_count_(symbol_count),
+      graph_(std::move(graph)),
+      target_(std::move(target)) {
+  if (cubins_.size() != plan_.kernels.size()) {
+    throw Error(ErrorCode::internal, "kiln: " + label + ": " + std::to_string(cubins_.size()) +
+                                         " cubins for " + std::to_string(plan_.kernels.size()) +
+                                         " kernels");
+  }
+  for (size_t k = 0; k < plan_.kernels.size(); ++k) {
+    uint32_t shared = 0;
+    for (const compiler::CudaLaunch& l : plan_.launches) {
+      if (l.kernel == k) shared = std::max(shared, l.shared_bytes);
+    }
+    functions_.push_back(launcher.load_function(ordinal, cubins_[k],
+                                                plan_.kernels[k].entry.c_str(), shared, label));
+  }
+}
+
+void CudaSpecialization::run(const JitCall& call) const {
+  if (call.cuda != launcher_ || call.cuda_ordinal != ordinal_) {
+    throw Error(ErrorCode::internal, "kiln: graph '" + graph_ +
+                                         "': a JIT-compiled CUDA specialization ran on another "
+                                         "package or device than it was loaded for");
+  }
+  const std::vector<int64_t> values(call.symbols, call.symbols + symbol_count_);
+  std::vector<void*> buffers(plan_.buffers.size(), nullptr);
+  std::vector<size_t> temp_offsets(plan_.buffers.size(), 0);
+  size_t temp_bytes = 0;
+  for (size_t b = 0; b < plan_.buffers.size(); ++b) {
+    const compiler::PlanBuffer& pb = plan_.buffers[b];
+    if (pb.role == compiler::BufferRole::temp) {
+      const int64_t numel = pb.numel.evaluate(values);
+      temp_offsets[b] = round_up(temp_bytes, kWorkspaceAlignment);
+      temp_bytes = temp_offsets[b] + static_cast<size_t>(std::max<int64_t>(numel, 1)) *
+                                         static_cast<size_t>(dtype_size(pb.dtype));
+      continue;
+    }
+    const DLTensor* t =
+        pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
+    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+  }
+  std::optional<Workspace> workspace;
+  if (temp_bytes > 0) {
+    workspace.emplace(*launcher_, ordinal_, temp_bytes, call.stream);
+    for (size_t b = 0; b < plan_.buffers.size(); ++b) {
+      if (plan_.buffers[b].role == compiler::BufferRole::temp) {
+        buffers[b] = workspace->data() + temp_offsets[b];
+      }
+    }
+  }
+  // Kernel parameters (cuda_kernel.h): the buffers' pointers, then every
+  // symbol as an int64_t, read through these addresses during the launch.
+  std::vector<void*> params;
+  for (const compiler::CudaLaunch& launch : plan_.launches) {
+    params.clear();
+    for (uint32_t b : launch.buffers) params.push_back(&buffers[b]);
+    for (const int64_t& v : values) params.push_back(const_cast<int64_t*>(&v));
+    uint32_t grid[3];
+    for (size_t d = 0; d < 3; ++d) {
+      const int64_t blocks = launch.grid[d].evaluate(values);
+      const int64_t limit = d == 0 ? int64_t{0x7fffffff} : int64_t{65535};
+      if (blocks < 0 || blocks > limit) {
+        throw Error(ErrorCode::invalid_argument,
+                    "kiln: graph '" + graph_ + "': kernel '" + plan_.kernels[launch.kernel].entry +
+                        "' needs " + std::to_string(blocks) + " blocks in grid dimension " +
+                        std::to_string(d) + "; CUDA allows at most " + std::to_string(limit));
+      }
+      grid[d] = static_cast<uint32_t>(blocks);
+    }
+    launcher_->launch_kernel(ordinal_, functions_[launch.kernel], grid, launch.block.data(),
+                             launch.shared_bytes, call.stream, params.data(), graph_,
+                             plan_.kernels[launch.kernel].entry);
+  }
+}
+
+std::vector<std::byte> pack_cubins(const std::vector<std::vector<std::byte>>& cubins) {
+  std::vector<std::byte> out;
+  auto put = [&](uint64_t v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  };
+  put(cubins.size());
+  for (const auto& c : cubins) put(c.size());
+  for (const auto& c : cubins) out.insert(out.end(), c.begin(), c.end());
+  return out;
+}
+
+bool unpack_cubins(std::span<const std::byte> payload, std::vector<std::vector<std::byte>>& out) {
+  size_t at = 0;
+  auto get = [&](uint64_t& v) {
+    if (payload.size() - at < sizeof v) return false;
+    std::memcpy(&v, payload.data() + at, sizeof v);
+    at += sizeof v;
+    return true;
+  };
+  uint64_t count = 0;
+  if (!get(count) || count > payload.size() / sizeof(uint64_t)) return false;
+  std::vector<uint64_t> sizes(count);
+  for (uint64_t& s : sizes) {
+    if (!get(s)) return false;
+  }
+  out.clear();
+  for (uint64_t s : sizes) {
+    if (payload.size() - at < s) return false;
+    out.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(at),
+                     payload.begin() + static_cast<std::ptrdiff_t>(at + s));
+    at += s;
+  }
+  return at == payload.size();
+}
+
+}  // namespace kiln::jit::detail
