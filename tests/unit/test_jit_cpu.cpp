@@ -37,9 +37,10 @@ std::vector<fs::path> entries(const fs::path& dir) {
   std::vector<fs::path> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    // compilers/ holds the remembered `clang++ --version` lines, stats* the
-    // directory's counters: not entries.
-    if (e.is_regular_file() && e.path().parent_path().filename() != "compilers" &&
+    // compilers/ holds the remembered `clang++ --version` lines, sizes/ the
+    // symbols' size history, stats* the directory's counters: not entries.
+    const std::string parent = e.path().parent_path().filename().string();
+    if (e.is_regular_file() && parent != "compilers" && parent != "sizes" &&
         !e.path().filename().string().starts_with("stats")) {
       out.push_back(e.path());
     }
@@ -477,6 +478,32 @@ TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
     EXPECT_NE(std::string(e.what()).find("no JIT compiler is registered"), std::string::npos);
   }
   EXPECT_FALSE(fs::exists(dir / "other.kiln"));
+}
+
+// Automatic dynamic spans processes through the cache directory: after two
+// sizes seen by one process, a new process compiles a third size dynamic at
+// once, and that one specialization serves every further size.
+TEST_F(JitCpu, AutomaticDynamicRemembersSizesAcrossProcesses) {
+  const fs::path dir = fresh_dir("size_history");
+  {
+    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    use(first);
+    call_and_check(5, 80);
+    call_and_check(6, 81);
+    EXPECT_EQ(first.counters().compiles, 2u);
+  }
+  CpuJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  use(second);
+  call_and_check(5, 82);  // a size with static code: loaded from the disk cache
+  EXPECT_EQ(second.counters().disk_hits, 1u);
+  call_and_check(9, 83);  // a third size: dynamic, not a third static one
+  call_and_check(10, 84);
+  call_and_check(5, 85);
+  EXPECT_EQ(second.counters().compiles, 1u);
+  EXPECT_EQ(second.counters().requests, 2u);
+  EXPECT_EQ(package_->graph("norms").counters().jit_hits, 2u);
+  kiln::jit::clear_cache(dir);
+  EXPECT_FALSE(fs::exists(dir / "sizes"));
 }
 
 }  // namespace

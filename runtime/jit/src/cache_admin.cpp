@@ -100,6 +100,7 @@ uint64_t clear_cache(const fs::path& dir) {
   for (const Entry& e : entries) removed += fs::remove(e.path, ec) ? 1 : 0;
   for (const Entry& t : temps) fs::remove(t.path, ec);
   fs::remove_all(dir / "compilers", ec);
+  fs::remove_all(dir / "sizes", ec);
   fs::remove(dir / "stats", ec);
   fs::remove(dir / "stats.lock", ec);
   return removed;

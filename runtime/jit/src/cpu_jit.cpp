@@ -17,9 +17,9 @@
 #include "call_binding.h"
 #include "clang_build.h"
 #include "compiler_identity.h"
-#include "cuda_specialization.h"
 #include "cpu_features.h"
 #include "cpu_module.h"
+#include "cuda_specialization.h"
 #include "disk_cache.h"
 #include "ir_from_package.h"
 #include "kiln/compiler/cpu_codegen.h"
@@ -32,6 +32,7 @@
 #include "manifest_builder.h"
 #include "nvrtc_build.h"
 #include "nvrtc_library.h"
+#include "size_history.h"
 
 namespace kiln::jit {
 namespace fs = std::filesystem;
@@ -151,8 +152,9 @@ struct CpuJit::Impl {
   // By (package checksum, graph, symbol values). A pending future is a
   // compile in flight: threads missing the same key wait on it.
   std::unordered_map<std::string, std::shared_future<Served>> compiled;
-  // By (package checksum, graph): per symbol, the first sizes that got a
-  // static specialization.
+  // By graph structure: per symbol, the first sizes that got a static
+  // specialization, in this process or (from the disk cache's size
+  // history) an earlier one.
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
   // By package checksum: what this JIT compiled or loaded for it, in order,
@@ -186,7 +188,7 @@ struct CpuJit::Impl {
   }
   // The specialization to serve `values` with: static, except symbols that
   // already had options.dynamic_after other sizes in this graph.
-  ir::SymbolValues specialize(const std::string& graph_id, const ir::SymbolValues& values);
+  ir::SymbolValues specialize(const ir::Graph& g, const ir::SymbolValues& values);
 };
 
 CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
@@ -300,10 +302,10 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     c->symbol_count = g.symbols.size();
     c->graph = g.name;
     c->target = "cpu:" + arch;
-    c->specialization_fb = pack_specialization(compiler::specialization(
-        compiler::specialization_name(g, values), 0, values,
-        compiler::specialization_guards(g, values, kDLCPU), compiler::launch_plan(c->plan, 0),
-        key_hash, components));
+    c->specialization_fb = pack_specialization(
+        compiler::specialization(compiler::specialization_name(g, values), 0, values,
+                                 compiler::specialization_guards(g, values, kDLCPU),
+                                 compiler::launch_plan(c->plan, 0), key_hash, components));
     return CompiledPtr(std::move(c));
   };
 
@@ -394,8 +396,7 @@ std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
   options_text += " nvrtc";
   for (const std::string& o : detail::nvrtc_options(arch)) options_text += ' ' + o;
   const std::string identity = std::string("kiln ") + KILN_VERSION + "; " +
-                               compiler::kCudaCodegenVersion + "; " +
-                               detail::nvrtc_version(g.name);
+                               compiler::kCudaCodegenVersion + "; " + detail::nvrtc_version(g.name);
   compiler::KeyInputs inputs{target, options_text, identity, options.tag, values};
   compiler::KeyComponents components = compiler::key_components(g, inputs);
   compiler::CudaCodegenOptions co;
@@ -418,9 +419,8 @@ std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
     auto spec_fb = pack_specialization(compiler::specialization(
         compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
         std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
-    auto c = std::make_shared<detail::CudaSpecialization>(plan, std::move(cubins), *r.cuda,
-                                                          r.cuda_ordinal, g.symbols.size(), g.name,
-                                                          target, label);
+    auto c = std::make_shared<detail::CudaSpecialization>(
+        plan, std::move(cubins), *r.cuda, r.cuda_ordinal, g.symbols.size(), g.name, target, label);
     c->specialization_fb = std::move(spec_fb);
     return c;
   };
@@ -457,19 +457,31 @@ std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
   return finish(std::move(cubins));
 }
 
-ir::SymbolValues CpuJit::Impl::specialize(const std::string& graph_id,
-                                          const ir::SymbolValues& values) {
+ir::SymbolValues CpuJit::Impl::specialize(const ir::Graph& g, const ir::SymbolValues& values) {
   ir::SymbolValues spec = values;
+  // By structure, not package: a rebuilt package keeps its graphs' history.
+  const std::string graph_hash = compiler::structure_hash(g).hex();
+  std::optional<detail::SizeHistory> history;
+  if (disk) history.emplace(disk->dir(), graph_hash);
   std::lock_guard lock(mutex);
-  std::vector<std::vector<int64_t>>& seen = static_sizes[graph_id];
+  auto [it, first_use] = static_sizes.try_emplace(graph_hash);
+  std::vector<std::vector<int64_t>>& seen = it->second;
+  if (first_use && history) seen = history->load(values.size());
   seen.resize(values.size());
   for (size_t s = 0; s < values.size(); ++s) {
     std::vector<int64_t>& sizes = seen[s];
-    if (std::find(sizes.begin(), sizes.end(), values[s]) != sizes.end()) continue;
+    const auto known = std::find(sizes.begin(), sizes.end(), values[s]);
+    // Only the first dynamic_after sizes got static code; one recorded later
+    // (by another process, past the cap) does not count.
+    if (known != sizes.end() &&
+        static_cast<size_t>(known - sizes.begin()) < options.dynamic_after) {
+      continue;
+    }
     // A symbol whose size keeps changing would compile once per size: after
     // dynamic_after sizes it is compiled once, reading its size at run time.
     if (sizes.size() < options.dynamic_after) {
       sizes.push_back(values[s]);
+      if (history) history->append(s, values[s]);
     } else {
       spec[s] = -1;
     }
@@ -492,7 +504,7 @@ std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& reque
     return nullptr;
   }
   const std::string graph_id = package_id + "/" + g->name;
-  const ir::SymbolValues spec_values = i.specialize(graph_id, *values);
+  const ir::SymbolValues spec_values = i.specialize(*g, *values);
   // CUDA code is loaded through one package's launcher, so it is shared
   // only within it; the device's arch and the call's alignment choose the
   // code.

@@ -60,8 +60,8 @@ CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
     for (const compiler::CudaLaunch& l : plan_.launches) {
       if (l.kernel == k) shared = std::max(shared, l.shared_bytes);
     }
-    functions_.push_back(launcher.load_function(ordinal, cubins_[k],
-                                                plan_.kernels[k].entry.c_str(), shared, label));
+    functions_.push_back(
+        launcher.load_function(ordinal, cubins_[k], plan_.kernels[k].entry.c_str(), shared, label));
   }
 }
 

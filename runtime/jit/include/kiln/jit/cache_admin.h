@@ -35,8 +35,8 @@ CacheStats cache_stats(const std::filesystem::path& dir);
 // temp files older than an hour. Returns the number of entries removed.
 uint64_t prune_cache(const std::filesystem::path& dir, uint64_t max_bytes);
 
-// Removes every entry, temp file, remembered compiler identity and the
-// counters. Returns the number of entries removed.
+// Removes every entry, temp file, remembered compiler identity, size
+// history and the counters. Returns the number of entries removed.
 uint64_t clear_cache(const std::filesystem::path& dir);
 
 // "1048576", "500K", "64M", "2G" (powers of 1024). Throws
