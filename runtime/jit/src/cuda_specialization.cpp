@@ -46,6 +46,7 @@ CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
     : plan_(std::move(plan)),
       cubins_(std::move(cubins)),
       launcher_(&launcher),
+      launcher_id_(launcher.instance_id()),
       ordinal_(ordinal),
       symbol_count_(symbol_count),
       graph_(std::move(graph)),
@@ -66,7 +67,8 @@ CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
 }
 
 void CudaSpecialization::run(const JitCall& call) const {
-  if (call.cuda != launcher_ || call.cuda_ordinal != ordinal_) {
+  if (call.cuda == nullptr || call.cuda->instance_id() != launcher_id_ ||
+      call.cuda_ordinal != ordinal_) {
     throw Error(ErrorCode::internal, "kiln: graph '" + graph_ +
                                          "': a JIT-compiled CUDA specialization ran on another "
                                          "package or device than it was loaded for");

@@ -37,7 +37,11 @@ class CudaSpecialization final : public JitSpecialization {
   compiler::CudaLoweredGraph plan_;
   std::vector<std::vector<std::byte>> cubins_;
   std::vector<void*> functions_;  // CUfunction per kernel
+  // The package's launcher: its modules hold the functions, so a call
+  // through another (even one at the same address, after the first died)
+  // is refused.
   CudaKernelLauncher* launcher_;
+  uint64_t launcher_id_;
   int ordinal_;
   size_t symbol_count_;
   std::string graph_;
