@@ -9,7 +9,10 @@
 #     [PROFILE <file.kprof>...]   shapes recorded in production (KILN_PROFILE_OUT; relative:
 #                                 current source dir): each recorded shape that fits its
 #                                 graph becomes a static specialization (docs/profile.md)
-#     [TAG <string>])             user tag, part of every kernel key
+#     [TAG <string>]              user tag, part of every kernel key
+#     [NO_GENERAL])               no general specialization: each graph with symbols
+#                                 gets only its hot and PROFILE shapes, and any other
+#                                 shape misses (the fallback JIT compiles it, docs/jit.md)
 #
 # Creates:
 #   <name>              STATIC library: <name>.cpp + <name>_embed.S (the package,
@@ -161,7 +164,7 @@ function(_Kiln_generator_job_pool out_var)
 endfunction()
 
 function(add_precompiled_graphs NAME)
-  set(options "")
+  set(options NO_GENERAL)
   set(one_value_args PACKAGE NAMESPACE TAG)
   set(multi_value_args GRAPHS TARGETS PROFILE)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${options}" "${one_value_args}" "${multi_value_args}")
@@ -173,7 +176,7 @@ function(add_precompiled_graphs NAME)
   if(ARG_UNPARSED_ARGUMENTS)
     list(JOIN ARG_UNPARSED_ARGUMENTS "' '" unparsed)
     _Kiln_error(${NAME} "unknown arguments: '${unparsed}' (GRAPHS, TARGETS, PACKAGE, "
-                "NAMESPACE, PROFILE and TAG are known)")
+                "NAMESPACE, PROFILE, TAG and NO_GENERAL are known)")
   endif()
   foreach(kw IN LISTS ARG_KEYWORDS_MISSING_VALUES)
     _Kiln_error(${NAME} "${kw} given without a value")
@@ -298,6 +301,9 @@ function(add_precompiled_graphs NAME)
   endforeach()
   if(DEFINED ARG_TAG)
     list(APPEND args --tag "${ARG_TAG}")
+  endif()
+  if(ARG_NO_GENERAL)
+    list(APPEND args --no-general)
   endif()
 
   set(pool_args "")

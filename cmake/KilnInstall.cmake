@@ -2,12 +2,13 @@
 #
 # Installed layout (under CMAKE_INSTALL_PREFIX):
 #   bin/kiln                               the CLI
-#   lib/libkiln_runtime.a ...              runtime, compiler, gen_main (static)
+#   lib/libkiln_runtime.a ...              runtime, jit, compiler, package_merge, gen_main
+#                                          (static)
 #   include/kiln/...                       runtime, compiler, schema headers, and the
 #                                          generated kiln/abi/kiln_package_generated.h
 #   lib/cmake/Kiln/KilnConfig.cmake        find_package(Kiln) entry point
 #   lib/cmake/Kiln/KilnConfigVersion.cmake
-#   lib/cmake/Kiln/KilnTargets*.cmake      imported Kiln::runtime, Kiln::compiler, ...
+#   lib/cmake/Kiln/KilnTargets*.cmake      imported Kiln::runtime, Kiln::jit, Kiln::compiler, ...
 #   lib/cmake/Kiln/KilnAddPrecompiledGraphs.cmake
 #
 # Third-party pieces are not installed: the FlatBuffers, DLPack and xxHash headers

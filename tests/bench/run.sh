@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
 cmake --build "$build" --target bench_load bench_throughput bench_dispatch kiln_runtime_size_probe \
-  bench_sin_kernels bench_many_graphs bench_nvrtc
+  bench_sin_kernels bench_many_graphs bench_nvrtc bench_jit
 
 date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -62,6 +62,10 @@ echo "== dispatch: 100 inputs, 10 static specializations cycled"
 echo
 echo "== CPU throughput, 16384x4096 f32"
 "$build/tests/bench/bench_throughput" | record
+
+echo
+echo "== CPU JIT over the quickstart's graphs: compile, disk-cache hit, jit hit; export + kiln merge"
+"$build/tests/bench/bench_jit" | record
 
 echo
 echo "== NVRTC compile of the quickstart's graphs for sm_90 (the CUDA JIT's compile side; CPU only)"

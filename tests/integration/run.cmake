@@ -7,6 +7,8 @@
 #   5. rebuild with PROFILE set to that profile and run the app again: the sizes
 #      it called now run static specializations
 #   6. record again: the changed profile reruns the generator, once
+#   7. run consumer_jit_app: Kiln::jit compiles a shape its NO_GENERAL package
+#      lacks, checks the result, one compile, then a jit hit
 # Any failure stops with a non-zero exit.
 cmake_minimum_required(VERSION 3.25)
 
@@ -147,5 +149,17 @@ endif()
 build_consumer("rebuild with nothing changed" out)
 if(out MATCHES "Precompiling graphs")
   message(FATAL_ERROR "integration: the generator reran with nothing changed:\n${out}")
+endif()
+# 7. the fallback JIT, linked from the installed Kiln::jit
+set(jit_app "${consumer_build}/consumer_jit_app")
+if(NOT EXISTS "${jit_app}")
+  set(jit_app "${consumer_build}/${KILN_CONFIG}/consumer_jit_app")
+endif()
+execute_process(
+  COMMAND "${CMAKE_COMMAND}" -E env --unset=KILN_STANCE "${jit_app}"
+  OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
+message(STATUS "integration: consumer_jit_app said:\n${app_out}${app_err}")
+if(NOT rc EQUAL 0 OR NOT app_out MATCHES "(^|\n)ok\n")
+  message(FATAL_ERROR "integration: consumer_jit_app failed (${rc})")
 endif()
 message(STATUS "integration: ok")

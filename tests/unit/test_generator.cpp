@@ -162,6 +162,43 @@ TEST(Generator, BuildsAPackageThatRunsAndMatchesTheInterpreter) {
   check_against_interpreter(pkg, gs[1], 100003, "general");
 }
 
+// --no-general (NO_GENERAL): only the static specializations; other shapes
+// miss, to be compiled by the fallback JIT. A graph without hot values then
+// has none, and a graph without symbols keeps its one static specialization.
+TEST(Generator, WithoutTheGeneralSpecializationOnlyHotShapesAreBuilt) {
+  const auto hot = kiln::trace("norms", &norms);
+  EXPECT_EQ(kiln::compiler::enumerate_specializations(hot, {{7}}, false),
+            (std::vector<kiln::ir::SymbolValues>{{4}, {7}}));
+  EXPECT_TRUE(
+      kiln::compiler::enumerate_specializations(kiln::trace("pointwise", &pointwise), {}, false)
+          .empty());
+  const auto fixed = kiln::trace("fixed", [] {
+    auto x = kiln::input("x", kiln::f32, {8});
+    return kiln::outputs(x * 2.0f);
+  });
+  EXPECT_EQ(kiln::compiler::enumerate_specializations(fixed, {}, false),
+            (std::vector<kiln::ir::SymbolValues>{{}}));
+
+  const fs::path dir = fresh_dir("no_general");
+  auto o = options(dir);
+  o.targets = {"cpu:x86-64"};
+  o.general = false;
+  const auto summary = kiln::compiler::run_generator(o, graphs());
+  EXPECT_EQ(summary.specializations, 1u);  // norms' n=4
+  kiln::Package pkg = kiln::Package::open(summary.package);
+  const auto gs = graphs();
+  check_against_interpreter(pkg, gs[0], 4, "n=4");
+  for (const auto& [g, n] : {std::pair{&gs[0], int64_t{5}}, std::pair{&gs[1], int64_t{5}}}) {
+    const kiln_test::RandomCall call(*g, n, 1);
+    EXPECT_THROW(pkg.graph(g->name).call(call.inputs(), call.outputs()),
+                 kiln::NoSpecializationError)
+        << g->name;
+  }
+  pkg.set_stance(kiln::Stance::fail_on_recompile);
+  const kiln_test::RandomCall call(gs[0], 5, 1);
+  EXPECT_THROW(pkg.graph("norms").call(call.inputs(), call.outputs()), kiln::RecompileError);
+}
+
 TEST(Generator, OverlappingOutputIsRejectedNotComputedWrong) {
   const fs::path dir = fresh_dir("overlap");
   const auto summary =

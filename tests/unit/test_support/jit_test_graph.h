@@ -3,6 +3,7 @@
 // Shared by test_jit_cpu and its child process, jit_cache_child.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -28,17 +29,27 @@ inline kiln::Outputs jit_norms() {
 // The graph's IR and signature, a CPU target, no specialization: the state of
 // a package asked for shapes it was never built for. Deterministic bytes, so
 // processes building it agree on every cache key.
-inline std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
+inline std::vector<uint8_t> ir_only_package(std::vector<kiln::ir::Graph> graphs) {
   kiln::fb::ManifestT m;
   auto target = std::make_unique<kiln::fb::TargetT>();
   target->name = "cpu:x86-64";
   target->device = kiln::fb::DeviceKind::Cpu;
   target->arch = "x86-64";
   m.targets.push_back(std::move(target));
-  m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
+  // Sorted by name, as the generator writes them: the reader looks graphs
+  // up by key.
+  std::sort(graphs.begin(), graphs.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const kiln::ir::Graph& g : graphs) {
+    m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
+  }
   m.provenance = std::make_unique<kiln::fb::ProvenanceT>();
   m.provenance->kiln_version = "test";
   return kiln::compiler::write_package(std::move(m), {});
+}
+
+inline std::vector<uint8_t> ir_only_package(const kiln::ir::Graph& g) {
+  return ir_only_package(std::vector<kiln::ir::Graph>{g});
 }
 
 // Calls `g` in `pkg` with n rows of random data; returns "" when every output

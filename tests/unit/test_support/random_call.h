@@ -5,6 +5,7 @@
 // Shared by the tests that run a package against the interpreter.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <span>
@@ -49,6 +50,11 @@ class RandomCall {
   const std::vector<const DLTensor*>& outputs() const { return outputs_dl_; }
   // The interpreter's outputs.
   const std::vector<kiln::compiler::HostTensor>& want() const { return want_; }
+  // Refills the outputs with the marker byte, so that a later call is seen
+  // to write them (a call that writes nothing then fails a comparison).
+  void poison_outputs() {
+    for (auto& bytes : out_bytes_) std::fill(bytes.begin(), bytes.end(), uint8_t{0xAB});
+  }
   // What the call wrote to output i.
   kiln::compiler::HostTensor got(size_t i) const {
     return kiln::compiler::HostTensor::from_bytes(want_[i].dtype, want_[i].shape,

@@ -200,7 +200,7 @@ TargetSpec parse_target(const std::string& name) {
 }
 
 std::vector<ir::SymbolValues> enumerate_specializations(
-    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled) {
+    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled, bool with_general) {
   std::vector<ir::SymbolValues> statics = {ir::SymbolValues(g.symbols.size(), -1)};
   bool any_hot = false;
   for (size_t s = 0; s < g.symbols.size(); ++s) {
@@ -243,7 +243,7 @@ std::vector<ir::SymbolValues> enumerate_specializations(
                    [&](const auto& a, const auto& b) { return fixed(a) > fixed(b); });
   // The general specialization catches every shape the statics miss; with no
   // symbols it is the only one and is fully static.
-  out.push_back(general);
+  if (with_general || g.symbols.empty()) out.push_back(general);
   return out;
 }
 
@@ -384,7 +384,7 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
     if (const auto it = profiled.by_graph.find(g.name); it != profiled.by_graph.end()) {
       for (const ProfiledShape& shape : it->second) profiled_values.push_back(shape.values);
     }
-    const auto spec_values = enumerate_specializations(g, profiled_values);
+    const auto spec_values = enumerate_specializations(g, profiled_values, o.general);
     for (size_t t = 0; t < targets.size(); ++t) {
       const auto bi = static_cast<size_t>(build_of_target[t]);
       for (size_t vi = 0; vi < spec_values.size(); ++vi) {
@@ -426,7 +426,8 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
         // the same pair indexing with int, guarded on every index extent
         // being small; where the declared ranges keep every extent small,
         // only that pair.
-        const bool general = vi + 1 == spec_values.size();
+        const bool general =
+            std::all_of(values.begin(), values.end(), [](int64_t v) { return v < 0; });
         CudaBuild& cb = build.cuda[bi];
         const int arch = cuda_arch_number(targets[t].arch);
         std::vector<bool> index32_variants = {false};
@@ -560,10 +561,11 @@ void usage(std::ostream& out, const char* argv0) {
          "       [--cxx CLANGXX] [--cxx-launcher LAUNCHER] [--nvcc NVCC] [--cuda-launcher "
          "LAUNCHER]\n"
          "       [--ninja NINJA] [--jobs N] [--tag TAG] [--profile FILE.kprof]...\n"
-         "       [--list]\n"
+         "       [--no-general] [--list]\n"
          "Traces every KILN_GRAPH linked into this program, compiles its specializations for\n"
          "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n"
-         "Each --profile adds a static specialization per shape it recorded (docs/profile.md).\n";
+         "Each --profile adds a static specialization per shape it recorded (docs/profile.md).\n"
+         "--no-general leaves out each graph's general specialization: other shapes miss.\n";
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -619,6 +621,8 @@ int generator_main(int argc, char** argv) {
         o.tag = value();
       else if (arg == "--profile")
         o.profiles.emplace_back(value());
+      else if (arg == "--no-general")
+        o.general = false;
       else if (arg == "--list")
         list_only = true;
       else if (arg == "--help" || arg == "-h") {

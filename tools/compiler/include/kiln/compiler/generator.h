@@ -28,6 +28,11 @@ struct GeneratorOptions {
   // .kprof files (--profile): each recorded shape that fits its graph
   // becomes a static specialization (kiln/compiler/profile.h).
   std::vector<std::filesystem::path> profiles;
+  // false (--no-general): a graph with symbols gets only its static
+  // specializations (hot values, profiled shapes); every other shape misses,
+  // for the fallback JIT to compile, or a RecompileError under
+  // fail_on_recompile. A graph with none of them has no specialization.
+  bool general = true;
 };
 
 struct GeneratorSummary {
@@ -54,10 +59,11 @@ TargetSpec parse_target(const std::string& name);
 // and one per `profiled` tuple (whole tuples, one value per symbol, already
 // checked against the declarations: read_profiled_shapes()) that is not
 // among them, most specific first (more fixed symbols first, hot before
-// profiled among equals), then the general one. Each entry has one value per
-// symbol, -1 for dynamic.
+// profiled among equals), then the general one unless `general` is false (a
+// graph without symbols keeps its one, fully static, specialization). Each
+// entry has one value per symbol, -1 for dynamic.
 std::vector<ir::SymbolValues> enumerate_specializations(
-    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled = {});
+    const ir::Graph& g, const std::vector<ir::SymbolValues>& profiled = {}, bool general = true);
 std::string specialization_name(const ir::Graph& g, const ir::SymbolValues& values);
 
 GeneratorSummary run_generator(const GeneratorOptions& options,
