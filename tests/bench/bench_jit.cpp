@@ -39,7 +39,7 @@
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/process.h"
 #include "kiln/graph.h"
-#include "kiln/jit/cpu_jit.h"
+#include "kiln/jit/fallback_jit.h"
 #include "kiln/runtime.h"
 #include "test_support/jit_test_graph.h"  // ir_only_package, RandomCall
 
@@ -85,7 +85,7 @@ kiln::Package open_bytes(const std::vector<uint8_t>& bytes) {
 // Registers `jit` for its scope: a JIT must outlive every call that reaches it.
 class Registered {
  public:
-  explicit Registered(kiln::jit::CpuJit& jit) { kiln::set_jit_compiler(&jit); }
+  explicit Registered(kiln::jit::FallbackJit& jit) { kiln::set_jit_compiler(&jit); }
   ~Registered() { kiln::set_jit_compiler(nullptr); }
   Registered(const Registered&) = delete;
   Registered& operator=(const Registered&) = delete;
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     kiln_test::RandomCall args(g, size_for(g), 17);
     std::vector<double> compile, disk_hit, jit_hit, ir, lower;
     for (int r = 0; r < runs; ++r) {
-      kiln::jit::CpuJit jit({.disk_cache = false});
+      kiln::jit::FallbackJit jit({.disk_cache = false});
       const Registered registered(jit);
       kiln::Package pkg = open_bytes(base);
       if (r == 0) args.poison_outputs();
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
       require(jit.counters().compiles == 1, "graph '" + g.name + "': expected one compile");
     }
     {  // fills the disk cache
-      kiln::jit::CpuJit jit({.cache_dir = cache});
+      kiln::jit::FallbackJit jit({.cache_dir = cache});
       const Registered registered(jit);
       kiln::Package pkg = open_bytes(base);
       pkg.graph(g.name).call(args.inputs(), args.outputs());
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
       }
     }
     for (int r = 0; r < runs; ++r) {
-      kiln::jit::CpuJit jit({.cache_dir = cache});
+      kiln::jit::FallbackJit jit({.cache_dir = cache});
       const Registered registered(jit);
       kiln::Package pkg = open_bytes(base);
       if (r == 0) args.poison_outputs();
@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
       base_path, std::string_view(reinterpret_cast<const char*>(base.data()), base.size()));
   double export_ms = 0;
   {
-    kiln::jit::CpuJit jit({.cache_dir = cache});
+    kiln::jit::FallbackJit jit({.cache_dir = cache});
     const Registered registered(jit);
     kiln::Package pkg = kiln::Package::open(base_path);
     for (const kiln::ir::Graph& g : graphs) {
@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
     require(merged.exit_code == 0, "kiln merge failed:\n" + merged.output);
     // A JIT that would compile anything asked of it: the merged package
     // must not ask.
-    kiln::jit::CpuJit jit({.disk_cache = false});
+    kiln::jit::FallbackJit jit({.disk_cache = false});
     const Registered registered(jit);
     t0 = kiln_bench::now_seconds();
     kiln::Package pkg = kiln::Package::open(merged_path);

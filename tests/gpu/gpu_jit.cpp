@@ -26,7 +26,7 @@
 
 #include <kiln/compiler/interpreter.h>
 #include <kiln/graph.h>
-#include <kiln/jit/cpu_jit.h>
+#include <kiln/jit/fallback_jit.h>
 
 #include "cuda_support.h"
 #include "gpu_memory.h"
@@ -199,7 +199,7 @@ Row run_graph(const kiln::ir::Graph& g, const std::vector<uint8_t>& base, Memory
   // Compiles, no disk cache: every run a fresh package and JIT.
   std::vector<double> compile, first;
   for (int r = 0; r < o.runs; ++r) {
-    kiln::jit::CpuJit jit(jit_options());
+    kiln::jit::FallbackJit jit(jit_options());
     kiln::set_jit_compiler(&jit);
     kiln::Package package = open();
     double ms = 0;
@@ -235,7 +235,7 @@ Row run_graph(const kiln::ir::Graph& g, const std::vector<uint8_t>& base, Memory
   const fs::path cache = o.dir / ("cache-" + g.name);
   fs::remove_all(cache);
   {
-    kiln::jit::CpuJit jit(jit_options(cache));
+    kiln::jit::FallbackJit jit(jit_options(cache));
     kiln::set_jit_compiler(&jit);
     kiln::Package package = open();
     call_and_check(package, g, memory, c, Layout::aligned);
@@ -243,7 +243,7 @@ Row run_graph(const kiln::ir::Graph& g, const std::vector<uint8_t>& base, Memory
   }
   std::vector<double> disk;
   for (int r = 0; r < o.runs; ++r) {
-    kiln::jit::CpuJit jit(jit_options(cache));
+    kiln::jit::FallbackJit jit(jit_options(cache));
     kiln::set_jit_compiler(&jit);
     kiln::Package package = open();
     double ms = 0;
@@ -259,7 +259,7 @@ Row run_graph(const kiln::ir::Graph& g, const std::vector<uint8_t>& base, Memory
       const fs::path merged = o.dir / (g.name + "-merged.kiln");
       const fs::path deltas[] = {delta};
       kiln::compiler::merge_package_files(o.dir / "base.kiln", deltas, merged);
-      kiln::jit::CpuJit fresh(jit_options());
+      kiln::jit::FallbackJit fresh(jit_options());
       kiln::set_jit_compiler(&fresh);
       kiln::Package result = kiln::Package::open(merged);
       const std::string after = call_and_check(result, g, memory, c, Layout::aligned);

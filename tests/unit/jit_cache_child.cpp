@@ -1,5 +1,5 @@
 // The second process of the JIT's multi-process tests (test_jit_cpu): opens
-// the IR-only package, serves one call through a fresh CpuJit whose cache
+// the IR-only package, serves one call through a fresh FallbackJit whose cache
 // directory comes from $KILN_CACHE_DIR (as in a deployment), checks the
 // result against the interpreter, and prints the JIT's counters.
 //
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "kiln/jit/cpu_jit.h"
+#include "kiln/jit/fallback_jit.h"
 #include "test_support/jit_test_graph.h"
 
 int main(int argc, char** argv) {
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     const std::vector<uint8_t> bytes = kiln_test::ir_only_package(g);
     kiln::Package pkg = kiln::Package::open_memory(
         std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
-    kiln::jit::CpuJit jit({.cxx = argv[1]});
+    kiln::jit::FallbackJit jit({.cxx = argv[1]});
     kiln::set_jit_compiler(&jit);
     const std::string why = kiln_test::call_and_compare(pkg, g, 11, 12);
     kiln::set_jit_compiler(nullptr);

@@ -205,8 +205,7 @@ TEST(CodegenCuda, GeluRoundedTo16BitsUsesTheNarrowFormula) {
   const std::string f32 = lower(traced("gelu_affine", &g_gelu_affine), true).kernels[0].source;
   EXPECT_NE(f32.find("kiln_gelu_f32("), std::string::npos) << f32;
   EXPECT_EQ(f32.find("kiln_gelu_bf16_f32"), std::string::npos) << f32;
-  const std::string both =
-      lower(traced("gelu_both", &g_gelu_f32_and_bf16), true).kernels[0].source;
+  const std::string both = lower(traced("gelu_both", &g_gelu_f32_and_bf16), true).kernels[0].source;
   EXPECT_NE(both.find("kiln_gelu_f32("), std::string::npos) << both;
   EXPECT_EQ(both.find("kiln_gelu_bf16_f32"), std::string::npos) << both;
   const std::string halves =
@@ -246,7 +245,7 @@ void expect_gelu_fit_within(const kiln::compiler::codegen_detail::GeluNarrowFit&
 }
 
 TEST(CodegenCuda, NarrowGeluFitsAreWithinTheirBounds) {
-  expect_gelu_fit_within(kiln::compiler::codegen_detail::kGeluF16Fit, 2e-5);  // f16 ulp / 4
+  expect_gelu_fit_within(kiln::compiler::codegen_detail::kGeluF16Fit, 2e-5);     // f16 ulp / 4
   expect_gelu_fit_within(kiln::compiler::codegen_detail::kGeluBf16Fit, 2.5e-4);  // bf16 ulp / 16
 }
 

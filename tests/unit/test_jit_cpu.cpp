@@ -1,4 +1,4 @@
-// The CPU JIT end to end: a package that stores a graph's IR and no
+// The fallback JIT on the CPU end to end: a package that stores a graph's IR and no
 // specialization, so every call misses; the JIT compiles with the real
 // clang++, caches in memory and on disk, and its results match the reference
 // interpreter on random inputs.
@@ -17,13 +17,13 @@
 
 #include "kiln/compiler/process.h"
 #include "kiln/jit/cache_admin.h"
-#include "kiln/jit/cpu_jit.h"
+#include "kiln/jit/fallback_jit.h"
 #include "test_support/jit_test_graph.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using kiln::jit::CpuJit;
+using kiln::jit::FallbackJit;
 using kiln::jit::JitOptions;
 
 fs::path fresh_dir(const std::string& name) {
@@ -88,7 +88,7 @@ class JitCpu : public ::testing::Test {
 };
 
 TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   call_and_check(5, 1);
   EXPECT_EQ(jit.counters().compiles, 1u);
@@ -111,7 +111,7 @@ TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
 }
 
 TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   call_and_check(5, 20);
   call_and_check(6, 21);
@@ -127,7 +127,7 @@ TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
 TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
   const fs::path dir = fresh_dir("disk_hit");
   {
-    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);
     call_and_check(9, 4);
     EXPECT_EQ(first.counters().compiles, 1u);
@@ -137,7 +137,7 @@ TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].extension(), ".kjit");
   // A new JitCompiler has an empty memory cache, as a new process does.
-  CpuJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  FallbackJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
   use(second);
   call_and_check(9, 5);
   EXPECT_EQ(second.counters().compiles, 0u);
@@ -147,7 +147,7 @@ TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
 TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
   const fs::path dir = fresh_dir("corrupt");
   {
-    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);
     call_and_check(3, 6);
   }
@@ -163,21 +163,21 @@ TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
     } else {
       fs::resize_file(entry, size / 3);
     }
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
     call_and_check(3, 7);
     EXPECT_EQ(jit.counters().corrupt_entries, 1u) << damage;
     EXPECT_EQ(jit.counters().compiles, 1u) << damage;
     EXPECT_EQ(fs::file_size(entry), size) << damage << ": the entry was rewritten whole";
   }
-  CpuJit after({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  FallbackJit after({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
   use(after);
   call_and_check(3, 8);
   EXPECT_EQ(after.counters().disk_hits, 1u);
 }
 
 TEST_F(JitCpu, EightThreadsMissingOneKeyShareOneCompile) {
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   std::barrier start(8);
   std::vector<std::thread> threads;
@@ -218,7 +218,7 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
       {(dir / "no-such-clang++").string(), -1, "cannot run"},
   };
   for (const Case& c : cases) {
-    CpuJit jit({.cxx = c.cxx, .cache_dir = cache});
+    FallbackJit jit({.cxx = c.cxx, .cache_dir = cache});
     use(jit);
     try {
       call_and_check(4, 9);
@@ -232,7 +232,7 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
     EXPECT_TRUE(entries(cache).empty()) << c.cxx;
     EXPECT_EQ(jit.counters().compiles, 0u);
   }
-  CpuJit good({.cxx = real, .cache_dir = cache});
+  FallbackJit good({.cxx = real, .cache_dir = cache});
   use(good);
   call_and_check(4, 10);
   EXPECT_EQ(good.counters().compiles, 1u);
@@ -244,19 +244,19 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
 TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
   const fs::path dir = fresh_dir("capped");
   {
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
     call_and_check(5, 30);
   }
   const uint64_t one_entry = kiln::jit::cache_stats(dir).bytes;
   ASSERT_GT(one_entry, 0u);
   // Room for one entry and a half: storing the second evicts the first.
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .max_size = one_entry * 3 / 2});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .max_size = one_entry * 3 / 2});
   use(jit);
   call_and_check(6, 31);
   EXPECT_EQ(jit.counters().evictions, 1u);
   EXPECT_EQ(kiln::jit::cache_stats(dir).entries, 1u);
-  CpuJit later({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  FallbackJit later({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
   use(later);
   call_and_check(6, 32);  // the entry kept is n=6's
   EXPECT_EQ(later.counters().disk_hits, 1u);
@@ -267,7 +267,7 @@ TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
 TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   const fs::path dir = fresh_dir("admin");
   {
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
     call_and_check(5, 40);
     call_and_check(6, 41);
@@ -290,7 +290,7 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   EXPECT_NE(stats.output.find("compiles: 2\n"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("disk hits: 0\n"), std::string::npos) << stats.output;
   {
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
     call_and_check(5, 42);
   }
@@ -309,7 +309,7 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   EXPECT_NE(bad.output.find("got '12x'"), std::string::npos) << bad.output;
 
   {
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
     call_and_check(7, 42);
   }
@@ -346,7 +346,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
     return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), 'x');
   };
   for (int run = 0; run < 2; ++run) {
-    CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
+    FallbackJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
     use(jit);
     call_and_check(6, 13);
     EXPECT_EQ(jit.counters().compiles + jit.counters().disk_hits, 1u);
@@ -356,7 +356,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
   // A rebuilt compiler: a new mtime. The key is the same (the same version
   // line), so the entry is still a hit.
   fs::last_write_time(cxx, fs::last_write_time(cxx) + std::chrono::seconds(5));
-  CpuJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
+  FallbackJit jit({.cxx = cxx, .cache_dir = dir / "cache"});
   use(jit);
   call_and_check(6, 14);
   EXPECT_EQ(times_asked(), 2);
@@ -364,7 +364,7 @@ TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
 }
 
 TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   std::vector<float> x(4 * 36, 1.0f), w(37, 1.0f), b(37, 1.0f), ln(4 * 36), sm(4 * 36);
   try {
@@ -383,7 +383,7 @@ TEST_F(JitCpu, AShapeNoCompileCanServeIsAGuardMismatchNamingExpectedAndActual) {
 }
 
 TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   package_->set_stance(kiln::Stance::fail_on_recompile);
   EXPECT_THROW(call_and_check(5, 11), kiln::RecompileError);
@@ -428,7 +428,7 @@ TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
 TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
   const fs::path dir = fresh_dir("export");
   {
-    CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
     use(jit);
     call_and_check(5, 60);
     call_and_check(6, 61);
@@ -447,7 +447,7 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
   EXPECT_NE(merged.output.find("3 specializations added"), std::string::npos) << merged.output;
 
   // A new process: a fresh JIT registered, which must never be asked.
-  CpuJit fresh({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit fresh({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   kiln::set_jit_compiler(&fresh);
   kiln::Package result = kiln::Package::open(dir / "merged.kiln");
   for (int64_t n : {5, 6, 7, 300}) {
@@ -464,7 +464,7 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
 // no JIT registered: a typed error.
 TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
   const fs::path dir = fresh_dir("export_empty");
-  CpuJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   EXPECT_EQ(package_->export_compiled(dir / "delta.kiln"), 0u);
   const kiln::Package delta = kiln::Package::open(dir / "delta.kiln");
@@ -486,13 +486,13 @@ TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
 TEST_F(JitCpu, AutomaticDynamicRemembersSizesAcrossProcesses) {
   const fs::path dir = fresh_dir("size_history");
   {
-    CpuJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+    FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);
     call_and_check(5, 80);
     call_and_check(6, 81);
     EXPECT_EQ(first.counters().compiles, 2u);
   }
-  CpuJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
+  FallbackJit second({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
   use(second);
   call_and_check(5, 82);  // a size with static code: loaded from the disk cache
   EXPECT_EQ(second.counters().disk_hits, 1u);

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include <kiln/jit/cpu_jit.h>
+#include <kiln/jit/fallback_jit.h>
 #include <kiln/runtime.h>
 
 #ifndef CONSUMER_JIT_PACKAGE_PATH
@@ -81,7 +81,7 @@ int main() {
     // A fresh directory, so the miss compiles on every run of the test.
     const std::filesystem::path cache = CONSUMER_JIT_CACHE_DIR;
     std::filesystem::remove_all(cache);
-    kiln::jit::CpuJit& jit = kiln::jit::install({.cache_dir = cache});
+    kiln::jit::FallbackJit& jit = kiln::jit::install({.cache_dir = cache});
     auto pkg = kiln::Package::open(CONSUMER_JIT_PACKAGE_PATH, {.stance = kiln::Stance::fallback});
     kiln::Graph& g = pkg.graph("scale_shift");
     bool ok = true;

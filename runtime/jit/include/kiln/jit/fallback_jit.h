@@ -1,12 +1,14 @@
-// The CPU JIT: serves a guard miss under Stance::fallback by compiling a
-// specialization for the call's shapes (static for the first sizes of each
+// The fallback JIT: serves a guard miss under Stance::fallback by compiling
+// a specialization for the call's shapes (static for the first sizes of each
 // symbol, dynamic after JitOptions::dynamic_after of them) from the IR in the
-// package, with the CPU codegen the generator uses, for this machine's CPU
-// level. Compiled code is kept in memory (one compile per key, however many
-// threads miss it at once) and in an on-disk cache shared by processes.
+// package, with the generator's codegen: CPU code with clang++ for the
+// package's CPU level, CUDA code with NVRTC for the device. Compiled code is
+// kept in memory (one compile per key, however many threads miss it at
+// once) and in an on-disk cache shared by processes; the runtime keeps what
+// it returns, and Package::export_compiled ships it as a delta package.
 //
-//   kiln::jit::install();           // or: CpuJit jit; kiln::set_jit_compiler(&jit);
-//   graph.call(...);                // a miss compiles once, later calls reuse it
+//   kiln::jit::install();           // or: FallbackJit jit; kiln::set_jit_compiler(&jit);
+//   graph.call(...);                // a miss compiles once, later calls are jit hits
 #pragma once
 
 #include <cstdint>
@@ -63,12 +65,12 @@ struct JitCounters {
   uint64_t bypass_store_failed = 0;
 };
 
-class CpuJit final : public JitCompiler {
+class FallbackJit final : public JitCompiler {
  public:
-  explicit CpuJit(JitOptions options = {});
-  ~CpuJit() override;
-  CpuJit(const CpuJit&) = delete;
-  CpuJit& operator=(const CpuJit&) = delete;
+  explicit FallbackJit(JitOptions options = {});
+  ~FallbackJit() override;
+  FallbackJit(const FallbackJit&) = delete;
+  FallbackJit& operator=(const FallbackJit&) = delete;
 
   std::shared_ptr<const JitSpecialization> compile(const JitRequest& request) override;
   // The specializations compiled (or loaded from the disk cache) for
@@ -86,9 +88,9 @@ class CpuJit final : public JitCompiler {
   std::unique_ptr<Impl> impl_;
 };
 
-// Makes a process-wide CpuJit and registers it (set_jit_compiler). A second
+// Makes a process-wide FallbackJit and registers it (set_jit_compiler). A second
 // call registers a new one; earlier ones stay alive, since a call in flight
 // may still use them.
-CpuJit& install(JitOptions options = {});
+FallbackJit& install(JitOptions options = {});
 
 }  // namespace kiln::jit

@@ -1,4 +1,4 @@
-#include "kiln/jit/cpu_jit.h"
+#include "kiln/jit/fallback_jit.h"
 
 #include <algorithm>
 #include <atomic>
@@ -132,7 +132,7 @@ bool all_aligned(std::span<const DLTensor* const> a, std::span<const DLTensor* c
 
 }  // namespace
 
-struct CpuJit::Impl {
+struct FallbackJit::Impl {
   // A compiled specialization: one of the two is set.
   struct Served {
     std::shared_ptr<const Compiled> cpu;
@@ -191,7 +191,7 @@ struct CpuJit::Impl {
   ir::SymbolValues specialize(const ir::Graph& g, const ir::SymbolValues& values);
 };
 
-CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
+FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.cxx.empty()) options.cxx = env("KILN_CLANGXX");
   if (options.cxx.empty()) options.cxx = KILN_JIT_DEFAULT_CLANGXX;
   if (options.tag.empty()) options.tag = env("KILN_CACHE_TAG");
@@ -204,12 +204,12 @@ CpuJit::CpuJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
 }
 
-CpuJit::~CpuJit() = default;
+FallbackJit::~FallbackJit() = default;
 
-const fs::path& CpuJit::cache_dir() const noexcept { return impl_->options.cache_dir; }
-const std::string& CpuJit::cxx() const noexcept { return impl_->options.cxx; }
+const fs::path& FallbackJit::cache_dir() const noexcept { return impl_->options.cache_dir; }
+const std::string& FallbackJit::cxx() const noexcept { return impl_->options.cxx; }
 
-JitCounters CpuJit::counters() const {
+JitCounters FallbackJit::counters() const {
   const Impl& i = *impl_;
   JitCounters c;
   c.requests = i.requests.load(std::memory_order_relaxed);
@@ -229,8 +229,8 @@ JitCounters CpuJit::counters() const {
   return c;
 }
 
-std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
-                                                         const std::string& package_id) {
+std::shared_ptr<const ir::Graph> FallbackJit::Impl::graph_for(const JitRequest& r,
+                                                              const std::string& package_id) {
   const std::string id = package_id + "/" + std::string(r.graph);
   {
     std::lock_guard lock(mutex);
@@ -248,9 +248,9 @@ std::shared_ptr<const ir::Graph> CpuJit::Impl::graph_for(const JitRequest& r,
   return graphs.emplace(id, std::move(g)).first->second;
 }
 
-std::shared_ptr<Compiled> CpuJit::Impl::load(std::vector<std::byte> image,
-                                             compiler::CpuLoweredGraph plan,
-                                             const std::string& label) {
+std::shared_ptr<Compiled> FallbackJit::Impl::load(std::vector<std::byte> image,
+                                                  compiler::CpuLoweredGraph plan,
+                                                  const std::string& label) {
   auto c = std::make_shared<Compiled>();
   c->module = std::make_unique<::kiln::detail::CpuModule>(image, label);
   for (const compiler::CpuKernel& k : plan.kernels) {
@@ -261,8 +261,8 @@ std::shared_ptr<Compiled> CpuJit::Impl::load(std::vector<std::byte> image,
   return c;
 }
 
-CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& values,
-                                std::string_view cpu_arch) {
+CompiledPtr FallbackJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& values,
+                                     std::string_view cpu_arch) {
   // The package's own CPU level when it has one, so that an exported
   // specialization merges into the target the runtime already runs here.
   std::string arch(cpu_arch);
@@ -270,7 +270,7 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
     const ::kiln::detail::CpuLevel level = ::kiln::detail::host_cpu_level();
     if (level == ::kiln::detail::CpuLevel::none) {
       throw Error(ErrorCode::kernel_load_failed,
-                  "kiln: graph '" + g.name + "': the CPU JIT needs an x86-64 CPU, got " +
+                  "kiln: graph '" + g.name + "': the JIT compiles CPU code for x86-64 only, got " +
                       std::string(::kiln::detail::cpu_level_name(level)));
     }
     arch = ::kiln::detail::cpu_level_name(level);
@@ -340,7 +340,7 @@ CompiledPtr CpuJit::Impl::build(const ir::Graph& g, const ir::SymbolValues& valu
   return finish(load(std::move(image), std::move(plan), label));
 }
 
-std::optional<std::vector<std::byte>> CpuJit::Impl::lookup(const std::string& key) {
+std::optional<std::vector<std::byte>> FallbackJit::Impl::lookup(const std::string& key) {
   if (!disk) {
     bypass_disk_off.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
@@ -355,8 +355,8 @@ std::optional<std::vector<std::byte>> CpuJit::Impl::lookup(const std::string& ke
   return std::nullopt;
 }
 
-void CpuJit::Impl::store(const std::string& key, std::span<const std::byte> payload,
-                         uint64_t elapsed_ns) {
+void FallbackJit::Impl::store(const std::string& key, std::span<const std::byte> payload,
+                              uint64_t elapsed_ns) {
   compiles.fetch_add(1, std::memory_order_relaxed);
   compile_ns.fetch_add(elapsed_ns, std::memory_order_relaxed);
   detail::StatsMap outcome = {{"compiles", 1}, {"compile_ns", elapsed_ns}};
@@ -374,8 +374,8 @@ void CpuJit::Impl::store(const std::string& key, std::span<const std::byte> payl
   record(outcome);
 }
 
-void CpuJit::Impl::log_miss(const ir::Graph& g, const std::string& key,
-                            const compiler::KeyComponents& components) const {
+void FallbackJit::Impl::log_miss(const ir::Graph& g, const std::string& key,
+                                 const compiler::KeyComponents& components) const {
   if (!::kiln::detail::log_topic_enabled("cache")) return;
   std::fprintf(stderr,
                "kiln: cache miss graph '%s' key %s: structure %s dtypes %s shapes %s target %s "
@@ -387,7 +387,7 @@ void CpuJit::Impl::log_miss(const ir::Graph& g, const std::string& key,
                components.tag.hex().c_str());
 }
 
-std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
+std::shared_ptr<const detail::CudaSpecialization> FallbackJit::Impl::build_cuda(
     const ir::Graph& g, const ir::SymbolValues& values, const JitRequest& r, int arch,
     bool aligned16) {
   const std::string target = "cuda:sm_" + std::to_string(arch);
@@ -457,7 +457,7 @@ std::shared_ptr<const detail::CudaSpecialization> CpuJit::Impl::build_cuda(
   return finish(std::move(cubins));
 }
 
-ir::SymbolValues CpuJit::Impl::specialize(const ir::Graph& g, const ir::SymbolValues& values) {
+ir::SymbolValues FallbackJit::Impl::specialize(const ir::Graph& g, const ir::SymbolValues& values) {
   ir::SymbolValues spec = values;
   // By structure, not package: a rebuilt package keeps its graphs' history.
   const std::string graph_hash = compiler::structure_hash(g).hex();
@@ -489,7 +489,7 @@ ir::SymbolValues CpuJit::Impl::specialize(const ir::Graph& g, const ir::SymbolVa
   return spec;
 }
 
-std::shared_ptr<const JitSpecialization> CpuJit::compile(const JitRequest& request) {
+std::shared_ptr<const JitSpecialization> FallbackJit::compile(const JitRequest& request) {
   Impl& i = *impl_;
   i.requests.fetch_add(1, std::memory_order_relaxed);
   const KilnPackageHeader& header = request.package.header();
@@ -675,7 +675,7 @@ class DeltaBuilder {
 
 }  // namespace
 
-size_t CpuJit::export_compiled(const PackageReader& package, const fs::path& path) {
+size_t FallbackJit::export_compiled(const PackageReader& package, const fs::path& path) {
   const KilnPackageHeader& header = package.header();
   const std::string package_id = compiler::Hash128{header.checksum_lo, header.checksum_hi}.hex();
   std::vector<Impl::Served> served;
@@ -702,11 +702,11 @@ size_t CpuJit::export_compiled(const PackageReader& package, const fs::path& pat
   return count;
 }
 
-CpuJit& install(JitOptions options) {
+FallbackJit& install(JitOptions options) {
   static std::mutex mutex;
-  static std::vector<std::unique_ptr<CpuJit>> installed;
+  static std::vector<std::unique_ptr<FallbackJit>> installed;
   std::lock_guard lock(mutex);
-  installed.push_back(std::make_unique<CpuJit>(std::move(options)));
+  installed.push_back(std::make_unique<FallbackJit>(std::move(options)));
   set_jit_compiler(installed.back().get());
   return *installed.back();
 }
