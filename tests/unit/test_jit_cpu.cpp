@@ -386,8 +386,24 @@ TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
   FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   package_->set_stance(kiln::Stance::fail_on_recompile);
-  EXPECT_THROW(call_and_check(5, 11), kiln::RecompileError);
+  try {
+    call_and_check(5, 11);
+    FAIL() << "expected RecompileError";
+  } catch (const kiln::RecompileError& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::recompile_required);
+    EXPECT_EQ(std::string(e.what()),
+              "kiln: graph 'norms' has no specialization for this call (fail_on_recompile): the "
+              "package has no specialization for this device and CPU");
+  }
   EXPECT_EQ(jit.counters().requests, 0u);
+  // What a JIT compiled earlier still runs: running it is no recompile.
+  package_->set_stance(kiln::Stance::fallback);
+  call_and_check(5, 12);
+  package_->set_stance(kiln::Stance::fail_on_recompile);
+  call_and_check(5, 13);
+  EXPECT_THROW(call_and_check(6, 14), kiln::RecompileError);
+  EXPECT_EQ(jit.counters().requests, 1u);
+  EXPECT_EQ(package_->graph("norms").counters().jit_hits, 1u);
 }
 
 // Runs jit_cache_child, a separate process, on `cache`; returns its output.
