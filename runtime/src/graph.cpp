@@ -276,18 +276,18 @@ struct Graph::Impl {
   void resolve_kernels();
   // Generated kernels take their pointers as __restrict: an output that
   // shares memory with another tensor would give a silently wrong answer.
-  // Also sets each tensor's first byte (data + byte_offset) in `begins`.
   void check_no_overlap(const CompiledSpecialization& spec, const DLTensor* const* tensors,
-                        const int64_t* symbols, uintptr_t* begins) const;
-  // Inputs and outputs point at the caller's data (`begins`); returns the
+                        const int64_t* symbols) const;
+  // Inputs and outputs point at the caller's data; returns the
   // size of one workspace holding every temp, and their offsets in it (each
   // size evaluated once).
-  size_t place_buffers(const CompiledSpecialization& spec, const uintptr_t* begins,
+  size_t place_buffers(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                        const int64_t* symbols, void** buffers, size_t* temp_offsets) const;
-  void run(const CompiledSpecialization& spec, const uintptr_t* begins, const int64_t* symbols);
+  void run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+           const int64_t* symbols);
   // `symbols` is not const: the kernel parameters point into it.
-  void run_cuda(const CompiledSpecialization& spec, const uintptr_t* begins, int64_t* symbols,
-                const CallDevice& device, void* stream);
+  void run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
+                int64_t* symbols, const CallDevice& device, void* stream);
   // KILN_LOG=recompiles: one stderr line per failed guard of a miss.
   void log_recompile(const std::vector<GuardFailure>& failures) const;
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
@@ -386,8 +386,7 @@ void Graph::Impl::validate(const DLTensor* const* tensors) const {
 }
 
 void Graph::Impl::check_no_overlap(const CompiledSpecialization& spec,
-                                   const DLTensor* const* tensors, const int64_t* symbols,
-                                   uintptr_t* begins) const {
+                                   const DLTensor* const* tensors, const int64_t* symbols) const {
   const size_t count = input_count + output_count;
   auto too_large = [&](size_t t) {
     return Error(ErrorCode::invalid_argument,
@@ -405,6 +404,7 @@ void Graph::Impl::check_no_overlap(const CompiledSpecialization& spec,
     }
     class_bytes[c] = bytes;
   }
+  uintptr_t begins[kMaxTensors];
   uintptr_t ends[kMaxTensors];
   for (size_t t = 0; t < count; ++t) {
     const DLTensor& tensor = *tensors[t];
@@ -439,8 +439,12 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
   // The first input (or output) says where the call runs; a tensor elsewhere
   // then fails its Device guard, except another CUDA ordinal, which no guard
   // sees.
-  if (tensors[0] == nullptr) validate(tensors);
-  const DLDevice first = tensors[0]->device;
+  const DLTensor* lead = tensors[0];
+  if (lead == nullptr) {
+    validate(tensors);  // throws for the NULL tensor
+    throw Error(ErrorCode::internal, cat("kiln: graph '", name, "': a NULL tensor passed"));
+  }
+  const DLDevice first = lead->device;
   if (first.device_type != kDLCUDA) {
     if (has_cpu_specializations && !package->cpu.target()) package->cpu.throw_no_target();
     return {false, 0, 0, &cpu_table};
@@ -552,12 +556,14 @@ void Graph::Impl::resolve_kernels() {
   });
 }
 
-size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec, const uintptr_t* begins,
-                                  const int64_t* symbols, void** buffers,
-                                  size_t* temp_offsets) const {
+size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
+                                  const DLTensor* const* tensors, const int64_t* symbols,
+                                  void** buffers, size_t* temp_offsets) const {
   for (size_t i = 0; i < spec.buffer_tensor.size(); ++i) {
     const int32_t tensor = spec.buffer_tensor[i];
-    if (tensor >= 0) buffers[i] = reinterpret_cast<void*>(begins[tensor]);
+    if (tensor >= 0) {
+      buffers[i] = static_cast<std::byte*>(tensors[tensor]->data) + tensors[tensor]->byte_offset;
+    }
   }
   size_t temp_total = 0;
   for (uint32_t i : spec.temps) {
@@ -575,12 +581,12 @@ size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec, const uint
   return temp_total;
 }
 
-void Graph::Impl::run(const CompiledSpecialization& spec, const uintptr_t* begins,
+void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                       const int64_t* symbols) {
   resolve_kernels();
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, begins, symbols, buffers, temp_offsets);
+  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
   if (spec.has_temps) {
     std::byte* temp_base = thread_workspace.reserve(temp_total);
     for (uint32_t i : spec.temps) buffers[i] = temp_base + temp_offsets[i];
@@ -596,13 +602,13 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const uintptr_t* begin
   }
 }
 
-void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const uintptr_t* begins,
+void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                            int64_t* symbols, const CallDevice& device, void* stream) {
   detail::CudaLauncher& cuda = package->cuda;
   const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, begins, symbols, buffers, temp_offsets);
+  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
   std::optional<CudaWorkspace> workspace;
   if (spec.has_temps) {
     workspace.emplace(cuda, device.ordinal, temp_total, stream);
@@ -709,7 +715,8 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
     request.compute_capability = device.compute_capability;
     const detail::CudaDeviceInfo& info = package->cuda.device(device.ordinal);
     if (info.target && !info.via_ptx) {
-      request.cuda_arch = package->reader.manifest().targets()->Get(*info.target)->arch()->string_view();
+      request.cuda_arch =
+          package->reader.manifest().targets()->Get(*info.target)->arch()->string_view();
     }
     context.emplace(package->cuda.enter(device.ordinal));
   }
@@ -725,8 +732,7 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
                 cat("kiln: graph '", name, "': the JIT's specialization '", entry.compiled.name,
                     "' does not accept the call it was compiled for"));
   }
-  uintptr_t begins[kMaxTensors];
-  check_no_overlap(entry.compiled, tensors, symbols, begins);
+  check_no_overlap(entry.compiled, tensors, symbols);
   jit_served.fetch_add(1, std::memory_order_relaxed);
   run_jit(entry, inputs, outputs, symbols, device, stream);
 }
@@ -751,20 +757,18 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   if (g.package->profile) [[unlikely]]
     g.package->profile->record(*g.entry, tensors);
   if (spec != nullptr) {
-    uintptr_t begins[kMaxTensors];
-    g.check_no_overlap(*spec, tensors, symbols, begins);
+    g.check_no_overlap(*spec, tensors, symbols);
     g.hits.fetch_add(1, std::memory_order_relaxed);
     if (spec->cuda) {
-      g.run_cuda(*spec, begins, symbols, device, stream);
+      g.run_cuda(*spec, tensors, symbols, device, stream);
     } else {
-      g.run(*spec, begins, symbols);
+      g.run(*spec, tensors, symbols);
     }
     return;
   }
   if (g.jit_entry_count.load(std::memory_order_acquire) > 0) {
     if (const JitEntry* entry = g.select_jit(tensors, symbols, device)) {
-      uintptr_t begins[kMaxTensors];
-      g.check_no_overlap(entry->compiled, tensors, symbols, begins);
+      g.check_no_overlap(entry->compiled, tensors, symbols);
       g.jit_hits.fetch_add(1, std::memory_order_relaxed);
       g.run_jit(*entry, inputs, outputs, symbols, device, stream);
       return;

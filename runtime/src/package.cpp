@@ -30,16 +30,16 @@ Package::Package(Package&&) noexcept = default;
 Package& Package::operator=(Package&&) noexcept = default;
 Package::~Package() = default;
 
-Package Package::open(const std::filesystem::path& path, OpenOptions options) {
+Package Package::open(const std::filesystem::path& path, const OpenOptions& options) {
   return Package(std::make_unique<detail::PackageState>(PackageReader::open_file(path), options));
 }
 
-Package Package::open_memory(std::span<const std::byte> bytes, OpenOptions options) {
+Package Package::open_memory(std::span<const std::byte> bytes, const OpenOptions& options) {
   return Package(
       std::make_unique<detail::PackageState>(PackageReader::open_memory(bytes), options));
 }
 
-Package Package::open_embedded(std::span<const std::byte> bytes, OpenOptions options) {
+Package Package::open_embedded(std::span<const std::byte> bytes, const OpenOptions& options) {
   return Package(
       std::make_unique<detail::PackageState>(PackageReader::open_borrowed(bytes), options));
 }

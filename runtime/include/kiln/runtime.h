@@ -100,11 +100,11 @@ class Graph {
 
 class Package {
  public:
-  static Package open(const std::filesystem::path& path, OpenOptions options = {});
+  static Package open(const std::filesystem::path& path, const OpenOptions& options = {});
   // Copies the bytes.
-  static Package open_memory(std::span<const std::byte> bytes, OpenOptions options = {});
+  static Package open_memory(std::span<const std::byte> bytes, const OpenOptions& options = {});
   // Borrows the bytes, which must outlive the Package (static data).
-  static Package open_embedded(std::span<const std::byte> bytes, OpenOptions options = {});
+  static Package open_embedded(std::span<const std::byte> bytes, const OpenOptions& options = {});
 
   // Throws Error(graph_not_found) listing the graphs the package has.
   Graph& graph(std::string_view name);

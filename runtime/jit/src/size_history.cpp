@@ -10,8 +10,8 @@
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
 
-SizeHistory::SizeHistory(fs::path dir, const std::string& graph_hash)
-    : path_(std::move(dir) / "sizes" / (graph_hash + ".txt")) {}
+SizeHistory::SizeHistory(const fs::path& dir, const std::string& graph_hash)
+    : path_(dir / "sizes" / (graph_hash + ".txt")) {}
 
 std::vector<std::vector<int64_t>> SizeHistory::load(size_t symbols) const {
   std::vector<std::vector<int64_t>> sizes(symbols);

@@ -16,7 +16,7 @@ namespace kiln::jit::detail {
 
 class SizeHistory {
  public:
-  SizeHistory(std::filesystem::path dir, const std::string& graph_hash);
+  SizeHistory(const std::filesystem::path& dir, const std::string& graph_hash);
 
   // Per symbol, the sizes recorded so far in file order (lines that do not
   // parse, or name a symbol beyond `symbols`, are skipped). Missing file:

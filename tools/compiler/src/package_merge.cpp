@@ -485,7 +485,12 @@ class Merger {
         for (const auto& launch : s->plan->launches) {
           if (launch->kernel == kernel && graph.empty()) {
             graph = g->name;
-            subject = "specialization '" + s->name + "' (key " + hex(s->key) + "): " + subject;
+            std::string owner = "specialization '";
+            owner += s->name;
+            owner += "' (key ";
+            owner += hex(s->key);
+            owner += "): ";
+            subject.insert(0, owner);
           }
         }
       }
