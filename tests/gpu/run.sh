@@ -62,7 +62,7 @@ else
   section "building tests/gpu in $build"
   if ! { cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
            -DKILN_BUILD_GPU_TESTS=ON &&
-         cmake --build "$build" --target gpu_check gpu_bench; }; then
+         cmake --build "$build" --target gpu_check gpu_bench gpu_jit test_cuda_launcher; }; then
     cat >&2 <<EOF
 
 run.sh: building tests/gpu on this machine failed (the log is above, and in run.log).
@@ -141,6 +141,21 @@ else
   echo "run.sh: no $launcher_tests in the build (build the test_cuda_launcher target to run it)"
 fi
 
+# The CUDA fallback JIT: every graph from an IR-only package through NVRTC,
+# checked (interpreter, disk cache, export + merge) and timed. Its log goes
+# to run.log only; its JSON lines (checks and "jit_cuda" timings) into the
+# merged file.
+if [[ -x "$bin/gpu_jit" ]]; then
+  section "gpu_jit: the CUDA fallback JIT (NVRTC) on every graph"
+  run_logged "$work/gpu_jit.log" "$bin/gpu_jit" --runs 5 --dir "$work/gpu_jit"
+  jit_rc=$?
+  [[ $jit_rc -eq 0 ]] || fail "gpu_jit (exit $jit_rc)"
+  grep '^{' "$work/gpu_jit.log" >"$work/gpu_jit.jsonl" || true
+else
+  echo "run.sh: no $bin/gpu_jit in the build (build the gpu_jit target to run it)"
+fi
+: >>"$work/gpu_jit.jsonl"
+
 # --- benchmarks -----------------------------------------------------------------
 # The two tools alternate, $rounds times each, each round a fresh process:
 # torch.compile's figures move from one process to the next by more than the
@@ -168,7 +183,8 @@ device_arg=()
 [[ "$device" == unknown ]] || device_arg=(--device "$device")
 python3 "$root/tests/gpu/merge_results.py" --commit "$commit" --date "$date_utc" \
   "${device_arg[@]}" --out "$merged" \
-  "$work/checks.jsonl" "$work/gpu_bench.jsonl" "$work/torch_peer.jsonl" || fail "merge_results.py"
+  "$work/checks.jsonl" "$work/gpu_jit.jsonl" "$work/gpu_bench.jsonl" "$work/torch_peer.jsonl" ||
+  fail "merge_results.py"
 
 section "summary"
 echo "results: $out"
