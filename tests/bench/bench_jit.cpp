@@ -8,10 +8,9 @@
 //             graph, so a second call on the same Package never reaches it);
 //   disk hit  the first call of a fresh Package and a fresh JIT on a warm
 //             cache directory: what a second process pays (read, checksum,
-//             dlopen, adopt, run); with, apart, the two steps of it that
-//             grow with the graph: rebuilding the IR from the package and
-//             lowering it (the key hashes the kernels' text, so a lookup
-//             lowers first), and the size of the cache entry;
+//             dlopen, adopt, run; no lowering: the entry holds the plan);
+//             with, apart, the step of it that grows with the graph,
+//             rebuilding the IR from the package, and the entry's size;
 //   jit hit   a further call, served by the specialization the runtime
 //             adopted, without asking the JIT (the kernel's run included).
 // Then the way out of the JIT: export what it compiled as a delta package,
@@ -19,7 +18,7 @@
 // once: precompiled hits, zero compiles (checked; exits 1 otherwise).
 // Every first result is checked against the interpreter. One JSON line per
 // graph and measure, then a table; medians of RUNS runs with their range.
-// Usage: bench_jit [RUNS] (default 7)
+// Usage: bench_jit [RUNS [GRAPH]] (RUNS default 7; GRAPH: only names containing it)
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,7 +33,6 @@
 
 #include "bench_util.h"
 #include "ir_from_package.h"  // runtime/jit/src
-#include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/process.h"
@@ -115,7 +113,7 @@ std::string shape_text(const kiln::ir::Graph& g) {
 
 struct Row {
   std::string graph, shape;
-  Stats compile, disk_hit, jit_hit, ir, lower;
+  Stats compile, disk_hit, jit_hit, ir;
 };
 
 void print_json(const char* bench, const Row& r, const Stats& s, const char* unit, int runs,
@@ -131,8 +129,11 @@ void print_json(const char* bench, const Row& r, const Stats& s, const char* uni
 
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
+  // Optional: only the graphs whose name contains this (profiling one).
+  const std::string only = argc > 2 ? argv[2] : "";
   std::vector<kiln::ir::Graph> graphs;
   for (const auto& r : kiln::registered_graphs()) {
+    if (r.name.find(only) == std::string::npos) continue;
     graphs.push_back(kiln::ir::canonicalize(kiln::trace(r.name, r.function)));
   }
   std::sort(graphs.begin(), graphs.end(),
@@ -146,9 +147,9 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   std::set<fs::path> seen_entries;
   for (const kiln::ir::Graph& g : graphs) {
-    Row row{g.name, shape_text(g), {}, {}, {}, {}, {}};
+    Row row{g.name, shape_text(g), {}, {}, {}, {}};
     kiln_test::RandomCall args(g, size_for(g), 17);
-    std::vector<double> compile, disk_hit, jit_hit, ir, lower;
+    std::vector<double> compile, disk_hit, jit_hit, ir;
     for (int r = 0; r < runs; ++r) {
       kiln::jit::FallbackJit jit({.disk_cache = false});
       const Registered registered(jit);
@@ -198,29 +199,23 @@ int main(int argc, char** argv) {
       kiln::Package pkg = open_bytes(base);
       const kiln::fb::GraphEntry& entry =
           *pkg.reader().manifest().graphs()->LookupByKey(g.name.c_str());
-      const kiln::ir::SymbolValues values(g.symbols.size(), size_for(g));
       for (int r = 0; r < runs; ++r) {
-        double t0 = kiln_bench::now_seconds();
+        const double t0 = kiln_bench::now_seconds();
         const kiln::ir::Graph rebuilt = kiln::jit::detail::graph_from_package(entry);
         ir.push_back(kiln_bench::now_seconds() - t0);
-        t0 = kiln_bench::now_seconds();
-        const kiln::compiler::CpuLoweredGraph lowered =
-            kiln::compiler::lower_cpu(rebuilt, values, {.entry_prefix = "kiln_bench"});
-        lower.push_back(kiln_bench::now_seconds() - t0);
-        require(!lowered.kernels.empty(), "graph '" + g.name + "' lowered to no kernel");
+        require(rebuilt.nodes.size() == g.nodes.size(), "graph '" + g.name + "' rebuilt wrong");
       }
     }
     row.compile = stats(compile, 1e3);
     row.ir = stats(ir, 1e3);
-    row.lower = stats(lower, 1e3);
     row.disk_hit = stats(disk_hit, 1e3);
     row.jit_hit = stats(jit_hit, 1e6);
     char extra[160];
     std::snprintf(extra, sizeof extra, ",\"target_ms\":%g", kCompileTargetMs);
     print_json("jit_compile", row, row.compile, "ms", runs, extra);
     std::snprintf(extra, sizeof extra,
-                  ",\"target_ms\":%g,\"ir_ms\":%.3g,\"lower_ms\":%.3g,\"entry_bytes\":%ju",
-                  kHitTargetMs, row.ir.median, row.lower.median, entry_bytes);
+                  ",\"target_ms\":%g,\"ir_ms\":%.3g,\"entry_bytes\":%ju",
+                  kHitTargetMs, row.ir.median, entry_bytes);
     print_json("jit_disk_hit", row, row.disk_hit, "ms", runs, extra);
     std::snprintf(extra, sizeof extra, ",\"calls_per_run\":%d", kHitCalls);
     print_json("jit_hit", row, row.jit_hit, "us", runs, extra);
@@ -309,7 +304,7 @@ int main(int argc, char** argv) {
 
   std::printf("\nCPU JIT, medians of %d runs (range)\n", runs);
   std::printf("%-13s %-16s %-21s %-21s %-14s %-18s\n", "graph", "shape", "compile ms",
-              "disk hit ms", "of it IR+lower", "jit hit us");
+              "disk hit ms", "of it IR", "jit hit us");
   auto cell = [](const Stats& s, const char* format) {
     char text[64];
     std::snprintf(text, sizeof text, format, s.median, s.min, s.max);
@@ -317,7 +312,7 @@ int main(int argc, char** argv) {
   };
   for (const Row& r : rows) {
     char parts[32];
-    std::snprintf(parts, sizeof parts, "%.2f+%.2f", r.ir.median, r.lower.median);
+    std::snprintf(parts, sizeof parts, "%.2f", r.ir.median);
     std::printf("%-13s %-16s %-21s %-21s %-14s %-18s\n", r.graph.c_str(), r.shape.c_str(),
                 cell(r.compile, "%.0f (%.0f-%.0f)").c_str(),
                 cell(r.disk_hit, "%.2f (%.2f-%.2f)").c_str(), parts,

@@ -124,41 +124,4 @@ void CudaSpecialization::run(const JitCall& call) const {
   }
 }
 
-std::vector<std::byte> pack_cubins(const std::vector<std::vector<std::byte>>& cubins) {
-  std::vector<std::byte> out;
-  auto put = [&](uint64_t v) {
-    const size_t at = out.size();
-    out.resize(at + sizeof v);
-    std::memcpy(out.data() + at, &v, sizeof v);
-  };
-  put(cubins.size());
-  for (const auto& c : cubins) put(c.size());
-  for (const auto& c : cubins) out.insert(out.end(), c.begin(), c.end());
-  return out;
-}
-
-bool unpack_cubins(std::span<const std::byte> payload, std::vector<std::vector<std::byte>>& out) {
-  size_t at = 0;
-  auto get = [&](uint64_t& v) {
-    if (payload.size() - at < sizeof v) return false;
-    std::memcpy(&v, payload.data() + at, sizeof v);
-    at += sizeof v;
-    return true;
-  };
-  uint64_t count = 0;
-  if (!get(count) || count > payload.size() / sizeof(uint64_t)) return false;
-  std::vector<uint64_t> sizes(count);
-  for (uint64_t& s : sizes) {
-    if (!get(s)) return false;
-  }
-  out.clear();
-  for (uint64_t s : sizes) {
-    if (payload.size() - at < s) return false;
-    out.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(at),
-                     payload.begin() + static_cast<std::ptrdiff_t>(at + s));
-    at += s;
-  }
-  return at == payload.size();
-}
-
 }  // namespace kiln::jit::detail

@@ -48,10 +48,4 @@ class CudaSpecialization final : public JitSpecialization {
   std::string target_;
 };
 
-// A disk-cache payload holding several cubins: a count, each size, then the
-// bytes. unpack returns false for a payload that does not parse (the entry
-// is then corrupt).
-std::vector<std::byte> pack_cubins(const std::vector<std::vector<std::byte>>& cubins);
-bool unpack_cubins(std::span<const std::byte> payload, std::vector<std::vector<std::byte>>& out);
-
 }  // namespace kiln::jit::detail

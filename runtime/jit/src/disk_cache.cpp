@@ -81,4 +81,9 @@ bool DiskCache::store(const std::string& key_hex, std::span<const std::byte> pay
   return true;
 }
 
+void DiskCache::remove(const std::string& key_hex) const {
+  std::error_code ignored;
+  fs::remove(entry_path(key_hex), ignored);
+}
+
 }  // namespace kiln::jit::detail

@@ -1,7 +1,7 @@
 // The JIT's on-disk cache: one file per entry, named by the key's hex, under
 // a two-digit fan-out directory (ab/abcdef...kjit) as ccache does. Each file
 // is a fixed header (magic, format version, payload size, XXH3-128 of the
-// payload) and the payload: a CPU shared object. Entries are written to a
+// payload) and the payload (cache_entry.h). Entries are written to a
 // temp file in the same directory and renamed into place, so a reader sees a
 // whole entry or none, and two processes storing one key leave one entry.
 #pragma once
@@ -15,7 +15,9 @@
 namespace kiln::jit::detail {
 
 inline constexpr char kEntryMagic[8] = {'K', 'I', 'L', 'N', 'J', 'I', 'T', '\0'};
-inline constexpr uint32_t kEntryVersion = 1;
+// 2: the payload is a CacheEntry (cache_entry.h), specialization and code;
+// an entry of format 1 (the bare code) is a corrupt entry, rewritten.
+inline constexpr uint32_t kEntryVersion = 2;
 inline constexpr size_t kEntryHeaderSize = 40;
 
 class DiskCache {
@@ -36,6 +38,10 @@ class DiskCache {
   // file, when the directory cannot be written: a cache that cannot store is
   // slower, not broken.
   bool store(const std::string& key_hex, std::span<const std::byte> payload) const;
+
+  // Removes an entry whose payload its reader refused (checksummed, but not
+  // an entry it can use), so the rewrite starts clean.
+  void remove(const std::string& key_hex) const;
 
  private:
   std::filesystem::path dir_;

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cache_entry.h"
 #include "cache_stats_file.h"
 #include "call_binding.h"
 #include "clang_build.h"
@@ -174,7 +175,8 @@ struct FallbackJit::Impl {
                                                                bool aligned16);
   // The disk cache's half of a build: the entry's payload, or nullopt on a
   // miss (a corrupt entry counted and removed). Counts a bypass when off.
-  std::optional<std::vector<std::byte>> lookup(const std::string& key);
+  std::optional<detail::CacheEntry> lookup(const std::string& key, const ir::Graph& g,
+                                           size_t code_blobs);
   // Stores a compiled payload, prunes to the cap, and records the compile.
   void store(const std::string& key, std::span<const std::byte> payload, uint64_t elapsed_ns);
   void log_miss(const ir::Graph& g, const std::string& key,
@@ -188,7 +190,7 @@ struct FallbackJit::Impl {
   }
   // The specialization to serve `values` with: static, except symbols that
   // already had options.dynamic_after other sizes in this graph.
-  ir::SymbolValues specialize(const ir::Graph& g, const ir::SymbolValues& values);
+  ir::SymbolValues specialize(const JitRequest& r, const ir::SymbolValues& values);
 };
 
 FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
@@ -281,77 +283,84 @@ CompiledPtr FallbackJit::Impl::build(const ir::Graph& g, const ir::SymbolValues&
   const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " +
                                detail::compiler_identity(options.cxx, options.cache_dir, g.name);
 
-  // The key as the generator forms it: components first (they name the
-  // kernels), then the options component over the flags and the kernels' text,
-  // so a codegen change is a new key.
-  compiler::KeyInputs inputs{"cpu:" + arch, options_text, identity, options.tag, values};
-  compiler::KeyComponents components = compiler::key_components(g, inputs);
-  compiler::CpuCodegenOptions co;
-  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" +
-                    compiler::combine_key(components).hex().substr(0, 16);
-  compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
-  std::string code = options_text;
-  for (const compiler::CpuKernel& k : plan.kernels) code += '\n' + k.source;
-  components.options = compiler::hash_string(code);
+  // The key: the generator's components, the options component over the
+  // codegen version and flags. Not over the generated text, so that a hit
+  // needs no lowering: the entry holds the plan that matches its code.
+  const compiler::KeyInputs inputs{"cpu:" + arch, options_text, identity, options.tag, values};
+  const compiler::KeyComponents components = compiler::key_components(g, inputs);
   const compiler::Hash128 key_hash = compiler::combine_key(components);
   const std::string key = key_hash.hex();
   const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
-  // What the runtime adopts: the guards the generator would give this
-  // specialization, its plan and key.
-  auto finish = [&](std::shared_ptr<Compiled> c) {
+  auto make = [&](detail::CacheEntry entry) {
+    const auto* spec = flatbuffers::GetRoot<fb::Specialization>(entry.specialization.data());
+    std::shared_ptr<Compiled> c =
+        load(std::move(entry.code.at(0)), detail::cpu_plan(*spec, entry.kernels), label);
     c->symbol_count = g.symbols.size();
     c->graph = g.name;
     c->target = "cpu:" + arch;
-    c->specialization_fb = pack_specialization(
-        compiler::specialization(compiler::specialization_name(g, values), 0, values,
-                                 compiler::specialization_guards(g, values, kDLCPU),
-                                 compiler::launch_plan(c->plan, 0), key_hash, components));
+    c->specialization_fb = std::move(entry.specialization);
     return CompiledPtr(std::move(c));
   };
 
-  if (std::optional<std::vector<std::byte>> image = lookup(key)) {
+  if (std::optional<detail::CacheEntry> entry = lookup(key, g, 1)) {
     try {
-      CompiledPtr c = finish(load(std::move(*image), std::move(plan), label));
+      CompiledPtr c = make(std::move(*entry));
       disk_hits.fetch_add(1, std::memory_order_relaxed);
       record({{"disk_hits", 1}});
       return c;
     } catch (const Error&) {
-      // Checksummed but not loadable (written by a build whose key should
-      // have differed): treated as corrupt, recompiled below.
-      plan = compiler::lower_cpu(g, values, co);
+      // Checksummed but not loadable: treated as corrupt, recompiled below.
       corrupt_entries.fetch_add(1, std::memory_order_relaxed);
       record({{"corrupt_entries", 1}});
     }
   }
   log_miss(g, key, components);
+  compiler::CpuCodegenOptions co;
+  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+  const compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::byte> image;
+  detail::CacheEntry entry;
   try {
-    image = detail::build_shared_object(options.cxx, flags, plan.kernels, g.name);
+    entry.code.push_back(detail::build_shared_object(options.cxx, flags, plan.kernels, g.name));
   } catch (const JitCompileError&) {
     compile_failures.fetch_add(1, std::memory_order_relaxed);
     record({{"compile_failures", 1}});
     throw;
   }
-  store(key, image,
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now() - start)
-                                  .count()));
-  return finish(load(std::move(image), std::move(plan), label));
+  const auto elapsed = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+  // What the runtime adopts: the guards the generator would give this
+  // specialization, its plan and key.
+  entry.specialization = pack_specialization(
+      compiler::specialization(compiler::specialization_name(g, values), 0, values,
+                               compiler::specialization_guards(g, values, kDLCPU),
+                               compiler::launch_plan(plan, 0), key_hash, components));
+  for (const compiler::CpuKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
+  store(key, detail::pack_entry(entry), elapsed);
+  return make(std::move(entry));
 }
 
-std::optional<std::vector<std::byte>> FallbackJit::Impl::lookup(const std::string& key) {
+std::optional<detail::CacheEntry> FallbackJit::Impl::lookup(const std::string& key,
+                                                            const ir::Graph& g, size_t code_blobs) {
   if (!disk) {
     bypass_disk_off.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
   std::vector<std::byte> payload;
   const detail::DiskCache::Lookup found = disk->load(key, payload);
-  if (found == detail::DiskCache::Lookup::hit) return payload;
-  if (found == detail::DiskCache::Lookup::corrupt) {
-    corrupt_entries.fetch_add(1, std::memory_order_relaxed);
-    record({{"corrupt_entries", 1}});
+  if (found == detail::DiskCache::Lookup::miss) return std::nullopt;
+  if (found == detail::DiskCache::Lookup::hit) {
+    std::optional<detail::CacheEntry> entry = detail::unpack_entry(payload);
+    // code_blobs 0: one per kernel (CUDA).
+    if (entry && detail::fits_graph(entry->specialization, g.symbols.size()) &&
+        entry->code.size() == (code_blobs > 0 ? code_blobs : entry->kernels.size())) {
+      return entry;
+    }
+    disk->remove(key);
   }
+  corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+  record({{"corrupt_entries", 1}});
   return std::nullopt;
 }
 
@@ -397,70 +406,74 @@ std::shared_ptr<const detail::CudaSpecialization> FallbackJit::Impl::build_cuda(
   for (const std::string& o : detail::nvrtc_options(arch)) options_text += ' ' + o;
   const std::string identity = std::string("kiln ") + KILN_VERSION + "; " +
                                compiler::kCudaCodegenVersion + "; " + detail::nvrtc_version(g.name);
-  compiler::KeyInputs inputs{target, options_text, identity, options.tag, values};
-  compiler::KeyComponents components = compiler::key_components(g, inputs);
-  compiler::CudaCodegenOptions co;
-  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" +
-                    compiler::combine_key(components).hex().substr(0, 16);
-  co.aligned16 = aligned16;
-  co.nvrtc = true;
-  compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);
-  std::string code = options_text;
-  for (const compiler::CudaKernel& k : plan.kernels) code += '\n' + k.source;
-  components.options = compiler::hash_string(code);
+  // Keyed as the CPU side is: not over the generated text (the entry holds
+  // the plan that matches its cubins).
+  const compiler::KeyInputs inputs{target, options_text, identity, options.tag, values};
+  const compiler::KeyComponents components = compiler::key_components(g, inputs);
   const compiler::Hash128 key_hash = compiler::combine_key(components);
   const std::string key = key_hash.hex();
   const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
-
-  auto finish = [&](std::vector<std::vector<std::byte>> cubins) {
-    auto guards = compiler::specialization_guards(
-        g, values, kDLCUDA, plan.vectorized ? compiler::kCudaVectorAlignment : 1);
-    guards.push_back(compiler::cuda_arch_guard(arch, false));
-    auto spec_fb = pack_specialization(compiler::specialization(
-        compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
-        std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
+  auto make = [&](detail::CacheEntry entry) {
+    const auto* spec = flatbuffers::GetRoot<fb::Specialization>(entry.specialization.data());
     auto c = std::make_shared<detail::CudaSpecialization>(
-        plan, std::move(cubins), *r.cuda, r.cuda_ordinal, g.symbols.size(), g.name, target, label);
-    c->specialization_fb = std::move(spec_fb);
-    return c;
+        detail::cuda_plan(*spec, entry.kernels), std::move(entry.code), *r.cuda, r.cuda_ordinal,
+        g.symbols.size(), g.name, target, label);
+    c->specialization_fb = std::move(entry.specialization);
+    return std::shared_ptr<const detail::CudaSpecialization>(std::move(c));
   };
 
-  if (std::optional<std::vector<std::byte>> payload = lookup(key)) {
-    std::vector<std::vector<std::byte>> cubins;
-    if (detail::unpack_cubins(*payload, cubins) && cubins.size() == plan.kernels.size()) {
-      try {
-        auto c = finish(std::move(cubins));
-        disk_hits.fetch_add(1, std::memory_order_relaxed);
-        record({{"disk_hits", 1}});
-        return c;
-      } catch (const Error&) {
-        // Checksummed but not loadable: recompiled below.
-      }
+  if (std::optional<detail::CacheEntry> entry = lookup(key, g, 0)) {
+    try {
+      auto c = make(std::move(*entry));
+      disk_hits.fetch_add(1, std::memory_order_relaxed);
+      record({{"disk_hits", 1}});
+      return c;
+    } catch (const Error&) {
+      // Checksummed but not loadable: recompiled below.
+      corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+      record({{"corrupt_entries", 1}});
     }
-    corrupt_entries.fetch_add(1, std::memory_order_relaxed);
-    record({{"corrupt_entries", 1}});
   }
   log_miss(g, key, components);
+  compiler::CudaCodegenOptions co;
+  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+  co.aligned16 = aligned16;
+  co.nvrtc = true;
+  const compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::vector<std::byte>> cubins;
+  detail::CacheEntry entry;
   try {
-    cubins = detail::build_cubins(plan.kernels, arch, g.name);
+    entry.code = detail::build_cubins(plan.kernels, arch, g.name);
   } catch (const JitCompileError&) {
     compile_failures.fetch_add(1, std::memory_order_relaxed);
     record({{"compile_failures", 1}});
     throw;
   }
-  store(key, detail::pack_cubins(cubins),
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now() - start)
-                                  .count()));
-  return finish(std::move(cubins));
+  const auto elapsed = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+  auto guards = compiler::specialization_guards(
+      g, values, kDLCUDA, plan.vectorized ? compiler::kCudaVectorAlignment : 1);
+  guards.push_back(compiler::cuda_arch_guard(arch, false));
+  entry.specialization = pack_specialization(compiler::specialization(
+      compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
+      std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
+  for (const compiler::CudaKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
+  store(key, detail::pack_entry(entry), elapsed);
+  return make(std::move(entry));
 }
 
-ir::SymbolValues FallbackJit::Impl::specialize(const ir::Graph& g, const ir::SymbolValues& values) {
+ir::SymbolValues FallbackJit::Impl::specialize(const JitRequest& r,
+                                               const ir::SymbolValues& values) {
   ir::SymbolValues spec = values;
   // By structure, not package: a rebuilt package keeps its graphs' history.
-  const std::string graph_hash = compiler::structure_hash(g).hex();
+  // The package's own structure hash, the generator's: hashing the IR again
+  // would canonicalize it, a cost that grows with the graph on every miss.
+  const fb::GraphEntry* entry =
+      r.package.manifest().graphs()->LookupByKey(std::string(r.graph).c_str());
+  const fb::Hash128* stored = entry->structure_hash();
+  const std::string graph_hash =
+      stored != nullptr ? compiler::Hash128{stored->lo(), stored->hi()}.hex() : std::string(r.graph);
   std::optional<detail::SizeHistory> history;
   if (disk) history.emplace(disk->dir(), graph_hash);
   std::lock_guard lock(mutex);
@@ -504,7 +517,7 @@ std::shared_ptr<const JitSpecialization> FallbackJit::compile(const JitRequest& 
     return nullptr;
   }
   const std::string graph_id = package_id + "/" + g->name;
-  const ir::SymbolValues spec_values = i.specialize(*g, *values);
+  const ir::SymbolValues spec_values = i.specialize(request, *values);
   // CUDA code is loaded through one package's launcher, so it is shared
   // only within it; the device's arch and the call's alignment choose the
   // code.

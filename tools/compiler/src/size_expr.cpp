@@ -29,6 +29,12 @@ SizeExpr SizeExpr::constant(int64_t v) {
   return e;
 }
 
+SizeExpr SizeExpr::from_ops(std::vector<ExprOp> ops) {
+  SizeExpr e;
+  e.ops_ = std::move(ops);
+  return e;
+}
+
 SizeExpr SizeExpr::symbol(int32_t s) {
   SizeExpr e;
   e.ops_.push_back({ExprOpKind::symbol, s});

@@ -32,6 +32,8 @@ struct ExprOp {
 class SizeExpr {
  public:
   static SizeExpr constant(int64_t v);
+  // An expression as stored (a package's SizeExpr, read back).
+  static SizeExpr from_ops(std::vector<ExprOp> ops);
   static SizeExpr symbol(int32_t s);
   static SizeExpr of_dim(const ir::Dim& d);
   // Product of dims; folds constants, so a static shape gives one constant.
