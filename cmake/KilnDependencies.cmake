@@ -29,17 +29,24 @@ if(NOT TARGET Kiln::flatbuffers_headers)
     "$<BUILD_INTERFACE:${KILN_FLATBUFFERS_INCLUDE_DIR}>")
 endif()
 
-# zstd, linked statically so that the runtime carries no libzstd dependency.
-find_path(KILN_ZSTD_INCLUDE_DIR zstd.h)
-find_library(KILN_ZSTD_STATIC_LIBRARY NAMES libzstd.a)
-if(NOT KILN_ZSTD_INCLUDE_DIR OR NOT KILN_ZSTD_STATIC_LIBRARY)
-  _Kiln_require_dependency("zstd (static library and headers)" "libzstd-dev")
-endif()
-if(NOT TARGET Kiln::zstd)
-  add_library(Kiln::zstd STATIC IMPORTED GLOBAL)
-  set_target_properties(Kiln::zstd PROPERTIES
-    IMPORTED_LOCATION "${KILN_ZSTD_STATIC_LIBRARY}"
-    INTERFACE_INCLUDE_DIRECTORIES "${KILN_ZSTD_INCLUDE_DIR}")
+# zstd, vendored and linked statically (third_party/zstd/README.md): the
+# runtime carries no libzstd dependency and no legacy-format decoders.
+if(NOT TARGET kiln_zstd)
+  add_library(kiln_zstd STATIC "${PROJECT_SOURCE_DIR}/third_party/zstd/zstd.c")
+  add_library(Kiln::zstd ALIAS kiln_zstd)
+  set_target_properties(kiln_zstd PROPERTIES
+    C_STANDARD 99
+    POSITION_INDEPENDENT_CODE ON
+    C_CLANG_TIDY ""
+    EXPORT_NAME zstd)
+  target_compile_definitions(kiln_zstd PRIVATE ZSTD_DISABLE_ASM)
+  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(kiln_zstd PRIVATE -O2 -ffunction-sections -fdata-sections)
+  endif()
+  target_include_directories(kiln_zstd SYSTEM PUBLIC
+    "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/third_party/zstd>")
+  find_package(Threads REQUIRED)
+  target_link_libraries(kiln_zstd PRIVATE Threads::Threads)
 endif()
 
 # xxHash, header-only (XXH_INLINE_ALL): XXH3-128 for checksums and keys.

@@ -2,8 +2,8 @@
 #
 # Installed layout (under CMAKE_INSTALL_PREFIX):
 #   bin/kiln                               the CLI
-#   lib/libkiln_runtime.a ...              runtime, jit, compiler, package_merge, gen_main
-#                                          (static)
+#   lib/libkiln_runtime.a ...              runtime, jit, compiler, package_merge, gen_main,
+#                                          zstd (static)
 #   include/kiln/...                       runtime, compiler, schema headers, and the
 #                                          generated kiln/abi/kiln_package_generated.h
 #   lib/cmake/Kiln/KilnConfig.cmake        find_package(Kiln) entry point
@@ -11,9 +11,10 @@
 #   lib/cmake/Kiln/KilnTargets*.cmake      imported Kiln::runtime, Kiln::jit, Kiln::compiler, ...
 #   lib/cmake/Kiln/KilnAddPrecompiledGraphs.cmake
 #
-# Third-party pieces are not installed: the FlatBuffers, DLPack and xxHash headers
-# and the static libzstd are found again by KilnConfig.cmake on the consumer's
-# machine (the paths found here are its first hints). Each install(TARGETS) is
+# Third-party headers are not installed: the FlatBuffers, DLPack and xxHash
+# headers are found again by KilnConfig.cmake on the consumer's machine (the
+# paths found here are its first hints). zstd is built here (third_party/zstd)
+# and installed as libkiln_zstd.a, exported as Kiln::zstd. Each install(TARGETS) is
 # guarded so the tree configures while its parts are still landing.
 include_guard(GLOBAL)
 include(GNUInstallDirs)
@@ -30,6 +31,7 @@ set(_kiln_install_targets
   kiln_flatbuffers_headers:flatbuffers_headers
   kiln_dlpack_headers:dlpack_headers
   kiln_xxhash_headers:xxhash_headers
+  kiln_zstd:zstd
   kiln_runtime:runtime
   kiln_jit:jit
   kiln_compiler:compiler
@@ -73,7 +75,7 @@ install(EXPORT KilnTargets
 # Build-time discoveries, written into KilnConfig.cmake as hints.
 set(KILN_CONFIG_EXPORTED_TARGETS "${_kiln_installed_targets}")
 foreach(_kiln_var IN ITEMS KILN_FLATBUFFERS_INCLUDE_DIR KILN_DLPACK_INCLUDE_DIR
-                           KILN_XXHASH_INCLUDE_DIR KILN_ZSTD_STATIC_LIBRARY
+                           KILN_XXHASH_INCLUDE_DIR
                            KILN_CLANGXX_EXECUTABLE KILN_NINJA_EXECUTABLE KILN_NVCC_EXECUTABLE)
   set(KILN_CONFIG_${_kiln_var} "${${_kiln_var}}")
 endforeach()
