@@ -142,7 +142,9 @@ class Builder {
         }
         if (chance(0.3))
           so.hot = {so.min + (uniform(0, so.max - so.min) / so.divisible_by) * so.divisible_by};
-        const kiln::SymDim s = kiln::sym("s" + std::to_string(syms_.size()), so);
+        std::string name = "s";
+        name += std::to_string(syms_.size());
+        const kiln::SymDim s = kiln::sym(name, so);
         g_sym_handles->push_back(s);
         syms_.push_back(so.max);
         d = Dim::symbol(s.index());
@@ -243,7 +245,9 @@ class Builder {
         dims.emplace_back(sym_handle(d.sym));
       }
     }
-    const Tensor x = kiln::input("x" + std::to_string(inputs_++), t, dims);
+    std::string name = "x";  // (not "x" + to_string: GCC 12's -Wrestrict misfires on it)
+    name += std::to_string(inputs_++);
+    const Tensor x = kiln::input(name, t, dims);
     return push(x, input_meta(t));
   }
   int inputs() const { return inputs_; }
@@ -286,10 +290,19 @@ class Builder {
       if (pred(pool_[i])) ok.push_back(i);
     }
     if (ok.empty()) return nullptr;
+    // Deep chains from the latest values, few dead ends from the unread
+    // ones, and any value at all.
+    std::vector<size_t> unread;
+    for (size_t k : ok) {
+      if (pool_[k].uses == 0) unread.push_back(k);
+    }
+    const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
     size_t i = 0;
-    if (chance(0.5)) {
+    if (r < 0.3) {
       const size_t recent = std::min<size_t>(ok.size(), 3);
       i = ok[ok.size() - 1 - static_cast<size_t>(uniform(0, static_cast<int64_t>(recent) - 1))];
+    } else if (r < 0.75 && !unread.empty()) {
+      i = choose(unread);
     } else {
       i = choose(ok);
     }
@@ -312,8 +325,11 @@ class Builder {
         if (pred(x)) return x;
       }
     }
+    // Rarely the operand itself (x - x is exactly 0, x == x true).
+    const bool self_ok = chance(0.1);
     Val* b = pick([&](const Val& v) {
-      return v.t.dtype() == t && broadcast(as, v.t.shape()).has_value() && pred(v);
+      return v.t.dtype() == t && (self_ok || v.t.id() != a.t.id()) &&
+             broadcast(as, v.t.shape()).has_value() && pred(v);
     });
     if (b == nullptr) return std::nullopt;
     return *b;
@@ -1112,8 +1128,8 @@ kiln::Outputs build_graph() {
     e->build(b);
   }
 
-  // Outputs: the last value, and up to two more values nothing reads
-  // (rarely an input itself, which is a copy).
+  // Outputs: the last value, and up to three more that nothing reads (an
+  // input among them is a copy).
   std::vector<Tensor> outs;
   auto& pool = b.pool();
   outs.push_back(pool.back().t);
@@ -1121,8 +1137,9 @@ kiln::Outputs build_graph() {
   for (size_t i = 0; i + 1 < pool.size(); ++i) {
     if (pool[i].uses == 0) sinks.push_back(i);
   }
-  std::shuffle(sinks.begin(), sinks.end(), b.rng());
-  const auto extra = static_cast<size_t>(b.uniform(0, 2));
+  // The latest first: they sit deepest in the graph.
+  std::reverse(sinks.begin(), sinks.end());
+  const auto extra = static_cast<size_t>(b.uniform(0, 3));
   for (size_t i = 0; i < sinks.size() && i < extra; ++i) outs.push_back(pool[sinks[i]].t);
   return kiln::Outputs(outs);
 }
