@@ -47,6 +47,14 @@ std::string host_cpu_target() {
   return "cpu:x86-64";
 }
 
+// KILN_DIFF_MAX_NUMEL: larger tensors than CI's (slower; reaches the
+// runtime's parallel chunks).
+kiln_test::RandomGraphOptions generator_options() {
+  kiln_test::RandomGraphOptions o;
+  if (const char* env = std::getenv("KILN_DIFF_MAX_NUMEL")) o.max_numel = std::stoll(env);
+  return o;
+}
+
 kiln::compiler::GeneratorOptions options(const std::string& target) {
   std::string dir_name = target;
   for (char& c : dir_name) {
@@ -96,7 +104,7 @@ TEST(Differential, RandomGraphsMatchTheInterpreterOnTheCpu) {
   std::vector<uint64_t> graph_seeds;
   for (uint64_t seed : seeds) {
     try {
-      graphs.push_back(kiln_test::random_graph(seed));
+      graphs.push_back(kiln_test::random_graph(seed, generator_options()));
       graph_seeds.push_back(seed);
       if (std::getenv("KILN_DIFF_PRINT") != nullptr) {
         std::printf("%s", kiln::ir::graph_to_string(graphs.back()).c_str());
