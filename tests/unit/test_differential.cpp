@@ -3,6 +3,7 @@
 // size sets each. CI runs a fixed batch of seeds; KILN_DIFF_SEEDS=START:COUNT
 // runs others. A failure prints the seed, the graph, the sizes and the worst
 // element (docs/testing.md).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -174,6 +175,47 @@ TEST(Differential, Seed32TwoMinMaxLoopsInOneRowKernel) {
     pkg.graph("seed32").call(call.inputs(), call.outputs());
     EXPECT_EQ(kiln_test::compare_outputs(g, {call.got(0)}, call.want()), "") << "n=" << n;
   }
+}
+
+// What a failure says: the worst element, with its index, of each output
+// out of tolerance; integers exactly; a NaN where a number is due.
+TEST(Differential, MismatchesNameTheWorstElement) {
+  const auto g = kiln::trace("report", [] {
+    auto x = kiln::input("x", kiln::f32, {2, 3});
+    auto i = kiln::input("i", kiln::i32, {3});
+    return kiln::outputs(x * 2.0, i + i);
+  });
+  kiln::compiler::HostTensor f{kiln::DType::f32, {2, 3}, {1, 2, 3, 4, 5, 6}};
+  kiln::compiler::HostTensor n{kiln::DType::i32, {3}, {1, 2, 3}};
+  EXPECT_EQ(kiln_test::compare_outputs(g, {f, n}, {f, n}), "");
+  auto close = f;
+  close.values[4] += 1e-5;  // within 1e-5 + 1e-4 * 5
+  EXPECT_EQ(kiln_test::compare_outputs(g, {close, n}, {f, n}), "");
+  auto off = f;
+  off.values[4] = 5.5;
+  off.values[1] = 2.01;
+  auto wrong_int = n;
+  wrong_int.values[2] = 4;
+  const std::string report = kiln_test::compare_outputs(g, {off, wrong_int}, {f, n});
+  EXPECT_NE(report.find("output out0 (f32, shape [2, 3]): 2 of 6 elements out of tolerance; "
+                        "worst at [1, 1]: got 5.5, want 5"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("output out1 (i32, shape [3]): 1 of 3 elements out of tolerance; worst "
+                        "at [2]: got 4, want 3"),
+            std::string::npos)
+      << report;
+  auto nan = f;
+  nan.values[0] = NAN;
+  EXPECT_NE(kiln_test::compare_outputs(g, {nan, n}, {f, n}).find("worst at [0, 0]: got nan"),
+            std::string::npos);
+  const std::string full = kiln_test::failure_report(7, "cpu:x86-64", g, {}, report);
+  EXPECT_EQ(full.rfind("random graph seed 7 on cpu:x86-64, sizes {} (rerun alone: "
+                       "KILN_DIFF_SEEDS=7:1)\n",
+                       0),
+            0u)
+      << full;
+  EXPECT_NE(full.find("%1 = input i : i32[3]"), std::string::npos) << full;
 }
 
 // The same seed gives the same graph, and graphs stay within the op budget.
