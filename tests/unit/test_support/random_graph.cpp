@@ -531,6 +531,7 @@ bool arithmetic(Builder& b, kiln::ir::Op op) {
       m.er = x.er + y.er;
       m.ea = x.ea / y.lo + y.ea * x.hi / (y.lo * y.lo);
       m.exact = exact_inputs && !b.options().device_math;
+      if (b.options().device_math) ulps = 4;  // __fdividef: 2 ulp
       break;
     }
     case kiln::ir::Op::maximum:
@@ -714,7 +715,7 @@ bool where_op(Builder& b) {
   return true;
 }
 
-// Last-axis reductions (the only axis the graph API reduces today).
+// Reductions (over the last axis, the only one the graph API reduces today).
 bool reduction(Builder& b, kiln::ir::Op op) {
   const bool mean = op == kiln::ir::Op::reduce_mean;
   Val* xp = b.pick([&](const Val& v) {
@@ -723,7 +724,12 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   if (xp == nullptr) return false;
   const Val x = *xp;
   const DType t = x.t.dtype();
-  const auto c = static_cast<double>(b.max_of(x.t.shape().back()));
+  // The graph API reduces the last axis only for now; once it reduces any
+  // axis, draw it here (from [-rank, rank)).
+  const int axis = -1;
+  const auto rank = static_cast<int>(x.t.rank());
+  const auto c = static_cast<double>(
+      b.max_of(x.t.shape()[static_cast<size_t>(axis < 0 ? axis + rank : axis)]));
   const bool keepdim = b.chance(0.5);
   Meta m = x.m;
   double ulps = 0;
@@ -767,16 +773,16 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   Tensor r = x.t;
   switch (op) {
     case kiln::ir::Op::reduce_sum:
-      r = kiln::sum(x.t, -1, keepdim);
+      r = kiln::sum(x.t, axis, keepdim);
       break;
     case kiln::ir::Op::reduce_mean:
-      r = kiln::mean(x.t, -1, keepdim);
+      r = kiln::mean(x.t, axis, keepdim);
       break;
     case kiln::ir::Op::reduce_max:
-      r = kiln::max(x.t, -1, keepdim);
+      r = kiln::max(x.t, axis, keepdim);
       break;
     case kiln::ir::Op::reduce_min:
-      r = kiln::min(x.t, -1, keepdim);
+      r = kiln::min(x.t, axis, keepdim);
       break;
     default:
       return false;
