@@ -140,8 +140,7 @@ int run(const Options& o) {
   seeds = kiln_test::seeds_from_env(1, 40);
   const std::string target = o.cpu ? "cpu:x86-64" : "cuda:" + o.arch;
 
-  kiln_test::RandomGraphOptions gen;
-  gen.device_math = !o.cpu;  // __fdividef, rsqrtf: not correctly rounded
+  const kiln_test::RandomGraphOptions gen;  // the same graphs as test_differential's
   std::vector<kiln::ir::Graph> graphs;
   std::vector<uint64_t> graph_seeds;
   int failures = 0;

@@ -1135,7 +1135,7 @@ kiln::Outputs build_graph() {
   }
 
   // Outputs: the last value, and up to three more that nothing reads (an
-  // input among them is a copy).
+  // input among them is a copy); at most six.
   std::vector<Tensor> outs;
   auto& pool = b.pool();
   outs.push_back(pool.back().t);
@@ -1147,6 +1147,9 @@ kiln::Outputs build_graph() {
   std::reverse(sinks.begin(), sinks.end());
   const auto extra = static_cast<size_t>(b.uniform(0, 3));
   for (size_t i = 0; i < sinks.size() && i < extra; ++i) outs.push_back(pool[sinks[i]].t);
+  // Rarely the same value twice (two buffers for one node), or a constant.
+  if (b.chance(0.05)) outs.push_back(outs.front());
+  if (b.chance(0.03)) outs.push_back(b.constant(b.random_dtype()).t);
   return kiln::Outputs(outs);
 }
 

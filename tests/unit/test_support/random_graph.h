@@ -22,9 +22,12 @@ struct RandomGraphOptions {
   int max_ops = 50;  // ops drawn from the op table (the guards they need count too)
   // Largest element count of any tensor with every symbol at its maximum.
   int64_t max_numel = 4096;
-  // The target divides and takes rsqrt approximately (CUDA's __fdividef,
-  // rsqrtf): those are then not exact, so comparisons never read them.
-  bool device_math = false;
+  // Some target divides and takes rsqrt approximately (CUDA's __fdividef,
+  // rsqrtf): those are then not exact, so comparisons never read them. On by
+  // default, so a seed gives the same graph for every target (a failure on
+  // the GPU reruns on the CPU); false lets a CPU-only run compare quotients
+  // and square roots too.
+  bool device_math = true;
 };
 
 // "rg_<seed>".
