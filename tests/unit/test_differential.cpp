@@ -127,6 +127,8 @@ TEST(Differential, RandomGraphsMatchTheInterpreterOnTheCpu) {
   ASSERT_FALSE(packages.empty());
 
   int checks = 0;
+  double closest = 0;  // the largest error / tolerance seen
+  uint64_t closest_seed = 0;
   for (size_t i = 0; i < graphs.size(); ++i) {
     const kiln::ir::Graph& g = graphs[i];
     const uint64_t seed = graph_seeds[i];
@@ -144,7 +146,12 @@ TEST(Differential, RandomGraphsMatchTheInterpreterOnTheCpu) {
         }
         std::vector<kiln::compiler::HostTensor> got;
         for (size_t o = 0; o < call.want().size(); ++o) got.push_back(call.got(o));
-        const std::string mismatch = kiln_test::compare_outputs(g, got, call.want());
+        double ratio = 0;
+        const std::string mismatch = kiln_test::compare_outputs(g, got, call.want(), &ratio);
+        if (ratio > closest) {
+          closest = ratio;
+          closest_seed = seed;
+        }
         EXPECT_TRUE(mismatch.empty())
             << kiln_test::failure_report(seed, target, g, sizes[s], mismatch);
         ++checks;
@@ -152,6 +159,8 @@ TEST(Differential, RandomGraphsMatchTheInterpreterOnTheCpu) {
     }
   }
   EXPECT_EQ(checks, static_cast<int>(graphs.size() * kSizeSets * packages.size()));
+  std::printf("differential: %zu graphs, %d checks; closest to tolerance: %.3g of it (seed %llu)\n",
+              graphs.size(), checks, closest, static_cast<unsigned long long>(closest_seed));
 }
 
 // Regressions the random graphs found, each as the smallest graph that shows it.

@@ -1230,13 +1230,16 @@ std::string number(double v) {
 
 std::string compare_outputs(const kiln::ir::Graph& g,
                             const std::vector<kiln::compiler::HostTensor>& got,
-                            const std::vector<kiln::compiler::HostTensor>& want) {
+                            const std::vector<kiln::compiler::HostTensor>& want,
+                            double* worst_ratio) {
   std::string out;
+  if (worst_ratio != nullptr) *worst_ratio = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     const std::string name = i < g.output_names.size() ? g.output_names[i] : std::to_string(i);
     const auto& w = want[i];
     if (i >= got.size() || got[i].shape != w.shape || got[i].values.size() != w.values.size()) {
       out += "output " + name + ": shape or size differs\n";
+      if (worst_ratio != nullptr) *worst_ratio = INFINITY;
       continue;
     }
     const auto tol = kiln::compiler::tolerance_for(w.dtype);
@@ -1258,6 +1261,7 @@ std::string compare_outputs(const kiln::ir::Graph& g,
         worst_at = static_cast<int64_t>(k);
       }
     }
+    if (worst_ratio != nullptr) *worst_ratio = std::max(*worst_ratio, worst);
     if (bad == 0) continue;
     const auto k = static_cast<size_t>(worst_at);
     out += "output " + name + " (" + std::string(kiln::dtype_name(w.dtype)) + ", shape " +

@@ -53,9 +53,12 @@ std::vector<std::string> random_graph_entries();
 // kiln::compiler::tolerance_for(its dtype) (integers and bools exactly).
 // Returns "" when all match, else a line per output that does not: its
 // worst element (index, got, want, tolerance) and how many are out.
+// `worst_ratio`, when given, receives the largest |got - want| / tolerance
+// over every element (<= 1 passes).
 std::string compare_outputs(const kiln::ir::Graph& g,
                             const std::vector<kiln::compiler::HostTensor>& got,
-                            const std::vector<kiln::compiler::HostTensor>& want);
+                            const std::vector<kiln::compiler::HostTensor>& want,
+                            double* worst_ratio = nullptr);
 
 // What a failure prints: the seed and how to run it alone, the target, the
 // sizes, the mismatch and the graph.
