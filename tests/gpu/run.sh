@@ -62,7 +62,7 @@ else
   section "building tests/gpu in $build"
   if ! { cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
            -DKILN_BUILD_GPU_TESTS=ON &&
-         cmake --build "$build" --target gpu_check gpu_bench gpu_jit test_cuda_launcher; }; then
+         cmake --build "$build" --target gpu_check gpu_bench gpu_jit gpu_diff test_cuda_launcher; }; then
     cat >&2 <<EOF
 
 run.sh: building tests/gpu on this machine failed (the log is above, and in run.log).
@@ -155,6 +155,25 @@ else
   echo "run.sh: no $bin/gpu_jit in the build (build the gpu_jit target to run it)"
 fi
 : >>"$work/gpu_jit.jsonl"
+
+# The differential tests (docs/testing.md): test_differential's random graphs
+# on this GPU. The package comes from `gpu_diff --build-only --work
+# <build>/tests/gpu/gpu_diff_work` on a machine with nvcc when it is there,
+# else gpu_diff builds it here. Its log goes to run.log only.
+if [[ -x "$bin/gpu_diff" ]]; then
+  section "gpu_diff: random graphs against the interpreter"
+  diff_package="$bin/gpu_diff_work/out/gpu_diff.kiln"
+  if [[ -f "$diff_package" ]]; then
+    run_logged "$work/gpu_diff.log" "$bin/gpu_diff" --package "$diff_package"
+  else
+    run_logged "$work/gpu_diff.log" "$bin/gpu_diff" --work "$work/gpu_diff"
+  fi
+  diff_rc=$?
+  [[ $diff_rc -eq 0 ]] || fail "gpu_diff (exit $diff_rc)"
+  printf '{"bench":"gpu_diff","exit":%d}\n' "$diff_rc" >>"$work/checks.jsonl"
+else
+  echo "run.sh: no $bin/gpu_diff in the build (build the gpu_diff target to run it)"
+fi
 
 # --- benchmarks -----------------------------------------------------------------
 # The two tools alternate, $rounds times each, each round a fresh process:

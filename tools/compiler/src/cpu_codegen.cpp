@@ -248,14 +248,17 @@ class KernelEmitter : public GroupEmitter {
         out += "};\n";
         acc[r] = "r" + std::to_string(r) + "[j]";
       }
-      out += "    int64_t c0 = 0;\n";
-      out += "    for (; c0 + 8 <= C; c0 += 8) {\n";
+      // The lane loop's counter is named by loop: a row runs several loops
+      // in one scope.
+      const std::string c0 = "c0_" + std::to_string(p);
+      out += "    int64_t " + c0 + " = 0;\n";
+      out += "    for (; " + c0 + " + 8 <= C; " + c0 + " += 8) {\n";
       out += "      for (int64_t j = 0; j < 8; ++j) {\n";
-      out += "        const int64_t c = c0 + j;\n";
+      out += "        const int64_t c = " + c0 + " + j;\n";
       emit_loop_body(p, "        ", out, acc);
       out += "      }\n    }\n";
       for (int32_t r : reds) acc[r] = "r" + std::to_string(r) + "[0]";
-      out += "    for (int64_t c = c0; c < C; ++c) {\n";
+      out += "    for (int64_t c = " + c0 + "; c < C; ++c) {\n";
       emit_loop_body(p, "      ", out, acc);
       out += "    }\n";
       for (int32_t r : reds) {

@@ -1,6 +1,7 @@
 #include "kiln/compiler/ir.h"
 
 #include <array>
+#include <cstdio>
 #include <stdexcept>
 
 namespace kiln::ir {
@@ -98,6 +99,50 @@ std::string shape_to_string(const Graph& g, const Shape& shape) {
     }
   }
   return s + "]";
+}
+
+std::string graph_to_string(const Graph& g) {
+  std::string s = "graph " + g.name + "\n";
+  for (const auto& sym : g.symbols) {
+    s += "  symbol " + sym.name + " in [" + std::to_string(sym.min) + ", " +
+         std::to_string(sym.max) + "]";
+    if (!sym.hot.empty()) {
+      s += " hot {";
+      for (size_t i = 0; i < sym.hot.size(); ++i) {
+        s += (i ? ", " : "") + std::to_string(sym.hot[i]);
+      }
+      s += "}";
+    }
+    if (sym.divisible_by > 1) s += " divisible_by " + std::to_string(sym.divisible_by);
+    s += "\n";
+  }
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    const Node& n = g.nodes[id];
+    s += "  %" + std::to_string(id) + " = " + std::string(op_name(n.op));
+    if (n.op == Op::input) {
+      s += " " + n.name;
+    } else if (n.op == Op::constant) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " %.9g", n.scalar);
+      s += buf;
+    } else {
+      s += "(";
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        s += (i ? ", %" : "%") + std::to_string(n.inputs[i]);
+      }
+      s += ")";
+      if (is_reduction(n.op)) {
+        s += " axis=" + std::to_string(n.axis) + (n.keepdim ? " keepdim" : "");
+      }
+    }
+    s += " : " + std::string(dtype_name(n.dtype)) + shape_to_string(g, n.shape) + "\n";
+  }
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const std::string name =
+        i < g.output_names.size() ? g.output_names[i] : "out" + std::to_string(i);
+    s += "  output " + name + " = %" + std::to_string(g.outputs[i]) + "\n";
+  }
+  return s;
 }
 
 int64_t eval_dim(const Dim& d, const SymbolValues& values) {

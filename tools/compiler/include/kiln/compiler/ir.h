@@ -114,6 +114,9 @@ struct Graph {
 // Product of all dims as a constant when every dim is constant.
 std::optional<int64_t> static_numel(const Shape& shape);
 std::string shape_to_string(const Graph& g, const Shape& shape);  // "[n, 4096]"
+// A readable dump, one line per node ("%4 = add(%2, %3) : f32[n, 7]"), after
+// the symbols with their ranges and before the outputs; for test failures.
+std::string graph_to_string(const Graph& g);
 
 // Returns a copy in canonical form: dead nodes dropped, nodes in the order of a
 // depth-first walk from the outputs (operands in order), inputs first in

@@ -1,0 +1,1310 @@
+// The random-graph generator: an op table, and the bounds every value carries
+// so that each op is added only where the compiled graph must match the
+// interpreter within the dtype's tolerance (docs/testing.md).
+#include "random_graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/compiler/interpreter.h"
+#include "kiln/graph.h"
+
+namespace kiln_test {
+namespace {
+
+using kiln::DType;
+using kiln::Tensor;
+using kiln::ir::Dim;
+using kiln::ir::Shape;
+
+bool is_float(DType t) { return kiln::dtype_is_float(t); }
+bool is_int(DType t) { return t == DType::i32 || t == DType::i64; }
+bool is_16bit(DType t) { return t == DType::f16 || t == DType::bf16; }
+
+// Unit roundoff (half an ulp at 1) of a float dtype.
+double unit(DType t) {
+  switch (t) {
+    case DType::f64:
+      return 0x1p-53;
+    case DType::f32:
+      return 0x1p-24;
+    case DType::f16:
+      return 0x1p-11;
+    case DType::bf16:
+      return 0x1p-8;
+    default:
+      return 0;
+  }
+}
+
+// Largest magnitude a value may reach: keeps the absolute rounding error of
+// later sums and differences within the dtype's atol.
+double max_magnitude(DType t) {
+  switch (t) {
+    case DType::f64:
+    case DType::f32:
+      return 64;
+    case DType::f16:
+    case DType::bf16:
+      return 16;
+    case DType::i32:
+    case DType::i64:
+      return 1 << 20;  // products stay exact in the interpreter's doubles
+    case DType::boolean:
+      return 1;
+  }
+  return 0;
+}
+
+// What is known of a value: |v| in [lo, hi], v > 0 when `pos`, and
+// |computed - interpreted| <= ea + er * |v| (worst case over the kernels'
+// rounding and math-library error). `exact`: every target computes the
+// interpreter's bits (inputs, constants, and ops that are correctly rounded
+// or need no rounding); only exact values feed comparisons and casts to
+// integers, where a last-bit difference would flip the result.
+struct Meta {
+  double hi = 0;
+  double lo = 0;
+  bool pos = false;
+  double ea = 0;
+  double er = 0;
+  bool exact = true;
+};
+
+struct Val {
+  Tensor t;
+  Meta m;
+  int uses = 0;
+};
+
+// Spreads an operand's error into an absolute bound.
+double abs_err(const Meta& m) { return m.ea + m.er * m.hi; }
+
+// SymDim has no public constructor: the handles kiln::sym returned, by
+// symbol index, for the graph being built.
+thread_local std::vector<kiln::SymDim>* g_sym_handles = nullptr;
+
+class Builder;
+using BuildFn = std::function<bool(Builder&)>;
+
+struct Entry {
+  const char* name;
+  int weight;
+  BuildFn build;  // adds the op (and any guard ops it needs); false: not possible now
+};
+
+class Builder {
+ public:
+  Builder(uint64_t seed, const RandomGraphOptions& options) : rng_(seed), o_(options) {}
+
+  std::mt19937_64& rng() { return rng_; }
+  const RandomGraphOptions& options() const { return o_; }
+  int ops() const { return ops_; }
+
+  int64_t uniform(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
+  }
+  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+  template <typename T>
+  const T& choose(const std::vector<T>& v) {
+    return v[static_cast<size_t>(uniform(0, static_cast<int64_t>(v.size()) - 1))];
+  }
+
+  // ---- shapes -------------------------------------------------------------
+  void make_full_shape() {
+    const int rank = static_cast<int>(uniform(1, 4));
+    static const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 31, 33, 64};
+    int64_t budget = o_.max_numel;
+    for (int i = 0; i < rank; ++i) {
+      // The dims left share what the budget leaves.
+      const auto cap = std::max<int64_t>(
+          1, static_cast<int64_t>(std::pow(static_cast<double>(budget), 1.0 / (rank - i))));
+      Dim d;
+      if (!full_.empty() && !syms_.empty() && chance(0.1)) {
+        d = Dim::symbol(static_cast<int32_t>(uniform(0, static_cast<int64_t>(syms_.size()) - 1)));
+      } else if (cap >= 2 && chance(0.5)) {
+        kiln::SymOptions so;
+        so.min = chance(0.7) ? 1 : 2;
+        so.max = std::max<int64_t>(so.min, uniform(std::min<int64_t>(cap, 2), cap));
+        if (so.max >= 4 && chance(0.2)) {
+          so.divisible_by = 2;
+          so.min = 2;
+          so.max -= so.max % 2;
+        }
+        if (chance(0.3))
+          so.hot = {so.min + (uniform(0, so.max - so.min) / so.divisible_by) * so.divisible_by};
+        std::string name = "s";
+        name += std::to_string(syms_.size());
+        const kiln::SymDim s = kiln::sym(name, so);
+        g_sym_handles->push_back(s);
+        syms_.push_back(so.max);
+        d = Dim::symbol(s.index());
+      } else {
+        std::vector<int64_t> fit;
+        for (int64_t v : kSizes) {
+          if (v <= cap) fit.push_back(v);
+        }
+        d = Dim::constant(choose(fit));
+      }
+      budget = std::max<int64_t>(1, budget / max_of(d));
+      full_.push_back(d);
+    }
+  }
+
+  int64_t max_of(const Dim& d) const {
+    return d.is_constant() ? d.value : syms_.at(static_cast<size_t>(d.sym));
+  }
+  int64_t max_numel(const Shape& s) const {
+    int64_t n = 1;
+    for (const auto& d : s) n *= max_of(d);
+    return n;
+  }
+
+  // A shape that broadcasts against the full shape: a suffix of it with
+  // some dims set to 1 (rarely rank 0).
+  Shape derived_shape() {
+    if (chance(0.04)) return {};
+    const auto keep = static_cast<size_t>(uniform(1, static_cast<int64_t>(full_.size())));
+    Shape s(full_.end() - static_cast<std::ptrdiff_t>(keep), full_.end());
+    for (auto& d : s) {
+      if (chance(0.25)) d = Dim::constant(1);
+    }
+    return s;
+  }
+
+  // NumPy broadcasting as the graph API does it, or nothing; also nothing
+  // when the result would pass the element budget.
+  std::optional<Shape> broadcast(const Shape& a, const Shape& b) const {
+    const size_t rank = std::max(a.size(), b.size());
+    Shape out(rank);
+    for (size_t i = 0; i < rank; ++i) {
+      const Dim* da = i < rank - a.size() ? nullptr : &a[i - (rank - a.size())];
+      const Dim* db = i < rank - b.size() ? nullptr : &b[i - (rank - b.size())];
+      if (da != nullptr && (db == nullptr || *da == *db || db->is_one())) {
+        out[i] = *da;
+      } else if (da == nullptr || da->is_one()) {
+        out[i] = *db;
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (max_numel(out) > o_.max_numel) return std::nullopt;
+    return out;
+  }
+
+  // ---- values ---------------------------------------------------------------
+  DType random_dtype() {
+    static const std::vector<std::pair<DType, int>> kWeights = {
+        {DType::f32, 40}, {DType::f16, 12}, {DType::bf16, 12},  {DType::f64, 5},
+        {DType::i32, 10}, {DType::i64, 6},  {DType::boolean, 8}};
+    int total = 0;
+    for (const auto& [t, w] : kWeights) total += w;
+    int64_t r = uniform(0, total - 1);
+    for (const auto& [t, w] : kWeights) {
+      if (r < w) return t;
+      r -= w;
+    }
+    return DType::f32;
+  }
+  DType random_float_dtype() {
+    static const std::vector<DType> kFloats = {DType::f32, DType::f32,  DType::f32,
+                                               DType::f16, DType::bf16, DType::f64};
+    return choose(kFloats);
+  }
+
+  static Meta input_meta(DType t) {
+    Meta m;
+    if (is_float(t)) {
+      m.hi = 2;  // kiln::compiler::random_tensor: +-[0.05, 2), rounded
+      m.lo = 0.049;
+    } else if (is_int(t)) {
+      m.hi = 9;  // [1, 9]
+      m.lo = 1;
+      m.pos = true;
+    } else {
+      m.hi = 1;
+    }
+    return m;
+  }
+
+  Val& new_input(DType t, const Shape& shape) {
+    std::vector<kiln::DimArg> dims;
+    for (const auto& d : shape) {
+      if (d.is_constant()) {
+        dims.emplace_back(d.value);
+      } else {
+        dims.emplace_back(sym_handle(d.sym));
+      }
+    }
+    std::string name = "x";  // (not "x" + to_string: GCC 12's -Wrestrict misfires on it)
+    name += std::to_string(inputs_++);
+    const Tensor x = kiln::input(name, t, dims);
+    return push(x, input_meta(t));
+  }
+  int inputs() const { return inputs_; }
+  static constexpr int kMaxInputs = 8;
+
+  Val& push(Tensor t, const Meta& m) {
+    pool_.push_back(Val{t, m, 0});
+    return pool_.back();
+  }
+  std::vector<Val>& pool() { return pool_; }
+
+  // A constant of dtype t (scalar, broadcast where used).
+  Val constant(DType t, double magnitude_lo = 0.25, double magnitude_hi = 2,
+               bool allow_negative = true) {
+    Meta m;
+    double v = 0;
+    if (is_float(t)) {
+      v = std::round(std::uniform_real_distribution<double>(magnitude_lo, magnitude_hi)(rng_) *
+                     64) /
+          64;
+      v = std::max(v, magnitude_lo);
+      if (allow_negative && chance(0.3)) v = -v;
+      v = kiln::compiler::round_to_dtype(v, t);
+    } else if (is_int(t)) {
+      v = static_cast<double>(uniform(1, 5)) * (allow_negative && chance(0.3) ? -1 : 1);
+    } else {
+      v = chance(0.5) ? 1 : 0;
+    }
+    m.hi = m.lo = std::fabs(v);
+    m.pos = v > 0;
+    const Tensor c = kiln::constant(v, t);
+    return Val{c, m, 0};
+  }
+
+  // An operand satisfying `pred`: often one of the latest values (deep
+  // chains), else any; nullptr when none.
+  Val* pick(const std::function<bool(const Val&)>& pred) {
+    std::vector<size_t> ok;
+    for (size_t i = 0; i < pool_.size(); ++i) {
+      if (pred(pool_[i])) ok.push_back(i);
+    }
+    if (ok.empty()) return nullptr;
+    // Deep chains from the latest values, few dead ends from the unread
+    // ones, and any value at all.
+    std::vector<size_t> unread;
+    for (size_t k : ok) {
+      if (pool_[k].uses == 0) unread.push_back(k);
+    }
+    const double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+    size_t i = 0;
+    if (r < 0.3) {
+      const size_t recent = std::min<size_t>(ok.size(), 3);
+      i = ok[ok.size() - 1 - static_cast<size_t>(uniform(0, static_cast<int64_t>(recent) - 1))];
+    } else if (r < 0.75 && !unread.empty()) {
+      i = choose(unread);
+    } else {
+      i = choose(ok);
+    }
+    return &pool_[i];
+  }
+
+  // A second operand for `a`: a pool value of a's dtype whose shape
+  // broadcasts with it, a constant, or a new input.
+  std::optional<Val> partner(const Val& a, const std::function<bool(const Val&)>& pred) {
+    const DType t = a.t.dtype();
+    const Shape as = a.t.shape();
+    if (chance(0.2)) {
+      Val c = constant(t);
+      if (pred(c)) return c;
+    }
+    if (inputs_ < kMaxInputs && chance(0.15)) {
+      const Shape s = derived_shape();
+      if (broadcast(as, s)) {
+        Val& x = new_input(t, s);
+        if (pred(x)) return x;
+      }
+    }
+    // Rarely the operand itself (x - x is exactly 0, x == x true).
+    const bool self_ok = chance(0.1);
+    Val* b = pick([&](const Val& v) {
+      return v.t.dtype() == t && (self_ok || v.t.id() != a.t.id()) &&
+             broadcast(as, v.t.shape()).has_value() && pred(v);
+    });
+    if (b == nullptr) return std::nullopt;
+    return *b;
+  }
+
+  // Checks the result's bounds against the dtype's limits and tolerance,
+  // after the output rounding: `ulps` half-ulps of the output dtype when the
+  // op is inexact (16-bit results: a last-bit flip of the 16-bit rounding,
+  // two half-ulps). Returns false when the op must not be added.
+  bool fits(Meta& m, DType t, double ulps) const {
+    if (!m.exact && !is_float(t)) return false;  // integers and bools must be exact
+    if (!m.exact && is_float(t)) m.er += (is_16bit(t) ? std::max(ulps, 2.0) : ulps) * unit(t);
+    if (!(m.hi <= max_magnitude(t))) return false;
+    if (m.exact) {
+      m.ea = m.er = 0;
+      return true;
+    }
+    const auto tol = kiln::compiler::tolerance_for(t);
+    return m.ea <= tol.atol && m.er <= 0.5 * tol.rtol;
+  }
+
+  // Adds the op's result (its bounds already checked by fits()).
+  Val& result(Tensor t, const Meta& m, std::initializer_list<const Val*> operands) {
+    ++ops_;
+    for (const Val* v : operands) {
+      for (auto& p : pool_) {
+        if (p.t.id() == v->t.id()) ++p.uses;
+      }
+    }
+    return push(t, m);
+  }
+
+  // ---- guards: ops that make an operand safe for the next one ---------------
+  // |v| <= bound (exp's argument, sin's): through tanh or a scale.
+  std::optional<Val> tamed(const Val& v, double bound) {
+    if (v.m.hi <= bound) return v;
+    if (!is_float(v.t.dtype())) return std::nullopt;
+    Meta m = v.m;
+    if (chance(0.5)) {
+      m.ea = abs_err(v.m);
+      m.er = 0;
+      m.hi = 1;
+      m.lo = 0;
+      m.pos = false;
+      m.exact = false;
+      if (!fits(m, v.t.dtype(), 8)) return std::nullopt;
+      const Tensor t = kiln::tanh(v.t);
+      return result(t, m, {&v});
+    }
+    const double s = kiln::compiler::round_to_dtype(
+        std::exp2(std::floor(std::log2(bound / v.m.hi))), v.t.dtype());
+    m.hi = v.m.hi * s;
+    m.lo = v.m.lo * s;
+    m.ea = v.m.ea * s;  // a power of two: exact
+    if (!fits(m, v.t.dtype(), 0)) return std::nullopt;
+    const Tensor t = v.t * s;
+    return result(t, m, {&v});
+  }
+
+  // v >= lo > 0 (log, sqrt, rsqrt, pow's base, a divisor): abs(v) + c or
+  // exp of a tamed v.
+  std::optional<Val> positive(const Val& v, double min_lo) {
+    if (v.m.pos && v.m.lo >= min_lo) return v;
+    const DType t = v.t.dtype();
+    if (!is_float(t)) return std::nullopt;
+    if (chance(0.25)) {
+      auto a = tamed(v, 2);
+      if (!a) return std::nullopt;
+      Meta m;
+      m.hi = std::exp(a->m.hi);
+      m.lo = std::exp(-a->m.hi);
+      m.pos = true;
+      m.er = abs_err(a->m);
+      m.exact = false;
+      if (m.lo < min_lo || !fits(m, t, 8)) return std::nullopt;
+      const Tensor e = kiln::exp(a->t);
+      return result(e, m, {&*a});
+    }
+    Meta am = v.m;
+    am.pos = v.m.lo > 0;
+    const Tensor a = kiln::abs(v.t);
+    const Val& av = result(a, am, {&v});
+    const Val av_copy = av;
+    const Val c = constant(t, std::max(min_lo, 0.5), 1.0, false);
+    const double cv = c.m.hi;
+    Meta m;
+    m.hi = av_copy.m.hi + cv;
+    m.lo = av_copy.m.lo + cv;
+    m.pos = true;
+    m.ea = av_copy.m.ea;
+    m.er = av_copy.m.er;
+    m.exact = av_copy.m.exact;
+    if (!fits(m, t, 1)) return std::nullopt;
+    const Tensor s = av_copy.t + c.t;
+    return result(s, m, {&av_copy});
+  }
+
+  // ---- generic entries ---------------------------------------------------------
+  // A pointwise unary float op: `prepare` makes the operand safe, `model`
+  // gives the result's bounds (before output rounding) and its half-ulps.
+  bool unary_float(const std::function<Tensor(Tensor)>& op,
+                   const std::function<std::optional<Val>(const Val&)>& prepare,
+                   const std::function<double(const Meta&, Meta&)>& model) {
+    Val* x = pick([](const Val& v) { return is_float(v.t.dtype()); });
+    if (x == nullptr) return false;
+    const Val xv = *x;
+    auto p = prepare(xv);
+    if (!p) return false;
+    Meta m;
+    m.exact = false;
+    const double ulps = model(p->m, m);
+    if (!fits(m, p->t.dtype(), ulps)) return false;
+    const Tensor t = op(p->t);
+    result(t, m, {&*p});
+    return true;
+  }
+
+  double transcendental_ulps() const { return o_.device_math ? 16 : 8; }
+
+  std::vector<Val> pool_;
+  std::vector<int64_t> syms_;  // maximum of each symbol
+  Shape full_;
+
+ private:
+  static kiln::SymDim sym_handle(int32_t index);
+
+  std::mt19937_64 rng_;
+  RandomGraphOptions o_;
+  int ops_ = 0;
+  int inputs_ = 0;
+};
+
+kiln::SymDim Builder::sym_handle(int32_t index) {
+  return g_sym_handles->at(static_cast<size_t>(index));
+}
+
+// ---- the op table ---------------------------------------------------------------
+// One entry per op of the graph API (composites included). A new op is one
+// more entry: pick operands with Builder::pick/partner, make them safe with
+// tamed/positive, state the result's bounds, check them with fits(), then
+// call the graph API and record the result.
+
+bool is_numeric(const Val& v) { return v.t.dtype() != DType::boolean; }
+
+// Binary arithmetic over float or integer operands.
+bool arithmetic(Builder& b, kiln::ir::Op op) {
+  Val* ap = b.pick(is_numeric);
+  if (ap == nullptr) return false;
+  const Val a = *ap;
+  const DType t = a.t.dtype();
+  const bool fl = is_float(t);
+  if ((op == kiln::ir::Op::div || op == kiln::ir::Op::pow) && !fl) return false;
+  std::optional<Val> bo = b.partner(a, [](const Val&) { return true; });
+  if (!bo) return false;
+  Val bv = *bo;
+  const Meta& x = a.m;
+  Meta m;
+  double ulps = 1;
+  const bool exact_inputs = x.exact && bv.m.exact;
+  switch (op) {
+    case kiln::ir::Op::add:
+    case kiln::ir::Op::sub: {
+      const Meta& y = bv.m;
+      m.hi = x.hi + y.hi;
+      const bool same_sign = op == kiln::ir::Op::add && x.pos && y.pos;
+      if (same_sign) {
+        m.lo = x.lo + y.lo;
+        m.pos = true;
+        m.ea = x.ea + y.ea;
+        m.er = std::max(x.er, y.er);
+      } else {
+        m.ea = abs_err(x) + abs_err(y);
+      }
+      // Correctly rounded, so exact on exact operands (an exact f32 operand
+      // is never a product, so no FMA contraction changes it).
+      m.exact = exact_inputs;
+      break;
+    }
+    case kiln::ir::Op::mul: {
+      const Meta& y = bv.m;
+      m.hi = x.hi * y.hi;
+      m.lo = x.lo * y.lo;
+      m.pos = x.pos && y.pos;
+      m.er = x.er + y.er;
+      m.ea = x.ea * y.hi + y.ea * x.hi + x.ea * y.ea;
+      // f32/f64 products may be contracted into an FMA (-ffp-contract=fast);
+      // 16-bit products are exact in f32 and rounded on their own.
+      m.exact = exact_inputs && !(t == DType::f32 || t == DType::f64);
+      break;
+    }
+    case kiln::ir::Op::div: {
+      auto d = b.positive(bv, 0.5);
+      if (!d || !b.broadcast(a.t.shape(), d->t.shape())) return false;
+      bv = *d;
+      const Meta& y = bv.m;
+      m.hi = x.hi / y.lo;
+      m.lo = x.lo / y.hi;
+      m.pos = x.pos;
+      m.er = x.er + y.er;
+      m.ea = x.ea / y.lo + y.ea * x.hi / (y.lo * y.lo);
+      m.exact = exact_inputs && !b.options().device_math;
+      if (b.options().device_math) ulps = 4;  // __fdividef: 2 ulp
+      break;
+    }
+    case kiln::ir::Op::maximum:
+    case kiln::ir::Op::minimum: {
+      const Meta& y = bv.m;
+      m.hi = std::max(x.hi, y.hi);
+      m.pos = x.pos && y.pos;
+      m.lo = m.pos ? std::min(x.lo, y.lo) : 0;
+      m.ea = std::max(x.ea, y.ea);
+      m.er = std::max(x.er, y.er);
+      m.exact = exact_inputs;
+      break;
+    }
+    case kiln::ir::Op::pow: {
+      auto base = b.positive(a, 0.25);
+      if (!base) return false;
+      // The exponent: a constant, or a tensor tamed to [-2, 2].
+      std::optional<Val> e;
+      if (b.chance(0.6)) {
+        static const std::vector<double> kExponents = {-1, -0.5, 0.5, 2, 3, 1.5};
+        const double ev = b.choose(kExponents);
+        const Tensor c = kiln::constant(ev, t);
+        Meta cm;
+        cm.hi = cm.lo = std::fabs(ev);
+        cm.pos = ev > 0;
+        e = Val{c, cm, 0};
+      } else {
+        e = b.tamed(bv, 2);
+      }
+      if (!e || !b.broadcast(base->t.shape(), e->t.shape())) return false;
+      const Meta& bm = base->m;
+      const double big = std::max({bm.hi, 1.0 / bm.lo, 1.0});
+      m.hi = std::pow(big, e->m.hi);
+      m.lo = 1.0 / m.hi;
+      m.pos = true;
+      m.er = e->m.hi * (bm.er + bm.ea / bm.lo) + std::log(big) * abs_err(e->m);
+      m.exact = false;
+      ulps = b.transcendental_ulps();
+      if (!b.fits(m, t, ulps)) return false;
+      const Tensor r = kiln::pow(base->t, e->t);
+      b.result(r, m, {&*base, &*e});
+      return true;
+    }
+    default:
+      return false;
+  }
+  if (!fl) {
+    if (!exact_inputs) return false;
+    m.exact = true;
+  }
+  if (!b.broadcast(a.t.shape(), bv.t.shape())) return false;
+  if (!b.fits(m, t, ulps)) return false;
+  Tensor r = a.t;
+  switch (op) {
+    case kiln::ir::Op::add:
+      r = b.chance(0.5) ? a.t + bv.t : kiln::add(a.t, bv.t);
+      break;
+    case kiln::ir::Op::sub:
+      r = b.chance(0.5) ? a.t - bv.t : kiln::sub(a.t, bv.t);
+      break;
+    case kiln::ir::Op::mul:
+      r = b.chance(0.5) ? a.t * bv.t : kiln::mul(a.t, bv.t);
+      break;
+    case kiln::ir::Op::div:
+      r = b.chance(0.5) ? a.t / bv.t : kiln::div(a.t, bv.t);
+      break;
+    case kiln::ir::Op::maximum:
+      r = kiln::maximum(a.t, bv.t);
+      break;
+    case kiln::ir::Op::minimum:
+      r = kiln::minimum(a.t, bv.t);
+      break;
+    default:
+      return false;
+  }
+  b.result(r, m, {&a, &bv});
+  return true;
+}
+
+// Comparisons read exact operands only: a last-bit difference would flip them.
+bool comparison(Builder& b, kiln::ir::Op op) {
+  const bool equality = op == kiln::ir::Op::eq || op == kiln::ir::Op::ne;
+  Val* ap = b.pick([&](const Val& v) { return v.m.exact && (equality || is_numeric(v)); });
+  if (ap == nullptr) return false;
+  const Val a = *ap;
+  std::optional<Val> bo = b.partner(a, [](const Val& v) { return v.m.exact; });
+  if (!bo) return false;
+  // eq against itself (through a broadcast) is true, so not always false.
+  if (equality && b.chance(0.2)) bo = a;
+  const auto shape = b.broadcast(a.t.shape(), bo->t.shape());
+  if (!shape) return false;
+  Meta m;
+  m.hi = 1;
+  Tensor r = a.t;
+  switch (op) {
+    case kiln::ir::Op::eq:
+      r = kiln::eq(a.t, bo->t);
+      break;
+    case kiln::ir::Op::ne:
+      r = kiln::ne(a.t, bo->t);
+      break;
+    case kiln::ir::Op::lt:
+      r = b.chance(0.5) ? a.t < bo->t : kiln::lt(a.t, bo->t);
+      break;
+    case kiln::ir::Op::le:
+      r = b.chance(0.5) ? a.t <= bo->t : kiln::le(a.t, bo->t);
+      break;
+    case kiln::ir::Op::gt:
+      r = b.chance(0.5) ? a.t > bo->t : kiln::gt(a.t, bo->t);
+      break;
+    case kiln::ir::Op::ge:
+      r = b.chance(0.5) ? a.t >= bo->t : kiln::ge(a.t, bo->t);
+      break;
+    default:
+      return false;
+  }
+  b.result(r, m, {&a, &*bo});
+  return true;
+}
+
+// Casts: any dtype to any other where the interpreter and the kernels agree
+// bit for bit, or within the target's tolerance (float to narrower float).
+bool cast_op(Builder& b) {
+  Val* xp = b.pick([](const Val&) { return true; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const DType from = x.t.dtype();
+  DType to = b.random_dtype();
+  if (to == from) to = is_float(from) ? DType::f32 : DType::f64;
+  if (to == from) to = DType::f16;
+  Meta m = x.m;
+  if (is_float(to)) {
+    if (!is_float(from)) {
+      // Integers convert exactly while they fit the significand.
+      const double limit = to == DType::bf16 ? 256 : to == DType::f16 ? 2048 : 1 << 24;
+      if (x.m.hi > limit) return false;
+      m.exact = true;
+    }
+    // Narrowing rounds the same way on both sides (nearest even); an
+    // inexact value may round to the neighbour: fits() adds that ulp.
+    const double ulps = unit(to) > unit(from) && !x.m.exact ? 2 : 0;
+    if (!b.fits(m, to, ulps)) return false;
+  } else {
+    // To an integer or bool: truncation and != 0 are discontinuous, so only
+    // from exact values.
+    if (!x.m.exact) return false;
+    m = Meta{};
+    if (to == DType::boolean) {
+      m.hi = 1;
+    } else {
+      m.hi = std::floor(x.m.hi);
+      if (!b.fits(m, to, 0)) return false;
+    }
+  }
+  const Tensor r = kiln::cast(x.t, to);
+  b.result(r, m, {&x});
+  return true;
+}
+
+bool where_op(Builder& b) {
+  Val* cp = b.pick([](const Val& v) { return v.t.dtype() == DType::boolean && v.m.exact; });
+  if (cp == nullptr) return false;
+  const Val c = *cp;
+  Val* ap = b.pick([&](const Val& v) { return b.broadcast(c.t.shape(), v.t.shape()).has_value(); });
+  if (ap == nullptr) return false;
+  const Val a = *ap;
+  const auto ca = b.broadcast(c.t.shape(), a.t.shape());
+  std::optional<Val> bo =
+      b.partner(a, [&](const Val& v) { return b.broadcast(*ca, v.t.shape()).has_value(); });
+  if (!bo) return false;
+  Meta m;
+  m.hi = std::max(a.m.hi, bo->m.hi);
+  m.pos = a.m.pos && bo->m.pos;
+  m.lo = std::min(a.m.lo, bo->m.lo);
+  m.ea = std::max(a.m.ea, bo->m.ea);
+  m.er = std::max(a.m.er, bo->m.er);
+  m.exact = a.m.exact && bo->m.exact;
+  if (!b.fits(m, a.t.dtype(), 0)) return false;
+  const Tensor r = kiln::where(c.t, a.t, bo->t);
+  b.result(r, m, {&c, &a, &*bo});
+  return true;
+}
+
+// Reductions (over the last axis, the only one the graph API reduces today).
+bool reduction(Builder& b, kiln::ir::Op op) {
+  const bool mean = op == kiln::ir::Op::reduce_mean;
+  Val* xp = b.pick([&](const Val& v) {
+    return v.t.rank() >= 1 && (mean ? is_float(v.t.dtype()) : is_numeric(v));
+  });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const DType t = x.t.dtype();
+  // The graph API reduces the last axis only for now; once it reduces any
+  // axis, draw it here (from [-rank, rank)).
+  const int axis = -1;
+  const auto rank = static_cast<int>(x.t.rank());
+  const auto c = static_cast<double>(
+      b.max_of(x.t.shape()[static_cast<size_t>(axis < 0 ? axis + rank : axis)]));
+  const bool keepdim = b.chance(0.5);
+  Meta m = x.m;
+  double ulps = 0;
+  switch (op) {
+    case kiln::ir::Op::reduce_sum:
+      m.hi = x.m.hi * c;
+      if (is_float(t)) {
+        m.exact = false;
+        if (x.m.pos) {
+          ulps = c;  // half-ulps: sequential accumulation of same-sign terms
+        } else {
+          // The accumulation's rounding: a random walk of c steps over
+          // partial sums that grow like sqrt(c).
+          m.lo = 0;
+          m.ea = c * abs_err(x.m) + unit(t) * c * x.m.hi;
+          m.er = 0;
+          ulps = 1;
+        }
+      } else {
+        m.lo = x.m.lo;
+      }
+      break;
+    case kiln::ir::Op::reduce_mean:
+      m.exact = false;
+      if (x.m.pos) {
+        ulps = c + 2;
+      } else {
+        m.lo = 0;
+        m.ea = abs_err(x.m) + unit(t) * x.m.hi * 2;
+        m.er = 0;
+        ulps = 2;
+      }
+      break;
+    case kiln::ir::Op::reduce_max:
+    case kiln::ir::Op::reduce_min:
+      break;
+    default:
+      return false;
+  }
+  if (!b.fits(m, t, ulps)) return false;
+  Tensor r = x.t;
+  switch (op) {
+    case kiln::ir::Op::reduce_sum:
+      r = kiln::sum(x.t, axis, keepdim);
+      break;
+    case kiln::ir::Op::reduce_mean:
+      r = kiln::mean(x.t, axis, keepdim);
+      break;
+    case kiln::ir::Op::reduce_max:
+      r = kiln::max(x.t, axis, keepdim);
+      break;
+    case kiln::ir::Op::reduce_min:
+      r = kiln::min(x.t, axis, keepdim);
+      break;
+    default:
+      return false;
+  }
+  b.result(r, m, {&x});
+  return true;
+}
+
+bool softmax_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const auto c = static_cast<double>(b.max_of(x.t.shape().back()));
+  Meta m;
+  m.hi = 1;
+  m.pos = true;
+  m.lo = std::exp(-2 * x.m.hi) / c;
+  // d softmax_i = s_i (dx_i - sum_j s_j dx_j): relative error 2 max|dx|.
+  m.er = 2 * abs_err(x.m) + (c + 8) * unit(x.t.dtype() == DType::f64 ? DType::f64 : DType::f32);
+  m.exact = false;
+  if (!b.fits(m, x.t.dtype(), 2)) return false;
+  const Tensor r = kiln::softmax(x.t);
+  b.result(r, m, {&x});
+  return true;
+}
+
+// The normalized row is amplified by up to 1/sqrt(eps) where a row barely
+// varies; eps comes from a list and the error model picks what passes.
+double random_eps(Builder& b) {
+  static const std::vector<double> kEps = {1e-5, 1e-3, 1e-2, 0.1, 1.0};
+  return b.choose(kEps);
+}
+
+std::optional<Val> norm_param(Builder& b, const Val& x, bool same_dtype) {
+  const Shape xs = x.t.shape();
+  Val* w = b.pick([&](const Val& v) {
+    return is_float(v.t.dtype()) && (!same_dtype || v.t.dtype() == x.t.dtype()) &&
+           b.broadcast(xs, v.t.shape()).has_value() && v.m.hi <= 4;
+  });
+  if (w != nullptr && b.chance(0.6)) return *w;
+  if (b.inputs() >= Builder::kMaxInputs) return std::nullopt;
+  Shape s = {xs.back()};
+  if (b.chance(0.2)) s = {Dim::constant(1)};
+  return b.new_input(same_dtype ? x.t.dtype() : b.random_float_dtype(), s);
+}
+
+bool layernorm_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  auto w = norm_param(b, x, false);
+  if (!w) return false;
+  auto bias = norm_param(b, x, false);
+  if (!bias) return false;
+  auto s1 = b.broadcast(x.t.shape(), w->t.shape());
+  if (!s1 || !b.broadcast(*s1, bias->t.shape())) return false;
+  const double eps = random_eps(b);
+  const auto c = static_cast<double>(b.max_of(x.t.shape().back()));
+  const DType ct = x.t.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  const double amp = 1.0 / std::sqrt(eps);
+  const double norm_err = 2 * amp * (2 * abs_err(x.m) + 4 * unit(ct) * x.m.hi);
+  Meta m;
+  m.hi = std::min(std::sqrt(c), x.m.hi * amp) * w->m.hi + bias->m.hi;
+  m.ea = norm_err * w->m.hi + std::sqrt(c) * abs_err(w->m) + abs_err(bias->m);
+  m.er = 8 * unit(ct);
+  m.exact = false;
+  if (!b.fits(m, x.t.dtype(), 2)) return false;
+  const Tensor r = kiln::layernorm(x.t, w->t, bias->t, eps);
+  b.result(r, m, {&x, &*w, &*bias});
+  return true;
+}
+
+bool rmsnorm_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  auto w = norm_param(b, x, true);
+  if (!w || !b.broadcast(x.t.shape(), w->t.shape())) return false;
+  const double eps = random_eps(b);
+  const auto c = static_cast<double>(b.max_of(x.t.shape().back()));
+  const DType t = x.t.dtype();
+  const DType ct = t == DType::f64 ? DType::f64 : DType::f32;
+  const double amp = 1.0 / std::sqrt(eps);
+  Meta m;
+  const double y_hi = std::min(std::sqrt(c), x.m.hi * amp);
+  m.hi = y_hi * w->m.hi;
+  m.ea = 2 * amp * (abs_err(x.m) + 2 * unit(ct) * x.m.hi) * w->m.hi + y_hi * abs_err(w->m);
+  // Rounded twice in a 16-bit dtype: x * r, then the product with w.
+  m.er = 6 * unit(ct) + (is_16bit(t) ? 2 * unit(t) : 0);
+  m.exact = false;
+  if (!b.fits(m, t, 2)) return false;
+  const Tensor r = kiln::rmsnorm(x.t, w->t, eps);
+  b.result(r, m, {&x, &*w});
+  return true;
+}
+
+// Error of f(x) for an f with |f'| <= lipschitz: absolute.
+double lipschitz_model(const Meta& x, Meta& m, double lipschitz) {
+  m.ea = lipschitz * abs_err(x);
+  m.er = 0;
+  return 0;
+}
+
+const std::vector<Entry>& op_table() {
+  using kiln::ir::Op;
+  static const std::vector<Entry> kTable = {
+      // Exact unary ops, on any numeric operand.
+      {"neg", 3,
+       [](Builder& b) {
+         Val* x = b.pick(is_numeric);
+         if (x == nullptr) return false;
+         const Val v = *x;
+         Meta m = v.m;
+         m.pos = false;
+         if (!b.fits(m, v.t.dtype(), 0)) return false;
+         b.result(b.chance(0.5) ? -v.t : kiln::neg(v.t), m, {&v});
+         return true;
+       }},
+      {"abs", 3,
+       [](Builder& b) {
+         Val* x = b.pick(is_numeric);
+         if (x == nullptr) return false;
+         const Val v = *x;
+         Meta m = v.m;
+         m.pos = m.lo > 0;
+         b.result(kiln::abs(v.t), m, {&v});
+         return true;
+       }},
+      {"relu", 3,
+       [](Builder& b) {
+         Val* x = b.pick(is_numeric);
+         if (x == nullptr) return false;
+         const Val v = *x;
+         Meta m = v.m;
+         m.lo = m.pos ? m.lo : 0;
+         b.result(kiln::relu(v.t), m, {&v});
+         return true;
+       }},
+      {"square", 3,
+       [](Builder& b) {
+         Val* x = b.pick(is_numeric);
+         if (x == nullptr) return false;
+         const Val v = *x;
+         const DType t = v.t.dtype();
+         Meta m;
+         m.hi = v.m.hi * v.m.hi;
+         m.lo = v.m.lo * v.m.lo;
+         m.pos = m.lo > 0;
+         m.er = 2 * v.m.er;
+         m.ea = 2 * v.m.hi * v.m.ea + v.m.ea * v.m.ea;
+         m.exact = v.m.exact && t != DType::f32 && t != DType::f64;
+         if (!b.fits(m, t, 1)) return false;
+         b.result(kiln::square(v.t), m, {&v});
+         return true;
+       }},
+      {"logical_not", 2,
+       [](Builder& b) {
+         Val* x = b.pick([](const Val& v) { return v.t.dtype() == DType::boolean; });
+         if (x == nullptr) return false;
+         const Val v = *x;
+         b.result(kiln::logical_not(v.t), v.m, {&v});
+         return true;
+       }},
+      // Float math.
+      {"exp", 3,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::exp(x); },
+                              [&b](const Val& v) { return b.tamed(v, 3); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = std::exp(x.hi);
+                                m.lo = std::exp(-x.hi);
+                                m.pos = true;
+                                m.er = abs_err(x);
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"log", 3,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::log(x); },
+                              [&b](const Val& v) { return b.positive(v, 0.25); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi =
+                                    std::max(std::fabs(std::log(x.lo)), std::fabs(std::log(x.hi)));
+                                m.ea = x.ea / x.lo + x.er;
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"sqrt", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::sqrt(x); },
+                              [&b](const Val& v) { return b.positive(v, 0.25); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = std::sqrt(x.hi);
+                                m.lo = std::sqrt(x.lo);
+                                m.pos = true;
+                                m.er = 0.5 * (x.er + x.ea / x.lo);
+                                // Correctly rounded on the CPU (f32 and the 16-bit types,
+                                // whose f32 result rounds again without a double-rounding
+                                // error).
+                                m.exact = x.exact && !b.options().device_math;
+                                return 1.0;
+                              });
+       }},
+      {"rsqrt", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::rsqrt(x); },
+                              [&b](const Val& v) { return b.positive(v, 0.25); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = 1 / std::sqrt(x.lo);
+                                m.lo = 1 / std::sqrt(x.hi);
+                                m.pos = true;
+                                m.er = 0.5 * (x.er + x.ea / x.lo);
+                                return b.options().device_math ? 8.0 : 2.0;
+                              });
+       }},
+      {"sin", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::sin(x); },
+                              [&b](const Val& v) { return b.tamed(v, 8); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = std::min(1.0, x.hi);
+                                lipschitz_model(x, m, 1);
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"cos", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::cos(x); },
+                              [&b](const Val& v) { return b.tamed(v, 8); },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = 1;
+                                lipschitz_model(x, m, 1);
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"tanh", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::tanh(x); },
+                              [](const Val& v) { return v; },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = std::min(1.0, x.hi);
+                                lipschitz_model(x, m, 1);
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"sigmoid", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::sigmoid(x); },
+                              [](const Val& v) { return v; },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = 1;
+                                m.lo = 1 / (1 + std::exp(x.hi));
+                                m.pos = true;
+                                m.er = 0.25 * abs_err(x) / m.lo;
+                                return b.transcendental_ulps();
+                              });
+       }},
+      {"gelu", 2,
+       [](Builder& b) {
+         return b.unary_float([](Tensor x) { return kiln::gelu(x); },
+                              [](const Val& v) { return v; },
+                              [&b](const Meta& x, Meta& m) {
+                                m.hi = x.hi;
+                                lipschitz_model(x, m, 1.13);
+                                m.ea += 2e-6;  // the CPU's rational erf (1e-6 absolute)
+                                return b.transcendental_ulps();
+                              });
+       }},
+      // Binary.
+      {"add", 5, [](Builder& b) { return arithmetic(b, Op::add); }},
+      {"sub", 4, [](Builder& b) { return arithmetic(b, Op::sub); }},
+      {"mul", 5, [](Builder& b) { return arithmetic(b, Op::mul); }},
+      {"div", 3, [](Builder& b) { return arithmetic(b, Op::div); }},
+      {"maximum", 2, [](Builder& b) { return arithmetic(b, Op::maximum); }},
+      {"minimum", 2, [](Builder& b) { return arithmetic(b, Op::minimum); }},
+      {"pow", 2, [](Builder& b) { return arithmetic(b, Op::pow); }},
+      {"eq", 1, [](Builder& b) { return comparison(b, Op::eq); }},
+      {"ne", 1, [](Builder& b) { return comparison(b, Op::ne); }},
+      {"lt", 1, [](Builder& b) { return comparison(b, Op::lt); }},
+      {"le", 1, [](Builder& b) { return comparison(b, Op::le); }},
+      {"gt", 1, [](Builder& b) { return comparison(b, Op::gt); }},
+      {"ge", 1, [](Builder& b) { return comparison(b, Op::ge); }},
+      {"where", 3, where_op},
+      {"cast", 4, cast_op},
+      // Reductions (last axis).
+      {"sum", 2, [](Builder& b) { return reduction(b, Op::reduce_sum); }},
+      {"mean", 2, [](Builder& b) { return reduction(b, Op::reduce_mean); }},
+      {"max", 2, [](Builder& b) { return reduction(b, Op::reduce_max); }},
+      {"min", 2, [](Builder& b) { return reduction(b, Op::reduce_min); }},
+      // Composites.
+      {"softmax", 2, softmax_op},
+      {"layernorm", 1, layernorm_op},
+      {"rmsnorm", 1, rmsnorm_op},
+  };
+  return kTable;
+}
+
+struct Context {
+  uint64_t seed;
+  RandomGraphOptions options;
+};
+thread_local const Context* g_context = nullptr;
+
+kiln::Outputs build_graph() {
+  const Context& ctx = *g_context;
+  Builder b(ctx.seed, ctx.options);
+  std::vector<kiln::SymDim> handles;
+  g_sym_handles = &handles;
+  struct Reset {
+    ~Reset() { g_sym_handles = nullptr; }
+  } reset;
+
+  b.make_full_shape();  // declares the symbols
+
+  const auto& table = op_table();
+  int total_weight = 0;
+  for (const auto& e : table) total_weight += e.weight;
+
+  // The first input has the full shape, so every symbol is bound by an input.
+  b.new_input(b.random_dtype(), b.full_);
+  const int more = static_cast<int>(b.uniform(0, 2));
+  for (int i = 0; i < more; ++i) b.new_input(b.random_dtype(), b.derived_shape());
+  // A float input, so the float ops have something to start from.
+  if (std::none_of(b.pool().begin(), b.pool().end(),
+                   [](const Val& v) { return is_float(v.t.dtype()); })) {
+    b.new_input(DType::f32, b.derived_shape());
+  }
+
+  // Ops as the graph API counts them (a composite is one); an entry adds at
+  // most kMaxOpsPerEntry (its guards included), so the total stays within
+  // max_ops.
+  constexpr int kMaxOpsPerEntry = 4;
+  const int target = static_cast<int>(b.uniform(1, ctx.options.max_ops));
+  for (int attempt = 0; b.ops() < target && b.ops() <= ctx.options.max_ops - kMaxOpsPerEntry &&
+                        attempt < 40 * target;
+       ++attempt) {
+    int64_t r = b.uniform(0, total_weight - 1);
+    const Entry* e = table.data();
+    for (const auto& candidate : table) {
+      if (r < candidate.weight) {
+        e = &candidate;
+        break;
+      }
+      r -= candidate.weight;
+    }
+    if (b.inputs() < Builder::kMaxInputs && b.chance(0.05)) {
+      b.new_input(b.random_dtype(), b.derived_shape());
+    }
+    e->build(b);
+  }
+
+  // Outputs: the last value, and up to three more that nothing reads (an
+  // input among them is a copy); at most six.
+  std::vector<Tensor> outs;
+  auto& pool = b.pool();
+  outs.push_back(pool.back().t);
+  std::vector<size_t> sinks;
+  for (size_t i = 0; i + 1 < pool.size(); ++i) {
+    if (pool[i].uses == 0) sinks.push_back(i);
+  }
+  // The latest first: they sit deepest in the graph.
+  std::reverse(sinks.begin(), sinks.end());
+  const auto extra = static_cast<size_t>(b.uniform(0, 3));
+  for (size_t i = 0; i < sinks.size() && i < extra; ++i) outs.push_back(pool[sinks[i]].t);
+  // Rarely the same value twice (two buffers for one node), or a constant.
+  if (b.chance(0.05)) outs.push_back(outs.front());
+  if (b.chance(0.03)) outs.push_back(b.constant(b.random_dtype()).t);
+  return kiln::Outputs(outs);
+}
+
+}  // namespace
+
+std::string random_graph_name(uint64_t seed) { return "rg_" + std::to_string(seed); }
+
+kiln::ir::Graph random_graph(uint64_t seed, const RandomGraphOptions& options) {
+  const Context ctx{seed, options};
+  g_context = &ctx;
+  struct Reset {
+    ~Reset() { g_context = nullptr; }
+  } reset;
+  return kiln::trace(random_graph_name(seed), &build_graph);
+}
+
+std::vector<kiln::ir::SymbolValues> random_sizes(const kiln::ir::Graph& g, uint64_t seed,
+                                                 int count) {
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::vector<kiln::ir::SymbolValues> out;
+  for (int i = 0; i < count; ++i) {
+    kiln::ir::SymbolValues v;
+    for (const auto& s : g.symbols) {
+      const int64_t steps = (s.max - s.min) / s.divisible_by;
+      int64_t x = s.min + std::uniform_int_distribution<int64_t>(0, steps)(rng) * s.divisible_by;
+      const int pick = std::uniform_int_distribution<int>(0, 9)(rng);
+      if (pick == 0) x = s.min;
+      if (pick == 1) x = s.min + steps * s.divisible_by;
+      if (pick == 2 && !s.hot.empty()) x = s.hot.front();
+      v.push_back(x);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string sizes_to_string(const kiln::ir::Graph& g, const kiln::ir::SymbolValues& values) {
+  std::string s;
+  for (size_t i = 0; i < g.symbols.size() && i < values.size(); ++i) {
+    if (!s.empty()) s += " ";
+    s += g.symbols[i].name + "=" + std::to_string(values[i]);
+  }
+  return s;
+}
+
+std::vector<std::string> random_graph_entries() {
+  std::vector<std::string> names;
+  for (const auto& e : op_table()) names.emplace_back(e.name);
+  return names;
+}
+
+namespace {
+
+std::string index_string(const std::vector<int64_t>& shape, int64_t flat) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] == 0 ? 0 : flat % shape[d];
+    flat = shape[d] == 0 ? 0 : flat / shape[d];
+  }
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t d = 0; d < shape.size(); ++d) s += (d ? ", " : "") + std::to_string(shape[d]);
+  return s + "]";
+}
+
+std::string number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string compare_outputs(const kiln::ir::Graph& g,
+                            const std::vector<kiln::compiler::HostTensor>& got,
+                            const std::vector<kiln::compiler::HostTensor>& want,
+                            double* worst_ratio) {
+  std::string out;
+  if (worst_ratio != nullptr) *worst_ratio = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const std::string name = i < g.output_names.size() ? g.output_names[i] : std::to_string(i);
+    const auto& w = want[i];
+    if (i >= got.size() || got[i].shape != w.shape || got[i].values.size() != w.values.size()) {
+      out += "output " + name + ": shape or size differs\n";
+      if (worst_ratio != nullptr) *worst_ratio = INFINITY;
+      continue;
+    }
+    const auto tol = kiln::compiler::tolerance_for(w.dtype);
+    double worst = 0;
+    int64_t worst_at = -1;
+    int64_t bad = 0;
+    for (size_t k = 0; k < w.values.size(); ++k) {
+      const double a = got[i].values[k];
+      const double b = w.values[k];
+      if (std::isnan(a) && std::isnan(b)) continue;
+      if (std::isinf(b) && a == b) continue;
+      const double bound = tol.atol + tol.rtol * std::fabs(b);
+      const double e = std::fabs(a - b);
+      double ratio = bound > 0 ? e / bound : (e == 0 ? 0 : INFINITY);
+      if (std::isnan(ratio)) ratio = INFINITY;
+      if (ratio > 1) ++bad;
+      if (ratio > worst || worst_at < 0) {
+        worst = ratio;
+        worst_at = static_cast<int64_t>(k);
+      }
+    }
+    if (worst_ratio != nullptr) *worst_ratio = std::max(*worst_ratio, worst);
+    if (bad == 0) continue;
+    const auto k = static_cast<size_t>(worst_at);
+    out += "output " + name + " (" + std::string(kiln::dtype_name(w.dtype)) + ", shape " +
+           shape_string(w.shape) + "): " + std::to_string(bad) + " of " +
+           std::to_string(w.values.size()) + " elements out of tolerance; worst at " +
+           index_string(w.shape, worst_at) + ": got " + number(got[i].values[k]) + ", want " +
+           number(w.values[k]) + ", |diff| " + number(std::fabs(got[i].values[k] - w.values[k])) +
+           " vs atol " + number(tol.atol) + " + rtol " + number(tol.rtol) + " * |want|\n";
+  }
+  return out;
+}
+
+std::string failure_report(uint64_t seed, const std::string& target, const kiln::ir::Graph& g,
+                           const kiln::ir::SymbolValues& sizes, const std::string& mismatch) {
+  return "random graph seed " + std::to_string(seed) + " on " + target + ", sizes {" +
+         sizes_to_string(g, sizes) + "} (rerun alone: KILN_DIFF_SEEDS=" + std::to_string(seed) +
+         ":1)\n" + mismatch + kiln::ir::graph_to_string(g);
+}
+
+std::vector<uint64_t> seeds_from_env(uint64_t default_start, uint64_t default_count) {
+  uint64_t start = default_start;
+  uint64_t count = default_count;
+  if (const char* env = std::getenv("KILN_DIFF_SEEDS"); env != nullptr && *env != '\0') {
+    const std::string s = env;
+    const size_t colon = s.find(':');
+    try {
+      size_t used = 0;
+      start = std::stoull(s.substr(0, colon), &used);
+      if (used != (colon == std::string::npos ? s.size() : colon)) throw std::invalid_argument(s);
+      count = 1;
+      if (colon != std::string::npos) {
+        count = std::stoull(s.substr(colon + 1), &used);
+        if (used != s.size() - colon - 1) throw std::invalid_argument(s);
+      }
+    } catch (const std::exception&) {
+      throw std::invalid_argument("KILN_DIFF_SEEDS='" + s +
+                                  "': expected START:COUNT or SEED (decimal)");
+    }
+  }
+  std::vector<uint64_t> seeds;
+  for (uint64_t i = 0; i < count; ++i) seeds.push_back(start + i);
+  return seeds;
+}
+
+}  // namespace kiln_test
