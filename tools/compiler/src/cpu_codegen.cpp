@@ -28,6 +28,11 @@ class KernelEmitter : public GroupEmitter {
 
   void run() {
     collect_arguments();
+    if (G_.reduction_of >= 0) {
+      emit_reduction();
+      assemble();
+      return;
+    }
     if (G_.copy_of >= 0) {
       flat_ = true;
     } else {
@@ -454,12 +459,166 @@ class KernelEmitter : public GroupEmitter {
     for (int32_t id : heap_scratch) o += "  __builtin_free(scr" + std::to_string(id) + ");\n";
   }
 
+  // ---- standalone reductions ----------------------------------------------------
+  // The operand's dims merge into alternating kept (K) and reduced (R) runs.
+  // When the last run is kept (a reduction over a leading or middle axis),
+  // a work item is a block of up to kColBlock consecutive outputs: the
+  // reduced runs are outer loops, and the inner loop over the block reads
+  // consecutive elements into as many accumulators (it vectorizes). When the
+  // last run is reduced, a work item is one output, the other reduced runs
+  // outer loops and the last the contiguous inner loop.
+  void emit_reduction() {
+    const int32_t rid = G_.reduction_of;
+    const Node& r = g_.node(rid);
+    const int32_t in_id = r.inputs.at(0);
+    const Node& in = g_.node(in_id);
+    const std::vector<ReduceSegment> segs = reduce_segments();
+    const bool columns = !segs.back().reduced;
+    const CType at = general_acc_type(r, in, true);
+    const CType it = ctype_of(in.dtype);
+    const std::string acc_t = cname(at);
+    const int32_t slot = read_slot_.at(in_id);
+    std::string& o = body_;
+    // Extents, strides and counts.
+    std::vector<size_t> kept;
+    std::vector<size_t> red;
+    Shape kept_dims;
+    Shape red_dims;
+    for (size_t j = 0; j < segs.size(); ++j) {
+      const std::string js = std::to_string(j);
+      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
+           (segs[j].reduced ? "reduced" : "kept") + "\n";
+      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      (segs[j].reduced ? red : kept).push_back(j);
+      Shape& d = segs[j].reduced ? red_dims : kept_dims;
+      d.insert(d.end(), segs[j].dims.begin(), segs[j].dims.end());
+    }
+    std::string count = "(int64_t)1";
+    for (size_t j : red) count += " * E" + std::to_string(j);
+    o += "  const int64_t count = " + count + ";  // values per output\n";
+    o += "  (void)count;\n";
+    const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, sv_));
+    const std::vector<int32_t>& outs = write_slots_.at(rid);
+    // The kept runs (but a columns kernel's last) from the work item `t`.
+    auto decompose = [&](size_t nk, const std::string& ind) {
+      std::string d = ind + "int64_t base = 0;\n";
+      for (size_t q = nk; q-- > 0;) {
+        const std::string js = std::to_string(kept[q]);
+        d += ind + "base += (t % E" + js + ") * S" + js + ";\n";
+        d += ind + "t /= E" + js + ";\n";
+      }
+      return d;
+    };
+    // Nested loops over the reduced runs in `loops`, then `inner` at the
+    // offset `off`; returns the text.
+    auto nest =
+        [&](const std::vector<size_t>& loops, const std::string& ind0,
+            const std::function<std::string(const std::string&, const std::string&)>& inner) {
+          std::string t;
+          std::string ind = ind0;
+          std::string off = "base";
+          for (size_t j : loops) {
+            const std::string js = std::to_string(j);
+            t +=
+                ind + "for (int64_t r" + js + " = 0; r" + js + " < E" + js + "; ++r" + js + ") {\n";
+            ind += "  ";
+            t += ind + "const int64_t off" + js + " = " + off + " + r" + js + " * S" + js + ";\n";
+            off = "off" + js;
+          }
+          t += inner(off, ind);
+          for (size_t q = loops.size(); q-- > 0;) {
+            ind.resize(ind.size() - 2);
+            t += ind + "}\n";
+          }
+          return t;
+        };
+    const std::string v_load = convert(load_expr(in.dtype, slot, "@"), it, at);
+    auto load_at = [&](const std::string& idx) {
+      std::string e = v_load;
+      e.replace(e.find('@'), 1, idx);
+      return e;
+    };
+    const bool arg = r.op == Op::argmax;
+    if (columns) {
+      const size_t last = segs.size() - 1;
+      const std::string ls = std::to_string(last);
+      const std::string blk = std::to_string(kColBlock);
+      o += "  // Columns: a work item is a block of up to " + blk +
+           " consecutive outputs of the last kept run.\n";
+      o += "  const int64_t nb = (E" + ls + " + " + blk + " - 1) / " + blk + ";\n";
+      o += "  for (int64_t item = begin; item < end; ++item) {\n";
+      o += "    int64_t t = item / nb;\n";
+      o += "    const int64_t ob = t * E" + ls + ";\n";
+      o += "    const int64_t blk0 = (item % nb) * " + blk + ";\n";
+      o += "    const int64_t nbk = E" + ls + " - blk0 < " + blk + " ? E" + ls +
+           " - blk0 : " + blk + ";\n";
+      o += decompose(kept.size() - 1, "    ");
+      o += "    base += blk0;\n";
+      o += "    " + acc_t + " acc[" + blk + "];\n";
+      if (arg) o += "    int64_t idx[" + blk + "];\n";
+      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
+      o += "      acc[b] = " + general_acc_init(r, at) + ";\n";
+      if (arg) o += "      idx[b] = 0;\n";
+      o += "    }\n";
+      // argmax's position: its one reduced run's index.
+      const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
+      o += nest(red, "    ", [&](const std::string& off, const std::string& ind) {
+        std::string t = "#pragma clang loop vectorize(enable)\n";
+        t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
+        t += ind + "  " + acc_t + " v = " + load_at(off + " + b") + ";\n";
+        t += ind + "  " + general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos) + "\n";
+        t += ind + "}\n";
+        return t;
+      });
+      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
+      const std::string res = general_finish(r, at, "acc[b]", "idx[b]", "count");
+      o += "      " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
+      for (int32_t w : outs) o += "      " + store_stmt(r.dtype, w, "ob + blk0 + b", "y") + "\n";
+      o += "    }\n  }\n";
+      const Shape outer_kept(kept_dims.begin(),
+                             kept_dims.end() - static_cast<std::ptrdiff_t>(segs[last].dims.size()));
+      const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, sv_));
+      work_items = SizeExpr::product(bind_shape(outer_kept, sv_)) *
+                   b_ext.ceil_div(SizeExpr::constant(kColBlock));
+      item_cost = red_count * b_ext.min(SizeExpr::constant(kColBlock));
+      return;
+    }
+    const size_t last = segs.size() - 1;
+    const std::string ls = std::to_string(last);
+    o += "  // Rows: a work item is one output; the last reduced run is the inner loop.\n";
+    o += "  for (int64_t item = begin; item < end; ++item) {\n";
+    o += "    int64_t t = item;\n";
+    o += decompose(kept.size(), "    ");
+    o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
+    if (arg) o += "    int64_t idx = 0;\n";
+    std::vector<size_t> outer_red(red.begin(), red.end() - 1);
+    o += nest(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
+      std::string t = ind + "const " + std::string(storage_name(in.dtype)) + "* __restrict p = b" +
+                      std::to_string(slot) + " + " + off + ";\n";
+      t += "#pragma clang loop vectorize(enable)\n";
+      t += ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n";
+      std::string v = convert(load_value(in.dtype, "p[c]"), it, at);
+      t += ind + "  " + acc_t + " v = " + v + ";\n";
+      t += ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c") + "\n";
+      t += ind + "}\n";
+      return t;
+    });
+    const std::string res = general_finish(r, at, "acc", "idx", "count");
+    o += "    " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
+    for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
+    o += "  }\n";
+    work_items = SizeExpr::product(bind_shape(kept_dims, sv_));
+    item_cost = red_count;
+  }
+
   // ---- assembly ---------------------------------------------------------------
   void assemble() {
     std::string& s = source;
     s += "// Generated by Kiln: kernel " + entry_ + " of graph '" + g_.name + "'.\n";
     if (G_.copy_of >= 0) {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
+    } else if (G_.reduction_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
@@ -515,6 +674,7 @@ class KernelEmitter : public GroupEmitter {
   }
 
   static constexpr int64_t kBlock = 256;
+  static constexpr int64_t kColBlock = 256;
   static constexpr int64_t kStackScratchBytes = 32768;
 
   bool flat_ = false;

@@ -213,6 +213,10 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   void run() {
+    if (G_.reduction_of >= 0) {
+      throw std::invalid_argument("kiln CUDA codegen: graph '" + g_.name + "': " +
+                                  reduction_note() + " is not lowered for CUDA yet");
+    }
     collect_arguments();
     choose_index_type();
     if (G_.copy_of >= 0) {

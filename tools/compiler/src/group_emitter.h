@@ -245,6 +245,8 @@ class GroupEmitter {
     };
     if (G_.copy_of >= 0) {
       note_read(G_.copy_of);
+    } else if (G_.reduction_of >= 0) {
+      reads.insert(g_.node(G_.reduction_of).inputs.at(0));  // always from its buffer
     } else {
       for (int32_t id : G_.nodes) {
         for (int32_t op : g_.node(id).inputs) note_read(op);
@@ -412,8 +414,8 @@ class GroupEmitter {
         }
         break;
       case Op::gelu:
-        if (const auto to = device_math_ && ar == CType::f32 ? rounded_to_16_bits(id)
-                                                              : std::nullopt) {
+        if (const auto to =
+                device_math_ && ar == CType::f32 ? rounded_to_16_bits(id) : std::nullopt) {
           helpers_ |= *to == DType::bf16 ? kHelperGeluBf16 : kHelperGeluF16;
           e = std::string(*to == DType::bf16 ? "kiln_gelu_bf16_f32(" : "kiln_gelu_f16_f32(") +
               arg(0, CType::f32) + ")";
@@ -654,6 +656,126 @@ class GroupEmitter {
     if (r.op == Op::reduce_min)
       return acc + " = " + v + " < " + acc + " ? " + v + " : " + acc + ";";
     return acc + " += " + v + ";";
+  }
+
+  // ---- standalone reductions (FusedGroup::reduction_of) -------------------------
+  // A run of adjacent operand dims that are all reduced or all kept (dims of
+  // constant 1 dropped): its extent and its stride in the operand, as text.
+  struct ReduceSegment {
+    Shape dims;
+    bool reduced = false;
+    std::string extent;
+    std::string stride;
+  };
+
+  // The operand's dims as alternating kept and reduced runs. There is always
+  // a reduced run (one of extent 1 at the end when every reduced dim is 1).
+  std::vector<ReduceSegment> reduce_segments() {
+    const Node& n = g_.node(G_.reduction_of);
+    const Shape& sh = g_.node(n.inputs.at(0)).shape;
+    const std::vector<int32_t> axes = ir::reduced_axes(n);
+    std::vector<ReduceSegment> segs;
+    size_t b = 0;
+    while (b < sh.size()) {
+      const bool red = std::find(axes.begin(), axes.end(), static_cast<int32_t>(b)) != axes.end();
+      if (sh[b].is_one()) {
+        ++b;
+        continue;
+      }
+      size_t e = b + 1;
+      // Extend over dims of the same kind (and dims of 1, which change nothing).
+      while (e < sh.size() &&
+             (sh[e].is_one() ||
+              (std::find(axes.begin(), axes.end(), static_cast<int32_t>(e)) != axes.end()) == red))
+        ++e;
+      ReduceSegment seg;
+      seg.dims.assign(sh.begin() + static_cast<std::ptrdiff_t>(b),
+                      sh.begin() + static_cast<std::ptrdiff_t>(e));
+      seg.reduced = red;
+      seg.extent = prod(sh, b, e);
+      seg.stride = prod(sh, e, sh.size());
+      segs.push_back(std::move(seg));
+      b = e;
+    }
+    if (std::none_of(segs.begin(), segs.end(), [](const ReduceSegment& x) { return x.reduced; })) {
+      segs.push_back({{}, true, "1", "1"});
+    }
+    return segs;
+  }
+
+  // The accumulator type of a standalone reduction: float sums and products
+  // in double on the CPU (wide_sums), max/min/argmax in the compute type,
+  // integers and bools in int64_t.
+  static CType general_acc_type(const Node& r, const Node& in, bool wide_sums) {
+    const CType t = ctype_of(in.dtype);
+    if (t == CType::b) return CType::i64;
+    if (t == CType::f32 && wide_sums &&
+        (r.op == Op::reduce_sum || r.op == Op::reduce_mean || r.op == Op::reduce_prod))
+      return CType::f64;
+    return t;
+  }
+
+  // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"
+  std::string reduction_note() const {
+    const Node& r = g_.node(G_.reduction_of);
+    std::string t =
+        std::string(ir::op_name(r.op)) + " of " + describe(r.inputs.at(0)) + " over axes [";
+    const auto axes = ir::reduced_axes(r);
+    for (size_t i = 0; i < axes.size(); ++i) t += (i ? ", " : "") + std::to_string(axes[i]);
+    return t + "]" + (r.keepdim ? ", keepdim" : "");
+  }
+
+  static std::string general_acc_init(const Node& r, CType t) {
+    switch (r.op) {
+      case Op::reduce_max:
+      case Op::argmax:
+        return t == CType::i64 ? "INT64_MIN" : "(-INFINITY)";
+      case Op::reduce_min:
+        return t == CType::i64 ? "INT64_MAX" : "INFINITY";
+      case Op::reduce_prod:
+        return t == CType::f32 ? "1.0f" : t == CType::f64 ? "1.0" : "INT64_C(1)";
+      default:
+        return t == CType::f32 ? "0.0f" : t == CType::f64 ? "0.0" : "INT64_C(0)";
+    }
+  }
+
+  // One accumulation step of value v (in the accumulator type) at reduced
+  // position `pos` (argmax's index: acc holds the best value, idx its index).
+  static std::string general_accumulate(const Node& r, CType t, const std::string& acc,
+                                        const std::string& idx, const std::string& v,
+                                        const std::string& pos) {
+    switch (r.op) {
+      case Op::reduce_max:
+        return acc + " = " + v + " > " + acc + " ? " + v + " : " + acc + ";";
+      case Op::reduce_min:
+        return acc + " = " + v + " < " + acc + " ? " + v + " : " + acc + ";";
+      case Op::reduce_prod:
+        return acc + " *= " + v + ";";
+      case Op::argmax: {
+        // Strictly greater keeps the first maximum; a NaN beats every number
+        // and the first NaN stays.
+        const std::string better = t == CType::i64
+                                       ? v + " > " + acc
+                                       : "(" + acc + " == " + acc + ") && (" + v + " > " + acc +
+                                             " || " + v + " != " + v + ")";
+        return "if (" + better + ") { " + acc + " = " + v + "; " + idx + " = " + pos + "; }";
+      }
+      default:
+        return acc + " += " + v + ";";
+    }
+  }
+
+  // The finished value of a standalone reduction from its accumulator (and
+  // index), in the node's compute type, rounded to its dtype. `count` is the
+  // number of values reduced, as text (for mean).
+  std::string general_finish(const Node& r, CType t, const std::string& acc, const std::string& idx,
+                             const std::string& count) {
+    std::string e = acc;
+    if (r.op == Op::argmax) return idx;
+    if (r.op == Op::reduce_mean) {
+      e = "(" + acc + " / (" + std::string(cname(t)) + ")(" + count + "))";
+    }
+    return finish(convert(e, t, ctype_of(r.dtype)), r.dtype);
   }
 
   std::optional<int64_t> static_c() const {

@@ -71,6 +71,7 @@ std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g) {
     node->axis = n.axis;
     node->keepdim = n.keepdim;
     node->name = n.name;
+    node->axes = n.axes;
     out->nodes.push_back(std::move(node));
   }
   out->inputs = g.inputs;
