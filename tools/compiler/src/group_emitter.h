@@ -741,9 +741,11 @@ class GroupEmitter {
 
   // One accumulation step of value v (in the accumulator type) at reduced
   // position `pos` (argmax's index: acc holds the best value, idx its index).
+  // With `sentinel`, argmax's idx starts at INT64_MAX (none seen yet) and the
+  // first value is taken whatever it is.
   static std::string general_accumulate(const Node& r, CType t, const std::string& acc,
                                         const std::string& idx, const std::string& v,
-                                        const std::string& pos) {
+                                        const std::string& pos, bool sentinel = false) {
     switch (r.op) {
       case Op::reduce_max:
         return acc + " = " + v + " > " + acc + " ? " + v + " : " + acc + ";";
@@ -758,7 +760,8 @@ class GroupEmitter {
                                        ? v + " > " + acc
                                        : "(" + acc + " == " + acc + ") && (" + v + " > " + acc +
                                              " || " + v + " != " + v + ")";
-        return "if (" + better + ") { " + acc + " = " + v + "; " + idx + " = " + pos + "; }";
+        const std::string cond = sentinel ? idx + " == INT64_MAX || (" + better + ")" : better;
+        return "if (" + cond + ") { " + acc + " = " + v + "; " + idx + " = " + pos + "; }";
       }
       default:
         return acc + " += " + v + ";";

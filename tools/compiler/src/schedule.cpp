@@ -298,7 +298,13 @@ bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {
       n.op != Op::reduce_min)
     return false;
   const Node& in = g.node(n.inputs.at(0));
-  return n.axes.empty() && !in.shape.empty() && n.axis == static_cast<int32_t>(in.shape.size()) - 1;
+  if (!n.axes.empty() || in.shape.empty() || n.axis != static_cast<int32_t>(in.shape.size()) - 1)
+    return false;
+  // A whole rank-1 tensor, long or of unknown length: standalone, so CUDA
+  // can split it over many blocks (a fused row group gives it one).
+  const Dim& c = in.shape.back();
+  const bool short_row = c.is_constant() && c.value < kSplitRowsFrom;
+  return in.shape.size() > 1 || short_row;
 }
 
 ir::Shape FusedGroup::domain() const { return concat(outer, inner); }

@@ -60,7 +60,9 @@ struct Schedule {
 inline constexpr int32_t kMaxInlineOps = 8;
 
 // A reduction the fused row groups handle: sum, mean, max or min over the
-// last axis only. Other reductions get a group of their own.
+// last axis only, but not of a rank-1 input of kSplitRowsFrom elements or
+// more (or of symbolic length). Other reductions get a group of their own.
+inline constexpr int64_t kSplitRowsFrom = 8192;
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n);
 
 // Schedules a topologically ordered graph (canonical form recommended).
