@@ -358,7 +358,8 @@ kiln::Outputs g_reductions() {
 
 TEST(CodegenCuda, ReductionsOverOtherAxesAreColumnOrRowKernels) {
   const Graph g = traced("reductions", &g_reductions);
-  const CudaLoweredGraph L = lower(g, true);
+  // Static n = 100: every column reduction takes one pass (see the split test).
+  const CudaLoweredGraph L = lower(g, true, {100, 100});
   auto kernel_of = [&](const char* needle) -> const kiln::compiler::CudaKernel* {
     for (const auto& k : L.kernels) {
       if (k.source.find(needle) != std::string::npos) return &k;
@@ -375,6 +376,13 @@ TEST(CodegenCuda, ReductionsOverOtherAxesAreColumnOrRowKernels) {
   ASSERT_NE(row, nullptr);
   EXPECT_NE(row->source.find("Rows: a block per output"), std::string::npos);
   EXPECT_NE(row->source.find("__shfl_down_sync(0xffffffffu, idx, d)"), std::string::npos);
+  // max over {0, 2}: the last run (5) is short, so the threads stride over n.
+  const auto* outer = kernel_of("reduce_max of input 'x' bf16 [n, 6, 5] over axes [0, 2]");
+  ASSERT_NE(outer, nullptr);
+  EXPECT_NE(
+      outer->source.find("for (int64_t r0 = (int64_t)threadIdx.x; r0 < E0; r0 += blockDim.x)"),
+      std::string::npos)
+      << outer->source;
 }
 
 TEST(CodegenCuda, LongRowsWithFewOutputsSplitIntoTwoLaunches) {
@@ -401,6 +409,21 @@ TEST(CodegenCuda, LongRowsWithFewOutputsSplitIntoTwoLaunches) {
   // sum(y), argmax(y), sum of all of x, prod of all of w (mean of z's four rows
   // stays a fused row group).
   EXPECT_EQ(splits, 4u);
+  // Columns over a symbolic n with few outputs split too: sum(x, 0), prod(x, 0),
+  // argmax(w, 0), and log_softmax(x, 0)'s max and sum. (max(x, {0, 2}) is a
+  // row kernel whose threads stride over n: its last run, 5, is short.)
+  size_t column_splits = 0;
+  for (size_t l = 0; l < L.launches.size(); ++l) {
+    const auto& k = L.kernels.at(L.launches[l].kernel);
+    if (k.source.find("Split columns, first pass") == std::string::npos) continue;
+    ++column_splits;
+    ASSERT_LT(l + 1, L.launches.size());
+    EXPECT_EQ(L.kernels.at(L.launches[l + 1].kernel).entry, k.entry + "_final");
+    // ceil(n / 64) parts, at most 128.
+    EXPECT_EQ(eval(L.launches[l].grid[1], {1000, 7}), 16);
+    EXPECT_EQ(eval(L.launches[l].grid[1], {1000000, 7}), 128);
+  }
+  EXPECT_EQ(column_splits, 5u);
   // sum(y) over n = 10^6: 128 blocks (the cap, under 245 of 4096 elements); over
   // n = 5000: 2.
   for (size_t l = 0; l < L.launches.size(); ++l) {
@@ -411,10 +434,11 @@ TEST(CodegenCuda, LongRowsWithFewOutputsSplitIntoTwoLaunches) {
     EXPECT_EQ(eval(L.launches[l].grid[1], {1000000, 7}), 128);
     EXPECT_EQ(eval(L.launches[l].grid[1], {5000, 7}), 2);
   }
-  // A static specialization whose rows are short takes one launch per reduction.
+  // A static specialization whose rows and columns are short takes one launch
+  // per reduction.
   const CudaLoweredGraph small = lower(g, true, {8, 100});
   for (const auto& k : small.kernels) {
-    EXPECT_EQ(k.source.find("Split rows"), std::string::npos) << k.entry;
+    EXPECT_EQ(k.source.find("Split"), std::string::npos) << k.entry;
   }
 }
 

@@ -295,6 +295,37 @@ TEST(Schedule, NoKeepdimResultBroadcastAlongColumnsIsNotFused) {
   expect_valid(g, s);
 }
 
+kiln::Outputs g_middle_axis() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 6, 5});
+  auto w = kiln::input("w", kiln::f32, {n});
+  // exp(x) is inlinable, but a standalone reduction reads a buffer.
+  return kiln::outputs(kiln::sum(kiln::exp(x), 1, true) * 2.0, kiln::argmax(x, -1),
+                       kiln::sum(w), kiln::max(x, -1));
+}
+
+TEST(Schedule, OtherAxesArgmaxAndLongVectorsAreStandaloneReductions) {
+  const Graph g = traced("middle_axis", &g_middle_axis);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  int standalone = 0;
+  for (const auto& G : s.groups) {
+    if (G.reduction_of < 0) continue;
+    ++standalone;
+    EXPECT_EQ(G.nodes, std::vector<int32_t>{G.reduction_of}) << text;
+    // Its operand is read from a buffer, whatever kind of node it is.
+    const int32_t op = g.node(G.reduction_of).inputs[0];
+    if (g.node(op).op != Op::input) EXPECT_TRUE(s.materialized[static_cast<size_t>(op)]) << text;
+  }
+  // sum over axis 1, argmax, and the sum of a whole vector of symbolic length;
+  // max over the last axis stays a row group.
+  EXPECT_EQ(standalone, 3) << text;
+  EXPECT_NE(text.find("reduce_sum of [n, 6, 5] axes=[1]"), std::string::npos) << text;
+  EXPECT_NE(text.find("argmax of [n, 6, 5] axes=[2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("reduce_max/s0"), std::string::npos) << text;
+}
+
 kiln::Outputs g_dead() {
   auto x = kiln::input("x", kiln::f32, {8});
   auto unused = kiln::exp(x);

@@ -500,38 +500,6 @@ class KernelEmitter : public GroupEmitter {
     const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, sv_));
     const std::vector<int32_t>& outs = write_slots_.at(rid);
     // The kept runs (but a columns kernel's last) from the work item `t`.
-    auto decompose = [&](size_t nk, const std::string& ind) {
-      std::string d = ind + "int64_t base = 0;\n";
-      for (size_t q = nk; q-- > 0;) {
-        const std::string js = std::to_string(kept[q]);
-        d += ind + "base += (t % E" + js + ") * S" + js + ";\n";
-        d += ind + "t /= E" + js + ";\n";
-      }
-      return d;
-    };
-    // Nested loops over the reduced runs in `loops`, then `inner` at the
-    // offset `off`; returns the text.
-    auto nest =
-        [&](const std::vector<size_t>& loops, const std::string& ind0,
-            const std::function<std::string(const std::string&, const std::string&)>& inner) {
-          std::string t;
-          std::string ind = ind0;
-          std::string off = "base";
-          for (size_t j : loops) {
-            const std::string js = std::to_string(j);
-            t +=
-                ind + "for (int64_t r" + js + " = 0; r" + js + " < E" + js + "; ++r" + js + ") {\n";
-            ind += "  ";
-            t += ind + "const int64_t off" + js + " = " + off + " + r" + js + " * S" + js + ";\n";
-            off = "off" + js;
-          }
-          t += inner(off, ind);
-          for (size_t q = loops.size(); q-- > 0;) {
-            ind.resize(ind.size() - 2);
-            t += ind + "}\n";
-          }
-          return t;
-        };
     const std::string v_load = convert(load_expr(in.dtype, slot, "@"), it, at);
     auto load_at = [&](const std::string& idx) {
       std::string e = v_load;
@@ -552,7 +520,7 @@ class KernelEmitter : public GroupEmitter {
       o += "    const int64_t blk0 = (item % nb) * " + blk + ";\n";
       o += "    const int64_t nbk = E" + ls + " - blk0 < " + blk + " ? E" + ls +
            " - blk0 : " + blk + ";\n";
-      o += decompose(kept.size() - 1, "    ");
+      o += decompose_kept(kept, kept.size() - 1, "    ");
       o += "    base += blk0;\n";
       o += "    " + acc_t + " acc[" + blk + "];\n";
       if (arg) o += "    int64_t idx[" + blk + "];\n";
@@ -562,7 +530,7 @@ class KernelEmitter : public GroupEmitter {
       o += "    }\n";
       // argmax's position: its one reduced run's index.
       const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
-      o += nest(red, "    ", [&](const std::string& off, const std::string& ind) {
+      o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
         std::string t = "#pragma clang loop vectorize(enable)\n";
         t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
         t += ind + "  " + acc_t + " v = " + load_at(off + " + b") + ";\n";
@@ -588,11 +556,11 @@ class KernelEmitter : public GroupEmitter {
     o += "  // Rows: a work item is one output; the last reduced run is the inner loop.\n";
     o += "  for (int64_t item = begin; item < end; ++item) {\n";
     o += "    int64_t t = item;\n";
-    o += decompose(kept.size(), "    ");
+    o += decompose_kept(kept, kept.size(), "    ");
     o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
     if (arg) o += "    int64_t idx = 0;\n";
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
-    o += nest(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
+    o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
       std::string t = ind + "const " + std::string(storage_name(in.dtype)) + "* __restrict p = b" +
                       std::to_string(slot) + " + " + off + ";\n";
       t += "#pragma clang loop vectorize(enable)\n";

@@ -58,6 +58,10 @@ constexpr int kReduceBlock = 256;
 constexpr int64_t kSplitChunk = 4096;
 constexpr int64_t kSplitMax = 128;
 constexpr int64_t kSplitEnoughOutputs = 1024;
+// Standalone column reductions: the outputs (threads) that need no split,
+// and the values of the first reduced run per part of a split at least.
+constexpr int64_t kColumnEnoughOutputs = 16384;
+constexpr int64_t kColumnChunk = 64;
 
 // 16-bit float conversions on the device: one cvt instruction each (sm_80 or
 // newer for bf16), round to nearest even like the CPU helpers; only a NaN's
@@ -943,12 +947,23 @@ class CudaKernelEmitter : public GroupEmitter {
     SplitPlan p;
     if (G_.reduction_of < 0) return p;
     const std::vector<ReduceSegment> segs = reduce_segments();
-    if (!segs.back().reduced) return p;
     Shape kept;
     for (const auto& sg : segs) {
       if (!sg.reduced) kept.insert(kept.end(), sg.dims.begin(), sg.dims.end());
     }
     p.outputs = SizeExpr::product(bind_shape(kept, sv_));
+    if (!segs.back().reduced) {
+      // Columns: split the first reduced run when too few outputs give too
+      // few threads and that run is long (or of unknown length).
+      const auto first = std::find_if(segs.begin(), segs.end(),
+                                      [](const ReduceSegment& sg) { return sg.reduced; });
+      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, sv_));
+      if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kColumnEnoughOutputs) return p;
+      if (r0.is_constant() && r0.evaluate({}) < 2 * kColumnChunk) return p;
+      p.split = true;
+      p.parts = r0.ceil_div(SizeExpr::constant(kColumnChunk)).min(SizeExpr::constant(kSplitMax));
+      return p;
+    }
     const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
     // Enough outputs to fill the GPU with one block each, or rows short
     // enough for one block: one pass.
@@ -967,9 +982,9 @@ class CudaKernelEmitter : public GroupEmitter {
     partial_buffers_ = std::move(partial_buffers);
   }
 
-  CType reduce_acc_type() const {
+  CType reduce_acc_type() {
     const Node& r = g_.node(G_.reduction_of);
-    const bool columns = !const_cast<CudaKernelEmitter*>(this)->reduce_segments().back().reduced;
+    const bool columns = !reduce_segments().back().reduced;
     // A thread walks a column alone: float sums and products in double
     // stay accurate over long columns. Rows combine in trees.
     return general_acc_type(r, g_.node(r.inputs.at(0)), columns);
@@ -1089,36 +1104,6 @@ class CudaKernelEmitter : public GroupEmitter {
       e.replace(e.find('@'), 1, idx);
       return e;
     };
-    auto decompose = [&](size_t nk, const std::string& ind) {
-      std::string d = ind + "int64_t base = 0;\n";
-      for (size_t q = nk; q-- > 0;) {
-        const std::string js = std::to_string(kept[q]);
-        d += ind + "base += (t % E" + js + ") * S" + js + ";\n";
-        d += ind + "t /= E" + js + ";\n";
-      }
-      return d;
-    };
-    auto nest =
-        [&](const std::vector<size_t>& loops, const std::string& ind0,
-            const std::function<std::string(const std::string&, const std::string&)>& inner) {
-          std::string t;
-          std::string ind = ind0;
-          std::string off = "base";
-          for (size_t j : loops) {
-            const std::string js = std::to_string(j);
-            t +=
-                ind + "for (int64_t r" + js + " = 0; r" + js + " < E" + js + "; ++r" + js + ") {\n";
-            ind += "  ";
-            t += ind + "const int64_t off" + js + " = " + off + " + r" + js + " * S" + js + ";\n";
-            off = "off" + js;
-          }
-          t += inner(off, ind);
-          for (size_t q = loops.size(); q-- > 0;) {
-            ind.resize(ind.size() - 2);
-            t += ind + "}\n";
-          }
-          return t;
-        };
     auto store_outputs = [&](const std::string& ind, const std::string& acc, const std::string& idx,
                              const std::string& where) {
       std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
@@ -1130,25 +1115,68 @@ class CudaKernelEmitter : public GroupEmitter {
       block_ = kPointwiseBlock;
       const size_t last = segs.size() - 1;
       const std::string ls = std::to_string(last);
+      const std::string r0 = std::to_string(red.front());
       const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-      o += "  // Columns: a thread per output; threads of a warp read neighbouring elements.\n";
-      o += "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
-           " i += (int64_t)gridDim.x * blockDim.x) {\n";
+      if (pass_ != 0) {
+        o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
+        o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
+             std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
+             " + " + std::to_string(kColumnChunk) + " - 1) / " + std::to_string(kColumnChunk) +
+             " : " + std::to_string(kSplitMax) + ";\n";
+      }
+      const std::string loop =
+          "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
+          " i += (int64_t)gridDim.x * blockDim.x) {\n";
+      if (pass_ == 2) {
+        o += "  // Split columns, second pass: a thread per output over its partials.\n";
+        o += loop;
+        o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+        if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
+        o += "    for (int64_t p = 0; p < parts; ++p) {\n";
+        o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[p * outputs + i];\n";
+        if (arg)
+          o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[p * outputs + i];\n";
+        o += "      " + combine(r, at, "acc", "idx", "b", "bi") + "\n";
+        o += "    }\n";
+        o += store_outputs("    ", "acc", "idx", "i");
+        o += "  }\n";
+        shape_note_ = "split columns, second pass: a thread per output over its partials";
+        return;
+      }
+      o += pass_ == 1
+               ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
+                 "first reduced run from y.\n"
+               : "  // Columns: a thread per output; threads of a warp read neighbouring "
+                 "elements.\n";
+      o += loop;
       o += "    int64_t t = i / E" + ls + ";\n";
-      o += decompose(kept.size() - 1, "    ");
+      o += decompose_kept(kept, kept.size() - 1, "    ");
       o += "    base += i % E" + ls + ";\n";
       o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-      if (arg) o += "    int64_t idx = 0;\n";
-      const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
-      o += nest(red, "    ", [&](const std::string& off, const std::string& ind) {
-        std::string t = ind + T + " v = " + load_at(off) + ";\n";
-        t += ind + general_accumulate(r, at, "acc", "idx", "v", pos) + "\n";
-        return t;
-      });
-      o += store_outputs("    ", "acc", "idx", "i");
+      // A part's first value is its best so far whatever it is (argmax).
+      if (arg)
+        o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      const std::string pos = arg ? "r" + r0 : "0";
+      o += nest_reduced(
+          red, "    ",
+          [&](const std::string& off, const std::string& ind) {
+            std::string t = ind + T + " v = " + load_at(off) + ";\n";
+            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass_ == 1 && arg) + "\n";
+            return t;
+          },
+          pass_ == 1 ? "blockIdx.y" : "0", pass_ == 1 ? "parts" : "");
+      if (pass_ == 1) {
+        o += "    b" + std::to_string(part_slots_[0]) + "[blockIdx.y * outputs + i] = acc;\n";
+        if (arg)
+          o += "    b" + std::to_string(part_slots_[1]) + "[blockIdx.y * outputs + i] = idx;\n";
+        launch.grid[1] = split_parts_;
+        shape_note_ = "split columns, first pass: partials to a temp buffer";
+      } else {
+        o += store_outputs("    ", "acc", "idx", "i");
+        shape_note_ = "columns, a thread per output";
+      }
       o += "  }\n";
-      shape_note_ = "columns, a thread per output";
       return;
     }
     // Rows.
@@ -1197,21 +1225,36 @@ class CudaKernelEmitter : public GroupEmitter {
          "\n";
     o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
     o += "    int64_t t = i;\n";
-    o += decompose(kept.size(), "    ");
+    o += decompose_kept(kept, kept.size(), "    ");
     o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
     o += sentinel_note;
     // The first pass interleaves: block y of an output reads elements
     // y * blockDim + k, stepping by parts * blockDim (no division).
     const std::string c_begin = pass_ == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
     const std::string c_step = pass_ == 1 ? "parts * blockDim.x" : "blockDim.x";
-    o += nest(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
-      std::string t = ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
-                      "; c += " + c_step + ") {\n";
-      t += ind + "  " + T + " v = " + load_at(off + " + c") + ";\n";
-      t += ind + "  " + accumulate_first("v", "c") + "\n";
-      t += ind + "}\n";
-      return t;
-    });
+    // A last run shorter than the block (with other reduced runs around it,
+    // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
+    // threads then stride over the first outer reduced run instead, each
+    // walking whole last runs.
+    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    const bool thread_outer = pass_ == 0 && !outer_red.empty() && last_extent.is_constant() &&
+                              last_extent.evaluate({}) < kReduceBlock;
+    if (thread_outer) {
+      o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
+    }
+    o += nest_reduced(
+        outer_red, "    ",
+        [&](const std::string& off, const std::string& ind) {
+          std::string t = thread_outer
+                              ? ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n"
+                              : ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
+                                    "; c += " + c_step + ") {\n";
+          t += ind + "  " + T + " v = " + load_at(off + " + c") + ";\n";
+          t += ind + "  " + accumulate_first("v", "c") + "\n";
+          t += ind + "}\n";
+          return t;
+        },
+        thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
     o += block_reduce(r, at, "    ");
     o += "    if (threadIdx.x == 0) {\n";
     if (pass_ == 1) {

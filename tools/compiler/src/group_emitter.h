@@ -725,6 +725,52 @@ class GroupEmitter {
     return t + "]" + (r.keepdim ? ", keepdim" : "");
   }
 
+  // Text: `base`, the operand offset of the kept runs kept[0..nk) of the
+  // output index held in `t` (the last run varies fastest; t is consumed).
+  static std::string decompose_kept(const std::vector<size_t>& kept, size_t nk,
+                                    const std::string& ind) {
+    std::string d = ind + "int64_t base = 0;\n";
+    for (size_t q = nk; q-- > 0;) {
+      const std::string js = std::to_string(kept[q]);
+      d.append(ind).append("base += (t % E").append(js).append(") * S").append(js).append(";\n");
+      d.append(ind).append("t /= E").append(js).append(";\n");
+    }
+    return d;
+  }
+
+  // Text: nested loops over the reduced runs `loops` (r<j> over E<j>, offset
+  // off<j> from `base`), with inner(offset, indent) inside. The first loop
+  // starts at `first_begin` and steps by `first_step` (empty: 1).
+  static std::string nest_reduced(
+      const std::vector<size_t>& loops, const std::string& ind0,
+      const std::function<std::string(const std::string&, const std::string&)>& inner,
+      const std::string& first_begin = "0", const std::string& first_step = "") {
+    std::string t;
+    std::string ind = ind0;
+    std::string off = "base";
+    for (size_t j : loops) {
+      const std::string js = std::to_string(j);
+      const bool first = j == loops.front();
+      t.append(ind).append("for (int64_t r").append(js).append(" = ");
+      t.append(first ? first_begin : "0").append("; r").append(js).append(" < E").append(js);
+      if (first && !first_step.empty()) {
+        t.append("; r").append(js).append(" += ").append(first_step).append(") {\n");
+      } else {
+        t.append("; ++r").append(js).append(") {\n");
+      }
+      ind += "  ";
+      t.append(ind).append("const int64_t off").append(js).append(" = ").append(off);
+      t.append(" + r").append(js).append(" * S").append(js).append(";\n");
+      off = "off" + js;
+    }
+    t += inner(off, ind);
+    for (size_t q = loops.size(); q-- > 0;) {
+      ind.resize(ind.size() - 2);
+      t += ind + "}\n";
+    }
+    return t;
+  }
+
   static std::string general_acc_init(const Node& r, CType t) {
     switch (r.op) {
       case Op::reduce_max:
