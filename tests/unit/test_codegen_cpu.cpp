@@ -562,7 +562,7 @@ std::vector<ShapeSet> sizes_3d() {
 
 TEST(CodegenCpu, ReductionsOverAnyAxes) {
   Batch batch("reduce_axes");
-  for (DType t : {DType::f32, DType::bf16, DType::f64}) {
+  for (DType t : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
     g_t = t;
     batch.add("reduce_axes_" + std::string(kiln::dtype_name(t)),
               kiln::trace("reduce_axes", &g_reduce_axes), sizes_3d(), {2});
