@@ -475,9 +475,7 @@ class KernelEmitter : public GroupEmitter {
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = general_acc_type(r, in, true);
-    const CType it = ctype_of(in.dtype);
     const std::string acc_t = cname(at);
-    const int32_t slot = read_slot_.at(in_id);
     std::string& o = body_;
     // Extents, strides and counts.
     std::vector<size_t> kept;
@@ -500,12 +498,6 @@ class KernelEmitter : public GroupEmitter {
     const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, sv_));
     const std::vector<int32_t>& outs = write_slots_.at(rid);
     // The kept runs (but a columns kernel's last) from the work item `t`.
-    const std::string v_load = convert(load_expr(in.dtype, slot, "@"), it, at);
-    auto load_at = [&](const std::string& idx) {
-      std::string e = v_load;
-      e.replace(e.find('@'), 1, idx);
-      return e;
-    };
     const bool arg = r.op == Op::argmax;
     if (columns) {
       const size_t last = segs.size() - 1;
@@ -533,7 +525,10 @@ class KernelEmitter : public GroupEmitter {
       o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
         std::string t = "#pragma clang loop vectorize(enable)\n";
         t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
-        t += ind + "  " + acc_t + " v = " + load_at(off + " + b") + ";\n";
+        std::string pre;
+        const std::string v = reduction_operand_at(off + " + b", at, pre, ind + "  ");
+        t += pre;
+        t += ind + "  " + acc_t + " v = " + v + ";\n";
         t += ind + "  " + general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos) + "\n";
         t += ind + "}\n";
         return t;
@@ -561,11 +556,11 @@ class KernelEmitter : public GroupEmitter {
     if (arg) o += "    int64_t idx = 0;\n";
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
     o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
-      std::string t = ind + "const " + std::string(storage_name(in.dtype)) + "* __restrict p = b" +
-                      std::to_string(slot) + " + " + off + ";\n";
-      t += "#pragma clang loop vectorize(enable)\n";
+      std::string t = "#pragma clang loop vectorize(enable)\n";
       t += ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n";
-      std::string v = convert(load_value(in.dtype, "p[c]"), it, at);
+      std::string pre;
+      const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
+      t += pre;
       t += ind + "  " + acc_t + " v = " + v + ";\n";
       t += ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c") + "\n";
       t += ind + "}\n";

@@ -1052,14 +1052,15 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = reduce_acc_type();
-    const CType it = ctype_of(in.dtype);
     const std::string T = cname(at);
     const bool arg = r.op == Op::argmax;
     idx_ = "int64_t";
     // Arguments: the operand (not in pass 2), the partials, the outputs (not in pass 1).
     if (pass_ != 2) {
-      read_slot_[in_id] = static_cast<int32_t>(arg_buffers.size());
-      arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(in_id))));
+      for (int32_t m : reduction_reads()) {
+        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
+        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
+      }
     }
     const DType part_dtype = at == CType::f64   ? DType::f64
                              : at == CType::i64 ? DType::i64
@@ -1097,13 +1098,6 @@ class CudaKernelEmitter : public GroupEmitter {
     for (size_t j : kept) outputs += " * E" + std::to_string(j);
     o += "  const int64_t outputs = " + outputs + ";\n";
     o += "  (void)count;\n  (void)outputs;\n";
-    const std::string v_load = convert(
-        load_expr(in.dtype, read_slot_.count(in_id) ? read_slot_.at(in_id) : 0, "@"), it, at);
-    auto load_at = [&](const std::string& idx) {
-      std::string e = v_load;
-      e.replace(e.find('@'), 1, idx);
-      return e;
-    };
     auto store_outputs = [&](const std::string& ind, const std::string& acc, const std::string& idx,
                              const std::string& where) {
       std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
@@ -1161,7 +1155,9 @@ class CudaKernelEmitter : public GroupEmitter {
       o += nest_reduced(
           red, "    ",
           [&](const std::string& off, const std::string& ind) {
-            std::string t = ind + T + " v = " + load_at(off) + ";\n";
+            std::string t;
+            const std::string v = reduction_operand_at(off, at, t, ind);
+            t += ind + T + " v = " + v + ";\n";
             t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass_ == 1 && arg) + "\n";
             return t;
           },
@@ -1249,7 +1245,8 @@ class CudaKernelEmitter : public GroupEmitter {
                               ? ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n"
                               : ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
                                     "; c += " + c_step + ") {\n";
-          t += ind + "  " + T + " v = " + load_at(off + " + c") + ";\n";
+          const std::string v = reduction_operand_at(off + " + c", at, t, ind + "  ");
+          t += ind + "  " + T + " v = " + v + ";\n";
           t += ind + "  " + accumulate_first("v", "c") + "\n";
           t += ind + "}\n";
           return t;

@@ -246,7 +246,12 @@ class GroupEmitter {
     if (G_.copy_of >= 0) {
       note_read(G_.copy_of);
     } else if (G_.reduction_of >= 0) {
-      reads.insert(g_.node(G_.reduction_of).inputs.at(0));  // always from its buffer
+      const int32_t op = g_.node(G_.reduction_of).inputs.at(0);
+      if (reduction_operand_inline(g_, s_.inlinable, G_.reduction_of)) {
+        note_read(op);
+      } else {
+        reads.insert(op);
+      }
     } else {
       for (int32_t id : G_.nodes) {
         for (int32_t op : g_.node(id).inputs) note_read(op);
@@ -713,6 +718,49 @@ class GroupEmitter {
         (r.op == Op::reduce_sum || r.op == Op::reduce_mean || r.op == Op::reduce_prod))
       return CType::f64;
     return t;
+  }
+
+  // The nodes a standalone reduction reads from buffers: its operand, or the
+  // leaves of the operand's inline cone (reduction_operand_inline).
+  std::set<int32_t> reduction_reads() const {
+    const int32_t op = g_.node(G_.reduction_of).inputs.at(0);
+    std::set<int32_t> reads;
+    if (!reduction_operand_inline(g_, s_.inlinable, G_.reduction_of)) {
+      reads.insert(op);
+      return reads;
+    }
+    std::function<void(int32_t)> walk = [&](int32_t m) {
+      const Node& n = g_.node(m);
+      if (n.op == Op::constant) return;
+      if (n.op == Op::input || !recomputed_here(m)) {
+        reads.insert(m);
+        return;
+      }
+      for (int32_t c : n.inputs) walk(c);
+    };
+    walk(op);
+    return reads;
+  }
+
+  // The standalone reduction's operand at element `idx`, in type `to`:
+  // a load, or its inline cone computed there (statements appended to `pre`
+  // at indent `ind`).
+  std::string reduction_operand_at(const std::string& idx, CType to, std::string& pre,
+                                   const std::string& ind) {
+    const int32_t in_id = g_.node(G_.reduction_of).inputs.at(0);
+    std::function<std::string(int32_t)> value = [&](int32_t m) -> std::string {
+      const Node& n = g_.node(m);
+      if (n.op == Op::constant) return constant_ref(m);
+      auto it = read_slot_.find(m);
+      if (it != read_slot_.end()) return load_expr(n.dtype, it->second, idx);
+      std::vector<std::string> args;
+      for (int32_t c : n.inputs) args.push_back(value(c));
+      std::string var = "w" + std::to_string(m) + "_" + std::to_string(load_counter_++);
+      pre.append(ind).append(cname(ctype_of(n.dtype))).append(" ").append(var).append(" = ");
+      pre.append(finish(op_expr(m, args), n.dtype)).append(";\n");
+      return var;
+    };
+    return convert(value(in_id), ctype_of(g_.node(in_id).dtype), to);
   }
 
   // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"

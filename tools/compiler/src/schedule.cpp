@@ -234,8 +234,10 @@ class Scheduler {
     }
     for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
       if (s_.group_of[id] < 0) continue;
-      // A standalone reduction reads its operand from a buffer, never inline.
-      const bool reads_buffer = s_.groups[s_.group_of[id]].reduction_of == id;
+      // A standalone reduction reads its operand from a buffer unless it can
+      // compute it inline at each element.
+      const bool reads_buffer = s_.groups[s_.group_of[id]].reduction_of == id &&
+                                !reduction_operand_inline(g_, s_.inlinable, id);
       for (int32_t op : g_.node(id).inputs) {
         if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] ||
             (s_.inlinable[op] && !reads_buffer))
@@ -292,6 +294,28 @@ class Scheduler {
 };
 
 }  // namespace
+
+namespace {
+
+bool same_shape_cone(const Graph& g, const std::vector<uint8_t>& inlinable, int32_t op,
+                     const Shape& shape) {
+  const Node& m = g.node(op);
+  if (m.op == Op::constant) return true;
+  if (m.shape != shape) return false;
+  if (m.op == Op::input) return true;
+  if (!inlinable[static_cast<size_t>(op)]) return false;
+  return std::all_of(m.inputs.begin(), m.inputs.end(),
+                     [&](int32_t c) { return same_shape_cone(g, inlinable, c, shape); });
+}
+
+}  // namespace
+
+bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable,
+                              int32_t reduction) {
+  const int32_t op = g.node(reduction).inputs.at(0);
+  if (is_leaf(g.node(op)) || !inlinable[static_cast<size_t>(op)]) return false;
+  return same_shape_cone(g, inlinable, op, g.node(op).shape);
+}
 
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {
   if (n.op != Op::reduce_sum && n.op != Op::reduce_mean && n.op != Op::reduce_max &&

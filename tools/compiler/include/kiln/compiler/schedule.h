@@ -63,6 +63,13 @@ inline constexpr int32_t kMaxInlineOps = 8;
 // last axis only, but not of a rank-1 input of kSplitRowsFrom elements or
 // more (or of symbolic length). Other reductions get a group of their own.
 inline constexpr int64_t kSplitRowsFrom = 8192;
+
+// Whether the standalone reduction `reduction` computes its operand inline
+// rather than reading it from a buffer: an inlinable operand whose cone reads
+// only constants and nodes of the operand's own shape (no broadcast), so one
+// element index serves every read (cast(x) of an input x, say).
+bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable,
+                              int32_t reduction);
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n);
 
 // Schedules a topologically ordered graph (canonical form recommended).
