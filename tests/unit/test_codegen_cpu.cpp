@@ -577,6 +577,39 @@ TEST(CodegenCpu, ReductionsOverAnyAxes) {
   EXPECT_GT(batch.checked_outputs, 500u);
 }
 
+// Few outputs over long runs: two launches, partials through temps.
+kiln::Outputs g_reduce_split() {
+  auto n = kiln::sym("n");
+  auto m = kiln::sym("m");
+  auto v = kiln::input("v", g_t, {m});
+  auto x = kiln::input("x", g_t, {3, m});
+  auto y = kiln::input("y", g_t, {n, 1000});
+  auto mx = kiln::dtype_is_float(g_t) ? kiln::mean(x, {0, 1}) : kiln::max(x, {0, 1});
+  return kiln::Outputs({kiln::sum(v), kiln::max(v, 0, true), kiln::argmax(v), kiln::argmax(x), mx,
+                        kiln::sum(y, kiln::all_axes(y)),
+                        kiln::min(kiln::abs(y) * 2.0, {0, 1}, true)});
+}
+
+TEST(CodegenCpu, SplitReductionsOverLongRuns) {
+  Batch batch("reduce_split");
+  for (DType t : {DType::f32, DType::bf16, DType::i32}) {
+    g_t = t;
+    batch.add("reduce_split_" + std::string(kiln::dtype_name(t)),
+              kiln::trace("reduce_split", &g_reduce_split),
+              {ShapeSet{{{5}, {3, 5}, {1, 1000}}}, ShapeSet{{{70001}, {3, 70001}, {150, 1000}}},
+               ShapeSet{{{200003}, {3, 200003}, {7, 1000}}}},
+              {1});
+  }
+  size_t finals = 0;
+  for (const auto& c : batch.cases()) {
+    for (const auto& k : c.lowered.kernels) finals += k.entry.ends_with("_final") ? 1 : 0;
+  }
+  // Dynamic: all seven outputs split; static (m = 70001, n = 150): all seven too.
+  EXPECT_EQ(finals, 3u * (7 + 7));
+  batch.build();
+  batch.check();
+}
+
 kiln::Outputs g_softmax() {
   auto n = kiln::sym("n");
   auto m = kiln::sym("m");

@@ -193,6 +193,9 @@ TEST(Generator, ReductionsOverAnyAxesRunThroughThePackage) {
   check_against_interpreter(pkg, gs[0], 301, "general");
   check_against_interpreter(pkg, gs[1], 3, "general");
   check_against_interpreter(pkg, gs[1], 10007, "general");
+  // mean(v) and argmax(v) over 100003 values: four partials each, on the
+  // runtime's threads.
+  check_against_interpreter(pkg, gs[1], 100003, "general");
 }
 
 // --no-general (NO_GENERAL): only the static specializations; other shapes

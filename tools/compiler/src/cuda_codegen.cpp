@@ -990,30 +990,6 @@ class CudaKernelEmitter : public GroupEmitter {
     return general_acc_type(r, g_.node(r.inputs.at(0)), columns);
   }
 
-  // Combines (b, bi) into (a, ai).
-  std::string combine(const Node& r, CType t, const std::string& a, const std::string& ai,
-                      const std::string& b, const std::string& bi) const {
-    switch (r.op) {
-      case Op::reduce_max:
-        return a + " = " + b + " > " + a + " ? " + b + " : " + a + ";";
-      case Op::reduce_min:
-        return a + " = " + b + " < " + a + " ? " + b + " : " + a + ";";
-      case Op::reduce_prod:
-        return a + " *= " + b + ";";
-      case Op::argmax: {
-        const std::string tie = "(" + b + " == " + a + " && " + bi + " < " + ai + ")";
-        const std::string better = t == CType::i64
-                                       ? b + " > " + a + " || " + tie
-                                       : "(" + b + " != " + b + ") ? (" + a + " == " + a + " || " +
-                                             bi + " < " + ai + ") : (" + a + " == " + a + " && (" +
-                                             b + " > " + a + " || " + tie + "))";
-        return "if (" + better + ") { " + a + " = " + b + "; " + ai + " = " + bi + "; }";
-      }
-      default:
-        return a + " += " + b + ";";
-    }
-  }
-
   // The block's (acc, idx) combined into thread 0's.
   std::string block_reduce(const Node& r, CType t, const std::string& ind) {
     const bool arg = r.op == Op::argmax;
@@ -1022,7 +998,7 @@ class CudaKernelEmitter : public GroupEmitter {
     o += ind + "for (int d = 16; d > 0; d >>= 1) {\n";
     o += ind + "  " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
     if (arg) o += ind + "  int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "  " + combine(r, t, "acc", "idx", "b", "bi") + "\n";
+    o += ind + "  " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
     o += ind + "}\n";
     o += ind + "if (threadIdx.x % 32 == 0) {\n";
     o += ind + "  red[threadIdx.x / 32] = acc;\n";
@@ -1037,7 +1013,7 @@ class CudaKernelEmitter : public GroupEmitter {
     o += ind + "  for (int d = " + std::to_string(kReduceBlock / 64) + "; d > 0; d >>= 1) {\n";
     o += ind + "    " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
     if (arg) o += ind + "    int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "    " + combine(r, t, "acc", "idx", "b", "bi") + "\n";
+    o += ind + "    " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
     o += ind + "  }\n";
     o += ind + "}\n";
     return o;
@@ -1131,7 +1107,7 @@ class CudaKernelEmitter : public GroupEmitter {
         o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[p * outputs + i];\n";
         if (arg)
           o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[p * outputs + i];\n";
-        o += "      " + combine(r, at, "acc", "idx", "b", "bi") + "\n";
+        o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
         o += "    }\n";
         o += store_outputs("    ", "acc", "idx", "i");
         o += "  }\n";
@@ -1203,7 +1179,7 @@ class CudaKernelEmitter : public GroupEmitter {
       o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
       o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[i * parts + p];\n";
       if (arg) o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[i * parts + p];\n";
-      o += "      " + combine(r, at, "acc", "idx", "b", "bi") + "\n";
+      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
       o += "    }\n";
       o += block_reduce(r, at, "    ");
       o += "    if (threadIdx.x == 0) {\n";

@@ -763,6 +763,31 @@ class GroupEmitter {
     return convert(value(in_id), ctype_of(g_.node(in_id).dtype), to);
   }
 
+  // Combines (b, bi) into (a, ai).
+  static std::string general_combine(const Node& r, CType t, const std::string& a,
+                                     const std::string& ai, const std::string& b,
+                                     const std::string& bi) {
+    switch (r.op) {
+      case Op::reduce_max:
+        return a + " = " + b + " > " + a + " ? " + b + " : " + a + ";";
+      case Op::reduce_min:
+        return a + " = " + b + " < " + a + " ? " + b + " : " + a + ";";
+      case Op::reduce_prod:
+        return a + " *= " + b + ";";
+      case Op::argmax: {
+        const std::string tie = "(" + b + " == " + a + " && " + bi + " < " + ai + ")";
+        const std::string better = t == CType::i64
+                                       ? b + " > " + a + " || " + tie
+                                       : "(" + b + " != " + b + ") ? (" + a + " == " + a + " || " +
+                                             bi + " < " + ai + ") : (" + a + " == " + a + " && (" +
+                                             b + " > " + a + " || " + tie + "))";
+        return "if (" + better + ") { " + a + " = " + b + "; " + ai + " = " + bi + "; }";
+      }
+      default:
+        return a + " += " + b + ";";
+    }
+  }
+
   // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"
   std::string reduction_note() const {
     const Node& r = g_.node(G_.reduction_of);
