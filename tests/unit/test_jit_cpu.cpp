@@ -100,6 +100,20 @@ kiln::Outputs jit_reductions() {
 
 TEST(JitCpuReductions, PackageRoundTripKeepsAxesAndNewOps) {
   const kiln::ir::Graph g = kiln::trace("reductions", &jit_reductions);
+  // Multi-axis reductions are stored with axis -1 and their axes (a reader
+  // from before `axes` refuses them instead of reducing one axis).
+  const auto stored = kiln::compiler::ir_to_fb(g);
+  int multi = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].axes.empty()) {
+      EXPECT_EQ(stored->nodes[i]->axis, g.nodes[i].axis);
+      continue;
+    }
+    ++multi;
+    EXPECT_EQ(stored->nodes[i]->axis, -1);
+    EXPECT_EQ(stored->nodes[i]->axes, g.nodes[i].axes);
+  }
+  EXPECT_EQ(multi, 3);  // sum over {0, 2}, mean over all, max over {1, 2}
   const std::vector<uint8_t> bytes = kiln_test::ir_only_package(g);
   kiln::Package pkg = kiln::Package::open_memory(
       std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));

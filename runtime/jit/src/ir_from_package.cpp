@@ -62,8 +62,10 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
     n.scalar = stored_node->scalar();
     n.axis = stored_node->axis();
     n.keepdim = stored_node->keepdim();
-    if (stored_node->axes() != nullptr) {
+    if (stored_node->axes() != nullptr && stored_node->axes()->size() > 0) {
       n.axes.assign(stored_node->axes()->begin(), stored_node->axes()->end());
+      // Stored as -1 (see ir_to_fb): the first of `axes`.
+      if (n.axis == -1) n.axis = n.axes.front();
     }
     if (ir::is_reduction(n.op)) {
       // Codegen indexes the operand's dims by these axes.
