@@ -263,3 +263,39 @@ KILN_GRAPH(binary_ops) {
                         kiln::minimum(x, -0.25)})
       .named({"pow", "pow2", "maximum", "minimum", "div", "recip", "fms", "clamp_lo", "clamp_hi"});
 }
+
+// --- reductions over other and several axes, prod, argmax, log_softmax ---------------
+// Column kernels (a thread per output) for leading and middle axes, row kernels
+// (a block per output) for trailing ones, and two-pass split reductions for
+// few outputs over long runs (whole tensors, argmax over three rows of 40000;
+// sum and min over those rows stay in the fused row path).
+
+KILN_GRAPH(reduce_axes_f32) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 7, 33});
+  return kiln::Outputs({kiln::sum(x, 0), kiln::mean(x, 1, true), kiln::max(x, {0, 2}),
+                        kiln::min(x, {1, 2}), kiln::prod(x, 1), kiln::argmax(x, 0),
+                        kiln::argmax(x, 1, true), kiln::argmax(x, -1), kiln::log_softmax(x, 1),
+                        kiln::log_softmax(x), kiln::softmax(x, 0)})
+      .named({"sum0", "mean1", "max02", "min12", "prod1", "argmax0", "argmax1", "argmax2", "logsm1",
+              "logsm2", "sm0"});
+}
+
+KILN_GRAPH(reduce_axes_bf16) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::bf16, {n, 5, 64});
+  return kiln::Outputs({kiln::sum(x, {0, 2}), kiln::mean(x, kiln::all_axes(x)), kiln::argmax(x, 1),
+                        kiln::max(x, 0, true), kiln::log_softmax(x, 0), kiln::prod(x, {1}, true)})
+      .named({"sum02", "mean_all", "argmax1", "max0", "logsm0", "prod1"});
+}
+
+KILN_GRAPH(reduce_split) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, kWidth});
+  auto u = kiln::input("u", kiln::f32, {3, 40000});
+  auto w = kiln::input("w", kiln::i32, {n, 33});
+  return kiln::Outputs({kiln::sum(x, kiln::all_axes(x)), kiln::mean(x, {0, 1}, true),
+                        kiln::max(x, kiln::all_axes(x)), kiln::argmax(u, -1), kiln::sum(u, -1),
+                        kiln::min(u, 1, true), kiln::sum(w, kiln::all_axes(w)), kiln::argmax(w, 0)})
+      .named({"total", "mean_all", "max_all", "argmax_u", "sum_u", "min_u", "total_w", "argmax_w"});
+}

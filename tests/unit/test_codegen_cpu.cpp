@@ -513,6 +513,103 @@ TEST(CodegenCpu, Reductions) {
   batch.check();
 }
 
+// Reductions over any axis and several axes, prod, argmax, log_softmax.
+kiln::Outputs g_reduce_axes() {
+  auto a = kiln::sym("a");
+  auto r = kiln::sym("r");
+  auto b = kiln::sym("b");
+  auto x = kiln::input("x", g_t, {a, r, b});
+  std::vector<kiln::Tensor> outs;
+  for (bool keep : {false, true}) {
+    outs.push_back(kiln::sum(x, 0, keep));                  // first
+    outs.push_back(kiln::mean(x, 1, keep));                 // middle
+    outs.push_back(kiln::max(x, {0, 2}, keep));             // several, not adjacent
+    outs.push_back(kiln::min(x, {-2, -1}, keep));           // several, trailing
+    outs.push_back(kiln::sum(x, kiln::all_axes(x), keep));  // all
+    outs.push_back(kiln::prod(x, 0, keep));
+    outs.push_back(kiln::prod(x, -1, keep));
+    outs.push_back(kiln::argmax(x, 0, keep));
+    outs.push_back(kiln::argmax(x, 1, keep));
+    outs.push_back(kiln::argmax(x, 2, keep));
+  }
+  outs.push_back(kiln::mean(x, {0, 1}, true));
+  outs.push_back(kiln::log_softmax(x, 1));
+  outs.push_back(kiln::log_softmax(x, -1));
+  outs.push_back(kiln::softmax(x, 0));
+  // A pointwise producer and consumer around a middle-axis reduction.
+  outs.push_back(kiln::exp(kiln::sum(x * 0.5, 1, true)) + 1.0);
+  return kiln::Outputs(outs);
+}
+
+kiln::Outputs g_reduce_axes_int() {
+  auto a = kiln::sym("a");
+  auto r = kiln::sym("r");
+  auto b = kiln::sym("b");
+  auto x = kiln::input("x", g_t, {a, r, b});  // values in [1, 9]: argmax has ties
+  return kiln::Outputs({kiln::sum(x, {0, 2}), kiln::max(x - 5.0, 1, true), kiln::min(x, 0),
+                        kiln::prod(x, 0), kiln::argmax(x, 0), kiln::argmax(x, 1, true),
+                        kiln::argmax(x - 5.0, 2)});
+}
+
+std::vector<ShapeSet> sizes_3d() {
+  std::vector<ShapeSet> runs;
+  for (const std::vector<int64_t>& s : std::vector<std::vector<int64_t>>{
+           {1, 1, 1}, {2, 3, 5}, {7, 13, 3}, {5, 1, 300}, {3, 257, 9}, {1, 1000, 1}, {4, 9, 1}}) {
+    runs.push_back(ShapeSet{{s}});
+  }
+  return runs;
+}
+
+TEST(CodegenCpu, ReductionsOverAnyAxes) {
+  Batch batch("reduce_axes");
+  for (DType t : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
+    g_t = t;
+    batch.add("reduce_axes_" + std::string(kiln::dtype_name(t)),
+              kiln::trace("reduce_axes", &g_reduce_axes), sizes_3d(), {2});
+  }
+  for (DType t : {DType::i32, DType::i64}) {
+    g_t = t;
+    batch.add("reduce_axes_" + std::string(kiln::dtype_name(t)),
+              kiln::trace("reduce_axes_int", &g_reduce_axes_int), sizes_3d(), {4});
+  }
+  batch.build();
+  batch.check();
+  EXPECT_GT(batch.checked_outputs, 500u);
+}
+
+// Few outputs over long runs: two launches, partials through temps.
+kiln::Outputs g_reduce_split() {
+  auto n = kiln::sym("n");
+  auto m = kiln::sym("m");
+  auto v = kiln::input("v", g_t, {m});
+  auto x = kiln::input("x", g_t, {3, m});
+  auto y = kiln::input("y", g_t, {n, 1000});
+  auto mx = kiln::dtype_is_float(g_t) ? kiln::mean(x, {0, 1}) : kiln::max(x, {0, 1});
+  return kiln::Outputs({kiln::sum(v), kiln::max(v, 0, true), kiln::argmax(v), kiln::argmax(x), mx,
+                        kiln::sum(y, kiln::all_axes(y)),
+                        kiln::min(kiln::abs(y) * 2.0, {0, 1}, true)});
+}
+
+TEST(CodegenCpu, SplitReductionsOverLongRuns) {
+  Batch batch("reduce_split");
+  for (DType t : {DType::f32, DType::bf16, DType::i32}) {
+    g_t = t;
+    batch.add("reduce_split_" + std::string(kiln::dtype_name(t)),
+              kiln::trace("reduce_split", &g_reduce_split),
+              {ShapeSet{{{5}, {3, 5}, {1, 1000}}}, ShapeSet{{{70001}, {3, 70001}, {150, 1000}}},
+               ShapeSet{{{200003}, {3, 200003}, {7, 1000}}}},
+              {1});
+  }
+  size_t finals = 0;
+  for (const auto& c : batch.cases()) {
+    for (const auto& k : c.lowered.kernels) finals += k.entry.ends_with("_final") ? 1 : 0;
+  }
+  // Dynamic: all seven outputs split; static (m = 70001, n = 150): all seven too.
+  EXPECT_EQ(finals, 3u * (7 + 7));
+  batch.build();
+  batch.check();
+}
+
 kiln::Outputs g_softmax() {
   auto n = kiln::sym("n");
   auto m = kiln::sym("m");

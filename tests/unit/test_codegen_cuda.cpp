@@ -340,6 +340,108 @@ TEST(CodegenCuda, IndexExtentsCoverBuffersAndDomains) {
   }
 }
 
+// Reductions over other and several axes, prod, argmax, log_softmax, and
+// reductions long enough to split.
+kiln::Outputs g_reductions() {
+  auto n = rows();
+  auto m = kiln::sym("m", {.min = 1, .max = 1 << 24});
+  auto x = kiln::input("x", kiln::bf16, {n, 6, 5});
+  auto y = kiln::input("y", kiln::f32, {n});
+  auto z = kiln::input("z", kiln::f32, {4, m});
+  auto w = kiln::input("w", kiln::i32, {n, 3});
+  return kiln::outputs(kiln::sum(x, 0), kiln::mean(x, 1, true), kiln::max(x, {0, 2}),
+                       kiln::min(x, {1, 2}), kiln::prod(x, 0), kiln::argmax(x, 1), kiln::argmax(x),
+                       kiln::log_softmax(x, 0), kiln::sum(y), kiln::argmax(y),
+                       kiln::sum(x, kiln::all_axes(x)), kiln::mean(z, -1), kiln::argmax(w, 0),
+                       kiln::prod(w, {0, 1}, true));
+}
+
+TEST(CodegenCuda, ReductionsOverOtherAxesAreColumnOrRowKernels) {
+  const Graph g = traced("reductions", &g_reductions);
+  // Static n = 100: every column reduction takes one pass (see the split test).
+  const CudaLoweredGraph L = lower(g, true, {100, 100});
+  auto kernel_of = [&](const char* needle) -> const kiln::compiler::CudaKernel* {
+    for (const auto& k : L.kernels) {
+      if (k.source.find(needle) != std::string::npos) return &k;
+    }
+    return nullptr;
+  };
+  // sum over axis 0 of [n, 6, 5]: a thread per output, walking n.
+  const auto* col = kernel_of("reduce_sum of input 'x' bf16 [n, 6, 5] over axes [0]");
+  ASSERT_NE(col, nullptr);
+  EXPECT_NE(col->source.find("Columns: a thread per output"), std::string::npos);
+  EXPECT_NE(col->source.find("double acc = 0.0;"), std::string::npos) << col->source;
+  // argmax over the last axis: a block per output, pairs through the shuffles.
+  const auto* row = kernel_of("argmax of input 'x' bf16 [n, 6, 5] over axes [2]");
+  ASSERT_NE(row, nullptr);
+  EXPECT_NE(row->source.find("Rows: a block per output"), std::string::npos);
+  EXPECT_NE(row->source.find("__shfl_down_sync(0xffffffffu, idx, d)"), std::string::npos);
+  // max over {0, 2}: the last run (5) is short, so the threads stride over n.
+  const auto* outer = kernel_of("reduce_max of input 'x' bf16 [n, 6, 5] over axes [0, 2]");
+  ASSERT_NE(outer, nullptr);
+  EXPECT_NE(
+      outer->source.find("for (int64_t r0 = (int64_t)threadIdx.x; r0 < E0; r0 += blockDim.x)"),
+      std::string::npos)
+      << outer->source;
+}
+
+TEST(CodegenCuda, LongRowsWithFewOutputsSplitIntoTwoLaunches) {
+  const Graph g = traced("reductions", &g_reductions);
+  const CudaLoweredGraph L = lower(g, true);
+  size_t splits = 0;
+  for (size_t l = 0; l < L.launches.size(); ++l) {
+    const auto& k = L.kernels.at(L.launches[l].kernel);
+    if (k.source.find("Split rows, first pass") == std::string::npos) continue;
+    ++splits;
+    // The next launch finishes what this one started, through temps.
+    ASSERT_LT(l + 1, L.launches.size());
+    const auto& fin = L.kernels.at(L.launches[l + 1].kernel);
+    EXPECT_EQ(fin.entry, k.entry + "_final");
+    EXPECT_NE(fin.source.find("second pass"), std::string::npos);
+    bool temp = false;
+    for (uint32_t b : L.launches[l].buffers) {
+      temp |= L.buffers.at(b).role == kiln::compiler::BufferRole::temp;
+    }
+    EXPECT_TRUE(temp);
+    EXPECT_GE(eval(L.launches[l].grid[1], {1000000, 7}), 1);
+    EXPECT_LE(eval(L.launches[l].grid[1], {1000000, 7}), 128);
+  }
+  // sum(y), argmax(y), sum of all of x, prod of all of w (mean of z's four rows
+  // stays a fused row group).
+  EXPECT_EQ(splits, 4u);
+  // Columns over a symbolic n with few outputs split too: sum(x, 0), prod(x, 0),
+  // argmax(w, 0), and log_softmax(x, 0)'s max and sum. (max(x, {0, 2}) is a
+  // row kernel whose threads stride over n: its last run, 5, is short.)
+  size_t column_splits = 0;
+  for (size_t l = 0; l < L.launches.size(); ++l) {
+    const auto& k = L.kernels.at(L.launches[l].kernel);
+    if (k.source.find("Split columns, first pass") == std::string::npos) continue;
+    ++column_splits;
+    ASSERT_LT(l + 1, L.launches.size());
+    EXPECT_EQ(L.kernels.at(L.launches[l + 1].kernel).entry, k.entry + "_final");
+    // ceil(n / 64) parts, at most 128.
+    EXPECT_EQ(eval(L.launches[l].grid[1], {1000, 7}), 16);
+    EXPECT_EQ(eval(L.launches[l].grid[1], {1000000, 7}), 128);
+  }
+  EXPECT_EQ(column_splits, 5u);
+  // sum(y) over n = 10^6: 128 blocks (the cap, under 245 of 4096 elements); over
+  // n = 5000: 2.
+  for (size_t l = 0; l < L.launches.size(); ++l) {
+    const auto& k = L.kernels.at(L.launches[l].kernel);
+    if (k.source.find("reduce_sum of input 'y'") == std::string::npos ||
+        k.source.find("first pass") == std::string::npos)
+      continue;
+    EXPECT_EQ(eval(L.launches[l].grid[1], {1000000, 7}), 128);
+    EXPECT_EQ(eval(L.launches[l].grid[1], {5000, 7}), 2);
+  }
+  // A static specialization whose rows and columns are short takes one launch
+  // per reduction.
+  const CudaLoweredGraph small = lower(g, true, {8, 100});
+  for (const auto& k : small.kernels) {
+    EXPECT_EQ(k.source.find("Split"), std::string::npos) << k.entry;
+  }
+}
+
 TEST(CodegenCuda, LoweringIsDeterministic) {
   const Graph g = traced("layernorm_bf16", &g_layernorm_bf16);
   EXPECT_EQ(lower(g, true).kernels[0].source, lower(g, true).kernels[0].source);
@@ -457,6 +559,47 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
     }
   }
   EXPECT_GE(reports, 2 * 9 * 6u);
+}
+
+// The reductions' kernels (columns, rows, both passes of a split), dynamic
+// and static, for sm_80 and sm_90; none may spill.
+TEST(CodegenCuda, ReductionKernelsCompileForSm80AndSm90WithoutSpills) {
+  kiln::compiler::NinjaBuildRequest req;
+  req.work_dir = fs::path(KILN_TEST_BINARY_DIR) / "codegen_cuda_reduce_work";
+  req.nvcc = KILN_TEST_NVCC;
+  req.ninja = KILN_TEST_NINJA;
+  const Graph g = traced("reductions", &g_reductions);
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    kiln::compiler::CudaBuild cb;
+    cb.name = std::string("cuda-") + arch;
+    cb.nvcc_flags = kiln::compiler::cuda_compile_flags(arch);
+    for (const auto& values :
+         {kiln::ir::SymbolValues(g.symbols.size(), -1), kiln::ir::SymbolValues{64, 100000}}) {
+      for (const auto& k : lower(g, true, values).kernels) {
+        cb.sources.push_back({k.entry + (values[0] < 0 ? "_dyn" : "_st") + ".cu", k.source});
+      }
+    }
+    req.cuda.push_back(std::move(cb));
+  }
+  ASSERT_NO_THROW(kiln::compiler::run_ninja_build(req));
+  const std::regex spill(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+  size_t reports = 0;
+  for (size_t b = 0; b < req.cuda.size(); ++b) {
+    for (size_t s = 0; s < req.cuda[b].sources.size(); ++s) {
+      const fs::path cubin = kiln::compiler::cuda_output(req, b, s, false);
+      EXPECT_GT(fs::file_size(cubin), 0u);
+      std::ifstream in(fs::path(cubin).replace_extension(".ptxas"));
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string report = text.str();
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(report, m, spill)) << cubin << ":\n" << report;
+      EXPECT_EQ(m[1].str(), "0") << cubin << " spills:\n" << report;
+      EXPECT_EQ(m[2].str(), "0") << cubin << " spills:\n" << report;
+      ++reports;
+    }
+  }
+  EXPECT_GE(reports, 2 * 2 * 14u);
 }
 #endif
 

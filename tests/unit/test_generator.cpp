@@ -162,6 +162,42 @@ TEST(Generator, BuildsAPackageThatRunsAndMatchesTheInterpreter) {
   check_against_interpreter(pkg, gs[1], 100003, "general");
 }
 
+// Reductions over other and several axes, prod, argmax and log_softmax,
+// through the generator, the package and the runtime, f32 and bf16, with a
+// hot size (static) and the general specialization.
+kiln::Outputs reductions_f32() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096, .hot = {5}});
+  auto x = kiln::input("x", kiln::f32, {n, 7, 3});
+  return kiln::outputs(kiln::sum(x, 0), kiln::mean(x, {0, 2}, true), kiln::argmax(x, 1),
+                       kiln::log_softmax(x, 1), kiln::prod(x, -1), kiln::max(x, kiln::all_axes(x)),
+                       kiln::min(x, {1, 2}, true));
+}
+
+kiln::Outputs reductions_bf16() {
+  auto n = kiln::sym("n", {.min = 1, .max = 1 << 20});
+  auto x = kiln::input("x", kiln::bf16, {n, 9});
+  auto v = kiln::input("v", kiln::bf16, {n});
+  return kiln::outputs(kiln::sum(x, 0, true), kiln::argmax(x, 0), kiln::log_softmax(x, 0),
+                       kiln::mean(v), kiln::argmax(v));
+}
+
+TEST(Generator, ReductionsOverAnyAxesRunThroughThePackage) {
+  const fs::path dir = fresh_dir("reductions");
+  const std::vector<kiln::ir::Graph> gs = {kiln::trace("reductions_f32", &reductions_f32),
+                                           kiln::trace("reductions_bf16", &reductions_bf16)};
+  const auto summary = kiln::compiler::run_generator(options(dir), gs);
+  EXPECT_EQ(summary.graphs, 2u);
+  kiln::Package pkg = kiln::Package::open(summary.package);
+  check_against_interpreter(pkg, gs[0], 5, "n=5");
+  check_against_interpreter(pkg, gs[0], 2, "general");
+  check_against_interpreter(pkg, gs[0], 301, "general");
+  check_against_interpreter(pkg, gs[1], 3, "general");
+  check_against_interpreter(pkg, gs[1], 10007, "general");
+  // mean(v) and argmax(v) over 100003 values: four partials each, on the
+  // runtime's threads.
+  check_against_interpreter(pkg, gs[1], 100003, "general");
+}
+
 // --no-general (NO_GENERAL): only the static specializations; other shapes
 // miss, to be compiled by the fallback JIT. A graph without hot values then
 // has none, and a graph without symbols keeps its one static specialization.

@@ -94,6 +94,29 @@ TEST(Hash, ChangedOpChangesStructureAndKey) {
   EXPECT_NE(key_of(&base), key_of(&other_op));
 }
 
+kiln::Outputs reduce_02() {
+  return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {2, 3, 4}), {0, 2}));
+}
+kiln::Outputs reduce_12() {
+  return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {2, 3, 4}), {1, 2}));
+}
+kiln::Outputs reduce_0() {
+  return kiln::outputs(kiln::sum(kiln::input("x", kiln::f32, {2, 3, 4}), 0));
+}
+kiln::Outputs argmax_0() {
+  return kiln::outputs(kiln::argmax(kiln::input("x", kiln::f32, {2, 3, 4}), 0));
+}
+
+TEST(Hash, ReducedAxesChangeTheStructure) {
+  const auto a = structure_hash(kiln::trace("g", &reduce_02));
+  const auto b = structure_hash(kiln::trace("g", &reduce_12));
+  const auto c = structure_hash(kiln::trace("g", &reduce_0));
+  const auto d = structure_hash(kiln::trace("g", &argmax_0));
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, c);  // {0, 2} against {0}: same `axis`, other `axes`
+  EXPECT_NE(c, d);
+}
+
 TEST(Hash, ChangedShapeChangesOnlyTheShapeComponent) {
   const auto a = key_components(kiln::trace("g", &base), inputs());
   const auto b = key_components(kiln::trace("g", &other_shape), inputs());

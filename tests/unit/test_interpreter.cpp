@@ -32,6 +32,70 @@ TEST(Interpreter, BroadcastAddAndReductions) {
   EXPECT_EQ(out[3].values, (std::vector<double>{22, 25}));
 }
 
+TEST(Interpreter, ReductionsOverAnyAxes) {
+  // x[2][3][2] = 1 .. 12 (row-major).
+  const auto g = kiln::trace("g", [] {
+    auto x = kiln::input("x", kiln::f64, {2, 3, 2});
+    return kiln::outputs(kiln::sum(x, 0), kiln::sum(x, 1, true), kiln::mean(x, {0, 2}),
+                         kiln::max(x, {0, 1}), kiln::min(x, {1, 2}, true), kiln::prod(x, 0),
+                         kiln::sum(x, kiln::all_axes(x)), kiln::prod(x, {-1}));
+  });
+  std::vector<double> v(12);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i + 1);
+  const auto out = interpret(g, {tensor(kiln::DType::f64, {2, 3, 2}, v)});
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(out[0].values, (std::vector<double>{8, 10, 12, 14, 16, 18}));
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{2, 1, 2}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{9, 12, 27, 30}));
+  // (1+2+7+8)/4, (3+4+9+10)/4, (5+6+11+12)/4
+  EXPECT_EQ(out[2].values, (std::vector<double>{4.5, 6.5, 8.5}));
+  EXPECT_EQ(out[3].values, (std::vector<double>{11, 12}));
+  EXPECT_EQ(out[4].shape, (std::vector<int64_t>{2, 1, 1}));
+  EXPECT_EQ(out[4].values, (std::vector<double>{1, 7}));
+  EXPECT_EQ(out[5].values, (std::vector<double>{7, 16, 27, 40, 55, 72}));
+  EXPECT_TRUE(out[6].shape.empty());
+  EXPECT_EQ(out[6].values, (std::vector<double>{78}));
+  EXPECT_EQ(out[7].values, (std::vector<double>{2, 12, 30, 56, 90, 132}));
+}
+
+TEST(Interpreter, ArgmaxTakesTheFirstMaximumAndTheFirstNaN) {
+  const auto g = kiln::trace("g", [] {
+    auto x = kiln::input("x", kiln::f32, {3, 4});
+    return kiln::outputs(kiln::argmax(x), kiln::argmax(x, 0, true));
+  });
+  const double nan = std::nan("");
+  const auto out = interpret(g, {tensor(kiln::DType::f32, {3, 4},
+                                        {1, 5, 5, 2,      //
+                                         nan, 3, nan, 9,  //
+                                         -1, -1, -2, -3})});
+  EXPECT_EQ(out[0].dtype, kiln::DType::i64);
+  EXPECT_EQ(out[0].values, (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{1, 0, 1, 1}));
+  const auto gi = kiln::trace(
+      "gi", [] { return kiln::outputs(kiln::argmax(kiln::input("x", kiln::i32, {5}))); });
+  EXPECT_EQ(interpret(gi, {tensor(kiln::DType::i32, {5}, {3, 7, 1, 7, 7})})[0].values,
+            (std::vector<double>{1}));
+}
+
+TEST(Interpreter, LogSoftmaxIsStableAndMatchesTheDefinition) {
+  const auto g = kiln::trace("g", [] {
+    auto x = kiln::input("x", kiln::f64, {2, 3});
+    return kiln::outputs(kiln::log_softmax(x), kiln::log_softmax(x, 0));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::f64, {2, 3}, {1000, 1001, 1002, 0, 1, 2})});
+  // Rows: log_softmax([0, 1, 2]) whatever the offset; exp(1000) would overflow.
+  const double lse = std::log(1 + std::exp(1.0) + std::exp(2.0));
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(out[0].values[r * 3 + c], c - lse, 1e-12);
+  }
+  // Columns: [1000, 0] -> [0, -1000] up to log(1 + e^-1000) = 0.
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(out[1].values[c], 0.0, 1e-12);
+    EXPECT_NEAR(out[1].values[3 + c], -1000.0, 1e-9);
+  }
+}
+
 TEST(Interpreter, SoftmaxRowsSumToOne) {
   const auto g = kiln::trace("s", [] {
     auto x = kiln::input("x", kiln::f32, {4, 33});

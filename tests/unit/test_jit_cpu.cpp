@@ -87,6 +87,46 @@ class JitCpu : public ::testing::Test {
   std::optional<kiln::Package> package_;
 };
 
+// Reductions over other and several axes, prod, argmax and log_softmax: the
+// IR goes through the package (multi-axis `axes`, the new ops by name) and
+// back before the JIT lowers it.
+kiln::Outputs jit_reductions() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096});
+  auto x = kiln::input("x", kiln::bf16, {n, 6, 5});
+  return kiln::outputs(kiln::sum(x, {0, 2}), kiln::argmax(x, 1), kiln::log_softmax(x, 0),
+                       kiln::prod(x, -1, true), kiln::mean(x, kiln::all_axes(x), true),
+                       kiln::max(kiln::cast(x, kiln::f32), {1, 2}));
+}
+
+TEST(JitCpuReductions, PackageRoundTripKeepsAxesAndNewOps) {
+  const kiln::ir::Graph g = kiln::trace("reductions", &jit_reductions);
+  // Multi-axis reductions are stored with axis -1 and their axes (a reader
+  // from before `axes` refuses them instead of reducing one axis).
+  const auto stored = kiln::compiler::ir_to_fb(g);
+  int multi = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].axes.empty()) {
+      EXPECT_EQ(stored->nodes[i]->axis, g.nodes[i].axis);
+      continue;
+    }
+    ++multi;
+    EXPECT_EQ(stored->nodes[i]->axis, -1);
+    EXPECT_EQ(stored->nodes[i]->axes, g.nodes[i].axes);
+  }
+  EXPECT_EQ(multi, 3);  // sum over {0, 2}, mean over all, max over {1, 2}
+  const std::vector<uint8_t> bytes = kiln_test::ir_only_package(g);
+  kiln::Package pkg = kiln::Package::open_memory(
+      std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  // (n = 1 would make log_softmax over axis 0 all zeros, which the check refuses.)
+  for (int64_t n : {2, 3, 70}) {
+    EXPECT_EQ(kiln_test::call_and_compare(pkg, g, n, static_cast<uint64_t>(n)), "") << "n=" << n;
+  }
+  kiln::set_jit_compiler(nullptr);
+  EXPECT_GE(jit.counters().compiles, 1u);
+}
+
 TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {
   FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);

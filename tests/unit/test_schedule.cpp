@@ -295,6 +295,49 @@ TEST(Schedule, NoKeepdimResultBroadcastAlongColumnsIsNotFused) {
   expect_valid(g, s);
 }
 
+kiln::Outputs g_middle_axis() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 6, 5});
+  auto w = kiln::input("w", kiln::f32, {n});
+  auto v = kiln::input("v", kiln::f32, {5});
+  // exp(x) is computed inline by the reduction (same shape as x); x * v
+  // broadcasts v, so the reduction reads it from a buffer.
+  return kiln::outputs(kiln::sum(kiln::exp(x), 1, true) * 2.0, kiln::argmax(x, -1), kiln::sum(w),
+                       kiln::max(x, -1), kiln::min(x * v, 0));
+}
+
+TEST(Schedule, OtherAxesArgmaxAndLongVectorsAreStandaloneReductions) {
+  const Graph g = traced("middle_axis", &g_middle_axis);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  int standalone = 0;
+  int inline_operands = 0;
+  for (const auto& G : s.groups) {
+    if (G.reduction_of < 0) continue;
+    ++standalone;
+    EXPECT_EQ(G.nodes, std::vector<int32_t>{G.reduction_of}) << text;
+    const int32_t op = g.node(G.reduction_of).inputs[0];
+    if (g.node(op).op == Op::input) continue;
+    if (kiln::compiler::reduction_operand_inline(g, s.inlinable, G.reduction_of)) {
+      ++inline_operands;
+      EXPECT_EQ(g.node(op).op, Op::exp) << text;
+      EXPECT_FALSE(s.materialized[static_cast<size_t>(op)]) << text;
+      EXPECT_EQ(s.group_of[static_cast<size_t>(op)], -1) << text;
+    } else {
+      EXPECT_EQ(g.node(op).op, Op::mul) << text;
+      EXPECT_TRUE(s.materialized[static_cast<size_t>(op)]) << text;
+    }
+  }
+  EXPECT_EQ(inline_operands, 1) << text;
+  // sum over axis 1, argmax, the sum of a whole vector of symbolic length, and
+  // min over axis 0; max over the last axis stays a row group.
+  EXPECT_EQ(standalone, 4) << text;
+  EXPECT_NE(text.find("reduce_sum of [n, 6, 5] axes=[1]"), std::string::npos) << text;
+  EXPECT_NE(text.find("argmax of [n, 6, 5] axes=[2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("reduce_max/s0"), std::string::npos) << text;
+}
+
 kiln::Outputs g_dead() {
   auto x = kiln::input("x", kiln::f32, {8});
   auto unused = kiln::exp(x);

@@ -62,6 +62,26 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
     n.scalar = stored_node->scalar();
     n.axis = stored_node->axis();
     n.keepdim = stored_node->keepdim();
+    if (stored_node->axes() != nullptr && stored_node->axes()->size() > 0) {
+      n.axes.assign(stored_node->axes()->begin(), stored_node->axes()->end());
+      // Stored as -1 (see ir_to_fb): the first of `axes`.
+      if (n.axis == -1) n.axis = n.axes.front();
+    }
+    if (ir::is_reduction(n.op)) {
+      // Codegen indexes the operand's dims by these axes.
+      const size_t rank = g.nodes.at(static_cast<size_t>(n.inputs[0])).shape.size();
+      const std::vector<int32_t> axes = ir::reduced_axes(n);
+      bool ok = axes.front() == n.axis && (n.axes.empty() || axes.size() >= 2) &&
+                (n.op != ir::Op::argmax || axes.size() == 1);
+      for (size_t i = 0; i < axes.size(); ++i) {
+        ok = ok && axes[i] >= 0 && static_cast<size_t>(axes[i]) < rank &&
+             (i == 0 || axes[i - 1] < axes[i]);
+      }
+      if (!ok) {
+        corrupt(entry, "node " + std::to_string(g.nodes.size()) + " (" + stored_node->op()->str() +
+                           ") reduces axes that do not fit rank " + std::to_string(rank));
+      }
+    }
     if (stored_node->name() != nullptr) n.name = stored_node->name()->str();
     g.nodes.push_back(std::move(n));
   }

@@ -27,6 +27,12 @@ class KernelEmitter : public GroupEmitter {
   using GroupEmitter::GroupEmitter;
 
   void run() {
+    if (G_.reduction_of >= 0) {
+      reduction_arguments();
+      emit_reduction();
+      assemble();
+      return;
+    }
     collect_arguments();
     if (G_.copy_of >= 0) {
       flat_ = true;
@@ -457,12 +463,256 @@ class KernelEmitter : public GroupEmitter {
     for (int32_t id : heap_scratch) o += "  __builtin_free(scr" + std::to_string(id) + ");\n";
   }
 
+  // ---- standalone reductions ----------------------------------------------------
+ public:
+  // A rows reduction with few outputs over a long last run gives the
+  // threads too few work items: two launches, the first computing
+  // `parts` partials per output (a work item each) into a temp buffer, the
+  // second combining them (a work item per output).
+  struct SplitPlan {
+    bool split = false;
+    SizeExpr parts = SizeExpr::constant(1);
+    SizeExpr outputs = SizeExpr::constant(1);
+  };
+
+  SplitPlan plan_split() {
+    SplitPlan p;
+    const std::vector<ReduceSegment> segs = reduce_segments();
+    if (!segs.back().reduced) return p;
+    p.outputs = SizeExpr::product(bind_shape(g_.node(G_.reduction_of).shape, sv_));
+    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kCpuFewOutputs) return p;
+    if (last.is_constant() && last.evaluate({}) < 2 * kCpuSplitChunk) return p;
+    p.split = true;
+    p.parts =
+        last.ceil_div(SizeExpr::constant(kCpuSplitChunk)).min(SizeExpr::constant(kCpuSplitMax));
+    return p;
+  }
+
+  CType reduce_acc_type() {
+    const Node& r = g_.node(G_.reduction_of);
+    return general_acc_type(r, g_.node(r.inputs.at(0)), true);
+  }
+
+  // pass 0: one kernel; 1: the split's partials; 2: their combination.
+  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
+    pass_ = pass;
+    partial_buffers_ = std::move(partial_buffers);
+  }
+
+ private:
+  void reduction_arguments() {
+    const int32_t rid = G_.reduction_of;
+    if (pass_ != 2) {
+      for (int32_t m : reduction_reads()) {
+        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
+        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
+      }
+    }
+    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
+      const auto slot = static_cast<int32_t>(arg_buffers.size());
+      const DType pd = partial_info_.at(k).dtype;
+      extra_params_[slot] = std::string(pass_ == 1 ? "  " : "  const ") + storage_name(pd) +
+                            "* __restrict b" + std::to_string(slot) + " = (" +
+                            (pass_ == 1 ? "" : "const ") + storage_name(pd) + "*)args->buffers[" +
+                            std::to_string(slot) + "];  // partial " +
+                            (k == 0 ? "values" : "indices") + " (plan buffer " +
+                            std::to_string(partial_buffers_[k]) + ")\n";
+      part_slots_.push_back(slot);
+      arg_buffers.push_back(partial_buffers_[k]);
+    }
+    if (pass_ != 1) {
+      for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(rid))) {
+        write_slots_[rid].push_back(static_cast<int32_t>(arg_buffers.size()));
+        arg_buffers.push_back(b);
+      }
+    }
+  }
+
+ public:
+  void set_partial_info(std::vector<PlanBuffer> info) { partial_info_ = std::move(info); }
+
+ private:
+  // The operand's dims merge into alternating kept (K) and reduced (R) runs.
+  // When the last run is kept (a reduction over a leading or middle axis),
+  // a work item is a block of up to kColBlock consecutive outputs: the
+  // reduced runs are outer loops, and the inner loop over the block reads
+  // consecutive elements into as many accumulators (it vectorizes). When the
+  // last run is reduced, a work item is one output, the other reduced runs
+  // outer loops and the last the contiguous inner loop.
+  void emit_reduction() {
+    const int32_t rid = G_.reduction_of;
+    const Node& r = g_.node(rid);
+    const int32_t in_id = r.inputs.at(0);
+    const Node& in = g_.node(in_id);
+    const std::vector<ReduceSegment> segs = reduce_segments();
+    const bool columns = !segs.back().reduced;
+    const CType at = general_acc_type(r, in, true);
+    const std::string acc_t = cname(at);
+    std::string& o = body_;
+    // Extents, strides and counts.
+    std::vector<size_t> kept;
+    std::vector<size_t> red;
+    Shape kept_dims;
+    Shape red_dims;
+    for (size_t j = 0; j < segs.size(); ++j) {
+      const std::string js = std::to_string(j);
+      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
+           (segs[j].reduced ? "reduced" : "kept") + "\n";
+      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      (segs[j].reduced ? red : kept).push_back(j);
+      Shape& d = segs[j].reduced ? red_dims : kept_dims;
+      d.insert(d.end(), segs[j].dims.begin(), segs[j].dims.end());
+    }
+    std::string count = "(int64_t)1";
+    for (size_t j : red) count += " * E" + std::to_string(j);
+    o += "  const int64_t count = " + count + ";  // values per output\n";
+    o += "  (void)count;\n";
+    const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, sv_));
+    const std::vector<int32_t> outs = pass_ == 1 ? std::vector<int32_t>{} : write_slots_.at(rid);
+    // The kept runs (but a columns kernel's last) from the work item `t`.
+    const bool arg = r.op == Op::argmax;
+    if (columns) {
+      const size_t last = segs.size() - 1;
+      const std::string ls = std::to_string(last);
+      const std::string blk = std::to_string(kColBlock);
+      o += "  // Columns: a work item is a block of up to " + blk +
+           " consecutive outputs of the last kept run.\n";
+      o += "  const int64_t nb = (E" + ls + " + " + blk + " - 1) / " + blk + ";\n";
+      o += "  for (int64_t item = begin; item < end; ++item) {\n";
+      o += "    int64_t t = item / nb;\n";
+      o += "    const int64_t ob = t * E" + ls + ";\n";
+      o += "    const int64_t blk0 = (item % nb) * " + blk + ";\n";
+      o += "    const int64_t nbk = E" + ls + " - blk0 < " + blk + " ? E" + ls +
+           " - blk0 : " + blk + ";\n";
+      o += decompose_kept(kept, kept.size() - 1, "    ");
+      o += "    base += blk0;\n";
+      o += "    " + acc_t + " acc[" + blk + "];\n";
+      if (arg) o += "    int64_t idx[" + blk + "];\n";
+      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
+      o += "      acc[b] = " + general_acc_init(r, at) + ";\n";
+      if (arg) o += "      idx[b] = 0;\n";
+      o += "    }\n";
+      // argmax's position: its one reduced run's index.
+      const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
+      o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
+        std::string t = "#pragma clang loop vectorize(enable)\n";
+        t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
+        std::string pre;
+        const std::string v = reduction_operand_at(off + " + b", at, pre, ind + "  ");
+        t += pre;
+        t += ind + "  " + acc_t + " v = " + v + ";\n";
+        t += ind + "  " + general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos) + "\n";
+        t += ind + "}\n";
+        return t;
+      });
+      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
+      const std::string res = general_finish(r, at, "acc[b]", "idx[b]", "count");
+      o += "      " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
+      for (int32_t w : outs) o += "      " + store_stmt(r.dtype, w, "ob + blk0 + b", "y") + "\n";
+      o += "    }\n  }\n";
+      const Shape outer_kept(kept_dims.begin(),
+                             kept_dims.end() - static_cast<std::ptrdiff_t>(segs[last].dims.size()));
+      const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, sv_));
+      work_items = SizeExpr::product(bind_shape(outer_kept, sv_)) *
+                   b_ext.ceil_div(SizeExpr::constant(kColBlock));
+      item_cost = red_count * b_ext.min(SizeExpr::constant(kColBlock));
+      return;
+    }
+    const size_t last = segs.size() - 1;
+    const std::string ls = std::to_string(last);
+    const std::string chunk = std::to_string(kCpuSplitChunk);
+    const std::string smax = std::to_string(kCpuSplitMax);
+    const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, sv_));
+    if (pass_ != 0) {
+      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
+      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
+           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
+    }
+    if (pass_ == 2) {
+      o += "  // Split rows, second pass: a work item combines one output's partials.\n";
+      o += "  for (int64_t item = begin; item < end; ++item) {\n";
+      o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
+      if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
+      o += "    for (int64_t p = 0; p < parts; ++p) {\n";
+      o += "      " + acc_t + " b = b" + std::to_string(part_slots_[0]) + "[item * parts + p];\n";
+      if (arg)
+        o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[item * parts + p];\n";
+      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
+      o += "    }\n";
+      o += "    " + std::string(cname(ctype_of(r.dtype))) +
+           " y = " + general_finish(r, at, "acc", "idx", "count") + ";\n";
+      for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
+      o += "  }\n";
+      work_items = n_out;
+      item_cost = split_parts_;
+      return;
+    }
+    o += pass_ == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
+                      "(item / parts).\n"
+                    : "  // Rows: a work item is one output; the last reduced run is the inner "
+                      "loop.\n";
+    o += "  for (int64_t item = begin; item < end; ++item) {\n";
+    std::string c_begin = "0";
+    std::string c_end = "E" + ls;
+    if (pass_ == 1) {
+      o += "    int64_t t = item / parts;\n";
+      o += "    const int64_t part = item % parts;\n";
+      o += "    const int64_t len = (E" + ls + " + parts - 1) / parts;\n";
+      o += "    const int64_t c_begin = part * len;\n";
+      o += "    const int64_t c_end = c_begin + len < E" + ls + " ? c_begin + len : E" + ls + ";\n";
+      c_begin = "c_begin";
+      c_end = "c_end";
+    } else {
+      o += "    int64_t t = item;\n";
+    }
+    o += decompose_kept(kept, kept.size(), "    ");
+    o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
+    // A part's first value is its best so far whatever it is (argmax).
+    if (arg)
+      o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+    std::vector<size_t> outer_red(red.begin(), red.end() - 1);
+    o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
+      std::string t = "#pragma clang loop vectorize(enable)\n";
+      t += ind + "for (int64_t c = " + c_begin + "; c < " + c_end + "; ++c) {\n";
+      std::string pre;
+      const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
+      t += pre;
+      t += ind + "  " + acc_t + " v = " + v + ";\n";
+      t += ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass_ == 1 && arg) + "\n";
+      t += ind + "}\n";
+      return t;
+    });
+    if (pass_ == 1) {
+      o += "    b" + std::to_string(part_slots_[0]) + "[item] = acc;\n";
+      if (arg) o += "    b" + std::to_string(part_slots_[1]) + "[item] = idx;\n";
+      o += "  }\n";
+      work_items = n_out * split_parts_;
+      item_cost = red_count.ceil_div(split_parts_);
+      return;
+    }
+    const std::string res = general_finish(r, at, "acc", "idx", "count");
+    o += "    " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
+    for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
+    o += "  }\n";
+    work_items = n_out;
+    item_cost = red_count;
+  }
+
+ public:
+  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
+
+ private:
+  SizeExpr split_parts_ = SizeExpr::constant(1);
+
   // ---- assembly ---------------------------------------------------------------
   void assemble() {
     std::string& s = source;
     s += "// Generated by Kiln: kernel " + entry_ + " of graph '" + g_.name + "'.\n";
     if (G_.copy_of >= 0) {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
+    } else if (G_.reduction_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
@@ -511,6 +761,7 @@ class KernelEmitter : public GroupEmitter {
                       describe_buffer(arg_buffers[static_cast<size_t>(slot)], node) + "\n"};
       }
     }
+    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = {slot, text};
     for (const auto& p : params) s += p.second;
     for (const auto& [id, text] : constants_) s += "  " + text + "\n";
     s += body_;
@@ -518,6 +769,17 @@ class KernelEmitter : public GroupEmitter {
   }
 
   static constexpr int64_t kBlock = 256;
+  static constexpr int64_t kColBlock = 256;
+  // Splits (see plan_split): the outputs that need none, the elements of a
+  // part at least, the parts per output at most.
+  static constexpr int64_t kCpuFewOutputs = 16;
+  static constexpr int64_t kCpuSplitChunk = 32768;
+  static constexpr int64_t kCpuSplitMax = 64;
+  int pass_ = 0;
+  std::vector<uint32_t> partial_buffers_;
+  std::vector<PlanBuffer> partial_info_;
+  std::vector<int32_t> part_slots_;
+  std::map<int32_t, std::string> extra_params_;
   static constexpr int64_t kStackScratchBytes = 32768;
 
   bool flat_ = false;
@@ -535,13 +797,44 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
   const BufferMap bm = plan_buffers(g, s, static_values);
   CpuLoweredGraph out;
   out.buffers = bm.buffers;
+  uint32_t temps = 0;
+  for (const PlanBuffer& b : out.buffers) temps += b.role == BufferRole::temp ? 1 : 0;
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
-    KernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, entry);
-    e.run();
-    out.kernels.push_back(CpuKernel{entry, std::move(e.source)});
-    out.launches.push_back(
-        CpuLaunch{static_cast<uint32_t>(gi), e.arg_buffers, e.work_items, e.item_cost});
+    std::vector<int> passes = {0};
+    std::vector<uint32_t> partials;
+    std::vector<PlanBuffer> partial_info;
+    SizeExpr parts = SizeExpr::constant(1);
+    if (s.groups[gi].reduction_of >= 0) {
+      KernelEmitter planner(g, s, bm, static_cast<int32_t>(gi), static_values, entry);
+      const auto plan = planner.plan_split();
+      if (plan.split) {
+        passes = {1, 2};
+        parts = plan.parts;
+        const CType at = planner.reduce_acc_type();
+        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        partial_info.push_back({BufferRole::temp, temps++, pd, plan.outputs * plan.parts});
+        if (g.node(s.groups[gi].reduction_of).op == Op::argmax) {
+          partial_info.push_back(
+              {BufferRole::temp, temps++, DType::i64, plan.outputs * plan.parts});
+        }
+        for (const PlanBuffer& pb : partial_info) {
+          partials.push_back(static_cast<uint32_t>(out.buffers.size()));
+          out.buffers.push_back(pb);
+        }
+      }
+    }
+    for (int pass : passes) {
+      const std::string name = pass == 2 ? entry + "_final" : entry;
+      KernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, name);
+      e.set_pass(pass, partials);
+      e.set_partial_info(partial_info);
+      e.set_split_parts(parts);
+      e.run();
+      out.launches.push_back(CpuLaunch{static_cast<uint32_t>(out.kernels.size()), e.arg_buffers,
+                                       e.work_items, e.item_cost});
+      out.kernels.push_back(CpuKernel{name, std::move(e.source)});
+    }
   }
   return out;
 }

@@ -51,6 +51,17 @@ constexpr int64_t kMaxGrid = int64_t{1} << 24;
 // Blocks a column kernel aims for: enough to fill any GPU several times.
 constexpr int64_t kColumnBlocks = 4096;
 constexpr int64_t kInt32IndexLimit = kCudaInt32IndexLimit;
+// Standalone row reductions: threads per block; the split's elements per
+// block at least, its blocks per output at most, and the outputs that fill
+// a GPU without splitting.
+constexpr int kReduceBlock = 256;
+constexpr int64_t kSplitChunk = 4096;
+constexpr int64_t kSplitMax = 128;
+constexpr int64_t kSplitEnoughOutputs = 1024;
+// Standalone column reductions: the outputs (threads) that need no split,
+// and the values of the first reduced run per part of a split at least.
+constexpr int64_t kColumnEnoughOutputs = 16384;
+constexpr int64_t kColumnChunk = 64;
 
 // 16-bit float conversions on the device: one cvt instruction each (sm_80 or
 // newer for bf16), round to nearest even like the CPU helpers; only a NaN's
@@ -213,6 +224,11 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   void run() {
+    if (G_.reduction_of >= 0) {
+      emit_reduction();
+      assemble();
+      return;
+    }
     collect_arguments();
     choose_index_type();
     if (G_.copy_of >= 0) {
@@ -904,12 +920,347 @@ class CudaKernelEmitter : public GroupEmitter {
     }
   }
 
+ public:
+  // ---- standalone reductions ------------------------------------------------------
+  // The operand's dims merge into alternating kept and reduced runs
+  // (GroupEmitter::reduce_segments). Three kernel shapes:
+  //  - columns (the last run is kept): a thread per output, walking the
+  //    reduced runs with their strides; neighbouring threads read
+  //    neighbouring elements, so every load is coalesced;
+  //  - rows (the last run is reduced): a block per output, its threads
+  //    striding over the last run (and looping over the other reduced
+  //    runs), then a shuffle tree and one shared-memory step;
+  //  - split rows: when few outputs each reduce a long last run (a whole
+  //    tensor, say), two launches: the first splits each output's last run
+  //    over up to kSplitMax blocks, each writing a partial to a temp buffer
+  //    (with its index for argmax); the second reduces an output's partials
+  //    in one block and finishes it.
+
+  // Whether the group's rows take two passes, and the partials per output.
+  struct SplitPlan {
+    bool split = false;
+    SizeExpr parts = SizeExpr::constant(1);
+    SizeExpr outputs = SizeExpr::constant(1);
+  };
+
+  SplitPlan plan_split() {
+    SplitPlan p;
+    if (G_.reduction_of < 0) return p;
+    const std::vector<ReduceSegment> segs = reduce_segments();
+    Shape kept;
+    for (const auto& sg : segs) {
+      if (!sg.reduced) kept.insert(kept.end(), sg.dims.begin(), sg.dims.end());
+    }
+    p.outputs = SizeExpr::product(bind_shape(kept, sv_));
+    if (!segs.back().reduced) {
+      // Columns: split the first reduced run when too few outputs give too
+      // few threads and that run is long (or of unknown length).
+      const auto first = std::find_if(segs.begin(), segs.end(),
+                                      [](const ReduceSegment& sg) { return sg.reduced; });
+      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, sv_));
+      if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kColumnEnoughOutputs) return p;
+      if (r0.is_constant() && r0.evaluate({}) < 2 * kColumnChunk) return p;
+      p.split = true;
+      p.parts = r0.ceil_div(SizeExpr::constant(kColumnChunk)).min(SizeExpr::constant(kSplitMax));
+      return p;
+    }
+    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    // Enough outputs to fill the GPU with one block each, or rows short
+    // enough for one block: one pass.
+    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kSplitEnoughOutputs) return p;
+    if (last.is_constant() && last.evaluate({}) < 2 * kSplitChunk) return p;
+    p.split = true;
+    p.parts = last.ceil_div(SizeExpr::constant(kSplitChunk)).min(SizeExpr::constant(kSplitMax));
+    return p;
+  }
+
+  // pass 0: one kernel; 1: the split's first launch; 2: its second.
+  // partial_buffers: the plan buffers of the partials (values, then
+  // argmax's indices).
+  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
+    pass_ = pass;
+    partial_buffers_ = std::move(partial_buffers);
+  }
+
+  CType reduce_acc_type() {
+    const Node& r = g_.node(G_.reduction_of);
+    const bool columns = !reduce_segments().back().reduced;
+    // A thread walks a column alone: float sums and products in double
+    // stay accurate over long columns. Rows combine in trees.
+    return general_acc_type(r, g_.node(r.inputs.at(0)), columns);
+  }
+
+  // The block's (acc, idx) combined into thread 0's.
+  std::string block_reduce(const Node& r, CType t, const std::string& ind) {
+    const bool arg = r.op == Op::argmax;
+    const std::string T = cname(t);
+    std::string o;
+    o += ind + "for (int d = 16; d > 0; d >>= 1) {\n";
+    o += ind + "  " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
+    if (arg) o += ind + "  int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
+    o += ind + "  " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
+    o += ind + "}\n";
+    o += ind + "if (threadIdx.x % 32 == 0) {\n";
+    o += ind + "  red[threadIdx.x / 32] = acc;\n";
+    if (arg) o += ind + "  redi[threadIdx.x / 32] = idx;\n";
+    o += ind + "}\n";
+    o += ind + "__syncthreads();\n";
+    o += ind + "if (threadIdx.x < 32) {\n";
+    const std::string warps = std::to_string(kReduceBlock / 32);
+    o += ind + "  acc = threadIdx.x < " + warps +
+         " ? red[threadIdx.x] : " + general_acc_init(r, t) + ";\n";
+    if (arg) o += ind + "  idx = threadIdx.x < " + warps + " ? redi[threadIdx.x] : INT64_MAX;\n";
+    o += ind + "  for (int d = " + std::to_string(kReduceBlock / 64) + "; d > 0; d >>= 1) {\n";
+    o += ind + "    " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
+    if (arg) o += ind + "    int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
+    o += ind + "    " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
+    o += ind + "  }\n";
+    o += ind + "}\n";
+    return o;
+  }
+
+ private:
+  void emit_reduction() {
+    const int32_t rid = G_.reduction_of;
+    const Node& r = g_.node(rid);
+    const int32_t in_id = r.inputs.at(0);
+    const Node& in = g_.node(in_id);
+    const std::vector<ReduceSegment> segs = reduce_segments();
+    const bool columns = !segs.back().reduced;
+    const CType at = reduce_acc_type();
+    const std::string T = cname(at);
+    const bool arg = r.op == Op::argmax;
+    idx_ = "int64_t";
+    // Arguments: the operand (not in pass 2), the partials, the outputs (not in pass 1).
+    if (pass_ != 2) {
+      for (int32_t m : reduction_reads()) {
+        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
+        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
+      }
+    }
+    const DType part_dtype = at == CType::f64   ? DType::f64
+                             : at == CType::i64 ? DType::i64
+                                                : DType::f32;
+    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
+      const auto slot = static_cast<int32_t>(arg_buffers.size());
+      const DType pd = k == 0 ? part_dtype : DType::i64;
+      extra_params_[slot] = std::string(pass_ == 1 ? "    " : "    const ") + storage(pd) +
+                            "* __restrict__ b" + std::to_string(slot) + ",  // partial " +
+                            (k == 0 ? "values" : "indices") + " (plan buffer " +
+                            std::to_string(partial_buffers_[k]) + ")";
+      part_slots_.push_back(slot);
+      arg_buffers.push_back(partial_buffers_[k]);
+    }
+    if (pass_ != 1) {
+      for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(rid))) {
+        write_slots_[rid].push_back(static_cast<int32_t>(arg_buffers.size()));
+        arg_buffers.push_back(b);
+      }
+    }
+    std::string& o = body_;
+    std::vector<size_t> kept;
+    std::vector<size_t> red;
+    for (size_t j = 0; j < segs.size(); ++j) {
+      const std::string js = std::to_string(j);
+      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
+           (segs[j].reduced ? "reduced" : "kept") + "\n";
+      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      (segs[j].reduced ? red : kept).push_back(j);
+    }
+    std::string count = "(int64_t)1";
+    for (size_t j : red) count += " * E" + std::to_string(j);
+    o += "  const int64_t count = " + count + ";  // values per output\n";
+    std::string outputs = "(int64_t)1";
+    for (size_t j : kept) outputs += " * E" + std::to_string(j);
+    o += "  const int64_t outputs = " + outputs + ";\n";
+    o += "  (void)count;\n  (void)outputs;\n";
+    auto store_outputs = [&](const std::string& ind, const std::string& acc, const std::string& idx,
+                             const std::string& where) {
+      std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
+                      " y = " + general_finish(r, at, acc, idx, "count") + ";\n";
+      for (int32_t w : write_slots_.at(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
+      return t;
+    };
+    if (columns) {
+      block_ = kPointwiseBlock;
+      const size_t last = segs.size() - 1;
+      const std::string ls = std::to_string(last);
+      const std::string r0 = std::to_string(red.front());
+      const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+      launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
+      if (pass_ != 0) {
+        o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
+        o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
+             std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
+             " + " + std::to_string(kColumnChunk) + " - 1) / " + std::to_string(kColumnChunk) +
+             " : " + std::to_string(kSplitMax) + ";\n";
+      }
+      const std::string loop =
+          "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
+          " i += (int64_t)gridDim.x * blockDim.x) {\n";
+      if (pass_ == 2) {
+        o += "  // Split columns, second pass: a thread per output over its partials.\n";
+        o += loop;
+        o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+        if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
+        o += "    for (int64_t p = 0; p < parts; ++p) {\n";
+        o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[p * outputs + i];\n";
+        if (arg)
+          o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[p * outputs + i];\n";
+        o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
+        o += "    }\n";
+        o += store_outputs("    ", "acc", "idx", "i");
+        o += "  }\n";
+        shape_note_ = "split columns, second pass: a thread per output over its partials";
+        return;
+      }
+      o += pass_ == 1
+               ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
+                 "first reduced run from y.\n"
+               : "  // Columns: a thread per output; threads of a warp read neighbouring "
+                 "elements.\n";
+      o += loop;
+      o += "    int64_t t = i / E" + ls + ";\n";
+      o += decompose_kept(kept, kept.size() - 1, "    ");
+      o += "    base += i % E" + ls + ";\n";
+      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+      // A part's first value is its best so far whatever it is (argmax).
+      if (arg)
+        o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      const std::string pos = arg ? "r" + r0 : "0";
+      o += nest_reduced(
+          red, "    ",
+          [&](const std::string& off, const std::string& ind) {
+            std::string t;
+            const std::string v = reduction_operand_at(off, at, t, ind);
+            t += ind + T + " v = " + v + ";\n";
+            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass_ == 1 && arg) + "\n";
+            return t;
+          },
+          pass_ == 1 ? "blockIdx.y" : "0", pass_ == 1 ? "parts" : "");
+      if (pass_ == 1) {
+        o += "    b" + std::to_string(part_slots_[0]) + "[blockIdx.y * outputs + i] = acc;\n";
+        if (arg)
+          o += "    b" + std::to_string(part_slots_[1]) + "[blockIdx.y * outputs + i] = idx;\n";
+        launch.grid[1] = split_parts_;
+        shape_note_ = "split columns, first pass: partials to a temp buffer";
+      } else {
+        o += store_outputs("    ", "acc", "idx", "i");
+        shape_note_ = "columns, a thread per output";
+      }
+      o += "  }\n";
+      return;
+    }
+    // Rows.
+    block_ = kReduceBlock;
+    const size_t last = segs.size() - 1;
+    const std::string ls = std::to_string(last);
+    std::vector<size_t> outer_red(red.begin(), red.end() - 1);
+    const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+    const std::string chunk = std::to_string(kSplitChunk);
+    const std::string smax = std::to_string(kSplitMax);
+    o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
+    if (arg) o += "  __shared__ int64_t redi[" + std::to_string(kReduceBlock / 32) + "];\n";
+    if (pass_ != 0) {
+      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
+      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
+           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
+    }
+    const std::string sentinel_note = arg ? "    int64_t idx = INT64_MAX;  // none yet\n" : "";
+    auto accumulate_first = [&](const std::string& v, const std::string& pos) {
+      // The first value a thread sees is its best so far, whatever it is.
+      return general_accumulate(r, at, "acc", "idx", v, pos, arg);
+    };
+    if (pass_ == 2) {
+      o += "  // Split rows, second pass: a block per output reduces its partials.\n";
+      o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
+      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+      o += sentinel_note;
+      o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
+      o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[i * parts + p];\n";
+      if (arg) o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[i * parts + p];\n";
+      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
+      o += "    }\n";
+      o += block_reduce(r, at, "    ");
+      o += "    if (threadIdx.x == 0) {\n";
+      o += store_outputs("      ", "acc", "idx", "i");
+      o += "    }\n";
+      o += "    __syncthreads();\n";
+      o += "  }\n";
+      launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
+      shape_note_ = "split rows, second pass: a block per output over its partials";
+      return;
+    }
+    o += std::string("  // ") +
+         (pass_ == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
+                     : "Rows: a block per output; its threads stride over the last reduced run.") +
+         "\n";
+    o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
+    o += "    int64_t t = i;\n";
+    o += decompose_kept(kept, kept.size(), "    ");
+    o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+    o += sentinel_note;
+    // The first pass interleaves: block y of an output reads elements
+    // y * blockDim + k, stepping by parts * blockDim (no division).
+    const std::string c_begin = pass_ == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
+    const std::string c_step = pass_ == 1 ? "parts * blockDim.x" : "blockDim.x";
+    // A last run shorter than the block (with other reduced runs around it,
+    // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
+    // threads then stride over the first outer reduced run instead, each
+    // walking whole last runs.
+    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    const bool thread_outer = pass_ == 0 && !outer_red.empty() && last_extent.is_constant() &&
+                              last_extent.evaluate({}) < kReduceBlock;
+    if (thread_outer) {
+      o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
+    }
+    o += nest_reduced(
+        outer_red, "    ",
+        [&](const std::string& off, const std::string& ind) {
+          std::string t = thread_outer
+                              ? ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n"
+                              : ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
+                                    "; c += " + c_step + ") {\n";
+          const std::string v = reduction_operand_at(off + " + c", at, t, ind + "  ");
+          t += ind + "  " + T + " v = " + v + ";\n";
+          t += ind + "  " + accumulate_first("v", "c") + "\n";
+          t += ind + "}\n";
+          return t;
+        },
+        thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
+    o += block_reduce(r, at, "    ");
+    o += "    if (threadIdx.x == 0) {\n";
+    if (pass_ == 1) {
+      o += "      b" + std::to_string(part_slots_[0]) + "[i * parts + blockIdx.y] = acc;\n";
+      if (arg)
+        o += "      b" + std::to_string(part_slots_[1]) + "[i * parts + blockIdx.y] = idx;\n";
+    } else {
+      o += store_outputs("      ", "acc", "idx", "i");
+    }
+    o += "    }\n";
+    o += "    __syncthreads();\n";
+    o += "  }\n";
+    launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
+    if (pass_ == 1) {
+      launch.grid[1] = split_parts_;
+      shape_note_ = "split rows, first pass: partials to a temp buffer";
+    } else {
+      shape_note_ = "rows, a block per output";
+    }
+  }
+
+ public:
+  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
+
+ private:
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
     std::string& s = source;
     s += "// Generated by Kiln: CUDA kernel " + entry_ + " of graph '" + g_.name + "'.\n";
     if (G_.copy_of >= 0) {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
+    } else if (G_.reduction_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + "; " + shape_note_ + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
@@ -940,8 +1291,7 @@ class CudaKernelEmitter : public GroupEmitter {
     s += "\n";
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
-         ") " +
-         entry_ + "(\n";
+         ") " + entry_ + "(\n";
     std::vector<std::string> params(arg_buffers.size());
     for (const auto& [node, slot] : read_slot_) {
       const Node& n = g_.node(node);
@@ -956,6 +1306,7 @@ class CudaKernelEmitter : public GroupEmitter {
             describe_buffer(arg_buffers[static_cast<size_t>(slot)], node);
       }
     }
+    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = text;
     for (size_t sym = 0; sym < g_.symbols.size(); ++sym) {
       params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
                        g_.symbols[sym].name);
@@ -979,6 +1330,11 @@ class CudaKernelEmitter : public GroupEmitter {
   bool aligned16_;
   bool index32_;
   bool nvrtc_;
+  int pass_ = 0;
+  std::vector<uint32_t> partial_buffers_;
+  std::vector<int32_t> part_slots_;
+  std::map<int32_t, std::string> extra_params_;
+  SizeExpr split_parts_ = SizeExpr::constant(1);
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
@@ -988,10 +1344,10 @@ class CudaKernelEmitter : public GroupEmitter {
   int team_ = kWarp;
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
-  int min_blocks_ = 0;               // > 0: __launch_bounds__'s blocks per SM
-  bool hinted_rows_ = false;     // emit_rows(): rows load through kiln_vload_rows
-  bool stream_stores_ = false;   // emit_columns(): stores are streaming (.cs)
-  bool need_row_policy_ = false;  // a load reads kiln_policy
+  int min_blocks_ = 0;                         // > 0: __launch_bounds__'s blocks per SM
+  bool hinted_rows_ = false;                   // emit_rows(): rows load through kiln_vload_rows
+  bool stream_stores_ = false;                 // emit_columns(): stores are streaming (.cs)
+  bool need_row_policy_ = false;               // a load reads kiln_policy
   std::map<std::string, std::string> cached_;  // key -> register array of the row
   struct VectorRead {
     int32_t op;
@@ -1015,8 +1371,42 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
   const BufferMap bm = plan_buffers(g, s, static_values);
   CudaLoweredGraph out;
   out.buffers = bm.buffers;
+  uint32_t temps = 0;
+  for (const PlanBuffer& b : out.buffers) temps += b.role == BufferRole::temp ? 1 : 0;
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
+    if (s.groups[gi].reduction_of >= 0) {
+      CudaKernelEmitter planner(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
+                                options.aligned16, options.index32, options.nvrtc);
+      const auto plan = planner.plan_split();
+      std::vector<uint32_t> partials;
+      if (plan.split) {
+        const ir::Node& r = g.node(s.groups[gi].reduction_of);
+        const CType at = planner.reduce_acc_type();
+        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        const SizeExpr numel = plan.outputs * plan.parts;
+        partials.push_back(static_cast<uint32_t>(out.buffers.size()));
+        out.buffers.push_back({BufferRole::temp, temps++, pd, numel});
+        if (r.op == Op::argmax) {
+          partials.push_back(static_cast<uint32_t>(out.buffers.size()));
+          out.buffers.push_back({BufferRole::temp, temps++, DType::i64, numel});
+        }
+      }
+      for (int pass : plan.split ? std::vector<int>{1, 2} : std::vector<int>{0}) {
+        const std::string name = pass == 2 ? entry + "_final" : entry;
+        CudaKernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, name,
+                            options.aligned16, options.index32, options.nvrtc);
+        e.set_pass(pass, partials);
+        e.set_split_parts(plan.parts);
+        e.run();
+        CudaLaunch launch = e.launch;
+        launch.kernel = static_cast<uint32_t>(out.kernels.size());
+        launch.buffers = e.arg_buffers;
+        out.kernels.push_back(CudaKernel{name, std::move(e.source)});
+        out.launches.push_back(std::move(launch));
+      }
+      continue;
+    }
     CudaKernelEmitter probe(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
                             options.aligned16, options.index32, options.nvrtc);
     probe.run();
@@ -1033,9 +1423,9 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
     e.prefetch(late);
     e.run();
     out.vectorized = out.vectorized || e.vectorized();
-    out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
     CudaLaunch launch = e.launch;
-    launch.kernel = static_cast<uint32_t>(gi);
+    launch.kernel = static_cast<uint32_t>(out.kernels.size());
+    out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
     launch.buffers = e.arg_buffers;
     out.launches.push_back(std::move(launch));
   }

@@ -127,20 +127,27 @@ Tensor binary(ir::Op op, Tensor a, Tensor b) {
   return append(std::move(out));
 }
 
-Tensor reduction(ir::Op op, Tensor x, int axis, bool keepdim) {
+Tensor reduction(ir::Op op, Tensor x, const std::vector<int>& axes, bool keepdim) {
   const auto& n = node_of(x);
   const std::string_view name = ir::op_name(op);
   const auto rank = static_cast<int>(n.shape.size());
   if (rank == 0) fail(name, "cannot reduce a rank-0 tensor");
-  const int norm = axis < 0 ? axis + rank : axis;
-  if (norm < 0 || norm >= rank) {
-    fail(name,
-         "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  if (axes.empty()) fail(name, "no axis to reduce (kiln::all_axes(x) names every axis)");
+  std::vector<int32_t> norm;
+  for (int axis : axes) {
+    const int a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank) {
+      fail(name,
+           "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+    }
+    if (std::find(norm.begin(), norm.end(), a) != norm.end()) {
+      fail(name, "axis " + std::to_string(axis) + " is named twice (as axis " + std::to_string(a) +
+                     " of rank " + std::to_string(rank) + ")");
+    }
+    norm.push_back(a);
   }
-  if (norm != rank - 1) {
-    fail(name, "only the last axis can be reduced for now (got axis " + std::to_string(axis) +
-                   " of rank " + std::to_string(rank) + ")");
-  }
+  std::sort(norm.begin(), norm.end());
+  if (op == ir::Op::argmax && norm.size() != 1) fail(name, "reduces exactly one axis");
   if (op == ir::Op::reduce_mean) {
     require_float(name, n);
   } else {
@@ -148,15 +155,18 @@ Tensor reduction(ir::Op op, Tensor x, int axis, bool keepdim) {
   }
   ir::Node out;
   out.op = op;
-  out.dtype = n.dtype;
-  out.shape = n.shape;
-  if (keepdim) {
-    out.shape.back() = ir::Dim::constant(1);
-  } else {
-    out.shape.pop_back();
+  out.dtype = op == ir::Op::argmax ? DType::i64 : n.dtype;
+  for (int a = 0; a < rank; ++a) {
+    const bool reduced = std::binary_search(norm.begin(), norm.end(), a);
+    if (!reduced) {
+      out.shape.push_back(n.shape[static_cast<size_t>(a)]);
+    } else if (keepdim) {
+      out.shape.push_back(ir::Dim::constant(1));
+    }
   }
   out.inputs = {x.id()};
-  out.axis = norm;
+  out.axis = norm.front();
+  if (norm.size() > 1) out.axes = norm;
   out.keepdim = keepdim;
   return append(std::move(out));
 }
@@ -365,17 +375,44 @@ Tensor operator>=(Tensor a, Tensor b) { return ge(a, b); }
 Tensor operator<(Tensor a, double b) { return lt(a, scalar_like(b, a)); }
 Tensor operator>(Tensor a, double b) { return gt(a, scalar_like(b, a)); }
 
+std::vector<int> all_axes(Tensor x) {
+  std::vector<int> axes(static_cast<size_t>(x.rank()));
+  for (size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int>(i);
+  return axes;
+}
+
 Tensor sum(Tensor x, int axis, bool keepdim) {
-  return reduction(ir::Op::reduce_sum, x, axis, keepdim);
+  return reduction(ir::Op::reduce_sum, x, {axis}, keepdim);
 }
 Tensor mean(Tensor x, int axis, bool keepdim) {
-  return reduction(ir::Op::reduce_mean, x, axis, keepdim);
+  return reduction(ir::Op::reduce_mean, x, {axis}, keepdim);
 }
 Tensor max(Tensor x, int axis, bool keepdim) {
-  return reduction(ir::Op::reduce_max, x, axis, keepdim);
+  return reduction(ir::Op::reduce_max, x, {axis}, keepdim);
 }
 Tensor min(Tensor x, int axis, bool keepdim) {
-  return reduction(ir::Op::reduce_min, x, axis, keepdim);
+  return reduction(ir::Op::reduce_min, x, {axis}, keepdim);
+}
+Tensor prod(Tensor x, int axis, bool keepdim) {
+  return reduction(ir::Op::reduce_prod, x, {axis}, keepdim);
+}
+Tensor sum(Tensor x, const std::vector<int>& axes, bool keepdim) {
+  return reduction(ir::Op::reduce_sum, x, axes, keepdim);
+}
+Tensor mean(Tensor x, const std::vector<int>& axes, bool keepdim) {
+  return reduction(ir::Op::reduce_mean, x, axes, keepdim);
+}
+Tensor max(Tensor x, const std::vector<int>& axes, bool keepdim) {
+  return reduction(ir::Op::reduce_max, x, axes, keepdim);
+}
+Tensor min(Tensor x, const std::vector<int>& axes, bool keepdim) {
+  return reduction(ir::Op::reduce_min, x, axes, keepdim);
+}
+Tensor prod(Tensor x, const std::vector<int>& axes, bool keepdim) {
+  return reduction(ir::Op::reduce_prod, x, axes, keepdim);
+}
+Tensor argmax(Tensor x, int axis, bool keepdim) {
+  return reduction(ir::Op::argmax, x, {axis}, keepdim);
 }
 
 namespace {
@@ -391,6 +428,14 @@ Tensor softmax(Tensor x, int axis) {
   Tensor xf = cast(x, compute_type(io));
   Tensor e = exp(xf - max(xf, axis, true));
   return cast(e / sum(e, axis, true), io);
+}
+
+Tensor log_softmax(Tensor x, int axis) {
+  const DType io = x.dtype();
+  require_float("log_softmax", node_of(x));
+  Tensor xf = cast(x, compute_type(io));
+  Tensor d = xf - max(xf, axis, true);
+  return cast(d - log(sum(exp(d), axis, true)), io);
 }
 
 Tensor layernorm(Tensor x, Tensor weight, Tensor bias, double eps) {

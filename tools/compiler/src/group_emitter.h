@@ -245,6 +245,13 @@ class GroupEmitter {
     };
     if (G_.copy_of >= 0) {
       note_read(G_.copy_of);
+    } else if (G_.reduction_of >= 0) {
+      const int32_t op = g_.node(G_.reduction_of).inputs.at(0);
+      if (reduction_operand_inline(g_, s_.inlinable, G_.reduction_of)) {
+        note_read(op);
+      } else {
+        reads.insert(op);
+      }
     } else {
       for (int32_t id : G_.nodes) {
         for (int32_t op : g_.node(id).inputs) note_read(op);
@@ -412,8 +419,8 @@ class GroupEmitter {
         }
         break;
       case Op::gelu:
-        if (const auto to = device_math_ && ar == CType::f32 ? rounded_to_16_bits(id)
-                                                              : std::nullopt) {
+        if (const auto to =
+                device_math_ && ar == CType::f32 ? rounded_to_16_bits(id) : std::nullopt) {
           helpers_ |= *to == DType::bf16 ? kHelperGeluBf16 : kHelperGeluF16;
           e = std::string(*to == DType::bf16 ? "kiln_gelu_bf16_f32(" : "kiln_gelu_f16_f32(") +
               arg(0, CType::f32) + ")";
@@ -654,6 +661,243 @@ class GroupEmitter {
     if (r.op == Op::reduce_min)
       return acc + " = " + v + " < " + acc + " ? " + v + " : " + acc + ";";
     return acc + " += " + v + ";";
+  }
+
+  // ---- standalone reductions (FusedGroup::reduction_of) -------------------------
+  // A run of adjacent operand dims that are all reduced or all kept (dims of
+  // constant 1 dropped): its extent and its stride in the operand, as text.
+  struct ReduceSegment {
+    Shape dims;
+    bool reduced = false;
+    std::string extent;
+    std::string stride;
+  };
+
+  // The operand's dims as alternating kept and reduced runs. There is always
+  // a reduced run (one of extent 1 at the end when every reduced dim is 1).
+  std::vector<ReduceSegment> reduce_segments() {
+    const Node& n = g_.node(G_.reduction_of);
+    const Shape& sh = g_.node(n.inputs.at(0)).shape;
+    const std::vector<int32_t> axes = ir::reduced_axes(n);
+    std::vector<ReduceSegment> segs;
+    size_t b = 0;
+    while (b < sh.size()) {
+      const bool red = std::find(axes.begin(), axes.end(), static_cast<int32_t>(b)) != axes.end();
+      if (sh[b].is_one()) {
+        ++b;
+        continue;
+      }
+      size_t e = b + 1;
+      // Extend over dims of the same kind (and dims of 1, which change nothing).
+      while (e < sh.size() &&
+             (sh[e].is_one() ||
+              (std::find(axes.begin(), axes.end(), static_cast<int32_t>(e)) != axes.end()) == red))
+        ++e;
+      ReduceSegment seg;
+      seg.dims.assign(sh.begin() + static_cast<std::ptrdiff_t>(b),
+                      sh.begin() + static_cast<std::ptrdiff_t>(e));
+      seg.reduced = red;
+      seg.extent = prod(sh, b, e);
+      seg.stride = prod(sh, e, sh.size());
+      segs.push_back(std::move(seg));
+      b = e;
+    }
+    if (std::none_of(segs.begin(), segs.end(), [](const ReduceSegment& x) { return x.reduced; })) {
+      segs.push_back({{}, true, "1", "1"});
+    }
+    return segs;
+  }
+
+  // The accumulator type of a standalone reduction: float sums and products
+  // in double on the CPU (wide_sums), max/min/argmax in the compute type,
+  // integers and bools in int64_t.
+  static CType general_acc_type(const Node& r, const Node& in, bool wide_sums) {
+    const CType t = ctype_of(in.dtype);
+    if (t == CType::b) return CType::i64;
+    if (t == CType::f32 && wide_sums &&
+        (r.op == Op::reduce_sum || r.op == Op::reduce_mean || r.op == Op::reduce_prod))
+      return CType::f64;
+    return t;
+  }
+
+  // The nodes a standalone reduction reads from buffers: its operand, or the
+  // leaves of the operand's inline cone (reduction_operand_inline).
+  std::set<int32_t> reduction_reads() const {
+    const int32_t op = g_.node(G_.reduction_of).inputs.at(0);
+    std::set<int32_t> reads;
+    if (!reduction_operand_inline(g_, s_.inlinable, G_.reduction_of)) {
+      reads.insert(op);
+      return reads;
+    }
+    std::function<void(int32_t)> walk = [&](int32_t m) {
+      const Node& n = g_.node(m);
+      if (n.op == Op::constant) return;
+      if (n.op == Op::input || !recomputed_here(m)) {
+        reads.insert(m);
+        return;
+      }
+      for (int32_t c : n.inputs) walk(c);
+    };
+    walk(op);
+    return reads;
+  }
+
+  // The standalone reduction's operand at element `idx`, in type `to`:
+  // a load, or its inline cone computed there (statements appended to `pre`
+  // at indent `ind`).
+  std::string reduction_operand_at(const std::string& idx, CType to, std::string& pre,
+                                   const std::string& ind) {
+    const int32_t in_id = g_.node(G_.reduction_of).inputs.at(0);
+    std::function<std::string(int32_t)> value = [&](int32_t m) -> std::string {
+      const Node& n = g_.node(m);
+      if (n.op == Op::constant) return constant_ref(m);
+      auto it = read_slot_.find(m);
+      if (it != read_slot_.end()) return load_expr(n.dtype, it->second, idx);
+      std::vector<std::string> args;
+      for (int32_t c : n.inputs) args.push_back(value(c));
+      std::string var = "w" + std::to_string(m) + "_" + std::to_string(load_counter_++);
+      pre.append(ind).append(cname(ctype_of(n.dtype))).append(" ").append(var).append(" = ");
+      pre.append(finish(op_expr(m, args), n.dtype)).append(";\n");
+      return var;
+    };
+    return convert(value(in_id), ctype_of(g_.node(in_id).dtype), to);
+  }
+
+  // Combines (b, bi) into (a, ai).
+  static std::string general_combine(const Node& r, CType t, const std::string& a,
+                                     const std::string& ai, const std::string& b,
+                                     const std::string& bi) {
+    switch (r.op) {
+      case Op::reduce_max:
+        return a + " = " + b + " > " + a + " ? " + b + " : " + a + ";";
+      case Op::reduce_min:
+        return a + " = " + b + " < " + a + " ? " + b + " : " + a + ";";
+      case Op::reduce_prod:
+        return a + " *= " + b + ";";
+      case Op::argmax: {
+        const std::string tie = "(" + b + " == " + a + " && " + bi + " < " + ai + ")";
+        const std::string better = t == CType::i64
+                                       ? b + " > " + a + " || " + tie
+                                       : "(" + b + " != " + b + ") ? (" + a + " == " + a + " || " +
+                                             bi + " < " + ai + ") : (" + a + " == " + a + " && (" +
+                                             b + " > " + a + " || " + tie + "))";
+        return "if (" + better + ") { " + a + " = " + b + "; " + ai + " = " + bi + "; }";
+      }
+      default:
+        return a + " += " + b + ";";
+    }
+  }
+
+  // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"
+  std::string reduction_note() const {
+    const Node& r = g_.node(G_.reduction_of);
+    std::string t =
+        std::string(ir::op_name(r.op)) + " of " + describe(r.inputs.at(0)) + " over axes [";
+    const auto axes = ir::reduced_axes(r);
+    for (size_t i = 0; i < axes.size(); ++i) t += (i ? ", " : "") + std::to_string(axes[i]);
+    return t + "]" + (r.keepdim ? ", keepdim" : "");
+  }
+
+  // Text: `base`, the operand offset of the kept runs kept[0..nk) of the
+  // output index held in `t` (the last run varies fastest; t is consumed).
+  static std::string decompose_kept(const std::vector<size_t>& kept, size_t nk,
+                                    const std::string& ind) {
+    std::string d = ind + "int64_t base = 0;\n";
+    for (size_t q = nk; q-- > 0;) {
+      const std::string js = std::to_string(kept[q]);
+      d.append(ind).append("base += (t % E").append(js).append(") * S").append(js).append(";\n");
+      d.append(ind).append("t /= E").append(js).append(";\n");
+    }
+    return d;
+  }
+
+  // Text: nested loops over the reduced runs `loops` (r<j> over E<j>, offset
+  // off<j> from `base`), with inner(offset, indent) inside. The first loop
+  // starts at `first_begin` and steps by `first_step` (empty: 1).
+  static std::string nest_reduced(
+      const std::vector<size_t>& loops, const std::string& ind0,
+      const std::function<std::string(const std::string&, const std::string&)>& inner,
+      const std::string& first_begin = "0", const std::string& first_step = "") {
+    std::string t;
+    std::string ind = ind0;
+    std::string off = "base";
+    for (size_t j : loops) {
+      const std::string js = std::to_string(j);
+      const bool first = j == loops.front();
+      t.append(ind).append("for (int64_t r").append(js).append(" = ");
+      t.append(first ? first_begin : "0").append("; r").append(js).append(" < E").append(js);
+      if (first && !first_step.empty()) {
+        t.append("; r").append(js).append(" += ").append(first_step).append(") {\n");
+      } else {
+        t.append("; ++r").append(js).append(") {\n");
+      }
+      ind += "  ";
+      t.append(ind).append("const int64_t off").append(js).append(" = ").append(off);
+      t.append(" + r").append(js).append(" * S").append(js).append(";\n");
+      off = "off" + js;
+    }
+    t += inner(off, ind);
+    for (size_t q = loops.size(); q-- > 0;) {
+      ind.resize(ind.size() - 2);
+      t += ind + "}\n";
+    }
+    return t;
+  }
+
+  static std::string general_acc_init(const Node& r, CType t) {
+    switch (r.op) {
+      case Op::reduce_max:
+      case Op::argmax:
+        return t == CType::i64 ? "INT64_MIN" : "(-INFINITY)";
+      case Op::reduce_min:
+        return t == CType::i64 ? "INT64_MAX" : "INFINITY";
+      case Op::reduce_prod:
+        return t == CType::f32 ? "1.0f" : t == CType::f64 ? "1.0" : "INT64_C(1)";
+      default:
+        return t == CType::f32 ? "0.0f" : t == CType::f64 ? "0.0" : "INT64_C(0)";
+    }
+  }
+
+  // One accumulation step of value v (in the accumulator type) at reduced
+  // position `pos` (argmax's index: acc holds the best value, idx its index).
+  // With `sentinel`, argmax's idx starts at INT64_MAX (none seen yet) and the
+  // first value is taken whatever it is.
+  static std::string general_accumulate(const Node& r, CType t, const std::string& acc,
+                                        const std::string& idx, const std::string& v,
+                                        const std::string& pos, bool sentinel = false) {
+    switch (r.op) {
+      case Op::reduce_max:
+        return acc + " = " + v + " > " + acc + " ? " + v + " : " + acc + ";";
+      case Op::reduce_min:
+        return acc + " = " + v + " < " + acc + " ? " + v + " : " + acc + ";";
+      case Op::reduce_prod:
+        return acc + " *= " + v + ";";
+      case Op::argmax: {
+        // Strictly greater keeps the first maximum; a NaN beats every number
+        // and the first NaN stays.
+        const std::string better = t == CType::i64
+                                       ? v + " > " + acc
+                                       : "(" + acc + " == " + acc + ") && (" + v + " > " + acc +
+                                             " || " + v + " != " + v + ")";
+        const std::string cond = sentinel ? idx + " == INT64_MAX || (" + better + ")" : better;
+        return "if (" + cond + ") { " + acc + " = " + v + "; " + idx + " = " + pos + "; }";
+      }
+      default:
+        return acc + " += " + v + ";";
+    }
+  }
+
+  // The finished value of a standalone reduction from its accumulator (and
+  // index), in the node's compute type, rounded to its dtype. `count` is the
+  // number of values reduced, as text (for mean).
+  std::string general_finish(const Node& r, CType t, const std::string& acc, const std::string& idx,
+                             const std::string& count) {
+    std::string e = acc;
+    if (r.op == Op::argmax) return idx;
+    if (r.op == Op::reduce_mean) {
+      e = "(" + acc + " / (" + std::string(cname(t)) + ")(" + count + "))";
+    }
+    return finish(convert(e, t, ctype_of(r.dtype)), r.dtype);
   }
 
   std::optional<int64_t> static_c() const {

@@ -48,6 +48,11 @@ Hash128 structure_of(const ir::Graph& c) {
     if (ir::is_reduction(n.op)) {
       w.i64(n.axis);
       w.u64(n.keepdim ? 1 : 0);
+      // Only multi-axis reductions add their axes: single-axis hashes stay as they were.
+      if (!n.axes.empty()) {
+        w.u64(n.axes.size());
+        for (int32_t a : n.axes) w.i64(a);
+      }
     }
     if (n.op == ir::Op::input) w.i64(n.input_index);
   }

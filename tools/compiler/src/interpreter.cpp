@@ -174,6 +174,84 @@ double apply_binary(ir::Op op, double a, double b) {
   }
 }
 
+// Reduces `in` over the node's axes into `out` (shape already set). Values
+// are visited in row-major order within each output element, so argmax's
+// first maximum is the one of smallest index.
+void reduce(const ir::Node& n, const HostTensor& in, HostTensor& out) {
+  const std::vector<int32_t> axes = ir::reduced_axes(n);
+  const size_t rank = in.shape.size();
+  std::vector<bool> reduced(rank, false);
+  for (int32_t a : axes) reduced.at(static_cast<size_t>(a)) = true;
+  // Output strides per input dim (0 along reduced dims), in elements.
+  std::vector<int64_t> ostride(rank, 0);
+  int64_t stride = 1;
+  int64_t count = 1;  // elements per output value
+  for (size_t d = rank; d-- > 0;) {
+    if (reduced[d]) {
+      count *= in.shape[d];
+      continue;
+    }
+    ostride[d] = stride;
+    stride *= in.shape[d];
+  }
+  const auto outs = static_cast<size_t>(out.numel());
+  const bool arg = n.op == ir::Op::argmax;
+  std::vector<double> acc(outs);
+  std::vector<int64_t> seen(outs, 0);
+  std::vector<int64_t> best(outs, 0);
+  std::vector<int64_t> pos(rank, 0);
+  const int64_t total = in.numel();
+  const size_t axis = static_cast<size_t>(n.axis);
+  int64_t o = 0;
+  for (int64_t i = 0; i < total; ++i) {
+    const double v = in.values[static_cast<size_t>(i)];
+    const auto u = static_cast<size_t>(o);
+    double& a = acc[u];
+    if (seen[u]++ == 0) {
+      a = v;
+      best[u] = pos[axis];
+    } else {
+      switch (n.op) {
+        case ir::Op::reduce_sum:
+        case ir::Op::reduce_mean:
+          a += v;
+          break;
+        case ir::Op::reduce_prod:
+          a *= v;
+          break;
+        case ir::Op::reduce_max:
+          a = std::fmax(a, v);
+          break;
+        case ir::Op::reduce_min:
+          a = std::fmin(a, v);
+          break;
+        case ir::Op::argmax:
+          // Strictly greater: the first maximum wins; the first NaN wins over numbers.
+          if (!std::isnan(a) && (v > a || std::isnan(v))) {
+            a = v;
+            best[u] = pos[axis];
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    // Advance the multi-index and the output offset.
+    for (size_t d = rank; d-- > 0;) {
+      ++pos[d];
+      o += ostride[d];
+      if (pos[d] < in.shape[d]) break;
+      o -= ostride[d] * pos[d];
+      pos[d] = 0;
+    }
+  }
+  for (size_t u = 0; u < outs; ++u) {
+    double v = arg ? static_cast<double>(best[u]) : acc[u];
+    if (n.op == ir::Op::reduce_mean) v /= static_cast<double>(count);
+    out.values[u] = round_to_dtype(v, n.dtype);
+  }
+}
+
 }  // namespace
 
 double round_to_dtype(double v, DType dtype) {
@@ -389,31 +467,7 @@ std::vector<HostTensor> interpret(const ir::Graph& g, const std::vector<HostTens
       return vals[static_cast<size_t>(n.inputs[k])];
     };
     if (ir::is_reduction(n.op)) {
-      const HostTensor& in = operand(0);
-      const int64_t cols = in.shape.back();
-      const int64_t rows = cols == 0 ? 0 : in.numel() / cols;
-      for (int64_t r = 0; r < rows; ++r) {
-        const double* row = in.values.data() + r * cols;
-        double acc = row[0];
-        for (int64_t c = 1; c < cols; ++c) {
-          switch (n.op) {
-            case ir::Op::reduce_sum:
-            case ir::Op::reduce_mean:
-              acc += row[c];
-              break;
-            case ir::Op::reduce_max:
-              acc = std::fmax(acc, row[c]);
-              break;
-            case ir::Op::reduce_min:
-              acc = std::fmin(acc, row[c]);
-              break;
-            default:
-              break;
-          }
-        }
-        if (n.op == ir::Op::reduce_mean) acc /= static_cast<double>(cols);
-        out.values[static_cast<size_t>(r)] = round_to_dtype(acc, n.dtype);
-      }
+      reduce(n, operand(0), out);
       continue;
     }
     const size_t arity = n.inputs.size();

@@ -49,6 +49,8 @@ constexpr std::array kOps = {
     OpInfo{Op::reduce_mean, "reduce_mean", 1},
     OpInfo{Op::reduce_max, "reduce_max", 1},
     OpInfo{Op::reduce_min, "reduce_min", 1},
+    OpInfo{Op::reduce_prod, "reduce_prod", 1},
+    OpInfo{Op::argmax, "argmax", 1},
 };
 
 const OpInfo& info(Op op) {
@@ -74,7 +76,12 @@ bool is_unary(Op op) { return op >= Op::neg && op <= Op::cast; }
 bool is_binary(Op op) { return op >= Op::add && op <= Op::ge; }
 bool is_comparison(Op op) { return op >= Op::eq && op <= Op::ge; }
 bool is_pointwise(Op op) { return op >= Op::neg && op <= Op::where; }
-bool is_reduction(Op op) { return op >= Op::reduce_sum && op <= Op::reduce_min; }
+bool is_reduction(Op op) { return op >= Op::reduce_sum && op <= Op::argmax; }
+
+std::vector<int32_t> reduced_axes(const Node& n) {
+  if (!n.axes.empty()) return n.axes;
+  return {n.axis};
+}
 
 std::optional<int64_t> static_numel(const Shape& shape) {
   int64_t n = 1;

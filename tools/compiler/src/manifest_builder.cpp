@@ -68,9 +68,13 @@ std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g) {
     node->dims = dims_to_fb(n.shape);
     node->inputs = n.inputs;
     node->scalar = n.scalar;
-    node->axis = n.axis;
+    // A multi-axis reduction stores axis -1 and its `axes`: a reader from
+    // before `axes` then refuses the node (no such axis) instead of reducing
+    // one axis of it.
+    node->axis = n.axes.empty() ? n.axis : -1;
     node->keepdim = n.keepdim;
     node->name = n.name;
+    node->axes = n.axes;
     out->nodes.push_back(std::move(node));
   }
   out->inputs = g.inputs;

@@ -213,6 +213,7 @@ class GraphCheck {
       fail(at + "keepdim", a.keepdim ? "true" : "false", b.keepdim ? "true" : "false");
     }
     if (a.name != b.name) fail(at + "name", "'" + a.name + "'", "'" + b.name + "'");
+    if (a.axes != b.axes) fail(at + "axes", ints_text(a.axes), ints_text(b.axes));
   }
 
   const std::string& delta_;

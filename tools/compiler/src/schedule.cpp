@@ -93,6 +93,8 @@ class Scheduler {
   NodeRole fit(int32_t id, int32_t gi) const {
     const Node& n = g_.node(id);
     const FusedGroup& G = s_.groups[gi];
+    if (G.reduction_of >= 0) return G.reduction_of == id ? NodeRole::row_scalar : NodeRole::none;
+    if (ir::is_reduction(n.op) && !is_row_reduction(g_, n)) return NodeRole::none;
     const Shape dom = concat(G.outer, G.inner);
     const Shape row_scalar = concat(G.outer, Dim::constant(1));
     if (ir::is_reduction(n.op)) {
@@ -159,12 +161,8 @@ class Scheduler {
     const Shape* dom = &n.shape;
     if (ir::is_reduction(n.op)) {
       const Node& in = g_.node(n.inputs.at(0));
-      if (in.shape.empty() || n.axis != static_cast<int32_t>(in.shape.size()) - 1) {
-        throw std::invalid_argument("kiln scheduler: graph '" + g_.name + "': node " +
-                                    std::to_string(id) + " reduces axis " + std::to_string(n.axis) +
-                                    "; only last-axis reductions are supported");
-      }
       dom = &in.shape;
+      if (!is_row_reduction(g_, n)) G.reduction_of = id;
     }
     if (dom->empty()) {
       G.inner = Dim::constant(1);
@@ -236,8 +234,14 @@ class Scheduler {
     }
     for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
       if (s_.group_of[id] < 0) continue;
+      // A standalone reduction reads its operand from a buffer unless it can
+      // compute it inline at each element.
+      const bool reads_buffer = s_.groups[s_.group_of[id]].reduction_of == id &&
+                                !reduction_operand_inline(g_, s_.inlinable, id);
       for (int32_t op : g_.node(id).inputs) {
-        if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] || s_.inlinable[op]) continue;
+        if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] ||
+            (s_.inlinable[op] && !reads_buffer))
+          continue;
         if (s_.group_of[op] > s_.group_of[id]) {
           throw std::logic_error("kiln scheduler: backward edge between groups");
         }
@@ -291,6 +295,42 @@ class Scheduler {
 
 }  // namespace
 
+namespace {
+
+bool same_shape_cone(const Graph& g, const std::vector<uint8_t>& inlinable, int32_t op,
+                     const Shape& shape) {
+  const Node& m = g.node(op);
+  if (m.op == Op::constant) return true;
+  if (m.shape != shape) return false;
+  if (m.op == Op::input) return true;
+  if (!inlinable[static_cast<size_t>(op)]) return false;
+  return std::all_of(m.inputs.begin(), m.inputs.end(),
+                     [&](int32_t c) { return same_shape_cone(g, inlinable, c, shape); });
+}
+
+}  // namespace
+
+bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable,
+                              int32_t reduction) {
+  const int32_t op = g.node(reduction).inputs.at(0);
+  if (is_leaf(g.node(op)) || !inlinable[static_cast<size_t>(op)]) return false;
+  return same_shape_cone(g, inlinable, op, g.node(op).shape);
+}
+
+bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {
+  if (n.op != Op::reduce_sum && n.op != Op::reduce_mean && n.op != Op::reduce_max &&
+      n.op != Op::reduce_min)
+    return false;
+  const Node& in = g.node(n.inputs.at(0));
+  if (!n.axes.empty() || in.shape.empty() || n.axis != static_cast<int32_t>(in.shape.size()) - 1)
+    return false;
+  // A whole rank-1 tensor, long or of unknown length: standalone, so CUDA
+  // can split it over many blocks (a fused row group gives it one).
+  const Dim& c = in.shape.back();
+  const bool short_row = c.is_constant() && c.value < kSplitRowsFrom;
+  return in.shape.size() > 1 || short_row;
+}
+
 ir::Shape FusedGroup::domain() const { return concat(outer, inner); }
 
 Schedule schedule_graph(const ir::Graph& g) { return Scheduler(g).run(); }
@@ -302,6 +342,15 @@ std::string schedule_to_string(const ir::Graph& g, const Schedule& s) {
     os << "g" << gi;
     if (G.copy_of >= 0) {
       os << " copy of " << G.copy_of << " " << ir::shape_to_string(g, G.domain()) << "\n";
+      continue;
+    }
+    if (G.reduction_of >= 0) {
+      const ir::Node& n = g.node(G.reduction_of);
+      os << " reduce " << G.reduction_of << ":" << ir::op_name(n.op) << " of "
+         << ir::shape_to_string(g, g.node(n.inputs[0]).shape) << " axes=[";
+      const auto axes = ir::reduced_axes(n);
+      for (size_t i = 0; i < axes.size(); ++i) os << (i ? "," : "") << axes[i];
+      os << "]\n";
       continue;
     }
     os << " O=" << ir::shape_to_string(g, G.outer) << " C=" << ir::shape_to_string(g, {G.inner})

@@ -140,15 +140,32 @@ Tensor operator>=(Tensor a, Tensor b);
 Tensor operator<(Tensor a, double b);
 Tensor operator>(Tensor a, double b);
 
-// Reductions. Only the last axis is supported for now (axis -1 or rank-1).
+// Reductions over one axis or several (`kiln::sum(x, {0, 2}, true)`); negative
+// axes count from the end. An axis out of range or named twice is a
+// TraceError. keepdim keeps each reduced axis as a dim of 1. Sums, means and
+// products of 16-bit floats accumulate in f32 (or wider) and round once.
+// max/min ignore a NaN unless every value is NaN (as fmax/fmin).
 Tensor sum(Tensor x, int axis = -1, bool keepdim = false);
 Tensor mean(Tensor x, int axis = -1, bool keepdim = false);
 Tensor max(Tensor x, int axis, bool keepdim = false);
 Tensor min(Tensor x, int axis, bool keepdim = false);
+Tensor prod(Tensor x, int axis = -1, bool keepdim = false);
+Tensor sum(Tensor x, const std::vector<int>& axes, bool keepdim = false);
+Tensor mean(Tensor x, const std::vector<int>& axes, bool keepdim = false);
+Tensor max(Tensor x, const std::vector<int>& axes, bool keepdim = false);
+Tensor min(Tensor x, const std::vector<int>& axes, bool keepdim = false);
+Tensor prod(Tensor x, const std::vector<int>& axes, bool keepdim = false);
+// Every axis of x, for a reduction over the whole tensor: sum(x, all_axes(x)).
+std::vector<int> all_axes(Tensor x);
+// The i64 index along `axis` of the largest value; the first one on ties. A
+// NaN counts as larger than any number, so the first NaN wins (as torch.argmax).
+Tensor argmax(Tensor x, int axis = -1, bool keepdim = false);
 
 // Composites, built from the ops above (computed in f32 for f16/bf16 input and
 // cast back, as PyTorch does).
 Tensor softmax(Tensor x, int axis = -1);
+// x - max - log(sum(exp(x - max))) over `axis`: stable for large |x|.
+Tensor log_softmax(Tensor x, int axis = -1);
 Tensor layernorm(Tensor x, Tensor weight, Tensor bias, double eps = 1e-5);
 Tensor rmsnorm(Tensor x, Tensor weight, double eps = 1e-6);
 

@@ -34,8 +34,9 @@ struct CpuLaunch {
 };
 
 // Names the CPU codegen in every key (the generator's and the JIT's); bumped
-// when the generated text changes for the same graph.
-inline constexpr const char* kCpuCodegenVersion = "cpu-codegen-v1";
+// when the generated text changes for the same graph (v2: reductions of a
+// whole rank-1 tensor are standalone kernels).
+inline constexpr const char* kCpuCodegenVersion = "cpu-codegen-v2";
 
 struct CpuLoweredGraph {
   std::vector<PlanBuffer> buffers;

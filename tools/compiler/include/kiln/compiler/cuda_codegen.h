@@ -32,9 +32,10 @@ struct CudaLaunch {
 
 // Names the CUDA codegen in every key; bumped when the generated text
 // changes for the same graph (v2: gelu rounded to 16 bits through
-// gelu_narrow.h), so cache keys change with it. The generator and the JIT
-// both use it.
-inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v2";
+// gelu_narrow.h; v3: reductions of a whole rank-1 tensor are standalone,
+// split over blocks), so cache keys change with it. The generator and the
+// JIT both use it.
+inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v3";
 // Alignment a specialization lowered with aligned16 guards on.
 inline constexpr int64_t kCudaVectorAlignment = 16;
 

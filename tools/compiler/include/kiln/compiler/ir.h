@@ -72,11 +72,14 @@ enum class Op : uint8_t {
   ge,
   // ternary pointwise
   where,  // where(cond, a, b)
-  // reductions over `axis` (normalized to >= 0), with `keepdim`
+  // reductions over `axis` (normalized to >= 0), or over `axes` when that
+  // holds two or more axes, with `keepdim`
   reduce_sum,
   reduce_mean,
   reduce_max,
   reduce_min,
+  reduce_prod,
+  argmax,  // over one `axis`; i64 index of the first maximum (a NaN counts as the maximum)
 };
 
 std::string_view op_name(Op op);
@@ -94,10 +97,13 @@ struct Node {
   Shape shape;
   std::vector<int32_t> inputs;  // node ids, all smaller than this node's id
   double scalar = 0;            // Op::constant
-  int32_t axis = 0;             // reductions
-  bool keepdim = false;         // reductions
-  std::string name;             // Op::input: the input's name
-  int32_t input_index = -1;     // Op::input: position among Graph::inputs
+  int32_t axis = 0;             // reductions: the reduced axis (the first of `axes` if set)
+  // Reductions over several axes: sorted, distinct, normalized, two or more.
+  // Empty for a single-axis reduction (which `axis` names).
+  std::vector<int32_t> axes;
+  bool keepdim = false;      // reductions
+  std::string name;          // Op::input: the input's name
+  int32_t input_index = -1;  // Op::input: position among Graph::inputs
 };
 
 struct Graph {
@@ -110,6 +116,9 @@ struct Graph {
 
   const Node& node(int32_t id) const { return nodes.at(static_cast<size_t>(id)); }
 };
+
+// The axes a reduction reduces, sorted: `axes`, or {axis} when it is empty.
+std::vector<int32_t> reduced_axes(const Node& n);
 
 // Product of all dims as a constant when every dim is constant.
 std::optional<int64_t> static_numel(const Shape& shape);

@@ -28,6 +28,10 @@ struct FusedGroup {
   // >= 0: a copy group writing graph output(s) that are this input or
   // constant node (nodes is then empty).
   int32_t copy_of = -1;
+  // >= 0: a standalone reduction group holding only this node, a reduction
+  // that is not a row reduction (is_row_reduction): over other or several
+  // axes, reduce_prod or argmax. Its operand is read from a buffer.
+  int32_t reduction_of = -1;
   bool has_reduction = false;
   // Loops per row: 1 + the highest phase of a row-vector node or reduction;
   // 0 when the group holds row-scalars only.
@@ -55,9 +59,20 @@ struct Schedule {
 
 inline constexpr int32_t kMaxInlineOps = 8;
 
+// A reduction the fused row groups handle: sum, mean, max or min over the
+// last axis only, but not of a rank-1 input of kSplitRowsFrom elements or
+// more (or of symbolic length). Other reductions get a group of their own.
+inline constexpr int64_t kSplitRowsFrom = 8192;
+
+// Whether the standalone reduction `reduction` computes its operand inline
+// rather than reading it from a buffer: an inlinable operand whose cone reads
+// only constants and nodes of the operand's own shape (no broadcast), so one
+// element index serves every read (cast(x) of an input x, say).
+bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable,
+                              int32_t reduction);
+bool is_row_reduction(const ir::Graph& g, const ir::Node& n);
+
 // Schedules a topologically ordered graph (canonical form recommended).
-// Throws std::invalid_argument for a reduction over an axis other than the
-// last one.
 Schedule schedule_graph(const ir::Graph& g);
 
 // One line per group: "g0 rows O=[n] C=4096 loops=3 nodes=[2,3,4] out=[4]".
