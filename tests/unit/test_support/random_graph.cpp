@@ -716,7 +716,32 @@ bool where_op(Builder& b) {
   return true;
 }
 
-// Reductions (over the last axis, the only one the graph API reduces today).
+// The axes a reduction of `x` runs over: one, drawn from [-rank, rank), or
+// (a quarter of the time, rank >= 2) two distinct ones; and the most values
+// one output combines.
+struct ReductionAxes {
+  std::vector<int> axes;
+  double count = 1;
+};
+
+ReductionAxes draw_axes(Builder& b, const Tensor& x, bool single) {
+  const auto rank = static_cast<int>(x.rank());
+  ReductionAxes r;
+  const int first = static_cast<int>(b.uniform(0, rank - 1));
+  r.axes.push_back(first);
+  if (!single && rank >= 2 && b.chance(0.25)) {
+    int second = static_cast<int>(b.uniform(0, rank - 2));
+    if (second >= first) ++second;
+    r.axes.push_back(second);
+  }
+  for (int& a : r.axes) {
+    r.count *= static_cast<double>(b.max_of(x.shape()[static_cast<size_t>(a)]));
+    if (b.chance(0.5)) a -= rank;  // negative axes count from the end
+  }
+  return r;
+}
+
+// Reductions over any axis or two: sum, mean, max, min, prod.
 bool reduction(Builder& b, kiln::ir::Op op) {
   const bool mean = op == kiln::ir::Op::reduce_mean;
   Val* xp = b.pick([&](const Val& v) {
@@ -725,12 +750,8 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   if (xp == nullptr) return false;
   const Val x = *xp;
   const DType t = x.t.dtype();
-  // The graph API reduces the last axis only for now; once it reduces any
-  // axis, draw it here (from [-rank, rank)).
-  const int axis = -1;
-  const auto rank = static_cast<int>(x.t.rank());
-  const auto c = static_cast<double>(
-      b.max_of(x.t.shape()[static_cast<size_t>(axis < 0 ? axis + rank : axis)]));
+  const ReductionAxes ra = draw_axes(b, x.t, false);
+  const double c = ra.count;
   const bool keepdim = b.chance(0.5);
   Meta m = x.m;
   double ulps = 0;
@@ -767,6 +788,25 @@ bool reduction(Builder& b, kiln::ir::Op op) {
     case kiln::ir::Op::reduce_max:
     case kiln::ir::Op::reduce_min:
       break;
+    case kiln::ir::Op::reduce_prod:
+      // Products grow or vanish geometrically: only factors kept away from
+      // zero and below 2, over a few values, where relative errors add up.
+      if (c > 12) return false;
+      if (is_float(t)) {
+        if (!x.m.pos || x.m.lo < 0.5 || x.m.hi > 2) return false;
+        const double rel = x.m.er + x.m.ea / x.m.lo;
+        m.hi = std::pow(x.m.hi, c);
+        m.lo = std::pow(x.m.lo, c);
+        m.ea = 0;
+        m.er = c * rel;
+        m.exact = false;
+        ulps = c + 1;
+      } else {
+        if (std::pow(std::max(x.m.hi, 1.0), c) > 1e9) return false;
+        m.hi = std::pow(std::max(x.m.hi, 1.0), c);
+        m.lo = 0;
+      }
+      break;
     default:
       return false;
   }
@@ -774,16 +814,19 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   Tensor r = x.t;
   switch (op) {
     case kiln::ir::Op::reduce_sum:
-      r = kiln::sum(x.t, axis, keepdim);
+      r = kiln::sum(x.t, ra.axes, keepdim);
       break;
     case kiln::ir::Op::reduce_mean:
-      r = kiln::mean(x.t, axis, keepdim);
+      r = kiln::mean(x.t, ra.axes, keepdim);
       break;
     case kiln::ir::Op::reduce_max:
-      r = kiln::max(x.t, axis, keepdim);
+      r = kiln::max(x.t, ra.axes, keepdim);
       break;
     case kiln::ir::Op::reduce_min:
-      r = kiln::min(x.t, axis, keepdim);
+      r = kiln::min(x.t, ra.axes, keepdim);
+      break;
+    case kiln::ir::Op::reduce_prod:
+      r = kiln::prod(x.t, ra.axes, keepdim);
       break;
     default:
       return false;
@@ -792,11 +835,30 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   return true;
 }
 
+// argmax over one axis: an index, so its input must be bit-exact on every
+// target (a rounding difference could move a tie), as comparisons require.
+bool argmax_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return v.t.rank() >= 1 && v.m.exact && is_numeric(v); });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const ReductionAxes ra = draw_axes(b, x.t, true);
+  Meta m;
+  m.hi = ra.count - 1;
+  m.lo = 0;
+  m.pos = true;
+  m.exact = true;
+  if (!b.fits(m, DType::i64, 0)) return false;
+  const Tensor r = kiln::argmax(x.t, ra.axes[0], b.chance(0.5));
+  b.result(r, m, {&x});
+  return true;
+}
+
 bool softmax_op(Builder& b) {
   Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
   if (xp == nullptr) return false;
   const Val x = *xp;
-  const auto c = static_cast<double>(b.max_of(x.t.shape().back()));
+  const ReductionAxes ra = draw_axes(b, x.t, true);
+  const double c = ra.count;
   Meta m;
   m.hi = 1;
   m.pos = true;
@@ -805,7 +867,30 @@ bool softmax_op(Builder& b) {
   m.er = 2 * abs_err(x.m) + (c + 8) * unit(x.t.dtype() == DType::f64 ? DType::f64 : DType::f32);
   m.exact = false;
   if (!b.fits(m, x.t.dtype(), 2)) return false;
-  const Tensor r = kiln::softmax(x.t);
+  const Tensor r = kiln::softmax(x.t, ra.axes[0]);
+  b.result(r, m, {&x});
+  return true;
+}
+
+// log_softmax = x - max - log(sum(exp(x - max))): at most 0, down to
+// -(2 max|x| + log c); d log_softmax_i = dx_i - sum_j s_j dx_j, so the
+// absolute error is at most twice the input's, plus the sum's rounding.
+bool log_softmax_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const ReductionAxes ra = draw_axes(b, x.t, true);
+  const double c = ra.count;
+  Meta m;
+  m.hi = 2 * x.m.hi + std::log(c);
+  m.lo = 0;
+  m.pos = false;
+  const DType acc = x.t.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  m.ea = 2 * abs_err(x.m) + (c + 8) * unit(acc) * (1 + m.hi);
+  m.er = 0;
+  m.exact = false;
+  if (!b.fits(m, x.t.dtype(), 2)) return false;
+  const Tensor r = kiln::log_softmax(x.t, ra.axes[0]);
   b.result(r, m, {&x});
   return true;
 }
@@ -1068,13 +1153,16 @@ const std::vector<Entry>& op_table() {
       {"ge", 1, [](Builder& b) { return comparison(b, Op::ge); }},
       {"where", 3, where_op},
       {"cast", 4, cast_op},
-      // Reductions (last axis).
+      // Reductions, over any axis or two.
       {"sum", 2, [](Builder& b) { return reduction(b, Op::reduce_sum); }},
       {"mean", 2, [](Builder& b) { return reduction(b, Op::reduce_mean); }},
       {"max", 2, [](Builder& b) { return reduction(b, Op::reduce_max); }},
       {"min", 2, [](Builder& b) { return reduction(b, Op::reduce_min); }},
+      {"prod", 1, [](Builder& b) { return reduction(b, Op::reduce_prod); }},
+      {"argmax", 1, argmax_op},
       // Composites.
       {"softmax", 2, softmax_op},
+      {"log_softmax", 1, log_softmax_op},
       {"layernorm", 1, layernorm_op},
       {"rmsnorm", 1, rmsnorm_op},
   };
