@@ -177,6 +177,42 @@ struct FallbackJit::Impl {
   // miss (a corrupt entry counted and removed). Counts a bypass when off.
   std::optional<detail::CacheEntry> lookup(const std::string& key, const ir::Graph& g,
                                            size_t code_blobs);
+  // A build's cache half, shared by both devices: the disk entry made into a
+  // specialization by `make`, else `compile()` (lower, compile, describe;
+  // timed whole) stored and made. A hit that cannot be made is corrupt and
+  // recompiled; a compiler failure is counted and rethrown, nothing stored.
+  template <typename Make, typename Compile>
+  auto cached(const std::string& key, const ir::Graph& g, size_t code_blobs,
+              const compiler::KeyComponents& components, Make make, Compile compile)
+      -> decltype(make(detail::CacheEntry{})) {
+    if (std::optional<detail::CacheEntry> entry = lookup(key, g, code_blobs)) {
+      try {
+        auto c = make(std::move(*entry));
+        disk_hits.fetch_add(1, std::memory_order_relaxed);
+        record({{"disk_hits", 1}});
+        return c;
+      } catch (const Error&) {
+        // Checksummed but not loadable: treated as corrupt, recompiled below.
+        corrupt_entries.fetch_add(1, std::memory_order_relaxed);
+        record({{"corrupt_entries", 1}});
+      }
+    }
+    log_miss(g, key, components);
+    const auto start = std::chrono::steady_clock::now();
+    detail::CacheEntry entry;
+    try {
+      entry = compile();
+    } catch (const JitCompileError&) {
+      compile_failures.fetch_add(1, std::memory_order_relaxed);
+      record({{"compile_failures", 1}});
+      throw;
+    }
+    store(key, detail::pack_entry(entry),
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now() - start)
+                                    .count()));
+    return make(std::move(entry));
+  }
   // Stores a compiled payload, prunes to the cap, and records the compile.
   void store(const std::string& key, std::span<const std::byte> payload, uint64_t elapsed_ns);
   void log_miss(const ir::Graph& g, const std::string& key,
@@ -302,43 +338,21 @@ CompiledPtr FallbackJit::Impl::build(const ir::Graph& g, const ir::SymbolValues&
     return CompiledPtr(std::move(c));
   };
 
-  if (std::optional<detail::CacheEntry> entry = lookup(key, g, 1)) {
-    try {
-      CompiledPtr c = make(std::move(*entry));
-      disk_hits.fetch_add(1, std::memory_order_relaxed);
-      record({{"disk_hits", 1}});
-      return c;
-    } catch (const Error&) {
-      // Checksummed but not loadable: treated as corrupt, recompiled below.
-      corrupt_entries.fetch_add(1, std::memory_order_relaxed);
-      record({{"corrupt_entries", 1}});
-    }
-  }
-  log_miss(g, key, components);
-  compiler::CpuCodegenOptions co;
-  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
-  const compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
-  const auto start = std::chrono::steady_clock::now();
-  detail::CacheEntry entry;
-  try {
+  return cached(key, g, 1, components, make, [&] {
+    compiler::CpuCodegenOptions co;
+    co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+    const compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
+    detail::CacheEntry entry;
     entry.code.push_back(detail::build_shared_object(options.cxx, flags, plan.kernels, g.name));
-  } catch (const JitCompileError&) {
-    compile_failures.fetch_add(1, std::memory_order_relaxed);
-    record({{"compile_failures", 1}});
-    throw;
-  }
-  const auto elapsed = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
-          .count());
-  // What the runtime adopts: the guards the generator would give this
-  // specialization, its plan and key.
-  entry.specialization = pack_specialization(
-      compiler::specialization(compiler::specialization_name(g, values), 0, values,
-                               compiler::specialization_guards(g, values, kDLCPU),
-                               compiler::launch_plan(plan, 0), key_hash, components));
-  for (const compiler::CpuKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
-  store(key, detail::pack_entry(entry), elapsed);
-  return make(std::move(entry));
+    // What the runtime adopts: the guards the generator would give this
+    // specialization, its plan and key.
+    entry.specialization = pack_specialization(
+        compiler::specialization(compiler::specialization_name(g, values), 0, values,
+                                 compiler::specialization_guards(g, values, kDLCPU),
+                                 compiler::launch_plan(plan, 0), key_hash, components));
+    for (const compiler::CpuKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
+    return entry;
+  });
 }
 
 std::optional<detail::CacheEntry> FallbackJit::Impl::lookup(const std::string& key,
@@ -422,45 +436,23 @@ std::shared_ptr<const detail::CudaSpecialization> FallbackJit::Impl::build_cuda(
     return std::shared_ptr<const detail::CudaSpecialization>(std::move(c));
   };
 
-  if (std::optional<detail::CacheEntry> entry = lookup(key, g, 0)) {
-    try {
-      auto c = make(std::move(*entry));
-      disk_hits.fetch_add(1, std::memory_order_relaxed);
-      record({{"disk_hits", 1}});
-      return c;
-    } catch (const Error&) {
-      // Checksummed but not loadable: recompiled below.
-      corrupt_entries.fetch_add(1, std::memory_order_relaxed);
-      record({{"corrupt_entries", 1}});
-    }
-  }
-  log_miss(g, key, components);
-  compiler::CudaCodegenOptions co;
-  co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
-  co.aligned16 = aligned16;
-  co.nvrtc = true;
-  const compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);
-  const auto start = std::chrono::steady_clock::now();
-  detail::CacheEntry entry;
-  try {
+  return cached(key, g, 0, components, make, [&] {
+    compiler::CudaCodegenOptions co;
+    co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+    co.aligned16 = aligned16;
+    co.nvrtc = true;
+    const compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);
+    detail::CacheEntry entry;
     entry.code = detail::build_cubins(plan.kernels, arch, g.name);
-  } catch (const JitCompileError&) {
-    compile_failures.fetch_add(1, std::memory_order_relaxed);
-    record({{"compile_failures", 1}});
-    throw;
-  }
-  const auto elapsed = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
-          .count());
-  auto guards = compiler::specialization_guards(
-      g, values, kDLCUDA, plan.vectorized ? compiler::kCudaVectorAlignment : 1);
-  guards.push_back(compiler::cuda_arch_guard(arch, false));
-  entry.specialization = pack_specialization(compiler::specialization(
-      compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
-      std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
-  for (const compiler::CudaKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
-  store(key, detail::pack_entry(entry), elapsed);
-  return make(std::move(entry));
+    auto guards = compiler::specialization_guards(
+        g, values, kDLCUDA, plan.vectorized ? compiler::kCudaVectorAlignment : 1);
+    guards.push_back(compiler::cuda_arch_guard(arch, false));
+    entry.specialization = pack_specialization(compiler::specialization(
+        compiler::specialization_name(g, values) + (aligned16 ? "" : ",unaligned"), 0, values,
+        std::move(guards), compiler::launch_plan(plan, 0), key_hash, components));
+    for (const compiler::CudaKernel& k : plan.kernels) entry.kernels.push_back(k.entry);
+    return entry;
+  });
 }
 
 ir::SymbolValues FallbackJit::Impl::specialize(const JitRequest& r,
@@ -472,8 +464,9 @@ ir::SymbolValues FallbackJit::Impl::specialize(const JitRequest& r,
   const fb::GraphEntry* entry =
       r.package.manifest().graphs()->LookupByKey(std::string(r.graph).c_str());
   const fb::Hash128* stored = entry->structure_hash();
-  const std::string graph_hash =
-      stored != nullptr ? compiler::Hash128{stored->lo(), stored->hi()}.hex() : std::string(r.graph);
+  const std::string graph_hash = stored != nullptr
+                                     ? compiler::Hash128{stored->lo(), stored->hi()}.hex()
+                                     : std::string(r.graph);
   std::optional<detail::SizeHistory> history;
   if (disk) history.emplace(disk->dir(), graph_hash);
   std::lock_guard lock(mutex);
