@@ -11,6 +11,7 @@
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
 #include "test_support/random_call.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 
@@ -30,13 +31,6 @@ kiln::Outputs pointwise() {
   return kiln::outputs(kiln::gelu(x * 1.5f + 0.25f));
 }
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "generator" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 kiln::compiler::GeneratorOptions options(const fs::path& dir) {
   kiln::compiler::GeneratorOptions o;
   o.name = "gen_test";
@@ -51,11 +45,6 @@ kiln::compiler::GeneratorOptions options(const fs::path& dir) {
 
 std::vector<kiln::ir::Graph> graphs() {
   return {kiln::trace("norms", &norms), kiln::trace("pointwise", &pointwise)};
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 void check_against_interpreter(kiln::Package& pkg, const kiln::ir::Graph& g, int64_t n,
@@ -93,7 +82,7 @@ kiln::Outputs small_scale() {
 // IndexWidth guard; the 64-bit pair only where the declared ranges reach
 // the limit.
 TEST(Generator, CudaGeneralSpecializationsComeInIndexWidths) {
-  const fs::path dir = fresh_dir("index_width");
+  const fs::path dir = kiln_test::fresh_dir("generator/index_width");
   auto o = options(dir);
   o.targets = {"cuda:sm_90"};
   o.nvcc = KILN_TEST_NVCC;
@@ -142,15 +131,16 @@ TEST(Generator, TargetsAreValidated) {
 }
 
 TEST(Generator, BuildsAPackageThatRunsAndMatchesTheInterpreter) {
-  const fs::path dir = fresh_dir("e2e");
+  const fs::path dir = kiln_test::fresh_dir("generator/e2e");
   const auto summary = kiln::compiler::run_generator(options(dir), graphs());
   EXPECT_EQ(summary.graphs, 2u);
   EXPECT_EQ(summary.specializations, 2u * (2 + 1));  // two targets; norms has n=4 + general
   for (const char* f : {"gen_test.kiln", "gen_test.h", "gen_test.cpp", "gen_test_embed.S"}) {
     EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
   }
-  EXPECT_NE(slurp(dir / "out" / "gen_test.h").find("void norms(const kiln::TensorView& x"),
-            std::string::npos);
+  EXPECT_NE(
+      kiln_test::slurp(dir / "out" / "gen_test.h").find("void norms(const kiln::TensorView& x"),
+      std::string::npos);
 
   kiln::Package pkg = kiln::Package::open(summary.package);
   EXPECT_EQ(pkg.graph_names().size(), 2u);
@@ -182,7 +172,7 @@ kiln::Outputs reductions_bf16() {
 }
 
 TEST(Generator, ReductionsOverAnyAxesRunThroughThePackage) {
-  const fs::path dir = fresh_dir("reductions");
+  const fs::path dir = kiln_test::fresh_dir("generator/reductions");
   const std::vector<kiln::ir::Graph> gs = {kiln::trace("reductions_f32", &reductions_f32),
                                            kiln::trace("reductions_bf16", &reductions_bf16)};
   const auto summary = kiln::compiler::run_generator(options(dir), gs);
@@ -215,7 +205,7 @@ TEST(Generator, WithoutTheGeneralSpecializationOnlyHotShapesAreBuilt) {
   EXPECT_EQ(kiln::compiler::enumerate_specializations(fixed, {}, false),
             (std::vector<kiln::ir::SymbolValues>{{}}));
 
-  const fs::path dir = fresh_dir("no_general");
+  const fs::path dir = kiln_test::fresh_dir("generator/no_general");
   auto o = options(dir);
   o.targets = {"cpu:x86-64"};
   o.general = false;
@@ -236,7 +226,7 @@ TEST(Generator, WithoutTheGeneralSpecializationOnlyHotShapesAreBuilt) {
 }
 
 TEST(Generator, OverlappingOutputIsRejectedNotComputedWrong) {
-  const fs::path dir = fresh_dir("overlap");
+  const fs::path dir = kiln_test::fresh_dir("generator/overlap");
   const auto summary =
       kiln::compiler::run_generator(options(dir), {kiln::trace("pointwise", &pointwise)});
   kiln::Package pkg = kiln::Package::open(summary.package);
@@ -259,34 +249,35 @@ TEST(Generator, OverlappingOutputIsRejectedNotComputedWrong) {
 }
 
 TEST(Generator, SameInputsGiveTheSameBytesAndNoRebuild) {
-  const fs::path dir = fresh_dir("repro");
+  const fs::path dir = kiln_test::fresh_dir("generator/repro");
   const auto first = kiln::compiler::run_generator(options(dir), graphs());
-  const std::string bytes = slurp(first.package);
+  const std::string bytes = kiln_test::slurp(first.package);
   const auto mtime = fs::last_write_time(first.package);
   const fs::path library = dir / "work" / "cpu-x86-64-v3" / "cpu-x86-64-v3.so";
   ASSERT_TRUE(fs::exists(library));
   const auto library_mtime = fs::last_write_time(library);
   const auto second = kiln::compiler::run_generator(options(dir), graphs());
-  EXPECT_EQ(slurp(second.package), bytes);
+  EXPECT_EQ(kiln_test::slurp(second.package), bytes);
   EXPECT_EQ(fs::last_write_time(second.package), mtime);   // unchanged output is not rewritten
   EXPECT_EQ(fs::last_write_time(library), library_mtime);  // and nothing was recompiled or relinked
 
   // A fresh work directory (a clean build) reproduces the package bit for bit.
-  auto other = options(fresh_dir("repro2"));
-  EXPECT_EQ(slurp(kiln::compiler::run_generator(other, graphs()).package), bytes);
+  auto other = options(kiln_test::fresh_dir("generator/repro2"));
+  EXPECT_EQ(kiln_test::slurp(kiln::compiler::run_generator(other, graphs()).package), bytes);
 }
 
 TEST(Generator, TagChangesEveryKey) {
-  auto a = options(fresh_dir("tag_a"));
-  auto b = options(fresh_dir("tag_b"));
+  auto a = options(kiln_test::fresh_dir("generator/tag_a"));
+  auto b = options(kiln_test::fresh_dir("generator/tag_b"));
   b.tag = "canary";
-  EXPECT_NE(
-      slurp(kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
-      slurp(kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
+  EXPECT_NE(kiln_test::slurp(
+                kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
+            kiln_test::slurp(
+                kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
 }
 
 TEST(Generator, MissingCompilerIsAClearError) {
-  auto o = options(fresh_dir("nocxx"));
+  auto o = options(kiln_test::fresh_dir("generator/nocxx"));
   o.cxx = "/nonexistent/clang++";
   try {
     kiln::compiler::run_generator(o, graphs());
@@ -302,7 +293,7 @@ TEST(Generator, UnusedSymbolIsRejected) {
     return kiln::outputs(kiln::input("x", kiln::f32, {3}) * 2.0f);
   });
   try {
-    kiln::compiler::run_generator(options(fresh_dir("unused")), {g});
+    kiln::compiler::run_generator(options(kiln_test::fresh_dir("generator/unused")), {g});
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("symbol 'm' is used by no input"), std::string::npos);

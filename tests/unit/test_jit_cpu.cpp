@@ -19,19 +19,13 @@
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit/fallback_jit.h"
 #include "test_support/jit_test_graph.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using kiln::jit::FallbackJit;
 using kiln::jit::JitOptions;
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "jit" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::vector<fs::path> entries(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -165,7 +159,7 @@ TEST_F(JitCpu, AfterTwoSizesOfASymbolOneDynamicCompileServesEveryOtherSize) {
 }
 
 TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
-  const fs::path dir = fresh_dir("disk_hit");
+  const fs::path dir = kiln_test::fresh_dir("jit/disk_hit");
   {
     FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);
@@ -185,7 +179,7 @@ TEST_F(JitCpu, AFreshJitOnTheSameCacheDirLoadsFromDiskWithoutCompiling) {
 }
 
 TEST_F(JitCpu, CorruptOrTruncatedEntryIsAMissThenRecompiledAndRewritten) {
-  const fs::path dir = fresh_dir("corrupt");
+  const fs::path dir = kiln_test::fresh_dir("jit/corrupt");
   {
     FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);
@@ -235,7 +229,7 @@ TEST_F(JitCpu, EightThreadsMissingOneKeyShareOneCompile) {
 // Each failing compiler: a typed error carrying what it said, a failure
 // counted, and nothing in the cache; a later good compiler then succeeds.
 TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
-  const fs::path dir = fresh_dir("failing");
+  const fs::path dir = kiln_test::fresh_dir("jit/failing");
   const fs::path cache = dir / "cache";
   const std::string real = KILN_TEST_CLANGXX;
   struct Case {
@@ -282,7 +276,7 @@ TEST_F(JitCpu, FailingKilledOrMissingCompilerIsATypedErrorAndCachesNothing) {
 // With a cap the least recently used entries go after each store; the entry
 // just stored stays.
 TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
-  const fs::path dir = fresh_dir("capped");
+  const fs::path dir = kiln_test::fresh_dir("jit/capped");
   {
     FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
@@ -305,7 +299,7 @@ TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
 }
 
 TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
-  const fs::path dir = fresh_dir("admin");
+  const fs::path dir = kiln_test::fresh_dir("jit/admin");
   {
     FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(jit);
@@ -376,7 +370,7 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not
 // once per JIT: it costs more than loading a cached entry.
 TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
-  const fs::path dir = fresh_dir("identity");
+  const fs::path dir = kiln_test::fresh_dir("jit/identity");
   const fs::path asked = dir / "asked";
   const std::string cxx = script(dir, "counting-clang++",
                                  "if [ \"$1\" = --version ]; then echo x >> '" + asked.string() +
@@ -455,14 +449,14 @@ std::string run_child(const fs::path& cache) {
 }
 
 TEST_F(JitCpu, ASecondProcessHitsTheDiskCacheWithZeroCompiles) {
-  const fs::path cache = fresh_dir("two_processes");
+  const fs::path cache = kiln_test::fresh_dir("jit/two_processes");
   EXPECT_NE(run_child(cache).find("JIT compiles=1 disk_hits=0"), std::string::npos);
   const std::string second = run_child(cache);
   EXPECT_NE(second.find("JIT compiles=0 disk_hits=1"), std::string::npos) << second;
 }
 
 TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
-  const fs::path cache = fresh_dir("four_processes");
+  const fs::path cache = kiln_test::fresh_dir("jit/four_processes");
   std::vector<std::thread> threads;
   std::vector<std::string> outputs(4);
   for (size_t p = 0; p < 4; ++p) {
@@ -482,7 +476,7 @@ TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
 // a process that loads the result runs those shapes precompiled, with zero
 // compiles (PyTorch's mega-cache hot-load, done as packages).
 TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
-  const fs::path dir = fresh_dir("export");
+  const fs::path dir = kiln_test::fresh_dir("jit/export");
   {
     FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
     use(jit);
@@ -519,7 +513,7 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
 // Nothing compiled: a valid delta with no graphs, which merges as a no-op;
 // no JIT registered: a typed error.
 TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
-  const fs::path dir = fresh_dir("export_empty");
+  const fs::path dir = kiln_test::fresh_dir("jit/export_empty");
   FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
   use(jit);
   EXPECT_EQ(package_->export_compiled(dir / "delta.kiln"), 0u);
@@ -540,7 +534,7 @@ TEST_F(JitCpu, ExportWithNothingCompiledOrNoJit) {
 // sizes seen by one process, a new process compiles a third size dynamic at
 // once, and that one specialization serves every further size.
 TEST_F(JitCpu, AutomaticDynamicRemembersSizesAcrossProcesses) {
-  const fs::path dir = fresh_dir("size_history");
+  const fs::path dir = kiln_test::fresh_dir("jit/size_history");
   {
     FallbackJit first({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir});
     use(first);

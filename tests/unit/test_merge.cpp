@@ -22,6 +22,7 @@
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
 #include "test_support/random_call.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 
@@ -63,13 +64,6 @@ kiln::Outputs pointwise() {
 kiln::Outputs other() {
   auto x = kiln::input("x", kiln::f32, {8});
   return kiln::outputs(kiln::exp(x));
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "merge" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
 }
 
 Bytes slurp(const fs::path& p) {
@@ -161,7 +155,7 @@ void check_against_interpreter(kiln::Package& pkg, const kiln::ir::Graph& g, int
 }
 
 TEST(Merge, GeneratedDeltaRunsItsStaticSpecializationPrecompiled) {
-  const fs::path dir = fresh_dir("generated");
+  const fs::path dir = kiln_test::fresh_dir("merge/generated");
   const auto g8 = kiln::trace("norms", &norms<8>);
   const Bytes base = slurp(generate(dir, "base", g8));
   const Bytes delta = slurp(generate(dir, "delta", kiln::trace("norms", &norms<64>)));
@@ -229,7 +223,7 @@ TEST(Merge, AGraphThatDiffersOrIsMissingIsRefusedNamingWhatDiffers) {
 }
 
 TEST(Merge, ATruncatedOrDamagedDeltaIsTheReadersTypedError) {
-  const fs::path dir = fresh_dir("truncated");
+  const fs::path dir = kiln_test::fresh_dir("merge/truncated");
   const Bytes base = kiln_test::make_test_package();
   Bytes delta = kiln_test::make_test_package({{.static_n8 = false, .more_statics = {16}}});
   write(dir / "base.kiln", base);
@@ -376,7 +370,7 @@ TEST(Merge, ANewTargetIsAddedOnlyWhereItCannotHideTheBasesSpecializations) {
 }
 
 TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {
-  const fs::path dir = fresh_dir("cli");
+  const fs::path dir = kiln_test::fresh_dir("merge/cli");
   const fs::path base = generate(dir, "base", kiln::trace("norms", &norms<8>));
   const fs::path delta = generate(dir, "delta", kiln::trace("norms", &norms<64>));
   const fs::path out = dir / "merged.kiln";

@@ -15,6 +15,7 @@
 #include "kiln/profile_format.h"
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 
@@ -23,37 +24,6 @@ namespace fs = std::filesystem;
 // make_test_package()'s graph: scale_add, symbol n, structure hash
 // {lo 0x1234, hi 0x5678}, written hi first.
 constexpr const char* kScaleAdd = "scale_add 00000000000056780000000000001234";
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "profile" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 const std::vector<uint8_t>& package_bytes() {
   static const std::vector<uint8_t> bytes = [] {
@@ -169,7 +139,7 @@ TEST(ProfileFormat, MalformedFilesNameTheLineWhatWasExpectedAndWhatCame) {
 // --- recording ----------------------------------------------------------------
 
 TEST(ProfileRecording, CountsEveryValidCallHitOrMissAndNoOther) {
-  const fs::path file = fresh_dir("counts") / "p.kprof";
+  const fs::path file = kiln_test::fresh_dir("profile/counts") / "p.kprof";
   kiln::Package p = open_recording(file);
   p.write_profile();  // nothing recorded: the file is not created
   EXPECT_FALSE(fs::exists(file));
@@ -188,15 +158,15 @@ TEST(ProfileRecording, CountsEveryValidCallHitOrMissAndNoOther) {
                kiln::Error);
   EXPECT_EQ(p.graph("scale_add").counters().calls, 7u);
   p.write_profile();
-  EXPECT_EQ(slurp(file), profile_text({{200, 1}, {5, 2}, {8, 3}}));  // by key text
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{200, 1}, {5, 2}, {8, 3}}));  // by key text
   // Counting starts afresh after a write; the next one adds to the file.
   call_rows(p, 5);
   p.write_profile();
-  EXPECT_EQ(slurp(file), profile_text({{200, 1}, {5, 3}, {8, 3}}));
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{200, 1}, {5, 3}, {8, 3}}));
 }
 
 TEST(ProfileRecording, WritesMergeWithTheFileAndReplaceItAtomically) {
-  const fs::path dir = fresh_dir("merge");
+  const fs::path dir = kiln_test::fresh_dir("profile/merge");
   const fs::path file = dir / "p.kprof";
   // Another process's graph and a hand-written comment are already there.
   std::ofstream(file) << "kiln-profile 1\n# by hand\nother 0000000000000000000000000000000f 5\n";
@@ -205,7 +175,7 @@ TEST(ProfileRecording, WritesMergeWithTheFileAndReplaceItAtomically) {
     call_rows(a, 8);
     call_rows(a, 8);
   }  // the destructor writes
-  const std::string after_first = slurp(file);
+  const std::string after_first = kiln_test::slurp(file);
   EXPECT_EQ(after_first, "kiln-profile 1\nother 0000000000000000000000000000000f 5\n" +
                              profile_text({{8, 2}}).substr(15));
   // A reader holding the file open keeps the bytes it opened: the profile is
@@ -217,8 +187,8 @@ TEST(ProfileRecording, WritesMergeWithTheFileAndReplaceItAtomically) {
     call_rows(b, 3);
   }
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(reader), {}), after_first);
-  EXPECT_EQ(slurp(file), "kiln-profile 1\nother 0000000000000000000000000000000f 5\n" +
-                             profile_text({{3, 1}, {8, 3}}).substr(15));
+  EXPECT_EQ(kiln_test::slurp(file), "kiln-profile 1\nother 0000000000000000000000000000000f 5\n" +
+                                        profile_text({{3, 1}, {8, 3}}).substr(15));
   // No temp file is left behind; the lock file stays (it is never replaced).
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename());
@@ -227,7 +197,7 @@ TEST(ProfileRecording, WritesMergeWithTheFileAndReplaceItAtomically) {
 }
 
 TEST(ProfileRecording, AMalformedFileIsLeftAloneAndTheCountsAreKept) {
-  const fs::path file = fresh_dir("malformed") / "p.kprof";
+  const fs::path file = kiln_test::fresh_dir("profile/malformed") / "p.kprof";
   const std::string garbage = "kiln-profile 1\nscale_add nothex 3\n";
   std::ofstream(file) << garbage;
   kiln::Package p = open_recording(file);
@@ -241,15 +211,15 @@ TEST(ProfileRecording, AMalformedFileIsLeftAloneAndTheCountsAreKept) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_EQ(slurp(file), garbage);
+  EXPECT_EQ(kiln_test::slurp(file), garbage);
   fs::remove(file);
   call_rows(p, 8);
   p.write_profile();
-  EXPECT_EQ(slurp(file), profile_text({{8, 2}}));
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{8, 2}}));
 }
 
 TEST(ProfileRecording, AFailedWriteInTheDestructorIsReportedOnStderr) {
-  const fs::path file = fresh_dir("unwritable") / "no_such_dir" / "p.kprof";
+  const fs::path file = kiln_test::fresh_dir("profile/unwritable") / "no_such_dir" / "p.kprof";
   testing::internal::CaptureStderr();
   {
     kiln::Package p = open_recording(file);
@@ -270,26 +240,26 @@ TEST(ProfileRecording, AFailedWriteInTheDestructorIsReportedOnStderr) {
   }
   fs::create_directories(file.parent_path());
   p.write_profile();
-  EXPECT_EQ(slurp(file), profile_text({{8, 1}}));
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{8, 1}}));
 }
 
 TEST(ProfileRecording, KilnProfileOutOverridesTheOptionAndIsReadAtOpen) {
-  const fs::path dir = fresh_dir("env");
+  const fs::path dir = kiln_test::fresh_dir("profile/env");
   std::optional<kiln::Package> p;
   {
-    ScopedEnv env("KILN_PROFILE_OUT", (dir / "env.kprof").c_str());
+    kiln_test::ScopedEnv env("KILN_PROFILE_OUT", (dir / "env.kprof").c_str());
     p.emplace(open_recording(dir / "option.kprof"));
   }
   call_rows(*p, 8);  // after the variable is gone: read once, at open
   p.reset();
-  EXPECT_EQ(slurp(dir / "env.kprof"), profile_text({{8, 1}}));
+  EXPECT_EQ(kiln_test::slurp(dir / "env.kprof"), profile_text({{8, 1}}));
   EXPECT_FALSE(fs::exists(dir / "option.kprof"));
   {
-    ScopedEnv empty("KILN_PROFILE_OUT", "");  // empty: the option stands
+    kiln_test::ScopedEnv empty("KILN_PROFILE_OUT", "");  // empty: the option stands
     kiln::Package q = open_recording(dir / "option.kprof");
     call_rows(q, 8);
   }
-  EXPECT_EQ(slurp(dir / "option.kprof"), profile_text({{8, 1}}));
+  EXPECT_EQ(kiln_test::slurp(dir / "option.kprof"), profile_text({{8, 1}}));
   // Neither: nothing is recorded (and write_profile does nothing).
   kiln::Package r = kiln::Package::open_memory(kiln_test::as_bytes(package_bytes()));
   call_rows(r, 8);
@@ -297,7 +267,7 @@ TEST(ProfileRecording, KilnProfileOutOverridesTheOptionAndIsReadAtOpen) {
 }
 
 TEST(ProfileRecording, ConcurrentCallsAreAllCounted) {
-  const fs::path file = fresh_dir("threads") / "p.kprof";
+  const fs::path file = kiln_test::fresh_dir("profile/threads") / "p.kprof";
   {
     kiln::Package p = open_recording(file);
     std::vector<std::thread> threads;
@@ -308,13 +278,13 @@ TEST(ProfileRecording, ConcurrentCallsAreAllCounted) {
     }
     for (auto& t : threads) t.join();
   }
-  EXPECT_EQ(slurp(file), profile_text({{1, 334}, {2, 333}, {3, 333}}));
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{1, 334}, {2, 333}, {3, 333}}));
 }
 
 // Four processes write one profile at once, 25 times each: the lock file
 // queues them, and no count is lost.
 TEST(ProfileRecording, ConcurrentProcessesLoseNothing) {
-  const fs::path file = fresh_dir("processes") / "p.kprof";
+  const fs::path file = kiln_test::fresh_dir("profile/processes") / "p.kprof";
   package_bytes();  // built here, not once per child
   std::vector<pid_t> children;
   for (int c = 0; c < 4; ++c) {
@@ -341,7 +311,7 @@ TEST(ProfileRecording, ConcurrentProcessesLoseNothing) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
-  EXPECT_EQ(slurp(file), profile_text({{1, 25}, {2, 25}, {3, 25}, {4, 25}, {8, 100}}));
+  EXPECT_EQ(kiln_test::slurp(file), profile_text({{1, 25}, {2, 25}, {3, 25}, {4, 25}, {8, 100}}));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "kiln/profile_format.h"
 #include "kiln/runtime.h"
 #include "test_support/random_call.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 
@@ -53,18 +54,6 @@ std::vector<kiln::ir::Graph> canonical_graphs() {
 
 std::string structure_of(kiln::Outputs (*fn)(), const char* name) {
   return kiln::compiler::structure_hash(kiln::trace(name, fn)).hex();
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "profile_generator" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 fs::path write_text(const fs::path& p, const std::string& text) {
@@ -127,7 +116,7 @@ TEST(ProfileGenerator, ProfiledTuplesComeWholeMostSpecificFirstAndOnce) {
 }
 
 TEST(ProfileGenerator, ShapesThatDoNotFitTheirGraphAreSkippedWithAWarning) {
-  const fs::path dir = fresh_dir("fit");
+  const fs::path dir = kiln_test::fresh_dir("profile_generator/fit");
   const std::string rc = "rows_cols " + structure_of(&rows_cols, "rows_cols");
   const std::string nm = "norms " + structure_of(&norms, "norms");
   const fs::path a =
@@ -175,7 +164,7 @@ TEST(ProfileGenerator, ShapesThatDoNotFitTheirGraphAreSkippedWithAWarning) {
 }
 
 TEST(ProfileGenerator, MoreShapesThanTheLimitKeepTheMostCalled) {
-  const fs::path dir = fresh_dir("limit");
+  const fs::path dir = kiln_test::fresh_dir("profile_generator/limit");
   const std::string nm = "norms " + structure_of(&norms, "norms");
   std::string text = "kiln-profile 1\n";
   const int64_t total = kiln::compiler::kMaxProfiledSpecializations + 6;
@@ -195,7 +184,7 @@ TEST(ProfileGenerator, MoreShapesThanTheLimitKeepTheMostCalled) {
 }
 
 TEST(ProfileGenerator, AMalformedProfileFailsBeforeAnythingCompiles) {
-  const fs::path dir = fresh_dir("malformed");
+  const fs::path dir = kiln_test::fresh_dir("profile_generator/malformed");
   auto o = options(dir);
   o.cxx = "/nonexistent/clang++";  // never reached
   o.profiles = {write_text(dir / "bad.kprof", "kiln-profile 1\nnorms abc 1\n")};
@@ -223,7 +212,7 @@ TEST(ProfileGenerator, AMalformedProfileFailsBeforeAnythingCompiles) {
 // Record with one build, precompile the profile with the next, and the
 // recorded shapes hit static specializations of their own.
 TEST(ProfileGenerator, RecordedShapesBecomeStaticSpecializationsThatHit) {
-  const fs::path dir = fresh_dir("end_to_end");
+  const fs::path dir = kiln_test::fresh_dir("profile_generator/end_to_end");
   const auto traced = graphs();
   const kiln::ir::Graph& norms_graph = traced[0];
   const kiln::ir::Graph& rc_graph = traced[1];
@@ -242,8 +231,9 @@ TEST(ProfileGenerator, RecordedShapesBecomeStaticSpecializationsThatHit) {
   }
   const std::string rc = "rows_cols " + structure_of(&rows_cols, "rows_cols");
   const std::string nm = "norms " + structure_of(&norms, "norms");
-  EXPECT_EQ(slurp(recorded), "kiln-profile 1\n" + nm + " n=4 1\n" + nm + " n=7 1\n" + rc +
-                                 " c=12 r=5 1\n" + rc + " c=8 r=2 1\n" + rc + " c=8 r=3 2\n");
+  EXPECT_EQ(kiln_test::slurp(recorded), "kiln-profile 1\n" + nm + " n=4 1\n" + nm + " n=7 1\n" +
+                                            rc + " c=12 r=5 1\n" + rc + " c=8 r=2 1\n" + rc +
+                                            " c=8 r=3 2\n");
 
   // 2. The next build takes it, plus a second profile with what no longer fits.
   const fs::path stale = write_text(dir / "stale.kprof", "kiln-profile 1\n" + rc +
@@ -275,13 +265,13 @@ TEST(ProfileGenerator, RecordedShapesBecomeStaticSpecializationsThatHit) {
 
   // 4. Counts do not shape the package: the same shapes, counted again,
   // give the same bytes.
-  const std::string bytes = slurp(second.package);
+  const std::string bytes = kiln_test::slurp(second.package);
   {
     kiln::Package again = kiln::Package::open(second.package, {.profile_out = recorded});
     check_call(again, rc_graph, {5, 12}, "r=5,c=12");
   }
-  EXPECT_NE(slurp(recorded).find(" c=12 r=5 2\n"), std::string::npos);
-  EXPECT_EQ(slurp(kiln::compiler::run_generator(o, traced).package), bytes);
+  EXPECT_NE(kiln_test::slurp(recorded).find(" c=12 r=5 2\n"), std::string::npos);
+  EXPECT_EQ(kiln_test::slurp(kiln::compiler::run_generator(o, traced).package), bytes);
 }
 
 }  // namespace

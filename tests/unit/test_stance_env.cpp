@@ -7,28 +7,9 @@
 
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
+#include "test_support/scratch_files.h"
 
 namespace {
-
-// Sets an environment variable for one scope, restoring the old value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 kiln_test::TestGraphOptions small_range() {
   kiln_test::TestGraphOptions o;
@@ -48,7 +29,7 @@ void call_rows(kiln::Package& p, int64_t rows) {
 TEST(StanceEnv, KilnStanceOverridesTheOpenOptions) {
   const std::vector<uint8_t> bytes = kiln_test::make_test_package({small_range()});
   {
-    ScopedEnv env("KILN_STANCE", "fail_on_recompile");
+    kiln_test::ScopedEnv env("KILN_STANCE", "fail_on_recompile");
     kiln::Package p =
         kiln::Package::open_memory(kiln_test::as_bytes(bytes), {.stance = kiln::Stance::fallback});
     EXPECT_EQ(p.stance(), kiln::Stance::fail_on_recompile);
@@ -57,7 +38,7 @@ TEST(StanceEnv, KilnStanceOverridesTheOpenOptions) {
     EXPECT_THROW(call_rows(p, 200), kiln::NoSpecializationError);
   }
   {
-    ScopedEnv env("KILN_STANCE", "fallback");
+    kiln_test::ScopedEnv env("KILN_STANCE", "fallback");
     kiln::Package p = kiln::Package::open_memory(kiln_test::as_bytes(bytes),
                                                  {.stance = kiln::Stance::fail_on_recompile});
     EXPECT_EQ(p.stance(), kiln::Stance::fallback);
@@ -69,7 +50,7 @@ TEST(StanceEnv, KilnStanceOverridesTheOpenOptions) {
 
 TEST(StanceEnv, AnUnknownKilnStanceIsRefusedNamingTheAcceptedValues) {
   const std::vector<uint8_t> bytes = kiln_test::make_test_package({small_range()});
-  ScopedEnv env("KILN_STANCE", "eager");
+  kiln_test::ScopedEnv env("KILN_STANCE", "eager");
   try {
     kiln::Package::open_memory(kiln_test::as_bytes(bytes));
     FAIL() << "no error";
@@ -85,7 +66,7 @@ TEST(StanceEnv, KilnLogRecompilesNamesEachFailedGuard) {
   kiln::Package p = kiln::Package::open_memory(kiln_test::as_bytes(bytes),
                                                {.stance = kiln::Stance::fail_on_recompile});
   {
-    ScopedEnv env("KILN_LOG", "cache,recompiles");
+    kiln_test::ScopedEnv env("KILN_LOG", "cache,recompiles");
     testing::internal::CaptureStderr();
     EXPECT_THROW(call_rows(p, 200), kiln::RecompileError);
     const std::string log = testing::internal::GetCapturedStderr();
@@ -105,7 +86,7 @@ TEST(StanceEnv, KilnLogRecompilesNamesEachFailedGuard) {
   EXPECT_THROW(call_rows(p, 200), kiln::RecompileError);
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   // A hit logs nothing even when asked.
-  ScopedEnv env("KILN_LOG", "recompiles");
+  kiln_test::ScopedEnv env("KILN_LOG", "recompiles");
   testing::internal::CaptureStderr();
   call_rows(p, 8);
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
