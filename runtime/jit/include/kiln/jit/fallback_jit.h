@@ -50,7 +50,7 @@ struct JitCounters {
   uint64_t disk_hits = 0;         // loaded from the disk cache
   uint64_t compiles = 0;          // compiled now (includes the ones stored)
   uint64_t compile_failures = 0;  // JitCompileError: nothing was cached
-  uint64_t compile_ns = 0;        // wall time of the successful compiles
+  uint64_t compile_ns = 0;        // wall time of the successful compiles, lowering included
   uint64_t corrupt_entries = 0;   // disk entries that failed their checks: recompiled
   uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
   uint64_t declined = 0;          // not a CPU call
