@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -575,6 +576,54 @@ TEST(CodegenCpu, ReductionsOverAnyAxes) {
   batch.build();
   batch.check();
   EXPECT_GT(batch.checked_outputs, 500u);
+}
+
+// Matmul groups: plain, batched (shared B folds into one taller GEMM; A
+// shared; both batched), odd sizes around the kernel's 8 x 64 x 256 blocks,
+// and each epilogue (scale, bias, relu) with the pointwise consumer after it.
+kiln::Outputs g_matmul() {
+  auto m = kiln::sym("m");
+  auto k = kiln::sym("k");
+  auto n = kiln::sym("n");
+  auto a = kiln::input("a", g_t, {m, k});
+  auto b = kiln::input("b", g_t, {k, n});
+  auto x = kiln::input("x", g_t, {3, m, k});
+  auto y = kiln::input("y", g_t, {3, k, n});
+  auto bias = kiln::input("bias", g_t, {n});
+  auto plain = kiln::matmul(a, b);
+  auto shared_b = kiln::matmul(x, b);
+  auto shared_a = kiln::matmul(a, y);
+  auto both = kiln::matmul(x, y);
+  auto affine = kiln::relu(kiln::matmul(x, b) * 0.5 + bias);
+  auto scaled = kiln::matmul(a, b) / 4.0;
+  auto then_pointwise = kiln::tanh(kiln::matmul(a, b) + bias) * 2.0;
+  return kiln::Outputs({plain, shared_b, shared_a, both, affine, scaled, then_pointwise});
+}
+
+TEST(CodegenCpu, MatmulWithEpilogues) {
+  Batch batch("matmul");
+  std::vector<ShapeSet> runs;
+  for (const auto& [m, k, n] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {2, 3, 5}, {8, 64, 64}, {9, 257, 65}, {17, 300, 130}, {33, 40, 7}}) {
+    runs.push_back(ShapeSet{{{m, k}, {k, n}, {3, m, k}, {3, k, n}, {n}}});
+  }
+  // f32 sums of K products in f32 drift from the exact sum by about
+  // sqrt(K) * eps * |terms|: beyond f32's 1e-5 absolute tolerance where a
+  // result cancels to near zero once K reaches the hundreds (as for any
+  // f32 BLAS). f32 therefore runs the shapes with K <= 128; 16-bit results,
+  // whose rounding dominates, run them all.
+  std::vector<ShapeSet> short_k;
+  for (const ShapeSet& r : runs) {
+    if (r.input_shapes[0][1] <= 128) short_k.push_back(r);
+  }
+  for (DType t : {DType::f32, DType::bf16, DType::f16}) {
+    g_t = t;
+    batch.add("matmul_" + std::string(kiln::dtype_name(t)), kiln::trace("matmul", &g_matmul),
+              t == DType::f32 ? short_k : runs, {2});
+  }
+  batch.build();
+  batch.check();
+  EXPECT_GE(batch.checked_outputs, 7u * (5u + 7u + 7u));
 }
 
 // Few outputs over long runs: two launches, partials through temps.

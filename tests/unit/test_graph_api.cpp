@@ -268,3 +268,40 @@ TEST(GraphApi, OpNamesRoundTrip) {
 }
 
 }  // namespace
+
+TEST(GraphApi, MatmulShapesAndErrors) {
+  const kiln::ir::Graph g = kiln::trace("mm", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::bf16, {4, n, 64});
+    auto w = kiln::input("w", kiln::bf16, {64, 32});
+    return kiln::outputs(kiln::matmul(x, w));
+  });
+  const auto& out = g.node(g.outputs[0]);
+  EXPECT_EQ(out.op, kiln::ir::Op::matmul);
+  EXPECT_EQ(out.dtype, kiln::DType::bf16);
+  EXPECT_EQ(kiln::ir::shape_to_string(g, out.shape), "[4, n, 32]");
+
+  auto error = [](kiln::DType ta, std::vector<kiln::DimArg> sa, kiln::DType tb,
+                  std::vector<kiln::DimArg> sb) {
+    static kiln::DType s_ta, s_tb;
+    static std::vector<kiln::DimArg> s_sa, s_sb;
+    s_ta = ta, s_tb = tb, s_sa = std::move(sa), s_sb = std::move(sb);
+    return trace_error([] {
+      return kiln::outputs(
+          kiln::matmul(kiln::input("a", s_ta, s_sa), kiln::input("b", s_tb, s_sb)));
+    });
+  };
+  using kiln::DType;
+  EXPECT_NE(error(DType::f32, {3, 4}, DType::f32, {5, 6}).find(
+                "shapes [3, 4] and [5, 6] do not multiply"),
+            std::string::npos);
+  EXPECT_NE(error(DType::f32, {4}, DType::f32, {4, 6}).find("rank 2 or more"), std::string::npos);
+  EXPECT_NE(error(DType::f32, {3, 4}, DType::bf16, {4, 6}).find("dtype mismatch: f32 and bf16"),
+            std::string::npos);
+  EXPECT_NE(error(DType::i32, {3, 4}, DType::i32, {4, 6}).find("f32, f16 or bf16, got i32"),
+            std::string::npos);
+  EXPECT_NE(error(DType::f32, {2, 1, 3, 4}, DType::f32, {1, 5, 4, 6})
+                .find("broadcast only partly to [2, 5]"),
+            std::string::npos);
+  EXPECT_EQ(error(DType::f32, {2, 5, 3, 4}, DType::f32, {4, 6}), "");
+}

@@ -352,4 +352,38 @@ TEST(Schedule, DeadNodesAreNotScheduled) {
   EXPECT_EQ(s.groups[0].nodes.size(), 1u);
 }
 
+// A matmul is a group of its own; a scale, bias add and relu after it join
+// it as its epilogue, in that order only; anything else reads its buffer.
+TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
+  const Graph g = traced("mm", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::bf16, {n, 64});
+    auto w = kiln::input("w", kiln::bf16, {64, 32});
+    auto b = kiln::input("b", kiln::bf16, {32});
+    auto h = kiln::relu(kiln::matmul(x, w) * 0.125 + b);  // all three in the epilogue
+    auto r = kiln::matmul(x, w) + b;
+    auto late_scale = kiln::relu(r) * 2.0;  // relu joins; a scale after it does not
+    auto shared = kiln::matmul(x, w);       // read twice: no epilogue
+    return kiln::outputs(kiln::tanh(h), late_scale, shared + b, kiln::exp(shared));
+  });
+  const Schedule s = schedule_graph(g);
+  expect_valid(g, s);
+  std::vector<std::vector<Op>> matmul_groups;
+  for (const auto& G : s.groups) {
+    if (G.matmul_of < 0) continue;
+    std::vector<Op> ops;
+    for (int32_t id : G.nodes) ops.push_back(g.node(id).op);
+    matmul_groups.push_back(ops);
+    EXPECT_EQ(G.nodes.front(), G.matmul_of);
+    EXPECT_TRUE(s.materialized[static_cast<size_t>(G.nodes.back())]);
+  }
+  std::sort(matmul_groups.begin(), matmul_groups.end());
+  const std::vector<std::vector<Op>> want = {{Op::matmul},
+                                             {Op::matmul, Op::add, Op::relu},
+                                             {Op::matmul, Op::mul, Op::add, Op::relu}};
+  auto sorted = want;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(matmul_groups, sorted) << kiln::compiler::schedule_to_string(g, s);
+}
+
 }  // namespace

@@ -853,6 +853,51 @@ bool argmax_op(Builder& b) {
   return true;
 }
 
+// matmul(x, y) with y a new input [.., K, N]: x's batch dims or none, N a
+// small constant or one of x's dims. Magnitudes add up over K, so only
+// short contractions of small values fit the dtype's bounds (mostly K <= 16).
+bool matmul_op(Builder& b) {
+  if (b.inputs() >= Builder::kMaxInputs) return false;
+  Val* xp = b.pick([](const Val& v) {
+    const DType t = v.t.dtype();
+    return v.t.rank() >= 2 && (t == DType::f32 || t == DType::f16 || t == DType::bf16);
+  });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const DType t = x.t.dtype();
+  const Shape xs = x.t.shape();
+  const Dim k = xs.back();
+  const double kmax = static_cast<double>(b.max_of(k));
+  std::vector<Dim> n_choices = {Dim::constant(1), Dim::constant(3), Dim::constant(8),
+                                Dim::constant(17)};
+  for (const Dim& d : xs) n_choices.push_back(d);
+  const Dim n = b.choose(n_choices);
+  Shape ys;
+  if (xs.size() > 2 && b.chance(0.5)) ys.assign(xs.begin(), xs.end() - 2);
+  ys.push_back(k);
+  ys.push_back(n);
+  Shape out(xs.begin(), xs.end() - 1);
+  out.push_back(n);
+  if (b.max_numel(out) > b.options().max_numel || b.max_numel(ys) > b.options().max_numel) {
+    return false;
+  }
+  const Meta ym = Builder::input_meta(t);
+  Meta m;
+  m.hi = kmax * x.m.hi * ym.hi;
+  m.lo = 0;
+  m.pos = false;
+  m.exact = false;
+  // x's error through every product, and the f32 accumulation's rounding
+  // (a walk of K steps over partial sums up to m.hi).
+  m.ea = kmax * abs_err(x.m) * ym.hi + kmax * unit(DType::f32) * m.hi;
+  m.er = 0;
+  if (!b.fits(m, t, 1)) return false;
+  const Val& y = b.new_input(t, ys);
+  const Tensor r = kiln::matmul(x.t, y.t);
+  b.result(r, m, {&x, &y});
+  return true;
+}
+
 bool softmax_op(Builder& b) {
   Val* xp = b.pick([](const Val& v) { return is_float(v.t.dtype()) && v.t.rank() >= 1; });
   if (xp == nullptr) return false;
@@ -1160,6 +1205,7 @@ const std::vector<Entry>& op_table() {
       {"min", 2, [](Builder& b) { return reduction(b, Op::reduce_min); }},
       {"prod", 1, [](Builder& b) { return reduction(b, Op::reduce_prod); }},
       {"argmax", 1, argmax_op},
+      {"matmul", 2, matmul_op},
       // Composites.
       {"softmax", 2, softmax_op},
       {"log_softmax", 1, log_softmax_op},

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "group_emitter.h"
+#include "matmul_plan.h"
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/schedule.h"
 
@@ -27,6 +28,11 @@ class KernelEmitter : public GroupEmitter {
   using GroupEmitter::GroupEmitter;
 
   void run() {
+    if (G_.matmul_of >= 0) {
+      emit_matmul();
+      assemble();
+      return;
+    }
     if (G_.reduction_of >= 0) {
       reduction_arguments();
       emit_reduction();
@@ -463,6 +469,104 @@ class KernelEmitter : public GroupEmitter {
     for (int32_t id : heap_scratch) o += "  __builtin_free(scr" + std::to_string(id) + ");\n";
   }
 
+  // ---- matmul groups --------------------------------------------------------------
+  // A blocked GEMM (docs/codegen.md): a work item is kMatmulRows rows of one
+  // batch's D. Per block of kMatmulCols columns it keeps the tile's sums in
+  // f32 and walks K in blocks of kMatmulDepth, first converting the block
+  // of B (and of A) to f32 on the stack, whatever the dtypes and transposes,
+  // so the inner loop is a plain f32 multiply-add over contiguous columns
+  // that the compiler vectorizes for the target's width.
+  void emit_matmul() {
+    const MatmulPlan p = plan_matmul(g_, s_, gi_, sv_);
+    for (int32_t r : {p.a, p.b, p.bias}) {
+      if (r < 0 || read_slot_.count(r)) continue;
+      const int32_t b = bm_.read_buffer[static_cast<size_t>(r)];
+      if (b < 0) throw std::logic_error("kiln codegen: matmul operand has no buffer");
+      read_slot_[r] = static_cast<int32_t>(arg_buffers.size());
+      arg_buffers.push_back(static_cast<uint32_t>(b));
+    }
+    for (uint32_t b : bm_.write_buffers[static_cast<size_t>(p.out)]) {
+      write_slots_[p.out].push_back(static_cast<int32_t>(arg_buffers.size()));
+      arg_buffers.push_back(b);
+    }
+    const SizeExpr tiles = p.m.ceil_div(SizeExpr::constant(kMatmulRows));
+    work_items = p.batch * tiles;
+    item_cost = SizeExpr::constant(kMatmulRows) * p.k * p.n;
+
+    const std::string rows = std::to_string(kMatmulRows);
+    const std::string cols = std::to_string(kMatmulCols);
+    const std::string depth = std::to_string(kMatmulDepth);
+    const std::string a = "b" + std::to_string(read_slot_.at(p.a));
+    const std::string b = "b" + std::to_string(read_slot_.at(p.b));
+    const DType t = p.dtype;
+    const std::string load_a = load_value(
+        t, p.trans_a ? "A[(k0 + kk) * LDA + i0 + ii]" : "A[(i0 + ii) * LDA + k0 + kk]");
+    const std::string load_b = load_value(
+        t, p.trans_b ? "B[(j0 + jj) * LDB + k0 + kk]" : "B[(k0 + kk) * LDB + j0 + jj]");
+    std::string v = "acc[ii][jj]";
+    if (p.alpha != 1.0) v = "(" + v + " * " + float_literal(p.alpha, CType::f32) + ")";
+    if (p.bias >= 0) {
+      v = "(" + v + " + " +
+          load_value(t, "b" + std::to_string(read_slot_.at(p.bias)) + "[j0 + jj]") + ")";
+    }
+    std::string& o = body_;
+    o += "  // " + describe(p.out) + " = " + (p.relu ? "relu(" : "(") +
+         (p.alpha != 1.0 ? float_literal(p.alpha, CType::f32) + " * " : "") + "A" +
+         (p.trans_a ? "^T" : "") + " B" + (p.trans_b ? "^T" : "") +
+         (p.bias >= 0 ? " + bias" : "") + ") over " + p.batch.to_string(g_) + " batch(es) of " +
+         p.m.to_string(g_) + " x " + p.n.to_string(g_) + " x " + p.k.to_string(g_) + ".\n";
+    o += "  [[maybe_unused]] const int64_t* syms = args->symbols;\n";
+    auto def = [&](const char* name, const SizeExpr& e) {
+      o += std::string("  const int64_t ") + name + " = " + e.to_cpp("syms") + ";\n";
+    };
+    def("M", p.m);
+    def("N", p.n);
+    def("K", p.k);
+    def("LDA", p.lda);
+    def("LDB", p.ldb);
+    def("SA", p.stride_a);
+    def("SB", p.stride_b);
+    def("TILES", tiles);
+    o += "  float bp[" + depth + " * " + cols + "];\n";
+    o += "  float ap[" + rows + " * " + depth + "];\n";
+    o += "  for (int64_t w = begin; w < end; ++w) {\n";
+    o += "    const int64_t bi = w / TILES;\n";
+    o += "    const int64_t i0 = (w % TILES) * " + rows + ";\n";
+    o += "    const int64_t mr = M - i0 < " + rows + " ? M - i0 : " + rows + ";\n";
+    o += "    const " + std::string(storage_name(t)) + "* A = " + a + " + bi * SA;\n";
+    o += "    const " + std::string(storage_name(t)) + "* B = " + b + " + bi * SB;\n";
+    o += "    for (int64_t j0 = 0; j0 < N; j0 += " + cols + ") {\n";
+    o += "      const int64_t nb = N - j0 < " + cols + " ? N - j0 : " + cols + ";\n";
+    o += "      float acc[" + rows + "][" + cols + "] = {};\n";
+    o += "      for (int64_t k0 = 0; k0 < K; k0 += " + depth + ") {\n";
+    o += "        const int64_t kb = K - k0 < " + depth + " ? K - k0 : " + depth + ";\n";
+    o += "        for (int64_t kk = 0; kk < kb; ++kk)\n";
+    o += "          for (int64_t jj = 0; jj < " + cols + "; ++jj)\n";
+    o += "            bp[kk * " + cols + " + jj] = jj < nb ? " + load_b + " : 0.0f;\n";
+    o += "        for (int64_t ii = 0; ii < " + rows + "; ++ii)\n";
+    o += "          for (int64_t kk = 0; kk < kb; ++kk)\n";
+    o += "            ap[ii * " + depth + " + kk] = ii < mr ? " + load_a + " : 0.0f;\n";
+    o += "        for (int64_t kk = 0; kk < kb; ++kk) {\n";
+    o += "          for (int64_t ii = 0; ii < " + rows + "; ++ii) {\n";
+    o += "            const float av = ap[ii * " + depth + " + kk];\n";
+    o += "            for (int64_t jj = 0; jj < " + cols + "; ++jj) acc[ii][jj] += av * bp[kk * " +
+         cols + " + jj];\n";
+    o += "          }\n        }\n      }\n";
+    o += "      for (int64_t ii = 0; ii < mr; ++ii) {\n";
+    o += "        for (int64_t jj = 0; jj < nb; ++jj) {\n";
+    o += "          float v = " + v + ";\n";
+    if (p.relu) o += "          v = v > 0.0f ? v : 0.0f;\n";
+    o += "          const int64_t at = bi * M * N + (i0 + ii) * N + j0 + jj;\n";
+    for (int32_t slot : write_slots_.at(p.out)) {
+      o += "          " + store_stmt(t, slot, "at", "v") + "\n";
+    }
+    o += "        }\n      }\n    }\n  }\n";
+  }
+
+  static constexpr int64_t kMatmulRows = 8;
+  static constexpr int64_t kMatmulCols = 64;
+  static constexpr int64_t kMatmulDepth = 256;
+
   // ---- standalone reductions ----------------------------------------------------
  public:
   // A rows reduction with few outputs over a long last run gives the
@@ -713,6 +817,9 @@ class KernelEmitter : public GroupEmitter {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
     } else if (G_.reduction_of >= 0) {
       s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + ".\n";
+    } else if (G_.matmul_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": matmul node " + std::to_string(G_.matmul_of) +
+           " and its epilogue.\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +

@@ -24,6 +24,7 @@
 
 #include "gelu_narrow.h"
 #include "group_emitter.h"
+#include "matmul_plan.h"
 
 namespace kiln::compiler {
 namespace {
@@ -1365,6 +1366,54 @@ class CudaKernelEmitter : public GroupEmitter {
 
 }  // namespace
 
+namespace {
+
+// A matmul group as one cuBLASLt call: no kernel of ours, its epilogue in
+// cuBLASLt's (docs/cuda.md).
+CudaLaunch gemm_launch(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
+                       const ir::SymbolValues& static_values) {
+  const MatmulPlan p = plan_matmul(g, s, gi, static_values);
+  GemmLaunch gemm;
+  gemm.a_dtype = p.dtype;
+  gemm.b_dtype = p.dtype;
+  gemm.d_dtype = p.dtype;
+  gemm.m = p.m;
+  gemm.n = p.n;
+  gemm.k = p.k;
+  gemm.batch = p.batch;
+  gemm.trans_a = p.trans_a;
+  gemm.trans_b = p.trans_b;
+  gemm.lda = p.lda;
+  gemm.ldb = p.ldb;
+  gemm.stride_a = p.stride_a;
+  gemm.stride_b = p.stride_b;
+  gemm.alpha = p.alpha;
+  gemm.epilogue = p.bias >= 0 ? (p.relu ? GemmEpilogue::bias_relu : GemmEpilogue::bias)
+                              : (p.relu ? GemmEpilogue::relu : GemmEpilogue::none);
+  CudaLaunch launch;
+  launch.kernel = kNoKernel;
+  auto read = [&](int32_t node) {
+    const int32_t b = bm.read_buffer[static_cast<size_t>(node)];
+    if (b < 0) throw std::logic_error("kiln codegen: matmul operand has no buffer");
+    launch.buffers.push_back(static_cast<uint32_t>(b));
+  };
+  read(p.a);
+  read(p.b);
+  // cuBLASLt writes one D; a node written to several buffers (an output
+  // returned twice, say) is the rare case a copy kernel would serve.
+  const auto& writes = bm.write_buffers[static_cast<size_t>(p.out)];
+  if (writes.size() != 1) {
+    throw std::logic_error("kiln codegen: a matmul result written to " +
+                           std::to_string(writes.size()) + " buffers");
+  }
+  launch.buffers.push_back(writes.front());
+  if (p.bias >= 0) read(p.bias);
+  launch.gemm = std::move(gemm);
+  return launch;
+}
+
+}  // namespace
+
 CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_values,
                             const CudaCodegenOptions& options) {
   const Schedule s = schedule_graph(g);
@@ -1375,6 +1424,10 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
   for (const PlanBuffer& b : out.buffers) temps += b.role == BufferRole::temp ? 1 : 0;
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const std::string entry = options.entry_prefix + "_k" + std::to_string(gi);
+    if (s.groups[gi].matmul_of >= 0) {
+      out.launches.push_back(gemm_launch(g, s, bm, static_cast<int32_t>(gi), static_values));
+      continue;
+    }
     if (s.groups[gi].reduction_of >= 0) {
       CudaKernelEmitter planner(g, s, bm, static_cast<int32_t>(gi), static_values, entry,
                                 options.aligned16, options.index32, options.nvrtc);

@@ -415,6 +415,55 @@ Tensor argmax(Tensor x, int axis, bool keepdim) {
   return reduction(ir::Op::argmax, x, {axis}, keepdim);
 }
 
+Tensor matmul(Tensor a, Tensor b) {
+  const auto& na = node_of(a);
+  const auto& nb = node_of(b);
+  const std::string_view name = "matmul";
+  for (const ir::Node* n : {&na, &nb}) {
+    if (n->dtype != DType::f32 && n->dtype != DType::f16 && n->dtype != DType::bf16) {
+      fail(name, "operands must be f32, f16 or bf16, got " + std::string(dtype_name(n->dtype)));
+    }
+    if (n->shape.size() < 2) {
+      fail(name, "operands must have rank 2 or more ([..., M, K] and [..., K, N]), got rank " +
+                     std::to_string(n->shape.size()) + " (kiln::unsqueeze a vector)");
+    }
+  }
+  if (na.dtype != nb.dtype) {
+    fail(name, "dtype mismatch: " + std::string(dtype_name(na.dtype)) + " and " +
+                   std::string(dtype_name(nb.dtype)) + " (insert kiln::cast)");
+  }
+  std::optional<ir::Shape> shape = ir::matmul_shape(na.shape, nb.shape);
+  if (!shape) {
+    fail(name, "shapes " + shape_str(na.shape) + " and " + shape_str(nb.shape) +
+                   " do not multiply (expected [..., M, K] and [..., K, N] with broadcastable "
+                   "batch dims)");
+  }
+  // Each operand's batch dims are the result's or all 1: a GEMM batch
+  // stride is one number.
+  for (const ir::Node* n : {&na, &nb}) {
+    const size_t pb = n->shape.size() - 2;
+    const size_t ob = shape->size() - 2;
+    bool ones = true;
+    bool full = true;
+    for (size_t i = 0; i < ob; ++i) {
+      const ir::Dim got = i + pb >= ob ? n->shape[i + pb - ob] : ir::Dim::constant(1);
+      ones = ones && got.is_one();
+      full = full && got == (*shape)[i];
+    }
+    if (!ones && !full) {
+      fail(name, "the batch dims of " + shape_str(n->shape) + " broadcast only partly to " +
+                     shape_str(ir::Shape(shape->begin(), shape->end() - 2)) +
+                     " (expected all of them or none; broadcast the operand first)");
+    }
+  }
+  ir::Node out;
+  out.op = ir::Op::matmul;
+  out.dtype = na.dtype;
+  out.shape = std::move(*shape);
+  out.inputs = {a.id(), b.id()};
+  return append(std::move(out));
+}
+
 namespace {
 
 // 16-bit floats are computed in f32 and cast back, as PyTorch does.

@@ -252,6 +252,40 @@ void reduce(const ir::Node& n, const HostTensor& in, HostTensor& out) {
   }
 }
 
+// out = a @ b over the last two dims, batch dims broadcast; exact products
+// summed in double, rounded once to the dtype.
+void matmul(const HostTensor& a, const HostTensor& b, HostTensor& out, DType dtype) {
+  const size_t rank = out.shape.size();
+  const int64_t m = out.shape[rank - 2];
+  const int64_t n = out.shape[rank - 1];
+  const int64_t k = a.shape.back();
+  // The batch part of each operand, right-aligned and broadcast: the
+  // gather_index of a [batch..., 1, 1] view gives each output batch's matrix.
+  auto batch_shape = [&](const HostTensor& t) {
+    std::vector<int64_t> s(t.shape.begin(), t.shape.end() - 2);
+    s.push_back(1);
+    s.push_back(1);
+    return s;
+  };
+  std::vector<int64_t> out_batch(out.shape.begin(), out.shape.end() - 2);
+  out_batch.push_back(1);
+  out_batch.push_back(1);
+  const std::vector<int64_t> ia = gather_index(out_batch, batch_shape(a));
+  const std::vector<int64_t> ib = gather_index(out_batch, batch_shape(b));
+  for (size_t batch = 0; batch < ia.size(); ++batch) {
+    const double* pa = a.values.data() + ia[batch] * m * k;
+    const double* pb = b.values.data() + ib[batch] * k * n;
+    double* pd = out.values.data() + static_cast<int64_t>(batch) * m * n;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t x = 0; x < k; ++x) acc += pa[i * k + x] * pb[x * n + j];
+        pd[i * n + j] = round_to_dtype(acc, dtype);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 double round_to_dtype(double v, DType dtype) {
@@ -468,6 +502,10 @@ std::vector<HostTensor> interpret(const ir::Graph& g, const std::vector<HostTens
     };
     if (ir::is_reduction(n.op)) {
       reduce(n, operand(0), out);
+      continue;
+    }
+    if (n.op == ir::Op::matmul) {
+      matmul(operand(0), operand(1), out, n.dtype);
       continue;
     }
     const size_t arity = n.inputs.size();

@@ -1,5 +1,6 @@
 #include "kiln/compiler/ir.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <stdexcept>
@@ -51,6 +52,7 @@ constexpr std::array kOps = {
     OpInfo{Op::reduce_min, "reduce_min", 1},
     OpInfo{Op::reduce_prod, "reduce_prod", 1},
     OpInfo{Op::argmax, "argmax", 1},
+    OpInfo{Op::matmul, "matmul", 2},
 };
 
 const OpInfo& info(Op op) {
@@ -77,6 +79,28 @@ bool is_binary(Op op) { return op >= Op::add && op <= Op::ge; }
 bool is_comparison(Op op) { return op >= Op::eq && op <= Op::ge; }
 bool is_pointwise(Op op) { return op >= Op::neg && op <= Op::where; }
 bool is_reduction(Op op) { return op >= Op::reduce_sum && op <= Op::argmax; }
+
+std::optional<Shape> matmul_shape(const Shape& a, const Shape& b) {
+  if (a.size() < 2 || b.size() < 2 || !(a[a.size() - 1] == b[b.size() - 2])) return std::nullopt;
+  const size_t batch = std::max(a.size(), b.size()) - 2;
+  Shape out(batch, Dim::constant(1));
+  for (size_t i = 0; i < batch; ++i) {
+    // Right-aligned: batch dim i of the result against each operand's.
+    const size_t from_end = batch - i;
+    const Dim da = from_end <= a.size() - 2 ? a[a.size() - 2 - from_end] : Dim::constant(1);
+    const Dim db = from_end <= b.size() - 2 ? b[b.size() - 2 - from_end] : Dim::constant(1);
+    if (da == db || db.is_one()) {
+      out[i] = da;
+    } else if (da.is_one()) {
+      out[i] = db;
+    } else {
+      return std::nullopt;
+    }
+  }
+  out.push_back(a[a.size() - 2]);
+  out.push_back(b[b.size() - 1]);
+  return out;
+}
 
 std::vector<int32_t> reduced_axes(const Node& n) {
   if (!n.axes.empty()) return n.axes;

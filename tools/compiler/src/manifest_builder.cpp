@@ -161,6 +161,29 @@ std::unique_ptr<fb::GuardT> index_width_guard(const std::vector<SizeExpr>& exten
 
 namespace {
 
+std::unique_ptr<fb::LibraryCallT> library_call(const GemmLaunch& g) {
+  auto gemm = std::make_unique<fb::GemmCallT>();
+  gemm->a_dtype = static_cast<fb::DType>(g.a_dtype);
+  gemm->b_dtype = static_cast<fb::DType>(g.b_dtype);
+  gemm->d_dtype = static_cast<fb::DType>(g.d_dtype);
+  gemm->m = to_fb(g.m);
+  gemm->n = to_fb(g.n);
+  gemm->k = to_fb(g.k);
+  gemm->batch = to_fb(g.batch);
+  gemm->trans_a = g.trans_a;
+  gemm->trans_b = g.trans_b;
+  gemm->lda = to_fb(g.lda);
+  gemm->ldb = to_fb(g.ldb);
+  gemm->stride_a = to_fb(g.stride_a);
+  gemm->stride_b = to_fb(g.stride_b);
+  gemm->alpha = g.alpha;
+  gemm->epilogue = static_cast<fb::GemmEpilogue>(g.epilogue);
+  auto call = std::make_unique<fb::LibraryCallT>();
+  call->kind = fb::LibraryCallKind::Gemm;
+  call->gemm = std::move(gemm);
+  return call;
+}
+
 std::unique_ptr<fb::LaunchPlanT> plan_with_buffers(const std::vector<PlanBuffer>& buffers) {
   auto plan = std::make_unique<fb::LaunchPlanT>();
   for (const auto& b : buffers) {
@@ -181,8 +204,14 @@ std::unique_ptr<fb::LaunchPlanT> launch_plan(const CudaLoweredGraph& lowered,
   auto plan = plan_with_buffers(lowered.buffers);
   for (const auto& l : lowered.launches) {
     auto launch = std::make_unique<fb::KernelLaunchT>();
-    launch->kernel = kernel_base + l.kernel;
     launch->buffers = l.buffers;
+    if (l.gemm) {
+      launch->kernel = kNoKernel;
+      launch->library_call = library_call(*l.gemm);
+      plan->launches.push_back(std::move(launch));
+      continue;
+    }
+    launch->kernel = kernel_base + l.kernel;
     for (const SizeExpr& g : l.grid) launch->grid.push_back(to_fb(g));
     launch->block.assign(l.block.begin(), l.block.end());
     launch->shared_bytes = l.shared_bytes;

@@ -334,7 +334,10 @@ class Merger {
       for (const SpecPtr& s : specs) {
         spec_targets.insert(s->target);
         if (s->plan) {
-          for (const auto& launch : s->plan->launches) kernels.insert(launch->kernel);
+          for (const auto& launch : s->plan->launches) {
+            // A library call has no kernel of the package to carry over.
+            if (!launch->library_call) kernels.insert(launch->kernel);
+          }
         }
       }
     }
@@ -384,7 +387,9 @@ class Merger {
       for (SpecPtr& s : specs) {
         s->target = map_target(delta, *d, s->target);
         if (s->plan) {
-          for (auto& launch : s->plan->launches) launch->kernel = kernel_map.at(launch->kernel);
+          for (auto& launch : s->plan->launches) {
+            if (!launch->library_call) launch->kernel = kernel_map.at(launch->kernel);
+          }
         }
       }
       extended_.insert(g->name);

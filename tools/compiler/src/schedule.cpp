@@ -2,6 +2,7 @@
 #include "kiln/compiler/schedule.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -42,6 +43,11 @@ class Scheduler {
     s_.live.assign(n, 0);
     s_.inlinable.assign(n, 0);
     s_.inline_ops.assign(n, 0);
+    uses_.assign(n, 0);
+    for (const Node& node : g.nodes) {
+      for (int32_t in : node.inputs) ++uses_.at(static_cast<size_t>(in));
+    }
+    for (int32_t o : g.outputs) ++uses_.at(static_cast<size_t>(o));
   }
 
   Schedule run() {
@@ -89,11 +95,39 @@ class Scheduler {
     }
   }
 
+  // Whether `id` extends matmul group `gi` as its next epilogue step: it
+  // reads the group's last node, which nothing else reads (a graph output
+  // counts as a reader), and its steps stay in order.
+  bool fits_epilogue(int32_t id, int32_t gi) const {
+    const Node& n = g_.node(id);
+    const FusedGroup& G = s_.groups[gi];
+    const int32_t tail = G.nodes.back();
+    if (uses_[static_cast<size_t>(tail)] != 1) return false;
+    const EpilogueStep step = matmul_epilogue_step(g_, n, tail);
+    if (step == EpilogueStep::none) return false;
+    EpilogueStep last = EpilogueStep::none;
+    for (size_t i = 1; i < G.nodes.size(); ++i) {
+      last = matmul_epilogue_step(g_, g_.node(G.nodes[i]), G.nodes[i - 1]);
+    }
+    if (static_cast<int>(step) <= static_cast<int>(last)) return false;
+    if (step == EpilogueStep::bias) {
+      // The bias is read from a buffer written before this group runs.
+      const int32_t bias = n.inputs[0] == tail ? n.inputs[1] : n.inputs[0];
+      if (s_.group_of[static_cast<size_t>(bias)] >= gi) return false;
+    }
+    return true;
+  }
+
   // The role `id` would take in group `gi`, or none when it does not fit.
   NodeRole fit(int32_t id, int32_t gi) const {
     const Node& n = g_.node(id);
     const FusedGroup& G = s_.groups[gi];
     if (G.reduction_of >= 0) return G.reduction_of == id ? NodeRole::row_scalar : NodeRole::none;
+    if (G.matmul_of >= 0) {
+      if (G.nodes.empty()) return G.matmul_of == id ? NodeRole::row_vector : NodeRole::none;
+      return fits_epilogue(id, gi) ? NodeRole::row_vector : NodeRole::none;
+    }
+    if (n.op == Op::matmul) return NodeRole::none;
     if (ir::is_reduction(n.op) && !is_row_reduction(g_, n)) return NodeRole::none;
     const Shape dom = concat(G.outer, G.inner);
     const Shape row_scalar = concat(G.outer, Dim::constant(1));
@@ -164,6 +198,7 @@ class Scheduler {
       dom = &in.shape;
       if (!is_row_reduction(g_, n)) G.reduction_of = id;
     }
+    if (n.op == Op::matmul) G.matmul_of = id;
     if (dom->empty()) {
       G.inner = Dim::constant(1);
     } else {
@@ -236,8 +271,10 @@ class Scheduler {
       if (s_.group_of[id] < 0) continue;
       // A standalone reduction reads its operand from a buffer unless it can
       // compute it inline at each element.
-      const bool reads_buffer = s_.groups[s_.group_of[id]].reduction_of == id &&
-                                !reduction_operand_inline(g_, s_.inlinable, id);
+      const FusedGroup& G = s_.groups[s_.group_of[id]];
+      const bool reads_buffer =
+          G.matmul_of >= 0 ||
+          (G.reduction_of == id && !reduction_operand_inline(g_, s_.inlinable, id));
       for (int32_t op : g_.node(id).inputs) {
         if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] ||
             (s_.inlinable[op] && !reads_buffer))
@@ -291,6 +328,7 @@ class Scheduler {
 
   const Graph& g_;
   Schedule s_;
+  std::vector<int32_t> uses_;  // per node: readers, a graph output counting as one
 };
 
 }  // namespace
@@ -331,6 +369,29 @@ bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {
   return in.shape.size() > 1 || short_row;
 }
 
+EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t tail) {
+  const Node& t = g.node(tail);
+  if (n.dtype != t.dtype || n.shape != t.shape) return EpilogueStep::none;
+  if (n.op == Op::relu && n.inputs[0] == tail) return EpilogueStep::relu;
+  if (n.op != Op::mul && n.op != Op::div && n.op != Op::add) return EpilogueStep::none;
+  if (n.inputs[0] != tail && n.inputs[1] != tail) return EpilogueStep::none;
+  if (n.inputs[0] == tail && n.inputs[1] == tail) return EpilogueStep::none;
+  const int32_t other = n.inputs[0] == tail ? n.inputs[1] : n.inputs[0];
+  const Node& o = g.node(other);
+  if (n.op == Op::mul || n.op == Op::div) {
+    // x / c is x * (1 / c) only up to rounding, as cuBLASLt's alpha computes it.
+    const bool scalar = o.op == Op::constant && (n.op == Op::mul || n.inputs[1] == other);
+    return scalar && std::isfinite(o.scalar) && o.scalar != 0 ? EpilogueStep::scale
+                                                               : EpilogueStep::none;
+  }
+  if (o.op == Op::constant || o.dtype != n.dtype || o.shape.empty()) return EpilogueStep::none;
+  if (!(o.shape.back() == n.shape.back())) return EpilogueStep::none;
+  for (size_t i = 0; i + 1 < o.shape.size(); ++i) {
+    if (!o.shape[i].is_one()) return EpilogueStep::none;
+  }
+  return EpilogueStep::bias;
+}
+
 ir::Shape FusedGroup::domain() const { return concat(outer, inner); }
 
 Schedule schedule_graph(const ir::Graph& g) { return Scheduler(g).run(); }
@@ -353,6 +414,7 @@ std::string schedule_to_string(const ir::Graph& g, const Schedule& s) {
       os << "]\n";
       continue;
     }
+    if (G.matmul_of >= 0) os << " matmul";
     os << " O=" << ir::shape_to_string(g, G.outer) << " C=" << ir::shape_to_string(g, {G.inner})
        << " loops=" << G.num_loops << " nodes=[";
     for (size_t i = 0; i < G.nodes.size(); ++i) {

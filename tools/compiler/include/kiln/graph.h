@@ -161,6 +161,13 @@ std::vector<int> all_axes(Tensor x);
 // NaN counts as larger than any number, so the first NaN wins (as torch.argmax).
 Tensor argmax(Tensor x, int axis = -1, bool keepdim = false);
 
+// Matrix product of a [..., M, K] and b [..., K, N]: [..., M, N], with the
+// batch dims broadcast (NumPy rules). f32, f16 or bf16, both the same dtype;
+// products accumulate in f32 and the result is rounded once to the dtype,
+// as torch.matmul on a GPU. CUDA runs it through cuBLASLt; a following
+// scale by a constant, bias add ([N]) and relu run in its epilogue.
+Tensor matmul(Tensor a, Tensor b);
+
 // Composites, built from the ops above (computed in f32 for f16/bf16 input and
 // cast back, as PyTorch does).
 Tensor softmax(Tensor x, int axis = -1);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,8 +22,31 @@ struct CudaKernel {
   std::string source;  // one complete .cu translation unit, deterministic text
 };
 
+// Numeric values equal kiln.fb.GemmEpilogue.
+enum class GemmEpilogue : uint8_t { none = 0, bias = 1, relu = 2, bias_relu = 3 };
+
+// A launch through cuBLASLt instead of a generated kernel: the compiler-side
+// twin of kiln.fb.GemmCall (its comment in schemas/kiln_package.fbs gives
+// the semantics). Buffers: A, B, D, then the bias when the epilogue has one.
+struct GemmLaunch {
+  DType a_dtype = DType::f32;
+  DType b_dtype = DType::f32;
+  DType d_dtype = DType::f32;
+  SizeExpr m, n, k, batch;
+  bool trans_a = false;
+  bool trans_b = false;
+  SizeExpr lda, ldb;
+  SizeExpr stride_a, stride_b;
+  double alpha = 1.0;
+  GemmEpilogue epilogue = GemmEpilogue::none;
+};
+
+// CudaLaunch::kernel of a library call (and KernelLaunch.kernel in a package).
+inline constexpr uint32_t kNoKernel = 0xFFFFFFFFu;
+
 struct CudaLaunch {
-  uint32_t kernel;                // index into CudaLoweredGraph::kernels
+  uint32_t kernel;                // index into CudaLoweredGraph::kernels, or kNoKernel
+  std::optional<GemmLaunch> gemm;  // set: a cuBLASLt call, not a kernel
   std::vector<uint32_t> buffers;  // indices into CudaLoweredGraph::buffers, in argument order
   std::array<SizeExpr, 3> grid = {SizeExpr::constant(1), SizeExpr::constant(1),
                                   SizeExpr::constant(1)};
@@ -33,9 +57,9 @@ struct CudaLaunch {
 // Names the CUDA codegen in every key; bumped when the generated text
 // changes for the same graph (v2: gelu rounded to 16 bits through
 // gelu_narrow.h; v3: reductions of a whole rank-1 tensor are standalone,
-// split over blocks), so cache keys change with it. The generator and the
+// split over blocks; v4: matmul groups are cuBLASLt calls), so cache keys change with it. The generator and the
 // JIT both use it.
-inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v3";
+inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v4";
 // Alignment a specialization lowered with aligned16 guards on.
 inline constexpr int64_t kCudaVectorAlignment = 16;
 

@@ -80,6 +80,10 @@ enum class Op : uint8_t {
   reduce_min,
   reduce_prod,
   argmax,  // over one `axis`; i64 index of the first maximum (a NaN counts as the maximum)
+  // a [..., M, K] times b [..., K, N] -> [..., M, N], batch dims broadcast
+  // (matmul_shape); f32, f16 or bf16, both the same, accumulated in f32 (or
+  // wider) and rounded once to the dtype
+  matmul,
 };
 
 std::string_view op_name(Op op);
@@ -90,6 +94,10 @@ bool is_binary(Op op);
 bool is_comparison(Op op);
 bool is_pointwise(Op op);  // unary, binary, where, cast
 bool is_reduction(Op op);
+
+// The result shape of matmul(a, b), or nullopt when a or b has rank < 2, the
+// contracted dims differ or the batch dims do not broadcast.
+std::optional<Shape> matmul_shape(const Shape& a, const Shape& b);
 
 struct Node {
   Op op = Op::input;

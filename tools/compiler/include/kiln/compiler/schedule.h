@@ -32,6 +32,11 @@ struct FusedGroup {
   // that is not a row reduction (is_row_reduction): over other or several
   // axes, reduce_prod or argmax. Its operand is read from a buffer.
   int32_t reduction_of = -1;
+  // >= 0: a matmul group: this matmul node, then its epilogue, each node
+  // reading the one before (is_matmul_epilogue): an optional scale by a
+  // constant, bias add and relu, in that order. Its operands, bias included,
+  // are read from buffers; the last node is written.
+  int32_t matmul_of = -1;
   bool has_reduction = false;
   // Loops per row: 1 + the highest phase of a row-vector node or reduction;
   // 0 when the group holds row-scalars only.
@@ -71,6 +76,14 @@ inline constexpr int64_t kSplitRowsFrom = 8192;
 bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable,
                               int32_t reduction);
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n);
+
+// What an epilogue node does to the matmul result (FusedGroup::matmul_of).
+enum class EpilogueStep : uint8_t { none, scale, bias, relu };
+// The step `n` would be when it reads `tail`, the last node of a matmul
+// group: mul or div by a constant (scale), add of a buffer of shape [N]
+// padded with ones on the left and of the result's dtype (bias), or relu.
+// `none` when n is none of these.
+EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t tail);
 
 // Schedules a topologically ordered graph (canonical form recommended).
 Schedule schedule_graph(const ir::Graph& g);
