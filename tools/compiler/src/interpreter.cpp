@@ -276,12 +276,17 @@ void matmul(const HostTensor& a, const HostTensor& b, HostTensor& out, DType dty
     const double* pa = a.values.data() + ia[batch] * m * k;
     const double* pb = b.values.data() + ib[batch] * k * n;
     double* pd = out.values.data() + static_cast<int64_t>(batch) * m * n;
+    // Row by row, so B is read along its rows; each sum still adds its
+    // terms in order of x.
+    std::vector<double> acc(static_cast<size_t>(n));
     for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        double acc = 0;
-        for (int64_t x = 0; x < k; ++x) acc += pa[i * k + x] * pb[x * n + j];
-        pd[i * n + j] = round_to_dtype(acc, dtype);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t x = 0; x < k; ++x) {
+        const double av = pa[i * k + x];
+        const double* row = pb + x * n;
+        for (int64_t j = 0; j < n; ++j) acc[static_cast<size_t>(j)] += av * row[j];
       }
+      for (int64_t j = 0; j < n; ++j) pd[i * n + j] = round_to_dtype(acc[static_cast<size_t>(j)], dtype);
     }
   }
 }

@@ -4,13 +4,13 @@
 #include <cstring>
 #include <stdexcept>
 
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
 #include <cuda_runtime.h>
 #endif
 
 namespace {
 
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) {
     throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(e));
@@ -22,7 +22,7 @@ void check(cudaError_t e, const char* what) {
 
 DeviceBuffers DeviceBuffers::detect(std::string* why_cpu) {
   DeviceBuffers d;
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
@@ -56,7 +56,7 @@ DeviceBuffers::DeviceBuffers(DeviceBuffers&& other) noexcept
 
 DeviceBuffers::~DeviceBuffers() {
   for (void* p : allocations_) {
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
     if (cuda_) {
       cudaFree(p);
       continue;
@@ -64,7 +64,7 @@ DeviceBuffers::~DeviceBuffers() {
 #endif
     std::free(p);
   }
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
   if (stream_ != nullptr) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
 #endif
 }
@@ -72,7 +72,7 @@ DeviceBuffers::~DeviceBuffers() {
 void* DeviceBuffers::upload(const std::vector<uint8_t>& bytes) {
   const size_t size = bytes.empty() ? 1 : bytes.size();
   void* p = nullptr;
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
   if (cuda_) {
     check(cudaMalloc(&p, size), "cudaMalloc");
     allocations_.push_back(p);
@@ -90,7 +90,7 @@ void* DeviceBuffers::upload(const std::vector<uint8_t>& bytes) {
 
 std::vector<uint8_t> DeviceBuffers::download(const void* data, size_t size) {
   std::vector<uint8_t> out(size);
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
   if (cuda_) {
     check(cudaMemcpy(out.data(), data, size, cudaMemcpyDeviceToHost), "cudaMemcpy");
     return out;
@@ -101,7 +101,7 @@ std::vector<uint8_t> DeviceBuffers::download(const void* data, size_t size) {
 }
 
 void DeviceBuffers::synchronize() {
-#if KILN_QUICKSTART_CUDA
+#if KILN_EXAMPLES_CUDA
   if (cuda_) check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "sync");
 #endif
 }

@@ -1,4 +1,4 @@
-// Where the quickstart runs its graphs: a CUDA device when the app was built
+// Where the examples run their graphs: a CUDA device when the app was built
 // with the CUDA runtime and the machine has a GPU, else host memory. Kiln
 // takes both the same way (DLPack tensors); only the memory differs.
 #pragma once
