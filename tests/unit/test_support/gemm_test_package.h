@@ -109,7 +109,7 @@ inline GemmTestPackage make_gemm_test_package(const kiln::GemmProblem& p,
     m.targets.push_back(std::move(target));
 
     auto spec = std::make_unique<gemm_fb::SpecializationT>();
-    spec->name = "static@" + targets[t];
+    spec->name = "static";
     spec->target = t;
     for (uint16_t i = 0; i < tensors.size(); ++i) {
       spec->guards.push_back(

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "kiln/abi/kiln_package_generated.h"
+#include "kiln/abi/library_call.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/package_writer.h"
@@ -334,7 +335,10 @@ class Merger {
       for (const SpecPtr& s : specs) {
         spec_targets.insert(s->target);
         if (s->plan) {
-          for (const auto& launch : s->plan->launches) kernels.insert(launch->kernel);
+          for (const auto& launch : s->plan->launches) {
+            // A library call (kNoKernel) launches no kernel of the delta.
+            if (launch->kernel != kNoKernel) kernels.insert(launch->kernel);
+          }
         }
       }
     }
@@ -384,7 +388,9 @@ class Merger {
       for (SpecPtr& s : specs) {
         s->target = map_target(delta, *d, s->target);
         if (s->plan) {
-          for (auto& launch : s->plan->launches) launch->kernel = kernel_map.at(launch->kernel);
+          for (auto& launch : s->plan->launches) {
+            if (launch->kernel != kNoKernel) launch->kernel = kernel_map.at(launch->kernel);
+          }
         }
       }
       extended_.insert(g->name);
