@@ -230,11 +230,9 @@ void validate_library_call(const fb::KernelLaunch& launch, const fb::LaunchPlan&
   if (static_cast<uint8_t>(gemm->epilogue()) > static_cast<uint8_t>(fb::GemmEpilogue::MAX)) {
     corrupt(cat(where, " has unknown epilogue ", static_cast<int>(gemm->epilogue())));
   }
-  if (!std::isfinite(gemm->alpha()))
-    corrupt(cat(where, " has alpha ",
-                gemm->alpha() > 0   ? "inf"
-                : gemm->alpha() < 0 ? "-inf"
-                                    : "nan"));
+  if (const double alpha = gemm->alpha(); !std::isfinite(alpha)) {
+    corrupt(cat(where, " has alpha ", std::isnan(alpha) ? "nan" : alpha > 0 ? "inf" : "-inf"));
+  }
   const bool bias =
       gemm->epilogue() == fb::GemmEpilogue::Bias || gemm->epilogue() == fb::GemmEpilogue::BiasRelu;
   const uint32_t expected = bias ? 4 : 3;

@@ -131,6 +131,9 @@ TEST(JitGemm, AMalformedLibraryCallMakesTheEntryCorrupt) {
   spec->plan->launches[1]->kernel = 7;  // a kernel the entry lacks
   EXPECT_FALSE(unpacked(*spec).has_value());
   spec = plan_with_gemm();
+  spec->plan->launches[1]->kernel = 0;  // a kernel and a call: neither can be trusted
+  EXPECT_FALSE(fits(*spec));
+  spec = plan_with_gemm();
   spec->plan->launches[1]->library_call->gemm.reset();
   EXPECT_FALSE(fits(*spec));
   spec = plan_with_gemm();

@@ -156,6 +156,7 @@ bool fits_graph(std::span<const uint8_t> specialization, size_t symbols) {
         }
       }
       if (l->library_call() != nullptr || l->kernel() == kNoKernel) {
+        if (l->kernel() != kNoKernel) return false;  // a call and a kernel: which one?
         try {
           ::kiln::detail::validate_library_call(*l, plan, static_cast<uint32_t>(symbols),
                                                 "cached launch");
