@@ -63,7 +63,7 @@ else
   if ! { cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
            -DKILN_BUILD_GPU_TESTS=ON &&
          cmake --build "$build" --target gpu_check gpu_bench gpu_jit gpu_diff gpu_gemm \
-           test_cuda_launcher test_cublaslt_unavailable; }; then
+           test_cuda_launcher test_gemm_runtime test_cublaslt_unavailable; }; then
     cat >&2 <<EOF
 
 run.sh: building tests/gpu on this machine failed (the log is above, and in run.log).
@@ -145,8 +145,9 @@ fi
 # Gemm library calls through cuBLASLt (every dtype pairing, transposes,
 # batches with a shared operand, odd sizes, k = 0, every epilogue, aligned and
 # not) against the host reference; its JSON lines go into the merged file.
-# Then the missing-library error on this GPU (test_cublaslt_unavailable,
-# which points KILN_LIBCUBLASLT at a file that is no library).
+# Then the runtime's gemm unit tests with their GPU parts: the algorithm
+# cache on this device (test_gemm_runtime) and the missing-library error
+# (test_cublaslt_unavailable, KILN_LIBCUBLASLT pointing at no library).
 if [[ -x "$bin/gpu_gemm" ]]; then
   section "gpu_gemm: gemm library calls (cuBLASLt) against the host reference"
   run_logged "$work/gpu_gemm.log" "$bin/gpu_gemm"
@@ -162,14 +163,15 @@ else
   echo "run.sh: no $bin/gpu_gemm in the build (build the gpu_gemm target to run it)"
 fi
 : >>"$work/gpu_gemm.jsonl"
-cublaslt_tests="$build/tests/unit/test_cublaslt_unavailable"
-if [[ -x "$cublaslt_tests" ]]; then
-  section "test_cublaslt_unavailable: a missing cuBLASLt is a typed error, also on this GPU"
-  "$cublaslt_tests" --gtest_brief=1
-  cublaslt_rc=$?
-  [[ $cublaslt_rc -eq 0 ]] || fail "test_cublaslt_unavailable (exit $cublaslt_rc)"
-  printf '{"bench":"test_cublaslt_unavailable","exit":%d}\n' "$cublaslt_rc" >>"$work/checks.jsonl"
-fi
+for unit in test_gemm_runtime test_cublaslt_unavailable; do
+  unit_tests="$build/tests/unit/$unit"
+  [[ -x "$unit_tests" ]] || continue
+  section "$unit: the runtime's gemm unit tests, GPU parts included"
+  "$unit_tests" --gtest_brief=1
+  unit_rc=$?
+  [[ $unit_rc -eq 0 ]] || fail "$unit (exit $unit_rc)"
+  printf '{"bench":"%s","exit":%d}\n' "$unit" "$unit_rc" >>"$work/checks.jsonl"
+done
 
 # The CUDA fallback JIT: every graph from an IR-only package through NVRTC,
 # checked (interpreter, disk cache, export + merge) and timed. Its log goes

@@ -2,12 +2,15 @@
 // how much of a tensor an operand may use, sizes evaluated over symbols, the
 // algorithm cache's key and locking, the launcher refusing a bad gemm before
 // it touches a device, and (where cuBLASLt is installed) the descriptors
-// that turn the row-major problem into cuBLASLt's column-major one.
+// that turn the row-major problem into cuBLASLt's column-major one. The Gpu
+// tests (skipped without a driver and a device) run gemms through the
+// launcher and watch its algorithm cache.
 #include <dlfcn.h>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -602,6 +605,87 @@ TEST(CublasLt, TheRowMajorGemmIsTheColumnMajorTransposeWithOperandsSwapped) {
   EXPECT_EQ(matmul_attribute<int32_t>(g, d.matmul, kTransA), 1);
   EXPECT_EQ(matmul_attribute<int32_t>(g, d.matmul, kTransB), 0);
   EXPECT_EQ(matmul_attribute<uint32_t>(g, d.matmul, kEpilogue), 1u);  // DEFAULT
+}
+
+// A device, its arch as a Kiln target, and cuBLASLt; nullopt (and why) when
+// this machine lacks one of them.
+std::optional<std::string> gpu_target(std::string& why) {
+  int devices = 0;
+  try {
+    const kiln::detail::CudaDriver& cu = kiln::detail::CudaDriver::get();
+    if (cu.cuDeviceGetCount(&devices) != kiln::detail::kCudaSuccess || devices == 0) {
+      why = "no CUDA device";
+      return std::nullopt;
+    }
+    int major = 0;
+    int minor = 0;
+    cu.cuDeviceGetAttribute(&major, kiln::detail::kCuDeviceAttributeComputeCapabilityMajor, 0);
+    cu.cuDeviceGetAttribute(&minor, kiln::detail::kCuDeviceAttributeComputeCapabilityMinor, 0);
+    const std::string target = "cuda:sm_" + std::to_string(major * 10 + minor);
+    if (!kiln::is_known_target_name(target)) {
+      why = target + " is not a Kiln target";
+      return std::nullopt;
+    }
+    kiln::detail::CublasLtLibrary::get("test");
+    return target;
+  } catch (const kiln::Error& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
+
+TEST(Gpu, TheSecondGemmOfAShapeHitsTheAlgorithmCache) {
+  std::string why;
+  const std::optional<std::string> target = gpu_target(why);
+  if (!target) GTEST_SKIP() << why;
+  GemmProblem p;
+  p.a_dtype = p.b_dtype = p.d_dtype = DType::f16;
+  p.m = p.n = p.k = p.lda = p.ldb = 64;
+  p.epilogue = GemmEpilogue::bias;
+  const std::vector<uint8_t> bytes =
+      kiln_test::write_gemm_test_package(kiln_test::make_gemm_test_package(p, {*target}));
+  const kiln::PackageReader reader = kiln::PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  kiln::detail::CudaLauncher launcher(reader, {});
+  const kiln::detail::CudaLauncher::ContextScope scope = launcher.enter(0);
+  // The values do not matter here (gpu_gemm checks them): what is cached.
+  const size_t operand_bytes = 64 * 64 * 2 + 256;
+  const size_t workspace_bytes = launcher.gemm_workspace_bytes(0);
+  GemmOperands o;
+  std::byte* a = static_cast<std::byte*>(launcher.allocate(0, operand_bytes, nullptr));
+  std::byte* b = static_cast<std::byte*>(launcher.allocate(0, operand_bytes, nullptr));
+  std::byte* d = static_cast<std::byte*>(launcher.allocate(0, operand_bytes, nullptr));
+  std::byte* bias = static_cast<std::byte*>(launcher.allocate(0, operand_bytes, nullptr));
+  void* workspace = launcher.allocate(0, workspace_bytes, nullptr);
+  o.a = {a, 64 * 64};
+  o.b = {b, 64 * 64};
+  o.d = {d, 64 * 64};
+  o.bias = {bias, 64};
+  o.workspace = workspace;
+  o.workspace_bytes = workspace_bytes;
+  EXPECT_EQ(launcher.gemm_state(0), nullptr);
+  launcher.run_gemm(0, p, o, nullptr, "g", "launch 0 (gemm)");
+  const kiln::detail::CublasLtGemm* state = launcher.gemm_state(0);
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(state->algorithms().misses(), 1u);
+  launcher.run_gemm(0, p, o, nullptr, "g", "launch 0 (gemm)");
+  EXPECT_EQ(state->algorithms().misses(), 1u);
+  EXPECT_EQ(state->algorithms().hits(), 1u);
+  // A pointer two bytes off is another alignment class: another choice.
+  o.a = {a + 2, 64 * 64};
+  launcher.run_gemm(0, p, o, nullptr, "g", "launch 0 (gemm)");
+  EXPECT_EQ(state->algorithms().misses(), 2u);
+  // k = 0 with a bias: a gemm of zeros, through the cache too.
+  GemmProblem empty_product = p;
+  empty_product.k = 0;
+  launcher.run_gemm(0, empty_product, o, nullptr, "g", "launch 0 (gemm)");
+  EXPECT_EQ(state->algorithms().misses(), 3u);
+  EXPECT_EQ(kiln::detail::CudaDriver::get().cuStreamSynchronize(nullptr),
+            kiln::detail::kCudaSuccess);
+  for (void* buffer : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d),
+                       static_cast<void*>(bias)}) {
+    launcher.deallocate(0, buffer, operand_bytes, nullptr);
+  }
+  launcher.deallocate(0, workspace, workspace_bytes, nullptr);
 }
 
 }  // namespace
