@@ -100,6 +100,7 @@ void CudaDriver::load() {
   resolve(cuStreamSynchronize, "cuStreamSynchronize");
   resolve(cuMemAllocAsync, "cuMemAllocAsync");
   resolve(cuMemFreeAsync, "cuMemFreeAsync");
+  resolve(cuMemsetD8Async, "cuMemsetD8Async");
   if (!complete) return;
   if (const CUresult result = cuInit(0); result != kCudaSuccess) {
     // The stub cannot name its own result, CUDA_ERROR_STUB_LIBRARY (34).

@@ -72,6 +72,8 @@ class CudaDriver {
   CUresult (*cuStreamSynchronize)(CUstream stream) = nullptr;
   CUresult (*cuMemAllocAsync)(CUdeviceptr* pointer, size_t bytes, CUstream stream) = nullptr;
   CUresult (*cuMemFreeAsync)(CUdeviceptr pointer, CUstream stream) = nullptr;
+  CUresult (*cuMemsetD8Async)(CUdeviceptr pointer, unsigned char value, size_t count,
+                              CUstream stream) = nullptr;
 
   int version = 0;  // cuDriverGetVersion: 1000 * major + 10 * minor
 

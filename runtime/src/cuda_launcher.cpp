@@ -7,6 +7,8 @@
 #include <memory>
 #include <span>
 
+#include "cublaslt_gemm.h"
+#include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "text.h"
 
@@ -106,6 +108,7 @@ CudaLauncher::CudaLauncher(const PackageReader& reader, const OpenOptions& optio
     for (const fb::Specialization* spec : *graph->specializations()) {
       if (spec->plan() == nullptr || spec->plan()->launches() == nullptr) continue;
       for (const fb::KernelLaunch* launch : *spec->plan()->launches()) {
+        if (launch->kernel() == kNoKernel) continue;  // a library call
         uint32_t& most = max_shared_bytes_[launch->kernel()];
         most = std::max(most, launch->shared_bytes());
       }
@@ -114,12 +117,14 @@ CudaLauncher::CudaLauncher(const PackageReader& reader, const OpenOptions& optio
 }
 
 CudaLauncher::~CudaLauncher() {
-  for (auto& owned : owned_slots_) {
+  for (size_t ordinal = 0; ordinal < owned_slots_.size(); ++ordinal) {
+    const std::unique_ptr<DeviceSlot>& owned = owned_slots_[ordinal];
     if (!owned || owned->context == nullptr) continue;
     const CudaDriver& cu = *owned->driver;
     // Results are ignored: at process exit the driver may already be shut
     // down, and there is nobody to tell.
     if (cu.cuCtxPushCurrent(owned->context) == kCudaSuccess) {
+      owned_gemms_[ordinal].reset();
       for (CUmodule module : owned->modules) {
         if (module != nullptr) cu.cuModuleUnload(module);
       }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cuda_driver.h"
+#include "gemm_bounds.h"
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/device_allocator.h"
 #include "kiln/jit.h"
@@ -26,6 +27,8 @@
 #include "kiln/runtime.h"
 
 namespace kiln::detail {
+
+class CublasLtGemm;
 
 // Devices are kept in a fixed array, so that finding one is an index.
 inline constexpr int kMaxCudaDevices = 64;
@@ -132,6 +135,13 @@ class CudaLauncher final : public CudaKernelLauncher {
   void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept override {
     deallocate(ordinal, ptr, bytes, stream);
   }
+  // Gemm launches, the package's and the JIT's (cuda_launcher_gemm.cpp).
+  size_t gemm_workspace_bytes(int ordinal) override;
+  void run_gemm(int ordinal, const GemmProblem& problem, const GemmOperands& operands, void* stream,
+                std::string_view graph, std::string_view launch) override;
+  // The device's cuBLASLt (handle and algorithm cache), created on first
+  // use in its primary context; nullptr before. For tests and counters.
+  const CublasLtGemm* gemm_state(int ordinal) const noexcept;
 
  private:
   struct DeviceSlot;
@@ -146,6 +156,15 @@ class CudaLauncher final : public CudaKernelLauncher {
                       std::string_view kernel_name);
   void raise_shared_limit(const DeviceSlot& slot, CUfunction function, uint32_t shared,
                           std::string_view kernel_name);
+  // The device's cuBLASLt, loading the library and creating the handle on
+  // first use. Thread-safe; lock-free once created.
+  CublasLtGemm& gemm(int ordinal, const GemmSite& site);
+  // k = 0: D = epilogue(bias or 0), A and B unread.
+  void run_empty_product(int ordinal, const GemmProblem& problem, const GemmOperands& operands,
+                         void* stream, const GemmSite& site);
+  // After a gemm, when synchronizing (KILN_CUDA_SYNC): a fault is a
+  // CudaError naming the launch.
+  void synchronize_after(int ordinal, void* stream, const GemmSite& site);
 
   const PackageReader& reader_;
   DeviceAllocator* allocator_;
@@ -161,6 +180,11 @@ class CudaLauncher final : public CudaKernelLauncher {
   std::array<std::unique_ptr<DeviceSlot>, kMaxCudaDevices> owned_slots_;  // under init_mutex_
   // Published once initialized, so that a warm lookup takes no lock.
   std::array<std::atomic<DeviceSlot*>, kMaxCudaDevices> slots_{};
+
+  std::mutex gemm_mutex_;  // first gemm of each device
+  // Destroyed by ~CudaLauncher in the device's context, before it is released.
+  std::array<std::unique_ptr<CublasLtGemm>, kMaxCudaDevices> owned_gemms_;  // under gemm_mutex_
+  std::array<std::atomic<CublasLtGemm*>, kMaxCudaDevices> gemms_{};
 };
 
 }  // namespace kiln::detail

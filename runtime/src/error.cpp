@@ -44,6 +44,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "jit_compile_failed";
     case ErrorCode::profile_malformed:
       return "profile_malformed";
+    case ErrorCode::library_unavailable:
+      return "library_unavailable";
   }
   return "unknown";
 }

@@ -11,6 +11,8 @@
 #include <shared_mutex>
 #include <string>
 
+#include "gemm_operand.h"
+#include "gemm_program.h"
 #include "guard_program.h"
 #include "kiln/runtime.h"
 #include "log_topics.h"
@@ -28,6 +30,8 @@ using detail::cat;
 namespace {
 
 constexpr size_t kTempAlignment = 64;
+// cuBLASLt's workspace, after the temps in the call's one allocation.
+constexpr size_t kGemmWorkspaceAlignment = 256;
 static_assert(kGuardKindCount == static_cast<size_t>(fb::GuardKind::MAX) + 1,
               "GraphCounters::misses_by_reason has one slot per guard kind");
 
@@ -36,6 +40,7 @@ struct CompiledBuffer {
   uint32_t index;
   size_t element_size;
   detail::SizeProgram numel;
+  bool has_numel;  // the plan declares numel (temps always do)
 };
 
 struct CompiledLaunch {
@@ -48,7 +53,9 @@ struct CompiledLaunch {
   std::array<detail::SizeProgram, 3> grid;
   std::array<uint32_t, 3> block = {1, 1, 1};
   uint32_t shared_bytes = 0;
-  std::string kernel_name;
+  std::string kernel_name;  // for a library call: "launch 1 (gemm)"
+  // Set: a library call (kernel is kNoKernel), run through cuBLASLt.
+  std::optional<detail::GemmProgram> gemm;
 };
 
 struct CompiledSpecialization {
@@ -62,6 +69,7 @@ struct CompiledSpecialization {
   std::vector<uint32_t> temps;  // the plan buffers that are temps
   std::vector<CompiledLaunch> launches;
   bool has_temps = false;
+  bool has_gemm = false;  // a launch is a gemm: the call's workspace holds cuBLASLt's
   // Byte sizes for the overlap check: tensors whose size the guards fix as
   // one expression share a class, computed once per call; -1: read the
   // tensor's own shape.
@@ -92,7 +100,9 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
       compiled.buffers.push_back(
           {decl->role(), decl->index(),
            static_cast<size_t>(dtype_size(static_cast<DType>(decl->dtype()))),
-           detail::SizeProgram(decl->numel(), 0)});
+           detail::SizeProgram(decl->numel(), 0),
+           decl->numel() != nullptr && decl->numel()->ops() != nullptr &&
+               decl->numel()->ops()->size() > 0});
       compiled.has_temps |= decl->role() == fb::BufferRole::Temp;
       switch (decl->role()) {
         case fb::BufferRole::Input:
@@ -121,6 +131,15 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
   for (const fb::KernelLaunch* launch : *plan->launches()) {
     CompiledLaunch l;
     l.kernel = launch->kernel();
+    if (const fb::LibraryCall* call = launch->library_call()) {
+      // Validation admits Gemm only.
+      l.gemm.emplace(*call->gemm());
+      l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
+      l.kernel_name = cat("launch ", compiled.launches.size(), " (gemm)");
+      compiled.has_gemm = true;
+      compiled.launches.push_back(std::move(l));
+      continue;
+    }
     if (launch->buffers()) l.buffers.assign(launch->buffers()->begin(), launch->buffers()->end());
     l.work_items = detail::SizeProgram(launch->work_items(), 0);
     l.item_cost = detail::SizeProgram(launch->item_cost(), 1);
@@ -288,6 +307,11 @@ struct Graph::Impl {
   // `symbols` is not const: the kernel parameters point into it.
   void run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                 int64_t* symbols, const CallDevice& device, void* stream);
+  // A library call's launch: the gemm evaluated for the call, each operand
+  // held to what its buffer holds (gemm_operand_elements).
+  void run_gemm(const CompiledSpecialization& spec, const CompiledLaunch& launch,
+                const DLTensor* const* tensors, const int64_t* symbols, void* const* buffers,
+                void* workspace, size_t workspace_bytes, const CallDevice& device, void* stream);
   // KILN_LOG=recompiles: one stderr line per failed guard of a miss.
   void log_recompile(const std::vector<GuardFailure>& failures) const;
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;
@@ -609,9 +633,22 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* c
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
   const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  // One allocation: the temps, then cuBLASLt's workspace when a launch is a
+  // gemm (its gemms run one after another on the stream, so they share it).
+  size_t gemm_offset = 0;
+  size_t gemm_bytes = 0;
+  size_t workspace_total = temp_total;
+  if (spec.has_gemm) {
+    gemm_bytes = cuda.gemm_workspace_bytes(device.ordinal);
+    gemm_offset = round_up(temp_total, kGemmWorkspaceAlignment);
+    if (__builtin_add_overflow(gemm_offset, gemm_bytes, &workspace_total)) {
+      throw Error(ErrorCode::invalid_argument,
+                  cat("kiln: graph '", name, "': the call's workspace is too large"));
+    }
+  }
   std::optional<CudaWorkspace> workspace;
-  if (spec.has_temps) {
-    workspace.emplace(cuda, device.ordinal, temp_total, stream);
+  if (spec.has_temps || spec.has_gemm) {
+    workspace.emplace(cuda, device.ordinal, workspace_total, stream);
     for (uint32_t i : spec.temps) buffers[i] = workspace->data() + temp_offsets[i];
   }
   // Kernel parameters (cuda_kernel.h): the buffers' pointers, then every
@@ -619,6 +656,11 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* c
   // during cuLaunchKernel. Stream order is the barrier between launches.
   void* params[kMaxLaunchBuffers + kMaxSymbols];
   for (const CompiledLaunch& launch : spec.launches) {
+    if (launch.gemm) {
+      run_gemm(spec, launch, tensors, symbols, buffers, workspace->data() + gemm_offset, gemm_bytes,
+               device, stream);
+      continue;
+    }
     void* const function = cuda.function(device.ordinal, launch.kernel);
     size_t p = 0;
     for (uint32_t b : launch.buffers) params[p++] = &buffers[b];
@@ -638,6 +680,30 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* c
     dims.shared_bytes = launch.shared_bytes;
     cuda.launch(device.ordinal, function, dims, stream, params, name, launch.kernel_name);
   }
+}
+
+void Graph::Impl::run_gemm(const CompiledSpecialization& spec, const CompiledLaunch& launch,
+                           const DLTensor* const* tensors, const int64_t* symbols,
+                           void* const* buffers, void* workspace, size_t workspace_bytes,
+                           const CallDevice& device, void* stream) {
+  const GemmProblem problem = launch.gemm->evaluate(symbols);
+  auto operand = [&](size_t position, DType dtype) {
+    const uint32_t b = launch.buffers[position];
+    const CompiledBuffer& buffer = spec.buffers[b];
+    const int64_t declared =
+        buffer.has_numel ? buffer.numel.evaluate(symbols, "gemm buffer numel") : -1;
+    const int32_t tensor = spec.buffer_tensor[b];
+    return GemmOperand{buffers[b], detail::gemm_operand_elements(
+                                       tensor >= 0 ? tensors[tensor] : nullptr, declared, dtype)};
+  };
+  GemmOperands operands;
+  operands.a = operand(0, problem.a_dtype);
+  operands.b = operand(1, problem.b_dtype);
+  operands.d = operand(2, problem.d_dtype);
+  if (launch.buffers.size() > 3) operands.bias = operand(3, problem.d_dtype);
+  operands.workspace = workspace;
+  operands.workspace_bytes = workspace_bytes;
+  package->cuda.run_gemm(device.ordinal, problem, operands, stream, name, launch.kernel_name);
 }
 
 const JitEntry* Graph::Impl::select_jit(const DLTensor* const* tensors, int64_t* symbols,

@@ -1,9 +1,11 @@
 #include "manifest_validation.h"
 
+#include <cmath>
 #include <string>
 #include <string_view>
 
 #include "kiln/abi/cuda_kernel.h"
+#include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
 #include "kiln/tensor_view.h"
@@ -195,7 +197,75 @@ void check_cuda_dims(const fb::KernelLaunch& launch, const std::string& where) {
   }
 }
 
+bool gemm_input_dtype(fb::DType t) {
+  return t == fb::DType::F32 || t == fb::DType::F16 || t == fb::DType::BF16;
+}
+
+std::string_view dtype_text(fb::DType t) {
+  return valid_dtype(t) ? dtype_name(static_cast<DType>(t)) : std::string_view("unknown");
+}
+
 }  // namespace
+
+void validate_library_call(const fb::KernelLaunch& launch, const fb::LaunchPlan& plan,
+                           uint32_t symbols, const std::string& where) {
+  const fb::LibraryCall* call = launch.library_call();
+  if (call == nullptr) corrupt(where + " makes no library call");
+  if (call->kind() != fb::LibraryCallKind::Gemm) {
+    corrupt(cat(where, " calls library function kind ", static_cast<int>(call->kind()),
+                ", expected Gemm (0)"));
+  }
+  const fb::GemmCall* gemm = call->gemm();
+  if (gemm == nullptr) corrupt(where + " is a Gemm without its gemm table");
+  const fb::DType a = gemm->a_dtype();
+  const fb::DType b = gemm->b_dtype();
+  const fb::DType d = gemm->d_dtype();
+  if (!gemm_input_dtype(a) || b != a) {
+    corrupt(cat(where, " multiplies ", dtype_text(a), " by ", dtype_text(b),
+                ", expected A and B of one dtype among f32, f16, bf16"));
+  }
+  if (d != a && d != fb::DType::F32) {
+    corrupt(cat(where, " writes D as ", dtype_text(d), ", expected ", dtype_text(a), " or f32"));
+  }
+  if (static_cast<uint8_t>(gemm->epilogue()) > static_cast<uint8_t>(fb::GemmEpilogue::MAX)) {
+    corrupt(cat(where, " has unknown epilogue ", static_cast<int>(gemm->epilogue())));
+  }
+  if (const double alpha = gemm->alpha(); !std::isfinite(alpha)) {
+    corrupt(cat(where, " has alpha ", std::isnan(alpha) ? "nan" : alpha > 0 ? "inf" : "-inf"));
+  }
+  const bool bias =
+      gemm->epilogue() == fb::GemmEpilogue::Bias || gemm->epilogue() == fb::GemmEpilogue::BiasRelu;
+  const uint32_t expected = bias ? 4 : 3;
+  if (count(launch.buffers()) != expected) {
+    corrupt(cat(where, " passes ", count(launch.buffers()), " buffers, expected ", expected,
+                bias ? " (A, B, D, bias)" : " (A, B, D)"));
+  }
+  static constexpr const char* kOperands[] = {"A", "B", "D", "the bias"};
+  const fb::DType dtypes[] = {a, b, d, d};
+  for (uint32_t i = 0; i < expected; ++i) {
+    const uint32_t index = launch.buffers()->Get(i);
+    if (index >= count(plan.buffers())) {
+      corrupt(cat(where, " names buffer ", index, " for ", kOperands[i], " of ",
+                  count(plan.buffers())));
+    }
+    const fb::BufferDecl* decl = plan.buffers()->Get(index);
+    if (decl->dtype() != dtypes[i]) {
+      corrupt(cat(where, " reads ", kOperands[i], " as ", dtype_text(dtypes[i]), " but buffer ",
+                  index, " is ", dtype_text(decl->dtype())));
+    }
+    if (i == 2 && decl->role() == fb::BufferRole::Input) {
+      corrupt(cat(where, " writes D into buffer ", index, ", an input"));
+    }
+  }
+  check_expr(gemm->m(), symbols, true, where + " gemm m");
+  check_expr(gemm->n(), symbols, true, where + " gemm n");
+  check_expr(gemm->k(), symbols, true, where + " gemm k");
+  check_expr(gemm->lda(), symbols, true, where + " gemm lda");
+  check_expr(gemm->ldb(), symbols, true, where + " gemm ldb");
+  check_expr(gemm->batch(), symbols, false, where + " gemm batch");
+  check_expr(gemm->stride_a(), symbols, false, where + " gemm stride_a");
+  check_expr(gemm->stride_b(), symbols, false, where + " gemm stride_b");
+}
 
 void validate_specialization_guards(const fb::GraphEntry& g, const fb::Specialization& spec,
                                     const std::string& where) {
@@ -273,9 +343,19 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
   for (uint32_t l = 0; l < count(plan->launches()); ++l) {
     const fb::KernelLaunch* launch = plan->launches()->Get(l);
     const std::string at = cat(where, " launch ", l);
-    if (launch->kernel() >= count(m.kernels())) corrupt(at + " names an unknown kernel");
-    if (m.kernels()->Get(launch->kernel())->target() != spec.target()) {
-      corrupt(at + " runs a kernel of another target");
+    const bool cpu = m.targets()->Get(spec.target())->device() == fb::DeviceKind::Cpu;
+    if (launch->library_call() != nullptr || launch->kernel() == kNoKernel) {
+      if (cpu) corrupt(at + " is a library call, which only a CUDA target runs");
+      if (launch->kernel() != kNoKernel) {
+        corrupt(cat(at, " is a library call but names kernel ", launch->kernel(),
+                    ", expected 4294967295 (kNoKernel)"));
+      }
+      validate_library_call(*launch, *plan, symbols, at);
+    } else {
+      if (launch->kernel() >= count(m.kernels())) corrupt(at + " names an unknown kernel");
+      if (m.kernels()->Get(launch->kernel())->target() != spec.target()) {
+        corrupt(at + " runs a kernel of another target");
+      }
     }
     if (count(launch->buffers()) > kMaxLaunchBuffers) {
       corrupt(cat(at, " passes more than ", kMaxLaunchBuffers, " buffers"));
@@ -284,13 +364,13 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
       if (launch->buffers()->Get(b) >= buffers)
         corrupt(cat(at, " names buffer ", launch->buffers()->Get(b)));
     }
-    const bool cpu = m.targets()->Get(spec.target())->device() == fb::DeviceKind::Cpu;
     check_expr(launch->work_items(), symbols, cpu, at + " work_items");
     check_expr(launch->item_cost(), symbols, false, at + " item_cost");
     for (uint32_t d = 0; d < count(launch->grid()); ++d) {
       check_expr(launch->grid()->Get(d), symbols, true, cat(at, " grid[", d, "]"));
     }
-    if (!cpu) check_cuda_dims(*launch, at);
+    // A library call has no grid or block of its own: cuBLASLt picks them.
+    if (!cpu && launch->library_call() == nullptr) check_cuda_dims(*launch, at);
   }
 }
 

@@ -23,6 +23,18 @@ struct FileLayout {
 void validate_specialization_guards(const fb::GraphEntry& g, const fb::Specialization& spec,
                                     const std::string& where);
 
+// A launch's library call (KernelLaunch.library_call), in a plan of a
+// graph with `symbols` symbols: a Gemm with its table, A and B of one of
+// f32, f16, bf16 and D of theirs or f32, an epilogue it knows and a finite
+// alpha; A, B, D (and the bias, with a Bias or BiasRelu epilogue) as the
+// launch's buffers, each in the plan with the gemm's dtype (D's for the
+// bias), D not an input; m, n, k, lda, ldb present and every size well
+// formed. Whether the launch may be a library call at all (kNoKernel, a
+// CUDA target) is the caller's. Throws PackageError(package_corrupt) naming
+// `where`. The JIT checks its cached plans with it too.
+void validate_library_call(const fb::KernelLaunch& launch, const fb::LaunchPlan& plan,
+                           uint32_t symbols, const std::string& where);
+
 // Throws PackageError(package_unknown_target or package_corrupt).
 void validate_manifest(const fb::Manifest& manifest, const FileLayout& layout);
 

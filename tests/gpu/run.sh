@@ -62,7 +62,8 @@ else
   section "building tests/gpu in $build"
   if ! { cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
            -DKILN_BUILD_GPU_TESTS=ON &&
-         cmake --build "$build" --target gpu_check gpu_bench gpu_jit gpu_diff test_cuda_launcher; }; then
+         cmake --build "$build" --target gpu_check gpu_bench gpu_jit gpu_diff gpu_gemm \
+           test_cuda_launcher test_gemm_runtime test_cublaslt_unavailable; }; then
     cat >&2 <<EOF
 
 run.sh: building tests/gpu on this machine failed (the log is above, and in run.log).
@@ -141,6 +142,37 @@ else
   echo "run.sh: no $launcher_tests in the build (build the test_cuda_launcher target to run it)"
 fi
 
+# Gemm library calls through cuBLASLt (every dtype pairing, transposes,
+# batches with a shared operand, odd sizes, k = 0, every epilogue, aligned and
+# not) against the host reference; its JSON lines go into the merged file.
+# Then the runtime's gemm unit tests with their GPU parts: the algorithm
+# cache on this device (test_gemm_runtime) and the missing-library error
+# (test_cublaslt_unavailable, KILN_LIBCUBLASLT pointing at no library).
+if [[ -x "$bin/gpu_gemm" ]]; then
+  section "gpu_gemm: gemm library calls (cuBLASLt) against the host reference"
+  run_logged "$work/gpu_gemm.log" "$bin/gpu_gemm"
+  gemm_rc=$?
+  [[ $gemm_rc -eq 0 ]] || fail "gpu_gemm (exit $gemm_rc)"
+  grep '^{' "$work/gpu_gemm.log" >"$work/gpu_gemm.jsonl" || true
+  gemm_summary="$(grep -m1 '^gpu_gemm: [0-9]* passed' "$work/gpu_gemm.log" || true)"
+  printf '{"bench":"gpu_gemm_summary","passed":%s,"failed":%s,"exit":%d}\n' \
+    "$(sed -n 's/^gpu_gemm: \([0-9]*\) passed.*/\1/p' <<<"$gemm_summary" | grep . || echo null)" \
+    "$(sed -n 's/^gpu_gemm: [0-9]* passed, \([0-9]*\) failed$/\1/p' <<<"$gemm_summary" | grep . || echo null)" \
+    "$gemm_rc" >>"$work/checks.jsonl"
+else
+  echo "run.sh: no $bin/gpu_gemm in the build (build the gpu_gemm target to run it)"
+fi
+: >>"$work/gpu_gemm.jsonl"
+for unit in test_gemm_runtime test_cublaslt_unavailable; do
+  unit_tests="$build/tests/unit/$unit"
+  [[ -x "$unit_tests" ]] || continue
+  section "$unit: the runtime's gemm unit tests, GPU parts included"
+  "$unit_tests" --gtest_brief=1
+  unit_rc=$?
+  [[ $unit_rc -eq 0 ]] || fail "$unit (exit $unit_rc)"
+  printf '{"bench":"%s","exit":%d}\n' "$unit" "$unit_rc" >>"$work/checks.jsonl"
+done
+
 # The CUDA fallback JIT: every graph from an IR-only package through NVRTC,
 # checked (interpreter, disk cache, export + merge) and timed. Its log goes
 # to run.log only; its JSON lines (checks and "jit_cuda" timings) into the
@@ -202,7 +234,8 @@ device_arg=()
 [[ "$device" == unknown ]] || device_arg=(--device "$device")
 python3 "$root/tests/gpu/merge_results.py" --commit "$commit" --date "$date_utc" \
   "${device_arg[@]}" --out "$merged" \
-  "$work/checks.jsonl" "$work/gpu_jit.jsonl" "$work/gpu_bench.jsonl" "$work/torch_peer.jsonl" ||
+  "$work/checks.jsonl" "$work/gpu_gemm.jsonl" "$work/gpu_jit.jsonl" "$work/gpu_bench.jsonl" \
+  "$work/torch_peer.jsonl" ||
   fail "merge_results.py"
 
 section "summary"

@@ -21,6 +21,7 @@
 #include "manifest_builder.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
+#include "test_support/gemm_test_package.h"
 #include "test_support/random_call.h"
 #include "test_support/scratch_files.h"
 
@@ -367,6 +368,56 @@ TEST(Merge, ANewTargetIsAddedOnlyWhereItCannotHideTheBasesSpecializations) {
     EXPECT_EQ(e.subject(), "target 'cuda:sm_90'");
     EXPECT_EQ(e.expected(), "a target of the base (cuda:sm_80)");
   }
+}
+
+TEST(Merge, ALibraryCallKeepsItsNoKernelIndexAndItsCall) {
+  // Base and delta: the same gemm graph, the delta's specialization under
+  // another key. Its launch runs no kernel, so none is copied or remapped.
+  kiln::GemmProblem p;
+  p.m = 4;
+  p.n = 8;
+  p.k = 16;
+  p.lda = 16;
+  p.ldb = 8;
+  p.epilogue = kiln::GemmEpilogue::bias_relu;
+  const Bytes base = kiln_test::write_gemm_test_package(kiln_test::make_gemm_test_package(p));
+  kiln_test::GemmTestPackage delta_package = kiln_test::make_gemm_test_package(p);
+  fb::SpecializationT& spec = *delta_package.manifest.graphs[0]->specializations[0];
+  spec.name = "from_delta";
+  spec.key = std::make_unique<fb::Hash128>(0xde17a, 0x6e33);
+  const Bytes delta = kiln_test::write_gemm_test_package(std::move(delta_package));
+  const MergeResult merged = merge(base, {&delta});
+  EXPECT_EQ(merged.summary.specializations_added, 1u);
+  EXPECT_EQ(merged.summary.kernels_added, 0u);
+  const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(merged.package));
+  EXPECT_EQ(spec_names(reader, "gemm"),
+            (std::vector<std::string>{"from_delta@cuda:sm_90", "static@cuda:sm_90"}));
+  for (const fb::Specialization* s :
+       *reader.manifest().graphs()->LookupByKey("gemm")->specializations()) {
+    const fb::KernelLaunch* launch = s->plan()->launches()->Get(0);
+    EXPECT_EQ(launch->kernel(), kiln::kNoKernel);
+    ASSERT_NE(launch->library_call(), nullptr);
+    EXPECT_EQ(launch->library_call()->gemm()->epilogue(), fb::GemmEpilogue::BiasRelu);
+  }
+  // kiln verify and inspect read it (the gemm in words and in JSON).
+  const fs::path file = kiln_test::fresh_dir("merge/gemm") / "merged.kiln";
+  write(file, merged.package);
+  const kiln::compiler::ProcessResult verify =
+      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "verify", file.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  const std::string gemm =
+      "gemm f32 x f32 -> f32, m 4, n 8, k 16, batch 1, lda 16, ldb 8, stride_a 0, stride_b 0, "
+      "alpha 1, epilogue bias_relu";
+  const kiln::compiler::ProcessResult text =
+      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "inspect", file.string()});
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("launch 0: " + gemm + " (buffers 0, 1, 3, 2)"), std::string::npos)
+      << text.output;
+  const kiln::compiler::ProcessResult json =
+      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "inspect", file.string(), "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_NE(json.output.find("{\"library_call\":\"" + gemm + "\"}"), std::string::npos)
+      << json.output;
 }
 
 TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {

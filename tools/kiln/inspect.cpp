@@ -3,6 +3,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "commands.h"
 #include "json_writer.h"
@@ -53,6 +55,48 @@ const char* role_text(fb::BufferRole role) {
       return "temp";
   }
   return "?";
+}
+
+const char* epilogue_text(fb::GemmEpilogue e) {
+  switch (e) {
+    case fb::GemmEpilogue::None:
+      return "none";
+    case fb::GemmEpilogue::Bias:
+      return "bias";
+    case fb::GemmEpilogue::Relu:
+      return "relu";
+    case fb::GemmEpilogue::BiasRelu:
+      return "bias_relu";
+  }
+  return "?";
+}
+
+// A library call: "gemm f16 x f16 -> f32, m n, n 4096, k 1024, batch 1,
+// trans_b, lda 1024, ldb 1024, stride_a 0, stride_b 0, alpha 1, epilogue
+// bias"; every size as an expression of the symbols.
+std::string library_call_text(const fb::GraphEntry& g, const fb::LibraryCall& call) {
+  const fb::GemmCall* gemm = call.gemm();
+  if (call.kind() != fb::LibraryCallKind::Gemm || gemm == nullptr) return "library call ?";
+  char alpha[32];
+  std::snprintf(alpha, sizeof alpha, "%g", gemm->alpha());
+  std::string text = std::string("gemm ") + dtype_text(gemm->a_dtype()) + " x " +
+                     dtype_text(gemm->b_dtype()) + " -> " + dtype_text(gemm->d_dtype());
+  const std::pair<const char*, const fb::SizeExpr*> sizes[] = {{"m", gemm->m()},
+                                                               {"n", gemm->n()},
+                                                               {"k", gemm->k()},
+                                                               {"batch", gemm->batch()},
+                                                               {"lda", gemm->lda()},
+                                                               {"ldb", gemm->ldb()},
+                                                               {"stride_a", gemm->stride_a()},
+                                                               {"stride_b", gemm->stride_b()}};
+  for (const auto& [name, expr] : sizes) {
+    text += std::string(", ") + name + " " + describe_size_expr(g, expr);
+    if (std::string_view(name) == "batch") {
+      if (gemm->trans_a()) text += ", trans_a";
+      if (gemm->trans_b()) text += ", trans_b";
+    }
+  }
+  return text + ", alpha " + alpha + ", epilogue " + epilogue_text(gemm->epilogue());
 }
 
 // A CUDA launch's grid, "[min(ceil_div(n, 1), 16777216), 1, 1]", and block.
@@ -155,7 +199,10 @@ void print_text(const PackageReader& reader, const std::filesystem::path& path) 
         const uint32_t k = launch->kernel();
         const std::string kernel =
             k < size_of(m.kernels()) ? str(m.kernels()->Get(k)->name()) : "?";
-        if (size_of(launch->grid()) > 0) {
+        if (launch->library_call() != nullptr) {
+          std::printf("       launch %u: %s (buffers %s)\n", l,
+                      library_call_text(g, *launch->library_call()).c_str(), buffers.c_str());
+        } else if (size_of(launch->grid()) > 0) {
           std::printf("       launch %u: kernel %s (buffers %s), grid %s, block %s, shared %u\n", l,
                       kernel.c_str(), buffers.c_str(), grid_text(g, *launch).c_str(),
                       block_text(*launch).c_str(), launch->shared_bytes());
@@ -320,6 +367,12 @@ std::string print_json(const PackageReader& reader, const std::filesystem::path&
       for (uint32_t l = 0; plan && l < size_of(plan->launches()); ++l) {
         const fb::KernelLaunch* launch = plan->launches()->Get(l);
         j.begin_object();
+        if (launch->library_call() != nullptr) {
+          j.key("library_call");
+          j.value(library_call_text(g, *launch->library_call()));
+          j.end_object();
+          continue;
+        }
         j.key("kernel");
         j.value(launch->kernel() < size_of(m.kernels())
                     ? str(m.kernels()->Get(launch->kernel())->name())

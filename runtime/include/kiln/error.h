@@ -31,6 +31,9 @@ enum class ErrorCode : uint8_t {
   cuda_error,  // appended: the values above are stable
   jit_compile_failed,
   profile_malformed,  // a .kprof file a recording would merge into is not a profile
+  // A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
+  // loaded; the rest of the package still runs.
+  library_unavailable,
 };
 
 // "package_checksum_mismatch", ...: stable names for logs and the CLI.

@@ -20,6 +20,7 @@
 
 #include "kiln/abi/cpu_kernel.h"
 #include "kiln/error.h"
+#include "kiln/gemm.h"
 
 namespace kiln {
 
@@ -61,6 +62,23 @@ class CudaKernelLauncher {
                              void** params, std::string_view graph, std::string_view kernel) = 0;
   virtual void* allocate_workspace(int ordinal, size_t bytes, void* stream) = 0;
   virtual void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept = 0;
+
+  // Library calls (KernelLaunch.library_call). The cuBLASLt workspace a
+  // plan with gemm launches adds to its workspace allocation on this device
+  // (one per call, shared by its gemms, which stream order serializes):
+  // 32 MiB on sm_90 and newer, 4 MiB before. Throws like a launch when the
+  // device cannot be queried.
+  virtual size_t gemm_workspace_bytes(int ordinal) = 0;
+  // One gemm on `stream` through cuBLASLt, in the device's primary context
+  // (current, as for every call here). First checks that each operand holds
+  // what the problem reads or writes (Error(invalid_argument) naming the
+  // operand, expected against actual); an empty D runs nothing, k = 0
+  // writes epilogue(0) without reading A or B. Loads cuBLASLt on first use:
+  // Error(library_unavailable) naming `graph` when it cannot. Error(cuda_error)
+  // when cuBLASLt has no algorithm or refuses the gemm; `launch` ("launch 1
+  // (gemm)") names it in every message.
+  virtual void run_gemm(int ordinal, const GemmProblem& problem, const GemmOperands& operands,
+                        void* stream, std::string_view graph, std::string_view launch) = 0;
 
  protected:
   CudaKernelLauncher() noexcept;

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#include "kiln/abi/library_call.h"
+#include "kiln/error.h"
+#include "manifest_validation.h"  // runtime/src
+
 namespace kiln::jit::detail {
 namespace {
 
@@ -110,7 +114,8 @@ std::optional<CacheEntry> unpack_entry(std::span<const std::byte> payload) {
   const uint32_t buffer_count = spec->plan()->buffers() ? spec->plan()->buffers()->size() : 0;
   if (spec->plan()->launches() != nullptr) {
     for (const fb::KernelLaunch* l : *spec->plan()->launches()) {
-      if (l->kernel() >= entry.kernels.size()) return std::nullopt;
+      const bool library_call = l->kernel() == kNoKernel && l->library_call() != nullptr;
+      if (l->kernel() >= entry.kernels.size() && !library_call) return std::nullopt;
       if (l->buffers() != nullptr) {
         for (uint32_t b : *l->buffers()) {
           if (b >= buffer_count) return std::nullopt;
@@ -150,6 +155,15 @@ bool fits_graph(std::span<const uint8_t> specialization, size_t symbols) {
           if (!fits(g)) return false;
         }
       }
+      if (l->library_call() != nullptr || l->kernel() == kNoKernel) {
+        if (l->kernel() != kNoKernel) return false;  // a call and a kernel: which one?
+        try {
+          ::kiln::detail::validate_library_call(*l, plan, static_cast<uint32_t>(symbols),
+                                                "cached launch");
+        } catch (const PackageError&) {
+          return false;
+        }
+      }
     }
   }
   return true;
@@ -162,6 +176,9 @@ compiler::CpuLoweredGraph cpu_plan(const fb::Specialization& spec,
   for (const std::string& k : kernels) out.kernels.push_back({k, {}});
   if (spec.plan()->launches() == nullptr) return out;
   for (const fb::KernelLaunch* l : *spec.plan()->launches()) {
+    if (l->library_call() != nullptr || l->kernel() == kNoKernel) {
+      throw Error(ErrorCode::internal, "kiln: a cached CPU plan makes a library call");
+    }
     out.launches.push_back(
         {l->kernel(), launch_buffers(*l), expr(l->work_items(), 0), expr(l->item_cost(), 1)});
   }
@@ -185,6 +202,16 @@ compiler::CudaLoweredGraph cuda_plan(const fb::Specialization& spec,
     }
     launch.shared_bytes = l->shared_bytes();
     out.launches.push_back(std::move(launch));
+  }
+  return out;
+}
+
+std::vector<std::optional<::kiln::detail::GemmProgram>> cuda_gemms(const fb::Specialization& spec) {
+  std::vector<std::optional<::kiln::detail::GemmProgram>> out;
+  if (spec.plan()->launches() == nullptr) return out;
+  for (const fb::KernelLaunch* l : *spec.plan()->launches()) {
+    out.emplace_back();
+    if (const fb::LibraryCall* call = l->library_call()) out.back().emplace(*call->gemm());
   }
   return out;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm_program.h"  // runtime/src
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/cuda_codegen.h"
@@ -29,19 +30,26 @@ struct CacheEntry {
 
 std::vector<std::byte> pack_entry(const CacheEntry& entry);
 // nullopt when the payload does not parse, or its specialization fails the
-// FlatBuffers verifier or names a kernel it does not list: a corrupt entry.
+// FlatBuffers verifier or names a kernel it does not list (a library call,
+// kernel kNoKernel with its library_call, names none): a corrupt entry.
 std::optional<CacheEntry> unpack_entry(std::span<const std::byte> payload);
 
 // Whether the stored specialization is for a graph of `symbols` symbols:
 // one value per symbol, and every size expression of its plan within them
-// (so evaluating it reads no symbol the call did not bind).
+// (so evaluating it reads no symbol the call did not bind); a library call
+// must also pass the runtime's validate_library_call().
 bool fits_graph(std::span<const uint8_t> specialization, size_t symbols);
 
 // The plans back from the stored specialization: what running needs (the
-// kernels' source text is not kept).
+// kernels' source text is not kept). A library call keeps kernel kNoKernel
+// in the CUDA plan; its gemm is cuda_gemms()'. A CPU plan with a library
+// call throws Error(internal) (no CPU target makes one): a corrupt entry.
 compiler::CpuLoweredGraph cpu_plan(const fb::Specialization& spec,
                                    const std::vector<std::string>& kernels);
 compiler::CudaLoweredGraph cuda_plan(const fb::Specialization& spec,
                                      const std::vector<std::string>& kernels);
+// By launch of the plan: the gemm a library call runs, nullopt for a kernel.
+// The specialization must have passed fits_graph().
+std::vector<std::optional<::kiln::detail::GemmProgram>> cuda_gemms(const fb::Specialization& spec);
 
 }  // namespace kiln::jit::detail

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <optional>
 
+#include "gemm_operand.h"  // runtime/src
+#include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 
 namespace kiln::jit::detail {
@@ -38,13 +40,14 @@ class Workspace {
 
 }  // namespace
 
-CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
-                                       std::vector<std::vector<std::byte>> cubins,
-                                       CudaKernelLauncher& launcher, int ordinal,
-                                       size_t symbol_count, std::string graph, std::string target,
-                                       const std::string& label)
+CudaSpecialization::CudaSpecialization(
+    compiler::CudaLoweredGraph plan, std::vector<std::vector<std::byte>> cubins,
+    CudaKernelLauncher& launcher, int ordinal, size_t symbol_count, std::string graph,
+    std::string target, const std::string& label,
+    std::vector<std::optional<::kiln::detail::GemmProgram>> gemms)
     : plan_(std::move(plan)),
       cubins_(std::move(cubins)),
+      gemms_(std::move(gemms)),
       launcher_(&launcher),
       launcher_id_(launcher.instance_id()),
       ordinal_(ordinal),
@@ -55,6 +58,19 @@ CudaSpecialization::CudaSpecialization(compiler::CudaLoweredGraph plan,
     throw Error(ErrorCode::internal, "kiln: " + label + ": " + std::to_string(cubins_.size()) +
                                          " cubins for " + std::to_string(plan_.kernels.size()) +
                                          " kernels");
+  }
+  gemms_.resize(plan_.launches.size());
+  for (size_t l = 0; l < plan_.launches.size(); ++l) {
+    const bool library_call = plan_.launches[l].kernel == kNoKernel;
+    if (library_call != gemms_[l].has_value() ||
+        (!library_call && plan_.launches[l].kernel >= plan_.kernels.size())) {
+      throw Error(ErrorCode::internal,
+                  "kiln: " + label + ": launch " + std::to_string(l) + " names kernel " +
+                      std::to_string(plan_.launches[l].kernel) + " of " +
+                      std::to_string(plan_.kernels.size()) + (gemms_[l] ? " but is a gemm" : ""));
+    }
+    gemm_labels_.push_back(library_call ? "launch " + std::to_string(l) + " (gemm)" : "");
+    has_gemm_ |= library_call;
   }
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     uint32_t shared = 0;
@@ -90,6 +106,14 @@ void CudaSpecialization::run(const JitCall& call) const {
         pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
     buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
   }
+  // cuBLASLt's workspace after the temps, in the same allocation.
+  size_t gemm_offset = 0;
+  size_t gemm_bytes = 0;
+  if (has_gemm_) {
+    gemm_bytes = launcher_->gemm_workspace_bytes(ordinal_);
+    gemm_offset = round_up(temp_bytes, kWorkspaceAlignment);
+    temp_bytes = gemm_offset + gemm_bytes;
+  }
   std::optional<Workspace> workspace;
   if (temp_bytes > 0) {
     workspace.emplace(*launcher_, ordinal_, temp_bytes, call.stream);
@@ -102,7 +126,13 @@ void CudaSpecialization::run(const JitCall& call) const {
   // Kernel parameters (cuda_kernel.h): the buffers' pointers, then every
   // symbol as an int64_t, read through these addresses during the launch.
   std::vector<void*> params;
-  for (const compiler::CudaLaunch& launch : plan_.launches) {
+  for (size_t l = 0; l < plan_.launches.size(); ++l) {
+    const compiler::CudaLaunch& launch = plan_.launches[l];
+    if (gemms_[l]) {
+      run_gemm(*gemms_[l], launch.buffers, buffers, call, values, workspace->data() + gemm_offset,
+               gemm_bytes, gemm_labels_[l]);
+      continue;
+    }
     params.clear();
     for (uint32_t b : launch.buffers) params.push_back(&buffers[b]);
     for (const int64_t& v : values) params.push_back(const_cast<int64_t*>(&v));
@@ -122,6 +152,37 @@ void CudaSpecialization::run(const JitCall& call) const {
                              launch.shared_bytes, call.stream, params.data(), graph_,
                              plan_.kernels[launch.kernel].entry);
   }
+}
+
+void CudaSpecialization::run_gemm(const ::kiln::detail::GemmProgram& gemm,
+                                  const std::vector<uint32_t>& operands,
+                                  const std::vector<void*>& buffers, const JitCall& call,
+                                  const std::vector<int64_t>& values, void* workspace,
+                                  size_t workspace_bytes, const std::string& label) const {
+  const GemmProblem problem = gemm.evaluate(call.symbols);
+  // A tensor's buffer holds what the caller's tensor spans; a temp what
+  // the plan sized it to.
+  auto operand = [&](size_t position, DType dtype) {
+    const uint32_t b = operands[position];
+    const compiler::PlanBuffer& pb = plan_.buffers[b];
+    const DLTensor* tensor = nullptr;
+    int64_t declared = -1;
+    if (pb.role == compiler::BufferRole::temp) {
+      declared = pb.numel.evaluate(values);
+    } else {
+      tensor =
+          pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
+    }
+    return GemmOperand{buffers[b], ::kiln::detail::gemm_operand_elements(tensor, declared, dtype)};
+  };
+  GemmOperands o;
+  o.a = operand(0, problem.a_dtype);
+  o.b = operand(1, problem.b_dtype);
+  o.d = operand(2, problem.d_dtype);
+  if (operands.size() > 3) o.bias = operand(3, problem.d_dtype);
+  o.workspace = workspace;
+  o.workspace_bytes = workspace_bytes;
+  launcher_->run_gemm(ordinal_, problem, o, call.stream, graph_, label);
 }
 
 }  // namespace kiln::jit::detail

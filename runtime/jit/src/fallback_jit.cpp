@@ -23,6 +23,7 @@
 #include "cuda_specialization.h"
 #include "disk_cache.h"
 #include "ir_from_package.h"
+#include "kiln/abi/library_call.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/generator.h"
 #include "kiln/compiler/hash.h"
@@ -431,7 +432,7 @@ std::shared_ptr<const detail::CudaSpecialization> FallbackJit::Impl::build_cuda(
     const auto* spec = flatbuffers::GetRoot<fb::Specialization>(entry.specialization.data());
     auto c = std::make_shared<detail::CudaSpecialization>(
         detail::cuda_plan(*spec, entry.kernels), std::move(entry.code), *r.cuda, r.cuda_ordinal,
-        g.symbols.size(), g.name, target, label);
+        g.symbols.size(), g.name, target, label, detail::cuda_gemms(*spec));
     c->specialization_fb = std::move(entry.specialization);
     return std::shared_ptr<const detail::CudaSpecialization>(std::move(c));
   };
@@ -603,8 +604,14 @@ class DeltaBuilder {
       add_kernel(c.plan().kernels[k].entry, target,
                  add_blob(fb::BlobKind::Cubin, target, c.cubins()[k]));
     }
-    add_specialization(c.graph(), c.specialization_fb, target,
-                       compiler::launch_plan(c.plan(), kernel_base));
+    // The stored plan, kernels renumbered: it carries the library calls
+    // (kernel kNoKernel, kept) as the runtime ran them.
+    std::unique_ptr<fb::LaunchPlanT> plan(
+        flatbuffers::GetRoot<fb::Specialization>(c.specialization_fb.data())->plan()->UnPack());
+    for (auto& launch : plan->launches) {
+      if (launch->kernel != kNoKernel) launch->kernel += kernel_base;
+    }
+    add_specialization(c.graph(), c.specialization_fb, target, std::move(plan));
   }
 
   void write(const fs::path& path, const std::string& compiler) {

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "kiln/abi/kiln_package_generated.h"
+#include "kiln/abi/library_call.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/package_writer.h"
@@ -335,8 +336,8 @@ class Merger {
         spec_targets.insert(s->target);
         if (s->plan) {
           for (const auto& launch : s->plan->launches) {
-            // A library call has no kernel of the package to carry over.
-            if (!launch->library_call) kernels.insert(launch->kernel);
+            // A library call (kNoKernel) launches no kernel of the delta.
+            if (launch->kernel != kNoKernel) kernels.insert(launch->kernel);
           }
         }
       }
@@ -388,7 +389,7 @@ class Merger {
         s->target = map_target(delta, *d, s->target);
         if (s->plan) {
           for (auto& launch : s->plan->launches) {
-            if (!launch->library_call) launch->kernel = kernel_map.at(launch->kernel);
+            if (launch->kernel != kNoKernel) launch->kernel = kernel_map.at(launch->kernel);
           }
         }
       }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/abi/library_call.h"  // kNoKernel: CudaLaunch::kernel of a library call
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/size_expr.h"
@@ -40,9 +41,6 @@ struct GemmLaunch {
   double alpha = 1.0;
   GemmEpilogue epilogue = GemmEpilogue::none;
 };
-
-// CudaLaunch::kernel of a library call (and KernelLaunch.kernel in a package).
-inline constexpr uint32_t kNoKernel = 0xFFFFFFFFu;
 
 struct CudaLaunch {
   uint32_t kernel;                // index into CudaLoweredGraph::kernels, or kNoKernel

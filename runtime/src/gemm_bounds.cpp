@@ -1,0 +1,152 @@
+#include "gemm_bounds.h"
+
+#include <cstdio>
+#include <limits>
+
+#include "kiln/error.h"
+#include "text.h"
+
+namespace kiln::detail {
+namespace {
+
+bool gemm_input_dtype(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
+
+std::string_view epilogue_name(GemmEpilogue e) {
+  switch (e) {
+    case GemmEpilogue::none:
+      return "none";
+    case GemmEpilogue::bias:
+      return "bias";
+    case GemmEpilogue::relu:
+      return "relu";
+    case GemmEpilogue::bias_relu:
+      return "bias_relu";
+  }
+  return "unknown";
+}
+
+[[noreturn]] void refuse(const GemmSite& site, const std::string& why) {
+  throw Error(ErrorCode::invalid_argument, site.prefix() + why);
+}
+
+// One stored matrix operand as the gemm walks it.
+struct MatrixWalk {
+  const char* name;  // "A"
+  int64_t rows;      // stored rows
+  int64_t row;       // elements of a stored row the gemm reads
+  int64_t ld;
+  int64_t stride;
+};
+
+int64_t matrix_extent(const MatrixWalk& w, int64_t batch, const GemmSite& site) {
+  if (batch == 0 || w.rows == 0 || w.row == 0) return 0;
+  int64_t batches = 0;
+  int64_t rows = 0;
+  int64_t extent = 0;
+  if (__builtin_mul_overflow(batch - 1, w.stride, &batches) ||
+      __builtin_mul_overflow(w.rows - 1, w.ld, &rows) ||
+      __builtin_add_overflow(batches, rows, &extent) ||
+      __builtin_add_overflow(extent, w.row, &extent)) {
+    refuse(site, cat(w.name,
+                     " spans more than 2^63 elements ((batch - 1) * stride + (rows - 1) * "
+                     "ld + row with batch ",
+                     batch, ", stride ", w.stride, ", rows ", w.rows, ", ld ", w.ld, ", row ",
+                     w.row, ")"));
+  }
+  return extent;
+}
+
+void check_operand(const char* name, DType dtype, const GemmOperand& operand, int64_t extent,
+                   const GemmSite& site, const std::string& how) {
+  if (extent == 0) return;
+  if (operand.elements < extent) {
+    refuse(site, cat(name, " needs ", extent, " ", dtype_name(dtype), " elements (", how,
+                     "), its buffer holds ", operand.elements));
+  }
+  if (operand.data == nullptr) {
+    refuse(site, cat(name, " needs ", extent, " elements but its buffer is NULL"));
+  }
+}
+
+}  // namespace
+
+std::string GemmSite::prefix() const { return cat("kiln: graph '", graph, "', ", launch, ": "); }
+
+GemmExtents gemm_extents(const GemmProblem& p, const GemmSite& site) {
+  if (!gemm_input_dtype(p.a_dtype) || p.b_dtype != p.a_dtype ||
+      (p.d_dtype != p.a_dtype && p.d_dtype != DType::f32)) {
+    refuse(site, cat("a gemm of ", dtype_name(p.a_dtype), " x ", dtype_name(p.b_dtype), " -> ",
+                     dtype_name(p.d_dtype),
+                     " is not supported: expected A and B of one of f32, f16, "
+                     "bf16 and D of theirs or f32"));
+  }
+  if (epilogue_name(p.epilogue) == "unknown") {
+    refuse(site, cat("unknown gemm epilogue ", static_cast<int>(p.epilogue)));
+  }
+  const struct {
+    const char* name;
+    int64_t value;
+  } sizes[] = {{"m", p.m},
+               {"n", p.n},
+               {"k", p.k},
+               {"batch", p.batch},
+               {"stride_a", p.stride_a},
+               {"stride_b", p.stride_b}};
+  for (const auto& s : sizes) {
+    if (s.value < 0) refuse(site, cat("gemm ", s.name, " is ", s.value, ", expected >= 0"));
+  }
+  if (p.batch > std::numeric_limits<int32_t>::max()) {
+    refuse(site, cat("gemm batch is ", p.batch, ", cuBLASLt takes at most 2147483647"));
+  }
+  // Stored rows and their length: A is m x k (k x m when transposed), B is
+  // k x n (n x k).
+  const MatrixWalk a{"A", p.trans_a ? p.k : p.m, p.trans_a ? p.m : p.k, p.lda, p.stride_a};
+  const MatrixWalk b{"B", p.trans_b ? p.n : p.k, p.trans_b ? p.k : p.n, p.ldb, p.stride_b};
+  for (const MatrixWalk* w : {&a, &b}) {
+    const int64_t least = w->row > 1 ? w->row : 1;
+    if (w->ld < least) {
+      refuse(site, cat(w->name, "'s leading dimension is ", w->ld, ", expected at least ", least,
+                       " (its stored row of ", w->row, " elements, and at least 1)"));
+    }
+  }
+  GemmExtents e;
+  if (p.batch == 0 || p.m == 0 || p.n == 0) return e;
+  e.a = matrix_extent(a, p.batch, site);
+  e.b = matrix_extent(b, p.batch, site);
+  if (__builtin_mul_overflow(p.m, p.n, &e.d) || __builtin_mul_overflow(e.d, p.batch, &e.d)) {
+    refuse(site, cat("D spans more than 2^63 elements (batch ", p.batch, " x m ", p.m, " x n ", p.n,
+                     ")"));
+  }
+  e.bias = gemm_has_bias(p.epilogue) ? p.n : 0;
+  return e;
+}
+
+void check_gemm_operands(const GemmProblem& p, const GemmOperands& operands, const GemmSite& site) {
+  const GemmExtents e = gemm_extents(p, site);
+  auto walk = [&](const char* ld, const char* stride) {
+    return cat("(batch - 1) * ", stride, " + (rows - 1) * ", ld, " + row");
+  };
+  check_operand("A", p.a_dtype, operands.a, e.a, site,
+                cat(walk("lda", "stride_a"), " for ", p.trans_a ? "k x m" : "m x k", " = ",
+                    p.trans_a ? p.k : p.m, " x ", p.trans_a ? p.m : p.k, ", lda ", p.lda,
+                    ", batch ", p.batch, ", stride_a ", p.stride_a));
+  check_operand("B", p.b_dtype, operands.b, e.b, site,
+                cat(walk("ldb", "stride_b"), " for ", p.trans_b ? "n x k" : "k x n", " = ",
+                    p.trans_b ? p.n : p.k, " x ", p.trans_b ? p.k : p.n, ", ldb ", p.ldb,
+                    ", batch ", p.batch, ", stride_b ", p.stride_b));
+  check_operand("D", p.d_dtype, operands.d, e.d, site,
+                cat("batch * m * n = ", p.batch, " * ", p.m, " * ", p.n));
+  check_operand("the bias", p.d_dtype, operands.bias, e.bias, site, cat("n = ", p.n));
+}
+
+std::string gemm_text(const GemmProblem& p) {
+  char alpha[32];
+  std::snprintf(alpha, sizeof alpha, "%g", p.alpha);
+  return cat(dtype_name(p.a_dtype), " x ", dtype_name(p.b_dtype), " -> ", dtype_name(p.d_dtype),
+             ", m ", p.m, ", n ", p.n, ", k ", p.k, ", batch ", p.batch,
+             p.trans_a ? ", trans_a" : "", p.trans_b ? ", trans_b" : "", ", lda ", p.lda, ", ldb ",
+             p.ldb, ", stride_a ", p.stride_a, ", stride_b ", p.stride_b, ", alpha ",
+             std::string_view(alpha), ", epilogue ", epilogue_name(p.epilogue));
+}
+
+}  // namespace kiln::detail
