@@ -2,6 +2,13 @@
 
 namespace kiln::detail {
 
+static_assert(
+    static_cast<int>(fb::GemmEpilogue::None) == static_cast<int>(GemmEpilogue::none) &&
+        static_cast<int>(fb::GemmEpilogue::Bias) == static_cast<int>(GemmEpilogue::bias) &&
+        static_cast<int>(fb::GemmEpilogue::Relu) == static_cast<int>(GemmEpilogue::relu) &&
+        static_cast<int>(fb::GemmEpilogue::BiasRelu) == static_cast<int>(GemmEpilogue::bias_relu),
+    "kiln::GemmEpilogue has kiln.fb.GemmEpilogue's values");
+
 GemmProgram::GemmProgram(const fb::GemmCall& call)
     : m_(call.m(), 0),
       n_(call.n(), 0),
@@ -11,7 +18,7 @@ GemmProgram::GemmProgram(const fb::GemmCall& call)
       ldb_(call.ldb(), 0),
       stride_a_(call.stride_a(), 0),
       stride_b_(call.stride_b(), 0) {
-  // DType and GemmEpilogue have the schema's values.
+  // DType and GemmEpilogue have the schema's values (a cast).
   fixed_.a_dtype = static_cast<DType>(call.a_dtype());
   fixed_.b_dtype = static_cast<DType>(call.b_dtype());
   fixed_.d_dtype = static_cast<DType>(call.d_dtype());

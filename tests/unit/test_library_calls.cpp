@@ -201,8 +201,7 @@ TEST(LibraryCallValidation, EachMalformedGemmIsRefused) {
     const auto [code, message] = open_outcome(kiln_test::write_gemm_test_package(std::move(p)));
     EXPECT_EQ(code, ErrorCode::package_corrupt) << c.what << ": " << message;
     EXPECT_NE(message.find(c.says), std::string::npos) << c.what << ": " << message;
-    EXPECT_NE(message.find("graph 'gemm' specialization 'static' launch 0"),
-              std::string::npos)
+    EXPECT_NE(message.find("graph 'gemm' specialization 'static' launch 0"), std::string::npos)
         << c.what << ": " << message;
   }
 }
