@@ -20,6 +20,7 @@
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/process.h"
 #include "kiln/graph.h"
+#include "test_support/gemm_reference.h"
 
 namespace {
 
@@ -68,6 +69,7 @@ void* build(const std::string& name, const kiln::ir::Graph& g, const CudaLowered
       " unsigned bx) {\n  switch (l) {\n";
   for (size_t l = 0; l < L.launches.size(); ++l) {
     const auto& launch = L.launches[l];
+    if (launch.gemm) continue;  // a library call: run_gemm below, not a kernel
     src += "    case " + std::to_string(l) + ": kiln_emu_launch(gx, gy, bx, [&] { " +
            L.kernels[launch.kernel].entry + "(";
     for (size_t a = 0; a < launch.buffers.size(); ++a) {
@@ -90,9 +92,37 @@ void* build(const std::string& name, const kiln::ir::Graph& g, const CudaLowered
   return h;
 }
 
+// A library call of the lowering, as cuBLASLt would run it: the GemmCall
+// semantics on the host (gemm_reference.h), with the plan's sizes evaluated.
+void run_gemm(const kiln::compiler::GemmLaunch& g, const CudaLoweredGraph& L,
+              const std::vector<uint32_t>& buffers, const std::vector<void*>& ptrs,
+              const kiln::ir::SymbolValues& syms) {
+  kiln::GemmProblem p;
+  p.a_dtype = g.a_dtype;
+  p.b_dtype = g.b_dtype;
+  p.d_dtype = g.d_dtype;
+  p.m = g.m.evaluate(syms);
+  p.n = g.n.evaluate(syms);
+  p.k = g.k.evaluate(syms);
+  p.batch = g.batch.evaluate(syms);
+  p.trans_a = g.trans_a;
+  p.trans_b = g.trans_b;
+  p.lda = g.lda.evaluate(syms);
+  p.ldb = g.ldb.evaluate(syms);
+  p.stride_a = g.stride_a.evaluate(syms);
+  p.stride_b = g.stride_b.evaluate(syms);
+  p.alpha = g.alpha;
+  p.epilogue = static_cast<kiln::GemmEpilogue>(g.epilogue);
+  ASSERT_EQ(buffers.size(), kiln::gemm_has_bias(p.epilogue) ? 4u : 3u);
+  auto numel = [&](uint32_t b) { return L.buffers[b].numel.evaluate(syms); };
+  kiln_test::gemm_reference_bytes(p, ptrs[buffers[0]], numel(buffers[0]), ptrs[buffers[1]],
+                                  numel(buffers[1]), buffers.size() > 3 ? ptrs[buffers[3]] : nullptr,
+                                  ptrs[buffers[2]]);
+}
+
 // Runs every launch of `g`'s dynamic lowering at each n and compares.
 void check(const std::string& name, kiln::GraphFunction f, const std::vector<int64_t>& sizes,
-           size_t want_splits) {
+           size_t want_splits, size_t want_gemms = 0) {
   const kiln::ir::Graph g = kiln::ir::canonicalize(kiln::trace(name, f));
   kiln::compiler::CudaCodegenOptions o;
   o.entry_prefix = "emu_" + name;
@@ -107,6 +137,7 @@ void check(const std::string& name, kiln::GraphFunction f, const std::vector<int
   auto run = reinterpret_cast<LaunchFn>(dlsym(h, "kiln_emu_run"));
   ASSERT_NE(run, nullptr);
   std::mt19937_64 rng(11);
+  size_t gemms = 0;
   for (int64_t n : sizes) {
     SCOPED_TRACE(name + " n=" + std::to_string(n));
     const kiln::ir::SymbolValues syms(g.symbols.size(), n);
@@ -134,6 +165,11 @@ void check(const std::string& name, kiln::GraphFunction f, const std::vector<int
     }
     for (size_t l = 0; l < L.launches.size(); ++l) {
       const auto& launch = L.launches[l];
+      if (launch.gemm) {
+        run_gemm(*launch.gemm, L, launch.buffers, ptrs, syms);
+        ++gemms;
+        continue;
+      }
       ASSERT_EQ(launch.block[0] % 32, 0u);
       run(static_cast<int>(l), ptrs.data(), syms.data(), launch.grid[0].evaluate(syms),
           launch.grid[1].evaluate(syms), launch.block[0]);
@@ -148,7 +184,26 @@ void check(const std::string& name, kiln::GraphFunction f, const std::vector<int
           << "output " << g.output_names.at(pb.index) << ": worst error/tolerance " << worst;
     }
   }
+  EXPECT_EQ(gemms, want_gemms * sizes.size());
   dlclose(h);
+}
+
+// Matmuls as cuBLASLt library calls: their epilogue in the call, what follows
+// in kernels that read the call's D. Short K keeps f32 within its tolerance
+// (the emulator runs f32 kernels only: its TU cannot hold 16-bit helpers twice).
+kiln::Outputs g_matmul() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {3, n, 16});
+  auto w = kiln::input("w", kiln::f32, {16, 24});
+  auto y = kiln::input("y", kiln::f32, {3, 24, 5});
+  auto b = kiln::input("b", kiln::f32, {24});
+  auto h = kiln::relu(kiln::matmul(x, w) * 0.5 + b);     // one call: scale, bias, relu
+  auto z = kiln::matmul(kiln::tanh(h), y);              // a batched call on a kernel's output
+  return kiln::outputs(h, kiln::softmax(z), kiln::matmul(x, w) - 1.0);
+}
+
+TEST(CudaEmulated, MatmulLibraryCallsMatchTheInterpreter) {
+  check("matmul", &g_matmul, {1, 2, 37}, 0, 3);
 }
 
 kiln::Outputs g_axes() {
