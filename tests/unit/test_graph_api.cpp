@@ -334,7 +334,7 @@ TEST(GraphApi, ViewsOfViewsFold) {
                          kiln::transpose(kiln::transpose(x, 1, 2), 0, 1),
                          kiln::reshape(x, {1, 1, n, 4, 6}), kiln::reshape(c, {1, 1}),
                          kiln::slice(x, 1, 0, 100), kiln::expand(x, {n, 4, 6}),
-                         kiln::concat({x}, 0));
+                         kiln::concat({x}, 0), kiln::expand(kiln::unsqueeze(x, 0), {3, n, 4, 6}));
   });
   const auto& r = g.node(g.outputs[0]);
   EXPECT_EQ(r.op, kiln::ir::Op::reshape);
@@ -351,6 +351,10 @@ TEST(GraphApi, ViewsOfViewsFold) {
   EXPECT_EQ(g.node(g.outputs[4]).op, kiln::ir::Op::expand);
   EXPECT_EQ(kiln::ir::shape_to_string(g, g.node(g.outputs[4]).shape), "[1, 1]");
   for (size_t k = 5; k < 8; ++k) EXPECT_EQ(g.node(g.outputs[k]).op, kiln::ir::Op::input) << k;
+  // A broadcast of a broadcast: one, of x.
+  const auto& e = g.node(g.outputs[8]);
+  EXPECT_EQ(e.op, kiln::ir::Op::expand);
+  EXPECT_EQ(g.node(e.inputs[0]).op, kiln::ir::Op::input);
 }
 
 TEST(GraphApi, ShapeOpErrorsSayExpectedAndGot) {

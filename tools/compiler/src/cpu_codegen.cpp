@@ -33,6 +33,12 @@ class KernelEmitter : public GroupEmitter {
       assemble();
       return;
     }
+    if (G_.index_of >= 0) {
+      index_arguments();
+      emit_index();
+      assemble();
+      return;
+    }
     collect_arguments();
     if (G_.copy_of >= 0) {
       flat_ = true;
@@ -463,6 +469,48 @@ class KernelEmitter : public GroupEmitter {
     for (int32_t id : heap_scratch) o += "  __builtin_free(scr" + std::to_string(id) + ");\n";
   }
 
+  // ---- index groups -----------------------------------------------------------------
+  // A work item is a row of the result's last dim: the row's multi-index
+  // once, then a loop over the last dim, in which clang hoists what does not
+  // depend on it (a gather's index, a concat's choice of operand).
+  void emit_index() {
+    const Node& n = g_.node(G_.index_of);
+    const size_t rank = n.shape.size();
+    std::string& o = body_;
+    o += "  // Index: a work item per row of the result's last dim.\n";
+    o += "  const int64_t C = " + (rank > 0 ? dim(n.shape.back()) : std::string("1")) + ";\n";
+    // O0 is never needed: the row's first index is what the divisions leave.
+    for (size_t j = 1; j + 1 < rank; ++j) {
+      o += "  const int64_t O" + std::to_string(j) + " = " + dim(n.shape[j]) + ";\n";
+    }
+    o += "  for (int64_t row = begin; row < end; ++row) {\n";
+    if (rank > 1) {
+      o += "    int64_t t = row;\n";
+      for (size_t j = rank - 1; j-- > 0;) {
+        const std::string js = std::to_string(j);
+        if (j == 0) {
+          o += "    const int64_t i0 = t;\n";
+        } else {
+          o += "    const int64_t i" + js + " = t % O" + js + ";\n";
+          o += "    t /= O" + js + ";\n";
+        }
+      }
+    }
+    o += "    const int64_t ow = row * C;\n";
+    o += "#pragma clang loop vectorize(enable)\n";
+    o += "    for (int64_t c = 0; c < C; ++c) {\n";
+    if (rank > 0) o += "      const int64_t i" + std::to_string(rank - 1) + " = c;\n";
+    const std::string y = index_element("int64_t", "      ", o);
+    for (int32_t slot : write_slots_.at(G_.index_of)) {
+      o += "      b" + std::to_string(slot) + "[ow + c] = " + y + ";\n";
+    }
+    o += "    }\n  }\n";
+    const Shape outer(n.shape.begin(), rank > 0 ? n.shape.end() - 1 : n.shape.end());
+    work_items = SizeExpr::product(bind_shape(outer, sv_));
+    item_cost =
+        rank > 0 ? SizeExpr::of_dim(bind_shape({n.shape.back()}, sv_)[0]) : SizeExpr::constant(1);
+  }
+
   // ---- standalone reductions ----------------------------------------------------
  public:
   // A rows reduction with few outputs over a long last run gives the
@@ -713,6 +761,8 @@ class KernelEmitter : public GroupEmitter {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
     } else if (G_.reduction_of >= 0) {
       s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + ".\n";
+    } else if (G_.index_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + index_note() + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +

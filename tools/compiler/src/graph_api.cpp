@@ -599,7 +599,10 @@ Tensor expand_to(std::string_view op, Tensor x, const std::vector<DimArg>& shape
     }
   }
   if (target == n.shape) return x;
-  return shape_node(ir::Op::expand, n.dtype, std::move(target), {x.id()});
+  // Broadcasting is transitive: a broadcast of a broadcast broadcasts the
+  // first one's operand.
+  const int32_t from = n.op == ir::Op::expand ? n.inputs[0] : x.id();
+  return shape_node(ir::Op::expand, n.dtype, std::move(target), {from});
 }
 
 Tensor gather_along(std::string_view op, Tensor table, Tensor indices, int axis) {
