@@ -848,16 +848,20 @@ kiln::Outputs g_index_any() {
   auto x = kiln::input("x", g_t, {n, 3, 4});
   auto ids = kiln::input("ids", DType::i64, {n});
   auto v = kiln::input("v", g_t, {4});
+  // A causal mask over [n, n] (the attention example's).
+  auto causal = kiln::where(kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1), kiln::sum(x, {1, 2}),
+                            kiln::constant(-100.0, g_t));
   return kiln::Outputs({kiln::transpose(x, 0, 2), kiln::slice(x, 1, 1, 3), kiln::concat({x, x}, 1),
                         kiln::gather(x, ids - 3, 1),
                         kiln::gather(v, kiln::constant(-1, DType::i32)),
-                        kiln::reshape(kiln::transpose(x, 1, 2), {n, 12})});
+                        kiln::reshape(kiln::transpose(x, 1, 2), {n, 12}), causal});
 }
 
 std::vector<ShapeSet> index_sizes(bool with_v = false) {
   std::vector<ShapeSet> runs;
+  // m = 9000: rows longer than a work item's block of 4096.
   for (auto [n, m] :
-       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {33, 1}, {3, 257}, {2, 1000}}) {
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {33, 1}, {3, 257}, {2, 9000}}) {
     if (with_v) {
       runs.push_back(ShapeSet{{{n, 3, 4}, {n}, {4}}});
     } else {
@@ -901,7 +905,7 @@ TEST(CodegenCpu, IndexKernelsPermuteSliceConcatGatherIota) {
   }
   batch.build();
   batch.check();
-  EXPECT_EQ(batch.checked_outputs, 6u * (12 * 6 + 6 * 6));
+  EXPECT_EQ(batch.checked_outputs, 6u * (12 * 6 + 7 * 6));
 }
 
 // An index out of [-V, V) never reads out of bounds: it gives the fill value
