@@ -4,6 +4,8 @@
 // there for correctness only, each exercising something the benchmark shapes
 // never reach: widths that are not a multiple of the vector width, dynamic
 // widths, 16-bit and integer types, broadcasting, odd outputs.
+#include <cmath>
+
 #include <kiln/graph.h>
 
 namespace {
@@ -298,4 +300,28 @@ KILN_GRAPH(reduce_split) {
                         kiln::max(x, kiln::all_axes(x)), kiln::argmax(u, -1), kiln::sum(u, -1),
                         kiln::min(u, 1, true), kiln::sum(w, kiln::all_axes(w)), kiln::argmax(w, 0)})
       .named({"total", "mean_all", "max_all", "argmax_u", "sum_u", "min_u", "total_w", "argmax_w"});
+}
+
+// --- shape ops ------------------------------------------------------------------------
+// A reshape read in place (by a row group and by a reduction), broadcasts that
+// fuse, and the grid-stride index kernels; ids in [1, 9] less 5 index from the
+// end of a table of 12, plus 3 past the end of one of 5 (the fill value).
+
+KILN_GRAPH(shape_ops) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 6, 32});
+  auto t = kiln::input("t", kiln::bf16, {12, 32});
+  auto ids = kiln::input("ids", kiln::i32, {n});
+  auto w = kiln::input("w", kiln::f32, {32});
+  auto y = kiln::exp(x * 0.5);
+  auto flat = kiln::reshape(y, {n, 192});
+  auto causal = kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1);
+  return kiln::Outputs({kiln::softmax(flat), kiln::sum(flat, 0), kiln::transpose(x, 1, 2),
+                        kiln::permute(y, {2, 0, 1}), kiln::slice(x, 2, 1, -1, 3),
+                        kiln::concat({x, y}, 1), kiln::embedding(t, ids - 5),
+                        kiln::gather(x, ids + 3, 1), kiln::broadcast_to(w, {n, 6, 32}) * x,
+                        kiln::where(causal, kiln::constant(1.0), kiln::constant(-INFINITY)),
+                        kiln::iota({n, 6}, 1, kiln::bf16)})
+      .named({"softmax_flat", "sum_flat", "transpose", "permute", "slice", "concat", "embedding",
+              "gather_fill", "broadcast", "causal", "iota"});
 }

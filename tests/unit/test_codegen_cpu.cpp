@@ -854,6 +854,159 @@ TEST(CodegenCpu, MultiGroupGraphs) {
   EXPECT_GE(temps, 1);
 }
 
+// ---------------------------------------------------------------------------
+// Shape ops: views (reshape aliases, expand broadcasts) and index groups
+// (permute, slice, concat, gather, iota), in every dtype, on symbolic and
+// static shapes. Integer inputs hold [1, 9], so `ids - 5` indexes from the
+// end and `ids + 3` past it (the fill value).
+
+kiln::Outputs g_views() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", g_t, {n, 6});
+  auto w = kiln::input("w", g_t, {6});
+  auto a = x * 2.0;                                    // computed: its buffer is aliased
+  auto r = kiln::reshape(a, {n, 3, 2});                // a view of a, read by a reduction
+  auto u = kiln::unsqueeze(x, 1);                      // a view of an input
+  auto e = kiln::expand(w, {n, 6});                    // a broadcast, recomputed where read
+  auto m = kiln::max(x, -1, true);                     // [n, 1]
+  auto em = kiln::broadcast_to(m, {n, 6});             // a broadcast of a row value, fused
+  auto s = kiln::squeeze(kiln::sum(r, -1, true), -1);  // [n, 3]
+  return kiln::Outputs({r, kiln::max(r, -1), u + 1.0, e, x * e, kiln::reshape(x, {n, 2, 3}), x - em,
+                        s, kiln::reshape(s, {3, n}) * 2.0, kiln::unsqueeze(m, 0)});
+}
+
+kiln::Outputs g_index() {
+  auto n = kiln::sym("n");
+  auto m = kiln::sym("m");
+  auto x = kiln::input("x", g_t, {n, m, 5});
+  auto t = kiln::input("t", g_t, {7, m});
+  auto ids = kiln::input("ids", DType::i32, {n});
+  auto k = kiln::input("k", DType::i64, {2, 3});
+  auto y = x * 2.0;  // inlinable: computed inside the index kernels that read it
+  return kiln::Outputs(
+      {kiln::transpose(x, 0, 1), kiln::transpose(x, 1, 2), kiln::permute(y, {2, 0, 1}),
+       kiln::slice(x, 2, 1, 5, 2), kiln::slice(x, -1, -1, 100) + 1.0,
+       kiln::concat({x, kiln::slice(y, 2, 0, 2), x}, 2),
+       kiln::concat({kiln::transpose(x, 0, 1), kiln::transpose(y, 0, 1)}, 2),
+       kiln::embedding(t, ids - 5), kiln::embedding(t, ids + 3), kiln::gather(x, k, 2),
+       kiln::gather(x, k - 7, -1), kiln::iota({n, m}, 1, g_t) + kiln::iota({n, 1}, 0, g_t)});
+}
+
+kiln::Outputs g_index_any() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", g_t, {n, 3, 4});
+  auto ids = kiln::input("ids", DType::i64, {n});
+  auto v = kiln::input("v", g_t, {4});
+  // A causal mask over [n, n] (the attention example's).
+  auto causal = kiln::where(kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1), kiln::sum(x, {1, 2}),
+                            kiln::constant(-100.0, g_t));
+  return kiln::Outputs({kiln::transpose(x, 0, 2), kiln::slice(x, 1, 1, 3), kiln::concat({x, x}, 1),
+                        kiln::gather(x, ids - 3, 1),
+                        kiln::gather(v, kiln::constant(-1, DType::i32)),
+                        kiln::reshape(kiln::transpose(x, 1, 2), {n, 12}), causal});
+}
+
+std::vector<ShapeSet> index_sizes(bool with_v = false) {
+  std::vector<ShapeSet> runs;
+  // m = 9000: rows longer than a work item's block of 4096.
+  for (auto [n, m] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {33, 1}, {3, 257}, {2, 9000}}) {
+    if (with_v) {
+      runs.push_back(ShapeSet{{{n, 3, 4}, {n}, {4}}});
+    } else {
+      runs.push_back(ShapeSet{{{n, m, 5}, {7, m}, {n}, {2, 3}}});
+    }
+  }
+  return runs;
+}
+
+TEST(CodegenCpu, ViewsAliasOrBroadcastWithoutCopies) {
+  Batch batch("views");
+  std::vector<ShapeSet> runs;
+  for (int64_t n : {1, 2, 37, 1000}) runs.push_back(ShapeSet{{{n, 6}, {6}}});
+  for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64}) {
+    g_t = t;
+    batch.add("views_" + std::string(kiln::dtype_name(t)),
+              kiln::ir::canonicalize(kiln::trace("views", &g_views)), runs, {2});
+  }
+  // Only the outputs that are views (a reshape of an input or of a computed
+  // node) are copies; no kernel copies a view anywhere else.
+  for (const auto& c : batch.cases()) {
+    size_t copies = 0;
+    for (const auto& k : c.lowered.kernels) {
+      copies += k.source.find("// Copy of node") != std::string::npos ? 1 : 0;
+    }
+    EXPECT_EQ(copies, 3u) << c.label;  // r, reshape(x, ...) and s
+  }
+  batch.build();
+  batch.check();
+}
+
+TEST(CodegenCpu, IndexKernelsPermuteSliceConcatGatherIota) {
+  Batch batch("index");
+  for (DType t : {DType::f32, DType::bf16, DType::f16, DType::f64, DType::i32, DType::i64}) {
+    g_t = t;
+    const std::string name(kiln::dtype_name(t));
+    batch.add("index_" + name, kiln::ir::canonicalize(kiln::trace("index", &g_index)),
+              index_sizes(), {1});
+    batch.add("index_any_" + name, kiln::ir::canonicalize(kiln::trace("index_any", &g_index_any)),
+              index_sizes(true), {2});
+  }
+  batch.build();
+  batch.check();
+  EXPECT_EQ(batch.checked_outputs, 6u * (12 * 6 + 7 * 6));
+}
+
+// An index out of [-V, V) never reads out of bounds: it gives the fill value
+// (NaN, the lowest integer, true), as the interpreter does.
+kiln::Outputs g_gather_fill() {
+  auto n = kiln::sym("n");
+  auto f = kiln::input("f", DType::f32, {5, 3});
+  auto h = kiln::input("h", DType::bf16, {5});
+  auto i = kiln::input("i", DType::i32, {5});
+  auto l = kiln::input("l", DType::i64, {5});
+  auto b = kiln::input("b", DType::boolean, {5});
+  auto ids = kiln::input("ids", DType::i64, {n});
+  return kiln::outputs(kiln::embedding(f, ids), kiln::gather(h, ids), kiln::gather(i, ids),
+                       kiln::gather(l, ids), kiln::gather(b, ids));
+}
+
+TEST(CodegenCpu, GatherOutOfRangeGivesTheFillValue) {
+  Batch batch("gather_fill");
+  const Graph g = kiln::trace("gather_fill", &g_gather_fill);
+  batch.add("gather_fill", g, {});
+  batch.build();
+  std::mt19937_64 rng(5);
+  std::vector<HostTensor> inputs;
+  for (size_t k = 0; k + 1 < g.inputs.size(); ++k) {
+    const auto& node = g.node(g.inputs[k]);
+    std::vector<int64_t> shape;
+    for (const auto& d : node.shape) shape.push_back(d.value);
+    inputs.push_back(kiln::compiler::random_tensor(node.dtype, shape, rng));
+  }
+  const std::vector<double> ids = {0, 4, -1, -5, 5, -6, 1LL << 40, -(1LL << 40), 2};
+  inputs.push_back(HostTensor{DType::i64, {static_cast<int64_t>(ids.size())}, ids});
+  const auto got = batch.run_case(0, inputs);
+  const auto want = kiln::compiler::interpret(g, inputs);
+  ASSERT_EQ(got.size(), 5u);
+  for (size_t o = 0; o < got.size(); ++o) {
+    EXPECT_TRUE(
+        kiln::compiler::all_close(got[o], want[o], kiln::compiler::tolerance_for(want[o].dtype)))
+        << o;
+  }
+  // Positions 4 .. 7 are out of range.
+  for (size_t p = 0; p < ids.size(); ++p) {
+    const bool out = p >= 4 && p <= 7;
+    EXPECT_EQ(std::isnan(got[0].values[p * 3]), out) << p;
+    EXPECT_EQ(std::isnan(got[1].values[p]), out) << p;
+    if (out) {
+      EXPECT_EQ(got[2].values[p], -2147483648.0) << p;
+      EXPECT_EQ(got[3].values[p], -9223372036854775808.0) << p;
+      EXPECT_EQ(got[4].values[p], 1.0) << p;
+    }
+  }
+}
+
 // 16-bit conversions: every f16 and bf16 value to f32, and f32 values at,
 // between (ties) and next to every f16 value to f16 and bf16, exactly as the
 // interpreter rounds (nearest even, subnormals, overflow to inf, NaN).

@@ -442,6 +442,89 @@ TEST(CodegenCuda, LongRowsWithFewOutputsSplitIntoTwoLaunches) {
   }
 }
 
+// Views and index ops: a reshape is its root's buffer, an expand fuses,
+// permute/slice/concat/gather/iota are grid-stride kernels of their own.
+kiln::Outputs g_shape_ops() {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::f32, {n, 8, 64});
+  auto t = kiln::input("t", kiln::bf16, {1000, 64});
+  auto ids = kiln::input("ids", kiln::i32, {n});
+  auto w = kiln::input("w", kiln::f32, {64});
+  auto y = kiln::exp(x);
+  auto causal = kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1);
+  return kiln::outputs(kiln::reshape(y, {n, 512}) * 2.0,  // reads y's buffer in place
+                       kiln::transpose(y, 1, 2), kiln::slice(x, 1, 0, 8, 3),
+                       kiln::concat({x, y}, 1), kiln::embedding(t, ids),
+                       kiln::expand(w, {n, 8, 64}) + x,
+                       kiln::where(causal, kiln::sum(x, {1, 2}, true) * kiln::constant(1.0),
+                                   kiln::constant(-INFINITY)),
+                       kiln::iota({n, 8}, 1, kiln::bf16));
+}
+
+TEST(CodegenCuda, ShapeOpsAreIndexKernelsAndViewsCostNoKernel) {
+  const Graph g = traced("shape_ops", &g_shape_ops);
+  const CudaLoweredGraph l = lower(g, true);
+  int index_kernels = 0;
+  for (const auto& k : l.kernels) {
+    if (k.source.find("// Index: one element per thread, grid-stride.") == std::string::npos) {
+      continue;
+    }
+    ++index_kernels;
+    EXPECT_NE(k.source.find("for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; "
+                            "e < N; e += (int64_t)gridDim.x * blockDim.x)"),
+              std::string::npos)
+        << k.source;
+  }
+  // transpose, slice, concat, embedding, the two iotas of the mask, the bf16 iota.
+  EXPECT_EQ(index_kernels, 7);
+  for (const auto& launch : l.launches) EXPECT_GE(launch.block[0], 32u);
+  // The reshape of y reads y's temp: the kernel computing y writes the
+  // buffer the reshape's reader takes as input, and no kernel copies it.
+  const kiln::ir::Node& out0 = g.node(g.outputs[0]);
+  const int32_t reshape_id = out0.inputs[0];
+  ASSERT_EQ(g.node(reshape_id).op, kiln::ir::Op::reshape);
+  for (const auto& k : l.kernels) EXPECT_EQ(k.source.find("// Copy of node"), std::string::npos);
+  // One element per thread: 16384 rows of 8 * 64 transposed take 16384 * 512 / 256 blocks.
+  bool found = false;
+  for (size_t i = 0; i < l.kernels.size(); ++i) {
+    if (l.kernels[i].source.find("permute of") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(eval(l.launches[i].grid[0], {16384}), 16384 * 512 / 256);
+    EXPECT_EQ(l.launches[i].block[0], 256u);
+  }
+  EXPECT_TRUE(found);
+  // Out-of-range indices select the fill value instead of loading.
+  bool fill = false;
+  for (const auto& k : l.kernels) fill |= k.source.find("(uint16_t)0x7fc0") != std::string::npos;
+  EXPECT_TRUE(fill);
+}
+
+TEST(CodegenCuda, IndexKernelsIndexWithIntBehindTheIndexWidthGuard) {
+  const Graph g = traced("shape_ops", &g_shape_ops);
+  const std::regex wide_index(R"((const int64_t (N|i\d|qv)\b)|(for \(int64_t e)|(int64_t t = e))");
+  const CudaLoweredGraph wide = lower(g, true);
+  const CudaLoweredGraph narrow = lower(g, true, {}, true);
+  ASSERT_EQ(wide.kernels.size(), narrow.kernels.size());
+  int index_kernels = 0;
+  for (size_t k = 0; k < narrow.kernels.size(); ++k) {
+    if (narrow.kernels[k].source.find("// Index:") == std::string::npos) continue;
+    ++index_kernels;
+    EXPECT_TRUE(std::regex_search(wide.kernels[k].source, wide_index)) << wide.kernels[k].source;
+    EXPECT_FALSE(std::regex_search(narrow.kernels[k].source, wide_index))
+        << narrow.kernels[k].source;
+  }
+  EXPECT_EQ(index_kernels, 7);
+  // Every extent an index kernel indexes: its result (the domain) and its
+  // operands (plan buffers), e.g. the [n, n] mask's iotas and the n * 8 * 64 transpose.
+  std::vector<std::string> texts;
+  for (const auto& e : kiln::compiler::index_extents(g, {-1}, wide.buffers)) {
+    texts.push_back(e.to_string(g));
+  }
+  for (const char* want : {"(n*512)", "(n*1024)", "(n*64)", "64000", "n", "(n*8)"}) {
+    EXPECT_NE(std::find(texts.begin(), texts.end(), want), texts.end()) << want;
+  }
+}
+
 TEST(CodegenCuda, LoweringIsDeterministic) {
   const Graph g = traced("layernorm_bf16", &g_layernorm_bf16);
   EXPECT_EQ(lower(g, true).kernels[0].source, lower(g, true).kernels[0].source);
@@ -457,7 +540,8 @@ TEST(CodegenCuda, NvrtcPreludeReplacesOnlyTheIncludes) {
            {"gelu_affine_bf16", &g_gelu_affine_bf16},
            {"dynamic_width", &g_dynamic_width},
            {"broadcast3d", &g_broadcast3d},
-           {"copy_and_constant", &g_copy_and_constant}}) {
+           {"copy_and_constant", &g_copy_and_constant},
+           {"shape_ops", &g_shape_ops}}) {
     const Graph g = traced(name, fn);
     for (bool aligned : {true, false}) {
       kiln::compiler::CudaCodegenOptions o;
@@ -559,6 +643,48 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
     }
   }
   EXPECT_GE(reports, 2 * 9 * 6u);
+}
+
+// The shape ops' kernels, 64- and 32-bit indexed, dynamic and static, for
+// sm_80 and sm_90; none may spill.
+TEST(CodegenCuda, ShapeOpKernelsCompileForSm80AndSm90WithoutSpills) {
+  kiln::compiler::NinjaBuildRequest req;
+  req.work_dir = fs::path(KILN_TEST_BINARY_DIR) / "codegen_cuda_shape_work";
+  req.nvcc = KILN_TEST_NVCC;
+  req.ninja = KILN_TEST_NINJA;
+  const Graph g = traced("shape_ops", &g_shape_ops);
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    kiln::compiler::CudaBuild cb;
+    cb.name = std::string("cuda-") + arch;
+    cb.nvcc_flags = kiln::compiler::cuda_compile_flags(arch);
+    for (int variant = 0; variant < 3; ++variant) {
+      const kiln::ir::SymbolValues values = {variant == 2 ? 64 : -1};
+      const std::string suffix = variant == 0 ? "_dyn" : variant == 1 ? "_i32" : "_st";
+      for (const auto& k : lower(g, true, values, variant == 1).kernels) {
+        cb.sources.push_back({k.entry + suffix + ".cu", k.source});
+      }
+    }
+    req.cuda.push_back(std::move(cb));
+  }
+  ASSERT_NO_THROW(kiln::compiler::run_ninja_build(req));
+  const std::regex spill(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+  size_t reports = 0;
+  for (size_t b = 0; b < req.cuda.size(); ++b) {
+    for (size_t s = 0; s < req.cuda[b].sources.size(); ++s) {
+      const fs::path cubin = kiln::compiler::cuda_output(req, b, s, false);
+      EXPECT_GT(fs::file_size(cubin), 0u);
+      std::ifstream in(fs::path(cubin).replace_extension(".ptxas"));
+      std::stringstream text;
+      text << in.rdbuf();
+      std::smatch m;
+      const std::string report = text.str();
+      ASSERT_TRUE(std::regex_search(report, m, spill)) << cubin << ":\n" << report;
+      EXPECT_EQ(m[1].str(), "0") << cubin << " spills:\n" << report;
+      EXPECT_EQ(m[2].str(), "0") << cubin << " spills:\n" << report;
+      ++reports;
+    }
+  }
+  EXPECT_GE(reports, 2 * 3 * 7u);
 }
 
 // The reductions' kernels (columns, rows, both passes of a split), dynamic

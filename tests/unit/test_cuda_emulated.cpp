@@ -7,8 +7,10 @@
 // split), not the GPU: tests/gpu runs them on one.
 #include <dlfcn.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -120,9 +122,13 @@ void run_gemm(const kiln::compiler::GemmLaunch& g, const CudaLoweredGraph& L,
                                   ptrs[buffers[2]]);
 }
 
+// What a run computed and what the interpreter wants, for checks of their own.
+using RunCheck =
+    std::function<void(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want)>;
+
 // Runs every launch of `g`'s dynamic lowering at each n and compares.
 void check(const std::string& name, kiln::GraphFunction f, const std::vector<int64_t>& sizes,
-           size_t want_splits, size_t want_gemms = 0) {
+           size_t want_splits, const RunCheck& also = nullptr, size_t want_gemms = 0) {
   const kiln::ir::Graph g = kiln::ir::canonicalize(kiln::trace(name, f));
   kiln::compiler::CudaCodegenOptions o;
   o.entry_prefix = "emu_" + name;
@@ -174,6 +180,7 @@ void check(const std::string& name, kiln::GraphFunction f, const std::vector<int
       run(static_cast<int>(l), ptrs.data(), syms.data(), launch.grid[0].evaluate(syms),
           launch.grid[1].evaluate(syms), launch.block[0]);
     }
+    std::vector<HostTensor> outs(want.size());
     for (size_t i = 0; i < L.buffers.size(); ++i) {
       const auto& pb = L.buffers[i];
       if (pb.role != BufferRole::output) continue;
@@ -182,7 +189,9 @@ void check(const std::string& name, kiln::GraphFunction f, const std::vector<int
       double worst = 0;
       EXPECT_TRUE(kiln::compiler::all_close(got, w, kiln::compiler::tolerance_for(w.dtype), &worst))
           << "output " << g.output_names.at(pb.index) << ": worst error/tolerance " << worst;
+      outs.at(pb.index) = got;
     }
+    if (also) also(outs, want);
   }
   EXPECT_EQ(gemms, want_gemms * sizes.size());
   dlclose(h);
@@ -203,7 +212,7 @@ kiln::Outputs g_matmul() {
 }
 
 TEST(CudaEmulated, MatmulLibraryCallsMatchTheInterpreter) {
-  check("matmul", &g_matmul, {1, 2, 37}, 0, 3);
+  check("matmul", &g_matmul, {1, 2, 37}, 0, nullptr, 3);
 }
 
 kiln::Outputs g_axes() {
@@ -237,6 +246,63 @@ TEST(CudaEmulated, ColumnAndRowReductionsMatchTheInterpreter) {
 // take 18 parts, those of all of x 86, and the split columns 128.
 TEST(CudaEmulated, SplitReductionsMatchTheInterpreter) {
   check("split", &g_split, {3, 9000, 70000}, 11);
+}
+
+// Views and index kernels: a reshape read in place (by a pointwise kernel
+// and by a reduction), broadcasts, and the grid-stride index kernels, with
+// symbolic sizes. 16-bit data only moves (no conversion to emulate).
+kiln::Outputs g_shape_ops() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 3, 5});
+  auto h = kiln::input("h", kiln::bf16, {n, 4});
+  auto ids = kiln::input("ids", kiln::i64, {n});
+  auto k = kiln::input("k", kiln::i32, {2, 3});
+  auto w = kiln::input("w", kiln::f32, {5});
+  auto b = kiln::input("b", kiln::boolean, {n, 2});
+  auto y = x * 2.0;
+  auto flat = kiln::reshape(y, {n, 15});
+  return kiln::outputs(kiln::transpose(x, 0, 2), kiln::permute(y, {1, 2, 0}),
+                       kiln::slice(x, 2, 1, 5, 2), kiln::concat({x, y, x}, 1),
+                       kiln::gather(x, ids - 5, 2),
+                       kiln::embedding(h, kiln::cast(ids, kiln::i32) - 3), kiln::transpose(h, 0, 1),
+                       kiln::gather(b, k - 3, 1),
+                       kiln::iota({n, 4}, 0, kiln::i32) + kiln::iota({1, 4}, 1, kiln::i32),
+                       kiln::iota({n}, 0, kiln::f32), flat, kiln::sum(flat, -1),
+                       kiln::sum(kiln::reshape(x, {n, 15}), 0), kiln::expand(w, {n, 3, 5}) * x,
+                       kiln::broadcast_to(kiln::max(x, -1, true), {n, 3, 5}) - x);
+}
+
+TEST(CudaEmulated, ViewsAndIndexKernelsMatchTheInterpreter) {
+  check("shape_ops", &g_shape_ops, {1, 2, 37, 300}, 1);  // the sum over n (a view of x) splits
+}
+
+// Indices out of [-V, V) read nothing: they give the fill value.
+kiln::Outputs g_gather_fill() {
+  auto n = kiln::sym("n");
+  auto f = kiln::input("f", kiln::f32, {4, 3});
+  auto i = kiln::input("i", kiln::i32, {4});
+  auto l = kiln::input("l", kiln::i64, {4});
+  auto b = kiln::input("b", kiln::boolean, {4});
+  auto ids = kiln::input("ids", kiln::i64, {n}) - 5;  // [-4, 4]: 4 is out of range
+  return kiln::outputs(kiln::embedding(f, ids), kiln::gather(i, ids), kiln::gather(l, ids),
+                       kiln::gather(b, ids), ids);
+}
+
+TEST(CudaEmulated, GatherOutOfRangeGivesTheFillValue) {
+  size_t filled = 0;
+  check("gather_fill", &g_gather_fill, {50}, 0,
+        [&](const std::vector<HostTensor>& got, const std::vector<HostTensor>& want) {
+          const auto& ids = want[4].values;
+          for (size_t p = 0; p < ids.size(); ++p) {
+            if (ids[p] != 4) continue;
+            ++filled;
+            EXPECT_TRUE(std::isnan(got[0].values[p * 3])) << p;
+            EXPECT_EQ(got[1].values[p], -2147483648.0) << p;
+            EXPECT_EQ(got[2].values[p], -9223372036854775808.0) << p;
+            EXPECT_EQ(got[3].values[p], 1.0) << p;
+          }
+        });
+  EXPECT_GT(filled, 0u);  // 50 draws of [1, 9]: some are 9
 }
 
 }  // namespace

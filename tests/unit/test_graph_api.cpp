@@ -1,4 +1,8 @@
 // Tracing: shapes, dtypes, broadcasting, and the errors a graph author sees.
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include "kiln/graph.h"
@@ -260,11 +264,273 @@ TEST(GraphApi, CompositesAreBuiltFromPrimitives) {
 }
 
 TEST(GraphApi, OpNamesRoundTrip) {
-  for (int i = 0; i <= static_cast<int>(kiln::ir::Op::argmax); ++i) {
+  // Every op of the enum, whatever was appended last: op_name throws past it.
+  int ops = 0;
+  for (int i = 0;; ++i) {
     const auto op = static_cast<kiln::ir::Op>(i);
-    EXPECT_EQ(kiln::ir::op_from_name(kiln::ir::op_name(op)), op);
+    std::string_view name;
+    try {
+      name = kiln::ir::op_name(op);
+    } catch (const std::logic_error&) {
+      break;
+    }
+    EXPECT_EQ(kiln::ir::op_from_name(name), op);
+    ++ops;
   }
+  EXPECT_GT(ops, static_cast<int>(kiln::ir::Op::iota));
   EXPECT_FALSE(kiln::ir::op_from_name("no_such_op").has_value());
+}
+
+TEST(GraphApi, ShapeOpsShapeTheirResults) {
+  const auto g = kiln::trace("v", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::f32, {n, 4, 6});
+    auto ids = kiln::input("ids", kiln::i32, {n, 3});
+    auto t = kiln::input("t", kiln::bf16, {100, 8});
+    return kiln::outputs(kiln::reshape(x, {n, 24}), kiln::reshape(x, {2, n, -1}),
+                         kiln::unsqueeze(x, -1), kiln::squeeze(kiln::unsqueeze(x, 0), 0),
+                         kiln::expand(x, {2, n, -1, 6}), kiln::transpose(x, 0, -1),
+                         kiln::permute(x, {1, 2, 0}), kiln::slice(x, 2, 1, -1, 2),
+                         kiln::concat({x, x, kiln::slice(x, 1, 0, 1)}, 1), kiln::embedding(t, ids),
+                         kiln::gather(x, ids, 1), kiln::iota({n, 1}, 0, kiln::f32));
+  });
+  auto shape = [&](size_t k) {
+    return kiln::ir::shape_to_string(g, g.node(g.outputs.at(k)).shape);
+  };
+  auto op = [&](size_t k) { return g.node(g.outputs.at(k)).op; };
+  EXPECT_EQ(shape(0), "[n, 24]");
+  EXPECT_EQ(shape(1), "[2, n, 12]");
+  EXPECT_EQ(shape(2), "[n, 4, 6, 1]");
+  EXPECT_EQ(op(2), kiln::ir::Op::reshape);
+  // unsqueeze then squeeze of the same axis: no node at all.
+  EXPECT_EQ(op(3), kiln::ir::Op::input);
+  EXPECT_EQ(shape(4), "[2, n, 4, 6]");
+  EXPECT_EQ(op(4), kiln::ir::Op::expand);
+  EXPECT_EQ(shape(5), "[6, 4, n]");
+  EXPECT_EQ(g.node(g.outputs[5]).axes, (std::vector<int32_t>{2, 1, 0}));
+  EXPECT_EQ(shape(6), "[4, 6, n]");
+  EXPECT_EQ(shape(7), "[n, 4, 2]");  // elements 1 and 3 of 6 (stop -1 = 5)
+  EXPECT_EQ(g.node(g.outputs[7]).params, (std::vector<int64_t>{1, 5, 2}));
+  EXPECT_EQ(shape(8), "[n, 9, 6]");
+  EXPECT_EQ(shape(9), "[n, 3, 8]");
+  EXPECT_EQ(g.node(g.outputs[9]).dtype, kiln::DType::bf16);
+  EXPECT_EQ(shape(10), "[n, n, 3, 6]");
+  EXPECT_EQ(shape(11), "[n, 1]");
+  EXPECT_EQ(g.node(g.outputs[11]).dtype, kiln::DType::f32);
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    EXPECT_EQ(kiln::ir::shape_op_error(g, g.outputs[k]), "") << k;
+  }
+}
+
+// Views of views fold: one reshape of the original, one permute; identities
+// and leading ones need no reshape at all.
+TEST(GraphApi, ViewsOfViewsFold) {
+  const auto g = kiln::trace("f", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::f32, {n, 4, 6});
+    auto c = kiln::constant(2.0);
+    return kiln::outputs(kiln::reshape(kiln::reshape(x, {n, 24}), {n, 6, 4}),
+                         kiln::permute(kiln::permute(x, {1, 2, 0}), {2, 0, 1}),
+                         kiln::transpose(kiln::transpose(x, 1, 2), 0, 1),
+                         kiln::reshape(x, {1, 1, n, 4, 6}), kiln::reshape(c, {1, 1}),
+                         kiln::slice(x, 1, 0, 100), kiln::expand(x, {n, 4, 6}),
+                         kiln::concat({x}, 0), kiln::expand(kiln::unsqueeze(x, 0), {3, n, 4, 6}));
+  });
+  const auto& r = g.node(g.outputs[0]);
+  EXPECT_EQ(r.op, kiln::ir::Op::reshape);
+  EXPECT_EQ(g.node(r.inputs[0]).op, kiln::ir::Op::input);
+  EXPECT_EQ(g.node(g.outputs[1]).op, kiln::ir::Op::input);  // the identity
+  const auto& p = g.node(g.outputs[2]);
+  EXPECT_EQ(p.op, kiln::ir::Op::permute);
+  // (x's dims 0, 2, 1, then the first two swapped) = x's 2, 0, 1.
+  EXPECT_EQ(p.axes, (std::vector<int32_t>{2, 0, 1}));
+  EXPECT_EQ(kiln::ir::shape_to_string(g, p.shape), "[6, n, 4]");
+  EXPECT_EQ(g.node(p.inputs[0]).op, kiln::ir::Op::input);
+  // Leading ones only: a broadcast (it fuses, and a scalar has no buffer).
+  EXPECT_EQ(g.node(g.outputs[3]).op, kiln::ir::Op::expand);
+  EXPECT_EQ(g.node(g.outputs[4]).op, kiln::ir::Op::expand);
+  EXPECT_EQ(kiln::ir::shape_to_string(g, g.node(g.outputs[4]).shape), "[1, 1]");
+  for (size_t k = 5; k < 8; ++k) EXPECT_EQ(g.node(g.outputs[k]).op, kiln::ir::Op::input) << k;
+  // A broadcast of a broadcast: one, of x.
+  const auto& e = g.node(g.outputs[8]);
+  EXPECT_EQ(e.op, kiln::ir::Op::expand);
+  EXPECT_EQ(g.node(e.inputs[0]).op, kiln::ir::Op::input);
+}
+
+TEST(GraphApi, ShapeOpErrorsSayExpectedAndGot) {
+  auto err = [](kiln::Outputs (*body)()) { return trace_error(body); };
+  EXPECT_EQ(err([] {
+              auto n = kiln::sym("n");
+              return kiln::outputs(kiln::reshape(kiln::input("x", kiln::f32, {n, 4}), {8, n}));
+            }),
+            "kiln: graph 'g': op 'reshape': expected a shape of 4*n elements (as [n, 4]: the "
+            "same symbols and constant product), got [8, n] (8*n)");
+  EXPECT_EQ(err([] {
+              auto n = kiln::sym("n");
+              auto m = kiln::sym("m");
+              return kiln::outputs(kiln::reshape(kiln::input("x", kiln::f32, {n, m}), {m, m}));
+            }),
+            "kiln: graph 'g': op 'reshape': expected a shape of n*m elements (as [n, m]: the "
+            "same symbols and constant product), got [m, m] (m*m)");
+  EXPECT_EQ(err([] {
+              auto n = kiln::sym("n");
+              return kiln::outputs(kiln::reshape(kiln::input("x", kiln::f32, {n, 6}), {-1, 4}));
+            }),
+            "kiln: graph 'g': op 'reshape': cannot infer the -1 of [-1, 4] from [n, 6] (6*n "
+            "elements): expected what is left to be a constant or one symbol");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::reshape(kiln::input("x", kiln::f32, {6}), {-1, -1}));
+            }),
+            "kiln: graph 'g': op 'reshape': more than one dim is -1 (at most one is inferred)");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::squeeze(kiln::input("x", kiln::f32, {3, 4}), 1));
+            }),
+            "kiln: graph 'g': op 'squeeze': expected a dim of 1 at axis 1, got 4 in [3, 4]");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::unsqueeze(kiln::input("x", kiln::f32, {3, 4}), 3));
+            }),
+            "kiln: graph 'g': op 'unsqueeze': axis 3 is out of range: expected [-3, 2] for rank 2");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::expand(kiln::input("x", kiln::f32, {3, 4}), {4, 4}));
+            }),
+            "kiln: graph 'g': op 'expand': cannot broadcast [3, 4] to [4, 4]: expected dim 0 to "
+            "be 3 (or the operand's dim to be 1), got 4");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::broadcast_to(kiln::input("x", kiln::f32, {3, 4}), {4}));
+            }),
+            "kiln: graph 'g': op 'broadcast_to': expected a shape of rank >= 2 (the rank of "
+            "[3, 4]), got rank 1");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::permute(kiln::input("x", kiln::f32, {3, 4}), {0}));
+            }),
+            "kiln: graph 'g': op 'permute': expected a permutation of 2 axes (the rank of [3, 4]), "
+            "got 1");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::permute(kiln::input("x", kiln::f32, {3, 4}), {1, -1}));
+            }),
+            "kiln: graph 'g': op 'permute': axis -1 is named twice (as axis 1 of rank 2)");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::transpose(kiln::input("x", kiln::f32, {3, 4}), 0, 2));
+            }),
+            "kiln: graph 'g': op 'transpose': axis 2 is out of range for rank 2");
+  EXPECT_EQ(err([] {
+              auto n = kiln::sym("n");
+              return kiln::outputs(kiln::slice(kiln::input("x", kiln::f32, {n, 4}), 0, 0, 2));
+            }),
+            "kiln: graph 'g': op 'slice': expected a constant dim at axis 0, got n in [n, 4]");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::slice(kiln::input("x", kiln::f32, {3, 4}), 1, 3, 1));
+            }),
+            "kiln: graph 'g': op 'slice': expected at least one element, got the empty slice 3:1 "
+            "of a dim of 4");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::slice(kiln::input("x", kiln::f32, {3, 4}), 1, 0, 4, 0));
+            }),
+            "kiln: graph 'g': op 'slice': expected a step >= 1, got 0");
+  EXPECT_EQ(err([] {
+              auto a = kiln::input("a", kiln::f32, {3, 4});
+              auto b = kiln::input("b", kiln::f32, {2, 5});
+              return kiln::outputs(kiln::concat({a, b}, 0));
+            }),
+            "kiln: graph 'g': op 'concat': tensor 1 is [2, 5]; expected [3, 4] but along axis 0");
+  EXPECT_EQ(err([] {
+              auto a = kiln::input("a", kiln::f32, {3, 4});
+              auto b = kiln::input("b", kiln::f16, {3, 4});
+              return kiln::outputs(kiln::concat({a, b}, 0));
+            }),
+            "kiln: graph 'g': op 'concat': dtype mismatch: tensor 1 is f16, expected f32 (insert "
+            "kiln::cast)");
+  EXPECT_EQ(err([] {
+              auto n = kiln::sym("n");
+              auto a = kiln::input("a", kiln::f32, {n, 4});
+              return kiln::outputs(kiln::concat({a, a}, 0));
+            }),
+            "kiln: graph 'g': op 'concat': expected a constant size along axis 0, got n for "
+            "tensor 0 (a dim is one constant or one symbol, not a sum)");
+  EXPECT_EQ(err([] { return kiln::outputs(kiln::concat({}, 0)); }),
+            "kiln: graph 'g': op 'concat': expected one or more tensors, got none");
+  EXPECT_EQ(err([] {
+              auto t = kiln::input("t", kiln::f32, {10, 4});
+              return kiln::outputs(kiln::gather(t, kiln::input("i", kiln::f32, {3})));
+            }),
+            "kiln: graph 'g': op 'gather': expects i32 or i64 indices, got f32");
+  EXPECT_EQ(err([] {
+              auto t = kiln::input("t", kiln::f32, {10, 4});
+              return kiln::outputs(kiln::embedding(t, kiln::input("i", kiln::boolean, {3})));
+            }),
+            "kiln: graph 'g': op 'embedding': expects i32 or i64 indices, got bool");
+  EXPECT_EQ(err([] {
+              auto t = kiln::input("t", kiln::f32, {10, 4});
+              return kiln::outputs(kiln::gather(t, kiln::input("i", kiln::i32, {3}), 2));
+            }),
+            "kiln: graph 'g': op 'gather': axis 2 is out of range for rank 2");
+  EXPECT_EQ(err([] {
+              auto t = kiln::input("t", kiln::f32, {2, 2, 2, 2, 2});
+              return kiln::outputs(kiln::gather(t, kiln::input("i", kiln::i32, {2, 2, 2, 2, 2})));
+            }),
+            "kiln: graph 'g': op 'gather': the result's rank 9 exceeds 8");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::iota({3, 4}, 2));
+            }),
+            "kiln: graph 'g': op 'iota': axis 2 is out of range for rank 2");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::iota({3, 4}, 0, kiln::boolean));
+            }),
+            "kiln: graph 'g': op 'iota': expected a numeric dtype, got bool");
+  EXPECT_EQ(err([] {
+              return kiln::outputs(kiln::iota({3, 0}, 0));
+            }),
+            "kiln: graph 'g': op 'iota': dimension 0 must be >= 1");
+}
+
+// What a package read back is checked against (ir::shape_op_error): the
+// tracer's nodes pass, and each field that codegen indexes by is checked.
+TEST(GraphApi, ShapeOpErrorNamesTheNodeAndWhatIsWrong) {
+  auto g = kiln::trace("v", [] {
+    auto x = kiln::input("x", kiln::f32, {3, 4});
+    auto i = kiln::input("i", kiln::i64, {2});
+    return kiln::outputs(kiln::transpose(x, 0, 1), kiln::slice(x, 1, 1, 3), kiln::concat({x, x}, 0),
+                         kiln::gather(x, i, 1), kiln::iota({3}, 0), kiln::reshape(x, {12}),
+                         kiln::expand(x, {2, 3, 4}));
+  });
+  auto id = [&](size_t k) { return g.outputs.at(k); };
+  auto node = [&](size_t k) -> kiln::ir::Node& { return g.nodes.at(static_cast<size_t>(id(k))); };
+  for (size_t k = 0; k < g.outputs.size(); ++k) EXPECT_EQ(kiln::ir::shape_op_error(g, id(k)), "");
+  const std::string p = "node " + std::to_string(id(0)) + " (permute): ";
+  node(0).axes = {1, 1};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(0)),
+            p + "expected a permutation of the 2 axes, got [1, 1]");
+  node(0).axes = {0, 1};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(0)), p + "expected shape [3, 4], got [4, 3]");
+  const std::string s = "node " + std::to_string(id(1)) + " (slice): ";
+  node(1).params = {1, 5, 1};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(1)),
+            s + "expected 0 <= start < stop <= 4 and step >= 1, got 1:5:1");
+  node(1).params = {0, 3, 1};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(1)), s + "expected shape [3, 3], got [3, 2]");
+  node(1).axis = 2;
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(1)), s + "expected an axis in [0, 2), got 2");
+  const std::string c = "node " + std::to_string(id(2)) + " (concat): ";
+  node(2).shape[0] = kiln::ir::Dim::constant(7);
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(2)), c + "expected shape [6, 4], got [7, 4]");
+  node(2).inputs.push_back(g.inputs[1]);
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(2)), c + "expected dtype f32 for operand 2, got i64");
+  const std::string ga = "node " + std::to_string(id(3)) + " (gather): ";
+  std::swap(node(3).inputs[0], node(3).inputs[1]);
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(3)), ga + "expected an axis in [0, 1), got 1");
+  node(3).axis = 0;
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(3)), ga + "expected i32 or i64 indices, got f32");
+  const std::string io = "node " + std::to_string(id(4)) + " (iota): ";
+  node(4).axis = -1;
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(4)), io + "expected an axis in [0, 1), got -1");
+  const std::string r = "node " + std::to_string(id(5)) + " (reshape): ";
+  node(5).shape = {kiln::ir::Dim::constant(13)};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(5)),
+            r + "expected as many elements as [3, 4], got [13]");
+  const std::string e = "node " + std::to_string(id(6)) + " (expand): ";
+  node(6).shape = {kiln::ir::Dim::constant(3), kiln::ir::Dim::constant(1)};
+  EXPECT_EQ(kiln::ir::shape_op_error(g, id(6)),
+            e + "expected a shape [3, 4] broadcasts to, got [3, 1]");
 }
 
 }  // namespace

@@ -198,4 +198,147 @@ TEST(Interpreter, AllCloseUsesTolerance) {
   EXPECT_GT(worst, 1.0);
 }
 
+std::vector<double> iota_values(size_t n, double from = 1) {
+  std::vector<double> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = from + static_cast<double>(i);
+  return v;
+}
+
+TEST(Interpreter, ReshapeSqueezeUnsqueezeKeepRowMajorOrder) {
+  const auto g = kiln::trace("g", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::f64, {n, 6});
+    auto y = kiln::input("y", kiln::f64, {2, 6});
+    return kiln::outputs(kiln::reshape(x, {n, 2, -1}), kiln::reshape(y, {-1}),
+                         kiln::reshape(x, {3, n, 2}), kiln::unsqueeze(x, 1),
+                         kiln::squeeze(kiln::unsqueeze(x, -1), 2));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::f64, {2, 6}, iota_values(12)),
+                                 tensor(kiln::DType::f64, {2, 6}, iota_values(12))});
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{12}));
+  EXPECT_EQ(out[2].shape, (std::vector<int64_t>{3, 2, 2}));
+  EXPECT_EQ(out[3].shape, (std::vector<int64_t>{2, 1, 6}));
+  EXPECT_EQ(out[4].shape, (std::vector<int64_t>{2, 6}));
+  for (const auto& o : out) EXPECT_EQ(o.values, iota_values(12));
+}
+
+TEST(Interpreter, ExpandBroadcastsLikeNumPy) {
+  const auto g = kiln::trace("g", [] {
+    auto c = kiln::input("c", kiln::i32, {2, 1});
+    auto r = kiln::input("r", kiln::i32, {3});
+    return kiln::outputs(kiln::expand(c, {2, 3}), kiln::broadcast_to(r, {2, 3}),
+                         kiln::expand(c, {2, 2, -1}));
+  });
+  const auto out = interpret(
+      g, {tensor(kiln::DType::i32, {2, 1}, {1, 2}), tensor(kiln::DType::i32, {3}, {7, 8, 9})});
+  EXPECT_EQ(out[0].values, (std::vector<double>{1, 1, 1, 2, 2, 2}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{7, 8, 9, 7, 8, 9}));
+  EXPECT_EQ(out[2].shape, (std::vector<int64_t>{2, 2, 1}));
+  EXPECT_EQ(out[2].values, (std::vector<double>{1, 2, 1, 2}));
+}
+
+TEST(Interpreter, PermuteAndTranspose) {
+  const auto g = kiln::trace("g", [] {
+    auto x = kiln::input("x", kiln::f32, {2, 3, 2});
+    auto m = kiln::input("m", kiln::f32, {2, 3});
+    return kiln::outputs(kiln::transpose(m, 0, 1), kiln::permute(x, {2, 0, 1}),
+                         kiln::transpose(kiln::transpose(x, 0, 2), -1, 0));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::f32, {2, 3, 2}, iota_values(12)),
+                                 tensor(kiln::DType::f32, {2, 3}, iota_values(6))});
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(out[0].values, (std::vector<double>{1, 4, 2, 5, 3, 6}));
+  // out[i][j][k] = x[j][k][i]
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{1, 3, 5, 7, 9, 11, 2, 4, 6, 8, 10, 12}));
+  // Two swaps of the same axes: the identity.
+  EXPECT_EQ(out[2].values, iota_values(12));
+}
+
+TEST(Interpreter, SliceCountsFromTheEndAndClampsLikePython) {
+  const auto g = kiln::trace("g", [] {
+    auto n = kiln::sym("n");
+    auto x = kiln::input("x", kiln::i64, {n, 5});
+    return kiln::outputs(kiln::slice(x, 1, 1, 5, 2), kiln::slice(x, -1, -2, 100),
+                         kiln::slice(x, 1, -100, 2), kiln::slice(x, 1, 4, 5, 3));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::i64, {2, 5}, iota_values(10))});
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(out[0].values, (std::vector<double>{2, 4, 7, 9}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{4, 5, 9, 10}));
+  EXPECT_EQ(out[2].values, (std::vector<double>{1, 2, 6, 7}));
+  EXPECT_EQ(out[3].shape, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(out[3].values, (std::vector<double>{5, 10}));
+}
+
+TEST(Interpreter, ConcatAlongAnyAxis) {
+  const auto g = kiln::trace("g", [] {
+    auto a = kiln::input("a", kiln::f32, {2, 2});
+    auto b = kiln::input("b", kiln::f32, {2, 1});
+    auto c = kiln::input("c", kiln::f32, {1, 2});
+    return kiln::outputs(kiln::concat({a, b, a}, 1), kiln::concat({a, c}, 0),
+                         kiln::concat({c, a, c}, -2));
+  });
+  const auto out = interpret(
+      g, {tensor(kiln::DType::f32, {2, 2}, {1, 2, 3, 4}), tensor(kiln::DType::f32, {2, 1}, {5, 6}),
+          tensor(kiln::DType::f32, {1, 2}, {7, 8})});
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 5}));
+  EXPECT_EQ(out[0].values, (std::vector<double>{1, 2, 5, 1, 2, 3, 4, 6, 3, 4}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{1, 2, 3, 4, 7, 8}));
+  EXPECT_EQ(out[2].values, (std::vector<double>{7, 8, 1, 2, 3, 4, 7, 8}));
+}
+
+TEST(Interpreter, GatherCountsNegativeIndicesFromTheEndAndFillsOutOfRange) {
+  const auto g = kiln::trace("g", [] {
+    auto t = kiln::input("t", kiln::f32, {4, 2});
+    auto ids = kiln::input("ids", kiln::i32, {4});
+    auto u = kiln::input("u", kiln::i32, {2, 3});
+    auto k = kiln::input("k", kiln::i64, {2, 2});
+    auto b = kiln::input("b", kiln::boolean, {3});
+    return kiln::outputs(kiln::embedding(t, ids), kiln::gather(u, k, 1),
+                         kiln::gather(kiln::cast(u, kiln::i64), k, -1),
+                         kiln::gather(b, kiln::cast(ids, kiln::i64)),
+                         kiln::gather(t, kiln::constant(-4, kiln::i32), 0));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::f32, {4, 2}, {0, 1, 10, 11, 20, 21, 30, 31}),
+                                 tensor(kiln::DType::i32, {4}, {2, -1, 4, -5}),
+                                 tensor(kiln::DType::i32, {2, 3}, {1, 2, 3, 4, 5, 6}),
+                                 tensor(kiln::DType::i64, {2, 2}, {0, 2, -3, 3}),
+                                 tensor(kiln::DType::boolean, {3}, {0, 1, 0})});
+  // Rows 2 and 3 (-1); 4 and -5 are out of [-4, 4): NaN.
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{4, 2}));
+  EXPECT_EQ(std::vector<double>(out[0].values.begin(), out[0].values.begin() + 4),
+            (std::vector<double>{20, 21, 30, 31}));
+  for (size_t i = 4; i < 8; ++i) EXPECT_TRUE(std::isnan(out[0].values[i])) << i;
+  // out[p][q0][q1] = u[p][k[q0][q1]]: k = 0, 2, -3 (= 0), 3 (out of range).
+  const double min32 = -2147483648.0;
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(out[1].values, (std::vector<double>{1, 3, 1, min32, 4, 6, 4, min32}));
+  EXPECT_EQ(out[2].values, (std::vector<double>{1, 3, 1, -9223372036854775808.0, 4, 6, 4,
+                                                -9223372036854775808.0}));
+  // bool: 2 -> false, -1 -> false (the last), 4 and -5 -> true (the fill).
+  EXPECT_EQ(out[3].values, (std::vector<double>{0, 0, 1, 1}));
+  // A rank-0 index: one row of the table, -4 the first.
+  EXPECT_EQ(out[4].shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(out[4].values, (std::vector<double>{0, 1}));
+}
+
+TEST(Interpreter, IotaAndACausalMask) {
+  const auto g = kiln::trace("g", [] {
+    auto n = kiln::sym("n");
+    auto s = kiln::input("s", kiln::f32, {n, n});
+    auto mask = kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1);
+    return kiln::outputs(kiln::iota({2, 3}, 1), kiln::iota({2, 3}, 0, kiln::f16),
+                         kiln::where(mask, s, kiln::constant(-INFINITY)));
+  });
+  const auto out = interpret(g, {tensor(kiln::DType::f32, {3, 3}, iota_values(9))});
+  EXPECT_EQ(out[0].dtype, kiln::DType::i64);
+  EXPECT_EQ(out[0].values, (std::vector<double>{0, 1, 2, 0, 1, 2}));
+  EXPECT_EQ(out[1].dtype, kiln::DType::f16);
+  EXPECT_EQ(out[1].values, (std::vector<double>{0, 0, 0, 1, 1, 1}));
+  const double inf = INFINITY;
+  EXPECT_EQ(out[2].values, (std::vector<double>{1, -inf, -inf, 4, 5, -inf, 7, 8, 9}));
+}
+
 }  // namespace

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -119,6 +120,148 @@ TEST(JitCpuReductions, PackageRoundTripKeepsAxesAndNewOps) {
   }
   kiln::set_jit_compiler(nullptr);
   EXPECT_GE(jit.counters().compiles, 1u);
+}
+
+// Views and index ops through the package and back: the permutation in
+// `axes`, the slice's bounds in `params`, concat's operands, gather's axis.
+kiln::Outputs jit_shape_ops() {
+  auto n = kiln::sym("n", {.min = 1, .max = 4096});
+  auto x = kiln::input("x", kiln::f32, {n, 6, 5});
+  auto ids = kiln::input("ids", kiln::i64, {n});
+  auto t = kiln::input("t", kiln::bf16, {12, 5});
+  auto y = kiln::exp(x * 0.25);
+  return kiln::outputs(kiln::reshape(y, {n, 30}), kiln::sum(kiln::reshape(y, {n, 30}), -1),
+                       kiln::transpose(x, 0, 2), kiln::slice(x, 1, 1, -1, 2),
+                       kiln::concat({x, y}, 2), kiln::embedding(t, ids - 5),
+                       kiln::gather(x, ids - 3, 1), kiln::expand(kiln::sum(x, 0), {n, 6, 5}) - x,
+                       kiln::iota({n, 5}, 0, kiln::i32) * kiln::iota({1, 5}, 1, kiln::i32));
+}
+
+TEST(JitCpuShapeOps, PackageRoundTripKeepsEveryShapeOp) {
+  const kiln::ir::Graph g = kiln::trace("shape_ops", &jit_shape_ops);
+  const auto stored = kiln::compiler::ir_to_fb(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    EXPECT_EQ(stored->nodes[i]->params, g.nodes[i].params);
+    EXPECT_EQ(stored->nodes[i]->axes, g.nodes[i].axes);
+    EXPECT_EQ(stored->nodes[i]->axis, g.nodes[i].axis);  // not -1: not a reduction's axes
+  }
+  const std::vector<uint8_t> bytes = kiln_test::ir_only_package(g);
+  kiln::Package pkg = kiln::Package::open_memory(
+      std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});
+  kiln::set_jit_compiler(&jit);
+  // (n = 1 would make the sum over n minus x, and the iota over n, all zeros.)
+  for (int64_t n : {2, 3, 70}) {
+    EXPECT_EQ(kiln_test::call_and_compare(pkg, g, n, static_cast<uint64_t>(n)), "") << "n=" << n;
+  }
+  kiln::set_jit_compiler(nullptr);
+  EXPECT_GE(jit.counters().compiles, 1u);
+}
+
+// A package whose IR was damaged (by a bug or by hand) so that a shape op no
+// longer agrees with its operands: the JIT refuses it with a typed error
+// naming the node and what it expected, and never compiles a kernel that
+// would index out of bounds.
+kiln::Outputs jit_damaged() {
+  auto x = kiln::input("x", kiln::f32, {4, 5});
+  auto i = kiln::input("i", kiln::i32, {3});
+  // One statement each: node ids in this order (a concat may read the transpose).
+  auto t = kiln::transpose(x, 0, 1);
+  auto s = kiln::slice(x, 1, 1, 4);
+  auto c = kiln::concat({x, x}, 0);
+  auto gt = kiln::gather(x, i, 1);
+  auto io = kiln::iota({4, 5}, 1);
+  auto r = kiln::reshape(x, {2, 10});
+  auto e = kiln::expand(x, {3, 4, 5});
+  return kiln::outputs(t, s, c, gt, io, r, e);
+}
+
+TEST(JitCpuShapeOps, CorruptShapeOpsAreTypedErrorsNotKernels) {
+  const kiln::ir::Graph g = kiln::trace("damaged", &jit_damaged);
+  auto node_of = [&](size_t output) { return static_cast<size_t>(g.outputs.at(output)); };
+  struct Damage {
+    const char* what;
+    std::function<void(kiln::fb::IrGraphT&)> apply;
+    std::string expected;  // in the error's text
+  };
+  const std::string in = "kiln: graph 'damaged': cannot JIT: ";
+  auto at = [&](size_t output, const std::string& op) {
+    return in + "node " + std::to_string(node_of(output)) + " (" + op + "): ";
+  };
+  const std::vector<Damage> damages = {
+      {"a permutation naming an axis twice",
+       [&](auto& ir) {
+         ir.nodes[node_of(0)]->axes = {1, 1};
+       },
+       at(0, "permute") + "expected a permutation of the 2 axes, got [1, 1]"},
+      {"a permutation naming an axis out of range",
+       [&](auto& ir) {
+         ir.nodes[node_of(0)]->axes = {1, 7};
+       },
+       at(0, "permute") + "expected a permutation of the 2 axes, got [1, 7]"},
+      {"a slice past the end",
+       [&](auto& ir) {
+         ir.nodes[node_of(1)]->params = {1, 9, 1};
+       },
+       at(1, "slice") + "expected 0 <= start < stop <= 5 and step >= 1, got 1:9:1"},
+      {"a slice without its bounds", [&](auto& ir) { ir.nodes[node_of(1)]->params.clear(); },
+       at(1, "slice") + "expected 3 params (start, stop, step), got 0"},
+      {"a slice whose shape does not follow",
+       [&](auto& ir) { ir.nodes[node_of(1)]->dims[1] = kiln::fb::Dim(5, -1); },
+       at(1, "slice") + "expected shape [4, 3], got [4, 5]"},
+      {"concat dims that differ",
+       [&](auto& ir) { ir.nodes[node_of(2)]->inputs[1] = static_cast<int32_t>(node_of(0)); },
+       at(2, "concat") + "expected operand 1 to match [4, 5] but along axis 0, got [5, 4]"},
+      {"concat along an axis it does not have", [&](auto& ir) { ir.nodes[node_of(2)]->axis = 2; },
+       at(2, "concat") + "expected an axis in [0, 2), got 2"},
+      {"concat of nothing", [&](auto& ir) { ir.nodes[node_of(2)]->inputs.clear(); },
+       in + "node " + std::to_string(node_of(2)) + " (concat) has 0 inputs, expected one or more"},
+      {"gather indices of a float dtype",
+       [&](auto& ir) {
+         std::swap(ir.nodes[node_of(3)]->inputs[0], ir.nodes[node_of(3)]->inputs[1]);
+         ir.nodes[node_of(3)]->axis = 0;
+       },
+       at(3, "gather") + "expected i32 or i64 indices, got f32"},
+      {"a gather whose shape does not follow",
+       [&](auto& ir) { ir.nodes[node_of(3)]->dims[1] = kiln::fb::Dim(4, -1); },
+       at(3, "gather") + "expected shape [4, 3], got [4, 4]"},
+      {"an iota along a missing axis", [&](auto& ir) { ir.nodes[node_of(4)]->axis = 2; },
+       at(4, "iota") + "expected an axis in [0, 2), got 2"},
+      {"a reshape that changes the element count",
+       [&](auto& ir) { ir.nodes[node_of(5)]->dims[1] = kiln::fb::Dim(11, -1); },
+       at(5, "reshape") + "expected as many elements as [4, 5], got [2, 11]"},
+      {"an expand that does not broadcast",
+       [&](auto& ir) { ir.nodes[node_of(6)]->dims[2] = kiln::fb::Dim(6, -1); },
+       at(6, "expand") + "expected a shape [4, 5] broadcasts to, got [3, 4, 6]"},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.what);
+    kiln::fb::ManifestT m;
+    auto target = std::make_unique<kiln::fb::TargetT>();
+    target->name = "cpu:x86-64";
+    target->device = kiln::fb::DeviceKind::Cpu;
+    target->arch = "x86-64";
+    m.targets.push_back(std::move(target));
+    m.graphs.push_back(kiln::compiler::graph_entry(g, kiln::compiler::structure_hash(g)));
+    d.apply(*m.graphs[0]->ir);
+    m.provenance = std::make_unique<kiln::fb::ProvenanceT>();
+    m.provenance->kiln_version = "test";
+    const std::vector<uint8_t> bytes = kiln::compiler::write_package(std::move(m), {});
+    kiln::Package pkg = kiln::Package::open_memory(
+        std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+    FallbackJit jit({.cxx = "/nonexistent/clang++", .disk_cache = false});
+    kiln::set_jit_compiler(&jit);
+    try {
+      kiln_test::RandomCall call(g, 1, 1);
+      pkg.graph("damaged").call(call.inputs(), call.outputs());
+      ADD_FAILURE() << "the damaged package ran";
+    } catch (const kiln::PackageError& e) {
+      EXPECT_EQ(e.code(), kiln::ErrorCode::package_corrupt);
+      EXPECT_EQ(std::string(e.what()), d.expected);
+    }
+    kiln::set_jit_compiler(nullptr);
+    EXPECT_EQ(jit.counters().compiles, 0u);
+  }
 }
 
 TEST_F(JitCpu, MissCompilesThenTheSameCallHits) {

@@ -1,8 +1,11 @@
 // The fusion scheduler: group counts, domains, phases and materialization.
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/schedule.h"
 #include "kiln/graph.h"
@@ -30,6 +33,24 @@ void expect_valid(const Graph& g, const Schedule& s) {
       continue;
     }
     if (!s.live[id]) continue;
+    if (n.op == Op::reshape) {
+      // A view: no group, no buffer of its own; its computed root has one,
+      // written before any reader of the view runs.
+      EXPECT_EQ(s.group_of[id], -1) << "node " << id;
+      EXPECT_FALSE(s.materialized[id]) << "node " << id;
+      const int32_t root = kiln::compiler::view_root(g, static_cast<int32_t>(id));
+      const auto r = static_cast<size_t>(root);
+      if (g.node(root).op == Op::input) continue;
+      EXPECT_TRUE(s.materialized[r]) << "root " << root;
+      for (size_t reader = id + 1; reader < g.nodes.size(); ++reader) {
+        const auto& ins = g.nodes[reader].inputs;
+        if (s.group_of[reader] < 0 ||
+            std::find(ins.begin(), ins.end(), static_cast<int32_t>(id)) == ins.end())
+          continue;
+        EXPECT_GT(s.group_of[reader], s.group_of[r]) << "reader " << reader << " of " << id;
+      }
+      continue;
+    }
     if (s.group_of[id] < 0) {
       // Not computed by any kernel: every reader recomputes it.
       EXPECT_TRUE(s.inlinable[id]) << "node " << id;
@@ -42,6 +63,7 @@ void expect_valid(const Graph& g, const Schedule& s) {
       if (gi == s.group_of[id]) continue;
       if (s.inlinable[u]) continue;  // recomputed by the reader
       if (g.node(in).op == Op::input || g.node(in).op == Op::constant) continue;
+      if (g.node(in).op == Op::reshape) continue;  // checked with the view
       EXPECT_GE(gi, 0) << "edge " << in << " -> " << id;
       EXPECT_LT(gi, s.group_of[id]) << "edge " << in << " -> " << id;
       EXPECT_TRUE(s.materialized[u]) << "node " << in;
@@ -49,7 +71,7 @@ void expect_valid(const Graph& g, const Schedule& s) {
   }
   for (int32_t o : g.outputs) {
     const auto& n = g.node(o);
-    if (n.op == Op::input || n.op == Op::constant) {
+    if (n.op == Op::input || n.op == Op::constant || n.op == Op::reshape) {
       const bool copied =
           std::any_of(s.groups.begin(), s.groups.end(),
                       [&](const kiln::compiler::FusedGroup& G) { return G.copy_of == o; });
@@ -66,6 +88,7 @@ void expect_valid(const Graph& g, const Schedule& s) {
     EXPECT_TRUE(std::is_sorted(G.nodes.begin(), G.nodes.end()));
     for (int32_t id : G.nodes)
       EXPECT_EQ(s.group_of[static_cast<size_t>(id)], static_cast<int32_t>(gi));
+    if (G.index_of >= 0) EXPECT_EQ(G.nodes, std::vector<int32_t>{G.index_of});
     if (G.copy_of < 0) {
       EXPECT_TRUE(std::any_of(G.nodes.begin(), G.nodes.end(), [&](int32_t id) {
         return s.materialized[static_cast<size_t>(id)] != 0;
@@ -336,6 +359,166 @@ TEST(Schedule, OtherAxesArgmaxAndLongVectorsAreStandaloneReductions) {
   EXPECT_NE(text.find("reduce_sum of [n, 6, 5] axes=[1]"), std::string::npos) << text;
   EXPECT_NE(text.find("argmax of [n, 6, 5] axes=[2]"), std::string::npos) << text;
   EXPECT_NE(text.find("reduce_max/s0"), std::string::npos) << text;
+}
+
+// ---------------------------------------------------------------------------
+// Views and index groups.
+
+size_t temp_buffers(const Graph& g) {
+  const auto lowered =
+      kiln::compiler::lower_cpu(g, kiln::ir::SymbolValues(g.symbols.size(), -1), {"t"});
+  return static_cast<size_t>(
+      std::count_if(lowered.buffers.begin(), lowered.buffers.end(),
+                    [](const auto& b) { return b.role == kiln::compiler::BufferRole::temp; }));
+}
+
+size_t count_groups(const Schedule& s, bool (*pred)(const kiln::compiler::FusedGroup&)) {
+  return static_cast<size_t>(std::count_if(s.groups.begin(), s.groups.end(), pred));
+}
+
+kiln::Outputs g_reshape_of_input() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 4, 8});
+  auto w = kiln::input("w", kiln::f32, {32});
+  // Flattened, scaled, normalized per row: one group reading x's buffer.
+  auto y = kiln::reshape(x, {n, 32}) * w;
+  return kiln::outputs(kiln::softmax(y));
+}
+
+TEST(Schedule, AReshapeOfAnInputReadsItsBufferInOneGroup) {
+  const Graph g = traced("reshape_of_input", &g_reshape_of_input);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  ASSERT_EQ(s.groups.size(), 1u) << text;
+  EXPECT_EQ(s.groups[0].num_loops, 3) << text;
+  EXPECT_EQ(materialized_count(s), 1u) << text;
+  EXPECT_EQ(temp_buffers(g), 0u);
+  expect_valid(g, s);
+}
+
+kiln::Outputs g_reshape_of_computed() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 32});
+  auto e = kiln::exp(kiln::sum(x, -1, true) - x);  // needs a reduction: not inlinable
+  auto v = kiln::reshape(e, {n, 4, 8});
+  return kiln::outputs(kiln::sum(v, -1) * 2.0, v + 1.0);
+}
+
+TEST(Schedule, AReshapeOfAComputedNodeAliasesItsOneBuffer) {
+  const Graph g = traced("reshape_of_computed", &g_reshape_of_computed);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  // e's group, then the readers of the view ([n, 4] rows of 8): two groups,
+  // one temp (e itself), no copy.
+  EXPECT_EQ(s.groups.size(), 2u) << text;
+  EXPECT_EQ(count_groups(s, [](const auto& G) { return G.copy_of >= 0; }), 0u) << text;
+  EXPECT_EQ(temp_buffers(g), 1u) << text;
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    if (g.nodes[id].op != Op::reshape) continue;
+    EXPECT_EQ(s.group_of[id], -1);
+    EXPECT_FALSE(s.materialized[id]);
+    EXPECT_TRUE(s.materialized[static_cast<size_t>(g.nodes[id].inputs[0])]);
+  }
+}
+
+kiln::Outputs g_reshape_outputs() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 6});
+  auto y = x * 2.0;
+  return kiln::outputs(kiln::reshape(x, {n, 2, 3}), kiln::unsqueeze(y, 1), y);
+}
+
+TEST(Schedule, AReshapeThatIsAnOutputGetsACopyGroup) {
+  const Graph g = traced("reshape_outputs", &g_reshape_outputs);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  EXPECT_EQ(count_groups(s, [](const auto& G) { return G.copy_of >= 0; }), 2u) << text;
+  EXPECT_EQ(s.groups.size(), 3u) << text;
+  // y is an output already: the copy reads its output buffer, no temp.
+  EXPECT_EQ(temp_buffers(g), 0u);
+}
+
+kiln::Outputs g_expands() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 64});
+  auto w = kiln::input("w", kiln::f32, {64});
+  auto m = kiln::max(x, -1, true);
+  // Broadcasts of an input and of a row's max: identities the row group
+  // computes where they are read.
+  auto y = x * kiln::expand(w, {n, 64}) - kiln::broadcast_to(m, {n, 64});
+  return kiln::outputs(y, kiln::sum(kiln::expand(kiln::unsqueeze(w, 0), {n, 64}), -1));
+}
+
+TEST(Schedule, ExpandsFuseWithoutBuffers) {
+  const Graph g = traced("expands", &g_expands);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  ASSERT_EQ(s.groups.size(), 1u) << text;
+  EXPECT_EQ(materialized_count(s), 2u) << text;  // the two outputs
+  EXPECT_EQ(temp_buffers(g), 0u);
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    if (g.nodes[id].op == Op::expand) EXPECT_FALSE(s.materialized[id]) << id;
+  }
+}
+
+kiln::Outputs g_index_groups() {
+  auto n = kiln::sym("n");
+  auto x = kiln::input("x", kiln::f32, {n, 4, 8});
+  auto ids = kiln::input("ids", kiln::i32, {3});
+  auto t = kiln::transpose(kiln::exp(x), 1, 2);            // exp computed inline: same shape as x
+  auto sl = kiln::slice(kiln::sum(x, -1, true), 1, 1, 3);  // a reduction's buffer
+  auto c = kiln::concat({x, x * 2.0}, 1);
+  auto gth = kiln::gather(x, ids, 2);
+  auto mask = kiln::iota({n, 1}, 0) >= kiln::iota({1, n}, 1);
+  return kiln::outputs(t * 3.0, sl, c, gth, mask);
+}
+
+TEST(Schedule, PermuteSliceConcatGatherIotaAreIndexGroups) {
+  const Graph g = traced("index_groups", &g_index_groups);
+  const Schedule s = schedule_graph(g);
+  const std::string text = kiln::compiler::schedule_to_string(g, s);
+  expect_valid(g, s);
+  EXPECT_EQ(count_groups(s, [](const auto& G) { return G.index_of >= 0; }), 6u) << text;
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    const Op op = g.nodes[id].op;
+    if (kiln::compiler::is_index_op(op)) {
+      EXPECT_EQ(s.groups.at(static_cast<size_t>(s.group_of[id])).index_of,
+                static_cast<int32_t>(id));
+      EXPECT_TRUE(s.materialized[id]);
+    }
+    // The operands an index kernel computes inline (exp(x), x * 2) have no buffer.
+    if (op == Op::exp || op == Op::mul) {
+      const bool read_by_index = std::any_of(g.nodes.begin(), g.nodes.end(), [&](const auto& r) {
+        return kiln::compiler::is_index_op(r.op) &&
+               std::find(r.inputs.begin(), r.inputs.end(), static_cast<int32_t>(id)) !=
+                   r.inputs.end();
+      });
+      if (read_by_index) {
+        EXPECT_TRUE(kiln::compiler::index_operand_inline(g, s.inlinable, static_cast<int32_t>(id)));
+        EXPECT_FALSE(s.materialized[id]) << id << "\n" << text;
+      }
+    }
+  }
+  EXPECT_NE(text.find("index"), std::string::npos);
+  EXPECT_NE(text.find(":permute [n, 8, 4] <- "), std::string::npos) << text;
+}
+
+TEST(Schedule, LastTwoAxesTransposeIsRecognized) {
+  const Graph g = traced("transposes", [] {
+    auto x = kiln::input("x", kiln::f32, {2, 3, 4, 5});
+    auto m = kiln::input("m", kiln::f32, {4, 5});
+    return kiln::outputs(kiln::transpose(x, -1, -2), kiln::transpose(m, 0, 1),
+                         kiln::transpose(x, 0, 1), kiln::permute(x, {1, 0, 3, 2}));
+  });
+  auto node = [&](size_t k) { return g.node(g.outputs[k]); };
+  EXPECT_TRUE(kiln::compiler::is_last_two_axes_transpose(node(0)));
+  EXPECT_TRUE(kiln::compiler::is_last_two_axes_transpose(node(1)));
+  EXPECT_FALSE(kiln::compiler::is_last_two_axes_transpose(node(2)));
+  EXPECT_FALSE(kiln::compiler::is_last_two_axes_transpose(node(3)));
+  EXPECT_FALSE(kiln::compiler::is_last_two_axes_transpose(g.node(g.inputs[0])));
 }
 
 kiln::Outputs g_dead() {

@@ -53,11 +53,12 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
       n.inputs.assign(stored_node->inputs()->begin(), stored_node->inputs()->end());
     }
     // Codegen indexes inputs by arity; the open-time validation only checked
-    // that each id names an earlier node.
-    if (static_cast<int>(n.inputs.size()) != ir::op_arity(n.op)) {
+    // that each id names an earlier node. concat takes one or more.
+    const int arity = ir::op_arity(n.op);
+    if (arity >= 0 ? static_cast<int>(n.inputs.size()) != arity : n.inputs.empty()) {
       corrupt(entry, "node " + std::to_string(g.nodes.size()) + " (" + stored_node->op()->str() +
                          ") has " + std::to_string(n.inputs.size()) + " inputs, expected " +
-                         std::to_string(ir::op_arity(n.op)));
+                         (arity >= 0 ? std::to_string(arity) : std::string("one or more")));
     }
     n.scalar = stored_node->scalar();
     n.axis = stored_node->axis();
@@ -65,7 +66,10 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
     if (stored_node->axes() != nullptr && stored_node->axes()->size() > 0) {
       n.axes.assign(stored_node->axes()->begin(), stored_node->axes()->end());
       // Stored as -1 (see ir_to_fb): the first of `axes`.
-      if (n.axis == -1) n.axis = n.axes.front();
+      if (ir::is_reduction(n.op) && n.axis == -1) n.axis = n.axes.front();
+    }
+    if (stored_node->params() != nullptr) {
+      n.params.assign(stored_node->params()->begin(), stored_node->params()->end());
     }
     if (ir::is_reduction(n.op)) {
       // Codegen indexes the operand's dims by these axes.
@@ -84,6 +88,11 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
     }
     if (stored_node->name() != nullptr) n.name = stored_node->name()->str();
     g.nodes.push_back(std::move(n));
+    // Codegen indexes by a shape op's axis, permutation, slice bounds and
+    // its operands' dims: each must agree with the operands, else a kernel
+    // would read out of bounds.
+    const std::string bad = ir::shape_op_error(g, static_cast<int32_t>(g.nodes.size() - 1));
+    if (!bad.empty()) corrupt(entry, bad);
   }
   if (stored->inputs() != nullptr)
     g.inputs.assign(stored->inputs()->begin(), stored->inputs()->end());

@@ -148,6 +148,7 @@ class Builder {
         const kiln::SymDim s = kiln::sym(name, so);
         g_sym_handles->push_back(s);
         syms_.push_back(so.max);
+        sym_mins_.push_back(so.min);
         d = Dim::symbol(s.index());
       } else {
         std::vector<int64_t> fit;
@@ -163,6 +164,9 @@ class Builder {
 
   int64_t max_of(const Dim& d) const {
     return d.is_constant() ? d.value : syms_.at(static_cast<size_t>(d.sym));
+  }
+  int64_t min_of(const Dim& d) const {
+    return d.is_constant() ? d.value : sym_mins_.at(static_cast<size_t>(d.sym));
   }
   int64_t max_numel(const Shape& s) const {
     int64_t n = 1;
@@ -451,8 +455,14 @@ class Builder {
   double transcendental_ulps() const { return o_.device_math ? 16 : 8; }
 
   std::vector<Val> pool_;
-  std::vector<int64_t> syms_;  // maximum of each symbol
+  std::vector<int64_t> syms_;      // maximum of each symbol
+  std::vector<int64_t> sym_mins_;  // minimum of each symbol
   Shape full_;
+
+  // The graph API's handle of symbol `index` (for shapes the entries build).
+  static kiln::DimArg dim_arg(const Dim& d) {
+    return d.is_constant() ? kiln::DimArg(d.value) : kiln::DimArg(sym_handle(d.sym));
+  }
 
  private:
   static kiln::SymDim sym_handle(int32_t index);
@@ -1010,6 +1020,315 @@ bool rmsnorm_op(Builder& b) {
   return true;
 }
 
+// ---- shape ops: every value moves unchanged, so a result's bounds are its
+// operand's (a concat's, those of all its operands).
+
+std::vector<kiln::DimArg> dim_args(const Shape& s) {
+  std::vector<kiln::DimArg> out;
+  for (const auto& d : s) out.push_back(Builder::dim_arg(d));
+  return out;
+}
+
+// reshape, squeeze, unsqueeze: insert or remove a dim of 1, merge two
+// constant dims, split a constant dim, or flatten a shape of at most one
+// symbol; sometimes with -1 for one dim.
+bool reshape_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return v.t.rank() >= 1; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const Shape s = x.t.shape();
+  const auto rank = static_cast<int64_t>(s.size());
+  Tensor r = x.t;
+  switch (b.uniform(0, 4)) {
+    case 0: {  // unsqueeze
+      if (rank >= 4) return false;
+      r = kiln::unsqueeze(x.t, static_cast<int>(b.uniform(-rank - 1, rank)));
+      break;
+    }
+    case 1: {  // squeeze a dim of 1
+      std::vector<int> ones;
+      for (int64_t i = 0; i < rank; ++i) {
+        if (s[static_cast<size_t>(i)].is_one()) ones.push_back(static_cast<int>(i));
+      }
+      if (ones.empty()) return false;
+      r = kiln::squeeze(x.t, b.choose(ones) - (b.chance(0.5) ? static_cast<int>(rank) : 0));
+      break;
+    }
+    case 2: {  // merge two adjacent constant dims
+      std::vector<size_t> at;
+      for (size_t i = 0; i + 1 < s.size(); ++i) {
+        if (s[i].is_constant() && s[i + 1].is_constant()) at.push_back(i);
+      }
+      if (at.empty()) return false;
+      const size_t i = b.choose(at);
+      Shape t(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(i));
+      t.push_back(Dim::constant(s[i].value * s[i + 1].value));
+      t.insert(t.end(), s.begin() + static_cast<std::ptrdiff_t>(i + 2), s.end());
+      std::vector<kiln::DimArg> dims = dim_args(t);
+      if (b.chance(0.3)) dims[i] = kiln::DimArg(int64_t{-1});
+      r = kiln::reshape(x.t, dims);
+      break;
+    }
+    case 3: {  // split a constant dim into two factors
+      if (rank >= 4) return false;
+      std::vector<size_t> at;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i].is_constant() && s[i].value >= 2) at.push_back(i);
+      }
+      if (at.empty()) return false;
+      const size_t i = b.choose(at);
+      std::vector<int64_t> factors;
+      for (int64_t f = 1; f <= s[i].value; ++f) {
+        if (s[i].value % f == 0) factors.push_back(f);
+      }
+      const int64_t f = b.choose(factors);
+      Shape t(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(i));
+      t.push_back(Dim::constant(f));
+      t.push_back(Dim::constant(s[i].value / f));
+      t.insert(t.end(), s.begin() + static_cast<std::ptrdiff_t>(i + 1), s.end());
+      r = kiln::reshape(x.t, dim_args(t));
+      break;
+    }
+    default: {  // flatten: one constant, or one symbol (times ones)
+      int64_t c = 1;
+      std::vector<Dim> syms;
+      for (const auto& d : s) {
+        if (d.is_constant()) {
+          c *= d.value;
+        } else {
+          syms.push_back(d);
+        }
+      }
+      if (syms.size() > 1 || (syms.size() == 1 && c != 1) || rank < 2) return false;
+      r = b.chance(0.5) ? kiln::reshape(x.t, {-1})
+                        : kiln::reshape(x.t, dim_args({syms.empty() ? Dim::constant(c) : syms[0]}));
+      break;
+    }
+  }
+  b.result(r, x.m, {&x});
+  return true;
+}
+
+// expand / broadcast_to: ones stretch to the full shape's dims, new leading
+// dims come from it too.
+bool expand_op(Builder& b) {
+  Val* xp = b.pick([](const Val&) { return true; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const Shape s = x.t.shape();
+  const size_t rank = static_cast<size_t>(b.uniform(
+      static_cast<int64_t>(s.size()), std::max<int64_t>(4, static_cast<int64_t>(s.size()))));
+  Shape t(rank - s.size(), Dim::constant(1));
+  t.insert(t.end(), s.begin(), s.end());
+  bool changed = false;
+  for (size_t i = 0; i < rank; ++i) {
+    if (!t[i].is_one() || !b.chance(0.6)) continue;
+    // The full shape's dim at the same place from the right, or a constant.
+    const size_t from_right = rank - 1 - i;
+    const Dim d = from_right < b.full_.size() ? b.full_[b.full_.size() - 1 - from_right]
+                                              : Dim::constant(b.uniform(2, 3));
+    if (d.is_one()) continue;
+    t[i] = d;
+    changed = true;
+  }
+  if (!changed || b.max_numel(t) > b.options().max_numel) return false;
+  std::vector<kiln::DimArg> dims = dim_args(t);
+  for (size_t i = rank - s.size(); i < rank; ++i) {
+    if (t[i] == s[i - (rank - s.size())] && b.chance(0.3)) dims[i] = kiln::DimArg(int64_t{-1});
+  }
+  const Tensor r = b.chance(0.5) ? kiln::expand(x.t, dims) : kiln::broadcast_to(x.t, dims);
+  b.result(r, x.m, {&x});
+  return true;
+}
+
+// permute / transpose: a random order of the axes, not the identity.
+bool permute_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) { return v.t.rank() >= 2; });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const auto rank = static_cast<int>(x.t.rank());
+  Tensor r = x.t;
+  if (b.chance(0.4)) {
+    const int a = static_cast<int>(b.uniform(0, rank - 1));
+    int c = static_cast<int>(b.uniform(0, rank - 2));
+    if (c >= a) ++c;
+    r = kiln::transpose(x.t, a - (b.chance(0.3) ? rank : 0), c);
+  } else {
+    std::vector<int> perm(static_cast<size_t>(rank));
+    for (int i = 0; i < rank; ++i) perm[static_cast<size_t>(i)] = i;
+    std::shuffle(perm.begin(), perm.end(), b.rng());
+    bool identity = true;
+    for (int i = 0; i < rank; ++i) identity = identity && perm[static_cast<size_t>(i)] == i;
+    if (identity) std::swap(perm[0], perm[1]);
+    r = kiln::permute(x.t, perm);
+  }
+  b.result(r, x.m, {&x});
+  return true;
+}
+
+// slice along a constant dim: Python's start:stop:step, sometimes counted
+// from the end or past it; never empty, never the whole dim.
+bool slice_op(Builder& b) {
+  Val* xp = b.pick([](const Val& v) {
+    for (const auto& d : v.t.shape()) {
+      if (d.is_constant() && d.value >= 2) return true;
+    }
+    return false;
+  });
+  if (xp == nullptr) return false;
+  const Val x = *xp;
+  const Shape s = x.t.shape();
+  std::vector<int> axes;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i].is_constant() && s[i].value >= 2) axes.push_back(static_cast<int>(i));
+  }
+  const int axis = b.choose(axes);
+  const int64_t d = s[static_cast<size_t>(axis)].value;
+  static const std::vector<int64_t> kSteps = {1, 1, 1, 2, 3};
+  const int64_t step = b.choose(kSteps);
+  const int64_t start = b.uniform(0, d - 1);
+  int64_t stop = b.uniform(start + 1, d);
+  if (start == 0 && step == 1 && stop == d) stop = d - 1;
+  const int64_t start_arg = b.chance(0.3) ? start - d : start;
+  const int64_t stop_arg =
+      stop == d ? (b.chance(0.5) ? int64_t{1} << 40 : d) : (b.chance(0.3) ? stop - d : stop);
+  const int axis_arg = b.chance(0.3) ? axis - static_cast<int>(s.size()) : axis;
+  const Tensor r = kiln::slice(x.t, axis_arg, start_arg, stop_arg, step);
+  b.result(r, x.m, {&x});
+  return true;
+}
+
+// concat of two or three values of one dtype that differ only along a
+// constant axis (the same value again, or a new input).
+bool concat_op(Builder& b) {
+  Val* ap = b.pick([](const Val& v) {
+    for (const auto& d : v.t.shape()) {
+      if (d.is_constant()) return true;
+    }
+    return false;
+  });
+  if (ap == nullptr) return false;
+  const Val a = *ap;
+  const Shape s = a.t.shape();
+  std::vector<size_t> axes;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i].is_constant()) axes.push_back(i);
+  }
+  const size_t axis = b.choose(axes);
+  std::vector<Val> parts = {a};
+  const auto count = static_cast<size_t>(b.uniform(2, 3));
+  while (parts.size() < count) {
+    Val* other = b.pick([&](const Val& v) {
+      const Shape& vs = v.t.shape();
+      if (v.t.dtype() != a.t.dtype() || vs.size() != s.size() || !vs[axis].is_constant())
+        return false;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (i != axis && !(vs[i] == s[i])) return false;
+      }
+      return true;
+    });
+    if (other != nullptr && b.chance(0.7)) {
+      parts.push_back(*other);
+    } else if (b.inputs() < Builder::kMaxInputs) {
+      Shape t = s;
+      t[axis] = Dim::constant(b.uniform(1, 5));
+      parts.push_back(b.new_input(a.t.dtype(), t));
+    } else {
+      parts.push_back(a);
+    }
+  }
+  Shape out = s;
+  int64_t total = 0;
+  for (const Val& p : parts) total += p.t.shape()[axis].value;
+  out[axis] = Dim::constant(total);
+  if (b.max_numel(out) > b.options().max_numel) return false;
+  Meta m = a.m;
+  std::vector<Tensor> ts;
+  for (const Val& p : parts) {
+    m.hi = std::max(m.hi, p.m.hi);
+    m.lo = std::min(m.lo, p.m.lo);
+    m.pos = m.pos && p.m.pos;
+    m.ea = std::max(m.ea, p.m.ea);
+    m.er = std::max(m.er, p.m.er);
+    m.exact = m.exact && p.m.exact;
+    ts.push_back(p.t);
+  }
+  const auto rank = static_cast<int>(s.size());
+  const Tensor r = kiln::concat(ts, static_cast<int>(axis) - (b.chance(0.3) ? rank : 0));
+  b.result(r, m, {});
+  for (const Val& p : parts) {
+    for (auto& v : b.pool()) {
+      if (v.t.id() == p.t.id()) ++v.uses;
+    }
+  }
+  return true;
+}
+
+// gather / embedding with in-range indices: exact integers whose magnitude
+// stays below the smallest size the table's axis can take (negative ones
+// count from the end), from the pool, an iota, or a new input (values 1 to
+// 9) less 5.
+bool gather_op(Builder& b) {
+  Val* tp = b.pick([](const Val& v) { return v.t.rank() >= 1; });
+  if (tp == nullptr) return false;
+  const Val table = *tp;
+  const Shape ts = table.t.shape();
+  const auto axis = static_cast<size_t>(b.uniform(0, static_cast<int64_t>(ts.size()) - 1));
+  const int64_t vmin = b.min_of(ts[axis]);
+  const double bound = static_cast<double>(vmin - 1);
+  std::optional<Val> idx;
+  Val* ip = b.pick([&](const Val& v) {
+    return is_int(v.t.dtype()) && v.m.exact && v.m.hi <= bound && v.t.rank() <= 2;
+  });
+  if (ip != nullptr && b.chance(0.7)) {
+    idx = *ip;
+  } else if (vmin >= 5 && b.inputs() < Builder::kMaxInputs) {
+    Shape s = b.derived_shape();
+    if (s.size() > 2) s.erase(s.begin(), s.end() - 2);
+    const DType it = b.chance(0.5) ? DType::i32 : DType::i64;
+    Val& in = b.new_input(it, s);
+    const Val inv = in;
+    Meta m;
+    m.hi = 4;
+    m.lo = 0;
+    idx = b.result(inv.t - 5.0, m, {&inv});
+  } else {
+    return false;
+  }
+  Shape out(ts.begin(), ts.begin() + static_cast<std::ptrdiff_t>(axis));
+  const Shape is = idx->t.shape();
+  out.insert(out.end(), is.begin(), is.end());
+  out.insert(out.end(), ts.begin() + static_cast<std::ptrdiff_t>(axis + 1), ts.end());
+  if (out.size() > 5 || b.max_numel(out) > b.options().max_numel) return false;
+  const auto rank = static_cast<int>(ts.size());
+  const Tensor r =
+      axis == 0 && b.chance(0.5)
+          ? kiln::embedding(table.t, idx->t)
+          : kiln::gather(table.t, idx->t, static_cast<int>(axis) - (b.chance(0.3) ? rank : 0));
+  b.result(r, table.m, {&table, &*idx});
+  return true;
+}
+
+// iota over a shape that broadcasts against the full one, in a dtype that
+// holds its largest index exactly.
+bool iota_op(Builder& b) {
+  Shape s = b.derived_shape();
+  if (s.empty()) s = b.full_;
+  const auto rank = static_cast<int>(s.size());
+  const auto axis = static_cast<int>(b.uniform(0, rank - 1));
+  static const std::vector<DType> kTypes = {DType::i64, DType::i32, DType::f32,
+                                            DType::f64, DType::f16, DType::bf16};
+  const DType t = b.choose(kTypes);
+  Meta m;
+  m.hi = static_cast<double>(b.max_of(s[static_cast<size_t>(axis)]) - 1);
+  m.lo = 0;
+  if (!b.fits(m, t, 0)) return false;
+  std::vector<kiln::DimArg> dims = dim_args(s);
+  const Tensor r = kiln::iota(dims, axis - (b.chance(0.3) ? rank : 0), t);
+  b.result(r, m, {});
+  return true;
+}
+
 // Error of f(x) for an f with |f'| <= lipschitz: absolute.
 double lipschitz_model(const Meta& x, Meta& m, double lipschitz) {
   m.ea = lipschitz * abs_err(x);
@@ -1206,6 +1525,14 @@ const std::vector<Entry>& op_table() {
       {"prod", 1, [](Builder& b) { return reduction(b, Op::reduce_prod); }},
       {"argmax", 1, argmax_op},
       {"matmul", 2, matmul_op},
+      // Shape ops.
+      {"reshape", 2, reshape_op},
+      {"expand", 2, expand_op},
+      {"permute", 2, permute_op},
+      {"slice", 2, slice_op},
+      {"concat", 2, concat_op},
+      {"gather", 2, gather_op},
+      {"iota", 1, iota_op},
       // Composites.
       {"softmax", 2, softmax_op},
       {"log_softmax", 1, log_softmax_op},

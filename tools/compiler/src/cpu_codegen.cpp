@@ -39,6 +39,12 @@ class KernelEmitter : public GroupEmitter {
       assemble();
       return;
     }
+    if (G_.index_of >= 0) {
+      index_arguments();
+      emit_index();
+      assemble();
+      return;
+    }
     collect_arguments();
     if (G_.copy_of >= 0) {
       flat_ = true;
@@ -567,6 +573,71 @@ class KernelEmitter : public GroupEmitter {
   static constexpr int64_t kMatmulCols = 64;
   static constexpr int64_t kMatmulDepth = 256;
 
+  // ---- index groups -----------------------------------------------------------------
+  // A work item is a block of up to kIndexBlock elements of a row of the
+  // result's last dim (a whole row when it is statically that short): the
+  // row's multi-index once, then a loop along the row, in which clang hoists
+  // what does not depend on it (a gather's index, a concat's choice of
+  // operand). Blocks keep a long 1-D result spread over the threads.
+  void emit_index() {
+    const Node& n = g_.node(G_.index_of);
+    const size_t rank = n.shape.size();
+    const Shape outer(n.shape.begin(), rank > 0 ? n.shape.end() - 1 : n.shape.end());
+    const SizeExpr c_extent =
+        rank > 0 ? SizeExpr::of_dim(bind_shape({n.shape.back()}, sv_)[0]) : SizeExpr::constant(1);
+    const bool whole_rows = c_extent.is_constant() && c_extent.evaluate({}) <= kIndexBlock;
+    const std::string blk = std::to_string(kIndexBlock);
+    std::string& o = body_;
+    o += whole_rows ? "  // Index: a work item per row of the result's last dim.\n"
+                    : "  // Index: a work item per block of up to " + blk +
+                          " elements of a row of the result's last dim.\n";
+    o += "  const int64_t C = " + (rank > 0 ? dim(n.shape.back()) : std::string("1")) + ";\n";
+    // O0 is never needed: the row's first index is what the divisions leave.
+    for (size_t j = 1; j + 1 < rank; ++j) {
+      o += "  const int64_t O" + std::to_string(j) + " = " + dim(n.shape[j]) + ";\n";
+    }
+    if (!whole_rows) o += "  const int64_t nb = (C + " + blk + " - 1) / " + blk + ";\n";
+    o += "  for (int64_t item = begin; item < end; ++item) {\n";
+    if (whole_rows) {
+      o += "    const int64_t row = item;\n";
+      o += "    const int64_t c_begin = 0;\n";
+      o += "    const int64_t c_end = C;\n";
+    } else {
+      o += "    const int64_t row = item / nb;\n";
+      o += "    const int64_t c_begin = (item % nb) * " + blk + ";\n";
+      o += "    const int64_t c_end = C - c_begin < " + blk + " ? C : c_begin + " + blk + ";\n";
+    }
+    if (rank > 1) {
+      o += "    int64_t t = row;\n";
+      for (size_t j = rank - 1; j-- > 0;) {
+        const std::string js = std::to_string(j);
+        if (j == 0) {
+          o += "    const int64_t i0 = t;\n";
+        } else {
+          o += "    const int64_t i" + js + " = t % O" + js + ";\n";
+          o += "    t /= O" + js + ";\n";
+        }
+      }
+    }
+    o += "    const int64_t ow = row * C;\n";
+    o += "#pragma clang loop vectorize(enable)\n";
+    o += "    for (int64_t c = c_begin; c < c_end; ++c) {\n";
+    if (rank > 0) o += "      const int64_t i" + std::to_string(rank - 1) + " = c;\n";
+    const std::string y = index_element("int64_t", "      ", o);
+    for (int32_t slot : write_slots_.at(G_.index_of)) {
+      o += "      b" + std::to_string(slot) + "[ow + c] = " + y + ";\n";
+    }
+    o += "    }\n  }\n";
+    const SizeExpr rows = SizeExpr::product(bind_shape(outer, sv_));
+    if (whole_rows) {
+      work_items = rows;
+      item_cost = c_extent;
+    } else {
+      work_items = rows * c_extent.ceil_div(SizeExpr::constant(kIndexBlock));
+      item_cost = c_extent.min(SizeExpr::constant(kIndexBlock));
+    }
+  }
+
   // ---- standalone reductions ----------------------------------------------------
  public:
   // A rows reduction with few outputs over a long last run gives the
@@ -820,6 +891,8 @@ class KernelEmitter : public GroupEmitter {
     } else if (G_.matmul_of >= 0) {
       s += "// Group " + std::to_string(gi_) + ": matmul node " + std::to_string(G_.matmul_of) +
            " and its epilogue.\n";
+    } else if (G_.index_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + index_note() + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
@@ -877,6 +950,7 @@ class KernelEmitter : public GroupEmitter {
 
   static constexpr int64_t kBlock = 256;
   static constexpr int64_t kColBlock = 256;
+  static constexpr int64_t kIndexBlock = 4096;
   // Splits (see plan_split): the outputs that need none, the elements of a
   // part at least, the parts per output at most.
   static constexpr int64_t kCpuFewOutputs = 16;

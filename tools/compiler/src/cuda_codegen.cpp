@@ -230,6 +230,13 @@ class CudaKernelEmitter : public GroupEmitter {
       assemble();
       return;
     }
+    if (G_.index_of >= 0) {
+      index_arguments();
+      choose_index_type();
+      emit_index();
+      assemble();
+      return;
+    }
     collect_arguments();
     choose_index_type();
     if (G_.copy_of >= 0) {
@@ -595,6 +602,41 @@ class CudaKernelEmitter : public GroupEmitter {
     }
     o += "  }\n";
     shape_note_ = "copy";
+  }
+
+  // One element of the result per thread, grid-stride (as emit_copy): its
+  // multi-index by division, then its operands' offsets.
+  void emit_index() {
+    const Node& n = g_.node(G_.index_of);
+    const size_t rank = n.shape.size();
+    const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, sv_));
+    block_ = kPointwiseBlock;
+    launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
+    std::string& o = body_;
+    o += "  // Index: one element per thread, grid-stride.\n";
+    o += "  const " + idx_ + " N = " + prod(n.shape, 0, rank) + ";\n";
+    o += "  for (" + idx_ + " e = (" + idx_ +
+         ")blockIdx.x * blockDim.x + threadIdx.x; e < N; e += (" + idx_ +
+         ")gridDim.x * blockDim.x) {\n";
+    if (rank > 0) {
+      o += "    " + idx_ + " t = e;\n";
+      for (size_t j = rank; j-- > 0;) {
+        const std::string js = std::to_string(j);
+        if (j == 0) {
+          o += "    const " + idx_ + " i0 = t;\n";
+        } else {
+          const std::string extent = dim(n.shape[j]);
+          o += "    const " + idx_ + " i" + js + " = t % " + paren(extent) + ";\n";
+          o += "    t /= " + paren(extent) + ";\n";
+        }
+      }
+    }
+    const std::string y = index_element(idx_, "    ", o);
+    for (int32_t slot : write_slots_.at(G_.index_of)) {
+      o += "    b" + std::to_string(slot) + "[e] = " + y + ";\n";
+    }
+    o += "  }\n";
+    shape_note_ = "index, an element per thread";
   }
 
   // Whether node `op`, read by this group (through inline cones), is a
@@ -1262,6 +1304,8 @@ class CudaKernelEmitter : public GroupEmitter {
       s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
     } else if (G_.reduction_of >= 0) {
       s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + "; " + shape_note_ + ".\n";
+    } else if (G_.index_of >= 0) {
+      s += "// Group " + std::to_string(gi_) + ": " + index_note() + "; " + shape_note_ + ".\n";
     } else {
       s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
            " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string_view>
 
 #include "kiln/graph.h"
 
@@ -39,6 +40,10 @@ const ir::Node& node_of(Tensor t) {
 }
 
 std::string shape_str(const ir::Shape& s) { return ir::shape_to_string(g_tracer->graph, s); }
+std::string dim_str(const ir::Dim& d) {
+  const std::string s = shape_str({d});
+  return s.substr(1, s.size() - 2);
+}
 
 Tensor append(ir::Node n) {
   auto& g = tracer(ir::op_name(n.op)).graph;
@@ -461,6 +466,413 @@ Tensor matmul(Tensor a, Tensor b) {
   out.dtype = na.dtype;
   out.shape = std::move(*shape);
   out.inputs = {a.id(), b.id()};
+  return append(std::move(out));
+}
+
+namespace {
+
+int normalize_axis(std::string_view op, int axis, int64_t rank) {
+  const int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    fail(op, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  }
+  return static_cast<int>(a);
+}
+
+ir::Dim checked_dim(std::string_view op, const DimArg& d) {
+  const auto& g = tracer(op).graph;
+  if (d.dim().is_constant() && d.dim().value < 1) {
+    fail(op, "dimension " + std::to_string(d.dim().value) + " must be >= 1");
+  }
+  if (!d.dim().is_constant() && static_cast<size_t>(d.dim().sym) >= g.symbols.size()) {
+    fail(op, "symbol does not belong to this graph");
+  }
+  return d.dim();
+}
+
+void check_rank(std::string_view op, size_t rank) {
+  if (rank > 8) fail(op, "the result's rank " + std::to_string(rank) + " exceeds 8");
+}
+
+// "4*n*m": a shape's element count as a product.
+std::string numel_str(const ir::Shape& s) {
+  int64_t c = 1;
+  std::string syms;
+  bool overflow = false;
+  for (const auto& d : s) {
+    if (d.is_constant()) {
+      overflow |= __builtin_mul_overflow(c, d.value, &c);
+    } else {
+      syms += "*" + g_tracer->graph.symbols[static_cast<size_t>(d.sym)].name;
+    }
+  }
+  if (overflow) return "more than 2^63";
+  if (syms.empty()) return std::to_string(c);
+  return c == 1 ? syms.substr(1) : std::to_string(c) + syms;
+}
+
+// A constant times a multiset of symbols.
+struct Count {
+  int64_t constant = 1;
+  std::multiset<int32_t> symbols;
+};
+
+Count count_of(std::string_view op, const ir::Shape& s) {
+  Count c;
+  for (const auto& d : s) {
+    if (!d.is_constant()) {
+      c.symbols.insert(d.sym);
+    } else if (__builtin_mul_overflow(c.constant, d.value, &c.constant)) {
+      fail(op, "the element count of " + shape_str(s) + " overflows int64");
+    }
+  }
+  return c;
+}
+
+const ir::Node* node_ptr(Tensor t) { return &node_of(t); }
+
+Tensor shape_node(ir::Op op, DType dtype, ir::Shape shape, std::vector<int32_t> inputs) {
+  ir::Node out;
+  out.op = op;
+  out.dtype = dtype;
+  out.shape = std::move(shape);
+  out.inputs = std::move(inputs);
+  return append(std::move(out));
+}
+
+Tensor reshape_to(std::string_view op, Tensor x, const std::vector<DimArg>& shape) {
+  const ir::Node* n = node_ptr(x);
+  check_rank(op, shape.size());
+  ir::Shape target;
+  int infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i].dim().is_constant() && shape[i].dim().value == -1) {
+      if (infer >= 0) fail(op, "more than one dim is -1 (at most one is inferred)");
+      infer = static_cast<int>(i);
+      target.push_back(ir::Dim::constant(1));
+      continue;
+    }
+    target.push_back(checked_dim(op, shape[i]));
+  }
+  const Count have = count_of(op, n->shape);
+  Count want = count_of(op, target);
+  if (infer >= 0) {
+    // The inferred dim is what the operand's count has that the others lack:
+    // a constant, or one symbol.
+    std::multiset<int32_t> rest = have.symbols;
+    bool ok = have.constant % want.constant == 0;
+    for (int32_t s : want.symbols) {
+      auto it = rest.find(s);
+      if (it == rest.end()) {
+        ok = false;
+        break;
+      }
+      rest.erase(it);
+    }
+    const int64_t c = ok ? have.constant / want.constant : 0;
+    if (ok && rest.empty()) {
+      target[static_cast<size_t>(infer)] = ir::Dim::constant(c);
+    } else if (ok && rest.size() == 1 && c == 1) {
+      target[static_cast<size_t>(infer)] = ir::Dim::symbol(*rest.begin());
+    } else {
+      std::string dims = "[";
+      for (size_t i = 0; i < target.size(); ++i) {
+        dims += (i ? ", " : "") +
+                (static_cast<int>(i) == infer ? std::string("-1") : dim_str(target[i]));
+      }
+      fail(op, "cannot infer the -1 of " + dims + "] from " + shape_str(n->shape) + " (" +
+                   numel_str(n->shape) +
+                   " elements): expected what is left to be a constant or one symbol");
+    }
+    want = count_of(op, target);
+  }
+  if (have.constant != want.constant || have.symbols != want.symbols) {
+    fail(op, "expected a shape of " + numel_str(n->shape) + " elements (as " + shape_str(n->shape) +
+                 ": the same symbols and constant product), got " + shape_str(target) + " (" +
+                 numel_str(target) + ")");
+  }
+  // A reshape of a reshape reads the first one's operand, and so does a
+  // reshape of a broadcast that only added leading dims of 1.
+  for (;;) {
+    const ir::Node* in = n->inputs.empty() ? nullptr : node_ptr(Tensor::from_node(n->inputs[0]));
+    const bool leading_ones =
+        n->op == ir::Op::expand && n->shape.size() >= in->shape.size() &&
+        std::equal(in->shape.begin(), in->shape.end(),
+                   n->shape.end() - static_cast<std::ptrdiff_t>(in->shape.size())) &&
+        std::all_of(n->shape.begin(),
+                    n->shape.end() - static_cast<std::ptrdiff_t>(in->shape.size()),
+                    [](const ir::Dim& d) { return d.is_one(); });
+    if (n->op != ir::Op::reshape && !leading_ones) break;
+    x = Tensor::from_node(n->inputs[0]);
+    n = in;
+  }
+  if (target == n->shape) return x;
+  // Leading dims of 1 added only: a broadcast, which fuses where a reshape
+  // (an alias of its operand's buffer) does not. It also covers a scalar
+  // constant, which has no buffer to alias.
+  const size_t lead = target.size() >= n->shape.size() ? target.size() - n->shape.size() : 0;
+  if (target.size() >= n->shape.size() &&
+      std::equal(n->shape.begin(), n->shape.end(),
+                 target.begin() + static_cast<std::ptrdiff_t>(lead)) &&
+      std::all_of(target.begin(), target.begin() + static_cast<std::ptrdiff_t>(lead),
+                  [](const ir::Dim& d) { return d.is_one(); })) {
+    return shape_node(ir::Op::expand, n->dtype, std::move(target), {x.id()});
+  }
+  return shape_node(ir::Op::reshape, n->dtype, std::move(target), {x.id()});
+}
+
+Tensor expand_to(std::string_view op, Tensor x, const std::vector<DimArg>& shape) {
+  const ir::Node& n = node_of(x);
+  check_rank(op, shape.size());
+  if (shape.size() < n.shape.size()) {
+    fail(op, "expected a shape of rank >= " + std::to_string(n.shape.size()) + " (the rank of " +
+                 shape_str(n.shape) + "), got rank " + std::to_string(shape.size()));
+  }
+  const size_t lead = shape.size() - n.shape.size();
+  ir::Shape target;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const bool keep = shape[i].dim().is_constant() && shape[i].dim().value == -1;
+    if (keep && i < lead) {
+      fail(op, "-1 (keep the dim) at new dim " + std::to_string(i) + ", which " +
+                   shape_str(n.shape) + " does not have");
+    }
+    target.push_back(keep ? n.shape[i - lead] : checked_dim(op, shape[i]));
+  }
+  for (size_t i = 0; i < n.shape.size(); ++i) {
+    const ir::Dim& from = n.shape[i];
+    const ir::Dim& to = target[lead + i];
+    if (!(from == to) && !from.is_one()) {
+      fail(op, "cannot broadcast " + shape_str(n.shape) + " to " + shape_str(target) +
+                   ": expected dim " + std::to_string(lead + i) + " to be " + dim_str(from) +
+                   " (or the operand's dim to be 1), got " + dim_str(to));
+    }
+  }
+  if (target == n.shape) return x;
+  // Broadcasting is transitive: a broadcast of a broadcast broadcasts the
+  // first one's operand.
+  const int32_t from = n.op == ir::Op::expand ? n.inputs[0] : x.id();
+  return shape_node(ir::Op::expand, n.dtype, std::move(target), {from});
+}
+
+Tensor gather_along(std::string_view op, Tensor table, Tensor indices, int axis) {
+  const ir::Node& t = node_of(table);
+  const ir::Node& i = node_of(indices);
+  if (t.shape.empty()) fail(op, "expects a table of rank >= 1, got a rank-0 tensor");
+  if (i.dtype != DType::i32 && i.dtype != DType::i64) {
+    fail(op, "expects i32 or i64 indices, got " + std::string(dtype_name(i.dtype)));
+  }
+  const int a = normalize_axis(op, axis, static_cast<int64_t>(t.shape.size()));
+  ir::Shape shape(t.shape.begin(), t.shape.begin() + a);
+  shape.insert(shape.end(), i.shape.begin(), i.shape.end());
+  shape.insert(shape.end(), t.shape.begin() + a + 1, t.shape.end());
+  check_rank(op, shape.size());
+  ir::Node out;
+  out.op = ir::Op::gather;
+  out.dtype = t.dtype;
+  out.shape = std::move(shape);
+  out.inputs = {table.id(), indices.id()};
+  out.axis = a;
+  return append(std::move(out));
+}
+
+}  // namespace
+
+Tensor reshape(Tensor x, std::initializer_list<DimArg> shape) {
+  return reshape(x, std::vector<DimArg>(shape));
+}
+Tensor reshape(Tensor x, const std::vector<DimArg>& shape) {
+  return reshape_to("reshape", x, shape);
+}
+
+Tensor squeeze(Tensor x, int axis) {
+  const ir::Shape s = node_of(x).shape;
+  const int a = normalize_axis("squeeze", axis, static_cast<int64_t>(s.size()));
+  if (!s[static_cast<size_t>(a)].is_one()) {
+    fail("squeeze", "expected a dim of 1 at axis " + std::to_string(axis) + ", got " +
+                        dim_str(s[static_cast<size_t>(a)]) + " in " + shape_str(s));
+  }
+  std::vector<DimArg> dims;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<int>(i) == a) continue;
+    dims.push_back(DimArg::from_dim(s[i]));
+  }
+  return reshape_to("squeeze", x, dims);
+}
+
+Tensor unsqueeze(Tensor x, int axis) {
+  const ir::Shape s = node_of(x).shape;
+  const auto rank = static_cast<int64_t>(s.size());
+  const int64_t a = axis < 0 ? axis + rank + 1 : axis;
+  if (a < 0 || a > rank) {
+    fail("unsqueeze", "axis " + std::to_string(axis) + " is out of range: expected [" +
+                          std::to_string(-rank - 1) + ", " + std::to_string(rank) + "] for rank " +
+                          std::to_string(rank));
+  }
+  std::vector<DimArg> dims;
+  for (int64_t i = 0; i <= rank; ++i) {
+    if (i == a) dims.emplace_back(int64_t{1});
+    if (i < rank) dims.push_back(DimArg::from_dim(s[static_cast<size_t>(i)]));
+  }
+  return reshape_to("unsqueeze", x, dims);
+}
+
+Tensor expand(Tensor x, std::initializer_list<DimArg> shape) {
+  return expand_to("expand", x, std::vector<DimArg>(shape));
+}
+Tensor expand(Tensor x, const std::vector<DimArg>& shape) { return expand_to("expand", x, shape); }
+Tensor broadcast_to(Tensor x, std::initializer_list<DimArg> shape) {
+  return expand_to("broadcast_to", x, std::vector<DimArg>(shape));
+}
+Tensor broadcast_to(Tensor x, const std::vector<DimArg>& shape) {
+  return expand_to("broadcast_to", x, shape);
+}
+
+namespace {
+
+Tensor permute_as(std::string_view op, Tensor x, const std::vector<int>& perm) {
+  const ir::Node* n = node_ptr(x);
+  const auto rank = static_cast<int64_t>(n->shape.size());
+  if (static_cast<int64_t>(perm.size()) != rank) {
+    fail(op, "expected a permutation of " + std::to_string(rank) + " axes (the rank of " +
+                 shape_str(n->shape) + "), got " + std::to_string(perm.size()));
+  }
+  std::vector<int32_t> p;
+  for (int axis : perm) {
+    const int a = normalize_axis(op, axis, rank);
+    if (std::find(p.begin(), p.end(), a) != p.end()) {
+      fail(op, "axis " + std::to_string(axis) + " is named twice (as axis " + std::to_string(a) +
+                   " of rank " + std::to_string(rank) + ")");
+    }
+    p.push_back(a);
+  }
+  // A permute of a permute is one permute of the first one's operand.
+  if (n->op == ir::Op::permute) {
+    std::vector<int32_t> composed;
+    for (int32_t a : p) composed.push_back(n->axes[static_cast<size_t>(a)]);
+    p = std::move(composed);
+    x = Tensor::from_node(n->inputs[0]);
+    n = node_ptr(x);
+  }
+  bool identity = true;
+  for (size_t i = 0; i < p.size(); ++i) identity = identity && p[i] == static_cast<int32_t>(i);
+  if (identity) return x;
+  ir::Node out;
+  out.op = ir::Op::permute;
+  out.dtype = n->dtype;
+  for (int32_t a : p) out.shape.push_back(n->shape[static_cast<size_t>(a)]);
+  out.inputs = {x.id()};
+  out.axes = std::move(p);
+  return append(std::move(out));
+}
+
+}  // namespace
+
+Tensor permute(Tensor x, const std::vector<int>& perm) { return permute_as("permute", x, perm); }
+
+Tensor transpose(Tensor x, int a, int b) {
+  const auto rank = static_cast<int64_t>(node_of(x).shape.size());
+  const int na = normalize_axis("transpose", a, rank);
+  const int nb = normalize_axis("transpose", b, rank);
+  std::vector<int> perm(static_cast<size_t>(rank));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+  std::swap(perm[static_cast<size_t>(na)], perm[static_cast<size_t>(nb)]);
+  return permute_as("transpose", x, perm);
+}
+
+Tensor slice(Tensor x, int axis, int64_t start, int64_t stop, int64_t step) {
+  const ir::Node& n = node_of(x);
+  const int a = normalize_axis("slice", axis, static_cast<int64_t>(n.shape.size()));
+  const ir::Dim& d = n.shape[static_cast<size_t>(a)];
+  if (!d.is_constant()) {
+    fail("slice", "expected a constant dim at axis " + std::to_string(axis) + ", got " +
+                      dim_str(d) + " in " + shape_str(n.shape));
+  }
+  if (step < 1) fail("slice", "expected a step >= 1, got " + std::to_string(step));
+  const int64_t dim = d.value;
+  auto clamp = [&](int64_t v) {
+    if (v < 0) v = v < -dim ? 0 : v + dim;
+    return std::min(v, dim);
+  };
+  const int64_t b = clamp(start);
+  const int64_t e = clamp(stop);
+  if (e <= b) {
+    fail("slice", "expected at least one element, got the empty slice " + std::to_string(start) +
+                      ":" + std::to_string(stop) + " of a dim of " + std::to_string(dim));
+  }
+  const int64_t count = (e - b + step - 1) / step;
+  if (count == dim) return x;
+  ir::Node out;
+  out.op = ir::Op::slice;
+  out.dtype = n.dtype;
+  out.shape = n.shape;
+  out.shape[static_cast<size_t>(a)] = ir::Dim::constant(count);
+  out.inputs = {x.id()};
+  out.axis = a;
+  out.params = {b, e, step};
+  return append(std::move(out));
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int axis) {
+  if (xs.empty()) fail("concat", "expected one or more tensors, got none");
+  const ir::Node& first = node_of(xs[0]);
+  const auto rank = static_cast<int64_t>(first.shape.size());
+  if (rank == 0) fail("concat", "cannot join rank-0 tensors (unsqueeze them first)");
+  const int a = normalize_axis("concat", axis, rank);
+  if (xs.size() == 1) return xs[0];
+  ir::Shape shape = first.shape;
+  int64_t total = 0;
+  std::vector<int32_t> ids;
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const ir::Node& n = node_of(xs[k]);
+    if (n.dtype != first.dtype) {
+      fail("concat", "dtype mismatch: tensor " + std::to_string(k) + " is " +
+                         std::string(dtype_name(n.dtype)) + ", expected " +
+                         std::string(dtype_name(first.dtype)) + " (insert kiln::cast)");
+    }
+    ir::Shape other = n.shape;
+    if (other.size() == shape.size()) other[static_cast<size_t>(a)] = shape[static_cast<size_t>(a)];
+    if (other != shape) {
+      fail("concat", "tensor " + std::to_string(k) + " is " + shape_str(n.shape) + "; expected " +
+                         shape_str(first.shape) + " but along axis " + std::to_string(a));
+    }
+    const ir::Dim& d = n.shape[static_cast<size_t>(a)];
+    if (!d.is_constant()) {
+      fail("concat", "expected a constant size along axis " + std::to_string(a) + ", got " +
+                         dim_str(d) + " for tensor " + std::to_string(k) +
+                         " (a dim is one constant or one symbol, not a sum)");
+    }
+    total += d.value;
+    ids.push_back(xs[k].id());
+  }
+  shape[static_cast<size_t>(a)] = ir::Dim::constant(total);
+  ir::Node out;
+  out.op = ir::Op::concat;
+  out.dtype = first.dtype;
+  out.shape = std::move(shape);
+  out.inputs = std::move(ids);
+  out.axis = a;
+  return append(std::move(out));
+}
+
+Tensor gather(Tensor table, Tensor indices, int axis) {
+  return gather_along("gather", table, indices, axis);
+}
+
+Tensor embedding(Tensor table, Tensor ids) { return gather_along("embedding", table, ids, 0); }
+
+Tensor iota(std::initializer_list<DimArg> shape, int axis, DType dtype) {
+  return iota(std::vector<DimArg>(shape), axis, dtype);
+}
+
+Tensor iota(const std::vector<DimArg>& shape, int axis, DType dtype) {
+  if (shape.empty()) fail("iota", "expected a shape of rank >= 1, got []");
+  check_rank("iota", shape.size());
+  if (dtype == DType::boolean) fail("iota", "expected a numeric dtype, got bool");
+  ir::Node out;
+  out.op = ir::Op::iota;
+  out.dtype = dtype;
+  for (const auto& d : shape) out.shape.push_back(checked_dim("iota", d));
+  out.axis = normalize_axis("iota", axis, static_cast<int64_t>(shape.size()));
   return append(std::move(out));
 }
 

@@ -183,6 +183,12 @@ inline BufferMap plan_buffers(const Graph& g, const Schedule& s, const ir::Symbo
     m.write_buffers[id].push_back(b);
     m.buffers.push_back({BufferRole::temp, temps++, n.dtype, numel(n.shape)});
   }
+  // A reshape reads its root's buffer in place (its own output buffer, when
+  // it is an output, is only a copy group's destination).
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    if (g.nodes[id].op != Op::reshape || !s.live[id]) continue;
+    m.read_buffer[id] = m.read_buffer[static_cast<size_t>(view_root(g, static_cast<int32_t>(id)))];
+  }
   return m;
 }
 
@@ -361,6 +367,8 @@ class GroupEmitter {
   // each operand's compute type), converted to n's compute type.
   std::string op_expr(int32_t id, const std::vector<std::string>& args) {
     const Node& n = g_.node(id);
+    // An identity: its readers broadcast it like any operand.
+    if (n.op == Op::expand) return args.at(0);
     const CType rt = ctype_of(n.dtype);
     std::vector<CType> at;
     for (int32_t op : n.inputs) at.push_back(ctype_of(g_.node(op).dtype));
@@ -786,6 +794,218 @@ class GroupEmitter {
       default:
         return a + " += " + b + ";";
     }
+  }
+
+  // ---- index groups (FusedGroup::index_of) ----------------------------------------
+  // The argument slots: per operand, its buffer, or the leaves of its cone
+  // when computed inline (index_operand_inline); then the node's outputs.
+  void index_arguments() {
+    const int32_t id = G_.index_of;
+    std::set<int32_t> reads;
+    std::function<void(int32_t)> leaves = [&](int32_t m) {
+      const Node& n = g_.node(m);
+      if (n.op == Op::constant) return;
+      if (n.op == Op::input || n.op == Op::reshape) {
+        reads.insert(m);
+        return;
+      }
+      for (int32_t c : n.inputs) leaves(c);
+    };
+    for (int32_t op : g_.node(id).inputs) {
+      if (g_.node(op).op == Op::constant) continue;  // a literal
+      if (index_operand_inline(g_, s_.inlinable, op)) {
+        leaves(op);
+      } else {
+        reads.insert(op);
+      }
+    }
+    for (int32_t r : reads) {
+      const int32_t b = bm_.read_buffer.at(static_cast<size_t>(r));
+      if (b < 0)
+        throw std::logic_error("kiln codegen: node " + std::to_string(r) + " has no buffer");
+      read_slot_[r] = static_cast<int32_t>(arg_buffers.size());
+      arg_buffers.push_back(static_cast<uint32_t>(b));
+    }
+    for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(id))) {
+      write_slots_[id].push_back(static_cast<int32_t>(arg_buffers.size()));
+      arg_buffers.push_back(b);
+    }
+  }
+
+  // Operand `op` of the index node at its flat offset `off`, in its storage
+  // type: a load, or its inline cone computed there (statements appended to
+  // `pre` at indent `ind`; every node of the cone has the operand's shape).
+  std::string index_operand_at(int32_t op, const std::string& off, std::string& pre,
+                               const std::string& ind) {
+    const Node& m = g_.node(op);
+    auto it = read_slot_.find(op);
+    if (it != read_slot_.end() && !index_operand_inline(g_, s_.inlinable, op)) {
+      return "b" + std::to_string(it->second) + "[" + off + "]";
+    }
+    std::function<std::string(int32_t)> value = [&](int32_t k) -> std::string {
+      const Node& n = g_.node(k);
+      if (n.op == Op::constant) return constant_ref(k);
+      auto slot = read_slot_.find(k);
+      if (slot != read_slot_.end() && (n.op == Op::input || n.op == Op::reshape)) {
+        return load_expr(n.dtype, slot->second, off);
+      }
+      std::vector<std::string> args;
+      for (int32_t c : n.inputs) args.push_back(value(c));
+      std::string var = "w" + std::to_string(k) + "_" + std::to_string(load_counter_++);
+      pre.append(ind).append(cname(ctype_of(n.dtype))).append(" ").append(var).append(" = ");
+      pre.append(finish(op_expr(k, args), n.dtype)).append(";\n");
+      return var;
+    };
+    return store_value(m.dtype, value(op));
+  }
+
+  // Row-major strides of `sh` as text (constants folded).
+  std::vector<std::string> strides_of(const Shape& sh) {
+    std::vector<std::string> st;
+    for (size_t j = 0; j < sh.size(); ++j) st.push_back(prod(sh, j + 1, sh.size()));
+    return st;
+  }
+
+  // Sum of terms[j] * strides[j] as text, terms and strides of "0" dropped.
+  static std::string dot(const std::vector<std::string>& terms,
+                         const std::vector<std::string>& strides) {
+    std::string e;
+    for (size_t j = 0; j < terms.size(); ++j) {
+      if (terms[j] == "0" || strides[j] == "0") continue;
+      const std::string t =
+          strides[j] == "1" ? terms[j] : paren(terms[j]) + " * " + paren(strides[j]);
+      e += (e.empty() ? "" : " + ") + t;
+    }
+    return e.empty() ? "0" : e;
+  }
+
+  // The value gather yields for an index out of range, in the storage type.
+  static std::string fill_literal(DType t) {
+    switch (t) {
+      case DType::f32:
+        return "NAN";
+      case DType::f64:
+        return "(double)NAN";
+      case DType::f16:
+        return "(uint16_t)0x7e00";
+      case DType::bf16:
+        return "(uint16_t)0x7fc0";
+      case DType::i32:
+        return "(int32_t)(-2147483647 - 1)";
+      case DType::i64:
+        return "INT64_MIN";
+      case DType::boolean:
+        return "(uint8_t)1";
+    }
+    return "0";
+  }
+
+  // The statements computing the index node's element at multi-index
+  // i0 .. i<rank-1> (variables of type `it`), appended to `out` at indent
+  // `ind`; returns the variable holding it, in the storage type. Every
+  // offset stays below its operand's element count (a plan buffer's), so
+  // `it` may be int where every extent is below 2^31 (CUDA's index32).
+  std::string index_element(const std::string& it, const std::string& ind, std::string& out) {
+    const int32_t id = G_.index_of;
+    const Node& n = g_.node(id);
+    const size_t rank = n.shape.size();
+    const auto a = static_cast<size_t>(n.axis);
+    std::vector<std::string> i;
+    for (size_t j = 0; j < rank; ++j) i.push_back("i" + std::to_string(j));
+    const std::string T = storage_name(n.dtype);
+    auto operand_shape = [&](size_t k) -> const Shape& { return g_.node(n.inputs.at(k)).shape; };
+    switch (n.op) {
+      case Op::permute: {
+        const std::vector<std::string> st = strides_of(operand_shape(0));
+        std::vector<std::string> terms(rank, "0");
+        for (size_t j = 0; j < rank; ++j) terms[static_cast<size_t>(n.axes[j])] = i[j];
+        std::string pre;
+        const std::string v = index_operand_at(n.inputs[0], dot(terms, st), pre, ind);
+        out += pre + ind + "const " + T + " y = " + v + ";\n";
+        return "y";
+      }
+      case Op::slice: {
+        const std::vector<std::string> st = strides_of(operand_shape(0));
+        std::vector<std::string> terms = i;
+        const int64_t start = n.params.at(0);
+        const int64_t step = n.params.at(2);
+        std::string t = step == 1 ? i[a] : i[a] + " * " + std::to_string(step);
+        if (start != 0) t = std::to_string(start) + " + " + t;
+        terms[a] = t;
+        std::string pre;
+        const std::string v = index_operand_at(n.inputs[0], dot(terms, st), pre, ind);
+        out += pre + ind + "const " + T + " y = " + v + ";\n";
+        return "y";
+      }
+      case Op::concat: {
+        out += ind + T + " y;\n";
+        int64_t at = 0;
+        for (size_t k = 0; k < n.inputs.size(); ++k) {
+          const Shape& sk = operand_shape(k);
+          const int64_t len = sk[a].value;
+          std::vector<std::string> terms = i;
+          if (at != 0) terms[a] = i[a] + " - " + std::to_string(at);
+          std::string pre;
+          const std::string v =
+              index_operand_at(n.inputs[k], dot(terms, strides_of(sk)), pre, ind + "  ");
+          at += len;
+          const bool last = k + 1 == n.inputs.size();
+          if (k == 0) {
+            out += ind + (last ? "{\n" : "if (" + i[a] + " < " + std::to_string(at) + ") {\n");
+          } else if (!last) {
+            out += ind + "} else if (" + i[a] + " < " + std::to_string(at) + ") {\n";
+          } else {
+            out += ind + "} else {\n";
+          }
+          out += pre + ind + "  y = " + v + ";\n";
+        }
+        out += ind + "}\n";
+        return "y";
+      }
+      case Op::gather: {
+        const Shape& table = operand_shape(0);
+        const Shape& idx = operand_shape(1);
+        const size_t q = idx.size();
+        std::vector<std::string> iterms(i.begin() + static_cast<std::ptrdiff_t>(a),
+                                        i.begin() + static_cast<std::ptrdiff_t>(a + q));
+        std::string pre;
+        const std::string iv =
+            index_operand_at(n.inputs[1], dot(iterms, strides_of(idx)), pre, ind);
+        out += pre;
+        const std::string V = dim(table[a]);
+        out += ind + "int64_t q = (int64_t)" + iv + ";\n";
+        out += ind + "if (q < 0) q += " + V + ";\n";
+        out += ind + "const bool in_range = (uint64_t)q < (uint64_t)" + paren(V) + ";\n";
+        // An index out of range reads element 0 (every dim is >= 1), then
+        // yields the fill value: no load ever leaves the table.
+        out += ind + "const " + it + " qv = in_range ? (" + it + ")q : 0;\n";
+        std::vector<std::string> tterms;
+        for (size_t j = 0; j < table.size(); ++j) {
+          tterms.push_back(j < a ? i[j] : j == a ? "qv" : i[j - 1 + q]);
+        }
+        std::string tpre;
+        const std::string tv =
+            index_operand_at(n.inputs[0], dot(tterms, strides_of(table)), tpre, ind);
+        out += tpre;
+        out += ind + "const " + T + " y = in_range ? " + tv + " : " + fill_literal(n.dtype) + ";\n";
+        return "y";
+      }
+      case Op::iota: {
+        const std::string v = convert("(int64_t)" + i[a], CType::i64, ctype_of(n.dtype));
+        out += ind + "const " + T + " y = " + store_value(n.dtype, v) + ";\n";
+        return "y";
+      }
+      default:
+        throw std::logic_error("kiln codegen: not an index op: " + std::string(ir::op_name(n.op)));
+    }
+  }
+
+  // "permute of node 3 f32 [n, 4] to [4, n]"
+  std::string index_note() const {
+    const Node& n = g_.node(G_.index_of);
+    std::string t = std::string(ir::op_name(n.op));
+    for (size_t k = 0; k < n.inputs.size(); ++k) t += (k ? ", " : " of ") + describe(n.inputs[k]);
+    return t + " to " + ir::shape_to_string(g_, n.shape);
   }
 
   // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"

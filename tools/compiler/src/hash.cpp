@@ -55,6 +55,14 @@ Hash128 structure_of(const ir::Graph& c) {
       }
     }
     if (n.op == ir::Op::input) w.i64(n.input_index);
+    // Only the shape ops add these: the other ops' hashes stay as they were.
+    if (ir::is_shape_op(n.op)) {
+      w.i64(n.axis);
+      w.u64(n.axes.size());
+      for (int32_t a : n.axes) w.i64(a);
+      w.u64(n.params.size());
+      for (int64_t p : n.params) w.i64(p);
+    }
   }
   w.u64(c.outputs.size());
   for (int32_t o : c.outputs) w.i64(o);

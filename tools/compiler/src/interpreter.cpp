@@ -136,6 +136,8 @@ double apply_unary(ir::Op op, double x, DType in_dtype) {
     case ir::Op::cast:
       (void)in_dtype;
       return x;  // rounding to the target dtype happens on store
+    case ir::Op::expand:
+      return x;  // the broadcast is the operand's index
     default:
       throw std::logic_error("kiln: not a unary op");
   }
@@ -287,6 +289,86 @@ void matmul(const HostTensor& a, const HostTensor& b, HostTensor& out, DType dty
         for (int64_t j = 0; j < n; ++j) acc[static_cast<size_t>(j)] += av * row[j];
       }
       for (int64_t j = 0; j < n; ++j) pd[i * n + j] = round_to_dtype(acc[static_cast<size_t>(j)], dtype);
+    }
+  }
+}
+
+std::vector<int64_t> row_major_strides(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+  return strides;
+}
+
+// The shape ops but expand (a pointwise identity): each output element, by
+// its multi-index, from its operands' elements.
+void shape_op(const ir::Node& n, const std::vector<const HostTensor*>& in, HostTensor& out) {
+  if (n.op == ir::Op::reshape) {
+    out.values = in[0]->values;
+    return;
+  }
+  const size_t rank = out.shape.size();
+  std::vector<int64_t> pos(rank, 0);
+  const auto a = static_cast<size_t>(n.axis);
+  std::vector<std::vector<int64_t>> strides;
+  for (const HostTensor* t : in) strides.push_back(row_major_strides(t->shape));
+  for (double& v : out.values) {
+    switch (n.op) {
+      case ir::Op::permute: {
+        const auto& st = strides[0];
+        int64_t off = 0;
+        for (size_t j = 0; j < rank; ++j) off += pos[j] * st[static_cast<size_t>(n.axes[j])];
+        v = in[0]->values[static_cast<size_t>(off)];
+        break;
+      }
+      case ir::Op::slice: {
+        const auto& st = strides[0];
+        int64_t off = 0;
+        for (size_t j = 0; j < rank; ++j) {
+          off += (j == a ? n.params[0] + pos[j] * n.params[2] : pos[j]) * st[j];
+        }
+        v = in[0]->values[static_cast<size_t>(off)];
+        break;
+      }
+      case ir::Op::concat: {
+        int64_t at = pos[a];
+        size_t k = 0;
+        while (at >= in[k]->shape[a]) at -= in[k++]->shape[a];
+        const auto& st = strides[k];
+        int64_t off = 0;
+        for (size_t j = 0; j < rank; ++j) off += (j == a ? at : pos[j]) * st[j];
+        v = in[k]->values[static_cast<size_t>(off)];
+        break;
+      }
+      case ir::Op::gather: {
+        const HostTensor& table = *in[0];
+        const HostTensor& idx = *in[1];
+        const size_t q = idx.shape.size();
+        const auto& ist = strides[1];
+        int64_t ioff = 0;
+        for (size_t j = 0; j < q; ++j) ioff += pos[a + j] * ist[j];
+        const int64_t vocab = table.shape[a];
+        auto i = static_cast<int64_t>(idx.values[static_cast<size_t>(ioff)]);
+        if (i < 0) i += vocab;
+        if (i < 0 || i >= vocab) {
+          v = ir::gather_fill_value(n.dtype);
+          break;
+        }
+        const auto& tst = strides[0];
+        int64_t off = i * tst[a];
+        for (size_t j = 0; j < a; ++j) off += pos[j] * tst[j];
+        for (size_t j = a + 1; j < table.shape.size(); ++j) off += pos[j - 1 + q] * tst[j];
+        v = table.values[static_cast<size_t>(off)];
+        break;
+      }
+      case ir::Op::iota:
+        v = round_to_dtype(static_cast<double>(pos[a]), n.dtype);
+        break;
+      default:
+        throw std::logic_error("kiln: not a shape op");
+    }
+    for (size_t d = rank; d-- > 0;) {
+      if (++pos[d] < out.shape[d]) break;
+      pos[d] = 0;
     }
   }
 }
@@ -511,6 +593,12 @@ std::vector<HostTensor> interpret(const ir::Graph& g, const std::vector<HostTens
     }
     if (n.op == ir::Op::matmul) {
       matmul(operand(0), operand(1), out, n.dtype);
+      continue;
+    }
+    if (ir::is_shape_op(n.op) && n.op != ir::Op::expand) {
+      std::vector<const HostTensor*> ins;
+      for (size_t k = 0; k < n.inputs.size(); ++k) ins.push_back(&operand(k));
+      shape_op(n, ins, out);
       continue;
     }
     const size_t arity = n.inputs.size();

@@ -70,11 +70,12 @@ std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g) {
     node->scalar = n.scalar;
     // A multi-axis reduction stores axis -1 and its `axes`: a reader from
     // before `axes` then refuses the node (no such axis) instead of reducing
-    // one axis of it.
-    node->axis = n.axes.empty() ? n.axis : -1;
+    // one axis of it. (A permute's `axes` are its permutation.)
+    node->axis = ir::is_reduction(n.op) && !n.axes.empty() ? -1 : n.axis;
     node->keepdim = n.keepdim;
     node->name = n.name;
     node->axes = n.axes;
+    node->params = n.params;
     out->nodes.push_back(std::move(node));
   }
   out->inputs = g.inputs;

@@ -124,7 +124,8 @@ std::string count_text(const std::vector<std::unique_ptr<T>>& items, Name name) 
   return s + ")";
 }
 
-std::string ints_text(const std::vector<int32_t>& v) {
+template <typename Int>
+std::string ints_text(const std::vector<Int>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
   return s + "]";
@@ -215,6 +216,7 @@ class GraphCheck {
     }
     if (a.name != b.name) fail(at + "name", "'" + a.name + "'", "'" + b.name + "'");
     if (a.axes != b.axes) fail(at + "axes", ints_text(a.axes), ints_text(b.axes));
+    if (a.params != b.params) fail(at + "params", ints_text(a.params), ints_text(b.params));
   }
 
   const std::string& delta_;

@@ -55,7 +55,7 @@ class Scheduler {
     mark_inlinable();
     for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
       const Node& n = g_.node(id);
-      if (is_leaf(n) || !s_.live[id]) continue;
+      if (is_leaf(n) || !s_.live[id] || n.op == Op::reshape) continue;
       place(id);
     }
     add_copy_groups();
@@ -81,7 +81,7 @@ class Scheduler {
       int32_t ops = 1;
       bool ok = true;
       for (int32_t op : n.inputs) {
-        if (is_leaf(g_.node(op))) continue;
+        if (is_leaf(g_.node(op)) || is_input_view(op)) continue;
         if (!s_.inlinable[op]) {
           ok = false;
           break;
@@ -116,6 +116,22 @@ class Scheduler {
       if (s_.group_of[static_cast<size_t>(bias)] >= gi) return false;
     }
     return true;
+  // A reshape of a graph input: its buffer exists before any group runs,
+  // so readers treat it as they treat the input.
+  bool is_input_view(int32_t op) const {
+    return g_.node(op).op == Op::reshape && g_.node(view_root(g_, op)).op == Op::input;
+  }
+
+  // The first group `id` may run in: after the group of every computed root
+  // it reads through a reshape (that buffer is complete only then).
+  int32_t after_views(int32_t id) const {
+    int32_t after = 0;
+    for (int32_t op : g_.node(id).inputs) {
+      if (g_.node(op).op != Op::reshape) continue;
+      const int32_t root = view_root(g_, op);
+      if (!is_leaf(g_.node(root))) after = std::max(after, s_.group_of[root] + 1);
+    }
+    return after;
   }
 
   // The role `id` would take in group `gi`, or none when it does not fit.
@@ -128,6 +144,8 @@ class Scheduler {
       return fits_epilogue(id, gi) ? NodeRole::row_vector : NodeRole::none;
     }
     if (n.op == Op::matmul) return NodeRole::none;
+    if (G.index_of >= 0) return G.index_of == id ? NodeRole::row_vector : NodeRole::none;
+    if (is_index_op(n.op)) return NodeRole::none;
     if (ir::is_reduction(n.op) && !is_row_reduction(g_, n)) return NodeRole::none;
     const Shape dom = concat(G.outer, G.inner);
     const Shape row_scalar = concat(G.outer, Dim::constant(1));
@@ -199,6 +217,7 @@ class Scheduler {
       if (!is_row_reduction(g_, n)) G.reduction_of = id;
     }
     if (n.op == Op::matmul) G.matmul_of = id;
+    if (is_index_op(n.op)) G.index_of = id;
     if (dom->empty()) {
       G.inner = Dim::constant(1);
     } else {
@@ -227,9 +246,10 @@ class Scheduler {
       if (!s_.inlinable[op]) highest_read = std::max(highest_read, s_.group_of[op]);
     }
     const int32_t last = static_cast<int32_t>(s_.groups.size()) - 1;
+    const int32_t after = after_views(id);
     std::vector<int32_t> candidates;
     for (int32_t gi : {highest, highest_read, last}) {
-      if (gi >= 0 && gi >= highest_read &&
+      if (gi >= 0 && gi >= highest_read && gi >= after &&
           std::find(candidates.begin(), candidates.end(), gi) == candidates.end()) {
         candidates.push_back(gi);
       }
@@ -248,7 +268,7 @@ class Scheduler {
     std::vector<int32_t> done;
     for (int32_t o : g_.outputs) {
       const Node& n = g_.node(o);
-      if (!is_leaf(n)) continue;
+      if (!is_leaf(n) && n.op != Op::reshape) continue;
       if (std::find(done.begin(), done.end(), o) != done.end()) continue;
       done.push_back(o);
       FusedGroup G;
@@ -265,19 +285,39 @@ class Scheduler {
 
   void mark_materialized() {
     for (int32_t o : g_.outputs) {
-      if (!is_leaf(g_.node(o))) s_.materialized.at(o) = 1;
+      if (!is_leaf(g_.node(o)) && g_.node(o).op != Op::reshape) s_.materialized.at(o) = 1;
+    }
+    for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
+      if (!s_.live[id]) continue;
+      if (g_.node(id).op == Op::reshape) {
+        const int32_t root = view_root(g_, id);
+        if (!is_leaf(g_.node(root))) s_.materialized.at(root) = 1;
+        continue;
+      }
+      if (s_.group_of[id] < 0) continue;
+      // Every reader of a reshape runs after its root's group (after_views).
+      for (int32_t op : g_.node(id).inputs) {
+        if (g_.node(op).op != Op::reshape) continue;
+        const int32_t root = view_root(g_, op);
+        if (!is_leaf(g_.node(root)) && s_.group_of[root] >= s_.group_of[id]) {
+          throw std::logic_error("kiln scheduler: a reshape is read before its buffer is written");
+        }
+      }
     }
     for (int32_t id = 0; id < static_cast<int32_t>(g_.nodes.size()); ++id) {
       if (s_.group_of[id] < 0) continue;
-      // A standalone reduction reads its operand from a buffer unless it can
-      // compute it inline at each element.
       const FusedGroup& G = s_.groups[s_.group_of[id]];
+      // A standalone reduction reads its operand from a buffer unless it can
+      // compute it inline at each element; an index group decides so per
+      // operand; a matmul group reads every operand from a buffer.
       const bool reads_buffer =
           G.matmul_of >= 0 ||
           (G.reduction_of == id && !reduction_operand_inline(g_, s_.inlinable, id));
       for (int32_t op : g_.node(id).inputs) {
+        const bool buffer =
+            reads_buffer || (G.index_of == id && !index_operand_inline(g_, s_.inlinable, op));
         if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] ||
-            (s_.inlinable[op] && !reads_buffer))
+            (s_.inlinable[op] && !buffer))
           continue;
         if (s_.group_of[op] > s_.group_of[id]) {
           throw std::logic_error("kiln scheduler: backward edge between groups");
@@ -340,7 +380,9 @@ bool same_shape_cone(const Graph& g, const std::vector<uint8_t>& inlinable, int3
   const Node& m = g.node(op);
   if (m.op == Op::constant) return true;
   if (m.shape != shape) return false;
-  if (m.op == Op::input) return true;
+  // A reshape of an input reads the input's buffer at the same flat index.
+  if (m.op == Op::input || (m.op == Op::reshape && g.node(view_root(g, op)).op == Op::input))
+    return true;
   if (!inlinable[static_cast<size_t>(op)]) return false;
   return std::all_of(m.inputs.begin(), m.inputs.end(),
                      [&](int32_t c) { return same_shape_cone(g, inlinable, c, shape); });
@@ -353,6 +395,32 @@ bool reduction_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& in
   const int32_t op = g.node(reduction).inputs.at(0);
   if (is_leaf(g.node(op)) || !inlinable[static_cast<size_t>(op)]) return false;
   return same_shape_cone(g, inlinable, op, g.node(op).shape);
+}
+
+bool index_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable, int32_t op) {
+  const Node& m = g.node(op);
+  if (is_leaf(m) || m.op == Op::reshape || !inlinable[static_cast<size_t>(op)]) return false;
+  return same_shape_cone(g, inlinable, op, m.shape);
+}
+
+bool is_index_op(ir::Op op) {
+  return op == Op::permute || op == Op::slice || op == Op::concat || op == Op::gather ||
+         op == Op::iota;
+}
+
+int32_t view_root(const ir::Graph& g, int32_t id) {
+  while (g.node(id).op == Op::reshape) id = g.node(id).inputs.at(0);
+  return id;
+}
+
+bool is_last_two_axes_transpose(const ir::Node& n) {
+  const size_t r = n.axes.size();
+  if (n.op != Op::permute || r < 2) return false;
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (n.axes[i] != static_cast<int32_t>(i)) return false;
+  }
+  return n.axes[r - 2] == static_cast<int32_t>(r - 1) &&
+         n.axes[r - 1] == static_cast<int32_t>(r - 2);
 }
 
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {
@@ -403,6 +471,14 @@ std::string schedule_to_string(const ir::Graph& g, const Schedule& s) {
     os << "g" << gi;
     if (G.copy_of >= 0) {
       os << " copy of " << G.copy_of << " " << ir::shape_to_string(g, G.domain()) << "\n";
+      continue;
+    }
+    if (G.index_of >= 0) {
+      const ir::Node& n = g.node(G.index_of);
+      os << " index " << G.index_of << ":" << ir::op_name(n.op) << " "
+         << ir::shape_to_string(g, n.shape) << " <-";
+      for (int32_t in : n.inputs) os << " " << in << ir::shape_to_string(g, g.node(in).shape);
+      os << "\n";
       continue;
     }
     if (G.reduction_of >= 0) {

@@ -53,6 +53,12 @@ class DimArg {
   DimArg(int64_t value) : dim_(ir::Dim::constant(value)) {}  // NOLINT(google-explicit-constructor)
   DimArg(int value) : dim_(ir::Dim::constant(value)) {}      // NOLINT(google-explicit-constructor)
   DimArg(SymDim s) : dim_(ir::Dim::symbol(s.index())) {}     // NOLINT(google-explicit-constructor)
+  // Internal: a dim taken from a traced tensor's shape.
+  static DimArg from_dim(const ir::Dim& d) {
+    DimArg a(int64_t{0});
+    a.dim_ = d;
+    return a;
+  }
   const ir::Dim& dim() const { return dim_; }
 
  private:
@@ -167,6 +173,49 @@ Tensor argmax(Tensor x, int axis = -1, bool keepdim = false);
 // as torch.matmul on a GPU. CUDA runs it through cuBLASLt; a following
 // scale by a constant, bias add ([N]) and relu run in its epilogue.
 Tensor matmul(Tensor a, Tensor b);
+
+// Shape ops (docs/codegen.md says how each lowers: views cost no copy where
+// they can). Negative axes count from the end; an axis out of range is a
+// TraceError, as is any shape that does not follow from the operand's.
+//
+// reshape: the same elements, in row-major order, in `shape`. Dims may be
+// symbols; one may be -1, inferred from the rest. The element counts must be
+// equal as products of symbols: the same symbols (with multiplicity) and the
+// same constant product, so [n, 4] reshapes to [2, n, 2] but not to [n * 4]
+// spelled as another symbol.
+Tensor reshape(Tensor x, std::initializer_list<DimArg> shape);
+Tensor reshape(Tensor x, const std::vector<DimArg>& shape);
+Tensor squeeze(Tensor x, int axis);    // removes `axis`, which must be a dim of 1
+Tensor unsqueeze(Tensor x, int axis);  // inserts a dim of 1 at `axis`, in [-rank - 1, rank]
+// NumPy broadcasting to `shape`: dims of 1 stretch, new dims come on the
+// left; -1 keeps the operand's dim there.
+Tensor expand(Tensor x, std::initializer_list<DimArg> shape);
+Tensor expand(Tensor x, const std::vector<DimArg>& shape);
+Tensor broadcast_to(Tensor x, std::initializer_list<DimArg> shape);  // same as expand
+Tensor broadcast_to(Tensor x, const std::vector<DimArg>& shape);
+// Dim i of the result is dim perm[i] of x.
+Tensor permute(Tensor x, const std::vector<int>& perm);
+Tensor transpose(Tensor x, int a, int b);  // swaps two axes
+// x[start:stop:step] along `axis`, which must have a constant size. Python's
+// rules: a negative start or stop counts from the end, both clamp to the dim
+// (so a large stop reads to the end); step >= 1; an empty slice is an error.
+Tensor slice(Tensor x, int axis, int64_t start, int64_t stop, int64_t step = 1);
+// Joins tensors of one dtype and rank along `axis`: every other dim must be
+// equal, and the sizes along `axis` constants.
+Tensor concat(const std::vector<Tensor>& xs, int axis);
+// index_select: the result's shape is table.shape[:axis] ++ indices.shape ++
+// table.shape[axis + 1:]; indices are i32 or i64. An index in [-V, -1]
+// counts from the end (V = table.shape[axis]). An index outside [-V, V)
+// never reads out of bounds: its elements are a fill value instead, as
+// JAX's gather mode 'fill' does: NaN for floats, the lowest value for
+// signed integers (INT32_MIN, INT64_MIN), true for bool.
+Tensor gather(Tensor table, Tensor indices, int axis = 0);
+// An embedding lookup, gather(table, ids, 0): rows of a [V, D] table.
+Tensor embedding(Tensor table, Tensor ids);
+// Each element's index along `axis`, in `dtype` (not bool). A causal mask:
+// where(iota({n, 1}, 0) >= iota({1, n}, 1), s, constant(-INFINITY)).
+Tensor iota(std::initializer_list<DimArg> shape, int axis, DType dtype = DType::i64);
+Tensor iota(const std::vector<DimArg>& shape, int axis, DType dtype = DType::i64);
 
 // Composites, built from the ops above (computed in f32 for f16/bf16 input and
 // cast back, as PyTorch does).

@@ -84,16 +84,32 @@ enum class Op : uint8_t {
   // (matmul_shape); f32, f16 or bf16, both the same, accumulated in f32 (or
   // wider) and rounded once to the dtype
   matmul,
+  // Shape ops: elements moved or indexed rather than computed (docs/codegen.md
+  // says how each lowers). Every one keeps its operand's dtype but gather's
+  // (the table's) and iota's (`dtype`).
+  reshape,  // the operand's elements, in row-major order, in `shape`
+  expand,   // NumPy broadcast of the operand to `shape`
+  permute,  // dim i of the result is dim axes[i] of the operand
+  slice,    // along `axis`: params = {start, stop, step}, normalized (0 <= start < stop <= dim)
+  concat,   // its inputs (one or more) along `axis`
+  gather,   // gather(table, indices) along `axis`: table[..., indices[...], ...]
+  iota,     // no inputs: each element's index along `axis`, in `dtype`
 };
 
 std::string_view op_name(Op op);
 std::optional<Op> op_from_name(std::string_view name);
-int op_arity(Op op);  // number of node inputs; 0 for leaves
+int op_arity(Op op);  // number of node inputs; 0 for leaves and iota, -1 for concat (one or more)
 bool is_unary(Op op);
 bool is_binary(Op op);
 bool is_comparison(Op op);
 bool is_pointwise(Op op);  // unary, binary, where, cast
 bool is_reduction(Op op);
+bool is_shape_op(Op op);  // reshape .. iota
+
+// The value a gather yields for an index outside [-V, V) (V the table's
+// size along the axis), as JAX's mode 'fill' does: NaN for floats, the
+// lowest value for signed integers, true for bool.
+double gather_fill_value(DType dtype);
 
 // The result shape of matmul(a, b), or nullopt when a or b has rank < 2, the
 // contracted dims differ or the batch dims do not broadcast.
@@ -109,7 +125,10 @@ struct Node {
   // Reductions over several axes: sorted, distinct, normalized, two or more.
   // Empty for a single-axis reduction (which `axis` names).
   std::vector<int32_t> axes;
-  bool keepdim = false;      // reductions
+  bool keepdim = false;  // reductions
+  // Integer parameters of a shape op (Op::slice: start, stop, step); empty
+  // for every other op.
+  std::vector<int64_t> params;
   std::string name;          // Op::input: the input's name
   int32_t input_index = -1;  // Op::input: position among Graph::inputs
 };
@@ -127,6 +146,14 @@ struct Graph {
 
 // The axes a reduction reduces, sorted: `axes`, or {axis} when it is empty.
 std::vector<int32_t> reduced_axes(const Node& n);
+
+// Why node `id` of `g`, a shape op, is inconsistent with its operands (a
+// bad permutation, a slice out of range, concat dims that differ, a shape
+// that does not follow from its operands' ...), as "expected X, got Y"; ""
+// when it is consistent, or when the node is not a shape op. The tracer
+// never builds such a node; a package read back may hold one, and codegen
+// indexes by these fields.
+std::string shape_op_error(const Graph& g, int32_t id);
 
 // Product of all dims as a constant when every dim is constant.
 std::optional<int64_t> static_numel(const Shape& shape);

@@ -37,6 +37,11 @@ struct FusedGroup {
   // constant, bias add and relu, in that order. Its operands, bias included,
   // are read from buffers; the last node is written.
   int32_t matmul_of = -1;
+  // >= 0: a standalone index group holding only this node, a permute,
+  // slice, concat, gather or iota (is_index_op): each element of its result
+  // loaded from its operands at a computed offset, each operand read from a
+  // buffer or computed inline (index_operand_inline).
+  int32_t index_of = -1;
   bool has_reduction = false;
   // Loops per row: 1 + the highest phase of a row-vector node or reduction;
   // 0 when the group holds row-scalars only.
@@ -84,6 +89,25 @@ enum class EpilogueStep : uint8_t { none, scale, bias, relu };
 // padded with ones on the left and of the result's dtype (bias), or relu.
 // `none` when n is none of these.
 EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t tail);
+// The ops lowered to an index group (FusedGroup::index_of): permute, slice,
+// concat, gather, iota. reshape is an alias and expand a pointwise identity
+// (docs/codegen.md).
+bool is_index_op(ir::Op op);
+
+// A reshape reads its root's buffer in place: the root is the first node up
+// its chain of reshapes that is not one (any other node is its own root). A
+// reshape has no group; a computed root is materialized, and its readers
+// run in later groups. A reshape that is an output gets a copy group.
+int32_t view_root(const ir::Graph& g, int32_t id);
+
+// Whether an index group computes its operand `op` inline at each element
+// rather than reading it from a buffer: the rule of
+// reduction_operand_inline, for one operand.
+bool index_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlinable, int32_t op);
+
+// A permute that swaps the last two axes and keeps the others in place,
+// which a matmul can take as its operand's transpose flag.
+bool is_last_two_axes_transpose(const ir::Node& n);
 
 // Schedules a topologically ordered graph (canonical form recommended).
 Schedule schedule_graph(const ir::Graph& g);
