@@ -590,6 +590,9 @@ kiln::Outputs g_matmul() {
   auto x = kiln::input("x", g_t, {3, m, k});
   auto y = kiln::input("y", g_t, {3, k, n});
   auto bias = kiln::input("bias", g_t, {n});
+  auto bt = kiln::input("bt", g_t, {n, k});      // B stored transposed
+  auto at = kiln::input("at", g_t, {k, m});      // A stored transposed
+  auto yt = kiln::input("yt", g_t, {3, n, k});   // batched, transposed
   auto plain = kiln::matmul(a, b);
   auto shared_b = kiln::matmul(x, b);
   auto shared_a = kiln::matmul(a, y);
@@ -597,7 +600,12 @@ kiln::Outputs g_matmul() {
   auto affine = kiln::relu(kiln::matmul(x, b) * 0.5 + bias);
   auto scaled = kiln::matmul(a, b) / 4.0;
   auto then_pointwise = kiln::tanh(kiln::matmul(a, b) + bias) * 2.0;
-  return kiln::Outputs({plain, shared_b, shared_a, both, affine, scaled, then_pointwise});
+  // Transposes of the last two axes fold into the matmul (no index kernel).
+  auto trans_b = kiln::matmul(a, kiln::transpose(bt, 0, 1));
+  auto trans_a = kiln::relu(kiln::matmul(kiln::transpose(at, -1, -2), b) + bias);
+  auto trans_batched = kiln::matmul(x, kiln::transpose(yt, -1, -2));
+  return kiln::Outputs({plain, shared_b, shared_a, both, affine, scaled, then_pointwise, trans_b,
+                        trans_a, trans_batched});
 }
 
 TEST(CodegenCpu, MatmulWithEpilogues) {
@@ -605,7 +613,7 @@ TEST(CodegenCpu, MatmulWithEpilogues) {
   std::vector<ShapeSet> runs;
   for (const auto& [m, k, n] : std::vector<std::array<int64_t, 3>>{
            {1, 1, 1}, {2, 3, 5}, {8, 64, 64}, {9, 257, 65}, {17, 300, 130}, {33, 40, 7}}) {
-    runs.push_back(ShapeSet{{{m, k}, {k, n}, {3, m, k}, {3, k, n}, {n}}});
+    runs.push_back(ShapeSet{{{m, k}, {k, n}, {3, m, k}, {3, k, n}, {n}, {n, k}, {k, m}, {3, n, k}}});
   }
   // f32 sums of K products in f32 drift from the exact sum by about
   // sqrt(K) * eps * |terms|: beyond f32's 1e-5 absolute tolerance where a
@@ -623,7 +631,14 @@ TEST(CodegenCpu, MatmulWithEpilogues) {
   }
   batch.build();
   batch.check();
-  EXPECT_GE(batch.checked_outputs, 7u * (5u + 7u + 7u));
+  EXPECT_GE(batch.checked_outputs, 10u * (5u + 7u + 7u));
+  // No index kernel: every transpose was folded into its matmul.
+  for (DType t : {DType::f32}) {
+    g_t = t;
+    const auto g = kiln::ir::canonicalize(kiln::trace("matmul", &g_matmul));
+    const auto s = kiln::compiler::schedule_graph(g);
+    for (const auto& G : s.groups) EXPECT_LT(G.index_of, 0);
+  }
 }
 
 // Few outputs over long runs: two launches, partials through temps.

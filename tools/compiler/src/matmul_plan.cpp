@@ -37,8 +37,8 @@ MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,
   MatmulPlan p;
   p.matmul = G.matmul_of;
   const ir::Node& mm = g.node(p.matmul);
-  p.a = mm.inputs.at(0);
-  p.b = mm.inputs.at(1);
+  p.a = matmul_source(g, mm.inputs.at(0), &p.trans_a);
+  p.b = matmul_source(g, mm.inputs.at(1), &p.trans_b);
   p.out = G.nodes.back();
   p.dtype = mm.dtype;
   for (size_t i = 1; i < G.nodes.size(); ++i) {
@@ -62,8 +62,9 @@ MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,
                                " is no matmul epilogue step");
     }
   }
-  const ir::Shape a = bind_shape(g.node(p.a).shape, static_values);
-  const ir::Shape b = bind_shape(g.node(p.b).shape, static_values);
+  // The operands as the matmul sees them (after any transpose folded in).
+  const ir::Shape a = bind_shape(g.node(mm.inputs[0]).shape, static_values);
+  const ir::Shape b = bind_shape(g.node(mm.inputs[1]).shape, static_values);
   const ir::Shape out = bind_shape(mm.shape, static_values);
   p.m = SizeExpr::of_dim(out[out.size() - 2]);
   p.n = SizeExpr::of_dim(out.back());

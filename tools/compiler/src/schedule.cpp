@@ -81,7 +81,11 @@ class Scheduler {
       int32_t ops = 1;
       bool ok = true;
       for (int32_t op : n.inputs) {
-        if (is_leaf(g_.node(op)) || is_input_view(op)) continue;
+        // An iota is read from its buffer (a small index group's) wherever
+        // the cone is recomputed: a causal mask computed from two iotas
+        // stays inside the row kernel that reads it rather than becoming an
+        // n x n buffer of its own.
+        if (is_leaf(g_.node(op)) || is_input_view(op) || g_.node(op).op == Op::iota) continue;
         if (!s_.inlinable[op]) {
           ok = false;
           break;
@@ -93,6 +97,32 @@ class Scheduler {
         s_.inline_ops[id] = ops;
       }
     }
+  }
+
+  // The highest group whose buffer the inline cone of `op` reads (its
+  // iotas'), or -1: a reader that recomputes op runs after it.
+  int32_t cone_group(int32_t op) const {
+    const Node& m = g_.node(op);
+    if (m.op == Op::iota) return s_.group_of[op];
+    if (!s_.inlinable[op]) return -1;
+    int32_t g = -1;
+    for (int32_t c : m.inputs) g = std::max(g, cone_group(c));
+    return g;
+  }
+
+  // Materializes the iotas that the inline cone of `op` reads, for a reader
+  // in group `gi`.
+  void materialize_cone_reads(int32_t op, int32_t gi) {
+    const Node& m = g_.node(op);
+    if (m.op == Op::iota) {
+      if (s_.group_of[op] >= gi) {
+        throw std::logic_error("kiln scheduler: an iota is read before its group runs");
+      }
+      s_.materialized[op] = 1;
+      return;
+    }
+    if (!s_.inlinable[op]) return;
+    for (int32_t c : m.inputs) materialize_cone_reads(c, gi);
   }
 
   // Whether `id` extends matmul group `gi` as its next epilogue step: it
@@ -116,6 +146,8 @@ class Scheduler {
       if (s_.group_of[static_cast<size_t>(bias)] >= gi) return false;
     }
     return true;
+  }
+
   // A reshape of a graph input: its buffer exists before any group runs,
   // so readers treat it as they treat the input.
   bool is_input_view(int32_t op) const {
@@ -243,7 +275,7 @@ class Scheduler {
     int32_t highest_read = -1;
     for (int32_t op : n.inputs) {
       highest = std::max(highest, s_.group_of[op]);
-      if (!s_.inlinable[op]) highest_read = std::max(highest_read, s_.group_of[op]);
+      highest_read = std::max(highest_read, s_.inlinable[op] ? cone_group(op) : s_.group_of[op]);
     }
     const int32_t last = static_cast<int32_t>(s_.groups.size()) - 1;
     const int32_t after = after_views(id);
@@ -314,11 +346,16 @@ class Scheduler {
           G.matmul_of >= 0 ||
           (G.reduction_of == id && !reduction_operand_inline(g_, s_.inlinable, id));
       for (int32_t op : g_.node(id).inputs) {
+        // A matmul reads a transposed operand's source instead (matmul_source).
+        bool transposed = false;
+        if (G.matmul_of == id) op = matmul_source(g_, op, &transposed);
         const bool buffer =
             reads_buffer || (G.index_of == id && !index_operand_inline(g_, s_.inlinable, op));
-        if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id] ||
-            (s_.inlinable[op] && !buffer))
+        if (s_.inlinable[op] && !buffer && s_.group_of[op] != s_.group_of[id]) {
+          materialize_cone_reads(op, s_.group_of[id]);
           continue;
+        }
+        if (s_.group_of[op] < 0 || s_.group_of[op] == s_.group_of[id]) continue;
         if (s_.group_of[op] > s_.group_of[id]) {
           throw std::logic_error("kiln scheduler: backward edge between groups");
         }
@@ -421,6 +458,12 @@ bool is_last_two_axes_transpose(const ir::Node& n) {
   }
   return n.axes[r - 2] == static_cast<int32_t>(r - 1) &&
          n.axes[r - 1] == static_cast<int32_t>(r - 2);
+}
+
+int32_t matmul_source(const ir::Graph& g, int32_t op, bool* transposed) {
+  const Node& n = g.node(op);
+  *transposed = is_last_two_axes_transpose(n);
+  return *transposed ? n.inputs.at(0) : op;
 }
 
 bool is_row_reduction(const ir::Graph& g, const ir::Node& n) {

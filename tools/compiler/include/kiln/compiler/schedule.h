@@ -109,6 +109,11 @@ bool index_operand_inline(const ir::Graph& g, const std::vector<uint8_t>& inlina
 // which a matmul can take as its operand's transpose flag.
 bool is_last_two_axes_transpose(const ir::Node& n);
 
+// The node whose buffer a matmul reads for its operand `op`: op itself, or,
+// when op transposes the last two axes (is_last_two_axes_transpose), op's
+// operand, which the call reads transposed (`transposed` set) with no copy.
+int32_t matmul_source(const ir::Graph& g, int32_t op, bool* transposed);
+
 // Schedules a topologically ordered graph (canonical form recommended).
 Schedule schedule_graph(const ir::Graph& g);
 
