@@ -325,3 +325,28 @@ KILN_GRAPH(shape_ops) {
       .named({"softmax_flat", "sum_flat", "transpose", "permute", "slice", "concat", "embedding",
               "gather_fill", "broadcast", "causal", "iota"});
 }
+
+// Matmuls through cuBLASLt: a linear layer whose bias and relu run in the
+// call's epilogue, a transposed operand, a batched product with a shared B,
+// and one whose result a kernel reads (gelu). K stays short so f32 results
+// are within f32's tolerance of the interpreter's exact sums.
+KILN_GRAPH(matmul_bf16) {
+  auto n = rows();
+  auto x = kiln::input("x", kiln::bf16, {n, 96});
+  auto w = kiln::input("w", kiln::bf16, {96, 160});
+  auto b = kiln::input("b", kiln::bf16, {160});
+  auto wt = kiln::input("wt", kiln::bf16, {160, 96});
+  auto h = kiln::relu(kiln::matmul(x, w) + b);
+  return kiln::Outputs({h, kiln::gelu(kiln::matmul(x, kiln::transpose(wt, 0, 1))),
+                        kiln::matmul(kiln::reshape(x, {n, 2, 48}), kiln::reshape(w, {48, 320}))})
+      .named({"linear_relu", "transposed_gelu", "batched"});
+}
+
+KILN_GRAPH(matmul_f32) {
+  auto n = rows();
+  auto a = kiln::input("a", kiln::f32, {3, n, 24});
+  auto bt = kiln::input("bt", kiln::f32, {3, 40, 24});
+  auto bias = kiln::input("bias", kiln::f32, {40});
+  return kiln::Outputs({kiln::matmul(a, kiln::transpose(bt, -1, -2)) * 0.25 + bias})
+      .named({"scaled_bias"});
+}

@@ -97,6 +97,46 @@ def compare(records):
     return rows
 
 
+def compare_models(records):
+    """One dict per model example (gpu_models.cpp against torch_models.py):
+    each side's median ms per call over its rounds, torch/Kiln (above 1:
+    Kiln is faster) and whether ANCHORS.md's target (Kiln's time at most
+    torch.compile's) holds."""
+    kiln, torch = {}, {}
+    for r in records:
+        side = {"gpu_model": kiln, "torch_model": torch}.get(r.get("bench"))
+        if side is not None:
+            side.setdefault(r.get("model"), []).append(r)
+    rows = []
+    for model in sorted(set(kiln) | set(torch), key=str):
+        row = {"bench": "model_vs_torch_compile", "model": model}
+        for name, side in (("kiln", kiln), ("torch", torch)):
+            times = sorted(r["median_ms"] for r in side.get(model, [])
+                           if r.get("median_ms") is not None)
+            row[f"{name}_ms"] = round(statistics.median(times), 4) if times else None
+            row[f"{name}_rounds"] = len(times)
+            errors = [r["error"] for r in side.get(model, []) if "error" in r]
+            if errors:
+                row.setdefault("errors", []).append(f"{name}: {errors[0]}")
+        both = row["kiln_ms"] and row["torch_ms"]
+        row["speedup"] = round(row["torch_ms"] / row["kiln_ms"], 4) if both else None
+        row["target_met"] = row["kiln_ms"] <= row["torch_ms"] if both else None
+        rows.append(row)
+    return rows
+
+
+def model_table(rows):
+    lines = [f"{'model':<22} {'Kiln ms':>9} {'torch ms':>9} {'torch/Kiln':>10}  "
+             f"target (Kiln <= torch.compile)"]
+    for r in rows:
+        def num(v):
+            return format(v, ".4f") if v is not None else "-"
+        verdict_text = {True: "yes", False: "no", None: "? " + "; ".join(r.get("errors", []))}
+        lines.append(f"{r['model']:<22} {num(r['kiln_ms']):>9} {num(r['torch_ms']):>9} "
+                     f"{num(r['speedup']):>10}  {verdict_text[r['target_met']]}")
+    return "\n".join(lines)
+
+
 def verdict(row):
     if row["target_met"] is None:
         # The error itself is in the tool's log and in the merged record.
@@ -245,7 +285,23 @@ def self_test():
             "2026-11-22T00:00:00Z", "NVIDIA Test", "abc1234"), r
     last = json.loads(out[-1])
     assert last["bench"] == "gpu_vs_torch_compile" and last["graph"] == "rmsnorm", last
+    models = compare_models(read_records([
+        '{"bench":"gpu_model","model":"mlp","median_ms":0.25}',
+        '{"bench":"gpu_model","model":"mlp","median_ms":0.23}',
+        '{"bench":"gpu_model","model":"mlp","median_ms":0.24}',
+        '{"bench":"torch_model","model":"mlp","median_ms":0.26}',
+        '{"bench":"gpu_model","model":"attention_b1_n8192","error":"boom"}',
+        '{"bench":"torch_model","model":"attention_b1_n8192","median_ms":0.308}',
+    ]))
+    assert [m["model"] for m in models] == ["attention_b1_n8192", "mlp"], models
+    attn, mlp = models
+    assert mlp["kiln_ms"] == 0.24 and mlp["kiln_rounds"] == 3 and mlp["torch_ms"] == 0.26, mlp
+    assert mlp["speedup"] == round(0.26 / 0.24, 4) and mlp["target_met"] is True, mlp
+    assert attn["kiln_ms"] is None and attn["target_met"] is None, attn
+    assert attn["errors"] == ["kiln: boom"], attn
+    assert "1.0833" in model_table(models) and "? kiln: boom" in model_table(models)
     print(text)
+    print(model_table(models))
     print("merge_results: self-test passed")
     return 0
 
@@ -270,13 +326,17 @@ def main(argv):
         with open(path) as f:
             records += read_records(f)
     rows = compare(records)
+    models = compare_models(records)
     date = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     device = args.device or device_of(records)
     print(f"{device}, commit {args.commit}, {date}")
     print(table(rows) if rows else "no gpu_throughput or torch_compile_throughput records")
+    if models:
+        print()
+        print(model_table(models))
     if args.out:
         with open(args.out, "w") as f:
-            for line in merged_lines(records, rows, date, device, args.commit):
+            for line in merged_lines(records, rows + models, date, device, args.commit):
                 f.write(line + "\n")
         print(f"merged: {args.out}")
     return 0

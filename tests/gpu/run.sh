@@ -207,6 +207,20 @@ else
   echo "run.sh: no $bin/gpu_diff in the build (build the gpu_diff target to run it)"
 fi
 
+# The model examples (examples/mlp, examples/attention) on the GPU, each
+# checked against the interpreter at its own small size.
+for example in examples/mlp/mlp_example examples/attention/attention_example; do
+  if [[ -x "$build/$example" ]]; then
+    section "$(basename "$example"): checked against the interpreter on the GPU"
+    "$build/$example"
+    example_rc=$?
+    [[ $example_rc -eq 0 ]] || fail "$(basename "$example") (exit $example_rc)"
+    printf '{"bench":"%s","exit":%d}\n' "$(basename "$example")" "$example_rc" >>"$work/checks.jsonl"
+  else
+    echo "run.sh: no $build/$example in the build (build it to check it here)"
+  fi
+done
+
 # --- benchmarks -----------------------------------------------------------------
 # The two tools alternate, $rounds times each, each round a fresh process:
 # torch.compile's figures move from one process to the next by more than the
@@ -225,7 +239,21 @@ for ((round = 1; round <= rounds; ++round)); do
   torch_rc=$?
   cat "$work/torch_peer.round" >>"$out/torch_peer.log"
   [[ $torch_rc -eq 0 ]] || fail "torch_peer.py errored in round $round (exit $torch_rc)"
+
+  if [[ -x "$bin/gpu_models" ]]; then
+    section "gpu_models: the MLP and attention examples at ANCHORS sizes (round $round of $rounds)"
+    run_logged "$work/gpu_models.round" "$bin/gpu_models"
+    models_rc=$?
+    cat "$work/gpu_models.round" >>"$work/gpu_models.log"
+    [[ $models_rc -eq 0 ]] || fail "gpu_models errored in round $round (exit $models_rc)"
+    section "torch_models.py: torch.compile on the same models (round $round of $rounds)"
+    run_logged "$work/torch_models.round" python3 "$root/tests/gpu/torch_models.py"
+    torch_models_rc=$?
+    cat "$work/torch_models.round" >>"$work/torch_models.log"
+    [[ $torch_models_rc -eq 0 ]] || fail "torch_models.py errored in round $round (exit $torch_models_rc)"
+  fi
 done
+grep -h '^{' "$work/gpu_models.log" "$work/torch_models.log" >"$work/models.jsonl" 2>/dev/null || true
 grep '^{' "$out/gpu_bench.log" >"$work/gpu_bench.jsonl" || true
 grep '^{' "$out/torch_peer.log" >"$work/torch_peer.jsonl" || true
 
@@ -235,7 +263,7 @@ device_arg=()
 python3 "$root/tests/gpu/merge_results.py" --commit "$commit" --date "$date_utc" \
   "${device_arg[@]}" --out "$merged" \
   "$work/checks.jsonl" "$work/gpu_gemm.jsonl" "$work/gpu_jit.jsonl" "$work/gpu_bench.jsonl" \
-  "$work/torch_peer.jsonl" ||
+  "$work/torch_peer.jsonl" "$work/models.jsonl" ||
   fail "merge_results.py"
 
 section "summary"
