@@ -85,17 +85,19 @@ struct JitEntry {
   CompiledSpecialization compiled;
 };
 
-// Guards, buffers, extents and (when `kernels` is given) launches of one
-// specialization. JIT specializations pass no kernels: their launches are
-// the JIT's own.
+// Guards, buffers, extents and (with `with_plan`) launches of one
+// specialization. JIT specializations pass with_plan = false: their launches
+// are the JIT's own. `kernels` may be null with a plan: a package whose
+// plans are library calls only has no kernels (validation refuses a kernel
+// launch then).
 void build_specialization(CompiledSpecialization& compiled, const fb::Specialization& spec,
-                          const detail::GraphNames& names, size_t input_count,
+                          const detail::GraphNames& names, size_t input_count, bool with_plan,
                           const flatbuffers::Vector<flatbuffers::Offset<fb::Kernel>>* kernels) {
   compiled.name = spec.name()->str();
   compiled.target = spec.target();
   compiled.guards = detail::GuardProgram(spec, names);
   const fb::LaunchPlan* plan = spec.plan();
-  if (kernels != nullptr && plan != nullptr && plan->buffers()) {
+  if (with_plan && plan != nullptr && plan->buffers()) {
     for (const fb::BufferDecl* decl : *plan->buffers()) {
       compiled.buffers.push_back(
           {decl->role(), decl->index(),
@@ -127,7 +129,7 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
     }
     compiled.extent_class.push_back(cls);
   }
-  if (kernels == nullptr || plan == nullptr || !plan->launches()) return;
+  if (!with_plan || plan == nullptr || !plan->launches()) return;
   for (const fb::KernelLaunch* launch : *plan->launches()) {
     CompiledLaunch l;
     l.kernel = launch->kernel();
@@ -150,6 +152,12 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
       if (launch->block() && d < launch->block()->size()) l.block[d] = launch->block()->Get(d);
     }
     l.shared_bytes = launch->shared_bytes();
+    if (kernels == nullptr || launch->kernel() >= kernels->size()) {
+      throw PackageError(ErrorCode::package_corrupt,
+                         cat("kiln: specialization '", compiled.name, "' launches kernel ",
+                             launch->kernel(), " of a package with ",
+                             kernels ? kernels->size() : 0, " kernels"));
+    }
     l.kernel_name = kernels->Get(launch->kernel())->name()->str();
     compiled.launches.push_back(std::move(l));
   }
@@ -347,7 +355,7 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   for (uint32_t s = 0; s < count; ++s) {
     const fb::Specialization& spec = *entry.specializations()->Get(s);
     CompiledSpecialization& compiled = impl->specializations[s];
-    build_specialization(compiled, spec, impl->names, impl->input_count,
+    build_specialization(compiled, spec, impl->names, impl->input_count, true,
                          package.reader.manifest().kernels());
     const bool is_cpu = targets->Get(spec.target())->device() == fb::DeviceKind::Cpu;
     compiled.cuda = !is_cpu;
@@ -734,7 +742,7 @@ const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit)
   auto adopted = std::make_unique<JitEntry>();
   try {
     detail::validate_specialization_guards(*entry, spec, "the JIT's specialization");
-    build_specialization(adopted->compiled, spec, names, input_count, nullptr);
+    build_specialization(adopted->compiled, spec, names, input_count, false, nullptr);
   } catch (const PackageError& e) {
     throw Error(ErrorCode::internal, cat("kiln: graph '", name, "': ", e.what()));
   }

@@ -540,9 +540,9 @@ TEST(Schedule, DeadNodesAreNotScheduled) {
 TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
   const Graph g = traced("mm", [] {
     auto n = kiln::sym("n");
-    auto x = kiln::input("x", kiln::bf16, {n, 64});
-    auto w = kiln::input("w", kiln::bf16, {64, 32});
-    auto b = kiln::input("b", kiln::bf16, {32});
+    auto x = kiln::input("x", kiln::f32, {n, 64});
+    auto w = kiln::input("w", kiln::f32, {64, 32});
+    auto b = kiln::input("b", kiln::f32, {32});
     auto h = kiln::relu(kiln::matmul(x, w) * 0.125 + b);  // all three in the epilogue
     auto r = kiln::matmul(x, w) + b;
     auto late_scale = kiln::relu(r) * 2.0;  // relu joins; a scale after it does not
@@ -567,6 +567,31 @@ TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
   auto sorted = want;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(matmul_groups, sorted) << kiln::compiler::schedule_to_string(g, s);
+}
+
+// A 16-bit product is rounded before its bias is added: the add stays out of
+// the epilogue (a kernel reads the rounded product), and so does the relu
+// after it. A scale and a relu directly on the product still join.
+TEST(Schedule, SixteenBitBiasStaysOutOfTheEpilogue) {
+  const Graph g = traced("mm16", [] {
+    auto x = kiln::input("x", kiln::bf16, {8, 64});
+    auto w = kiln::input("w", kiln::bf16, {64, 32});
+    auto b = kiln::input("b", kiln::bf16, {32});
+    return kiln::outputs(kiln::relu(kiln::matmul(x, w) + b), kiln::relu(kiln::matmul(x, w) * 0.5));
+  });
+  const Schedule s = schedule_graph(g);
+  expect_valid(g, s);
+  std::vector<std::vector<Op>> matmul_groups;
+  for (const auto& G : s.groups) {
+    if (G.matmul_of < 0) continue;
+    std::vector<Op> ops;
+    for (int32_t id : G.nodes) ops.push_back(g.node(id).op);
+    matmul_groups.push_back(ops);
+  }
+  std::sort(matmul_groups.begin(), matmul_groups.end());
+  std::vector<std::vector<Op>> want = {{Op::matmul}, {Op::matmul, Op::mul, Op::relu}};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(matmul_groups, want) << kiln::compiler::schedule_to_string(g, s);
 }
 
 }  // namespace

@@ -495,6 +495,11 @@ EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t
     return scalar && std::isfinite(o.scalar) && o.scalar != 0 ? EpilogueStep::scale
                                                                : EpilogueStep::none;
   }
+  // A 16-bit sum is rounded before the bias is added (the graph's
+  // semantics); an epilogue adds it to the f32 sum and rounds once, which
+  // differs by up to an ulp of the product: far outside the tolerance where
+  // the two cancel. A kernel reading the rounded product adds it instead.
+  if (n.dtype != DType::f32) return EpilogueStep::none;
   if (o.op == Op::constant || o.dtype != n.dtype || o.shape.empty()) return EpilogueStep::none;
   if (!(o.shape.back() == n.shape.back())) return EpilogueStep::none;
   for (size_t i = 0; i + 1 < o.shape.size(); ++i) {

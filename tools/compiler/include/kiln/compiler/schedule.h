@@ -86,8 +86,8 @@ bool is_row_reduction(const ir::Graph& g, const ir::Node& n);
 enum class EpilogueStep : uint8_t { none, scale, bias, relu };
 // The step `n` would be when it reads `tail`, the last node of a matmul
 // group: mul or div by a constant (scale), add of a buffer of shape [N]
-// padded with ones on the left and of the result's dtype (bias), or relu.
-// `none` when n is none of these.
+// padded with ones on the left and of the result's dtype, f32 only (bias),
+// or relu. `none` when n is none of these.
 EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t tail);
 // The ops lowered to an index group (FusedGroup::index_of): permute, slice,
 // concat, gather, iota. reshape is an alias and expand a pointwise identity
