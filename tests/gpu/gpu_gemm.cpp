@@ -134,9 +134,16 @@ std::vector<double> tolerance(const GemmProblem& p, const std::vector<double>& a
                             b[static_cast<size_t>(kiln_test::gemm_b_index(p, i, x, c))]);
         }
         scale *= std::abs(p.alpha);
+        const double product = scale;
         if (kiln::gemm_has_bias(p.epilogue)) scale += std::abs(bias[static_cast<size_t>(c)]);
         const auto e = static_cast<size_t>((i * p.m + r) * p.n + c);
         tol[e] = static_cast<double>(p.k + 4) * 0x1p-23 * scale + ulp * std::abs(want[e]) + floor;
+        // cuBLASLt adds a bias to a 16-bit D after rounding the product to
+        // D's type (measured on an H200: bf16 m33 n65 k129 missed a single
+        // rounding by 1.4 tolerances where the two cancel): one more ulp of
+        // the product. Kiln's compiler therefore adds 16-bit biases in a
+        // kernel (docs/codegen.md); the runtime still runs such a call.
+        if (kiln::gemm_has_bias(p.epilogue) && p.d_dtype != DType::f32) tol[e] += ulp * product;
       }
     }
   }
@@ -162,7 +169,10 @@ Outcome run_case(kiln::Package& package, Memory& memory, const GemmProblem& p, L
   const std::vector<double> want =
       kiln_test::gemm_reference(p, a.values, b.values, bias_values.values);
   Outcome out;
-  if (!std::any_of(want.begin(), want.end(), [](double v) { return v != 0; })) {
+  // All zeros would not show a kernel that wrote nothing over D's poison,
+  // except for k = 0, where zeros (before the epilogue) are the answer and
+  // the poison (never zero) still catches a missing write.
+  if (p.k > 0 && !std::any_of(want.begin(), want.end(), [](double v) { return v != 0; })) {
     out.passed = false;
     out.why = "the reference is all zeros";
     return out;
