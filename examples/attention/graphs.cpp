@@ -3,10 +3,10 @@
 // at the head size of ../shared/ANCHORS.md (d 128). The transpose of k folds
 // into the matmul (a transposed operand, no copy); the mask is computed from
 // two small iotas inside the softmax's kernel, never stored as n x n.
-#include <kiln/graph.h>
-
 #include <cmath>
 #include <limits>
+
+#include <kiln/graph.h>
 
 KILN_GRAPH(attention) {
   // b16 n2048 and b1 n8192 are the GPU benchmark's sizes; b2 n16 the CPU

@@ -7,9 +7,9 @@
 
 #include <kiln/graph.h>
 
+#include "attention_kernels.h"
 #include "device_buffers.h"
 #include "graph_check.h"
-#include "attention_kernels.h"
 
 int main(int argc, char** argv) {
   try {
@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(2026);
     std::vector<GraphCheck> checks;
     for (const auto& r : kiln::registered_graphs()) {
-      checks.push_back(check_graph(pkg, device, kiln::trace(r.name, r.function), {{"b", batch}},
-                                   tokens, rng));
+      checks.push_back(
+          check_graph(pkg, device, kiln::trace(r.name, r.function), {{"b", batch}}, tokens, rng));
     }
     const bool ok = print_checks(checks);
     std::printf("\n%s\n", ok ? "attention: matches the interpreter" : "attention: MISMATCH");

@@ -81,8 +81,8 @@ GraphCheck check_graph(kiln::Package& package, DeviceBuffers& device, const kiln
   }
   std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
 
-  GraphCheck check{g.name, spec, device.is_cuda() ? "cuda" : "cpu", times[times.size() / 2], 0.0,
-                   true};
+  GraphCheck check{g.name, spec, device.is_cuda() ? "cuda" : "cpu", times[times.size() / 2],
+                   0.0,    true};
   for (size_t i = 0; i < want.size(); ++i) {
     const size_t bytes = want[i].to_bytes().size();
     const std::vector<uint8_t> result = device.download(out.data[i], bytes);

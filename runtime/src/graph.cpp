@@ -153,10 +153,10 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
     }
     l.shared_bytes = launch->shared_bytes();
     if (kernels == nullptr || launch->kernel() >= kernels->size()) {
-      throw PackageError(ErrorCode::package_corrupt,
-                         cat("kiln: specialization '", compiled.name, "' launches kernel ",
-                             launch->kernel(), " of a package with ",
-                             kernels ? kernels->size() : 0, " kernels"));
+      throw PackageError(
+          ErrorCode::package_corrupt,
+          cat("kiln: specialization '", compiled.name, "' launches kernel ", launch->kernel(),
+              " of a package with ", kernels ? kernels->size() : 0, " kernels"));
     }
     l.kernel_name = kernels->Get(launch->kernel())->name()->str();
     compiled.launches.push_back(std::move(l));

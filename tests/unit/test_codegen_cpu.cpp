@@ -590,9 +590,9 @@ kiln::Outputs g_matmul() {
   auto x = kiln::input("x", g_t, {3, m, k});
   auto y = kiln::input("y", g_t, {3, k, n});
   auto bias = kiln::input("bias", g_t, {n});
-  auto bt = kiln::input("bt", g_t, {n, k});      // B stored transposed
-  auto at = kiln::input("at", g_t, {k, m});      // A stored transposed
-  auto yt = kiln::input("yt", g_t, {3, n, k});   // batched, transposed
+  auto bt = kiln::input("bt", g_t, {n, k});     // B stored transposed
+  auto at = kiln::input("at", g_t, {k, m});     // A stored transposed
+  auto yt = kiln::input("yt", g_t, {3, n, k});  // batched, transposed
   auto plain = kiln::matmul(a, b);
   auto shared_b = kiln::matmul(x, b);
   auto shared_a = kiln::matmul(a, y);
@@ -613,7 +613,8 @@ TEST(CodegenCpu, MatmulWithEpilogues) {
   std::vector<ShapeSet> runs;
   for (const auto& [m, k, n] : std::vector<std::array<int64_t, 3>>{
            {1, 1, 1}, {2, 3, 5}, {8, 64, 64}, {9, 257, 65}, {17, 300, 130}, {33, 40, 7}}) {
-    runs.push_back(ShapeSet{{{m, k}, {k, n}, {3, m, k}, {3, k, n}, {n}, {n, k}, {k, m}, {3, n, k}}});
+    runs.push_back(
+        ShapeSet{{{m, k}, {k, n}, {3, m, k}, {3, k, n}, {n}, {n, k}, {k, m}, {3, n, k}}});
   }
   // f32 sums of K products in f32 drift from the exact sum by about
   // sqrt(K) * eps * |terms|: beyond f32's 1e-5 absolute tolerance where a

@@ -117,9 +117,9 @@ void run_gemm(const kiln::compiler::GemmLaunch& g, const CudaLoweredGraph& L,
   p.epilogue = static_cast<kiln::GemmEpilogue>(g.epilogue);
   ASSERT_EQ(buffers.size(), kiln::gemm_has_bias(p.epilogue) ? 4u : 3u);
   auto numel = [&](uint32_t b) { return L.buffers[b].numel.evaluate(syms); };
-  kiln_test::gemm_reference_bytes(p, ptrs[buffers[0]], numel(buffers[0]), ptrs[buffers[1]],
-                                  numel(buffers[1]), buffers.size() > 3 ? ptrs[buffers[3]] : nullptr,
-                                  ptrs[buffers[2]]);
+  kiln_test::gemm_reference_bytes(
+      p, ptrs[buffers[0]], numel(buffers[0]), ptrs[buffers[1]], numel(buffers[1]),
+      buffers.size() > 3 ? ptrs[buffers[3]] : nullptr, ptrs[buffers[2]]);
 }
 
 // What a run computed and what the interpreter wants, for checks of their own.
@@ -206,8 +206,8 @@ kiln::Outputs g_matmul() {
   auto w = kiln::input("w", kiln::f32, {16, 24});
   auto y = kiln::input("y", kiln::f32, {3, 24, 5});
   auto b = kiln::input("b", kiln::f32, {24});
-  auto h = kiln::relu(kiln::matmul(x, w) * 0.5 + b);     // one call: scale, bias, relu
-  auto z = kiln::matmul(kiln::tanh(h), y);              // a batched call on a kernel's output
+  auto h = kiln::relu(kiln::matmul(x, w) * 0.5 + b);  // one call: scale, bias, relu
+  auto z = kiln::matmul(kiln::tanh(h), y);            // a batched call on a kernel's output
   return kiln::outputs(h, kiln::softmax(z), kiln::matmul(x, w) - 1.0);
 }
 

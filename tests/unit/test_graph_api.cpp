@@ -558,8 +558,8 @@ TEST(GraphApi, MatmulShapesAndErrors) {
     });
   };
   using kiln::DType;
-  EXPECT_NE(error(DType::f32, {3, 4}, DType::f32, {5, 6}).find(
-                "shapes [3, 4] and [5, 6] do not multiply"),
+  EXPECT_NE(error(DType::f32, {3, 4}, DType::f32, {5, 6})
+                .find("shapes [3, 4] and [5, 6] do not multiply"),
             std::string::npos);
   EXPECT_NE(error(DType::f32, {4}, DType::f32, {4, 6}).find("rank 2 or more"), std::string::npos);
   EXPECT_NE(error(DType::f32, {3, 4}, DType::bf16, {4, 6}).find("dtype mismatch: f32 and bf16"),

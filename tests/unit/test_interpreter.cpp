@@ -38,7 +38,8 @@ TEST(Interpreter, MatmulBroadcastsBatchesAndRoundsOnce) {
     auto b = kiln::input("b", kiln::f32, {3, 2});
     auto c = kiln::input("c", kiln::bf16, {1, 3});
     auto d = kiln::input("d", kiln::bf16, {3, 1});
-    return kiln::outputs(kiln::matmul(a, b), kiln::matmul(b, kiln::input("e", kiln::f32, {2, 2, 1})),
+    return kiln::outputs(kiln::matmul(a, b),
+                         kiln::matmul(b, kiln::input("e", kiln::f32, {2, 2, 1})),
                          kiln::matmul(c, d));
   });
   // a[0] = [[1 2 3] [4 5 6]], a[1] = [[-1 0 1] [2 2 2]]; b = [[1 0] [0 1] [1 1]].
@@ -46,11 +47,12 @@ TEST(Interpreter, MatmulBroadcastsBatchesAndRoundsOnce) {
   // q = 3 * 2^-10: the exact 1 + 2q rounds once to bf16's 1 + 2^-7; rounding
   // each partial sum would lose q twice and give 1.
   const double q = 3.0 / 1024;
-  const auto out = interpret(
-      g, {tensor(kiln::DType::f32, {2, 2, 3}, {1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 2, 2}),
-          tensor(kiln::DType::f32, {3, 2}, {1, 0, 0, 1, 1, 1}),
-          tensor(kiln::DType::bf16, {1, 3}, {1, 1, 1}), tensor(kiln::DType::bf16, {3, 1}, {1, q, q}),
-          tensor(kiln::DType::f32, {2, 2, 1}, {1, 2, -1, 3})});
+  const auto out =
+      interpret(g, {tensor(kiln::DType::f32, {2, 2, 3}, {1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 2, 2}),
+                    tensor(kiln::DType::f32, {3, 2}, {1, 0, 0, 1, 1, 1}),
+                    tensor(kiln::DType::bf16, {1, 3}, {1, 1, 1}),
+                    tensor(kiln::DType::bf16, {3, 1}, {1, q, q}),
+                    tensor(kiln::DType::f32, {2, 2, 1}, {1, 2, -1, 3})});
   EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 2, 2}));
   EXPECT_EQ(out[0].values, (std::vector<double>{4, 5, 10, 11, 0, 1, 4, 4}));
   EXPECT_EQ(out[1].shape, (std::vector<int64_t>{2, 3, 1}));

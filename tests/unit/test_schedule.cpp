@@ -561,9 +561,8 @@ TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
     EXPECT_TRUE(s.materialized[static_cast<size_t>(G.nodes.back())]);
   }
   std::sort(matmul_groups.begin(), matmul_groups.end());
-  const std::vector<std::vector<Op>> want = {{Op::matmul},
-                                             {Op::matmul, Op::add, Op::relu},
-                                             {Op::matmul, Op::mul, Op::add, Op::relu}};
+  const std::vector<std::vector<Op>> want = {
+      {Op::matmul}, {Op::matmul, Op::add, Op::relu}, {Op::matmul, Op::mul, Op::add, Op::relu}};
   auto sorted = want;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(matmul_groups, sorted) << kiln::compiler::schedule_to_string(g, s);

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "group_emitter.h"
-#include "matmul_plan.h"
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/schedule.h"
+#include "matmul_plan.h"
 
 namespace kiln::compiler {
 namespace {
@@ -505,10 +505,10 @@ class KernelEmitter : public GroupEmitter {
     const std::string a = "b" + std::to_string(read_slot_.at(p.a));
     const std::string b = "b" + std::to_string(read_slot_.at(p.b));
     const DType t = p.dtype;
-    const std::string load_a = load_value(
-        t, p.trans_a ? "A[(k0 + kk) * LDA + i0 + ii]" : "A[(i0 + ii) * LDA + k0 + kk]");
-    const std::string load_b = load_value(
-        t, p.trans_b ? "B[(j0 + jj) * LDB + k0 + kk]" : "B[(k0 + kk) * LDB + j0 + jj]");
+    const std::string load_a =
+        load_value(t, p.trans_a ? "A[(k0 + kk) * LDA + i0 + ii]" : "A[(i0 + ii) * LDA + k0 + kk]");
+    const std::string load_b =
+        load_value(t, p.trans_b ? "B[(j0 + jj) * LDB + k0 + kk]" : "B[(k0 + kk) * LDB + j0 + jj]");
     std::string v = "acc[ii][jj]";
     if (p.alpha != 1.0) v = "(" + v + " * " + float_literal(p.alpha, CType::f32) + ")";
     if (p.bias >= 0) {
@@ -518,9 +518,9 @@ class KernelEmitter : public GroupEmitter {
     std::string& o = body_;
     o += "  // " + describe(p.out) + " = " + (p.relu ? "relu(" : "(") +
          (p.alpha != 1.0 ? float_literal(p.alpha, CType::f32) + " * " : "") + "A" +
-         (p.trans_a ? "^T" : "") + " B" + (p.trans_b ? "^T" : "") +
-         (p.bias >= 0 ? " + bias" : "") + ") over " + p.batch.to_string(g_) + " batch(es) of " +
-         p.m.to_string(g_) + " x " + p.n.to_string(g_) + " x " + p.k.to_string(g_) + ".\n";
+         (p.trans_a ? "^T" : "") + " B" + (p.trans_b ? "^T" : "") + (p.bias >= 0 ? " + bias" : "") +
+         ") over " + p.batch.to_string(g_) + " batch(es) of " + p.m.to_string(g_) + " x " +
+         p.n.to_string(g_) + " x " + p.k.to_string(g_) + ".\n";
     o += "  [[maybe_unused]] const int64_t* syms = args->symbols;\n";
     auto def = [&](const char* name, const SizeExpr& e) {
       o += std::string("  const int64_t ") + name + " = " + e.to_cpp("syms") + ";\n";

@@ -288,7 +288,8 @@ void matmul(const HostTensor& a, const HostTensor& b, HostTensor& out, DType dty
         const double* row = pb + x * n;
         for (int64_t j = 0; j < n; ++j) acc[static_cast<size_t>(j)] += av * row[j];
       }
-      for (int64_t j = 0; j < n; ++j) pd[i * n + j] = round_to_dtype(acc[static_cast<size_t>(j)], dtype);
+      for (int64_t j = 0; j < n; ++j)
+        pd[i * n + j] = round_to_dtype(acc[static_cast<size_t>(j)], dtype);
     }
   }
 }

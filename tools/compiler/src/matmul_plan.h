@@ -14,10 +14,10 @@ namespace kiln::compiler {
 
 struct MatmulPlan {
   int32_t matmul = -1;
-  int32_t a = -1;      // the node whose buffer holds A
-  int32_t b = -1;      // the node whose buffer holds B
-  int32_t out = -1;    // the group's last node: what D holds
-  int32_t bias = -1;   // the bias node (n elements), or -1
+  int32_t a = -1;        // the node whose buffer holds A
+  int32_t b = -1;        // the node whose buffer holds B
+  int32_t out = -1;      // the group's last node: what D holds
+  int32_t bias = -1;     // the bias node (n elements), or -1
   bool trans_a = false;  // A stored k x m (a transpose folded into the call)
   bool trans_b = false;  // B stored n x k
   bool relu = false;

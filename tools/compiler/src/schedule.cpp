@@ -493,7 +493,7 @@ EpilogueStep matmul_epilogue_step(const ir::Graph& g, const ir::Node& n, int32_t
     // x / c is x * (1 / c) only up to rounding, as cuBLASLt's alpha computes it.
     const bool scalar = o.op == Op::constant && (n.op == Op::mul || n.inputs[1] == other);
     return scalar && std::isfinite(o.scalar) && o.scalar != 0 ? EpilogueStep::scale
-                                                               : EpilogueStep::none;
+                                                              : EpilogueStep::none;
   }
   // A 16-bit sum is rounded before the bias is added (the graph's
   // semantics); an epilogue adds it to the f32 sum and rounds once, which

@@ -6,8 +6,8 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,9 +43,9 @@ struct GemmLaunch {
 };
 
 struct CudaLaunch {
-  uint32_t kernel;                // index into CudaLoweredGraph::kernels, or kNoKernel
+  uint32_t kernel;                 // index into CudaLoweredGraph::kernels, or kNoKernel
   std::optional<GemmLaunch> gemm;  // set: a cuBLASLt call, not a kernel
-  std::vector<uint32_t> buffers;  // indices into CudaLoweredGraph::buffers, in argument order
+  std::vector<uint32_t> buffers;   // indices into CudaLoweredGraph::buffers, in argument order
   std::array<SizeExpr, 3> grid = {SizeExpr::constant(1), SizeExpr::constant(1),
                                   SizeExpr::constant(1)};
   std::array<uint32_t, 3> block = {1, 1, 1};
@@ -55,8 +55,8 @@ struct CudaLaunch {
 // Names the CUDA codegen in every key; bumped when the generated text
 // changes for the same graph (v2: gelu rounded to 16 bits through
 // gelu_narrow.h; v3: reductions of a whole rank-1 tensor are standalone,
-// split over blocks; v4: matmul groups are cuBLASLt calls), so cache keys change with it. The generator and the
-// JIT both use it.
+// split over blocks; v4: matmul groups are cuBLASLt calls), so cache keys change with it. The
+// generator and the JIT both use it.
 inline constexpr const char* kCudaCodegenVersion = "cuda-codegen-v4";
 // Alignment a specialization lowered with aligned16 guards on.
 inline constexpr int64_t kCudaVectorAlignment = 16;
