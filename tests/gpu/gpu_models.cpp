@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
       }
       Tensor out(m.output, 0, 1, device);
       std::vector<const DLTensor*> ins;
+      ins.reserve(in.size());
       for (const auto& t : in) ins.push_back(&t->dl);
       std::vector<const DLTensor*> outs = {&out.dl};
       std::string line = "{\"bench\": \"gpu_model\", \"model\": \"" + m.name + "\"";

@@ -73,8 +73,8 @@ MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,
   p.ldb = p.trans_b ? p.k : p.n;
   p.batch = SizeExpr::product(out, 0, out.size() - 2);
   const SizeExpr zero = SizeExpr::constant(0);
-  auto stride = [&](const ir::Shape& operand, const SizeExpr& matrix) {
-    if (no_batch(operand)) return zero;
+  auto stride = [&](const ir::Shape& operand, const SizeExpr& matrix) -> SizeExpr {
+    if (no_batch(operand)) return SizeExpr::constant(0);
     if (full_batch(operand, out)) return matrix;
     throw std::logic_error("kiln codegen: matmul operand batch dims broadcast partially");
   };
