@@ -158,8 +158,8 @@ TEST(JitCpuShapeOps, PackageRoundTripKeepsEveryShapeOp) {
   EXPECT_GE(jit.counters().compiles, 1u);
 }
 
-// A package whose IR was damaged (by a bug or by hand) so that a shape op no
-// longer agrees with its operands: the JIT refuses it with a typed error
+// A package whose IR was damaged (by a bug or by hand) so that a shape op or
+// a matmul no longer agrees with its operands: the JIT refuses it with a typed error
 // naming the node and what it expected, and never compiles a kernel that
 // would index out of bounds.
 kiln::Outputs jit_damaged() {
@@ -173,7 +173,8 @@ kiln::Outputs jit_damaged() {
   auto io = kiln::iota({4, 5}, 1);
   auto r = kiln::reshape(x, {2, 10});
   auto e = kiln::expand(x, {3, 4, 5});
-  return kiln::outputs(t, s, c, gt, io, r, e);
+  auto mm = kiln::matmul(x, t);
+  return kiln::outputs(t, s, c, gt, io, r, e, mm);
 }
 
 TEST(JitCpuShapeOps, CorruptShapeOpsAreTypedErrorsNotKernels) {
@@ -233,6 +234,13 @@ TEST(JitCpuShapeOps, CorruptShapeOpsAreTypedErrorsNotKernels) {
       {"an expand that does not broadcast",
        [&](auto& ir) { ir.nodes[node_of(6)]->dims[2] = kiln::fb::Dim(6, -1); },
        at(6, "expand") + "expected a shape [4, 5] broadcasts to, got [3, 4, 6]"},
+      {"a matmul whose contracted dims differ",
+       [&](auto& ir) { ir.nodes[node_of(7)]->inputs[1] = ir.nodes[node_of(7)]->inputs[0]; },
+       at(7, "matmul") +
+           "expected operands that multiply from operands [4, 5] and [4, 5], got [4, 4]"},
+      {"a matmul whose shape does not follow",
+       [&](auto& ir) { ir.nodes[node_of(7)]->dims[1] = kiln::fb::Dim(7, -1); },
+       at(7, "matmul") + "expected shape [4, 4] from operands [4, 5] and [5, 4], got [4, 7]"},
   };
   for (const Damage& d : damages) {
     SCOPED_TRACE(d.what);

@@ -91,7 +91,10 @@ ir::Graph graph_from_package(const fb::GraphEntry& entry) {
     // Codegen indexes by a shape op's axis, permutation, slice bounds and
     // its operands' dims: each must agree with the operands, else a kernel
     // would read out of bounds.
-    const std::string bad = ir::shape_op_error(g, static_cast<int32_t>(g.nodes.size() - 1));
+    const auto id = static_cast<int32_t>(g.nodes.size() - 1);
+    std::string bad = ir::shape_op_error(g, id);
+    // A matmul's kernel (and a gemm's strides) follow its operands' shapes.
+    if (bad.empty()) bad = ir::matmul_error(g, id);
     if (!bad.empty()) corrupt(entry, bad);
   }
   if (stored->inputs() != nullptr)

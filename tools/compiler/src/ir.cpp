@@ -259,6 +259,45 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 
 }  // namespace
 
+std::string matmul_error(const Graph& g, int32_t id) {
+  const Node& n = g.node(id);
+  if (n.op != Op::matmul) return "";
+  const std::string what = "node " + std::to_string(id) + " (matmul)";
+  const Node& a = g.node(n.inputs.at(0));
+  const Node& b = g.node(n.inputs.at(1));
+  if (n.dtype != DType::f32 && n.dtype != DType::f16 && n.dtype != DType::bf16) {
+    return what + ": expected dtype f32, f16 or bf16, got " + std::string(dtype_name(n.dtype));
+  }
+  if (a.dtype != n.dtype || b.dtype != n.dtype) {
+    return what + ": expected operands of dtype " + std::string(dtype_name(n.dtype)) + ", got " +
+           std::string(dtype_name(a.dtype)) + " and " + std::string(dtype_name(b.dtype));
+  }
+  const std::optional<Shape> want = matmul_shape(a.shape, b.shape);
+  if (!want || *want != n.shape) {
+    return what + ": expected " +
+           (want ? "shape " + shape_to_string(g, *want) : "operands that multiply") +
+           " from operands " + shape_to_string(g, a.shape) + " and " + shape_to_string(g, b.shape) +
+           ", got " + shape_to_string(g, n.shape);
+  }
+  const size_t batch = want->size() - 2;
+  for (const Node* op : {&a, &b}) {
+    bool ones = true;
+    bool full = true;
+    const size_t pb = op->shape.size() - 2;
+    for (size_t i = 0; i < batch; ++i) {
+      const Dim d = i + pb >= batch ? op->shape[i + pb - batch] : Dim::constant(1);
+      ones = ones && d.is_one();
+      full = full && d == (*want)[i];
+    }
+    if (!ones && !full) {
+      return what + ": expected each operand's batch dims to be all of " +
+             shape_to_string(g, Shape(want->begin(), want->end() - 2)) + " or none, got " +
+             shape_to_string(g, op->shape);
+    }
+  }
+  return "";
+}
+
 std::string shape_op_error(const Graph& g, int32_t id) {
   const Node& n = g.node(id);
   if (!is_shape_op(n.op)) return "";

@@ -154,6 +154,12 @@ std::vector<int32_t> reduced_axes(const Node& n);
 // never builds such a node; a package read back may hold one, and codegen
 // indexes by these fields.
 std::string shape_op_error(const Graph& g, int32_t id);
+// The same for a matmul node: operand dtypes (f32, f16 or bf16, both the
+// node's), ranks, the contracted dims and the result's shape
+// (matmul_shape), and batch dims that broadcast all or not at all, which
+// the lowering's single batch stride needs; "" when consistent or not a
+// matmul.
+std::string matmul_error(const Graph& g, int32_t id);
 
 // Product of all dims as a constant when every dim is constant.
 std::optional<int64_t> static_numel(const Shape& shape);
