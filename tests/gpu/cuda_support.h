@@ -1,16 +1,21 @@
-// CUDA runtime helpers shared by gpu_check and gpu_bench: errors as
-// exceptions, and the device description every result line carries.
+// CUDA runtime helpers shared by the GPU suite's tools: errors as
+// exceptions, the device description every result line carries, and the
+// timing the benchmarks share.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace kiln_gpu {
 
@@ -100,6 +105,41 @@ inline std::string json_escape(const std::string& s) {
     out += c;
   }
   return out;
+}
+
+// f32 to bf16, rounding to nearest even, as the interpreter and torch do
+// (finite inputs).
+inline uint16_t bf16_bits(float f) {
+  uint32_t u = 0;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Events around `calls` back-to-back launches, `repeats` times: the median of
+// the per-call times. Back to back, so launch overhead overlaps the previous
+// kernel as it does in a model; the median, so one slow repeat (a clock
+// change, another process) does not move the figure.
+inline double median_ms_per_call(const std::function<void()>& launch, cudaStream_t stream,
+                                 int repeats, int calls) {
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+  std::vector<double> per_call;
+  for (int r = 0; r < repeats; ++r) {
+    check_cuda(cudaEventRecord(start, stream), "cudaEventRecord");
+    for (int i = 0; i < calls; ++i) launch();
+    check_cuda(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    per_call.push_back(static_cast<double>(ms) / calls);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
 }
 
 }  // namespace kiln_gpu

@@ -22,7 +22,9 @@
 
 namespace {
 
+using kiln_gpu::bf16_bits;
 using kiln_gpu::check_cuda;
+using kiln_gpu::median_ms_per_call;
 
 constexpr int64_t kRows = 16384;
 constexpr int64_t kCols = 4096;
@@ -32,14 +34,6 @@ constexpr int kCallsPerRepeat = 50;
 constexpr const char* kUsage =
     "usage: gpu_bench [--device N]\n"
     "  JSON lines (bench \"gpu_copy\" and \"gpu_throughput\") and a table on stdout.\n";
-
-// Round to nearest even, as the interpreter and torch do; inputs are finite.
-uint16_t bf16_bits(float f) {
-  uint32_t u = 0;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
 
 class DeviceBuffer {
  public:
@@ -75,31 +69,6 @@ class DeviceBuffer {
   void* data_ = nullptr;
   size_t bytes_;
 };
-
-// Events around kCallsPerRepeat back-to-back launches, kRepeats times: the
-// median of the per-call times. Back to back, so launch overhead overlaps
-// the previous kernel as it does in a model; the median, so one slow repeat
-// (a clock change, another process) does not move the figure.
-double median_ms_per_call(const std::function<void()>& launch, cudaStream_t stream) {
-  cudaEvent_t start = nullptr;
-  cudaEvent_t stop = nullptr;
-  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<double> per_call;
-  for (int r = 0; r < kRepeats; ++r) {
-    check_cuda(cudaEventRecord(start, stream), "cudaEventRecord");
-    for (int i = 0; i < kCallsPerRepeat; ++i) launch();
-    check_cuda(cudaEventRecord(stop, stream), "cudaEventRecord");
-    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    per_call.push_back(static_cast<double>(ms) / kCallsPerRepeat);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(per_call.begin(), per_call.end());
-  return per_call[per_call.size() / 2];
-}
 
 struct Row {
   std::string graph;  // "gelu_affine"
@@ -154,7 +123,7 @@ int run(int device) {
   };
   copy();
   check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-  const double copy_ms = median_ms_per_call(copy, stream);
+  const double copy_ms = median_ms_per_call(copy, stream, kRepeats, kCallsPerRepeat);
   const double copy_gbs = 2.0 * static_cast<double>(n) * 4 / (copy_ms * 1e-3) / 1e9;
   std::printf("{\"bench\":\"gpu_copy\",\"bytes\":%zu,\"median_ms\":%.4f,\"gb_per_s\":%.1f,%s}\n",
               2 * n * 4, copy_ms, copy_gbs, meta.c_str());
@@ -199,7 +168,7 @@ int run(int device) {
         // The first call loads the module; the next ones warm clocks and L2.
         for (int i = 0; i < 5; ++i) launch();
         check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize after warm-up");
-        row.ms = median_ms_per_call(launch, stream);
+        row.ms = median_ms_per_call(launch, stream, kRepeats, kCallsPerRepeat);
         const double bytes = 2.0 * static_cast<double>(n) * kiln::dtype_size(dtype);
         row.gbs = bytes / (row.ms * 1e-3) / 1e9;
         std::printf(

@@ -22,17 +22,12 @@
 
 namespace {
 
+using kiln_gpu::bf16_bits;
 using kiln_gpu::check_cuda;
+using kiln_gpu::median_ms_per_call;
 
 constexpr int kRepeats = 7;
 constexpr int kCallsPerRepeat = 20;
-
-uint16_t bf16_bits(float f) {
-  uint32_t u = 0;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
 
 // A bf16 device tensor, uniform in [-scale, scale).
 struct Tensor {
@@ -59,27 +54,6 @@ struct Tensor {
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
 };
-
-double median_ms_per_call(const std::function<void()>& call, cudaStream_t stream) {
-  cudaEvent_t start = nullptr;
-  cudaEvent_t stop = nullptr;
-  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<double> per_call;
-  for (int r = 0; r < kRepeats; ++r) {
-    check_cuda(cudaEventRecord(start, stream), "cudaEventRecord");
-    for (int i = 0; i < kCallsPerRepeat; ++i) call();
-    check_cuda(cudaEventRecord(stop, stream), "cudaEventRecord");
-    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0;
-    check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    per_call.push_back(static_cast<double>(ms) / kCallsPerRepeat);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(per_call.begin(), per_call.end());
-  return per_call[per_call.size() / 2];
-}
 
 struct Model {
   std::string name;   // "mlp", "attention_b16_n2048"
@@ -160,7 +134,7 @@ int main(int argc, char** argv) {
         auto call = [&] { g.call(ins, outs, stream); };
         for (int i = 0; i < 3; ++i) call();  // loads kernels, picks cuBLASLt algorithms
         check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-        const double ms = median_ms_per_call(call, stream);
+        const double ms = median_ms_per_call(call, stream, kRepeats, kCallsPerRepeat);
         const double tflops = m.flops / (ms * 1e-3) / 1e12;
         char buf[256];
         std::snprintf(buf, sizeof buf,

@@ -535,6 +535,27 @@ TEST(Schedule, DeadNodesAreNotScheduled) {
   EXPECT_EQ(s.groups[0].nodes.size(), 1u);
 }
 
+// The ops of every matmul group, sorted: each starts with its matmul node
+// and writes its last node.
+std::vector<std::vector<Op>> matmul_groups(const Graph& g, const Schedule& s) {
+  std::vector<std::vector<Op>> groups;
+  for (const auto& G : s.groups) {
+    if (G.matmul_of < 0) continue;
+    std::vector<Op> ops;
+    for (int32_t id : G.nodes) ops.push_back(g.node(id).op);
+    groups.push_back(ops);
+    EXPECT_EQ(G.nodes.front(), G.matmul_of);
+    EXPECT_TRUE(s.materialized[static_cast<size_t>(G.nodes.back())]);
+  }
+  std::sort(groups.begin(), groups.end());
+  return groups;
+}
+
+std::vector<std::vector<Op>> sorted(std::vector<std::vector<Op>> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 // A matmul is a group of its own; a scale, bias add and relu after it join
 // it as its epilogue, in that order only; anything else reads its buffer.
 TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
@@ -551,21 +572,10 @@ TEST(Schedule, MatmulGroupTakesItsEpilogueInOrder) {
   });
   const Schedule s = schedule_graph(g);
   expect_valid(g, s);
-  std::vector<std::vector<Op>> matmul_groups;
-  for (const auto& G : s.groups) {
-    if (G.matmul_of < 0) continue;
-    std::vector<Op> ops;
-    for (int32_t id : G.nodes) ops.push_back(g.node(id).op);
-    matmul_groups.push_back(ops);
-    EXPECT_EQ(G.nodes.front(), G.matmul_of);
-    EXPECT_TRUE(s.materialized[static_cast<size_t>(G.nodes.back())]);
-  }
-  std::sort(matmul_groups.begin(), matmul_groups.end());
-  const std::vector<std::vector<Op>> want = {
-      {Op::matmul}, {Op::matmul, Op::add, Op::relu}, {Op::matmul, Op::mul, Op::add, Op::relu}};
-  auto sorted = want;
-  std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(matmul_groups, sorted) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_EQ(matmul_groups(g, s), sorted({{Op::matmul},
+                                         {Op::matmul, Op::add, Op::relu},
+                                         {Op::matmul, Op::mul, Op::add, Op::relu}}))
+      << kiln::compiler::schedule_to_string(g, s);
 }
 
 // A 16-bit product is rounded before its bias is added: the add stays out of
@@ -580,17 +590,8 @@ TEST(Schedule, SixteenBitBiasStaysOutOfTheEpilogue) {
   });
   const Schedule s = schedule_graph(g);
   expect_valid(g, s);
-  std::vector<std::vector<Op>> matmul_groups;
-  for (const auto& G : s.groups) {
-    if (G.matmul_of < 0) continue;
-    std::vector<Op> ops;
-    for (int32_t id : G.nodes) ops.push_back(g.node(id).op);
-    matmul_groups.push_back(ops);
-  }
-  std::sort(matmul_groups.begin(), matmul_groups.end());
-  std::vector<std::vector<Op>> want = {{Op::matmul}, {Op::matmul, Op::mul, Op::relu}};
-  std::sort(want.begin(), want.end());
-  EXPECT_EQ(matmul_groups, want) << kiln::compiler::schedule_to_string(g, s);
+  EXPECT_EQ(matmul_groups(g, s), sorted({{Op::matmul}, {Op::matmul, Op::mul, Op::relu}}))
+      << kiln::compiler::schedule_to_string(g, s);
 }
 
 }  // namespace
