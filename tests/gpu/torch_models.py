@@ -14,12 +14,13 @@ Usage: python3 tests/gpu/torch_models.py [--device N]
 import argparse
 import json
 import math
-import statistics
 import sys
 
 import torch
 
-REPEATS, CALLS_PER_REPEAT, WARMUP_CALLS = 7, 20, 5
+from torch_peer import REPEATS, median_ms_per_call  # the same timing as the throughput rows
+
+CALLS_PER_REPEAT, WARMUP_CALLS = 20, 5
 LAYERNORM_EPS = 1e-5  # kiln::layernorm's default
 
 
@@ -38,20 +39,6 @@ def attention(q, k, v):
     s = torch.where(row[:, None] >= row[None, :], s, float("-inf")).float()
     e = torch.exp(s - s.amax(-1, keepdim=True))
     return (e / e.sum(-1, keepdim=True)).to(q.dtype) @ v
-
-
-def median_ms_per_call(fn, stream):
-    per_call = []
-    for _ in range(REPEATS):
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        start.record(stream)
-        for _ in range(CALLS_PER_REPEAT):
-            fn()
-        stop.record(stream)
-        stop.synchronize()
-        per_call.append(start.elapsed_time(stop) / CALLS_PER_REPEAT)
-    return statistics.median(per_call)
 
 
 def main():
@@ -95,7 +82,7 @@ def main():
                 for _ in range(WARMUP_CALLS):
                     call()
                 stream.synchronize()
-                ms = median_ms_per_call(call, stream)
+                ms = median_ms_per_call(call, stream, CALLS_PER_REPEAT)
                 row.update(median_ms=round(ms, 4), tflop_per_s=round(flops / (ms * 1e-3) / 1e12, 1),
                            repeats=REPEATS, calls_per_repeat=CALLS_PER_REPEAT)
             except Exception as e:  # one failing row must not hide the others

@@ -69,18 +69,18 @@ FUNCTIONS = [
 ]
 
 
-def median_ms_per_call(fn, stream):
-    """Events around CALLS_PER_REPEAT back-to-back calls, REPEATS times."""
+def median_ms_per_call(fn, stream, calls=CALLS_PER_REPEAT):
+    """Events around `calls` back-to-back calls, REPEATS times."""
     per_call = []
     for _ in range(REPEATS):
         start = torch.cuda.Event(enable_timing=True)
         stop = torch.cuda.Event(enable_timing=True)
         start.record(stream)
-        for _ in range(CALLS_PER_REPEAT):
+        for _ in range(calls):
             fn()
         stop.record(stream)
         stop.synchronize()
-        per_call.append(start.elapsed_time(stop) / CALLS_PER_REPEAT)
+        per_call.append(start.elapsed_time(stop) / calls)
     return statistics.median(per_call)
 
 
