@@ -132,7 +132,11 @@ TEST(Nvrtc, EveryGpuGraphCompilesToCubinsForSm80AndSm90) {
         for (bool index32 : {false, true}) {
           if (index32 && value >= 0) continue;  // the int variant exists for symbolic sizes only
           const auto lowered = lower_for_nvrtc(g, value, aligned, index32);
-          ASSERT_FALSE(lowered.kernels.empty()) << r.name;
+          // A graph of matmuls alone (matmul_f32) is library calls, no kernel.
+          const bool library_calls_only =
+              std::all_of(lowered.launches.begin(), lowered.launches.end(),
+                          [](const auto& l) { return l.gemm.has_value(); });
+          ASSERT_TRUE(!lowered.kernels.empty() || library_calls_only) << r.name;
           for (const auto& k : lowered.kernels) {
             ASSERT_EQ(k.source.find("#include"), std::string::npos) << k.entry << ":\n" << k.source;
             saw_bf16 = saw_bf16 || k.source.find("kiln_bf16_to_f32") != std::string::npos;
