@@ -642,6 +642,29 @@ TEST(CodegenCpu, MatmulWithEpilogues) {
   }
 }
 
+// Batch dims that broadcast only partly: the graph API expands the operands
+// first; the result must still be the interpreter's.
+kiln::Outputs g_matmul_partial_batch() {
+  auto m = kiln::sym("m");
+  auto a = kiln::input("a", g_t, {2, 1, m, 8});
+  auto b = kiln::input("b", g_t, {3, 8, 5});
+  return kiln::Outputs(
+      {kiln::matmul(a, b), kiln::matmul(kiln::transpose(b, -1, -2), kiln::transpose(a, -1, -2))});
+}
+
+TEST(CodegenCpu, MatmulOfPartlyBroadcastBatches) {
+  Batch batch("matmul_partial");
+  for (DType t : {DType::f32, DType::bf16}) {
+    g_t = t;
+    batch.add("matmul_partial_" + std::string(kiln::dtype_name(t)),
+              kiln::trace("matmul_partial", &g_matmul_partial_batch),
+              {ShapeSet{{{2, 1, 1, 8}, {3, 8, 5}}}, ShapeSet{{{2, 1, 5, 8}, {3, 8, 5}}}}, {1});
+  }
+  batch.build();
+  batch.check();
+  EXPECT_EQ(batch.checked_outputs, 2u * 3u * 2u);
+}
+
 // Few outputs over long runs: two launches, partials through temps.
 kiln::Outputs g_reduce_split() {
   auto n = kiln::sym("n");

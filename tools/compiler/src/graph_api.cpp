@@ -420,6 +420,10 @@ Tensor argmax(Tensor x, int axis, bool keepdim) {
   return reduction(ir::Op::argmax, x, {axis}, keepdim);
 }
 
+namespace {
+Tensor shape_node(ir::Op op, DType dtype, ir::Shape shape, std::vector<int32_t> inputs);
+}  // namespace
+
 Tensor matmul(Tensor a, Tensor b) {
   const auto& na = node_of(a);
   const auto& nb = node_of(b);
@@ -443,29 +447,34 @@ Tensor matmul(Tensor a, Tensor b) {
                    " do not multiply (expected [..., M, K] and [..., K, N] with broadcastable "
                    "batch dims)");
   }
-  // Each operand's batch dims are the result's or all 1: a GEMM batch
-  // stride is one number.
-  for (const ir::Node* n : {&na, &nb}) {
-    const size_t pb = n->shape.size() - 2;
+  // A GEMM's batch stride is one number: each operand's batch dims must be
+  // the result's or all 1. One that broadcasts only partly ([2, 1, M, K]
+  // against [1, 5, K, N]) is first expanded to the result's batch dims (a
+  // copy, the one way to give it a single stride).
+  const DType dtype = na.dtype;
+  Tensor operands[2] = {a, b};
+  for (Tensor& x : operands) {
+    const ir::Shape xs = node_of(x).shape;
+    const size_t pb = xs.size() - 2;
     const size_t ob = shape->size() - 2;
     bool ones = true;
     bool full = true;
     for (size_t i = 0; i < ob; ++i) {
-      const ir::Dim got = i + pb >= ob ? n->shape[i + pb - ob] : ir::Dim::constant(1);
+      const ir::Dim got = i + pb >= ob ? xs[i + pb - ob] : ir::Dim::constant(1);
       ones = ones && got.is_one();
       full = full && got == (*shape)[i];
     }
-    if (!ones && !full) {
-      fail(name, "the batch dims of " + shape_str(n->shape) + " broadcast only partly to " +
-                     shape_str(ir::Shape(shape->begin(), shape->end() - 2)) +
-                     " (expected all of them or none; broadcast the operand first)");
-    }
+    if (ones || full) continue;
+    ir::Shape target(shape->begin(), shape->end() - 2);
+    target.push_back(xs[pb]);
+    target.push_back(xs[pb + 1]);
+    x = shape_node(ir::Op::expand, dtype, std::move(target), {x.id()});
   }
   ir::Node out;
   out.op = ir::Op::matmul;
-  out.dtype = na.dtype;
+  out.dtype = dtype;
   out.shape = std::move(*shape);
-  out.inputs = {a.id(), b.id()};
+  out.inputs = {operands[0].id(), operands[1].id()};
   return append(std::move(out));
 }
 

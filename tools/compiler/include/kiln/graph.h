@@ -168,7 +168,8 @@ std::vector<int> all_axes(Tensor x);
 Tensor argmax(Tensor x, int axis = -1, bool keepdim = false);
 
 // Matrix product of a [..., M, K] and b [..., K, N]: [..., M, N], with the
-// batch dims broadcast (NumPy rules). f32, f16 or bf16, both the same dtype;
+// batch dims broadcast (NumPy rules; an operand whose batch dims broadcast
+// only partly is expanded to the result's first, a copy). f32, f16 or bf16, both the same dtype;
 // products accumulate in f32 and the result is rounded once to the dtype,
 // as torch.matmul on a GPU. CUDA runs it through cuBLASLt; a following
 // scale by a constant, bias add ([N]) and relu run in its epilogue.
