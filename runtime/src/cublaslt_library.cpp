@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kiln/error.h"
+#include "library_search.h"
 #include "text.h"
 
 namespace kiln::detail {
@@ -16,31 +17,13 @@ namespace {
 // a CUDA 12 library reads them as well as a CUDA 13 one.
 constexpr const char* kNames[] = {"libcublasLt.so.13", "libcublasLt.so.12"};
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
+constexpr const char* kSubdirs[] = {"lib64"};
+constexpr const char* kOverride = "KILN_LIBCUBLASLT";
 
 }  // namespace
 
 std::vector<std::string> cublaslt_candidates() {
-  if (std::string path = env("KILN_LIBCUBLASLT"); !path.empty()) return {std::move(path)};
-  std::vector<std::string> dirs;
-  if (std::string home = env("CUDA_HOME"); !home.empty()) {
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    dirs.push_back(home + "/lib64");
-  }
-  dirs.emplace_back("/usr/local/cuda/lib64");
-  std::vector<std::string> out(std::begin(kNames), std::end(kNames));
-  for (const std::string& dir : dirs) {
-    for (const char* name : kNames) {
-      std::string path = cat(dir, "/", name);
-      bool seen = false;
-      for (const std::string& p : out) seen = seen || p == path;
-      if (!seen) out.push_back(std::move(path));
-    }
-  }
-  return out;
+  return cuda_library_candidates(kOverride, kNames, kSubdirs);
 }
 
 const CublasLtLibrary& CublasLtLibrary::get(std::string_view graph) {
@@ -57,24 +40,14 @@ const CublasLtLibrary& CublasLtLibrary::get(std::string_view graph) {
 }
 
 void CublasLtLibrary::load() {
-  const bool overridden = !env("KILN_LIBCUBLASLT").empty();
-  const std::vector<std::string> candidates = cublaslt_candidates();
-  void* handle = nullptr;
+  const char* override_value = std::getenv(kOverride);
+  const bool overridden = override_value != nullptr && *override_value != '\0';
+  // Never closed: the entry points and every handle point into it.
+  const OpenedLibrary opened = dlopen_first(cublaslt_candidates());
+  void* handle = opened.handle;
+  path = opened.path;
   std::string tried;  // one line per file: dlopen's reason, which names it
-  for (const std::string& candidate : candidates) {
-    dlerror();
-    // Never closed: the entry points and every handle point into it.
-    handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle != nullptr) {
-      path = candidate;
-      break;
-    }
-    const char* why = dlerror();
-    const std::string reason = why != nullptr ? why : "dlopen failed";
-    tried += "\n  ";
-    if (reason.find(candidate) == std::string::npos) tried += candidate + ": ";
-    tried += reason;
-  }
+  for (const std::string& failure : opened.failures) tried += "\n  " + failure;
   if (handle == nullptr) {
     problem_ = cat(
         "a gemm launch needs cuBLASLt, which cannot be loaded (expected libcublasLt of CUDA 12 or "

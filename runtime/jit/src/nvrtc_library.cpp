@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "kiln/jit/jit_error.h"
+#include "library_search.h"  // runtime/src
 
 namespace kiln::jit::detail {
 namespace {
@@ -25,34 +26,13 @@ constexpr const char* kTargetLib = "targets/sbsa-linux/lib";
 constexpr const char* kTargetLib = "targets/x86_64-linux/lib";
 #endif
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
+constexpr const char* kSubdirs[] = {"lib64", kTargetLib};
+constexpr const char* kOverride = "KILN_NVRTC_PATH";
 
 }  // namespace
 
 std::vector<std::string> nvrtc_candidates() {
-  if (std::string path = env("KILN_NVRTC_PATH"); !path.empty()) return {std::move(path)};
-  std::vector<std::string> dirs;
-  if (std::string home = env("CUDA_HOME"); !home.empty()) {
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    dirs.push_back(home + "/lib64");
-    dirs.push_back(home + "/" + kTargetLib);
-  }
-  dirs.emplace_back("/usr/local/cuda/lib64");
-  dirs.push_back(std::string("/usr/local/cuda/") + kTargetLib);
-  std::vector<std::string> out(std::begin(kNames), std::end(kNames));
-  for (const std::string& dir : dirs) {
-    for (const char* name : kNames) {
-      std::string path = dir + "/" + name;
-      // CUDA_HOME=/usr/local/cuda would list every path twice.
-      bool seen = false;
-      for (const std::string& p : out) seen = seen || p == path;
-      if (!seen) out.push_back(std::move(path));
-    }
-  }
-  return out;
+  return ::kiln::detail::cuda_library_candidates(kOverride, kNames, kSubdirs);
 }
 
 const NvrtcLibrary& NvrtcLibrary::get(const std::string& graph) {
@@ -67,26 +47,15 @@ const NvrtcLibrary& NvrtcLibrary::get(const std::string& graph) {
 }
 
 void NvrtcLibrary::load() {
-  const bool overridden = !env("KILN_NVRTC_PATH").empty();
+  const char* override_value = std::getenv(kOverride);
+  const bool overridden = override_value != nullptr && *override_value != '\0';
   const std::vector<std::string> candidates = nvrtc_candidates();
-  void* handle = nullptr;
-  std::string origin;  // for messages
-  for (const std::string& candidate : candidates) {
-    dlerror();
-    // Never closed: the function pointers point into it for the process's life.
-    handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle != nullptr) {
-      path = candidate;
-      origin = overridden ? candidate + " (KILN_NVRTC_PATH)" : candidate;
-      break;
-    }
-    // dlerror's text names the file itself ("<path>: cannot open shared object file: ...").
-    const char* why = dlerror();
-    const std::string reason = why != nullptr ? why : "dlopen failed";
-    if (reason.find(candidate) == std::string::npos) tried_ += candidate + ": ";
-    tried_ += reason;
-    tried_ += '\n';
-  }
+  // Never closed: the function pointers point into it for the process's life.
+  const ::kiln::detail::OpenedLibrary opened = ::kiln::detail::dlopen_first(candidates);
+  void* handle = opened.handle;
+  path = opened.path;
+  const std::string origin = overridden ? path + " (KILN_NVRTC_PATH)" : path;  // for messages
+  for (const std::string& failure : opened.failures) tried_ += failure + '\n';
   if (handle == nullptr) {
     if (!tried_.empty()) tried_.pop_back();  // the last line's newline
     std::string list;
