@@ -45,26 +45,6 @@ namespace fb = kiln::fb;
 const GemmSite kSite{"g", "launch 2 (gemm)"};
 constexpr const char* kPrefix = "kiln: graph 'g', launch 2 (gemm): ";
 
-// f16 x f16 -> f32, D = relu(0.5 * A^T B + bias): A stored 17 x 3 (shared
-// by both batches), B 17 x 5 per batch.
-GemmProblem example() {
-  GemmProblem p;
-  p.a_dtype = p.b_dtype = DType::f16;
-  p.d_dtype = DType::f32;
-  p.m = 3;
-  p.n = 5;
-  p.k = 17;
-  p.batch = 2;
-  p.trans_a = true;
-  p.lda = 3;
-  p.ldb = 5;
-  p.stride_a = 0;
-  p.stride_b = 85;
-  p.alpha = 0.5;
-  p.epilogue = GemmEpilogue::bias_relu;
-  return p;
-}
-
 // Operands exactly as large as `p` needs, at distinct 256-aligned addresses
 // no one dereferences.
 GemmOperands exact(const GemmProblem& p) {
@@ -92,7 +72,7 @@ std::string refusal(const std::function<void()>& call,
 }
 
 TEST(GemmBounds, ExtentsFollowTheWalkOfEachOperand) {
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   kiln::detail::GemmExtents e = kiln::detail::gemm_extents(p, kSite);
   EXPECT_EQ(e.a, 16 * 3 + 3);       // stride 0: one matrix, 17 rows of 3
   EXPECT_EQ(e.b, 85 + 16 * 5 + 5);  // the second batch's last row
@@ -173,7 +153,7 @@ TEST(GemmBounds, RefusesWhatCannotRun) {
        "unknown gemm epilogue 7"},
   };
   for (const Case& c : cases) {
-    GemmProblem p = example();
+    GemmProblem p = kiln_test::example_gemm();
     c.change(p);
     const std::string message = refusal([&] { kiln::detail::gemm_extents(p, kSite); });
     EXPECT_EQ(message.rfind(kPrefix, 0), 0u) << c.what << ": " << message;
@@ -182,7 +162,7 @@ TEST(GemmBounds, RefusesWhatCannotRun) {
 }
 
 TEST(GemmBounds, EveryOperandMustHoldWhatTheGemmTouches) {
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   EXPECT_NO_THROW(kiln::detail::check_gemm_operands(p, exact(p), kSite));
   struct Case {
     GemmOperand GemmOperands::*operand;
@@ -223,7 +203,7 @@ TEST(GemmBounds, EveryOperandMustHoldWhatTheGemmTouches) {
 }
 
 TEST(GemmBounds, TextNamesEveryField) {
-  EXPECT_EQ(kiln::detail::gemm_text(example()),
+  EXPECT_EQ(kiln::detail::gemm_text(kiln_test::example_gemm()),
             "f16 x f16 -> f32, m 3, n 5, k 17, batch 2, trans_a, lda 3, ldb 5, stride_a 0, "
             "stride_b 85, alpha 0.5, epilogue bias_relu");
 }
@@ -332,7 +312,7 @@ TEST(GemmProgram, EvaluatesEverySizeOverTheSymbols) {
 }
 
 TEST(GemmAlgoKey, EveryFieldThatCanChangeTheChoiceChangesTheKey) {
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   const GemmOperands o = exact(p);
   const kiln::detail::GemmAlgoKey base = kiln::detail::gemm_algo_key(0, p, o);
   const kiln::detail::GemmAlgoKeyHash hash;
@@ -406,7 +386,7 @@ TEST(GemmAlgoCache, RunsTheHeuristicOncePerKeyHoweverManyThreadsAsk) {
   std::atomic<int> chosen{0};
   std::vector<kiln::detail::GemmAlgoKey> keys;
   for (int k = 0; k < 4; ++k) {
-    GemmProblem p = example();
+    GemmProblem p = kiln_test::example_gemm();
     p.m = 3 + k;
     keys.push_back(kiln::detail::gemm_algo_key(0, p, exact(p)));
   }
@@ -437,7 +417,7 @@ TEST(GemmAlgoCache, RunsTheHeuristicOncePerKeyHoweverManyThreadsAsk) {
 
 TEST(GemmAlgoCache, AFailedChoiceIsNotKeptAndTheCacheStaysBounded) {
   kiln::detail::GemmAlgoCache cache;
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   const kiln::detail::GemmAlgoKey key = kiln::detail::gemm_algo_key(0, p, exact(p));
   EXPECT_THROW(cache.get(key, []() -> kiln::detail::GemmAlgo { throw std::runtime_error("no"); }),
                std::runtime_error);
@@ -461,7 +441,7 @@ TEST(GemmAlgoCache, AFailedChoiceIsNotKeptAndTheCacheStaysBounded) {
 TEST(CudaLauncherGemm, ABadGemmIsRefusedBeforeAnyDeviceIsTouched) {
   // Constructing the launcher reads the plan's launches: a library call's
   // kernel (kNoKernel) is no index into its kernels.
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   const std::vector<uint8_t> bytes =
       kiln_test::write_gemm_test_package(kiln_test::make_gemm_test_package(p));
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(kiln_test::as_bytes(bytes));
@@ -487,7 +467,7 @@ TEST(CudaLauncherGemm, AValidGemmWithoutADriverIsCudaUnavailable) {
     GTEST_SKIP() << "a CUDA driver is here: the gemm would run on the pretend pointers";
   } catch (const kiln::Error&) {
   }
-  const GemmProblem p = example();
+  const GemmProblem p = kiln_test::example_gemm();
   const std::vector<uint8_t> bytes =
       kiln_test::write_gemm_test_package(kiln_test::make_gemm_test_package(p));
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(kiln_test::as_bytes(bytes));
@@ -553,7 +533,8 @@ TEST(CublasLt, TheRowMajorGemmIsTheColumnMajorTransposeWithOperandsSwapped) {
 
   constexpr int kType = 0, kRows = 2, kCols = 3, kLd = 4, kBatch = 5, kStride = 6;
   int bias = 0;
-  const GemmProblem p = example();  // trans_a, batch 2, A shared, bias_relu, f16 -> f32
+  const GemmProblem p =
+      kiln_test::example_gemm();  // trans_a, batch 2, A shared, bias_relu, f16 -> f32
   kiln::detail::GemmDescriptors d;
   kiln::detail::build_gemm_descriptors(*lt, p, &bias, d, kSite);
   // cuBLASLt's A is B's memory: stored k x n (17 x 5), column-major n x k.

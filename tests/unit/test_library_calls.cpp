@@ -25,24 +25,6 @@ using kiln::GemmProblem;
 using kiln::PackageReader;
 namespace fb = kiln::fb;
 
-GemmProblem bias_problem() {
-  GemmProblem p;
-  p.a_dtype = p.b_dtype = DType::f16;
-  p.d_dtype = DType::f32;
-  p.m = 3;
-  p.n = 5;
-  p.k = 17;
-  p.batch = 2;
-  p.trans_a = true;
-  p.lda = 3;
-  p.ldb = 5;
-  p.stride_a = 0;
-  p.stride_b = 85;
-  p.alpha = 0.5;
-  p.epilogue = GemmEpilogue::bias_relu;
-  return p;
-}
-
 fb::KernelLaunchT& launch_of(fb::ManifestT& m) {
   return *m.graphs[0]->specializations[0]->plan->launches[0];
 }
@@ -62,7 +44,7 @@ std::pair<ErrorCode, std::string> open_outcome(const std::vector<uint8_t>& bytes
 TEST(LibraryCallValidation, WellFormedGemmPlansOpen) {
   for (GemmEpilogue e :
        {GemmEpilogue::none, GemmEpilogue::bias, GemmEpilogue::relu, GemmEpilogue::bias_relu}) {
-    GemmProblem p = bias_problem();
+    GemmProblem p = kiln_test::example_gemm();
     p.epilogue = e;
     const std::vector<uint8_t> bytes =
         kiln_test::write_gemm_test_package(kiln_test::make_gemm_test_package(p));
@@ -76,7 +58,7 @@ TEST(LibraryCallValidation, WellFormedGemmPlansOpen) {
   // Each dtype pairing cuBLASLt's f32-accumulating gemm takes.
   for (DType in : {DType::f32, DType::f16, DType::bf16}) {
     for (DType out : {in, DType::f32}) {
-      GemmProblem p = bias_problem();
+      GemmProblem p = kiln_test::example_gemm();
       p.a_dtype = p.b_dtype = in;
       p.d_dtype = out;
       EXPECT_EQ(
@@ -87,7 +69,7 @@ TEST(LibraryCallValidation, WellFormedGemmPlansOpen) {
     }
   }
   // No batch or strides: a single matrix.
-  kiln_test::GemmTestPackage p = kiln_test::make_gemm_test_package(bias_problem());
+  kiln_test::GemmTestPackage p = kiln_test::make_gemm_test_package(kiln_test::example_gemm());
   gemm_of(p.manifest).batch.reset();
   gemm_of(p.manifest).stride_a.reset();
   gemm_of(p.manifest).stride_b.reset();
@@ -196,7 +178,7 @@ TEST(LibraryCallValidation, EachMalformedGemmIsRefused) {
        "is a library call, which only a CUDA target runs"},
   };
   for (const Case& c : cases) {
-    kiln_test::GemmTestPackage p = kiln_test::make_gemm_test_package(bias_problem());
+    kiln_test::GemmTestPackage p = kiln_test::make_gemm_test_package(kiln_test::example_gemm());
     c.mutate(p.manifest);
     const auto [code, message] = open_outcome(kiln_test::write_gemm_test_package(std::move(p)));
     EXPECT_EQ(code, ErrorCode::package_corrupt) << c.what << ": " << message;

@@ -24,6 +24,26 @@
 
 namespace kiln_test {
 
+// The problem most tests run: f16 x f16 -> f32, D = relu(0.5 * A^T B +
+// bias), A stored 17 x 3 and shared by both batches, B 17 x 5 per batch.
+inline kiln::GemmProblem example_gemm() {
+  kiln::GemmProblem p;
+  p.a_dtype = p.b_dtype = kiln::DType::f16;
+  p.d_dtype = kiln::DType::f32;
+  p.m = 3;
+  p.n = 5;
+  p.k = 17;
+  p.batch = 2;
+  p.trans_a = true;
+  p.lda = 3;
+  p.ldb = 5;
+  p.stride_a = 0;
+  p.stride_b = 85;
+  p.alpha = 0.5;
+  p.epilogue = kiln::GemmEpilogue::bias_relu;
+  return p;
+}
+
 // Elements an operand spans from its first: (batch - 1) * stride +
 // (rows - 1) * ld + row, or 0 when it is empty.
 inline int64_t gemm_matrix_elements(int64_t batch, int64_t stride, int64_t rows, int64_t row,
