@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include <kiln/compiler/interpreter.h>
+#include <kiln/graph.h>
 #include <kiln/tensor_view.h>
 
 namespace {
@@ -104,4 +107,27 @@ bool print_checks(const std::vector<GraphCheck>& checks) {
     all_ok = all_ok && c.ok;
   }
   return all_ok;
+}
+
+int check_registered_graphs(const char* name, const std::string& what, kiln::Package& package,
+                            const std::map<std::string, int64_t>& sizes, int64_t default_size) {
+  try {
+    std::string why_cpu;
+    DeviceBuffers device = DeviceBuffers::detect(&why_cpu);
+    std::printf("Kiln %s example: %s, on %s\n\n", name, what.c_str(),
+                device.is_cuda() ? device.description().c_str()
+                                 : ("the CPU (no GPU: " + why_cpu + ")").c_str());
+    std::mt19937_64 rng(2026);
+    std::vector<GraphCheck> checks;
+    for (const auto& r : kiln::registered_graphs()) {
+      checks.push_back(
+          check_graph(package, device, kiln::trace(r.name, r.function), sizes, default_size, rng));
+    }
+    const bool ok = print_checks(checks);
+    std::printf("\n%s: %s\n", name, ok ? "matches the interpreter" : "MISMATCH");
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
 }

@@ -3,9 +3,11 @@
 // reference interpreter within its dtype's tolerance.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <kiln/compiler/ir.h>
 #include <kiln/runtime.h>
@@ -28,3 +30,11 @@ GraphCheck check_graph(kiln::Package& package, DeviceBuffers& device, const kiln
 
 // The table of checks, one line each, and whether all passed.
 bool print_checks(const std::vector<GraphCheck>& checks);
+
+// A model example's main: on the GPU when there is one (else the CPU),
+// checks every graph this binary registers from `package` (sizes as
+// check_graph), prints "Kiln <name> example: <what>, on <device>", the
+// table and "<name>: matches the interpreter" (or MISMATCH, or the error).
+// Returns the process's exit status.
+int check_registered_graphs(const char* name, const std::string& what, kiln::Package& package,
+                            const std::map<std::string, int64_t>& sizes, int64_t default_size);
