@@ -421,64 +421,6 @@ Tensor argmax(Tensor x, int axis, bool keepdim) {
 }
 
 namespace {
-Tensor shape_node(ir::Op op, DType dtype, ir::Shape shape, std::vector<int32_t> inputs);
-}  // namespace
-
-Tensor matmul(Tensor a, Tensor b) {
-  const auto& na = node_of(a);
-  const auto& nb = node_of(b);
-  const std::string_view name = "matmul";
-  for (const ir::Node* n : {&na, &nb}) {
-    if (n->dtype != DType::f32 && n->dtype != DType::f16 && n->dtype != DType::bf16) {
-      fail(name, "operands must be f32, f16 or bf16, got " + std::string(dtype_name(n->dtype)));
-    }
-    if (n->shape.size() < 2) {
-      fail(name, "operands must have rank 2 or more ([..., M, K] and [..., K, N]), got rank " +
-                     std::to_string(n->shape.size()) + " (kiln::unsqueeze a vector)");
-    }
-  }
-  if (na.dtype != nb.dtype) {
-    fail(name, "dtype mismatch: " + std::string(dtype_name(na.dtype)) + " and " +
-                   std::string(dtype_name(nb.dtype)) + " (insert kiln::cast)");
-  }
-  std::optional<ir::Shape> shape = ir::matmul_shape(na.shape, nb.shape);
-  if (!shape) {
-    fail(name, "shapes " + shape_str(na.shape) + " and " + shape_str(nb.shape) +
-                   " do not multiply (expected [..., M, K] and [..., K, N] with broadcastable "
-                   "batch dims)");
-  }
-  // A GEMM's batch stride is one number: each operand's batch dims must be
-  // the result's or all 1. One that broadcasts only partly ([2, 1, M, K]
-  // against [1, 5, K, N]) is first expanded to the result's batch dims (a
-  // copy, the one way to give it a single stride).
-  const DType dtype = na.dtype;
-  Tensor operands[2] = {a, b};
-  for (Tensor& x : operands) {
-    const ir::Shape xs = node_of(x).shape;
-    const size_t pb = xs.size() - 2;
-    const size_t ob = shape->size() - 2;
-    bool ones = true;
-    bool full = true;
-    for (size_t i = 0; i < ob; ++i) {
-      const ir::Dim got = i + pb >= ob ? xs[i + pb - ob] : ir::Dim::constant(1);
-      ones = ones && got.is_one();
-      full = full && got == (*shape)[i];
-    }
-    if (ones || full) continue;
-    ir::Shape target(shape->begin(), shape->end() - 2);
-    target.push_back(xs[pb]);
-    target.push_back(xs[pb + 1]);
-    x = shape_node(ir::Op::expand, dtype, std::move(target), {x.id()});
-  }
-  ir::Node out;
-  out.op = ir::Op::matmul;
-  out.dtype = dtype;
-  out.shape = std::move(*shape);
-  out.inputs = {operands[0].id(), operands[1].id()};
-  return append(std::move(out));
-}
-
-namespace {
 
 int normalize_axis(std::string_view op, int axis, int64_t rank) {
   const int64_t a = axis < 0 ? axis + rank : axis;
@@ -734,6 +676,60 @@ Tensor broadcast_to(Tensor x, std::initializer_list<DimArg> shape) {
 }
 Tensor broadcast_to(Tensor x, const std::vector<DimArg>& shape) {
   return expand_to("broadcast_to", x, shape);
+}
+
+Tensor matmul(Tensor a, Tensor b) {
+  const auto& na = node_of(a);
+  const auto& nb = node_of(b);
+  const std::string_view name = "matmul";
+  for (const ir::Node* n : {&na, &nb}) {
+    if (n->dtype != DType::f32 && n->dtype != DType::f16 && n->dtype != DType::bf16) {
+      fail(name, "operands must be f32, f16 or bf16, got " + std::string(dtype_name(n->dtype)));
+    }
+    if (n->shape.size() < 2) {
+      fail(name, "operands must have rank 2 or more ([..., M, K] and [..., K, N]), got rank " +
+                     std::to_string(n->shape.size()) + " (kiln::unsqueeze a vector)");
+    }
+  }
+  if (na.dtype != nb.dtype) {
+    fail(name, "dtype mismatch: " + std::string(dtype_name(na.dtype)) + " and " +
+                   std::string(dtype_name(nb.dtype)) + " (insert kiln::cast)");
+  }
+  std::optional<ir::Shape> shape = ir::matmul_shape(na.shape, nb.shape);
+  if (!shape) {
+    fail(name, "shapes " + shape_str(na.shape) + " and " + shape_str(nb.shape) +
+                   " do not multiply (expected [..., M, K] and [..., K, N] with broadcastable "
+                   "batch dims)");
+  }
+  // A GEMM's batch stride is one number: each operand's batch dims must be
+  // the result's or all 1. One that broadcasts only partly ([2, 1, M, K]
+  // against [1, 5, K, N]) is first expanded to the result's batch dims (a
+  // copy, the one way to give it a single stride).
+  const DType dtype = na.dtype;
+  Tensor operands[2] = {a, b};
+  for (Tensor& x : operands) {
+    const ir::Shape xs = node_of(x).shape;
+    const size_t pb = xs.size() - 2;
+    const size_t ob = shape->size() - 2;
+    bool ones = true;
+    bool full = true;
+    for (size_t i = 0; i < ob; ++i) {
+      const ir::Dim got = i + pb >= ob ? xs[i + pb - ob] : ir::Dim::constant(1);
+      ones = ones && got.is_one();
+      full = full && got == (*shape)[i];
+    }
+    if (ones || full) continue;
+    ir::Shape target(shape->begin(), shape->end() - 2);
+    target.push_back(xs[pb]);
+    target.push_back(xs[pb + 1]);
+    x = shape_node(ir::Op::expand, dtype, std::move(target), {x.id()});
+  }
+  ir::Node out;
+  out.op = ir::Op::matmul;
+  out.dtype = dtype;
+  out.shape = std::move(*shape);
+  out.inputs = {operands[0].id(), operands[1].id()};
+  return append(std::move(out));
 }
 
 namespace {
