@@ -709,19 +709,10 @@ Tensor matmul(Tensor a, Tensor b) {
   Tensor operands[2] = {a, b};
   for (Tensor& x : operands) {
     const ir::Shape xs = node_of(x).shape;
-    const size_t pb = xs.size() - 2;
-    const size_t ob = shape->size() - 2;
-    bool ones = true;
-    bool full = true;
-    for (size_t i = 0; i < ob; ++i) {
-      const ir::Dim got = i + pb >= ob ? xs[i + pb - ob] : ir::Dim::constant(1);
-      ones = ones && got.is_one();
-      full = full && got == (*shape)[i];
-    }
-    if (ones || full) continue;
+    if (ir::matmul_batch(xs, *shape) != ir::MatmulBatch::partial) continue;
     ir::Shape target(shape->begin(), shape->end() - 2);
-    target.push_back(xs[pb]);
-    target.push_back(xs[pb + 1]);
+    target.push_back(xs[xs.size() - 2]);
+    target.push_back(xs.back());
     x = shape_node(ir::Op::expand, dtype, std::move(target), {x.id()});
   }
   ir::Node out;

@@ -126,6 +126,19 @@ std::optional<Shape> matmul_shape(const Shape& a, const Shape& b) {
   return out;
 }
 
+MatmulBatch matmul_batch(const Shape& operand, const Shape& result) {
+  const size_t batch = result.size() - 2;
+  const size_t own = operand.size() - 2;
+  bool ones = true;
+  bool full = true;
+  for (size_t i = 0; i < batch; ++i) {
+    const Dim d = i + own >= batch ? operand[i + own - batch] : Dim::constant(1);
+    ones = ones && d.is_one();
+    full = full && d == result[i];
+  }
+  return ones ? MatmulBatch::none : full ? MatmulBatch::full : MatmulBatch::partial;
+}
+
 std::vector<int32_t> reduced_axes(const Node& n) {
   if (!n.axes.empty()) return n.axes;
   return {n.axis};
@@ -279,17 +292,8 @@ std::string matmul_error(const Graph& g, int32_t id) {
            " from operands " + shape_to_string(g, a.shape) + " and " + shape_to_string(g, b.shape) +
            ", got " + shape_to_string(g, n.shape);
   }
-  const size_t batch = want->size() - 2;
   for (const Node* op : {&a, &b}) {
-    bool ones = true;
-    bool full = true;
-    const size_t pb = op->shape.size() - 2;
-    for (size_t i = 0; i < batch; ++i) {
-      const Dim d = i + pb >= batch ? op->shape[i + pb - batch] : Dim::constant(1);
-      ones = ones && d.is_one();
-      full = full && d == (*want)[i];
-    }
-    if (!ones && !full) {
+    if (matmul_batch(op->shape, *want) == MatmulBatch::partial) {
       return what + ": expected each operand's batch dims to be all of " +
              shape_to_string(g, Shape(want->begin(), want->end() - 2)) + " or none, got " +
              shape_to_string(g, op->shape);

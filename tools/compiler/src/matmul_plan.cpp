@@ -6,30 +6,6 @@
 #include "kiln/compiler/interpreter.h"
 
 namespace kiln::compiler {
-namespace {
-
-// Whether every batch dim of `operand` (all but its last two) is 1.
-bool no_batch(const ir::Shape& operand) {
-  for (size_t i = 0; i + 2 < operand.size(); ++i) {
-    if (!operand[i].is_one()) return false;
-  }
-  return true;
-}
-
-// Whether the batch dims of `operand`, right-aligned, are those of `out`.
-bool full_batch(const ir::Shape& operand, const ir::Shape& out) {
-  const size_t ob = out.size() - 2;
-  const size_t pb = operand.size() - 2;
-  for (size_t i = 0; i < ob; ++i) {
-    const ir::Dim want = out[i];
-    const ir::Dim got = i + pb >= ob ? operand[i + pb - ob] : ir::Dim::constant(1);
-    if (!(got == want)) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,
                        const ir::SymbolValues& static_values) {
   const FusedGroup& G = s.groups.at(static_cast<size_t>(gi));
@@ -74,8 +50,14 @@ MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,
   p.batch = SizeExpr::product(out, 0, out.size() - 2);
   const SizeExpr zero = SizeExpr::constant(0);
   auto stride = [&](const ir::Shape& operand, const SizeExpr& matrix) -> SizeExpr {
-    if (no_batch(operand)) return SizeExpr::constant(0);
-    if (full_batch(operand, out)) return matrix;
+    switch (ir::matmul_batch(operand, out)) {
+      case ir::MatmulBatch::none:
+        return SizeExpr::constant(0);
+      case ir::MatmulBatch::full:
+        return matrix;
+      case ir::MatmulBatch::partial:
+        break;
+    }
     throw std::logic_error("kiln codegen: matmul operand batch dims broadcast partially");
   };
   p.stride_a = stride(a, p.m * p.k);

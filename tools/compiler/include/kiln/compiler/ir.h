@@ -115,6 +115,13 @@ double gather_fill_value(DType dtype);
 // contracted dims differ or the batch dims do not broadcast.
 std::optional<Shape> matmul_shape(const Shape& a, const Shape& b);
 
+// How a matmul operand's batch dims (all but its last two, right-aligned)
+// stand to those of `result`, a matmul_shape: all 1 (`none`), all of the
+// result's (`full`), or otherwise (`partial`), which a GEMM's single batch
+// stride cannot express.
+enum class MatmulBatch : uint8_t { none, full, partial };
+MatmulBatch matmul_batch(const Shape& operand, const Shape& result);
+
 struct Node {
   Op op = Op::input;
   DType dtype = DType::f32;
