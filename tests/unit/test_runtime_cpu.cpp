@@ -1,7 +1,10 @@
 // The CPU runtime end to end: open from file, memory and embedded bytes;
 // graph lookup; parallel launches over many chunks; temp buffers between two
 // launches; concurrent callers; counters; CPU target selection.
+#include <cstdio>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -85,8 +88,44 @@ TEST(RuntimeCpu, GraphLookupErrorListsTheNames) {
   }
 }
 
+// How one launch of kiln_test_record_rows over `rows` rows was split: the
+// [begin, end) chunks it was called with, in order, and the threads that ran
+// them. Every row must have been written exactly once, by the chunk that
+// holds it.
+struct Chunking {
+  std::map<int64_t, int64_t> chunks;  // begin -> end
+  std::set<int32_t> threads;
+  int64_t rows_not_written_once = 0;
+  int64_t rows_outside_their_chunk = 0;
+};
+
+Chunking record_chunks(kiln::Graph& g, int64_t rows) {
+  static int32_t calls = 0;
+  std::vector<int32_t> meet(rows * 64, 0);  // x: the threads' meeting point
+  meet[0] = ++calls;
+  std::vector<float> w(64);
+  std::vector<int32_t> record(rows * 64, 0);  // y, as the kernel writes it
+  g.call({TensorView(meet.data(), DType::f32, {rows, 64}), TensorView(w.data(), DType::f32, {64})},
+         {TensorView(record.data(), DType::f32, {rows, 64})});
+  Chunking c;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* row = &record[r * 64];
+    const int64_t begin = row[0], end = row[1];
+    c.rows_not_written_once += row[3] != 1;
+    c.rows_outside_their_chunk += r < begin || r >= end;
+    c.chunks[begin] = end;
+    c.threads.insert(row[2]);
+  }
+  return c;
+}
+
 TEST(RuntimeCpu, ParallelLaunchOverManyChunks) {
-  const std::vector<uint8_t> bytes = kiln_test::make_test_package(both_graphs());
+  kiln_test::TestGraphOptions record;
+  record.name = "record_chunks";
+  record.record_chunks = true;
+  std::vector<kiln_test::TestGraphOptions> graphs = both_graphs();
+  graphs.push_back(record);
+  const std::vector<uint8_t> bytes = kiln_test::make_test_package(graphs);
   kiln::Package p = kiln::Package::open_memory(kiln_test::as_bytes(bytes), {.num_threads = 4});
   // 20000 rows * 64 = 1.28M elements: about 40 chunks of 32K.
   for (const char* name : {"scale_add", "scale_add_temp"}) {
@@ -98,6 +137,30 @@ TEST(RuntimeCpu, ParallelLaunchOverManyChunks) {
   Case odd(20001, 12);
   odd.call(p.graph("scale_add"));
   EXPECT_EQ(odd.wrong(), 0);
+
+  // What the launcher did: rows are work items costing 64 elements each, so
+  // the chunks are whole rows. They tile [0, rows) with no gap or overlap, all
+  // of one size but the last, more of them than the 4 threads the package
+  // was opened with, and at least two of those threads ran some.
+  for (int64_t rows : {20000, 20001}) {
+    const Chunking c = record_chunks(p.graph("record_chunks"), rows);
+    EXPECT_EQ(c.rows_not_written_once, 0) << rows;
+    EXPECT_EQ(c.rows_outside_their_chunk, 0) << rows;
+    EXPECT_GE(c.chunks.size(), 4u) << rows;
+    int64_t next = 0;
+    const int64_t size = c.chunks.begin()->second - c.chunks.begin()->first;
+    for (const auto& [begin, end] : c.chunks) {
+      EXPECT_EQ(begin, next) << rows << " rows: a gap or an overlap";
+      EXPECT_TRUE(end - begin == size || end == rows)
+          << rows << " rows: chunk [" << begin << ", " << end << ") of size " << end - begin
+          << ", the first has " << size;
+      next = end;
+    }
+    EXPECT_EQ(next, rows);
+    EXPECT_GE(c.threads.size(), 2u) << rows << " rows in " << c.chunks.size() << " chunks";
+    std::printf("%lld rows: %zu chunks of %lld rows on %zu threads\n", static_cast<long long>(rows),
+                c.chunks.size(), static_cast<long long>(size), c.threads.size());
+  }
 }
 
 TEST(RuntimeCpu, TempBufferBetweenTwoLaunchesAtManySizes) {

@@ -6,7 +6,9 @@
 // The graphs: scale_add(x: f32[n, 64], w: f32[64]) -> y: f32[n, 64], with
 // y = 2 * x + w (broadcast over rows). "scale_add" runs one kernel over
 // n * 64 work items; "scale_add_temp" runs two (t = 2 * x, then y = t + w)
-// through a temp buffer.
+// through a temp buffer. A graph with `record_chunks` has the same signature
+// but its one kernel writes down how the launch was split instead (see
+// kiln_test_record_rows).
 #pragma once
 
 #include <unistd.h>
@@ -32,6 +34,13 @@ inline constexpr int64_t kRowWidth = 64;
 
 inline const char* kScaleAddKernelSource = R"(
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+// Added to every y: a package built with another Y_SHIFT computes another
+// answer from the same manifest, so a test can tell whose kernels ran.
+#ifndef Y_SHIFT
+#define Y_SHIFT 0.0f
+#endif
 extern "C" {
 typedef struct KilnCpuKernelArgs {
   void* const* buffers;
@@ -45,7 +54,7 @@ void kiln_test_scale_add(const KilnCpuKernelArgs* a, int64_t begin, int64_t end)
   const float* x = (const float*)a->buffers[0];
   const float* w = (const float*)a->buffers[1];
   float* y = (float*)a->buffers[2];
-  for (int64_t i = begin; i < end; ++i) y[i] = 2.0f * x[i] + w[i % 64];
+  for (int64_t i = begin; i < end; ++i) y[i] = 2.0f * x[i] + w[i % 64] + Y_SHIFT;
 }
 
 __attribute__((visibility("default")))
@@ -62,7 +71,41 @@ void kiln_test_add_row(const KilnCpuKernelArgs* a, int64_t begin, int64_t end) {
   const float* w = (const float*)a->buffers[1];
   float* y = (float*)a->buffers[2];
   for (int64_t r = begin; r < end; ++r)
-    for (int64_t c = 0; c < 64; ++c) y[r * 64 + c] = t[r * 64 + c] + w[c];
+    for (int64_t c = 0; c < 64; ++c) y[r * 64 + c] = t[r * 64 + c] + w[c] + Y_SHIFT;
+}
+
+// One work item is one row of y, read as int32: {begin, end, thread id,
+// times written} of the call that wrote it, so a test sees every chunk a
+// launch made and which thread ran it. x, read as int32, is the launch's
+// meeting point: x[0] a call number the test sets (nonzero, new per launch),
+// x[1] the threads that entered, x[2] set once they stopped waiting. The first
+// chunks wait (5 s at most) until a second thread has entered: a launcher
+// that hands chunks to its pool shows two threads even when the OS is slow to
+// wake a worker, and one that runs them all on the caller waits once and
+// shows one.
+static __thread int32_t kiln_test_last_call = 0;
+
+__attribute__((visibility("default")))
+void kiln_test_record_rows(const KilnCpuKernelArgs* a, int64_t begin, int64_t end) {
+  int32_t* meet = (int32_t*)a->buffers[0];
+  if (kiln_test_last_call != meet[0]) {
+    kiln_test_last_call = meet[0];
+    __atomic_fetch_add(&meet[1], 1, __ATOMIC_SEQ_CST);
+  }
+  for (int waited_ms = 0; __atomic_load_n(&meet[1], __ATOMIC_SEQ_CST) < 2 &&
+                          !__atomic_load_n(&meet[2], __ATOMIC_SEQ_CST);
+       ++waited_ms) {
+    if (waited_ms == 5000) __atomic_store_n(&meet[2], 1, __ATOMIC_SEQ_CST);
+    usleep(1000);
+  }
+  int32_t* y = (int32_t*)a->buffers[2];
+  const int32_t thread = (int32_t)syscall(SYS_gettid);
+  for (int64_t r = begin; r < end; ++r) {
+    y[r * 64 + 0] = (int32_t)begin;
+    y[r * 64 + 1] = (int32_t)end;
+    y[r * 64 + 2] = thread;
+    y[r * 64 + 3] += 1;
+  }
 }
 }
 )";
@@ -95,6 +138,15 @@ inline const std::vector<uint8_t>& scale_add_shared_object() {
   return bytes;
 }
 
+// The same kernels with 1000 added to every y (y = 2 * x + w + 1000): in a
+// package beside the default ones, the answer says which object ran.
+inline constexpr float kShiftedY = 1000.0f;
+inline const std::vector<uint8_t>& shifted_scale_add_shared_object() {
+  static const std::vector<uint8_t> bytes =
+      compile_shared_object(kScaleAddKernelSource, "-DABI_VERSION=1 -DY_SHIFT=1000.0f");
+  return bytes;
+}
+
 inline std::unique_ptr<fb::SizeExprT> expr(std::vector<fb::ExprOp> ops) {
   auto e = std::make_unique<fb::SizeExprT>();
   e->ops = std::move(ops);
@@ -123,6 +175,7 @@ inline std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint16_t tensor, ui
 struct TestGraphOptions {
   std::string name = "scale_add";
   bool use_temp = false;              // two launches through a temp buffer
+  bool record_chunks = false;         // one launch of kiln_test_record_rows
   bool static_n8 = true;              // a "n=8" specialization before "general"
   std::vector<int64_t> more_statics;  // "n=<v>" specializations after "n=8"
   int64_t n_min = 1;                  // general: n in [n_min, n_max]
@@ -132,8 +185,9 @@ struct TestGraphOptions {
   uint32_t target = 0;
 };
 
-// Kernel indices in make_test_manifest(): one set of three per target.
-inline constexpr uint32_t kKernelScaleAdd = 0, kKernelDouble = 1, kKernelAddRow = 2;
+// Kernel indices in make_test_manifest(): one set per target.
+inline constexpr uint32_t kKernelScaleAdd = 0, kKernelDouble = 1, kKernelAddRow = 2,
+                          kKernelRecordRows = 3, kKernelsPerTarget = 4;
 
 // `n` >= 0: the static specialization "n=<n>"; -1: "general".
 inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphOptions& o,
@@ -181,8 +235,16 @@ inline std::unique_ptr<fb::SpecializationT> make_specialization(const TestGraphO
   plan.buffers.push_back(buffer(fb::BufferRole::Input, 0, n_times_width()));
   plan.buffers.push_back(buffer(fb::BufferRole::Input, 1, expr({constant(kRowWidth)})));
   plan.buffers.push_back(buffer(fb::BufferRole::Output, 0, n_times_width()));
-  const uint32_t kernel_base = o.target * 3;
-  if (!o.use_temp) {
+  const uint32_t kernel_base = o.target * kKernelsPerTarget;
+  if (o.record_chunks) {
+    // Rows as work items, each costing a row: chunks are whole rows.
+    auto launch = std::make_unique<fb::KernelLaunchT>();
+    launch->kernel = kernel_base + kKernelRecordRows;
+    launch->buffers = {0, 1, 2};
+    launch->work_items = expr({symbol(0)});
+    launch->item_cost = expr({constant(kRowWidth)});
+    plan.launches.push_back(std::move(launch));
+  } else if (!o.use_temp) {
     auto launch = std::make_unique<fb::KernelLaunchT>();
     launch->kernel = kernel_base + kKernelScaleAdd;
     launch->buffers = {0, 1, 2};
@@ -233,7 +295,7 @@ inline std::unique_ptr<fb::GraphEntryT> make_graph(const TestGraphOptions& o) {
   return g;
 }
 
-// Targets by name (default one CPU target); each target gets the three
+// Targets by name (default one CPU target); each target gets the four
 // kernels, all in that target's shared-object blob.
 inline fb::ManifestT make_test_manifest(const std::vector<TestGraphOptions>& graphs,
                                         const std::vector<std::string>& targets = {"cpu:x86-64"}) {
@@ -245,7 +307,8 @@ inline fb::ManifestT make_test_manifest(const std::vector<TestGraphOptions>& gra
     target->device = cpu ? fb::DeviceKind::Cpu : fb::DeviceKind::Cuda;
     target->arch = targets[t].substr(targets[t].find(':') + 1);
     m.targets.push_back(std::move(target));
-    for (const char* entry : {"kiln_test_scale_add", "kiln_test_double", "kiln_test_add_row"}) {
+    for (const char* entry : {"kiln_test_scale_add", "kiln_test_double", "kiln_test_add_row",
+                              "kiln_test_record_rows"}) {
       auto kernel = std::make_unique<fb::KernelT>();
       kernel->name = std::string(entry) + "@" + targets[t];
       kernel->entry = entry;
