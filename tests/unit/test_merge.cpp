@@ -294,14 +294,25 @@ TEST(Merge, StaticSpecializationsGoFirstDynamicOnesAfterTheBasesStaticsPerTarget
 
 TEST(Merge, AddedSpecializationsRunTheirOwnKernelsInSelectionOrder) {
   const Bytes base = kiln_test::make_test_package();
-  const Bytes delta =
-      kiln::compiler::write_package(delta_manifest({"cpu:x86-64"}), kiln_test::test_blobs(1));
+  // The delta's kernels have the base's entry points but add kShiftedY to y:
+  // an added specialization that ran the base's kernel would be off by it.
+  const Bytes delta = kiln::compiler::write_package(
+      delta_manifest({"cpu:x86-64"}),
+      kiln_test::test_blobs(1, &kiln_test::shifted_scale_add_shared_object()));
   const MergeResult r = merge(base, {&delta});
   kiln::Package pkg =
       kiln::Package::open_memory(as_bytes(r.package), {.stance = kiln::Stance::fail_on_recompile});
   kiln::Graph& g = pkg.graph("scale_add");
-  for (const auto& [n, want] : std::vector<std::pair<int64_t, std::string>>{
-           {16, "n=16"}, {8, "n=8"}, {12, "general,div4"}, {5, "general"}}) {
+  struct Expected {
+    int64_t n;
+    std::string specialization;
+    float shift;  // kShiftedY where the delta's kernel must run
+  };
+  for (const auto& [n, want, shift] :
+       std::vector<Expected>{{16, "n=16", kiln_test::kShiftedY},
+                             {8, "n=8", 0.0f},
+                             {12, "general,div4", kiln_test::kShiftedY},
+                             {5, "general", 0.0f}}) {
     std::vector<float> x(static_cast<size_t>(n * kiln_test::kRowWidth)), w(kiln_test::kRowWidth);
     std::vector<float> y(x.size(), -1.0f);
     for (size_t i = 0; i < x.size(); ++i) x[i] = 0.25f * static_cast<float>(i % 97) - 3.0f;
@@ -314,7 +325,8 @@ TEST(Merge, AddedSpecializationsRunTheirOwnKernelsInSelectionOrder) {
     EXPECT_EQ(g.select(in, out), want) << "n=" << n;
     g.call(in, out);
     for (size_t i = 0; i < y.size(); ++i) {
-      ASSERT_EQ(y[i], 2.0f * x[i] + w[i % w.size()]) << "n=" << n << " element " << i;
+      ASSERT_EQ(y[i], 2.0f * x[i] + w[i % w.size()] + shift)
+          << "n=" << n << " (" << want << ") element " << i;
     }
   }
 }
