@@ -4,12 +4,17 @@
 // copy of the f32 tensor measured in the same run (ANCHORS.md's copy
 // ceiling, counted the same way: bytes read + written). torch_peer.py times
 // torch.compile the same way; merge_results.py puts the two side by side.
-// Speed is reported, never asserted.
+// Speed is reported, never asserted. With --dump DIR, each row's last timed
+// call (its inputs and its output) is written to DIR (output_dump.h), and
+// `torch_peer.py --check DIR` checks that output against a float64
+// reference: the specialization that was timed is the one that is checked.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -19,6 +24,7 @@
 
 #include "cuda_support.h"
 #include "gpu_test_kernels.h"
+#include "output_dump.h"
 
 namespace {
 
@@ -32,8 +38,10 @@ constexpr int kRepeats = 7;
 constexpr int kCallsPerRepeat = 50;
 
 constexpr const char* kUsage =
-    "usage: gpu_bench [--device N]\n"
-    "  JSON lines (bench \"gpu_copy\" and \"gpu_throughput\") and a table on stdout.\n";
+    "usage: gpu_bench [--device N] [--dump DIR]\n"
+    "  JSON lines (bench \"gpu_copy\" and \"gpu_throughput\") and a table on stdout.\n"
+    "  --dump DIR  write each row's last timed call (inputs, output) to DIR as .npy\n"
+    "              files and DIR/manifest.jsonl, for torch_peer.py --check DIR\n";
 
 class DeviceBuffer {
  public:
@@ -89,7 +97,7 @@ DLTensor cuda_tensor(void* data, kiln::DType dtype, const int64_t* shape, int nd
   return t;
 }
 
-int run(int device) {
+int run(int device, const std::string& dump_dir) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || device >= count) {
     std::fprintf(stderr, "gpu_bench: no CUDA device %d\n", device);
@@ -128,6 +136,9 @@ int run(int device) {
   std::printf("{\"bench\":\"gpu_copy\",\"bytes\":%zu,\"median_ms\":%.4f,\"gb_per_s\":%.1f,%s}\n",
               2 * n * 4, copy_ms, copy_gbs, meta.c_str());
 
+  std::unique_ptr<kiln_gpu::OutputDump> dump;
+  if (!dump_dir.empty()) dump = std::make_unique<kiln_gpu::OutputDump>(dump_dir);
+
   kiln::Package& package = gpu_test_kernels::loaded_package();
   const int64_t matrix[2] = {kRows, kCols};
   const int64_t vector[1] = {kCols};
@@ -143,6 +154,11 @@ int run(int device) {
     const DLTensor Y = cuda_tensor(y.data(), dtype, matrix, 2, device);
     const DLTensor A = cuda_tensor(a.data(), dtype, vector, 1, device);
     const DLTensor B = cuda_tensor(b.data(), dtype, vector, 1, device);
+    // The buffers' names in the dump: the parameter names of torch_peer.py's
+    // functions (x_other binds x).
+    const std::map<const DLTensor*, std::string> buffer_names = {
+        {&X, "x"}, {&X_other, "x_other"}, {&A, "a"}, {&B, "b"}};
+    const char* const parameter_names[] = {"x", "a", "b"};
     struct Case {
       const char* graph;
       std::vector<const DLTensor*> inputs;
@@ -169,6 +185,21 @@ int run(int device) {
         for (int i = 0; i < 5; ++i) launch();
         check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize after warm-up");
         row.ms = median_ms_per_call(launch, stream, kRepeats, kCallsPerRepeat);
+        if (dump) {
+          // Y holds what the last call wrote; that call read the inputs of
+          // its parity.
+          const auto& last = (calls - 1) % 2 == 0 ? c.inputs : c.other_inputs;
+          const std::string dt(kiln::dtype_name(dtype));
+          std::vector<kiln_gpu::OutputDump::Tensor> inputs;
+          for (size_t i = 0; i < last.size(); ++i) {
+            inputs.push_back(
+                {parameter_names[i], buffer_names.at(last[i]) + "_" + dt + ".npy", last[i]});
+          }
+          dump->add_row("\"suite\":\"throughput\",\"graph\":\"" + std::string(c.graph) +
+                            "\",\"dtype\":\"" + dt + "\",\"specialization\":\"" +
+                            kiln_gpu::json_escape(row.specialization) + "\"",
+                        inputs, {"y", name + "_y.npy", &Y});
+        }
         const double bytes = 2.0 * static_cast<double>(n) * kiln::dtype_size(dtype);
         row.gbs = bytes / (row.ms * 1e-3) / 1e9;
         std::printf(
@@ -224,9 +255,12 @@ int main(int argc, char** argv) {
   // Line by line through run.sh's tee, so a run cut short still shows how far it got.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int device = 0;
+  std::string dump_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--device" && i + 1 < argc) {
+    if (arg == "--dump" && i + 1 < argc) {
+      dump_dir = argv[++i];
+    } else if (arg == "--device" && i + 1 < argc) {
       char* end = nullptr;
       const long d = std::strtol(argv[++i], &end, 10);
       if (*end != '\0' || d < 0 || d > 1023) {
@@ -243,7 +277,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    return run(device);
+    return run(device, dump_dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gpu_bench: %s\n", e.what());
     return 1;

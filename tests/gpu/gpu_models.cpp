@@ -3,7 +3,11 @@
 // single head, d 128) at b16 n2048 and b1 n8192, all bf16, from the
 // examples' own packages. torch_models.py times torch.compile on the same
 // math the same way; merge_results.py puts the two side by side. Speed is
-// reported, never asserted; correctness is the examples' own check.
+// reported, never asserted. With --dump DIR, each model's timed call (its
+// inputs and output) is written to DIR (output_dump.h) and
+// `torch_models.py --check DIR` checks that output against a float64
+// reference computed from the same inputs: the timed specialization is the
+// checked one.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +23,7 @@
 #include "attention_kernels.h"
 #include "cuda_support.h"
 #include "mlp_kernels.h"
+#include "output_dump.h"
 
 namespace {
 
@@ -60,7 +65,8 @@ struct Model {
   std::string graph;  // the graph in its package
   kiln::Package* package;
   std::vector<std::vector<int64_t>> inputs;
-  std::vector<float> scales;  // per input
+  std::vector<std::string> input_names;  // the graph's, and torch_models.py's parameters
+  std::vector<float> scales;             // per input
   std::vector<int64_t> output;
   double flops;
 };
@@ -69,11 +75,14 @@ struct Model {
 
 int main(int argc, char** argv) {
   int device = 0;
+  std::string dump_dir;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
       device = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
+      dump_dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: gpu_models [--device N]\n");
+      std::fprintf(stderr, "usage: gpu_models [--device N] [--dump DIR]\n");
       return 2;
     }
   }
@@ -97,6 +106,7 @@ int main(int argc, char** argv) {
          "mlp",
          &mlp_kernels::loaded_package(),
          {{8192, 1024}, {1024, 4096}, {4096}, {4096, 1024}, {1024}, {1024}, {1024}},
+         {"x", "w1", "b1", "w2", "b2", "gamma", "beta"},
          {1, w1, w1, w2, w2, 1, 1},
          {8192, 1024},
          2.0 * 8192 * 1024 * 4096 * 2},
@@ -104,6 +114,7 @@ int main(int argc, char** argv) {
          "attention",
          &attention_kernels::loaded_package(),
          {{16, 2048, 128}, {16, 2048, 128}, {16, 2048, 128}},
+         {"q", "k", "v"},
          {1, 1, 1},
          {16, 2048, 128},
          2.0 * 16 * 2048 * 2048 * 128 * 2},
@@ -111,10 +122,13 @@ int main(int argc, char** argv) {
          "attention",
          &attention_kernels::loaded_package(),
          {{1, 8192, 128}, {1, 8192, 128}, {1, 8192, 128}},
+         {"q", "k", "v"},
          {1, 1, 1},
          {1, 8192, 128},
          2.0 * 8192 * 8192 * 128 * 2},
     };
+    std::unique_ptr<kiln_gpu::OutputDump> dump;
+    if (!dump_dir.empty()) dump = std::make_unique<kiln_gpu::OutputDump>(dump_dir);
     std::printf("%-22s %-18s %10s %10s\n", "model", "specialization", "ms/call", "TFLOP/s");
     int status = 0;
     for (const Model& m : models) {
@@ -136,6 +150,18 @@ int main(int argc, char** argv) {
         check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
         const double ms = median_ms_per_call(call, stream, kRepeats, kCallsPerRepeat);
         const double tflops = m.flops / (ms * 1e-3) / 1e12;
+        if (dump) {
+          // Every timed call read the same inputs; `out` holds the last one's result.
+          check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+          std::vector<kiln_gpu::OutputDump::Tensor> tensors;
+          for (size_t i = 0; i < in.size(); ++i) {
+            tensors.push_back(
+                {m.input_names[i], m.name + "_" + m.input_names[i] + ".npy", &in[i]->dl});
+          }
+          dump->add_row("\"suite\":\"model\",\"model\":\"" + m.name + "\",\"specialization\":\"" +
+                            kiln_gpu::json_escape(spec) + "\"",
+                        tensors, {"out", m.name + "_out.npy", &out.dl});
+        }
         char buf[256];
         std::snprintf(buf, sizeof buf,
                       ", \"specialization\": \"%s\", \"median_ms\": %.4f, \"tflop_per_s\": %.1f, "

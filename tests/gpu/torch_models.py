@@ -8,7 +8,13 @@ compiled with torch.compile in its default mode. Warmed up until compiled,
 then 7 repeats of 20 back-to-back calls timed with CUDA events: the median
 per call. Prints JSON lines (bench "torch_model") and a table.
 
-Usage: python3 tests/gpu/torch_models.py [--device N]
+With --check DIR (what `gpu_models --dump DIR` wrote), each model also runs on
+the inputs of Kiln's timed call, and Kiln's output, torch.compile's and eager
+PyTorch's are compared with a float64 reference computed from the same inputs
+(output_check.py): one "output_check" record per model, and the exit status
+is 1 when a check fails.
+
+Usage: python3 tests/gpu/torch_models.py [--device N] [--check DIR]
 """
 
 import argparse
@@ -18,25 +24,29 @@ import sys
 
 import torch
 
+import output_check
 from torch_peer import REPEATS, median_ms_per_call  # the same timing as the throughput rows
 
 CALLS_PER_REPEAT, WARMUP_CALLS = 20, 5
 LAYERNORM_EPS = 1e-5  # kiln::layernorm's default
 
 
-def mlp(x, w1, b1, w2, b2, gamma, beta):
+# The graphs of examples/mlp and examples/attention: bf16 where the graph is
+# bf16, `acc` (f32) where it casts. The output check calls them on float64
+# inputs with acc=torch.float64: the same math without rounding.
+def mlp(x, w1, b1, w2, b2, gamma, beta, acc=torch.float32):
     h = torch.nn.functional.gelu(x @ w1 + b1)
-    y = (h @ w2 + b2 + x).float()
+    y = (h @ w2 + b2 + x).to(acc)
     d = y - y.mean(-1, keepdim=True)
     var = (d * d).mean(-1, keepdim=True)
-    return (d * torch.rsqrt(var + LAYERNORM_EPS) * gamma.float() + beta.float()).to(x.dtype)
+    return (d * torch.rsqrt(var + LAYERNORM_EPS) * gamma.to(acc) + beta.to(acc)).to(x.dtype)
 
 
-def attention(q, k, v):
+def attention(q, k, v, acc=torch.float32):
     n = q.shape[-2]
     s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
     row = torch.arange(n, device=q.device)
-    s = torch.where(row[:, None] >= row[None, :], s, float("-inf")).float()
+    s = torch.where(row[:, None] >= row[None, :], s, float("-inf")).to(acc)
     e = torch.exp(s - s.amax(-1, keepdim=True))
     return (e / e.sum(-1, keepdim=True)).to(q.dtype) @ v
 
@@ -44,10 +54,14 @@ def attention(q, k, v):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", type=int, default=0)
+    parser.add_argument("--check", metavar="DIR",
+                        help="check the outputs `gpu_models --dump DIR` wrote (output_check.py)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("torch_models: torch sees no CUDA device", file=sys.stderr)
         return 1
+    dumped = output_check.read_manifest(args.check) if args.check else None
+    checks = []
     device = torch.device("cuda", args.device)
     torch.cuda.set_device(device)
     meta = {"device": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
@@ -91,6 +105,14 @@ def main():
             row.update(meta)
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if dumped is not None:
+                check = check_dumped_model(dumped, args.check, name, fn,
+                                           compiled if "error" not in row else None, device)
+                check.update(meta)
+                checks.append(check)
+                print(json.dumps(check), flush=True)
+                if not check["passed"]:
+                    status = 1
     print(f"\n{meta['device']}, torch {meta['torch']}; median of {REPEATS} x {CALLS_PER_REPEAT} calls")
     print(f"{'model':<22} {'ms/call':>10} {'TFLOP/s':>10}")
     for r in rows:
@@ -98,7 +120,27 @@ def main():
             print(f"{r['model']:<22} error: {r['error']}")
         else:
             print(f"{r['model']:<22} {r['median_ms']:>10.4f} {r['tflop_per_s']:>10.1f}")
+    if dumped is not None:
+        print(f"\nKiln's timed outputs (gpu_models --dump) checked, "
+              f"{output_check.TOLERANCE_FACTOR:g} x eager's error allowed")
+        print(output_check.table_header())
+        for c in checks:
+            print(output_check.describe(c))
     return status
+
+
+def check_dumped_model(dumped, directory, name, fn, compiled, device):
+    """The output_check record of one model (a failed one when it cannot be checked)."""
+    row = dumped.get(("model", name))
+    if row is None:
+        return output_check.error_record("model", {"model": name}, "gpu_models dumped no such model")
+    if compiled is None:
+        return output_check.error_record("model", {"model": name}, "torch.compile errored")
+    try:
+        return output_check.check_row(row, fn, compiled, directory, device)
+    except Exception as e:  # a model that cannot be checked fails, and the others go on
+        return output_check.error_record("model", {"model": name},
+                                         f"{type(e).__name__}: {e}".splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -11,9 +11,15 @@ what the previous call left in L2. The copy ceiling is y.copy_(x) of the
 f32 tensor, counting bytes read + written, as gpu_bench counts its
 cudaMemcpyAsync. Prints JSON lines (bench "torch_copy" and
 "torch_compile_throughput") and a table. Needs only torch (and the Triton it
-brings).
+brings) and numpy.
 
-Usage: python3 tests/gpu/torch_peer.py [--device N]
+With --check DIR (what `gpu_bench --dump DIR` wrote), each function is also
+run on the inputs of Kiln's last timed call, and Kiln's output, torch.compile's
+and eager PyTorch's are compared with a float64 reference computed from the
+same inputs (output_check.py): one "output_check" record per row, and the
+exit status is 1 when a check fails.
+
+Usage: python3 tests/gpu/torch_peer.py [--device N] [--check DIR]
 """
 
 import argparse
@@ -24,6 +30,8 @@ import subprocess
 import sys
 
 import torch
+
+import output_check
 
 ROWS, COLS = 16384, 4096
 REPEATS, CALLS_PER_REPEAT = 7, 50
@@ -36,27 +44,29 @@ RMSNORM_EPS = 1e-6
 
 
 # Each function is the Kiln graph of the same name: for f32 the casts are
-# no-ops; for bf16 they are the graph's casts to f32 and back.
-def gelu_affine(x, a, b):
-    return torch.nn.functional.gelu(x.float() * a.float() + b.float()).to(x.dtype)
+# no-ops; for bf16 they are the graph's casts to f32 (`acc`) and back. The
+# output check calls them on float64 inputs with acc=torch.float64: the same
+# math without rounding.
+def gelu_affine(x, a, b, acc=torch.float32):
+    return torch.nn.functional.gelu(x.to(acc) * a.to(acc) + b.to(acc)).to(x.dtype)
 
 
-def softmax(x):
-    xf = x.float()
+def softmax(x, acc=torch.float32):
+    xf = x.to(acc)
     e = torch.exp(xf - xf.amax(-1, keepdim=True))
     return (e / e.sum(-1, keepdim=True)).to(x.dtype)
 
 
-def layernorm(x, w, b):
-    xf = x.float()
+def layernorm(x, w, b, acc=torch.float32):
+    xf = x.to(acc)
     d = xf - xf.mean(-1, keepdim=True)
     var = (d * d).mean(-1, keepdim=True)
     y = d * torch.rsqrt(var + LAYERNORM_EPS)
-    return (y * w.float() + b.float()).to(x.dtype)
+    return (y * w.to(acc) + b.to(acc)).to(x.dtype)
 
 
-def rmsnorm(x, w):
-    xf = x.float()
+def rmsnorm(x, w, acc=torch.float32):
+    xf = x.to(acc)
     r = torch.rsqrt((xf * xf).mean(-1, keepdim=True) + RMSNORM_EPS)
     return (xf * r).to(x.dtype) * w  # the weight applied in the input dtype, as Kiln's
 
@@ -114,10 +124,14 @@ def triton_version():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", type=int, default=0)
+    parser.add_argument("--check", metavar="DIR",
+                        help="check the outputs `gpu_bench --dump DIR` wrote (output_check.py)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("torch_peer: torch sees no CUDA device", file=sys.stderr)
         return 1
+    dumped = output_check.read_manifest(args.check) if args.check else None
+    checks = []
 
     device = torch.device("cuda", args.device)
     torch.cuda.set_device(device)
@@ -182,6 +196,14 @@ def main():
                 row.update(meta)
                 results.append(row)
                 print(json.dumps(row), flush=True)
+                if dumped is not None:
+                    check = check_dumped_row(dumped, args.check, name, dtype_name, fn,
+                                             compiled if "error" not in row else None, device)
+                    check.update(meta)
+                    checks.append(check)
+                    print(json.dumps(check), flush=True)
+                    if not check["passed"]:
+                        status = 1
 
     print(f"\n{meta['device']}, driver {meta['driver']}, torch {meta['torch']}, "
           f"triton {meta['triton']}; {ROWS}x{COLS}, median of {REPEATS} x {CALLS_PER_REPEAT} calls")
@@ -193,7 +215,28 @@ def main():
         else:
             print(f"{r['graph']:<12} {r['dtype']:<5} {r['median_ms']:>10.4f} "
                   f"{r['gb_per_s']:>10.1f} {100 * r['fraction_of_copy']:>9.1f}%")
+    if dumped is not None:
+        print(f"\nKiln's timed outputs (gpu_bench --dump) checked, {output_check.TOLERANCE_FACTOR:g}"
+              " x eager's error allowed")
+        print(output_check.table_header())
+        for c in checks:
+            print(output_check.describe(c))
     return status
+
+
+def check_dumped_row(dumped, directory, name, dtype_name, fn, compiled, device):
+    """The output_check record of one row (a failed one when it cannot be checked)."""
+    key = {"graph": name, "dtype": dtype_name}
+    row = dumped.get(("throughput", name, dtype_name))
+    if row is None:
+        return output_check.error_record("throughput", key, "gpu_bench dumped no such row")
+    if compiled is None:
+        return output_check.error_record("throughput", key, "torch.compile errored")
+    try:
+        return output_check.check_row(row, fn, compiled, directory, device)
+    except Exception as e:  # a row that cannot be checked fails, and the others go on
+        return output_check.error_record("throughput", key,
+                                         f"{type(e).__name__}: {e}".splitlines()[0])
 
 
 if __name__ == "__main__":
