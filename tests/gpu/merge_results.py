@@ -13,7 +13,20 @@ from one process to the next on an H200 while Kiln's moved by 0.4%. With
 --out, writes every input record plus one comparison record per row, each
 carrying date (UTC), device and commit.
 
-Usage: merge_results.py [--commit C] [--date D] [--device NAME] [--out FILE] FILE...
+A row is compared only when its output was checked and passed: the
+"output_check" records (output_check.py, written by torch_peer.py and
+torch_models.py --check) say whether the output of the call Kiln timed, and
+torch.compile's on the same inputs, match a float64 reference. A row whose
+check failed or is missing is printed as such and left out of the comparison.
+
+A failed run is never a result: when a step failed (--failed-step, given by
+run.sh) or a record says a check failed (a non-zero "exit", "failed" above
+zero, "passed": false), no comparison is drawn; the merged file then holds
+the records and one "gpu_run" record with "passed": false and the reasons,
+and the exit status is 1. A run that passed gets "gpu_run" "passed": true.
+
+Usage: merge_results.py [--commit C] [--date D] [--device NAME] [--out FILE]
+                        [--failed-step STEP]... FILE...
        merge_results.py --self-test
 """
 
@@ -55,8 +68,41 @@ def combine(records):
             "gb_per_s_min": gbs[0], "gb_per_s_max": gbs[-1]}
 
 
+def output_checks(records):
+    """The output_check records, keyed as the comparison rows are: ("throughput",
+    graph, dtype) or ("model", model). A row checked in several rounds keeps
+    its worst verdict."""
+    checks = {}
+    for r in records:
+        if r.get("bench") != "output_check":
+            continue
+        key = ((r.get("suite"), r.get("graph"), r.get("dtype")) if r.get("suite") == "throughput"
+               else (r.get("suite"), r.get("model")))
+        if key not in checks or not r.get("passed"):
+            checks[key] = r
+    return checks
+
+
+def check_verdict(check):
+    """"passed", "failed: why" or "unchecked": whether a row may be compared."""
+    if check is None:
+        return "unchecked"
+    if check.get("passed") is True:
+        return "passed"
+    if "error" in check:
+        return "failed: " + check["error"]
+    sides = [label for side, label in (("kiln", "Kiln"), ("torch_compile", "torch.compile"))
+             if check.get(f"{side}_passed") is not True]
+    return "failed: " + ", ".join(
+        f"{label} error {check.get(side + '_error', float('nan')):.3g} > tolerance "
+        f"{check.get('tolerance', float('nan')):.3g}"
+        for side, label in (("kiln", "Kiln"), ("torch_compile", "torch.compile"))
+        if label in sides)
+
+
 def compare(records):
     """One dict per (graph, dtype) that either side measured, in ANCHORS.md's order."""
+    checks = output_checks(records)
     kiln, torch = {}, {}
     for r in records:
         side = {"gpu_throughput": kiln, "torch_compile_throughput": torch}.get(r.get("bench"))
@@ -88,6 +134,10 @@ def compare(records):
                   for side, r in (("kiln", k), ("torch", t)) if "error" in r]
         if errors:
             row["errors"] = errors
+        row["check"] = check_verdict(checks.get(("throughput",) + key))
+        if row["check"] != "passed":
+            rows.append(row)  # printed as failed or unchecked, never compared
+            continue
         if row["kiln_gb_per_s"] and row["torch_gb_per_s"]:
             row["ratio"] = round(row["kiln_gb_per_s"] / row["torch_gb_per_s"], 4)
         if row["ratio"] is not None and row["kiln_fraction_of_copy"] is not None:
@@ -102,6 +152,7 @@ def compare_models(records):
     each side's median ms per call over its rounds, torch/Kiln (above 1:
     Kiln is faster) and whether ANCHORS.md's target (Kiln's time at most
     torch.compile's) holds."""
+    checks = output_checks(records)
     kiln, torch = {}, {}
     for r in records:
         side = {"gpu_model": kiln, "torch_model": torch}.get(r.get("bench"))
@@ -118,11 +169,36 @@ def compare_models(records):
             errors = [r["error"] for r in side.get(model, []) if "error" in r]
             if errors:
                 row.setdefault("errors", []).append(f"{name}: {errors[0]}")
-        both = row["kiln_ms"] and row["torch_ms"]
+        row["check"] = check_verdict(checks.get(("model", model)))
+        both = row["kiln_ms"] and row["torch_ms"] and row["check"] == "passed"
         row["speedup"] = round(row["torch_ms"] / row["kiln_ms"], 4) if both else None
         row["target_met"] = row["kiln_ms"] <= row["torch_ms"] if both else None
         rows.append(row)
     return rows
+
+
+def excluded_lines(rows, name):
+    """The rows left out of a comparison, and why."""
+    return [f"  {name(r)}: output check {r['check']}" for r in rows if r["check"] != "passed"]
+
+
+def run_failures(records, failed_steps):
+    """Why the run failed: the steps run.sh says failed, then every record
+    that reports a failed check. Empty when the run passed."""
+    reasons = [f"step failed: {step}" for step in failed_steps]
+    for r in records:
+        bench = r.get("bench", "?")
+        if bench == "output_check" and r.get("passed") is not True:
+            reasons.append(f"output_check {r.get('model') or (r.get('graph'), r.get('dtype'))}: "
+                           + check_verdict(r)[len("failed: "):])
+        elif bench != "output_check" and r.get("exit") not in (None, 0):
+            reasons.append(f"{bench}: exit {r['exit']}")
+        elif r.get("failed") not in (None, 0):
+            reasons.append(f"{bench}: {r['failed']} failed")
+        elif r.get("passed") is False or r.get("ok") is False:
+            what = " ".join(str(r[k]) for k in ("case", "graph", "what") if k in r)
+            reasons.append(f"{r.get('check', bench)} {what}: not passed".replace("  ", " "))
+    return reasons
 
 
 def model_table(rows):
@@ -131,9 +207,14 @@ def model_table(rows):
     for r in rows:
         def num(v):
             return format(v, ".4f") if v is not None else "-"
+        if r["check"] != "passed":
+            continue  # listed below the table
         verdict_text = {True: "yes", False: "no", None: "? " + "; ".join(r.get("errors", []))}
         lines.append(f"{r['model']:<22} {num(r['kiln_ms']):>9} {num(r['torch_ms']):>9} "
                      f"{num(r['speedup']):>10}  {verdict_text[r['target_met']]}")
+    excluded = excluded_lines(rows, lambda r: r["model"])
+    if excluded:
+        lines += ["not compared:"] + excluded
     return "\n".join(lines)
 
 
@@ -170,6 +251,8 @@ def table(rows):
              f"{'torch GB/s':>10} {'% copy':>7} {'range':>10} {'Kiln/torch':>10}  "
              f"target (>= torch, >= 90% copy)"]
     for r in rows:
+        if r["check"] != "passed":
+            continue  # listed below the table
         lines.append(f"{r['graph']:<12} {r['dtype']:<5} {num(r['kiln_gb_per_s'], '.1f'):>10} "
                      f"{pct(r['kiln_fraction_of_copy']):>7} {spread(r, 'kiln'):>10} "
                      f"{num(r['torch_gb_per_s'], '.1f'):>10} "
@@ -178,6 +261,9 @@ def table(rows):
     rounds = sorted({r.get(f"{side}_rounds", 1) for r in rows for side in ("kiln", "torch")})
     if rounds and rounds[-1] > 1:
         lines.append(f"(medians of {'/'.join(map(str, rounds))} rounds; range: min-max GB/s)")
+    excluded = excluded_lines(rows, lambda r: f"{r['graph']} {r['dtype']}")
+    if excluded:
+        lines += ["not compared:"] + excluded
     return "\n".join(lines)
 
 
@@ -236,11 +322,33 @@ def self_test():
         '{"bench":"torch_compile_throughput","graph":"gelu_affine","dtype":"f32",'
         '"error":"RuntimeError: one round failed"}',
     ])
+    # The output checks: every measured row passed but softmax bf16 (Kiln's
+    # output off) and layernorm bf16 (Kiln errored, so nothing to check).
+    def check(graph, dtype, kiln_error=1e-7, tolerance=4e-7):
+        return json.dumps({"bench": "output_check", "suite": "throughput", "graph": graph,
+                           "dtype": dtype, "kiln_error": kiln_error,
+                           "torch_compile_error": 1e-7, "eager_error": 1e-7,
+                           "tolerance": tolerance, "kiln_passed": kiln_error <= tolerance,
+                           "torch_compile_passed": True, "passed": kiln_error <= tolerance})
+    records += read_records([
+        check("gelu_affine", "f32"), check("softmax", "f32"), check("rmsnorm", "bf16"),
+        check("gelu_affine", "bf16"), check("softmax", "bf16", kiln_error=0.5, tolerance=0.03),
+        '{"bench":"gpu_throughput","graph":"softmax","dtype":"bf16","gb_per_s":4000.0,'
+        '"copy_gb_per_s":4000.0,"fraction_of_copy":1.0}',
+        '{"bench":"torch_compile_throughput","graph":"softmax","dtype":"bf16",'
+        '"gb_per_s":1700.0,"copy_gb_per_s":4200.0,"fraction_of_copy":0.4048}',
+    ])
     rows = compare(records)
     by_key = {(r["graph"], r["dtype"]): r for r in rows}
     assert [(r["graph"], r["dtype"]) for r in rows] == [
-        ("gelu_affine", "f32"), ("softmax", "f32"), ("gelu_affine", "bf16"), ("layernorm", "bf16"),
-        ("rmsnorm", "bf16")], rows
+        ("gelu_affine", "f32"), ("softmax", "f32"), ("gelu_affine", "bf16"), ("softmax", "bf16"),
+        ("layernorm", "bf16"), ("rmsnorm", "bf16")], rows
+
+    # A row whose output check failed, or that has none, is never compared.
+    wrong = by_key[("softmax", "bf16")]
+    assert wrong["ratio"] is None and wrong["target_met"] is None, wrong
+    assert wrong["check"].startswith("failed: Kiln error 0.5 > tolerance 0.03"), wrong
+    assert by_key[("layernorm", "bf16")]["check"] == "unchecked", by_key[("layernorm", "bf16")]
 
     # Kiln: median of 3900, 3950, 3700; torch: median of 3800 and 4100 (the
     # failed round does not count).
@@ -265,7 +373,6 @@ def self_test():
 
     ln = by_key[("layernorm", "bf16")]
     assert ln["ratio"] is None and ln["target_met"] is None and ln["errors"] == ["kiln: boom"], ln
-    assert verdict(ln) == "? (Kiln errored)", verdict(ln)
 
     only_kiln = by_key[("gelu_affine", "bf16")]
     assert only_kiln["ratio"] is None and "errors" not in only_kiln, only_kiln
@@ -274,6 +381,10 @@ def self_test():
     text = table(rows)
     assert "97.5%" in text and "94.0%" in text and "0.987" in text, text
     assert "3700-3950" in text and "3800-4100" in text and "medians of 1/2/3 rounds" in text, text
+    compared, excluded = text.split("not compared:")
+    assert "softmax      bf16" not in compared and "layernorm    bf16" not in compared, text
+    assert "softmax bf16: output check failed: Kiln error 0.5" in excluded, text
+    assert "layernorm bf16: output check unchecked" in excluded, text
 
     assert device_of(records) == "NVIDIA Test"
     out = merged_lines(records, rows, "2026-11-22T00:00:00Z", "NVIDIA Test", "abc1234")
@@ -290,18 +401,44 @@ def self_test():
         '{"bench":"gpu_model","model":"mlp","median_ms":0.23}',
         '{"bench":"gpu_model","model":"mlp","median_ms":0.24}',
         '{"bench":"torch_model","model":"mlp","median_ms":0.26}',
-        '{"bench":"gpu_model","model":"attention_b1_n8192","error":"boom"}',
+        '{"bench":"output_check","suite":"model","model":"mlp","passed":true}',
+        '{"bench":"gpu_model","model":"attention_b1_n8192","median_ms":0.2}',
         '{"bench":"torch_model","model":"attention_b1_n8192","median_ms":0.308}',
+        '{"bench":"output_check","suite":"model","model":"attention_b1_n8192","passed":false,'
+        '"kiln_passed":false,"torch_compile_passed":false,"error":"Kiln dumped nothing"}',
+        '{"bench":"gpu_model","model":"attention_b16_n2048","error":"boom"}',
+        '{"bench":"torch_model","model":"attention_b16_n2048","median_ms":0.28}',
     ]))
-    assert [m["model"] for m in models] == ["attention_b1_n8192", "mlp"], models
-    attn, mlp = models
+    assert [m["model"] for m in models] == [
+        "attention_b16_n2048", "attention_b1_n8192", "mlp"], models
+    attn16, attn1, mlp = models
     assert mlp["kiln_ms"] == 0.24 and mlp["kiln_rounds"] == 3 and mlp["torch_ms"] == 0.26, mlp
     assert mlp["speedup"] == round(0.26 / 0.24, 4) and mlp["target_met"] is True, mlp
-    assert attn["kiln_ms"] is None and attn["target_met"] is None, attn
-    assert attn["errors"] == ["kiln: boom"], attn
-    assert "1.0833" in model_table(models) and "? kiln: boom" in model_table(models)
+    assert attn16["kiln_ms"] is None and attn16["target_met"] is None, attn16
+    assert attn16["errors"] == ["kiln: boom"] and attn16["check"] == "unchecked", attn16
+    # Faster, but its output was not right: no speedup is claimed.
+    assert attn1["speedup"] is None and attn1["target_met"] is None, attn1
+    assert attn1["check"] == "failed: Kiln dumped nothing", attn1
+    text_models = model_table(models)
+    assert "1.0833" in text_models and "attention_b1_n8192: output check failed" in text_models
+    assert "attention_b16_n2048: output check unchecked" in text_models, text_models
+
+    # A failed run: its step failures and every failed record are the reasons.
+    failures = run_failures(records + read_records([
+        '{"bench":"gpu_check","passed":617,"failed":2,"exit":1}',
+        '{"bench":"gpu_gemm","case":"f32 m1","passed":false}',
+        '{"check":"gpu_jit","graph":"softmax_f32","what":"disk hit","ok":false}',
+        '{"bench":"test_cuda_launcher","exit":0,"tests":22,"skipped":0}',
+    ]), ["gpu_check (exit 1)"])
+    assert failures[0] == "step failed: gpu_check (exit 1)", failures
+    assert "output_check ('softmax', 'bf16'): Kiln error 0.5 > tolerance 0.03" in failures, failures
+    assert "gpu_check: exit 1" in failures and "gpu_gemm f32 m1: not passed" in failures, failures
+    assert "gpu_jit softmax_f32 disk hit: not passed" in failures, failures
+    assert len(failures) == 5, failures
+    assert run_failures(read_records(['{"bench":"gpu_check","passed":619,"failed":0,"exit":0}']),
+                        []) == []
     print(text)
-    print(model_table(models))
+    print(text_models)
     print("merge_results: self-test passed")
     return 0
 
@@ -313,6 +450,8 @@ def main(argv):
     parser.add_argument("--date", help="UTC date and time; default: now")
     parser.add_argument("--device", help="default: the device the records name")
     parser.add_argument("--out", help="write the merged JSON lines here")
+    parser.add_argument("--failed-step", action="append", default=[], metavar="STEP",
+                        help="a step of the run that failed (run.sh); repeatable")
     parser.add_argument("--self-test", action="store_true",
                         help="check the arithmetic on a built-in example")
     args = parser.parse_args(argv)
@@ -325,21 +464,29 @@ def main(argv):
     for path in args.files:
         with open(path) as f:
             records += read_records(f)
-    rows = compare(records)
-    models = compare_models(records)
     date = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     device = args.device or device_of(records)
     print(f"{device}, commit {args.commit}, {date}")
-    print(table(rows) if rows else "no gpu_throughput or torch_compile_throughput records")
-    if models:
-        print()
-        print(model_table(models))
+    failures = run_failures(records, args.failed_step)
+    if failures:
+        print(f"run FAILED ({len(failures)} reason(s)); no comparison is drawn from it:")
+        for reason in failures:
+            print(f"  {reason}")
+        summary = [{"bench": "gpu_run", "passed": False, "failures": failures}]
+    else:
+        rows = compare(records)
+        models = compare_models(records)
+        print(table(rows) if rows else "no gpu_throughput or torch_compile_throughput records")
+        if models:
+            print()
+            print(model_table(models))
+        summary = rows + models + [{"bench": "gpu_run", "passed": True}]
     if args.out:
         with open(args.out, "w") as f:
-            for line in merged_lines(records, rows + models, date, device, args.commit):
+            for line in merged_lines(records, summary, date, device, args.commit):
                 f.write(line + "\n")
         print(f"merged: {args.out}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The GPU machine's one script: checks Kiln's CUDA kernels against the
 # reference interpreter, checks that a kernel fault is reported as
-# kiln::CudaError, measures Kiln and torch.compile on the benchmark rows, and
-# merges the figures. Under --out go seven files (the device machine's $OUT
-# returns at most eight): run.log (everything), nvidia-smi.txt, one log per
-# tool, and <date>-<device>-<commit>.jsonl with every record (checks, both
-# benchmarks, the comparison), each carrying date, device and commit.
+# kiln::CudaError, measures Kiln and torch.compile on the benchmark rows,
+# checks the output of every timed call against a float64 PyTorch reference
+# (first round), and merges the figures. Under --out go seven files (the
+# device machine's $OUT returns at most eight): run.log (everything),
+# nvidia-smi.txt, one log per tool, and <date>-<device>-<commit>.jsonl with
+# every record (checks, both benchmarks, the comparison), each carrying date,
+# device and commit, and a last "gpu_run" record: "passed" true, or false
+# with the reasons (a failed run draws no comparison: merge_results.py).
 # Exits non-zero when a check fails or a step errors; speed never fails it.
 #
 # Usage: bash tests/gpu/run.sh [--build-dir DIR] [--out DIR] [--quick] [--rounds N]
@@ -127,19 +130,28 @@ fault_rc=$?
 printf '{"bench":"gpu_check_fault","cuda_error_reported":%s,"exit":%d}\n' \
   "$([[ $fault_rc -eq 0 ]] && echo true || echo false)" "$fault_rc" >>"$work/checks.jsonl"
 
-# The runtime's own GPU unit tests (they skip themselves where there is no GPU,
-# so CI cannot run them): the launcher on real cubins and PTX, contexts,
-# shared memory opt-in, refused launches. Their log goes to run.log only (the
-# device machine returns at most eight files).
-launcher_tests="$build/tests/unit/test_cuda_launcher"
-if [[ -x "$launcher_tests" ]]; then
+# A GoogleTest binary of the runtime's GPU unit tests (they skip their GPU
+# parts where there is no GPU, so CI cannot run them): its record says how
+# many ran, failed and skipped, and a test skipped for want of a GPU, a
+# driver or cuBLASLt fails the step (gtest_record.py). The log goes to
+# run.log only (the device machine returns at most eight files).
+run_unit_tests() {  # name
+  local name="$1" unit_rc
+  "$build/tests/unit/$name" --gtest_brief=1 --gtest_output="json:$work/$name.json" 2>&1 |
+    tee "$work/$name.log"
+  unit_rc=${PIPESTATUS[0]}
+  python3 "$root/tests/gpu/gtest_record.py" "$name" "$unit_rc" "$work/$name.json" \
+    "$work/$name.log" >>"$work/checks.jsonl" ||
+    fail "$name (exit $unit_rc; $(tail -n 1 "$work/checks.jsonl" | grep -o '"why": \[[^]]*\]'))"
+}
+
+# The launcher on real cubins and PTX, contexts, shared memory opt-in,
+# refused launches.
+if [[ -x "$build/tests/unit/test_cuda_launcher" ]]; then
   section "test_cuda_launcher: the CUDA launcher on this GPU"
-  "$launcher_tests" --gtest_brief=1
-  launcher_rc=$?
-  [[ $launcher_rc -eq 0 ]] || fail "test_cuda_launcher (exit $launcher_rc)"
-  printf '{"bench":"test_cuda_launcher","exit":%d}\n' "$launcher_rc" >>"$work/checks.jsonl"
+  run_unit_tests test_cuda_launcher
 else
-  echo "run.sh: no $launcher_tests in the build (build the test_cuda_launcher target to run it)"
+  fail "no $build/tests/unit/test_cuda_launcher in the build (build the test_cuda_launcher target)"
 fi
 
 # Gemm library calls through cuBLASLt (every dtype pairing, transposes,
@@ -160,17 +172,16 @@ if [[ -x "$bin/gpu_gemm" ]]; then
     "$(sed -n 's/^gpu_gemm: [0-9]* passed, \([0-9]*\) failed$/\1/p' <<<"$gemm_summary" | grep . || echo null)" \
     "$gemm_rc" >>"$work/checks.jsonl"
 else
-  echo "run.sh: no $bin/gpu_gemm in the build (build the gpu_gemm target to run it)"
+  fail "no $bin/gpu_gemm in the build (build the gpu_gemm target to run it)"
 fi
 : >>"$work/gpu_gemm.jsonl"
 for unit in test_gemm_runtime test_cublaslt_unavailable; do
-  unit_tests="$build/tests/unit/$unit"
-  [[ -x "$unit_tests" ]] || continue
+  if [[ ! -x "$build/tests/unit/$unit" ]]; then
+    fail "no $build/tests/unit/$unit in the build (build the $unit target)"
+    continue
+  fi
   section "$unit: the runtime's gemm unit tests, GPU parts included"
-  "$unit_tests" --gtest_brief=1
-  unit_rc=$?
-  [[ $unit_rc -eq 0 ]] || fail "$unit (exit $unit_rc)"
-  printf '{"bench":"%s","exit":%d}\n' "$unit" "$unit_rc" >>"$work/checks.jsonl"
+  run_unit_tests "$unit"
 done
 
 # The CUDA fallback JIT: every graph from an IR-only package through NVRTC,
@@ -184,7 +195,7 @@ if [[ -x "$bin/gpu_jit" ]]; then
   [[ $jit_rc -eq 0 ]] || fail "gpu_jit (exit $jit_rc)"
   grep '^{' "$work/gpu_jit.log" >"$work/gpu_jit.jsonl" || true
 else
-  echo "run.sh: no $bin/gpu_jit in the build (build the gpu_jit target to run it)"
+  fail "no $bin/gpu_jit in the build (build the gpu_jit target to run it)"
 fi
 : >>"$work/gpu_jit.jsonl"
 
@@ -204,7 +215,7 @@ if [[ -x "$bin/gpu_diff" ]]; then
   [[ $diff_rc -eq 0 ]] || fail "gpu_diff (exit $diff_rc)"
   printf '{"bench":"gpu_diff","exit":%d}\n' "$diff_rc" >>"$work/checks.jsonl"
 else
-  echo "run.sh: no $bin/gpu_diff in the build (build the gpu_diff target to run it)"
+  fail "no $bin/gpu_diff in the build (build the gpu_diff target to run it)"
 fi
 
 # The model examples (examples/mlp, examples/attention) on the GPU, each
@@ -217,40 +228,56 @@ for example in examples/mlp/mlp_example examples/attention/attention_example; do
     [[ $example_rc -eq 0 ]] || fail "$(basename "$example") (exit $example_rc)"
     printf '{"bench":"%s","exit":%d}\n' "$(basename "$example")" "$example_rc" >>"$work/checks.jsonl"
   else
-    echo "run.sh: no $build/$example in the build (build it to check it here)"
+    fail "no $build/$example in the build (build it to check it here)"
   fi
 done
 
 # --- benchmarks -----------------------------------------------------------------
 # The two tools alternate, $rounds times each, each round a fresh process:
 # torch.compile's figures move from one process to the next by more than the
-# gaps being measured, so the comparison takes each side's median.
+# gaps being measured, so the comparison takes each side's median. In the
+# first round Kiln's tools dump what their last timed call read and wrote
+# (--dump), and the torch scripts check it against a float64 reference
+# (--check, output_check.py): every timed specialization is checked in the
+# run that times it, and a row whose check fails is not compared.
 : >"$out/gpu_bench.log"
 : >"$out/torch_peer.log"
 for ((round = 1; round <= rounds; ++round)); do
+  bench_dump=() peer_check=() models_dump=() models_check=()
+  if [[ $round -eq 1 ]]; then
+    bench_dump=(--dump "$work/dump_bench") peer_check=(--check "$work/dump_bench")
+    models_dump=(--dump "$work/dump_models") models_check=(--check "$work/dump_models")
+  fi
   section "gpu_bench: Kiln at 16384x4096 (round $round of $rounds)"
-  run_logged "$work/gpu_bench.round" "$bin/gpu_bench"
+  run_logged "$work/gpu_bench.round" "$bin/gpu_bench" "${bench_dump[@]}"
   bench_rc=$?
   cat "$work/gpu_bench.round" >>"$out/gpu_bench.log"
   [[ $bench_rc -eq 0 ]] || fail "gpu_bench errored in round $round (exit $bench_rc)"
 
   section "torch_peer.py: torch.compile at 16384x4096 (round $round of $rounds)"
-  run_logged "$work/torch_peer.round" python3 "$root/tests/gpu/torch_peer.py"
+  run_logged "$work/torch_peer.round" python3 "$root/tests/gpu/torch_peer.py" "${peer_check[@]}"
   torch_rc=$?
   cat "$work/torch_peer.round" >>"$out/torch_peer.log"
-  [[ $torch_rc -eq 0 ]] || fail "torch_peer.py errored in round $round (exit $torch_rc)"
+  [[ $torch_rc -eq 0 ]] ||
+    fail "torch_peer.py failed in round $round (exit $torch_rc: an error, or an output check)"
+  rm -rf "$work/dump_bench"  # 2.3 GB of tensors
 
   if [[ -x "$bin/gpu_models" ]]; then
     section "gpu_models: the MLP and attention examples at ANCHORS sizes (round $round of $rounds)"
-    run_logged "$work/gpu_models.round" "$bin/gpu_models"
+    run_logged "$work/gpu_models.round" "$bin/gpu_models" "${models_dump[@]}"
     models_rc=$?
     cat "$work/gpu_models.round" >>"$work/gpu_models.log"
     [[ $models_rc -eq 0 ]] || fail "gpu_models errored in round $round (exit $models_rc)"
     section "torch_models.py: torch.compile on the same models (round $round of $rounds)"
-    run_logged "$work/torch_models.round" python3 "$root/tests/gpu/torch_models.py"
+    run_logged "$work/torch_models.round" python3 "$root/tests/gpu/torch_models.py" \
+      "${models_check[@]}"
     torch_models_rc=$?
     cat "$work/torch_models.round" >>"$work/torch_models.log"
-    [[ $torch_models_rc -eq 0 ]] || fail "torch_models.py errored in round $round (exit $torch_models_rc)"
+    [[ $torch_models_rc -eq 0 ]] ||
+      fail "torch_models.py failed in round $round (exit $torch_models_rc: an error, or an output check)"
+    rm -rf "$work/dump_models"
+  else
+    fail "no $bin/gpu_models in the build (build the gpu_models target)"
   fi
 done
 grep -h '^{' "$work/gpu_models.log" "$work/torch_models.log" >"$work/models.jsonl" 2>/dev/null || true
@@ -258,20 +285,25 @@ grep '^{' "$out/gpu_bench.log" >"$work/gpu_bench.jsonl" || true
 grep '^{' "$out/torch_peer.log" >"$work/torch_peer.jsonl" || true
 
 section "Kiln against torch.compile"
-device_arg=()
-[[ "$device" == unknown ]] || device_arg=(--device "$device")
-python3 "$root/tests/gpu/merge_results.py" --commit "$commit" --date "$date_utc" \
-  "${device_arg[@]}" --out "$merged" \
+merge_args=(--commit "$commit" --date "$date_utc" --out "$merged")
+[[ "$device" == unknown ]] || merge_args+=(--device "$device")
+for failure in "${failures[@]}"; do merge_args+=(--failed-step "$failure"); done
+# The merge writes the run's verdict ("gpu_run", "passed") into the file; it
+# exits 1 for a failed run, which the steps above already counted.
+python3 "$root/tests/gpu/merge_results.py" "${merge_args[@]}" \
   "$work/checks.jsonl" "$work/gpu_gemm.jsonl" "$work/gpu_jit.jsonl" "$work/gpu_bench.jsonl" \
-  "$work/torch_peer.jsonl" "$work/models.jsonl" ||
-  fail "merge_results.py"
+  "$work/torch_peer.jsonl" "$work/models.jsonl"
+merge_rc=$?
+if [[ $merge_rc -ne 0 && ${#failures[@]} -eq 0 ]]; then
+  fail "merge_results.py (exit $merge_rc: a record reports a failed check)"
+fi
 
 section "summary"
 echo "results: $out"
 echo "merged:  $merged"
 if [[ ${#failures[@]} -gt 0 ]]; then
-  printf 'run.sh: %d step(s) failed:\n' "${#failures[@]}"
+  printf 'run.sh: "passed": false: %d step(s) failed; not a result:\n' "${#failures[@]}"
   printf '  %s\n' "${failures[@]}"
   exit 1
 fi
-echo "run.sh: all checks passed"
+echo 'run.sh: "passed": true: all checks passed'
