@@ -5,7 +5,8 @@
 // the algorithm cache); D is checked against the host reference
 // (gemm_reference.h) within a bound that follows f32 accumulation, and its
 // red zones must stay untouched. One JSON line per case, then
-// "gpu_gemm: N passed, M failed". Exits 0 without a device (skipped).
+// "gpu_gemm: N passed, M failed". Exits 1 without a usable device: a run that
+// checked nothing must not read as a pass.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ using kiln_gpu::Memory;
 constexpr const char* kUsage =
     "usage: gpu_gemm [--device N] [--quick]\n"
     "  Runs gemm library calls through cuBLASLt on a CUDA device and checks them against the\n"
-    "  host reference. Exits non-zero on any failure; 0 (skipped) without a device.\n"
+    "  host reference. Exits non-zero on any failure, and 1 without a usable device.\n"
     "  --device N  the CUDA device (default 0)\n"
     "  --quick     skip the largest shape\n";
 
@@ -234,18 +235,19 @@ int run(int device, bool quick) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count <= device) {
-    std::printf("gpu_gemm: no CUDA device %d (%s); skipped\n", device,
-                status != cudaSuccess ? cudaGetErrorString(status) : "too few devices");
-    std::printf("{\"bench\":\"gpu_gemm\",\"skipped\":\"no CUDA device\"}\n");
-    return 0;
+    std::fprintf(stderr, "gpu_gemm: no CUDA device %d (%s); nothing was checked\n", device,
+                 status != cudaSuccess ? cudaGetErrorString(status) : "too few devices");
+    return 1;
   }
   const kiln_gpu::DeviceInfo info = kiln_gpu::describe_device(device);
   cudaDeviceProp prop{};
   kiln_gpu::check_cuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
   const std::string target = "cuda:sm_" + std::to_string(prop.major * 10 + prop.minor);
   if (!kiln::is_known_target_name(target)) {
-    std::printf("gpu_gemm: %s is not a Kiln target; skipped\n", target.c_str());
-    return 0;
+    std::fprintf(stderr,
+                 "gpu_gemm: cuda:%d is %s, which Kiln does not target; nothing was checked\n",
+                 device, target.c_str());
+    return 1;
   }
   std::unique_ptr<Memory> memory = Memory::cuda(device);
   int passed = 0;
