@@ -1,7 +1,10 @@
 // The generator end to end: traced graphs to a package that the runtime
 // opens and runs, checked against the interpreter on random inputs.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -266,14 +269,34 @@ TEST(Generator, SameInputsGiveTheSameBytesAndNoRebuild) {
   EXPECT_EQ(kiln_test::slurp(kiln::compiler::run_generator(other, graphs()).package), bytes);
 }
 
+// Every specialization's key in a package, "hi:lo", in manifest order.
+std::vector<std::string> specialization_keys(const fs::path& package) {
+  const kiln::PackageReader reader = kiln::PackageReader::open_file(package);
+  std::vector<std::string> keys;
+  for (const kiln::fb::GraphEntry* graph : *reader.manifest().graphs()) {
+    for (const kiln::fb::Specialization* spec : *graph->specializations()) {
+      keys.push_back(std::to_string(spec->key()->hi()) + ":" + std::to_string(spec->key()->lo()));
+    }
+  }
+  return keys;
+}
+
 TEST(Generator, TagChangesEveryKey) {
   auto a = options(kiln_test::fresh_dir("generator/tag_a"));
   auto b = options(kiln_test::fresh_dir("generator/tag_b"));
   b.tag = "canary";
-  EXPECT_NE(kiln_test::slurp(
-                kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package),
-            kiln_test::slurp(
-                kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package));
+  const std::vector<std::string> untagged = specialization_keys(
+      kiln::compiler::run_generator(a, {kiln::trace("pointwise", &pointwise)}).package);
+  const std::vector<std::string> tagged = specialization_keys(
+      kiln::compiler::run_generator(b, {kiln::trace("pointwise", &pointwise)}).package);
+  // One general specialization per target, under a key of its own each.
+  ASSERT_EQ(untagged.size(), 2u);
+  ASSERT_EQ(tagged.size(), untagged.size());
+  EXPECT_NE(untagged[0], untagged[1]);
+  for (const std::string& key : tagged) {
+    EXPECT_EQ(std::count(untagged.begin(), untagged.end(), key), 0)
+        << "key " << key << " is the same with and without the tag";
+  }
 }
 
 TEST(Generator, MissingCompilerIsAClearError) {
