@@ -1,7 +1,7 @@
 // A call's arguments on random data: inputs drawn for a graph with every
-// symbol set to n (or each to its own value), their reference outputs from
-// the interpreter, and output buffers filled with a marker byte, as
-// DLTensors ready for Graph::call.
+// symbol set to n (or each to its own value), or given ones, their reference
+// outputs from the interpreter, and output buffers filled with a marker
+// byte, as DLTensors ready for Graph::call.
 // Shared by the tests that run a package against the interpreter.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kiln/compiler/interpreter.h"
@@ -27,20 +28,12 @@ class RandomCall {
       const std::vector<int64_t> shape = kiln::ir::eval_shape(g.node(id).shape, values);
       inputs_.push_back(kiln::compiler::random_tensor(g.node(id).dtype, shape, rng));
     }
-    want_ = kiln::compiler::interpret(g, inputs_);
-    for (const auto& t : inputs_) in_bytes_.push_back(t.to_bytes());
-    for (const auto& t : want_) out_bytes_.emplace_back(t.to_bytes().size(), 0xAB);
-    for (size_t i = 0; i < inputs_.size(); ++i) {
-      views_.emplace_back(in_bytes_[i].data(), inputs_[i].dtype,
-                          std::span<const int64_t>(inputs_[i].shape));
-    }
-    for (size_t i = 0; i < want_.size(); ++i) {
-      views_.emplace_back(out_bytes_[i].data(), want_[i].dtype,
-                          std::span<const int64_t>(want_[i].shape));
-    }
-    for (size_t i = 0; i < views_.size(); ++i) {
-      (i < inputs_.size() ? inputs_dl_ : outputs_dl_).push_back(&views_[i].dl());
-    }
+    prepare(g);
+  }
+  // The given inputs, one per graph input in order.
+  RandomCall(const kiln::ir::Graph& g, std::vector<kiln::compiler::HostTensor> inputs)
+      : inputs_(std::move(inputs)) {
+    prepare(g);
   }
   // The DLTensors point into this object.
   RandomCall(const RandomCall&) = delete;
@@ -62,6 +55,24 @@ class RandomCall {
   }
 
  private:
+  // The interpreter's outputs for inputs_, and the buffers and views.
+  void prepare(const kiln::ir::Graph& g) {
+    want_ = kiln::compiler::interpret(g, inputs_);
+    for (const auto& t : inputs_) in_bytes_.push_back(t.to_bytes());
+    for (const auto& t : want_) out_bytes_.emplace_back(t.to_bytes().size(), 0xAB);
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      views_.emplace_back(in_bytes_[i].data(), inputs_[i].dtype,
+                          std::span<const int64_t>(inputs_[i].shape));
+    }
+    for (size_t i = 0; i < want_.size(); ++i) {
+      views_.emplace_back(out_bytes_[i].data(), want_[i].dtype,
+                          std::span<const int64_t>(want_[i].shape));
+    }
+    for (size_t i = 0; i < views_.size(); ++i) {
+      (i < inputs_.size() ? inputs_dl_ : outputs_dl_).push_back(&views_[i].dl());
+    }
+  }
+
   std::vector<kiln::compiler::HostTensor> inputs_, want_;
   std::vector<std::vector<uint8_t>> in_bytes_, out_bytes_;
   std::vector<kiln::TensorView> views_;
