@@ -665,12 +665,14 @@ TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
     as_written.add("padding", read_outcome(copy), at, bit);
   }
   // The manifest and each blob get flips of their own, whatever their size.
+  constexpr int kManifestFlips = 300, kFlipsPerBlob = 150;
   std::vector<size_t> targets;
-  for (int i = 0; i < 300; ++i) {
+  targets.reserve(kManifestFlips + kFlipsPerBlob * blobs.size());
+  for (int i = 0; i < kManifestFlips; ++i) {
     targets.push_back(manifest_begin + rng() % (manifest_end - manifest_begin));
   }
   for (const auto& [begin, end] : blobs) {
-    for (int i = 0; i < 150; ++i) targets.push_back(begin + rng() % (end - begin));
+    for (int i = 0; i < kFlipsPerBlob; ++i) targets.push_back(begin + rng() % (end - begin));
   }
   for (const size_t at : targets) {
     std::vector<uint8_t> copy = bytes;
