@@ -267,6 +267,27 @@ def table(rows):
     return "\n".join(lines)
 
 
+JIT_FIGURES = ("nvrtc_compile_ms", "first_call_ms", "disk_hit_ms", "jit_hit_ms")
+
+
+def jit_summary(records):
+    """gpu_jit's per-graph medians ("jit_cuda") summed up over the graphs:
+    for each figure the smallest, the median and the largest, and the graph
+    each extreme belongs to. None when gpu_jit did not run."""
+    graphs = [r for r in records if r.get("bench") == "jit_cuda"]
+    if not graphs:
+        return None
+    summary = {"bench": "jit_cuda_summary", "graphs": len(graphs)}
+    for figure in JIT_FIGURES:
+        measured = sorted((r[figure], r.get("graph")) for r in graphs if r.get(figure) is not None)
+        if not measured:
+            continue
+        summary[figure] = {"min": measured[0][0], "median": statistics.median(v for v, _ in measured),
+                           "max": measured[-1][0], "min_graph": measured[0][1],
+                           "max_graph": measured[-1][1]}
+    return summary
+
+
 def device_of(records):
     for bench in ("gpu_throughput", "gpu_copy", "torch_compile_throughput", "torch_copy"):
         for r in records:
@@ -437,6 +458,16 @@ def self_test():
     assert len(failures) == 5, failures
     assert run_failures(read_records(['{"bench":"gpu_check","passed":619,"failed":0,"exit":0}']),
                         []) == []
+    jit = jit_summary(read_records([
+        '{"bench":"jit_cuda","graph":"softmax","nvrtc_compile_ms":24.0,"disk_hit_ms":0.5}',
+        '{"bench":"jit_cuda","graph":"reduce_axes","nvrtc_compile_ms":412.0,"disk_hit_ms":2.26}',
+        '{"bench":"jit_cuda","graph":"gelu","nvrtc_compile_ms":12.0,"disk_hit_ms":0.3}',
+    ]))
+    assert jit["graphs"] == 3 and jit["nvrtc_compile_ms"] == {
+        "min": 12.0, "median": 24.0, "max": 412.0, "min_graph": "gelu",
+        "max_graph": "reduce_axes"}, jit
+    assert jit["disk_hit_ms"]["max"] == 2.26 and "first_call_ms" not in jit, jit
+    assert jit_summary([]) is None
     print(text)
     print(text_models)
     print("merge_results: self-test passed")
@@ -480,7 +511,14 @@ def main(argv):
         if models:
             print()
             print(model_table(models))
-        summary = rows + models + [{"bench": "gpu_run", "passed": True}]
+        jit = jit_summary(records)
+        if jit is not None:
+            print()
+            print(f"CUDA JIT over {jit['graphs']} graphs (gpu_jit medians per graph): "
+                  + "; ".join(f"{figure} {jit[figure]['min']}-{jit[figure]['max']} "
+                              f"(median {jit[figure]['median']:.4g}, max {jit[figure]['max_graph']})"
+                              for figure in JIT_FIGURES if figure in jit))
+        summary = rows + models + ([jit] if jit else []) + [{"bench": "gpu_run", "passed": True}]
     if args.out:
         with open(args.out, "w") as f:
             for line in merged_lines(records, summary, date, device, args.commit):
