@@ -78,9 +78,14 @@ class NoAllocation : public ::testing::Test {
     kiln_test::TestGraphOptions temp;
     temp.name = "scale_add_temp";
     temp.use_temp = true;
-    bytes_ = kiln_test::make_test_package({plain, temp});
-    package_ = std::make_unique<kiln::Package>(kiln::Package::open_memory(
-        kiln_test::as_bytes(bytes_), {.stance = kiln::Stance::fail_on_recompile}));
+    kiln_test::TestGraphOptions record;
+    record.name = "record_chunks";
+    record.record_chunks = true;
+    bytes_ = kiln_test::make_test_package({plain, temp, record});
+    // Four threads whatever the machine has, so large launches take the pool.
+    package_ = std::make_unique<kiln::Package>(
+        kiln::Package::open_memory(kiln_test::as_bytes(bytes_),
+                                   {.stance = kiln::Stance::fail_on_recompile, .num_threads = 4}));
   }
   std::vector<uint8_t> bytes_;
   std::unique_ptr<kiln::Package> package_;
@@ -122,6 +127,16 @@ TEST_F(NoAllocation, SelectionAndWholeCallsAfterWarmUp) {
       EXPECT_FLOAT_EQ(y[static_cast<size_t>(n * 64 - 1)], 2 * 1.5f + 0.25f);
     }
   }
+  // A launch of 4096 rows of 64 elements, as above, split into chunks run by
+  // several of the pool's threads: the pooled path was the one counted.
+  kiln::Graph& record = package_->graph("record_chunks");
+  kiln_test::ChunkRecorder recorder(4096);
+  recorder.call(record);  // warm-up
+  EXPECT_EQ(allocations_in([&] { recorder.call(record); }), 0u);
+  const kiln_test::Chunking c = recorder.chunking();
+  EXPECT_GE(c.chunks.size(), 2u);
+  EXPECT_GE(c.threads.size(), 2u);
+  EXPECT_EQ(c.rows_not_written_once, 0);
 }
 
 // A miss builds its message: allocating there is expected (and shows the

@@ -2,9 +2,7 @@
 // graph lookup; parallel launches over many chunks; temp buffers between two
 // launches; concurrent callers; counters; CPU target selection.
 #include <cstdio>
-#include <map>
 #include <random>
-#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -88,37 +86,6 @@ TEST(RuntimeCpu, GraphLookupErrorListsTheNames) {
   }
 }
 
-// How one launch of kiln_test_record_rows over `rows` rows was split: the
-// [begin, end) chunks it was called with, in order, and the threads that ran
-// them. Every row must have been written exactly once, by the chunk that
-// holds it.
-struct Chunking {
-  std::map<int64_t, int64_t> chunks;  // begin -> end
-  std::set<int32_t> threads;
-  int64_t rows_not_written_once = 0;
-  int64_t rows_outside_their_chunk = 0;
-};
-
-Chunking record_chunks(kiln::Graph& g, int64_t rows) {
-  static int32_t calls = 0;
-  std::vector<int32_t> meet(rows * 64, 0);  // x: the threads' meeting point
-  meet[0] = ++calls;
-  std::vector<float> w(64);
-  std::vector<int32_t> record(rows * 64, 0);  // y, as the kernel writes it
-  g.call({TensorView(meet.data(), DType::f32, {rows, 64}), TensorView(w.data(), DType::f32, {64})},
-         {TensorView(record.data(), DType::f32, {rows, 64})});
-  Chunking c;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t* row = &record[r * 64];
-    const int64_t begin = row[0], end = row[1];
-    c.rows_not_written_once += row[3] != 1;
-    c.rows_outside_their_chunk += r < begin || r >= end;
-    c.chunks[begin] = end;
-    c.threads.insert(row[2]);
-  }
-  return c;
-}
-
 TEST(RuntimeCpu, ParallelLaunchOverManyChunks) {
   kiln_test::TestGraphOptions record;
   record.name = "record_chunks";
@@ -143,7 +110,9 @@ TEST(RuntimeCpu, ParallelLaunchOverManyChunks) {
   // of one size but the last, more of them than the 4 threads the package
   // was opened with, and at least two of those threads ran some.
   for (int64_t rows : {20000, 20001}) {
-    const Chunking c = record_chunks(p.graph("record_chunks"), rows);
+    kiln_test::ChunkRecorder recorder(rows);
+    recorder.call(p.graph("record_chunks"));
+    const kiln_test::Chunking c = recorder.chunking();
     EXPECT_EQ(c.rows_not_written_once, 0) << rows;
     EXPECT_EQ(c.rows_outside_their_chunk, 0) << rows;
     EXPECT_GE(c.chunks.size(), 4u) << rows;

@@ -13,11 +13,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -25,6 +29,7 @@
 
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/package_writer.h"
+#include "kiln/runtime.h"
 
 namespace kiln_test {
 
@@ -342,5 +347,59 @@ inline std::vector<uint8_t> make_test_package(const std::vector<TestGraphOptions
 inline std::span<const std::byte> as_bytes(const std::vector<uint8_t>& v) {
   return std::as_bytes(std::span(v));
 }
+
+// How one launch of kiln_test_record_rows split its rows: the [begin, end)
+// chunks it was called with and the threads that ran them. Every row must
+// have been written exactly once, by the chunk that holds it.
+struct Chunking {
+  std::map<int64_t, int64_t> chunks;  // begin -> end
+  std::set<int32_t> threads;
+  int64_t rows_not_written_once = 0;
+  int64_t rows_outside_their_chunk = 0;
+};
+
+// Calls a `record_chunks` graph over `rows` rows and reads back its
+// Chunking. The buffers are made once: a call allocates nothing.
+class ChunkRecorder {
+ public:
+  explicit ChunkRecorder(int64_t rows)
+      : rows_(rows),
+        meet_(static_cast<size_t>(rows * kRowWidth)),
+        w_(kRowWidth),
+        record_(meet_.size()),
+        x_view_(meet_.data(), kiln::DType::f32, {rows, kRowWidth}),
+        w_view_(w_.data(), kiln::DType::f32, {kRowWidth}),
+        y_view_(record_.data(), kiln::DType::f32, {rows, kRowWidth}) {}
+
+  void call(kiln::Graph& g) {
+    static std::atomic<int32_t> calls{0};
+    std::fill(meet_.begin(), meet_.begin() + 3, 0);  // x: the threads' meeting point
+    meet_[0] = ++calls;
+    std::fill(record_.begin(), record_.end(), 0);  // y: the record
+    const DLTensor* in[] = {&x_view_.dl(), &w_view_.dl()};
+    const DLTensor* out[] = {&y_view_.dl()};
+    g.call(in, out);
+  }
+
+  Chunking chunking() const {
+    Chunking c;
+    for (int64_t r = 0; r < rows_; ++r) {
+      const int32_t* row = &record_[static_cast<size_t>(r * kRowWidth)];
+      const int64_t begin = row[0], end = row[1];
+      c.rows_not_written_once += row[3] != 1;
+      c.rows_outside_their_chunk += r < begin || r >= end;
+      c.chunks[begin] = end;
+      c.threads.insert(row[2]);
+    }
+    return c;
+  }
+
+ private:
+  int64_t rows_;
+  std::vector<int32_t> meet_;
+  std::vector<float> w_;
+  std::vector<int32_t> record_;
+  kiln::TensorView x_view_, w_view_, y_view_;
+};
 
 }  // namespace kiln_test
