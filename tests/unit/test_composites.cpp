@@ -182,10 +182,12 @@ double floor_for(DType t) {
   }
 }
 
-// A 16-bit result is the f32 value rounded once more: within one of its
-// ulps (either neighbour: the f32 value is not exact), 2 u relative.
+// A 16-bit result is the f32 value rounded once more, to nearest: half an
+// ulp, at most u |value| (2^-11 for f16, 2^-8 for bf16), beyond the f32
+// value's own error, which the other terms bound (so where that value is
+// near a midpoint, the far neighbour is still within the sum).
 double io_rounding(DType t, double value) {
-  return is_16bit(t) ? 2 * unit_roundoff(t) * std::abs(value) : 0;
+  return is_16bit(t) ? unit_roundoff(t) * std::abs(value) : 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -204,15 +206,16 @@ struct Expected {
 
 // What a row holds; each composite runs every kind it lists at every width.
 enum class Kind {
-  random,       // uniform in [-4, 4]
-  near_80,      // +-80 plus noise: exp(80) is near f32's top
-  overflow,     // [80, 95]: exp overflows f32 unless the max is subtracted
-  underflow,    // [-110, -95]: every exp underflows f32 unless it is
-  huge,         // +-1e4 plus noise: overflows f64 too
-  equal,        // one value repeated (full significand): uniform softmax, zero variance
-  dominant,     // one logit 40 above the rest: log S = log1p(tiny)
-  offset,       // 1e4 + [-1, 1]: the mean is 1e4 times the spread
-  small_spread  // 0.5 + [-1e-3, 1e-3]: the variance is below layernorm's eps
+  random,        // uniform in [-4, 4]
+  near_80,       // +-80 plus noise: exp(80) is near f32's top
+  overflow,      // [80, 95]: exp overflows f32 unless the max is subtracted
+  underflow,     // [-110, -95]: every exp underflows f32 unless it is
+  huge,          // +-1e4 plus noise: overflows f64 too
+  equal,         // one value repeated (full significand): uniform softmax, zero variance
+  dominant,      // one logit 40 above the rest: log S = log1p(tiny)
+  offset,        // 1e4 + [-1, 1]: the mean is 1e4 times the spread
+  small_spread,  // 0.5 + [-1e-3, 1e-3]: the variance is below layernorm's eps
+  tiny           // [-1e-3, 1e-3]: the mean square is below rmsnorm's eps
 };
 
 const char* kind_name(Kind k) {
@@ -235,6 +238,8 @@ const char* kind_name(Kind k) {
       return "offset";
     case Kind::small_spread:
       return "small_spread";
+    case Kind::tiny:
+      return "tiny";
   }
   return "?";
 }
@@ -271,6 +276,9 @@ std::vector<double> make_row(Kind k, int64_t c, std::mt19937_64& rng) {
       case Kind::small_spread:
         v = 0.5 + 1e-3 * unit(rng);
         break;
+      case Kind::tiny:
+        v = 1e-3 * unit(rng);
+        break;
     }
   }
   if (k == Kind::dominant) row[std::uniform_int_distribution<size_t>(0, row.size() - 1)(rng)] = 40;
@@ -281,7 +289,7 @@ const std::vector<Kind> kLogitKinds = {Kind::random, Kind::near_80, Kind::overfl
                                        Kind::huge,   Kind::equal,   Kind::dominant};
 const std::vector<Kind> kNormKinds = {Kind::random, Kind::offset, Kind::equal, Kind::small_spread,
                                       Kind::huge};
-const std::vector<Kind> kRmsKinds = {Kind::random, Kind::small_spread, Kind::huge, Kind::equal};
+const std::vector<Kind> kRmsKinds = {Kind::random, Kind::tiny, Kind::huge, Kind::equal};
 
 // Rows of the given kinds (each rounded to `dtype`, the values the kernels
 // read), as an [rows, c] tensor.
