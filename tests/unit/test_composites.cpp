@@ -9,6 +9,10 @@
 // through the runtime. Each output element must be within a bound that
 // follows from the formula in the compute dtype's unit roundoff
 // (docs/testing.md, "Composites against formulas").
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -19,6 +23,7 @@
 #include <random>
 #include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -493,6 +498,25 @@ struct Built {
   kiln::Package package;
 };
 
+// An exclusive flock on a file, held for the object's life.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path)
+      : fd_(::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path.string());
+    if (::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("cannot lock " + path.string());
+    }
+  }
+  ~FileLock() { ::close(fd_); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 // The best CPU level of this host (the target a deployment runs): one
 // target, so clang++ runs once per kernel.
 std::string host_target() {
@@ -525,6 +549,11 @@ Built build() {
   o.ninja = KILN_TEST_NINJA;
   kiln::OpenOptions open;
   open.stance = kiln::Stance::fail_on_recompile;
+  // ctest runs each test in a process of its own, several at once: one
+  // builds while the others wait here, then find every kernel up to date and
+  // the package unchanged (the generator leaves an unchanged file alone).
+  fs::create_directories(dir);
+  const FileLock lock(dir / "build.lock");
   Built b{{}, kiln::Package::open(kiln::compiler::run_generator(o, traced).package, open)};
   for (const auto& g : traced) b.graphs.emplace(g.name, g);
   return b;
