@@ -19,7 +19,10 @@ inputs of the last timed call and its output (tests/gpu/output_dump.h:
 
 Kiln's output passes when its error is at most TOLERANCE_FACTOR times
 eager's, and never needs to be better than one unit in the last place of
-its dtype (FLOOR): as accurate as PyTorch on the same math. A dropped bias,
+its dtype (FLOOR): as accurate as PyTorch on the same math. Where Kiln
+documents a looser accuracy for a function by design (the f32 gelu's
+rational erf is within 1e-6 absolute, docs/codegen.md), the caller passes
+that absolute bound and the tolerance admits it, and no more. A dropped bias,
 a wrong eps, a reduction in the wrong precision or a wrong row are errors
 orders of magnitude beyond that. torch.compile's output is held to the same
 bound; a row where either fails is printed as failed and merge_results.py
@@ -78,9 +81,11 @@ def relative_error(y, ref):
     return err.nan_to_num(nan=math.inf).max().item()
 
 
-def check_row(row, fn, compiled, directory, device):
+def check_row(row, fn, compiled, directory, device, documented_abs_error=0.0):
     """One "output_check" record for a dumped row: Kiln's and torch.compile's
-    errors against the float64 reference, eager's, the tolerance, the verdicts."""
+    errors against the float64 reference, eager's, the tolerance, the verdicts.
+    `documented_abs_error`: an absolute error bound Kiln documents for this
+    function (0: none), admitted as documented_abs_error / rms(ref)."""
     inputs = [load_tensor(directory, spec, device) for spec in row["inputs"]]
     names = [spec["name"] for spec in row["inputs"]]
     kiln_out = load_tensor(directory, row["output"], device)
@@ -96,7 +101,11 @@ def check_row(row, fn, compiled, directory, device):
         raise ValueError(f"Kiln's output is {kiln_out.dtype}, PyTorch's {eager.dtype}")
     errors = {"kiln": relative_error(kiln_out, ref), "torch_compile": relative_error(peer, ref),
               "eager": relative_error(eager, ref)}
-    tolerance = max(TOLERANCE_FACTOR * errors["eager"], FLOOR.get(dtype, 0.0))
+    documented = documented_abs_error / ref.pow(2).mean().sqrt().item()
+    tolerance = max(TOLERANCE_FACTOR * errors["eager"], FLOOR.get(dtype, 0.0), documented)
+    rule = f"max({TOLERANCE_FACTOR:g} x eager_error, {FLOOR.get(dtype, 0.0):.3g}"
+    if documented_abs_error:
+        rule += f", documented {documented_abs_error:g} absolute / rms(ref)"
     record = {"bench": "output_check", "suite": row["suite"]}
     for key in ("graph", "dtype", "model", "specialization"):
         if key in row:
@@ -104,7 +113,7 @@ def check_row(row, fn, compiled, directory, device):
     record.update(inputs=names, metric=METRIC,
                   kiln_error=errors["kiln"], torch_compile_error=errors["torch_compile"],
                   eager_error=errors["eager"], tolerance=tolerance,
-                  tolerance_rule=f"max({TOLERANCE_FACTOR:g} x eager_error, {FLOOR.get(dtype, 0.0):.3g})",
+                  tolerance_rule=rule + ")",
                   kiln_passed=errors["kiln"] <= tolerance,
                   torch_compile_passed=errors["torch_compile"] <= tolerance)
     record["passed"] = record["kiln_passed"] and record["torch_compile_passed"]

@@ -78,6 +78,12 @@ FUNCTIONS = [
     ("rmsnorm", rmsnorm, ("x", "a")),
 ]
 
+# Absolute error bounds Kiln documents by design, by (graph, dtype): the f32
+# gelu is a rational erf with no exp, within 1e-6 absolute (its tail below
+# -5.42 is returned within 1e-6 of 0: docs/codegen.md), where PyTorch's erff
+# is within 2 ulp. The output check admits that bound and no more.
+DOCUMENTED_ABS_ERROR = {("gelu_affine", "f32"): 1e-6}
+
 
 def median_ms_per_call(fn, stream, calls=CALLS_PER_REPEAT):
     """Events around `calls` back-to-back calls, REPEATS times."""
@@ -233,7 +239,8 @@ def check_dumped_row(dumped, directory, name, dtype_name, fn, compiled, device):
     if compiled is None:
         return output_check.error_record("throughput", key, "torch.compile errored")
     try:
-        return output_check.check_row(row, fn, compiled, directory, device)
+        return output_check.check_row(row, fn, compiled, directory, device,
+                                      DOCUMENTED_ABS_ERROR.get((name, dtype_name), 0.0))
     except Exception as e:  # a row that cannot be checked fails, and the others go on
         return output_check.error_record("throughput", key,
                                          f"{type(e).__name__}: {e}".splitlines()[0])
