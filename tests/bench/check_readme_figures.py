@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Checks that every figure in the README's measurement tables comes from the
-results file the table cites.
+"""Checks that every figure in the README's (and docs') measurement tables
+comes from the results file the table cites.
 
-A measurement table (one under the "Benchmarks" heading, or whose header
+A measurement table (one under a "Benchmarks" or "Measured" heading, or whose header
 names a unit or a peer: ms, µs, GB/s, TFLOP/s, bytes, %, Kiln, torch) must be
 preceded, after the previous table or heading, by a comment naming its
 sources:
@@ -19,7 +19,9 @@ README shows, possibly as a percentage (x 100) or in ms/µs/s (x 1000 or
 "target", "quoted" or "peer" (figures quoted from ANCHORS.md, never measured
 by Kiln's scripts) are not checked.
 
-Usage: check_readme_figures.py [README.md]   (from the repository root)
+Usage: check_readme_figures.py [--root DIR] [FILE.md ...]
+         DIR: the repository root, which the cited paths are relative to
+         (default: the current directory); FILE.md default: DIR/README.md
        check_readme_figures.py --self-test
 """
 
@@ -29,6 +31,7 @@ import re
 import sys
 
 MARKER = re.compile(r"<!--\s*figures:\s*(.*?)\s*-->")
+MEASUREMENT_HEADING = re.compile(r"benchmark|measured", re.IGNORECASE)
 MEASUREMENT_HEADER = re.compile(r"\b(ms|µs|us|GB/s|TFLOP/s|bytes|Kiln|torch)\b|%")
 UNCHECKED_COLUMN = re.compile(r"target|quoted|peer", re.IGNORECASE)
 # A number as the README prints one: "1,234", "0.2432", "99.4" (of "99.4%");
@@ -113,15 +116,15 @@ def matches(token, values):
     return False
 
 
-def check(readme_lines, root):
-    """Every problem found, as "README.md:LINE: what"."""
+def check(readme_lines, root, name="README.md"):
+    """Every problem found, as "NAME:LINE: what"."""
     problems = []
     for start, header, rows, cited, heading in tables(readme_lines):
-        measured = "benchmark" in heading.lower() or any(MEASUREMENT_HEADER.search(h)
-                                                         for h in header)
+        measured = bool(MEASUREMENT_HEADING.search(heading)) or any(
+            MEASUREMENT_HEADER.search(h) for h in header)
         if not measured:
             continue
-        where = f"README.md:{start + 1}"
+        where = f"{name}:{start + 1}"
         if not cited:
             problems.append(f"{where}: a measurement table cites no results file "
                             "(<!-- figures: tests/bench/results/FILE.jsonl --> before it)")
@@ -140,7 +143,7 @@ def check(readme_lines, root):
                     continue
                 for token in numbers(row[c]):
                     if not matches(token, values):
-                        problems.append(f"README.md:{start + 3 + r}: '{token}' ({header[c]}, "
+                        problems.append(f"{name}:{start + 3 + r}: '{token}' ({header[c]}, "
                                         f"row '{row[0]}') is in no record of "
                                         f"{', '.join(cited)}")
     return problems
@@ -213,18 +216,23 @@ def self_test():
 def main(argv):
     if argv == ["--self-test"]:
         return self_test()
-    path = argv[0] if argv else "README.md"
-    root = os.path.dirname(os.path.abspath(path))
-    with open(path) as f:
-        lines = f.read().splitlines()
-    problems = check(lines, root)
+    root = "."
+    if len(argv) >= 2 and argv[0] == "--root":
+        root, argv = argv[1], argv[2:]
+    paths = argv or [os.path.join(root, "README.md")]
+    problems, cited_tables = [], 0
+    for path in paths:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        problems += check(lines, root, os.path.relpath(path, root))
+        cited_tables += sum(1 for t in tables(lines) if t[3])
     for p in problems:
         print(p)
-    measured = sum(1 for t in tables(lines) if t[3])
     if problems:
         print(f"check_readme_figures: {len(problems)} problem(s)")
         return 1
-    print(f"check_readme_figures: every figure of {measured} cited table(s) is in its results file")
+    print(f"check_readme_figures: every figure of {cited_tables} cited table(s) in "
+          f"{len(paths)} file(s) is in its results file")
     return 0
 
 
