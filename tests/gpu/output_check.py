@@ -120,10 +120,35 @@ def check_row(row, fn, compiled, directory, device, documented_abs_error=0.0):
     return record
 
 
-def error_record(suite, key_fields, message):
+def error_record(key, message):
     """A row that could not be checked is a failed check, never a silent pass."""
-    return {"bench": "output_check", "suite": suite, **key_fields, "passed": False,
+    fields = ({"graph": key[1], "dtype": key[2]} if key[0] == "throughput" else {"model": key[1]})
+    return {"bench": "output_check", "suite": key[0], **fields, "passed": False,
             "kiln_passed": False, "torch_compile_passed": False, "error": message}
+
+
+def check_dumped(dumped, directory, key, fn, compiled, device, documented_abs_error=0.0):
+    """The output_check record of the dumped row `key` (read_manifest's keys):
+    check_row's, or a failed one when the row is missing, torch.compile
+    errored (`compiled` is None) or the check itself raises."""
+    row = dumped.get(key)
+    if row is None:
+        return error_record(key, "Kiln's tool dumped no such row")
+    if compiled is None:
+        return error_record(key, "torch.compile errored")
+    try:
+        return check_row(row, fn, compiled, directory, device, documented_abs_error)
+    except Exception as e:  # a row that cannot be checked fails, and the others go on
+        return error_record(key, f"{type(e).__name__}: {e}".splitlines()[0])
+
+
+def print_table(checks, dump_option):
+    """The check table a peer script prints after its own."""
+    print(f"\nKiln's timed outputs ({dump_option}) checked, {TOLERANCE_FACTOR:g} x eager's error "
+          "allowed")
+    print(table_header())
+    for c in checks:
+        print(describe(c))
 
 
 def describe(record):

@@ -106,8 +106,8 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
             if dumped is not None:
-                check = check_dumped_model(dumped, args.check, name, fn,
-                                           compiled if "error" not in row else None, device)
+                check = output_check.check_dumped(dumped, args.check, ("model", name), fn,
+                                                  compiled if "error" not in row else None, device)
                 check.update(meta)
                 checks.append(check)
                 print(json.dumps(check), flush=True)
@@ -121,26 +121,8 @@ def main():
         else:
             print(f"{r['model']:<22} {r['median_ms']:>10.4f} {r['tflop_per_s']:>10.1f}")
     if dumped is not None:
-        print(f"\nKiln's timed outputs (gpu_models --dump) checked, "
-              f"{output_check.TOLERANCE_FACTOR:g} x eager's error allowed")
-        print(output_check.table_header())
-        for c in checks:
-            print(output_check.describe(c))
+        output_check.print_table(checks, "gpu_models --dump")
     return status
-
-
-def check_dumped_model(dumped, directory, name, fn, compiled, device):
-    """The output_check record of one model (a failed one when it cannot be checked)."""
-    row = dumped.get(("model", name))
-    if row is None:
-        return output_check.error_record("model", {"model": name}, "gpu_models dumped no such model")
-    if compiled is None:
-        return output_check.error_record("model", {"model": name}, "torch.compile errored")
-    try:
-        return output_check.check_row(row, fn, compiled, directory, device)
-    except Exception as e:  # a model that cannot be checked fails, and the others go on
-        return output_check.error_record("model", {"model": name},
-                                         f"{type(e).__name__}: {e}".splitlines()[0])
 
 
 if __name__ == "__main__":

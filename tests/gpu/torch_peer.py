@@ -203,8 +203,10 @@ def main():
                 results.append(row)
                 print(json.dumps(row), flush=True)
                 if dumped is not None:
-                    check = check_dumped_row(dumped, args.check, name, dtype_name, fn,
-                                             compiled if "error" not in row else None, device)
+                    check = output_check.check_dumped(
+                        dumped, args.check, ("throughput", name, dtype_name), fn,
+                        compiled if "error" not in row else None, device,
+                        DOCUMENTED_ABS_ERROR.get((name, dtype_name), 0.0))
                     check.update(meta)
                     checks.append(check)
                     print(json.dumps(check), flush=True)
@@ -222,28 +224,8 @@ def main():
             print(f"{r['graph']:<12} {r['dtype']:<5} {r['median_ms']:>10.4f} "
                   f"{r['gb_per_s']:>10.1f} {100 * r['fraction_of_copy']:>9.1f}%")
     if dumped is not None:
-        print(f"\nKiln's timed outputs (gpu_bench --dump) checked, {output_check.TOLERANCE_FACTOR:g}"
-              " x eager's error allowed")
-        print(output_check.table_header())
-        for c in checks:
-            print(output_check.describe(c))
+        output_check.print_table(checks, "gpu_bench --dump")
     return status
-
-
-def check_dumped_row(dumped, directory, name, dtype_name, fn, compiled, device):
-    """The output_check record of one row (a failed one when it cannot be checked)."""
-    key = {"graph": name, "dtype": dtype_name}
-    row = dumped.get(("throughput", name, dtype_name))
-    if row is None:
-        return output_check.error_record("throughput", key, "gpu_bench dumped no such row")
-    if compiled is None:
-        return output_check.error_record("throughput", key, "torch.compile errored")
-    try:
-        return output_check.check_row(row, fn, compiled, directory, device,
-                                      DOCUMENTED_ABS_ERROR.get((name, dtype_name), 0.0))
-    except Exception as e:  # a row that cannot be checked fails, and the others go on
-        return output_check.error_record("throughput", key,
-                                         f"{type(e).__name__}: {e}".splitlines()[0])
 
 
 if __name__ == "__main__":
