@@ -35,12 +35,15 @@
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
 #include "test_support/random_call.h"
+#include "test_support/unit_roundoff.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using kiln::DType;
 using kiln::compiler::HostTensor;
+using kiln_test::is_16bit;
+using kiln_test::unit_roundoff;
 
 // The defaults kiln/graph.h declares; the references use them as written
 // there, so a changed default fails here rather than passing silently.
@@ -140,21 +143,6 @@ Real gelu_reference(Real x) {
 // which compute in f32; 2^-53 for f64), times the quantity whose rounding
 // contributes it.
 
-double unit_roundoff(DType t) {
-  switch (t) {
-    case DType::f64:
-      return 0x1p-53;
-    case DType::f32:
-      return 0x1p-24;
-    case DType::f16:
-      return 0x1p-11;
-    case DType::bf16:
-      return 0x1p-8;
-    default:
-      return 0;
-  }
-}
-bool is_16bit(DType t) { return t == DType::f16 || t == DType::bf16; }
 double compute_roundoff(DType t) { return unit_roundoff(t == DType::f64 ? t : DType::f32); }
 
 // Library exp and log: within 4 ulps (glibc's vector expf/logf; scalar

@@ -20,6 +20,7 @@
 
 #include "kiln/compiler/interpreter.h"
 #include "kiln/graph.h"
+#include "unit_roundoff.h"
 
 namespace kiln_test {
 namespace {
@@ -31,23 +32,6 @@ using kiln::ir::Shape;
 
 bool is_float(DType t) { return kiln::dtype_is_float(t); }
 bool is_int(DType t) { return t == DType::i32 || t == DType::i64; }
-bool is_16bit(DType t) { return t == DType::f16 || t == DType::bf16; }
-
-// Unit roundoff (half an ulp at 1) of a float dtype.
-double unit(DType t) {
-  switch (t) {
-    case DType::f64:
-      return 0x1p-53;
-    case DType::f32:
-      return 0x1p-24;
-    case DType::f16:
-      return 0x1p-11;
-    case DType::bf16:
-      return 0x1p-8;
-    default:
-      return 0;
-  }
-}
 
 // The smallest subnormal of a float dtype: below the smallest normal a
 // rounding errs by up to half of it, whatever the value's magnitude.
@@ -79,9 +63,9 @@ DType compute_type(DType t) { return is_16bit(t) ? DType::f32 : t; }
 // however close their arguments (together one ulp, 2 u(t) |v|), so every
 // inexact op costs at least 2 u(t) (f64: kernel + interp units).
 double rounding_rel(DType t, double kernel, double interp) {
-  double r = kernel * unit(compute_type(t)) + interp * unit(DType::f64);
-  if (t != DType::f64) r += unit(t);  // the interpreter's rounding to t
-  if (is_16bit(t)) r += unit(t);      // the kernel's, from f32
+  double r = kernel * unit_roundoff(compute_type(t)) + interp * unit_roundoff(DType::f64);
+  if (t != DType::f64) r += unit_roundoff(t);  // the interpreter's rounding to t
+  if (is_16bit(t)) r += unit_roundoff(t);      // the kernel's, from f32
   return r;
 }
 
@@ -522,7 +506,8 @@ class Builder {
   // argument's and 1 + erf's roundings (absolute, times |x| / 2), then two
   // products.
   double gelu_abs(DType t, double hi) const {
-    if (t == DType::f64) return 0.5 * hi * (libm_units() + kInterpLibm + 6) * unit(DType::f64);
+    if (t == DType::f64)
+      return 0.5 * hi * (libm_units() + kInterpLibm + 6) * unit_roundoff(DType::f64);
     return 2e-6;
   }
   double gelu_units(DType t) const { return t == DType::f64 ? 2 : libm_units(); }
@@ -875,7 +860,7 @@ bool cast_op(Builder& b) {
       m.ea = m.er = 0;
     }
     if (!m.exact && is_float(from)) {
-      if (unit(to) > unit(from)) {
+      if (unit_roundoff(to) > unit_roundoff(from)) {
         m.er += rounding_rel(to, from != DType::f64 ? 0 : is_16bit(to) ? 2 : 1, 0);
       }
       if (x.m.f32_gelu && is_16bit(to) && b.options().device_math) {
@@ -991,7 +976,8 @@ bool reduction(Builder& b, kiln::ir::Op op) {
   // CPU's standalone reductions in double), in any order (sequence, lanes,
   // a tree of warps); the interpreter in double, rounded once.
   const DType acc = compute_type(t);
-  const double accumulate = unit(acc) + unit(DType::f64);  // per partial sum, both sides
+  const double accumulate =
+      unit_roundoff(acc) + unit_roundoff(DType::f64);  // per partial sum, both sides
   switch (op) {
     case kiln::ir::Op::reduce_sum:
     case kiln::ir::Op::reduce_mean:
@@ -1154,7 +1140,8 @@ bool matmul_op(Builder& b) {
   const Meta ym = yv ? yv->m : Builder::input_meta(t);
   // x is tamed first where the sum of K products would pass the dtype's
   // magnitude, or its rounding (below) half the atol.
-  const double per_step = (is_16bit(t) ? 2 : 1) * unit(DType::f32) + unit(DType::f64);
+  const double per_step =
+      (is_16bit(t) ? 2 : 1) * unit_roundoff(DType::f32) + unit_roundoff(DType::f64);
   const double steps = partial_sums(kmax) + 1 + kmax;
   const double cap =
       std::min(max_magnitude(t) / (kmax * ym.hi),
@@ -1214,7 +1201,7 @@ struct CompositeUnits {
 CompositeUnits composite_units(const Builder& b, DType io) {
   CompositeUnits c;
   c.f64 = io == DType::f64;
-  c.u = unit(compute_type(io));
+  c.u = unit_roundoff(compute_type(io));
   c.op = 2;
   c.div = b.div_units(io) + 1;
   c.libm = b.libm_units() + (c.f64 ? Builder::kInterpLibm : 1);
@@ -1227,7 +1214,7 @@ CompositeUnits composite_units(const Builder& b, DType io) {
 // 16 bits that may land on neighbours).
 bool composite_fits(const Builder& b, Meta& m, DType io) {
   if (is_16bit(io)) {
-    m.er += 2 * unit(io);
+    m.er += 2 * unit_roundoff(io);
     m.ea += rounding_abs(io, 0);
   } else {
     m.ea += rounding_abs(io, 1);
@@ -1314,7 +1301,7 @@ std::optional<Val> norm_param(Builder& b, const Val& x, bool same_dtype) {
 // f64 to f32: one rounding on either side, or a neighbour).
 Meta cast_to(const Meta& w, DType from, DType ct) {
   Meta m = w;
-  if (from == DType::f64 && ct == DType::f32 && !w.exact) m.er += 2 * unit(DType::f32);
+  if (from == DType::f64 && ct == DType::f32 && !w.exact) m.er += 2 * unit_roundoff(DType::f32);
   return m;
 }
 
@@ -1391,7 +1378,7 @@ bool rmsnorm_op(Builder& b) {
   const double y_hi = std::min(std::sqrt(c), x.m.hi * amp);
   const double y_ea = A * amp;
   double y_er = r_rel + k.op * k.u;
-  if (is_16bit(io)) y_er += 2 * unit(io);  // cast(x r, io)
+  if (is_16bit(io)) y_er += 2 * unit_roundoff(io);  // cast(x r, io)
   const Meta& wm = w->m;
   Meta m;
   m.hi = y_hi * wm.hi;
@@ -2291,7 +2278,7 @@ std::string value(double v, kiln::DType t) {
 
 double allowed_error(const ErrorBound& bound, kiln::DType t, double want) {
   if (bound.exact || !is_float(t)) return 0;
-  const double floor = 2 * unit(t) * std::fabs(want) + tiny(t);
+  const double floor = 2 * unit_roundoff(t) * std::fabs(want) + tiny(t);
   return std::max(bound.abs + bound.rel * std::fabs(want), floor);
 }
 
@@ -2343,7 +2330,7 @@ std::string compare_outputs(const kiln::ir::Graph& g, const std::vector<ErrorBou
     } else {
       bound_text = "vs bound " + number(allowed_error(eb, w.dtype, b)) + " (abs " + number(eb.abs) +
                    " + rel " + number(eb.rel) + " * |want|, floor " +
-                   number(2 * unit(w.dtype) * std::fabs(b) + tiny(w.dtype)) + ")";
+                   number(2 * unit_roundoff(w.dtype) * std::fabs(b) + tiny(w.dtype)) + ")";
     }
     out.append("output ").append(name).append(" (").append(kiln::dtype_name(w.dtype));
     out.append(", shape ").append(shape_string(w.shape)).append("): ");
