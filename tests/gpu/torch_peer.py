@@ -79,10 +79,11 @@ FUNCTIONS = [
 ]
 
 # Absolute error bounds Kiln documents by design, by (graph, dtype): the f32
-# gelu is a rational erf with no exp, within 1e-6 absolute (its tail below
-# -5.42 is returned within 1e-6 of 0: docs/codegen.md), where PyTorch's erff
-# is within 2 ulp. The output check admits that bound and no more.
-DOCUMENTED_ABS_ERROR = {("gelu_affine", "f32"): 1e-6}
+# gelu is a rational erf with no exp, within 2e-6 absolute of the exact gelu
+# when evaluated in f32 (docs/codegen.md; test_codegen_cpu's GeluDenseSweep
+# asserts it), where PyTorch's erff is within 2 ulp. The output check admits
+# that bound and no more.
+DOCUMENTED_ABS_ERROR = {("gelu_affine", "f32"): 2e-6}
 
 
 def median_ms_per_call(fn, stream, calls=CALLS_PER_REPEAT):

@@ -814,7 +814,22 @@ TEST(CodegenCpu, GeluDenseSweep) {
           << "worst error/tolerance " << worst;
       std::printf("[gelu_sweep] %s %s: %zu values, worst error/tolerance %.3g\n", arch.c_str(),
                   std::string(kiln::dtype_name(x.dtype)).c_str(), sweep.size(), worst);
-      if (x.dtype == DType::f32) EXPECT_LT(worst, 0.25);
+      if (x.dtype == DType::f32) {
+        EXPECT_LT(worst, 0.25);
+        // The f32 gelu's documented accuracy (docs/codegen.md), which the GPU
+        // output check (tests/gpu/torch_peer.py) and the differential
+        // generator both allow: within 2e-6 absolute of the interpreter for
+        // finite |x| <= 64.
+        double worst_abs = 0;
+        for (size_t k = 0; k < sweep.size(); ++k) {
+          if (std::isfinite(want[0].values[k]) && std::fabs(x.values[k]) <= 64) {
+            worst_abs = std::max(worst_abs, std::fabs(got[0].values[k] - want[0].values[k]));
+          }
+        }
+        EXPECT_LE(worst_abs, 2e-6);
+        std::printf("[gelu_sweep] %s f32: worst absolute error %.3g for |x| <= 64\n", arch.c_str(),
+                    worst_abs);
+      }
       // inf stays inf; -inf gives nan, as 0.5 x (1 + erf(x / sqrt(2))) does.
       const size_t n = sweep.size();
       EXPECT_EQ(got[0].values[n - 3], INFINITY);
