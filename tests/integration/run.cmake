@@ -1,9 +1,15 @@
 # Driven by the ctest integration.install_and_consume (see CMakeLists.txt):
 #   1. cmake --install KILN_BUILD_DIR --prefix WORK_DIR/prefix
 #   2. check the installed CMake files name no path of the source or build tree
-#   3. configure CONSUMER_SOURCE_DIR with CMAKE_PREFIX_PATH=WORK_DIR/prefix, build it
-#   4. run its app, which checks its results numerically and prints "ok", while
-#      recording a profile (KILN_PROFILE_OUT)
+#   3. configure CONSUMER_SOURCE_DIR (the README's consumer project, kept equal
+#      to the README by the readme_consumer ctest) with
+#      CMAKE_PREFIX_PATH=WORK_DIR/prefix, build it, check it found Kiln under
+#      the prefix, run my_app and compare what it prints with
+#      CONSUMER_OUTPUT_FILE (the README's output, checked equal too)
+#   Then PROFILE_CONSUMER_SOURCE_DIR, which tests what the README project does
+#   not use:
+#   4. configure and build it; run its app, which checks its results
+#      numerically and prints "ok", while recording a profile (KILN_PROFILE_OUT)
 #   5. rebuild with PROFILE set to that profile and run the app again: the sizes
 #      it called now run static specializations
 #   6. record again: the changed profile reruns the generator, once
@@ -12,7 +18,8 @@
 # Any failure stops with a non-zero exit.
 cmake_minimum_required(VERSION 3.25)
 
-foreach(var IN ITEMS KILN_BUILD_DIR KILN_SOURCE_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR)
+foreach(var IN ITEMS KILN_BUILD_DIR KILN_SOURCE_DIR CONSUMER_SOURCE_DIR CONSUMER_OUTPUT_FILE
+                    PROFILE_CONSUMER_SOURCE_DIR WORK_DIR GENERATOR)
   if(NOT ${var})
     message(FATAL_ERROR "run.cmake: -D${var}=... is required")
   endif()
@@ -22,6 +29,7 @@ if(NOT KILN_CONFIG)
 endif()
 
 set(prefix "${WORK_DIR}/prefix")
+set(readme_build "${WORK_DIR}/readme-consumer-build")
 set(consumer_build "${WORK_DIR}/consumer-build")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -71,11 +79,10 @@ foreach(f IN LISTS cmake_files)
   endforeach()
 endforeach()
 
-# 3. configure and build the consumer against the prefix only
-set(configure_args
-  -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
+# The consumers build against the prefix only, with this build's compilers and flags.
+set(common_args
+  -G "${GENERATOR}"
   "-DCMAKE_PREFIX_PATH=${prefix}"
-  "-DKILN_EXPECTED_PREFIX=${prefix}"
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
   -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
   "-DCMAKE_BUILD_TYPE=${KILN_CONFIG}")
@@ -87,18 +94,52 @@ foreach(pair IN ITEMS MAKE_PROGRAM:CMAKE_MAKE_PROGRAM C_COMPILER:CMAKE_C_COMPILE
   list(GET pair 0 from)
   list(GET pair 1 to)
   if(NOT "${${from}}" STREQUAL "")
-    list(APPEND configure_args "-D${to}=${${from}}")
+    list(APPEND common_args "-D${to}=${${from}}")
   endif()
 endforeach()
+
+# Single-config generators put an executable at the top of the build dir.
+function(find_executable out_var build_dir name)
+  set(path "${build_dir}/${name}")
+  if(NOT EXISTS "${path}")
+    set(path "${build_dir}/${KILN_CONFIG}/${name}")
+  endif()
+  set(${out_var} "${path}" PARENT_SCOPE)
+endfunction()
+
+# 3. the README's consumer, as the README builds it
+run_step("configure the README consumer" "${CMAKE_COMMAND}"
+         -S "${CONSUMER_SOURCE_DIR}" -B "${readme_build}" ${common_args})
+file(STRINGS "${readme_build}/CMakeCache.txt" kiln_dir_line REGEX "^Kiln_DIR:")
+string(REGEX REPLACE "^Kiln_DIR:[A-Z]+=" "" kiln_dir "${kiln_dir_line}")
+cmake_path(IS_PREFIX prefix "${kiln_dir}" NORMALIZE kiln_dir_in_prefix)
+if(NOT kiln_dir_in_prefix)
+  message(FATAL_ERROR "integration: the README consumer found Kiln at '${kiln_dir}', "
+          "not under ${prefix}")
+endif()
+run_step("build the README consumer" "${CMAKE_COMMAND}" --build "${readme_build}"
+         --config "${KILN_CONFIG}" --parallel 2)
+find_executable(my_app "${readme_build}" my_app)
+execute_process(COMMAND "${my_app}"
+  OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
+message(STATUS "integration: my_app said:\n${app_out}${app_err}")
+# What the README says it prints: x = 0, 1, ..., 11 as [3, 4], y = 2x + 1,
+# total = 1 + 3 + ... + 23.
+file(READ "${CONSUMER_OUTPUT_FILE}" want_out)
+if(NOT rc EQUAL 0 OR NOT app_out STREQUAL want_out)
+  message(FATAL_ERROR "integration: my_app failed (${rc}) or printed something else than:\n"
+          "${want_out}")
+endif()
+
+# 4. the profile and JIT consumer
+set(configure_args
+  -S "${PROFILE_CONSUMER_SOURCE_DIR}" -B "${consumer_build}" ${common_args}
+  "-DKILN_EXPECTED_PREFIX=${prefix}")
 run_step("configure consumer" "${CMAKE_COMMAND}" ${configure_args})
 run_step("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}"
          --config "${KILN_CONFIG}" --parallel 2)
 
-# 4. run the app (single-config generators put it at the top of the build dir)
-set(app "${consumer_build}/consumer_app")
-if(NOT EXISTS "${app}")
-  set(app "${consumer_build}/${KILN_CONFIG}/consumer_app")
-endif()
+find_executable(app "${consumer_build}" consumer_app)
 function(run_app what)
   execute_process(
     COMMAND "${CMAKE_COMMAND}" -E env "KILN_CACHE_DIR=${WORK_DIR}/cache" ${ARGN} "${app}"
@@ -151,10 +192,7 @@ if(out MATCHES "Precompiling graphs")
   message(FATAL_ERROR "integration: the generator reran with nothing changed:\n${out}")
 endif()
 # 7. the fallback JIT, linked from the installed Kiln::jit
-set(jit_app "${consumer_build}/consumer_jit_app")
-if(NOT EXISTS "${jit_app}")
-  set(jit_app "${consumer_build}/${KILN_CONFIG}/consumer_jit_app")
-endif()
+find_executable(jit_app "${consumer_build}" consumer_jit_app)
 execute_process(
   COMMAND "${CMAKE_COMMAND}" -E env --unset=KILN_STANCE "${jit_app}"
   OUTPUT_VARIABLE app_out ERROR_VARIABLE app_err RESULT_VARIABLE rc)
