@@ -1,9 +1,10 @@
 // `kiln cache stats|prune|clear`: the JIT's on-disk cache, by the same rules
 // the JIT uses (kiln/jit/cache_admin.h).
 #include <cstdio>
+#include <exception>
+#include <string>
 
 #include "commands.h"
-#include "kiln/error.h"
 #include "kiln/jit/cache_admin.h"
 
 namespace kiln::cli {
@@ -47,9 +48,8 @@ int run_cache(std::string_view action, std::filesystem::path dir,
       std::optional<uint64_t> cap = max_size ? std::optional(jit::parse_cache_size(*max_size))
                                              : jit::cache_max_size_from_env();
       if (!cap) {
-        std::fprintf(stderr,
-                     "kiln: cache prune: expected --max-size SIZE or KILN_CACHE_MAX_SIZE\n");
-        return 2;
+        return usage_error(find_command("cache"),
+                           "prune: expected --max-size SIZE or KILN_CACHE_MAX_SIZE, got neither");
       }
       const uint64_t removed = jit::prune_cache(dir, *cap);
       const jit::CacheStats s = jit::cache_stats(dir);
@@ -63,12 +63,10 @@ int run_cache(std::string_view action, std::filesystem::path dir,
       std::printf("removed %llu entries\n", static_cast<unsigned long long>(jit::clear_cache(dir)));
       return 0;
     }
-    std::fprintf(stderr, "kiln: cache: expected stats, prune or clear, got '%.*s'\n",
-                 static_cast<int>(action.size()), action.data());
-    return 2;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
+    return usage_error(find_command("cache"),
+                       "expected stats, prune or clear, got '" + std::string(action) + "'");
+  } catch (const std::exception& e) {
+    return report_failure(e);
   }
 }
 

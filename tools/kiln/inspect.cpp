@@ -2,6 +2,7 @@
 // order, readable by a person or (with --json) by a program.
 #include <cinttypes>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -9,7 +10,6 @@
 #include "commands.h"
 #include "json_writer.h"
 #include "kiln/dtype.h"
-#include "kiln/error.h"
 #include "kiln/manifest_text.h"
 #include "kiln/package_reader.h"
 
@@ -476,9 +476,8 @@ int run_inspect(const std::filesystem::path& package, bool json) {
       print_text(reader, package);
     }
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error[%s]: %s\n", error_code_name(e.code()).data(), e.what());
-    return 1;
+  } catch (const std::exception& e) {
+    return report_failure(e);
   }
 }
 

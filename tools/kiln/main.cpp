@@ -1,8 +1,12 @@
 // The `kiln` command line: inspect, verify and merge packages, look after
-// the JIT cache.
+// the JIT cache. The commands and their options are the table of
+// command_specs.cpp; this file reads argv against it and dispatches.
 #include <cstdio>
-#include <cstring>
+#include <filesystem>
+#include <map>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -10,86 +14,145 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: kiln <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  inspect PKG [--json]   show a package's graphs, specializations, guards,\n"
-    "                         kernels, blobs, targets and provenance\n"
-    "  verify PKG             check a package fully (header, checksum, manifest,\n"
-    "                         every blob's hash and decompression)\n"
-    "  merge BASE DELTA... -o OUT\n"
-    "                         fold delta packages (e.g. what the JIT compiled) into\n"
-    "                         BASE and write OUT atomically; their graphs must be\n"
-    "                         BASE's, specializations BASE has are skipped\n"
-    "  cache stats|prune|clear [--dir DIR] [--max-size SIZE]\n"
-    "                         the JIT's disk cache (default $KILN_CACHE_DIR, else\n"
-    "                         $XDG_CACHE_HOME/kiln, else ~/.cache/kiln): its size;\n"
-    "                         remove least recently used entries down to SIZE\n"
-    "                         (\"500M\"; default $KILN_CACHE_MAX_SIZE); clear all\n"
-    "\n"
-    "options:\n"
-    "  -o, --output OUT       merge: the package to write (may be BASE)\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "exit status: 0 success, 1 the package failed, 2 usage error\n";
+using kiln::cli::CommandSpec;
+using kiln::cli::OptionSpec;
+using kiln::cli::usage_error;
 
-int usage_error(std::string_view message, std::string_view subject = {}) {
-  std::fprintf(stderr, "kiln: %.*s%s%.*s\n\n%s", static_cast<int>(message.size()), message.data(),
-               subject.empty() ? "" : ": ", static_cast<int>(subject.size()), subject.data(),
-               kUsage);
-  return 2;
+// A command line checked against its command's spec.
+struct ParsedCommand {
+  std::vector<std::string_view> operands;
+  std::map<std::string_view, std::string_view> options;  // by long name; "" for a flag
+  bool help = false;
+
+  std::optional<std::string_view> option(std::string_view name) const {
+    const auto it = options.find(name);
+    return it == options.end() ? std::nullopt : std::optional(it->second);
+  }
+};
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// The arguments after the command name. Returns the exit code of a usage
+// error, already reported, or nullopt with `parsed` filled.
+std::optional<int> parse(const CommandSpec& command, std::span<const std::string_view> args,
+                         ParsedCommand& parsed) {
+  bool options_ended = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (options_ended || arg == "-" || !arg.starts_with("-")) {
+      parsed.operands.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_ended = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+      continue;
+    }
+    const OptionSpec* option = kiln::cli::find_option(command, arg);
+    if (option == nullptr) {
+      return usage_error(&command, "unknown option " + quoted(arg) + ": expected " +
+                                       kiln::cli::options_expected(command));
+    }
+    if (parsed.options.contains(option->name)) {
+      return usage_error(&command, std::string(option->name) + " given twice");
+    }
+    if (option->value.empty()) {
+      parsed.options.emplace(option->name, "");
+      continue;
+    }
+    if (i + 1 == args.size()) {
+      return usage_error(&command, "expected " + std::string(option->value) + " after " +
+                                       quoted(arg) + ", got the end of the command line");
+    }
+    parsed.options.emplace(option->name, args[++i]);
+  }
+  if (parsed.help) return std::nullopt;
+  const size_t count = parsed.operands.size();
+  if (count < command.min_operands || count > command.max_operands) {
+    std::string got = count == 0 ? "none" : std::to_string(count) + ":";
+    for (std::string_view operand : parsed.operands) got += " " + quoted(operand);
+    return usage_error(&command,
+                       "expected " + std::string(command.operands_expected) + ", got " + got);
+  }
+  for (const OptionSpec& option : command.options) {
+    if (option.required && !parsed.options.contains(option.name)) {
+      return usage_error(&command, "expected " + std::string(option.short_name) + " " +
+                                       std::string(option.value) + " (" + std::string(option.name) +
+                                       "), got none");
+    }
+  }
+  return std::nullopt;
+}
+
+int run(const CommandSpec& command, const ParsedCommand& parsed) {
+  const std::vector<std::string_view>& operands = parsed.operands;
+  if (command.name == "inspect") {
+    return kiln::cli::run_inspect(std::filesystem::path(operands[0]),
+                                  parsed.option("--json").has_value());
+  }
+  if (command.name == "verify") return kiln::cli::run_verify(std::filesystem::path(operands[0]));
+  if (command.name == "merge") {
+    const std::vector<std::filesystem::path> deltas(operands.begin() + 1, operands.end());
+    return kiln::cli::run_merge(std::filesystem::path(operands[0]), deltas,
+                                std::filesystem::path(*parsed.option("--output")));
+  }
+  if (command.name == "cache") {
+    return kiln::cli::run_cache(operands[0],
+                                std::filesystem::path(parsed.option("--dir").value_or("")),
+                                parsed.option("--max-size"));
+  }
+  // help
+  if (operands.empty()) {
+    kiln::cli::print_overview(stdout);
+    return kiln::cli::kExitSuccess;
+  }
+  const CommandSpec* topic = kiln::cli::find_command(operands[0]);
+  if (topic == nullptr) {
+    return usage_error(&command, "unknown command " + quoted(operands[0]) + ": expected " +
+                                     std::string(kiln::cli::command_names_expected()));
+  }
+  kiln::cli::print_command_help(*topic, stdout);
+  return kiln::cli::kExitSuccess;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::string_view arg : args) {
-    if (arg == "-h" || arg == "--help" || arg == "help") {
-      std::fputs(kUsage, stdout);
-      return 0;
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    return usage_error(
+        nullptr,
+        "expected a command (" + std::string(kiln::cli::command_names_expected()) + "), got none");
+  }
+  const std::string_view first = args[0];
+  if (first == "-h" || first == "--help") {
+    kiln::cli::print_overview(stdout);
+    return kiln::cli::kExitSuccess;
+  }
+  if (first == "--version") {
+    kiln::cli::print_version(stdout);
+    return kiln::cli::kExitSuccess;
+  }
+  const CommandSpec* command = kiln::cli::find_command(first);
+  if (command == nullptr) {
+    const std::string commands(kiln::cli::command_names_expected());
+    if (first.starts_with("-")) {
+      return usage_error(nullptr, "unknown option " + quoted(first) +
+                                      ": expected --help, --version or a command (" + commands +
+                                      ")");
     }
+    return usage_error(nullptr, "unknown command " + quoted(first) + ": expected " + commands);
   }
-  if (args.empty()) return usage_error("no command given");
-  const std::string_view command = args[0];
-  std::vector<std::string_view> positional;
-  bool json = false;
-  std::string_view cache_dir;
-  std::optional<std::string_view> max_size;
-  std::optional<std::string_view> output;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--json" && command == "inspect") {
-      json = true;
-    } else if ((args[i] == "--dir" || args[i] == "--max-size") && command == "cache") {
-      if (i + 1 == args.size()) return usage_error("expected a value after", args[i]);
-      (args[i] == "--dir" ? cache_dir : max_size.emplace()) = args[i + 1];
-      ++i;
-    } else if ((args[i] == "-o" || args[i] == "--output") && command == "merge") {
-      if (i + 1 == args.size()) return usage_error("expected a path after", args[i]);
-      if (output) return usage_error("more than one output given", args[i + 1]);
-      output = args[++i];
-    } else if (args[i].starts_with("-") && args[i].size() > 1) {
-      return usage_error("unknown option for this command", args[i]);
-    } else {
-      positional.push_back(args[i]);
-    }
+  ParsedCommand parsed;
+  if (const std::optional<int> error = parse(*command, std::span(args).subspan(1), parsed)) {
+    return *error;
   }
-  if (command == "inspect" || command == "verify") {
-    if (positional.size() != 1) return usage_error("expected exactly one package path");
-    const std::filesystem::path path(positional[0]);
-    return command == "inspect" ? kiln::cli::run_inspect(path, json) : kiln::cli::run_verify(path);
+  if (parsed.help) {
+    kiln::cli::print_command_help(*command, stdout);
+    return kiln::cli::kExitSuccess;
   }
-  if (command == "merge") {
-    if (!output) return usage_error("merge: expected -o OUT");
-    if (positional.size() < 2) return usage_error("merge: expected a base and at least one delta");
-    const std::vector<std::filesystem::path> deltas(positional.begin() + 1, positional.end());
-    return kiln::cli::run_merge(std::filesystem::path(positional[0]), deltas,
-                                std::filesystem::path(*output));
-  }
-  if (command == "cache") {
-    if (positional.size() != 1) return usage_error("expected one of stats, prune, clear");
-    return kiln::cli::run_cache(positional[0], std::filesystem::path(cache_dir), max_size);
-  }
-  return usage_error("unknown command", command);
+  return run(*command, parsed);
 }

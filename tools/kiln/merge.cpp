@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "kiln/compiler/package_merge.h"
-#include "kiln/error.h"
 
 namespace kiln::cli {
 
@@ -32,13 +31,9 @@ int run_merge(const std::filesystem::path& base, std::span<const std::filesystem
         count(s.blobs_added, "blob").c_str(), count(s.targets_added, "target").c_str(),
         count(s.blobs, "blob").c_str(), static_cast<unsigned long long>(s.package_bytes));
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error[%s]: %s\n", error_code_name(e.code()).data(), e.what());
-    return 1;
   } catch (const std::exception& e) {
-    // The package writer's own checks (std::invalid_argument, ...).
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    // A kiln::Error, or the package writer's own checks (std::invalid_argument, ...).
+    return report_failure(e);
   }
 }
 

@@ -1,9 +1,9 @@
 // `kiln verify PKG`: every check the runtime makes at open, plus every
 // blob's hash and decompression, which the runtime defers to first use.
 #include <cstdio>
+#include <exception>
 
 #include "commands.h"
-#include "kiln/error.h"
 #include "kiln/package_reader.h"
 
 namespace kiln::cli {
@@ -17,9 +17,8 @@ int run_verify(const std::filesystem::path& package) {
                 m.graphs() ? m.graphs()->size() : 0u, m.blobs() ? m.blobs()->size() : 0u,
                 reader.file_bytes().size());
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error[%s]: %s\n", error_code_name(e.code()).data(), e.what());
-    return 1;
+  } catch (const std::exception& e) {
+    return report_failure(e);
   }
 }
 
