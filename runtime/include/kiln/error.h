@@ -1,6 +1,7 @@
-// Typed errors of the runtime. Every failure a caller can cause or meet
-// (a bad package, a bad tensor, a missing kernel) is one of these, never an
-// abort, so a server can log it and go on.
+/// @file
+/// Typed errors of the runtime. Every failure a caller can cause or meet
+/// (a bad package, a bad tensor, a missing kernel) is one of these, never an
+/// abort, so a server can log it and go on.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 namespace kiln {
 
+/// What went wrong: Error::code(). Values are stable (new ones are appended).
 enum class ErrorCode : uint8_t {
   invalid_argument,
   io,
@@ -28,46 +30,54 @@ enum class ErrorCode : uint8_t {
   kernel_load_failed,
   cuda_unavailable,
   internal,
-  cuda_error,  // appended: the values above are stable
+  cuda_error,  ///< appended: the values above are stable
   jit_compile_failed,
-  profile_malformed,  // a .kprof file a recording would merge into is not a profile
-  // A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
-  // loaded; the rest of the package still runs.
+  profile_malformed,  ///< a .kprof file a recording would merge into is not a profile
+  /// A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
+  /// loaded; the rest of the package still runs.
   library_unavailable,
 };
 
-// "package_checksum_mismatch", ...: stable names for logs and the CLI.
+/// "package_checksum_mismatch", ...: stable names for logs and the CLI.
 std::string_view error_code_name(ErrorCode code);
 
+/// Every error the runtime throws: what() is the message, code() the kind.
 class Error : public std::runtime_error {
  public:
+  /// An error of kind `code`; what() returns `message`.
   Error(ErrorCode code, const std::string& message);
+  /// The kind of error.
   ErrorCode code() const noexcept { return code_; }
 
  private:
   ErrorCode code_;
 };
 
-// Anything wrong with the bytes of a package: magic, version, sizes,
-// checksums, the FlatBuffers verifier, or a manifest that contradicts itself.
+/// Anything wrong with the bytes of a package: magic, version, sizes,
+/// checksums, the FlatBuffers verifier, or a manifest that contradicts itself.
 class PackageError : public Error {
  public:
   using Error::Error;
 };
 
-// One guard of one specialization that the call's tensors did not pass.
+/// One guard of one specialization that the call's tensors did not pass.
 struct GuardFailure {
-  std::string specialization;  // "general", "n=8"
-  std::string subject;         // "x.shape[0]", "x.dtype", "symbol n", "out0.strides"
+  std::string specialization;  ///< "general", "n=8"
+  std::string subject;         ///< "x.shape[0]", "x.dtype", "symbol n", "out0.strides"
+  /// What the specialization needs ("n in [1, 1048576]", "bf16").
   std::string expected;
+  /// What the call passed.
   std::string actual;
 };
 
-// A call matched no specialization and the stance is fail_on_recompile.
+/// A call matched no specialization and the stance is fail_on_recompile.
 class RecompileError : public Error {
  public:
+  /// code() is recompile_required; what() lists the failures.
   RecompileError(std::string graph, std::vector<GuardFailure> failures);
+  /// The graph called.
   const std::string& graph() const noexcept { return graph_; }
+  /// The guards that failed, per specialization.
   const std::vector<GuardFailure>& failures() const noexcept { return failures_; }
 
  private:
@@ -75,13 +85,16 @@ class RecompileError : public Error {
   std::vector<GuardFailure> failures_;
 };
 
-// A call matched no specialization and nothing could compile one (no JIT is
-// linked, or the JIT declined).
+/// A call matched no specialization and nothing could compile one (no JIT is
+/// linked, or the JIT declined).
 class NoSpecializationError : public Error {
  public:
+  /// code() is no_specialization; `reason` says why nothing compiled one.
   NoSpecializationError(std::string graph, std::vector<GuardFailure> failures,
                         std::string_view reason = "no JIT compiler is linked");
+  /// The graph called.
   const std::string& graph() const noexcept { return graph_; }
+  /// The guards that failed, per specialization.
   const std::vector<GuardFailure>& failures() const noexcept { return failures_; }
 
  private:
@@ -89,18 +102,20 @@ class NoSpecializationError : public Error {
   std::vector<GuardFailure> failures_;
 };
 
-// A CUDA driver call failed while running a graph: a launch that the driver
-// refused, or a fault (illegal address, ...) reported by the stream. Names the
-// graph and the kernel, so a log line points at generated code.
+/// A CUDA driver call failed while running a graph: a launch that the driver
+/// refused, or a fault (illegal address, ...) reported by the stream. Names the
+/// graph and the kernel, so a log line points at generated code.
 class CudaError : public Error {
  public:
-  // what() is "kiln: graph 'G', kernel 'K' " + message, where the message
-  // says where and what failed: "on cuda:0: cuLaunchKernel failed: ...".
-  // An empty graph or kernel is left out.
+  /// what() is "kiln: graph 'G', kernel 'K' " + message, where the message
+  /// says where and what failed: "on cuda:0: cuLaunchKernel failed: ...".
+  /// An empty graph or kernel is left out.
   CudaError(std::string graph, std::string kernel, int result, const std::string& message);
+  /// The graph whose call failed.
   const std::string& graph() const noexcept { return graph_; }
+  /// The kernel whose launch failed.
   const std::string& kernel() const noexcept { return kernel_; }
-  int result() const noexcept { return result_; }  // the CUresult
+  int result() const noexcept { return result_; }  ///< the CUresult
 
  private:
   std::string graph_;

@@ -1,7 +1,8 @@
-// Reads and verifies a .kiln file. Everything in the file is checked before
-// any of it is used: header, sizes, checksum, the FlatBuffers verifier, then
-// the manifest's own consistency (indices, targets, blob ranges). Blobs are
-// checked (hash) and decompressed on first use.
+/// @file
+/// Reads and verifies a .kiln file. Everything in the file is checked before
+/// any of it is used: header, sizes, checksum, the FlatBuffers verifier, then
+/// the manifest's own consistency (indices, targets, blob ranges). Blobs are
+/// checked (hash) and decompressed on first use.
 #pragma once
 
 #include <cstddef>
@@ -16,43 +17,55 @@
 
 namespace kiln {
 
-// The CPU and CUDA targets this runtime knows; anything else in a package is
-// ErrorCode::package_unknown_target.
+/// The CPU and CUDA targets this runtime knows; anything else in a package is
+/// ErrorCode::package_unknown_target.
 bool is_known_target_name(std::string_view name) noexcept;
 
-// Limits of the runtime's fixed-size dispatch arrays; a package over them is
-// refused at open rather than failing at a call.
+/// Limits of the runtime's fixed-size dispatch arrays; a package over them is
+/// refused at open rather than failing at a call.
+/// The most symbols one graph may have (kiln::sym).
 inline constexpr size_t kMaxSymbols = 32;
-inline constexpr size_t kMaxTensors = 256;        // inputs + outputs of one graph
-inline constexpr size_t kMaxPlanBuffers = 1024;   // buffers of one launch plan
-inline constexpr size_t kMaxLaunchBuffers = 256;  // arguments of one kernel
-inline constexpr size_t kMaxExprStack = 32;       // SizeExpr evaluation depth
+inline constexpr size_t kMaxTensors = 256;        ///< inputs + outputs of one graph
+inline constexpr size_t kMaxPlanBuffers = 1024;   ///< buffers of one launch plan
+inline constexpr size_t kMaxLaunchBuffers = 256;  ///< arguments of one kernel
+inline constexpr size_t kMaxExprStack = 32;       ///< SizeExpr evaluation depth
 
+/// A verified package file: its header, its manifest and its blobs. Move-only.
+/// Each open function throws Error(io) when the file cannot be read and
+/// PackageError (bad magic, unsupported version, truncated, checksum mismatch,
+/// FlatBuffers verifier failed, unknown target, corrupt manifest) when the bytes
+/// are not a valid package.
 class PackageReader {
  public:
-  // Reads the whole file into memory.
+  /// Reads the whole file into memory.
   static PackageReader open_file(const std::filesystem::path& path);
-  // Copies the bytes.
+  /// Copies the bytes.
   static PackageReader open_memory(std::span<const std::byte> bytes);
-  // Borrows the bytes, which must outlive the reader (an embedded package).
-  // Bytes that are not 16-byte aligned are copied, since FlatBuffers reads
-  // scalars in place.
+  /// Borrows the bytes, which must outlive the reader (an embedded package).
+  /// Bytes that are not 16-byte aligned are copied, since FlatBuffers reads
+  /// scalars in place.
   static PackageReader open_borrowed(std::span<const std::byte> bytes);
 
+  /// Moves the reader.
   PackageReader(PackageReader&&) noexcept;
+  /// Moves the reader.
   PackageReader& operator=(PackageReader&&) noexcept;
   ~PackageReader();
 
+  /// The fixed header (kiln/abi/package_header.h).
   const KilnPackageHeader& header() const noexcept;
+  /// The verified manifest (schemas/kiln_package.fbs).
   const fb::Manifest& manifest() const noexcept;
+  /// The whole file.
   std::span<const std::byte> file_bytes() const noexcept;
 
-  // The blob's stored bytes (compressed or not), as they are in the file.
+  /// The blob's stored bytes (compressed or not), as they are in the file.
   std::span<const std::byte> stored_blob(uint32_t index) const;
-  // The blob's contents: hash checked, decompressed, cached. Thread-safe.
-  // Throws PackageError(package_checksum_mismatch or package_corrupt).
+  /// The blob's contents: hash checked, decompressed, cached. Thread-safe.
+  /// Throws PackageError(package_checksum_mismatch or package_corrupt).
   std::span<const std::byte> blob(uint32_t index) const;
-  // blob() for every blob: the full check `kiln verify` does.
+  /// blob() for every blob: the full check `kiln verify` does.
+  /// @throws PackageError as blob().
   void verify_all_blobs() const;
 
  private:
