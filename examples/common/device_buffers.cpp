@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
+
+#include <kiln/cuda_devices.h>
+#include <kiln/error.h>
 
 #if KILN_EXAMPLES_CUDA
 #include <cuda_runtime.h>
@@ -22,11 +26,32 @@ void check(cudaError_t e, const char* what) {
 
 DeviceBuffers DeviceBuffers::detect(std::string* why_cpu) {
   DeviceBuffers d;
+  // Kiln's runtime decides whether CUDA tensors can run, so ask it first:
+  // it says "no GPU" plainly where the CUDA runtime, finding no libcuda,
+  // reports cudaErrorInsufficientDriver ("CUDA driver version is
+  // insufficient for CUDA runtime version").
+  try {
+    kiln::cuda_device_count();
+  } catch (const kiln::Error& e) {
+    if (e.code() != kiln::ErrorCode::cuda_unavailable) throw;
+    if (why_cpu) {
+      constexpr std::string_view kPrefix = "kiln: ";
+      std::string_view why = e.what();
+      if (why.starts_with(kPrefix)) why.remove_prefix(kPrefix.size());
+      *why_cpu = why;
+    }
+    return d;
+  }
 #if KILN_EXAMPLES_CUDA
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
-    if (why_cpu) *why_cpu = e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device";
+    // Kiln sees a GPU, the CUDA runtime the examples allocate with does not
+    // (a cudart newer than the driver, say): its own words.
+    if (why_cpu) {
+      *why_cpu = std::string("the CUDA runtime cannot use the GPU: ") +
+                 (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device");
+    }
     cudaGetLastError();
     return d;
   }
@@ -40,7 +65,7 @@ DeviceBuffers DeviceBuffers::detect(std::string* why_cpu) {
   d.description_ = std::string(prop.name) + " (cuda:0, sm_" + std::to_string(prop.major) +
                    std::to_string(prop.minor) + ")";
 #else
-  if (why_cpu) *why_cpu = "built without the CUDA toolkit";
+  if (why_cpu) *why_cpu = "a GPU is there, but this example was built without the CUDA toolkit";
 #endif
   return d;
 }

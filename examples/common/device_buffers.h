@@ -12,7 +12,8 @@
 
 class DeviceBuffers {
  public:
-  // The first CUDA device, or the CPU. `why_cpu` says why no GPU was used.
+  // The first CUDA device, or the CPU. `why_cpu` says why no GPU was used:
+  // "no GPU: no CUDA driver: ...", as the Kiln runtime says it.
   static DeviceBuffers detect(std::string* why_cpu);
   static DeviceBuffers host() { return DeviceBuffers(); }
   DeviceBuffers(DeviceBuffers&& other) noexcept;

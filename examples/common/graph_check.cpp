@@ -114,9 +114,9 @@ int check_registered_graphs(const char* name, const std::string& what, kiln::Pac
   try {
     std::string why_cpu;
     DeviceBuffers device = DeviceBuffers::detect(&why_cpu);
-    std::printf("Kiln %s example: %s, on %s\n\n", name, what.c_str(),
-                device.is_cuda() ? device.description().c_str()
-                                 : ("the CPU (no GPU: " + why_cpu + ")").c_str());
+    std::printf(
+        "Kiln %s example: %s, on %s\n\n", name, what.c_str(),
+        device.is_cuda() ? device.description().c_str() : ("the CPU (" + why_cpu + ")").c_str());
     std::mt19937_64 rng(2026);
     std::vector<GraphCheck> checks;
     for (const auto& r : kiln::registered_graphs()) {

@@ -28,7 +28,7 @@ int main() {
       std::printf("device: %s; sin_chain runs on the CPU (its package is CPU-only)\n\n",
                   gpu.description().c_str());
     } else {
-      std::printf("device: CPU (no GPU: %s)\n\n", why_cpu.c_str());
+      std::printf("device: CPU (%s)\n\n", why_cpu.c_str());
     }
 
     std::mt19937_64 rng(2026);

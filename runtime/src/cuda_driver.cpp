@@ -6,6 +6,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "kiln/cuda_devices.h"
 #include "kiln/error.h"
 #include "text.h"
 
@@ -62,8 +63,9 @@ void CudaDriver::load() {
   void* handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    problem_ = cat("kiln: no CUDA driver: dlopen(", origin, ") failed: ", why ? why : "unknown",
-                   "; CUDA tensors need an NVIDIA driver");
+    problem_ =
+        cat("kiln: no GPU: no CUDA driver: dlopen(", origin, ") failed: ", why ? why : "unknown",
+            "; CUDA tensors need an NVIDIA GPU and its driver");
     return;
   }
   bool complete = true;
@@ -72,7 +74,7 @@ void CudaDriver::load() {
     void* address = ::dlsym(handle, symbol);
     if (address == nullptr) {
       // cuMemAllocAsync, the newest entry point used, came with CUDA 11.2.
-      problem_ = cat("kiln: the CUDA driver ", origin, " has no ", symbol,
+      problem_ = cat("kiln: no GPU: the CUDA driver ", origin, " has no ", symbol,
                      "; Kiln needs an NVIDIA driver for CUDA 11.2 or newer");
       complete = false;
       return;
@@ -103,8 +105,15 @@ void CudaDriver::load() {
   resolve(cuMemsetD8Async, "cuMemsetD8Async");
   if (!complete) return;
   if (const CUresult result = cuInit(0); result != kCudaSuccess) {
+    if (result == kCudaErrorNoDevice) {
+      // A driver is installed but sees no GPU (none in the machine, or none
+      // visible: CUDA_VISIBLE_DEVICES, a container without the device).
+      problem_ = cat("kiln: no GPU: the CUDA driver ", origin,
+                     " found no CUDA device (cuInit(0): ", describe_result(*this, result), ")");
+      return;
+    }
     // The stub cannot name its own result, CUDA_ERROR_STUB_LIBRARY (34).
-    problem_ = cat("kiln: the CUDA driver ", origin,
+    problem_ = cat("kiln: no GPU: the CUDA driver ", origin,
                    " cannot be used: cuInit(0) failed: ", describe_result(*this, result),
                    result == 34 ? " (the CUDA toolkit's stub library, not a driver)" : "");
     return;
@@ -121,3 +130,21 @@ std::string result_text(CUresult result) {
 }
 
 }  // namespace kiln::detail
+
+namespace kiln {
+
+int cuda_device_count() {
+  const detail::CudaDriver& driver = detail::CudaDriver::get();
+  int count = 0;
+  if (const detail::CUresult result = driver.cuDeviceGetCount(&count);
+      result != detail::kCudaSuccess) {
+    throw Error(ErrorCode::cuda_unavailable, detail::cat("kiln: no GPU: cuDeviceGetCount failed: ",
+                                                         detail::describe_result(driver, result)));
+  }
+  if (count == 0) {
+    throw Error(ErrorCode::cuda_unavailable, "kiln: no GPU: the CUDA driver reports no device");
+  }
+  return count;
+}
+
+}  // namespace kiln

@@ -21,6 +21,7 @@ using CUfunction = struct CuFunctionHandle*;
 using CUstream = struct CuStreamHandle*;
 
 inline constexpr CUresult kCudaSuccess = 0;                       // CUDA_SUCCESS
+inline constexpr CUresult kCudaErrorNoDevice = 100;               // CUDA_ERROR_NO_DEVICE
 inline constexpr CUresult kCudaErrorInvalidContext = 201;         // CUDA_ERROR_INVALID_CONTEXT
 inline constexpr CUresult kCudaErrorUnsupportedPtxVersion = 222;  // ..._UNSUPPORTED_PTX_VERSION
 inline constexpr CUresult kCudaErrorInvalidHandle = 400;          // CUDA_ERROR_INVALID_HANDLE

@@ -11,6 +11,7 @@
 
 #include "cuda_driver.h"
 #include "cuda_launcher.h"
+#include "kiln/cuda_devices.h"
 #include "kiln/device_allocator.h"
 #include "kiln/error.h"
 #include "kiln/runtime.h"
@@ -43,17 +44,31 @@ std::string driver_error() {
 TEST(CudaUnavailable, TheDriverFailsWithATypedErrorOnceAndForAll) {
   without_driver();
   const std::string first = driver_error();
-  EXPECT_EQ(first.rfind("kiln: no CUDA driver: dlopen(/nonexistent/libcuda.so.1 from KILN_LIBCUDA) "
-                        "failed: ",
+  EXPECT_EQ(first.rfind("kiln: no GPU: no CUDA driver: dlopen(/nonexistent/libcuda.so.1 from "
+                        "KILN_LIBCUDA) failed: ",
                         0),
             0u)
       << first;
-  EXPECT_NE(first.find("CUDA tensors need an NVIDIA driver"), std::string::npos) << first;
+  EXPECT_NE(first.find("CUDA tensors need an NVIDIA GPU and its driver"), std::string::npos)
+      << first;
   // Remembered, not retried: the same text, even with the variable gone.
   ::unsetenv("KILN_LIBCUDA");
   EXPECT_EQ(driver_error(), first);
   without_driver();
   EXPECT_EQ(driver_error(), first);
+}
+
+// What an application asks before choosing its device: the same typed
+// error, saying plainly that there is no GPU, and why.
+TEST(CudaUnavailable, CudaDeviceCountSaysThereIsNoGpu) {
+  without_driver();
+  try {
+    const int count = kiln::cuda_device_count();
+    FAIL() << count << " devices without a driver";
+  } catch (const kiln::Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::cuda_unavailable);
+    EXPECT_EQ(std::string(e.what()), driver_error());
+  }
 }
 
 TEST(CudaUnavailable, ResultTextFallsBackToTheNumber) {

@@ -15,6 +15,7 @@
 
 #include <dlpack/dlpack.h>
 
+#include "kiln/cuda_devices.h"
 #include "kiln/device_allocator.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
