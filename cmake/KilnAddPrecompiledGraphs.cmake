@@ -10,9 +10,26 @@
 #                                 current source dir): each recorded shape that fits its
 #                                 graph becomes a static specialization (docs/profile.md)
 #     [TAG <string>]              user tag, part of every kernel key
+#     [GRAPH_TARGETS <graph> <t1,t2,...>]...
+#                                 build <graph> only for these targets (one comma-
+#                                 separated list, each one of TARGETS); repeatable, or
+#                                 several pairs after one keyword. Other graphs get every
+#                                 target. A graph's declaration may narrow it too
+#                                 (kiln::graph_targets): it gets what both allow. A call
+#                                 on a device none of its targets runs on fails
+#                                 (docs/runtime.md). A graph name no GRAPHS source
+#                                 declares fails the build (the generator checks it).
 #     [NO_GENERAL])               no general specialization: each graph with symbols
 #                                 gets only its hot and PROFILE shapes, and any other
 #                                 shape misses (the fallback JIT compiles it, docs/jit.md)
+#
+# Op budgets: a graph with more ops than KILN_CUDA_OP_BUDGET (default 1000) is
+# left off the cuda: targets, one above KILN_CPU_OP_BUDGET (default 50000) off
+# the cpu: targets, with a build warning naming its op count (nvcc took about a
+# minute and 1.2 GB on one 1,000-op kernel, four minutes and 3.9 GB on 2,000),
+# unless GRAPH_TARGETS or its declaration names the target for it: then it is
+# built, also with a warning. A graph left with no target fails the build. 0 means
+# no budget.
 #
 # Creates:
 #   <name>              STATIC library: <name>.cpp + <name>_embed.S (the package,
@@ -34,9 +51,12 @@
 # Variables read (set by Kiln's top-level CMakeLists.txt in-tree, or by
 # KilnConfig.cmake when installed): KILN_CLANGXX_EXECUTABLE (cpu: targets),
 # KILN_NVCC_EXECUTABLE (cuda: targets), KILN_NINJA_EXECUTABLE.
-# Optional: KILN_GENERATOR_JOBS (passed as --jobs), CMAKE_CXX_COMPILER_LAUNCHER and
+# Optional: KILN_GENERATOR_JOBS (how many compiles each generator's own ninja runs
+# at once, passed as --jobs; default: ninja's, about one per core; lower it when
+# large kernels run out of memory), KILN_CPU_OP_BUDGET and KILN_CUDA_OP_BUDGET
+# (above, passed as --op-budget), CMAKE_CXX_COMPILER_LAUNCHER and
 # CMAKE_CUDA_COMPILER_LAUNCHER (their first elements are passed as --cxx-launcher
-# and --cuda-launcher).
+# and --cuda-launcher). Each is read when add_precompiled_graphs() is called.
 #
 # Works in-tree (included by the top-level CMakeLists.txt, _KILN_IN_TREE is TRUE)
 # and installed (included by KilnConfig.cmake); it only refers to the Kiln::
@@ -69,6 +89,77 @@ function(_Kiln_validate_targets name)
     endif()
     list(APPEND seen "${t}")
   endforeach()
+endfunction()
+
+# GRAPH_TARGETS: pairs of a graph name and one comma-separated list of targets,
+# each of them one of TARGETS. Sets <out_var> to the generator's arguments
+# (--graph-targets <graph>=<t1,t2>, one per graph). Whether each graph exists is
+# only known once the sources are traced: the generator checks that.
+function(_Kiln_parse_graph_targets name out_var)
+  cmake_parse_arguments(PARSE_ARGV 2 ARG "" "" "PAIRS;TARGETS")
+  set(args "")
+  set(seen "")
+  list(JOIN ARG_TARGETS " " targets_text)
+  set(pairs ${ARG_PAIRS})
+  list(LENGTH pairs count)
+  set(i 0)
+  while(i LESS count)
+    list(GET pairs ${i} graph)
+    math(EXPR i "${i} + 1")
+    if(graph MATCHES "${_KILN_CPU_TARGET_REGEX}" OR graph MATCHES "${_KILN_CUDA_TARGET_REGEX}")
+      _Kiln_error(${name} "GRAPH_TARGETS expected a graph name, got target '${graph}': give "
+                  "each graph's targets as one comma-separated list (GRAPH_TARGETS my_graph "
+                  "cpu:x86-64,cpu:x86-64-v3)")
+    endif()
+    if(NOT graph MATCHES "${_KILN_IDENTIFIER_REGEX}")
+      _Kiln_error(${name} "GRAPH_TARGETS expected a graph name (a C identifier), got '${graph}'")
+    endif()
+    if(graph IN_LIST seen)
+      _Kiln_error(${name} "GRAPH_TARGETS names graph '${graph}' twice (give it one list)")
+    endif()
+    list(APPEND seen "${graph}")
+    if(i EQUAL count)
+      _Kiln_error(${name} "GRAPH_TARGETS graph '${graph}' has no target list (expected "
+                  "'${graph} <t1,t2,...>', e.g. '${graph} cpu:x86-64,cpu:x86-64-v3')")
+    endif()
+    list(GET pairs ${i} csv)
+    math(EXPR i "${i} + 1")
+    if(csv STREQUAL "" OR csv MATCHES "^,|,,|,$")
+      _Kiln_error(${name} "GRAPH_TARGETS ${graph}: '${csv}' is not a comma-separated list of "
+                  "targets (an entry is empty)")
+    endif()
+    string(REPLACE "," ";" listed "${csv}")
+    set(listed_seen "")
+    foreach(t IN LISTS listed)
+      if(NOT t IN_LIST ARG_TARGETS)
+        if(t MATCHES "${_KILN_CPU_TARGET_REGEX}" OR t MATCHES "${_KILN_CUDA_TARGET_REGEX}")
+          _Kiln_error(${name} "GRAPH_TARGETS ${graph}: '${t}' is not one of TARGETS "
+                      "(${targets_text}): a graph is built only for targets of the package")
+        endif()
+        _Kiln_error(${name} "GRAPH_TARGETS ${graph}: '${t}' is not cpu:<level> or "
+                    "cuda:sm_<NN> (expected a comma-separated list of TARGETS entries: "
+                    "${targets_text})")
+      endif()
+      if(t IN_LIST listed_seen)
+        _Kiln_error(${name} "GRAPH_TARGETS ${graph}: '${t}' is listed twice")
+      endif()
+      list(APPEND listed_seen "${t}")
+    endforeach()
+    list(APPEND args --graph-targets "${graph}=${csv}")
+  endwhile()
+  set(${out_var} "${args}" PARENT_SCOPE)
+endfunction()
+
+# An op budget variable (KILN_CPU_OP_BUDGET, KILN_CUDA_OP_BUDGET): unset, or a
+# count (0: no budget). Appends "--op-budget <kind>=<n>" to <args_var>.
+function(_Kiln_op_budget_args name args_var kind variable)
+  if(NOT DEFINED ${variable} OR "${${variable}}" STREQUAL "")
+    return()
+  endif()
+  if(NOT "${${variable}}" MATCHES "^[0-9]+$")
+    _Kiln_error(${name} "${variable} is '${${variable}}', expected an op count (0: no budget)")
+  endif()
+  set(${args_var} ${${args_var}} --op-budget "${kind}=${${variable}}" PARENT_SCOPE)
 endfunction()
 
 # A C++ namespace: identifiers joined by "::" (nested namespaces allowed).
@@ -166,7 +257,7 @@ endfunction()
 function(add_precompiled_graphs NAME)
   set(options NO_GENERAL)
   set(one_value_args PACKAGE NAMESPACE TAG)
-  set(multi_value_args GRAPHS TARGETS PROFILE)
+  set(multi_value_args GRAPHS TARGETS PROFILE GRAPH_TARGETS)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${options}" "${one_value_args}" "${multi_value_args}")
 
   # --- validate, then fill in defaults -----------------------------------------
@@ -176,7 +267,7 @@ function(add_precompiled_graphs NAME)
   if(ARG_UNPARSED_ARGUMENTS)
     list(JOIN ARG_UNPARSED_ARGUMENTS "' '" unparsed)
     _Kiln_error(${NAME} "unknown arguments: '${unparsed}' (GRAPHS, TARGETS, PACKAGE, "
-                "NAMESPACE, PROFILE, TAG and NO_GENERAL are known)")
+                "NAMESPACE, PROFILE, TAG, GRAPH_TARGETS and NO_GENERAL are known)")
   endif()
   foreach(kw IN LISTS ARG_KEYWORDS_MISSING_VALUES)
     _Kiln_error(${NAME} "${kw} given without a value")
@@ -188,6 +279,11 @@ function(add_precompiled_graphs NAME)
     _Kiln_error(${NAME} "TARGETS is required (for example cpu:x86-64 cpu:x86-64-v3)")
   endif()
   _Kiln_validate_targets(${NAME} ${ARG_TARGETS})
+  _Kiln_parse_graph_targets(${NAME} graph_target_args
+                            PAIRS ${ARG_GRAPH_TARGETS} TARGETS ${ARG_TARGETS})
+  set(op_budget_args "")
+  _Kiln_op_budget_args(${NAME} op_budget_args cpu KILN_CPU_OP_BUDGET)
+  _Kiln_op_budget_args(${NAME} op_budget_args cuda KILN_CUDA_OP_BUDGET)
   if(NOT DEFINED ARG_NAMESPACE)
     set(ARG_NAMESPACE "${NAME}")
   endif()
@@ -305,6 +401,7 @@ function(add_precompiled_graphs NAME)
   if(ARG_NO_GENERAL)
     list(APPEND args --no-general)
   endif()
+  list(APPEND args ${graph_target_args} ${op_budget_args})
 
   set(pool_args "")
   if(job_pool)

@@ -11,6 +11,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "cpu_features.h"
 #include "gemm_operand.h"
 #include "gemm_program.h"
 #include "guard_program.h"
@@ -249,6 +250,16 @@ struct Graph::Impl {
   std::vector<uint32_t> cpu_candidates;
   detail::SelectionTable cpu_table;
   bool has_cpu_specializations = false;
+  // The package targets this graph is built for (GraphEntry.targets; all
+  // when absent), by index, and as text ("cpu:x86-64, cuda:sm_90").
+  std::vector<bool> builds_target;
+  std::string targets_text;
+  // Some package target is left out: errors then name the graph's targets.
+  bool restricted = false;
+  // The best of the graph's CPU targets this machine runs: the graph's own
+  // choice, since GRAPH_TARGETS may leave it only lower levels.
+  std::optional<uint32_t> cpu_target;
+  std::string cpu_targets_text;
   // By package target: that CUDA target's specializations (none for CPU
   // targets). A device runs the target the launcher chose for it.
   std::vector<detail::SelectionTable> cuda_tables;
@@ -300,6 +311,12 @@ struct Graph::Impl {
                     void* stream, std::vector<GuardFailure> failures);
   std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
                                          const CallDevice& device);
+  // Error(kernel_load_failed): the graph has CPU code, none of it for a
+  // level this CPU runs.
+  [[noreturn]] void throw_no_cpu_target() const;
+  // Error(kernel_load_failed): the device runs `target`, which the graph is
+  // not built for.
+  [[noreturn]] void throw_not_built_for(const CallDevice& device, uint32_t target) const;
   void resolve_kernels();
   // Generated kernels take their pointers as __restrict: an output that
   // shares memory with another tensor would give a silently wrong answer.
@@ -347,7 +364,33 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   // A manifest may list no targets (a package of IR only, for the JIT).
   std::vector<std::vector<uint32_t>> cuda_candidates(targets ? targets->size() : 0);
 
-  const std::optional<uint32_t> cpu_target = package.cpu.target();
+  const uint32_t target_count = targets ? targets->size() : 0;
+  impl->builds_target.assign(target_count, entry.targets() == nullptr);
+  if (entry.targets()) {
+    for (uint32_t t : *entry.targets()) impl->builds_target[t] = true;  // validated < count
+  }
+  const detail::CpuLevel host = detail::host_cpu_level();
+  std::optional<detail::CpuLevel> best_level;
+  for (uint32_t t = 0; t < target_count; ++t) {
+    if (!impl->builds_target[t]) {
+      impl->restricted = true;
+      continue;
+    }
+    const fb::Target* target = targets->Get(t);
+    impl->targets_text += cat(impl->targets_text.empty() ? "" : ", ", target->name()->str());
+    if (target->device() != fb::DeviceKind::Cpu) continue;
+    impl->cpu_targets_text +=
+        cat(impl->cpu_targets_text.empty() ? "" : ", ", target->name()->str());
+    const std::optional<detail::CpuLevel> level =
+        detail::cpu_level_from_arch(target->arch()->string_view());
+    if (level && *level <= host && (!best_level || *level > *best_level)) {
+      best_level = level;
+      impl->cpu_target = t;
+    }
+  }
+  // An unrestricted graph runs the package's CPU target, as it always has.
+  if (!impl->restricted) impl->cpu_target = package.cpu.target();
+  const std::optional<uint32_t> cpu_target = impl->cpu_target;
   const uint32_t count = entry.specializations() ? entry.specializations()->size() : 0;
   // Built in place: the elements never move (and no move constructor is
   // compiled into the runtime).
@@ -478,7 +521,7 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
   }
   const DLDevice first = lead->device;
   if (first.device_type != kDLCUDA) {
-    if (has_cpu_specializations && !package->cpu.target()) package->cpu.throw_no_target();
+    if (has_cpu_specializations && !cpu_target) throw_no_cpu_target();
     return {false, 0, 0, &cpu_table};
   }
   // With a JIT to compile for the device, a call no package target runs is
@@ -504,7 +547,34 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
     if (!jit_may_serve) package->cuda.throw_no_target(info);
     return {true, first.device_id, info.compute_capability, &empty_table};
   }
+  // The device runs the package's target for it (the launcher's choice); a
+  // graph left off that target is, on this device, like a package without
+  // one: the JIT's, or an error.
+  if (!builds_target[*info.target]) {
+    const CallDevice device{true, first.device_id, info.compute_capability, &empty_table};
+    if (!jit_may_serve) throw_not_built_for(device, *info.target);
+    return device;
+  }
   return {true, first.device_id, info.compute_capability, &cuda_tables[*info.target]};
+}
+
+void Graph::Impl::throw_no_cpu_target() const {
+  if (!restricted) package->cpu.throw_no_target();
+  throw Error(ErrorCode::kernel_load_failed,
+              cat("kiln: graph '", name, "' is built for ", targets_text,
+                  " (GRAPH_TARGETS or kiln::graph_targets); this CPU is ",
+                  detail::cpu_level_name(detail::host_cpu_level()),
+                  ", which none of its CPU targets (", cpu_targets_text, ") runs on"));
+}
+
+void Graph::Impl::throw_not_built_for(const CallDevice& device, uint32_t target) const {
+  throw Error(
+      ErrorCode::kernel_load_failed,
+      cat("kiln: graph '", name, "' is built for ", targets_text,
+          " (GRAPH_TARGETS or kiln::graph_targets); cuda:", device.ordinal, " (compute capability ",
+          device.compute_capability / 10, ".", device.compute_capability % 10,
+          ") runs the package's ", package->reader.manifest().targets()->Get(target)->name()->str(),
+          ", which the graph is not built for"));
 }
 
 const CompiledSpecialization* Graph::Impl::select(const DLTensor* const* tensors, int64_t* symbols,
@@ -538,6 +608,13 @@ std::vector<GuardFailure> Graph::Impl::explain_miss(const DLTensor* const* tenso
       have_closest = true;
     }
     for (detail::FailedGuard& f : failed) failures.push_back(std::move(f.failure));
+  }
+  // No specialization to fail a guard: the graph may be built for no
+  // target of this device; say which ones it has.
+  if (device.table->all().empty() && restricted) {
+    failures.push_back({"(every specialization)", "target",
+                        cat("a device of one of the graph's targets (", targets_text, ")"),
+                        device.cuda ? cat("cuda:", device.ordinal) : std::string("cpu")});
   }
   if (count) {
     bool seen[kGuardKindCount] = {};
@@ -779,7 +856,7 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
                      .cpu = &package->cpu,
                      .cuda_arch = {},
                      .cpu_arch = {}};
-  if (const std::optional<uint32_t> target = package->cpu.target()) {
+  if (const std::optional<uint32_t> target = cpu_target ? cpu_target : package->cpu.target()) {
     request.cpu_arch = package->reader.manifest().targets()->Get(*target)->arch()->string_view();
   }
   std::optional<detail::CudaLauncher::ContextScope> context;

@@ -1,5 +1,6 @@
 #include "manifest_validation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -429,9 +430,29 @@ void check_graphs(const fb::Manifest& m) {
       check_dims(spec->dims(), symbols, at);
     }
     check_ir(g->ir(), symbols, where);
+    // The graph's targets: ascending indices of package targets (so each
+    // once), naming every target its specializations are for.
+    if (const auto* graph_targets = g->targets()) {
+      for (uint32_t i = 0; i < graph_targets->size(); ++i) {
+        const uint32_t t = graph_targets->Get(i);
+        if (t >= count(m.targets())) {
+          corrupt(cat(where, " names target ", t, " of ", count(m.targets())));
+        }
+        if (i > 0 && t <= graph_targets->Get(i - 1)) {
+          corrupt(cat(where, "'s targets are not ascending and unique (", graph_targets->Get(i - 1),
+                      " then ", t, ")"));
+        }
+      }
+    }
     for (uint32_t s = 0; s < count(g->specializations()); ++s) {
       const fb::Specialization* spec = g->specializations()->Get(s);
       check_specialization(m, *g, *spec, cat(where, " specialization '", view(spec->name()), "'"));
+      if (const auto* graph_targets = g->targets();
+          graph_targets && std::find(graph_targets->begin(), graph_targets->end(),
+                                     spec->target()) == graph_targets->end()) {
+        corrupt(cat(where, " specialization '", view(spec->name()), "' is for target ",
+                    spec->target(), ", which is not among the graph's targets"));
+      }
     }
   }
 }

@@ -31,6 +31,17 @@ set(cases
   "add_precompiled_graphs(mlp GRAPHS missing.cpp TARGETS cpu:x86-64)|GRAPHS source 'missing.cpp' does not exist"
   "add_precompiled_graphs(my-lib GRAPHS g.cpp TARGETS cpu:x86-64)|add_precompiled_graphs\\(my-lib\\): the name must be a C identifier"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE mlp.kiln_out/mlp.kiln)|is the generator's own output"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin_chain cuda:sm_90)|add_precompiled_graphs\\(mlp\\): GRAPH_TARGETS sin_chain: 'cuda:sm_90' is not one of TARGETS \\(cpu:x86-64\\): a graph is built only for targets of the package"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 cpu:x86-64-v3 GRAPH_TARGETS sin_chain cpu:x86-64 cpu:x86-64-v3)|GRAPH_TARGETS expected a graph name, got target 'cpu:x86-64-v3': give each graph's targets as one comma-separated list"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin_chain)|GRAPH_TARGETS graph 'sin_chain' has no target list"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 cpu:x86-64-v3 GRAPH_TARGETS sin_chain cpu:x86-64,,cpu:x86-64-v3)|GRAPH_TARGETS sin_chain: 'cpu:x86-64,,cpu:x86-64-v3' is not a comma-separated list of targets"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin_chain cpu:x86-64,)|GRAPH_TARGETS sin_chain: 'cpu:x86-64,' is not a comma-separated list"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin_chain cpu:x86-64,cpu:x86-64)|GRAPH_TARGETS sin_chain: 'cpu:x86-64' is listed twice"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS a cpu:x86-64 GRAPH_TARGETS a cpu:x86-64)|GRAPH_TARGETS names graph 'a' twice \\(give it one list\\)"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin-chain cpu:x86-64)|GRAPH_TARGETS expected a graph name \\(a C identifier\\), got 'sin-chain'"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS sin_chain gpu:x)|GRAPH_TARGETS sin_chain: 'gpu:x' is not cpu:<level> or cuda:sm_<NN>"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 GRAPH_TARGETS)|GRAPH_TARGETS given without a value"
+  "set(KILN_CUDA_OP_BUDGET lots)\nadd_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64)|KILN_CUDA_OP_BUDGET is 'lots', expected an op count \\(0: no budget\\)"
   "add_library(mlp INTERFACE)\nadd_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64)|a target named 'mlp' already exists"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64)|the ASM language is not enabled")
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "json_writer.h"
@@ -122,6 +123,18 @@ std::string target_name(const fb::Manifest& m, uint32_t index) {
   return index < size_of(m.targets()) ? str(m.targets()->Get(index)->name()) : "?";
 }
 
+// The targets graph `g` is built for (GraphEntry.targets; every target of
+// the package when absent, as in packages from before the field).
+std::vector<std::string> graph_target_names(const fb::Manifest& m, const fb::GraphEntry& g) {
+  std::vector<std::string> names;
+  if (g.targets() == nullptr) {
+    for (uint32_t t = 0; t < size_of(m.targets()); ++t) names.push_back(target_name(m, t));
+  } else {
+    for (uint32_t t : *g.targets()) names.push_back(target_name(m, t));
+  }
+  return names;
+}
+
 std::string symbol_values_text(const fb::Specialization& spec, const fb::GraphEntry& g) {
   std::string text;
   for (uint32_t s = 0; s < size_of(spec.symbol_values()); ++s) {
@@ -151,6 +164,11 @@ void print_text(const PackageReader& reader, const std::filesystem::path& path) 
     const fb::GraphEntry& g = *m.graphs()->Get(gi);
     std::printf("\ngraph %s (structure %s)\n", str(g.name()).c_str(),
                 hash_text(g.structure_hash()).c_str());
+    std::string targets;
+    for (const std::string& name : graph_target_names(m, g)) {
+      targets += (targets.empty() ? "" : ", ") + name;
+    }
+    std::printf("  targets: %s\n", targets.empty() ? "none" : targets.c_str());
     for (uint32_t s = 0; s < size_of(g.symbols()); ++s) {
       const fb::Symbol* sym = g.symbols()->Get(s);
       std::string hot;
@@ -308,6 +326,10 @@ std::string print_json(const PackageReader& reader, const std::filesystem::path&
     j.value(str(g.name()));
     j.key("structure_hash");
     j.value(hash_text(g.structure_hash()));
+    j.key("targets");
+    j.begin_array();
+    for (const std::string& name : graph_target_names(m, g)) j.value(name);
+    j.end_array();
     j.key("symbols");
     j.begin_array();
     for (uint32_t s = 0; s < size_of(g.symbols()); ++s) {

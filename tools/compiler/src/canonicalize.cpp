@@ -11,6 +11,7 @@ Graph canonicalize(const Graph& g) {
   out.name = g.name;
   out.symbols = g.symbols;
   out.output_names = g.output_names;
+  out.declared_targets = g.declared_targets;
   std::vector<int32_t> remap(g.nodes.size(), -1);
 
   auto emit = [&](int32_t id) {

@@ -1,6 +1,7 @@
 #include "kiln/compiler/generator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -247,6 +248,125 @@ std::vector<ir::SymbolValues> enumerate_specializations(
   return out;
 }
 
+size_t op_count(const ir::Graph& g) { return g.nodes.size() - g.inputs.size(); }
+
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+// Which of the package's targets each graph (in `graphs` order) is built
+// for: those GRAPH_TARGETS names for it (else all), less those its
+// declaration leaves out, less those whose op budget it exceeds unless
+// GRAPH_TARGETS or the declaration names them. Appends a warning per graph
+// left off or built above a budget; throws invalid_argument for a
+// GRAPH_TARGETS entry that names no graph or a target the package lacks,
+// and for a graph left with no target.
+std::vector<std::vector<bool>> choose_graph_targets(const GeneratorOptions& o,
+                                                    const std::vector<TargetSpec>& targets,
+                                                    const std::vector<ir::Graph>& graphs,
+                                                    std::vector<std::string>& warnings) {
+  std::vector<std::string> package_targets;
+  for (const auto& t : targets) package_targets.push_back(t.name);
+  std::vector<std::string> graph_names;
+  for (const auto& g : graphs) graph_names.push_back(g.name);
+  for (const auto& [name, listed] : o.graph_targets) {
+    if (std::find(graph_names.begin(), graph_names.end(), name) == graph_names.end()) {
+      throw std::invalid_argument("kiln: GRAPH_TARGETS (--graph-targets) names graph '" + name +
+                                  "', which no KILN_GRAPH of this package declares (its graphs: " +
+                                  join(graph_names, ", ") + ")");
+    }
+    if (listed.empty()) {
+      throw std::invalid_argument("kiln: GRAPH_TARGETS (--graph-targets) for graph '" + name +
+                                  "' lists no target");
+    }
+    for (size_t i = 0; i < listed.size(); ++i) {
+      if (std::find(package_targets.begin(), package_targets.end(), listed[i]) ==
+          package_targets.end()) {
+        throw std::invalid_argument(
+            "kiln: GRAPH_TARGETS (--graph-targets) for graph '" + name + "' lists '" + listed[i] +
+            "', which is not one of the package's targets (" + join(package_targets, ", ") + ")");
+      }
+      if (std::find(listed.begin(), listed.begin() + static_cast<std::ptrdiff_t>(i), listed[i]) !=
+          listed.begin() + static_cast<std::ptrdiff_t>(i)) {
+        throw std::invalid_argument("kiln: GRAPH_TARGETS (--graph-targets) for graph '" + name +
+                                    "' lists '" + listed[i] + "' twice");
+      }
+    }
+  }
+
+  std::vector<std::vector<bool>> built;
+  for (const auto& g : graphs) {
+    const auto named = o.graph_targets.find(g.name);
+    const auto in = [](const std::vector<std::string>& list, const std::string& target) {
+      return std::find(list.begin(), list.end(), target) != list.end();
+    };
+    const size_t ops = op_count(g);
+    std::vector<bool> chosen(targets.size(), false);
+    std::vector<std::string> left_off, over_budget_kept, kept;
+    std::vector<std::string> left_off_budgets;  // "cuda:sm_90: 2000"
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const std::string& target = targets[t].name;
+      const bool by_cmake = named != o.graph_targets.end() && in(named->second, target);
+      const bool by_declaration = in(g.declared_targets, target);
+      if (named != o.graph_targets.end() && !by_cmake) continue;
+      if (!g.declared_targets.empty() && !by_declaration) continue;
+      const int64_t budget = targets[t].cuda ? o.cuda_op_budget : o.cpu_op_budget;
+      if (budget > 0 && ops > static_cast<size_t>(budget)) {
+        if (!by_cmake && !by_declaration) {
+          left_off.push_back(target);
+          left_off_budgets.push_back(target + ": " + std::to_string(budget));
+          continue;
+        }
+        over_budget_kept.push_back(target);
+      }
+      chosen[t] = true;
+      kept.push_back(target);
+    }
+    const std::string size = "graph '" + g.name + "' has " + std::to_string(ops) + " ops";
+    const char* cost =
+        "(one kernel that size can take its compiler, nvcc above all, many minutes and "
+        "gigabytes of memory)";
+    if (kept.empty() && !left_off.empty()) {
+      throw std::invalid_argument(
+          "kiln: " + size + ", above the op budget of each of its targets (" +
+          join(left_off_budgets, ", ") + ") " + cost +
+          "; to build it anyway name its targets with GRAPH_TARGETS " + g.name + " " +
+          join(left_off, ",") +
+          " (or kiln::graph_targets in its declaration), or raise KILN_CPU_OP_BUDGET / "
+          "KILN_CUDA_OP_BUDGET (--op-budget)");
+    }
+    if (kept.empty()) {
+      throw std::invalid_argument(
+          "kiln: graph '" + g.name + "' is left with no target: its declaration allows " +
+          join(g.declared_targets, ", ") + " (kiln::graph_targets), the package builds " +
+          (named != o.graph_targets.end() ? join(named->second, ", ") + " for it (GRAPH_TARGETS)"
+                                          : join(package_targets, ", ") + " (TARGETS)"));
+    }
+    if (!left_off.empty()) {
+      warnings.push_back(size + ", above the op budget of " + join(left_off, ", ") + " (" +
+                         join(left_off_budgets, ", ") + ") " + cost + ": not built for " +
+                         join(left_off, ", ") + ", so a call there misses; built for " +
+                         join(kept, ", ") + ". Say so with GRAPH_TARGETS " + g.name + " " +
+                         join(kept, ",") + " to silence this, or list " + join(left_off, ",") +
+                         " there to build it anyway");
+    }
+    if (!over_budget_kept.empty()) {
+      warnings.push_back(size + ", above the op budget of " + join(over_budget_kept, ", ") +
+                         "; built for them anyway, as GRAPH_TARGETS or its declaration lists "
+                         "them " +
+                         cost);
+    }
+    built.push_back(std::move(chosen));
+  }
+  return built;
+}
+
+}  // namespace
+
 std::string specialization_name(const ir::Graph& g, const ir::SymbolValues& values) {
   std::string name;
   bool dynamic = false;
@@ -301,20 +421,27 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
     }
   }
 
+  GeneratorSummary summary;
+  const std::vector<std::vector<bool>> graph_built =
+      choose_graph_targets(o, targets, graphs, summary.warnings);
+
   // Before any compile, so a malformed profile fails fast.
   ProfiledShapes profiled;
   if (!o.profiles.empty()) profiled = read_profiled_shapes(o.profiles, graphs);
 
-  fs::create_directories(o.out_dir);
-  fs::create_directories(o.work_dir);
+  if (!o.dry_run) {
+    fs::create_directories(o.out_dir);
+    fs::create_directories(o.work_dir);
+  }
   const bool any_cpu = std::any_of(targets.begin(), targets.end(), [](auto& t) { return !t.cuda; });
   const bool any_cuda = std::any_of(targets.begin(), targets.end(), [](auto& t) { return t.cuda; });
+  // A dry run runs no compiler, not even for its version.
   const std::string cxx_id =
-      any_cpu
+      any_cpu && !o.dry_run
           ? compiler_identity(o.cxx, false, "a C++ compiler (clang++) is needed for CPU targets")
           : std::string();
   const std::string nvcc_id =
-      any_cuda
+      any_cuda && !o.dry_run
           ? compiler_identity(o.nvcc, true, "nvcc (the CUDA toolkit) is needed for CUDA targets")
           : std::string();
   const std::string identity = std::string("kiln ") + KILN_VERSION + "; " + kCodegenOptions + "; " +
@@ -373,19 +500,28 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   };
   std::vector<CudaBlobRef> cuda_blobs;  // blob index - blob_count_cpu -> source
 
-  GeneratorSummary summary;
-  summary.warnings = profiled.warnings;
+  summary.warnings.insert(summary.warnings.end(), profiled.warnings.begin(),
+                          profiled.warnings.end());
   Hash128 source_hash{};
   std::string all_keys;
-  for (const auto& g : graphs) {
+  for (size_t gi = 0; gi < graphs.size(); ++gi) {
+    const ir::Graph& g = graphs[gi];
     const Hash128 structure = structure_hash(g);
     auto entry = graph_entry(g, structure);
+    GeneratorSummary::GraphTargets& built = summary.graph_targets[g.name];
+    built.ops = op_count(g);
+    for (size_t t = 0; t < targets.size(); ++t) {
+      if (!graph_built[gi][t]) continue;
+      entry->targets.push_back(static_cast<uint32_t>(t));
+      built.targets.push_back(targets[t].name);
+    }
     std::vector<ir::SymbolValues> profiled_values;
     if (const auto it = profiled.by_graph.find(g.name); it != profiled.by_graph.end()) {
       for (const ProfiledShape& shape : it->second) profiled_values.push_back(shape.values);
     }
     const auto spec_values = enumerate_specializations(g, profiled_values, o.general);
     for (size_t t = 0; t < targets.size(); ++t) {
+      if (!graph_built[gi][t]) continue;
       const auto bi = static_cast<size_t>(build_of_target[t]);
       for (size_t vi = 0; vi < spec_values.size(); ++vi) {
         const auto& values = spec_values[vi];
@@ -497,6 +633,7 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   source_hash = hash_string(all_keys);
   summary.graphs = graphs.size();
   summary.kernels = manifest.kernels.size();
+  if (o.dry_run) return summary;
 
   const std::vector<fs::path> libraries = run_ninja_build(build);
   std::vector<BlobInput> blobs;
@@ -561,11 +698,18 @@ void usage(std::ostream& out, const char* argv0) {
          "       [--cxx CLANGXX] [--cxx-launcher LAUNCHER] [--nvcc NVCC] [--cuda-launcher "
          "LAUNCHER]\n"
          "       [--ninja NINJA] [--jobs N] [--tag TAG] [--profile FILE.kprof]...\n"
-         "       [--no-general] [--list]\n"
+         "       [--no-general] [--graph-targets GRAPH=T1,T2]... [--op-budget cpu|cuda=N]...\n"
+         "       [--dry-run] [--list]\n"
          "Traces every KILN_GRAPH linked into this program, compiles its specializations for\n"
          "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n"
          "Each --profile adds a static specialization per shape it recorded (docs/profile.md).\n"
-         "--no-general leaves out each graph's general specialization: other shapes miss.\n";
+         "--no-general leaves out each graph's general specialization: other shapes miss.\n"
+         "--graph-targets builds GRAPH only for the targets listed (each one of --targets).\n"
+         "--op-budget: a graph with more ops is left off targets of that kind (cpu: " +
+             std::to_string(kDefaultCpuOpBudget) +
+             ", cuda: " + std::to_string(kDefaultCudaOpBudget) +
+             " by default; 0: no budget) unless --graph-targets or its declaration names them.\n"
+             "--dry-run prints each graph's op count and targets, and builds nothing.\n";
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -623,6 +767,35 @@ int generator_main(int argc, char** argv) {
         o.profiles.emplace_back(value());
       else if (arg == "--no-general")
         o.general = false;
+      else if (arg == "--graph-targets") {
+        const std::string spec = value();
+        const size_t equals = spec.find('=');
+        if (equals == std::string::npos || equals == 0) {
+          throw std::invalid_argument("kiln-gen: --graph-targets '" + spec +
+                                      "': expected GRAPH=T1,T2 (e.g. sin_chain=cpu:x86-64)");
+        }
+        const std::string graph = spec.substr(0, equals);
+        if (o.graph_targets.count(graph)) {
+          throw std::invalid_argument("kiln-gen: --graph-targets names graph '" + graph +
+                                      "' twice");
+        }
+        o.graph_targets[graph] = split_commas(spec.substr(equals + 1));
+      } else if (arg == "--op-budget") {
+        const std::string spec = value();
+        const size_t equals = spec.find('=');
+        const std::string kind = spec.substr(0, equals);
+        const std::string number = equals == std::string::npos ? "" : spec.substr(equals + 1);
+        int64_t budget = -1;
+        const auto [end, error] =
+            std::from_chars(number.data(), number.data() + number.size(), budget);
+        if ((kind != "cpu" && kind != "cuda") || number.empty() || error != std::errc() ||
+            end != number.data() + number.size() || budget < 0) {
+          throw std::invalid_argument("kiln-gen: --op-budget '" + spec +
+                                      "': expected cpu=N or cuda=N, N >= 0 (0: no budget)");
+        }
+        (kind == "cpu" ? o.cpu_op_budget : o.cuda_op_budget) = budget;
+      } else if (arg == "--dry-run")
+        o.dry_run = true;
       else if (arg == "--list")
         list_only = true;
       else if (arg == "--help" || arg == "-h") {
@@ -646,6 +819,14 @@ int generator_main(int argc, char** argv) {
     if (o.work_dir.empty()) o.work_dir = o.out_dir / "work";
     const GeneratorSummary s = run_generator(o, graphs);
     for (const std::string& w : s.warnings) std::cerr << "kiln-gen: warning: " << w << "\n";
+    if (o.dry_run) {
+      for (const auto& [name, built] : s.graph_targets) {
+        std::cout << name << " (" << built.ops << " ops): " << join(built.targets, ", ") << "\n";
+      }
+      std::cout << "kiln-gen: dry run: " << s.graphs << " graphs, " << s.specializations
+                << " specializations, " << s.kernels << " kernels; nothing built\n";
+      return 0;
+    }
     std::cout << "kiln-gen: " << s.package.string() << ": " << s.graphs << " graphs, "
               << s.specializations << " specializations, " << s.kernels << " kernels, "
               << s.package_bytes << " bytes\n";

@@ -7,6 +7,7 @@
 #include <set>
 #include <string_view>
 
+#include "kiln/compiler/generator.h"
 #include "kiln/graph.h"
 
 namespace kiln {
@@ -14,6 +15,7 @@ namespace {
 
 struct Tracer {
   ir::Graph graph;
+  bool targets_declared = false;  // graph_targets() was called
 };
 
 thread_local Tracer* g_tracer = nullptr;
@@ -941,6 +943,29 @@ std::vector<RegisteredGraph> registered_graphs() {
   std::vector<RegisteredGraph> out;
   for (const auto& [name, g] : r.graphs) out.push_back(g);
   return out;
+}
+
+void graph_targets(std::initializer_list<std::string_view> targets) {
+  Tracer& t = tracer("graph_targets");
+  const auto refuse = [&](const std::string& why) {
+    throw TraceError("kiln: graph '" + t.graph.name + "': graph_targets: " + why);
+  };
+  if (t.targets_declared) refuse("called twice; list every target in one call");
+  if (targets.size() == 0) refuse("expected at least one target, e.g. {\"cpu:x86-64\"}");
+  std::vector<std::string> names;
+  for (std::string_view target : targets) {
+    try {
+      (void)compiler::parse_target(std::string(target));
+    } catch (const std::invalid_argument& e) {
+      refuse(e.what());
+    }
+    if (std::find(names.begin(), names.end(), target) != names.end()) {
+      refuse("target '" + std::string(target) + "' is listed twice");
+    }
+    names.emplace_back(target);
+  }
+  t.targets_declared = true;
+  t.graph.declared_targets = std::move(names);
 }
 
 ir::Graph trace(const std::string& name, GraphFunction function) {

@@ -277,12 +277,10 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
       write_file_if_changed(dir / src.name, src.contents);
       const std::string in = cb.name + "/" + src.name;
       const std::string cubin = cb.name + "/" + stem + ".cubin";
-      nf << "build " << ninja_path(cubin) << " | " << ninja_path(cb.name + "/" + stem + ".ptxas")
-         << ": cubin " << ninja_path(in) << "\n";
-      nf << "  flags = $cuflags_" << ci << "\n";
-      nf << "  report = " << shell_word(cb.name + "/" + stem + ".ptxas") << "\n";
-      object_to_source[cubin] = (dir / src.name).string();
-      defaults.push_back(ninja_path(cubin));
+      // Where the PTX ships, the cubin is assembled from it (ptxas only):
+      // the front end, most of nvcc's time and memory on a large kernel,
+      // then runs once per kernel, and not twice at once.
+      std::string cubin_input = in;
       if (cb.ptx) {
         const std::string ptx = cb.name + "/" + stem + ".ptx";
         keep.insert(stem + ".ptx");
@@ -290,7 +288,14 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
         nf << "  flags = $cuflags_" << ci << "\n";
         object_to_source[ptx] = (dir / src.name).string();
         defaults.push_back(ninja_path(ptx));
+        cubin_input = ptx;
       }
+      nf << "build " << ninja_path(cubin) << " | " << ninja_path(cb.name + "/" + stem + ".ptxas")
+         << ": cubin " << ninja_path(cubin_input) << "\n";
+      nf << "  flags = $cuflags_" << ci << "\n";
+      nf << "  report = " << shell_word(cb.name + "/" + stem + ".ptxas") << "\n";
+      object_to_source[cubin] = (dir / src.name).string();
+      defaults.push_back(ninja_path(cubin));
     }
     remove_stale(dir, keep);
     nf << "\n";

@@ -345,6 +345,11 @@ class Merger {
       }
     }
     for (uint32_t t : spec_targets) map_target(delta, *d, t);
+    // A graph that lists its targets (GRAPH_TARGETS) gains the ones the
+    // delta adds code for, where that cannot hide its own code (below).
+    for (const auto& [g, specs] : kept) {
+      for (const SpecPtr& s : specs) add_graph_target(delta, *g, map_target(delta, *d, s->target));
+    }
     for (uint32_t k : kernels) {
       const fb::KernelT& kernel = *d->kernels[k];
       blobs.insert(kernel.blob);
@@ -431,6 +436,40 @@ class Merger {
         std::lower_bound(m_.graphs.begin(), m_.graphs.end(), name,
                          [](const auto& g, const std::string& n) { return g->name < n; });
     return it != m_.graphs.end() && (*it)->name == name ? it->get() : nullptr;
+  }
+
+  // Adds package target `t` to graph `g`'s targets, when it lists them and
+  // lacks it. The runtime runs a graph's best CPU level, so a CPU level at
+  // or above one the graph has would hide the graph's own code there
+  // (the rule map_target applies to the package): refused. A CUDA device
+  // runs the package's target for it, whichever graphs have code there.
+  void add_graph_target(const std::string& delta, fb::GraphEntryT& g, uint32_t t) {
+    if (g.targets.empty() || std::find(g.targets.begin(), g.targets.end(), t) != g.targets.end()) {
+      return;
+    }
+    const fb::TargetT& added = *m_.targets[t];
+    if (added.device == fb::DeviceKind::Cpu) {
+      std::string graph_cpu;
+      bool hides = false;
+      for (uint32_t have : g.targets) {
+        const fb::TargetT& target = *m_.targets[have];
+        if (target.device != fb::DeviceKind::Cpu) continue;
+        graph_cpu += (graph_cpu.empty() ? "" : ", ") + target.name;
+        hides = hides || cpu_level(added.arch) >= cpu_level(target.arch);
+      }
+      if (hides) {
+        throw MergeError(delta, g.name, "target '" + added.name + "'",
+                         "one of the graph's targets (" + graph_cpu +
+                             ") or a CPU level below "
+                             "them",
+                         "a level above one of them",
+                         "the runtime runs a graph's best CPU level, so on a CPU that runs " +
+                             added.arch +
+                             " the graph would see only the delta's specializations; compile "
+                             "the delta for the graph's targets");
+      }
+    }
+    g.targets.insert(std::upper_bound(g.targets.begin(), g.targets.end(), t), t);
   }
 
   // The merged index of delta target `t`, appending it when the package

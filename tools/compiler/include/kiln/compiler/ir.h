@@ -147,6 +147,10 @@ struct Graph {
   std::vector<int32_t> inputs;            // node ids of Op::input nodes, in declaration order
   std::vector<int32_t> outputs;           // node ids, in the order the graph returns them
   std::vector<std::string> output_names;  // "out0", "out1", ... unless named
+  // The targets kiln::graph_targets() named in the declaration ("cpu:x86-64",
+  // "cuda:sm_90"); empty: every target of the package. A build option, not
+  // structure: neither hashed nor stored in the package's IR.
+  std::vector<std::string> declared_targets;
 
   const Node& node(int32_t id) const { return nodes.at(static_cast<size_t>(id)); }
 };

@@ -36,7 +36,8 @@ struct SharedLibraryBuild {
 };
 
 // CUDA sources compiled one by one: a cubin each (nvcc -cubin, with ptxas's
-// -v report kept beside it as <stem>.ptxas), and with `ptx` also PTX.
+// -v report kept beside it as <stem>.ptxas), and with `ptx` also PTX, which
+// the cubin is then assembled from (the front end runs once per kernel).
 struct CudaBuild {
   std::string name;                 // directory, e.g. "cuda-sm_90"
   std::vector<SourceFile> sources;  // "<kernel>.cu"
