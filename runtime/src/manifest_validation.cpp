@@ -450,8 +450,11 @@ void check_graphs(const fb::Manifest& m) {
       if (const auto* graph_targets = g->targets();
           graph_targets && std::find(graph_targets->begin(), graph_targets->end(),
                                      spec->target()) == graph_targets->end()) {
+        std::string listed;
+        for (uint32_t t : *graph_targets) listed += cat(listed.empty() ? "" : ", ", t);
         corrupt(cat(where, " specialization '", view(spec->name()), "' is for target ",
-                    spec->target(), ", which is not among the graph's targets"));
+                    spec->target(), ", which is not among the graph's targets (",
+                    listed.empty() ? "none" : listed, ")"));
       }
     }
   }

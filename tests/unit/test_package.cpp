@@ -8,7 +8,10 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -451,6 +454,129 @@ TEST(PackageCorruption, SymbolValuesMustMatchSymbols) {
   EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt);
   EXPECT_NE(open_message(bytes).find("0 symbol values for 1 symbols"), std::string::npos)
       << open_message(bytes);
+}
+
+// GraphEntry.targets: ascending indices of package targets, naming every
+// target of the graph's specializations. The fixture has targets 0
+// (cpu:x86-64) and 1 (cpu:x86-64-v3); every specialization is for target 0.
+fb::GraphEntryT& fixture_graph(Fixture& f, const std::string& name) {
+  for (auto& g : f.manifest.graphs) {
+    if (g->name == name) return *g;
+  }
+  throw std::logic_error("the fixture has no graph '" + name + "'");
+}
+
+// The writer stores an empty list as absent (FlatBuffers' object API), so a
+// package with one is written with one entry, then that vector's length, found
+// through the reader's API, is set to 0 and the checksum fixed.
+std::vector<uint8_t> package_with_empty_targets(const std::string& graph) {
+  Fixture f = make_fixture();
+  fixture_graph(f, graph).targets = {0};
+  std::vector<uint8_t> bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+  const fb::Manifest* m = fb::GetManifest(bytes.data() + header_of(bytes).manifest_offset);
+  const auto* targets = m->graphs()->LookupByKey(graph.c_str())->targets();
+  const auto at = static_cast<size_t>(reinterpret_cast<const uint8_t*>(targets) - bytes.data());
+  flatbuffers::WriteScalar<flatbuffers::uoffset_t>(bytes.data() + at, 0);
+  fix_checksum(bytes);
+  return bytes;
+}
+
+TEST(PackageCorruption, GraphTargetsMustBeAscendingKnownAndCoverTheSpecializations) {
+  struct Case {
+    const char* what;
+    std::vector<uint32_t> targets;
+    std::vector<std::string> says;
+  };
+  const std::vector<Case> cases = {
+      {"an index past the package's targets", {0, 2}, {"graph 'alpha' names target 2 of 2"}},
+      {"the largest index", {0, 0xFFFFFFFFu}, {"graph 'alpha' names target 4294967295 of 2"}},
+      {"a repeated index",
+       {0, 0},
+       {"graph 'alpha''s targets are not ascending and unique (0 then 0)"}},
+      {"a descending list",
+       {1, 0},
+       {"graph 'alpha''s targets are not ascending and unique (1 then 0)"}},
+      {"a specialization on a target the list lacks",
+       {1},
+       {"graph 'alpha' specialization 'n=8' is for target 0, which is not among the graph's "
+        "targets (1)"}},
+  };
+  for (const Case& c : cases) {
+    Fixture f = make_fixture();
+    fixture_graph(f, "alpha").targets = c.targets;
+    const auto bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+    EXPECT_EQ(open_error(bytes), ErrorCode::package_corrupt) << c.what;
+    const std::string message = open_message(bytes);
+    EXPECT_TRUE(message.starts_with("kiln: package manifest is inconsistent: ")) << message;
+    for (const std::string& part : c.says) {
+      EXPECT_NE(message.find(part), std::string::npos) << c.what << ": " << message;
+    }
+  }
+
+  // An empty list builds the graph for no target: its specializations are
+  // each for a target it lacks.
+  const std::vector<uint8_t> empty = package_with_empty_targets("alpha");
+  ASSERT_NE(fb::GetManifest(empty.data() + header_of(empty).manifest_offset)
+                ->graphs()
+                ->LookupByKey("alpha")
+                ->targets(),
+            nullptr);
+  EXPECT_EQ(open_error(empty), ErrorCode::package_corrupt);
+  EXPECT_NE(open_message(empty).find("graph 'alpha' specialization 'n=8' is for target 0, which "
+                                     "is not among the graph's targets (none)"),
+            std::string::npos)
+      << open_message(empty);
+
+  // Listing every target, or only those of its specializations, is fine.
+  for (const std::vector<uint32_t>& valid : {std::vector<uint32_t>{0}, {0, 1}}) {
+    Fixture f = make_fixture();
+    fixture_graph(f, "alpha").targets = valid;
+    const auto bytes = write_package(std::move(f.manifest), std::move(f.blobs));
+    EXPECT_NO_THROW(PackageReader::open_memory(kiln_test::as_bytes(bytes)));
+  }
+}
+
+// docs/runtime.md: a graph whose targets are narrowed runs the best of its
+// own CPU targets, not the package's. Targets 0 (cpu:x86-64, the default
+// kernels) and 1 (cpu:x86-64-v2, kernels that add kShiftedY): scale_add is
+// kept to target 0, scale_add_temp has every target and code on target 1.
+TEST(PackageReader, ARestrictedGraphRunsTheBestOfItsOwnCpuTargets) {
+  if (!__builtin_cpu_supports("sse4.2") || !__builtin_cpu_supports("popcnt")) {
+    GTEST_SKIP() << "this CPU does not run x86-64-v2 code";
+  }
+  kiln_test::TestGraphOptions temp;
+  temp.name = "scale_add_temp";
+  temp.use_temp = true;
+  temp.target = 1;
+  fb::ManifestT m = kiln_test::make_test_manifest({{}, temp}, {"cpu:x86-64", "cpu:x86-64-v2"});
+  m.graphs[0]->targets = {0};
+  std::vector<BlobInput> blobs = kiln_test::test_blobs(1);
+  blobs.push_back({fb::BlobKind::CpuSharedObject, 1, kiln_test::shifted_scale_add_shared_object()});
+  const std::vector<uint8_t> bytes = write_package(std::move(m), std::move(blobs));
+
+  const PackageReader reader = PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  const auto* restricted = reader.manifest().graphs()->LookupByKey("scale_add")->targets();
+  ASSERT_NE(restricted, nullptr);
+  EXPECT_EQ(std::vector<uint32_t>(restricted->begin(), restricted->end()),
+            std::vector<uint32_t>{0});
+  EXPECT_EQ(reader.manifest().graphs()->LookupByKey("scale_add_temp")->targets(), nullptr);
+
+  kiln::Package package = kiln::Package::open_memory(kiln_test::as_bytes(bytes));
+  for (const auto& [graph, shift] : std::vector<std::pair<std::string, float>>{
+           {"scale_add", 0.0f}, {"scale_add_temp", kiln_test::kShiftedY}}) {
+    const int64_t rows = 5;
+    std::vector<float> x(rows * kiln_test::kRowWidth), w(kiln_test::kRowWidth);
+    std::vector<float> y(x.size(), -1.0f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f * static_cast<float>(i % 13) - 2.0f;
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.25f * static_cast<float>(i);
+    package.graph(graph).call(
+        {kiln::TensorView(x.data(), kiln::DType::f32, {rows, kiln_test::kRowWidth}),
+         kiln::TensorView(w.data(), kiln::DType::f32, {kiln_test::kRowWidth})},
+        {kiln::TensorView(y.data(), kiln::DType::f32, {rows, kiln_test::kRowWidth})});
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_EQ(y[i], 2.0f * x[i] + w[i % w.size()] + shift) << graph << " element " << i;
+    }
+  }
 }
 
 // A package that runs: scale_add and scale_add_temp over the real test
