@@ -382,6 +382,124 @@ TEST(Merge, ANewTargetIsAddedOnlyWhereItCannotHideTheBasesSpecializations) {
   }
 }
 
+// A graph's GraphEntry.targets as target names; "(absent)" when it has none
+// (every target of the package).
+std::vector<std::string> graph_targets(const kiln::PackageReader& reader, const char* graph) {
+  const auto* targets = reader.manifest().graphs()->LookupByKey(graph)->targets();
+  if (targets == nullptr) return {"(absent)"};
+  std::vector<std::string> names;
+  for (uint32_t t : *targets) names.push_back(reader.manifest().targets()->Get(t)->name()->str());
+  return names;
+}
+
+std::vector<uint32_t> graph_target_indices(const kiln::PackageReader& reader, const char* graph) {
+  const auto* targets = reader.manifest().graphs()->LookupByKey(graph)->targets();
+  return targets ? std::vector<uint32_t>(targets->begin(), targets->end())
+                 : std::vector<uint32_t>{};
+}
+
+TEST(Merge, ADeltaWithCodeForATargetAGraphLacksAddsItToTheGraphsTargetsInOrder) {
+  // Base targets 0 cpu:x86-64, 1 cpu:x86-64-v2, 2 cpu:x86-64-v3; scale_add
+  // is kept to v3, scale_add_temp to v2.
+  fb::ManifestT base_manifest = kiln_test::make_test_manifest(
+      {{.target = 2}, {.name = "scale_add_temp", .use_temp = true, .target = 1}},
+      {"cpu:x86-64", "cpu:x86-64-v2", "cpu:x86-64-v3"});
+  base_manifest.graphs[0]->targets = {2};
+  base_manifest.graphs[1]->targets = {1};
+  const Bytes base =
+      kiln::compiler::write_package(std::move(base_manifest), kiln_test::test_blobs(3));
+
+  // Code for cpu:x86-64, a target the package has and scale_add lacks: it
+  // goes before v3 in the list, and scale_add_temp, which gains nothing,
+  // keeps its own.
+  const Bytes delta_x86 =
+      kiln::compiler::write_package(delta_manifest({"cpu:x86-64"}), kiln_test::test_blobs(1));
+  const MergeResult r = merge(base, {&delta_x86});
+  EXPECT_EQ(r.summary.specializations_added, 2u);
+  EXPECT_EQ(r.summary.targets_added, 0u);
+  const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(r.package));
+  reader.verify_all_blobs();
+  EXPECT_EQ(graph_target_indices(reader, "scale_add"), (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(graph_targets(reader, "scale_add"),
+            (std::vector<std::string>{"cpu:x86-64", "cpu:x86-64-v3"}));
+  EXPECT_EQ(graph_targets(reader, "scale_add_temp"), (std::vector<std::string>{"cpu:x86-64-v2"}));
+  EXPECT_EQ(spec_names(reader, "scale_add"),
+            (std::vector<std::string>{"n=8@cpu:x86-64-v3", "general@cpu:x86-64-v3",
+                                      "n=16@cpu:x86-64", "general,div4@cpu:x86-64"}));
+
+  // A target the package lacks is appended to the package's targets, then
+  // to the graph's, after the ones it has.
+  fb::ManifestT v3_manifest = kiln_test::make_test_manifest({{}}, {"cpu:x86-64-v3"});
+  v3_manifest.graphs[0]->targets = {0};
+  const Bytes base_v3 =
+      kiln::compiler::write_package(std::move(v3_manifest), kiln_test::test_blobs(1));
+  const MergeResult appended = merge(base_v3, {&delta_x86});
+  EXPECT_EQ(appended.summary.targets_added, 1u);
+  const kiln::PackageReader appended_reader =
+      kiln::PackageReader::open_memory(as_bytes(appended.package));
+  EXPECT_EQ(graph_target_indices(appended_reader, "scale_add"), (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(graph_targets(appended_reader, "scale_add"),
+            (std::vector<std::string>{"cpu:x86-64-v3", "cpu:x86-64"}));
+}
+
+TEST(Merge, ACpuLevelThatWouldHideAGraphsOwnCodeIsRefused) {
+  // scale_add is kept to cpu:x86-64; scale_add_temp has code on the
+  // package's cpu:x86-64-v3. A v3 CPU runs scale_add's x86-64 code: with v3
+  // in its list it would run the delta's v3 code alone.
+  fb::ManifestT base_manifest =
+      kiln_test::make_test_manifest({{}, {.name = "scale_add_temp", .use_temp = true, .target = 1}},
+                                    {"cpu:x86-64", "cpu:x86-64-v3"});
+  base_manifest.graphs[0]->targets = {0};
+  const Bytes base =
+      kiln::compiler::write_package(std::move(base_manifest), kiln_test::test_blobs(2));
+  const Bytes delta_v3 =
+      kiln::compiler::write_package(delta_manifest({"cpu:x86-64-v3"}), kiln_test::test_blobs(1));
+  expect_refused(base, delta_v3, "scale_add",
+                 {"kiln: merge: delta '#1': graph 'scale_add': target 'cpu:x86-64-v3': expected "
+                  "one of the graph's targets (cpu:x86-64) or a CPU level below them, got a "
+                  "level above one of them",
+                  "on a CPU that runs x86-64-v3 the graph would see only the delta's "
+                  "specializations"});
+  try {
+    merge(base, {&delta_v3});
+    ADD_FAILURE() << "v3 was added to a graph kept to x86-64";
+  } catch (const MergeError& e) {
+    EXPECT_EQ(e.subject(), "target 'cpu:x86-64-v3'");
+    EXPECT_EQ(e.expected(), "one of the graph's targets (cpu:x86-64) or a CPU level below them");
+  }
+  // The same delta is fine for a graph that lists every target.
+  fb::ManifestT listed_manifest =
+      kiln_test::make_test_manifest({{}, {.name = "scale_add_temp", .use_temp = true, .target = 1}},
+                                    {"cpu:x86-64", "cpu:x86-64-v3"});
+  listed_manifest.graphs[0]->targets = {0, 1};
+  const Bytes listed =
+      kiln::compiler::write_package(std::move(listed_manifest), kiln_test::test_blobs(2));
+  const MergeResult r = merge(listed, {&delta_v3});
+  EXPECT_EQ(r.summary.specializations_added, 2u);
+  EXPECT_EQ(
+      graph_target_indices(kiln::PackageReader::open_memory(as_bytes(r.package)), "scale_add"),
+      (std::vector<uint32_t>{0, 1}));
+}
+
+TEST(Merge, GraphsWithoutATargetListKeepNone) {
+  // Packages from before GraphEntry.targets: a delta on a target the base
+  // has, and one on a target it gains, leave the lists absent.
+  const Bytes delta_x86 =
+      kiln::compiler::write_package(delta_manifest({"cpu:x86-64"}), kiln_test::test_blobs(1));
+  const MergeResult same_target = merge(kiln_test::make_test_package(), {&delta_x86});
+  EXPECT_EQ(same_target.summary.specializations_added, 2u);
+  EXPECT_EQ(
+      graph_targets(kiln::PackageReader::open_memory(as_bytes(same_target.package)), "scale_add"),
+      std::vector<std::string>{"(absent)"});
+  const Bytes base_v3 = kiln::compiler::write_package(
+      kiln_test::make_test_manifest({{}}, {"cpu:x86-64-v3"}), kiln_test::test_blobs(1));
+  const MergeResult new_target = merge(base_v3, {&delta_x86});
+  EXPECT_EQ(new_target.summary.targets_added, 1u);
+  EXPECT_EQ(
+      graph_targets(kiln::PackageReader::open_memory(as_bytes(new_target.package)), "scale_add"),
+      std::vector<std::string>{"(absent)"});
+}
+
 TEST(Merge, ALibraryCallKeepsItsNoKernelIndexAndItsCall) {
   // Base and delta: the same gemm graph, the delta's specialization under
   // another key. Its launch runs no kernel, so none is copied or remapped.
