@@ -270,8 +270,10 @@ std::vector<std::vector<bool>> choose_graph_targets(const GeneratorOptions& o,
                                                     const std::vector<ir::Graph>& graphs,
                                                     std::vector<std::string>& warnings) {
   std::vector<std::string> package_targets;
+  package_targets.reserve(targets.size());
   for (const auto& t : targets) package_targets.push_back(t.name);
   std::vector<std::string> graph_names;
+  graph_names.reserve(graphs.size());
   for (const auto& g : graphs) graph_names.push_back(g.name);
   for (const auto& [name, listed] : o.graph_targets) {
     if (std::find(graph_names.begin(), graph_names.end(), name) == graph_names.end()) {
