@@ -431,8 +431,15 @@ void check_graphs(const fb::Manifest& m) {
     }
     check_ir(g->ir(), symbols, where);
     // The graph's targets: ascending indices of package targets (so each
-    // once), naming every target its specializations are for.
+    // once), naming every target its specializations are for. Absent means
+    // every target; an empty list is refused, since the generator never
+    // writes one (a graph left with no target fails the build) and kiln
+    // merge could not keep it apart from an absent one.
     if (const auto* graph_targets = g->targets()) {
+      if (graph_targets->size() == 0) {
+        corrupt(cat(where, "'s targets are an empty list (expected absent, for every target, or "
+                           "at least one target index)"));
+      }
       for (uint32_t i = 0; i < graph_targets->size(); ++i) {
         const uint32_t t = graph_targets->Get(i);
         if (t >= count(m.targets())) {
