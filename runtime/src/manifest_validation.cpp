@@ -437,8 +437,9 @@ void check_graphs(const fb::Manifest& m) {
     // merge could not keep it apart from an absent one.
     if (const auto* graph_targets = g->targets()) {
       if (graph_targets->size() == 0) {
-        corrupt(cat(where, "'s targets are an empty list (expected absent, for every target, or "
-                           "at least one target index)"));
+        corrupt(cat(where,
+                    "'s targets are an empty list (expected absent, for every target, or "
+                    "at least one target index)"));
       }
       for (uint32_t i = 0; i < graph_targets->size(); ++i) {
         const uint32_t t = graph_targets->Get(i);
