@@ -3,8 +3,8 @@
 # Installed layout (under CMAKE_INSTALL_PREFIX):
 #   bin/kiln                               the CLI
 #   lib/libkiln_runtime.a ...              runtime, jit, compiler, package_merge, gen_main,
-#                                          zstd (static)
-#   include/kiln/...                       runtime, compiler, schema headers, and the
+#                                          support, zstd (static)
+#   include/kiln/...                       runtime, compiler, schema, support headers, and the
 #                                          generated kiln/abi/kiln_package_generated.h
 #   lib/cmake/Kiln/KilnConfig.cmake        find_package(Kiln) entry point
 #   lib/cmake/Kiln/KilnConfigVersion.cmake
@@ -27,6 +27,7 @@ mark_as_advanced(KILN_INSTALL_CMAKEDIR)
 # target -> exported name (Kiln::<name>). Header-only helper targets are exported
 # too, since the libraries name them in their link interfaces.
 set(_kiln_install_targets
+  kiln_support:support
   kiln_schemas:schemas
   kiln_flatbuffers_headers:flatbuffers_headers
   kiln_dlpack_headers:dlpack_headers
@@ -58,7 +59,8 @@ foreach(_kiln_pair IN LISTS _kiln_install_targets)
 endforeach()
 
 # Public headers. Every include/ tree holds kiln/...; they merge into one.
-foreach(_kiln_dir IN ITEMS runtime/include runtime/jit/include tools/compiler/include schemas/include)
+foreach(_kiln_dir IN ITEMS runtime/include runtime/jit/include tools/compiler/include schemas/include
+                          support/include)
   if(IS_DIRECTORY "${PROJECT_SOURCE_DIR}/${_kiln_dir}")
     install(DIRECTORY "${PROJECT_SOURCE_DIR}/${_kiln_dir}/"
       DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"

@@ -1,6 +1,6 @@
 #include "cpu_features.h"
 
-#include <cstdlib>
+#include "kiln/support/env.h"
 
 namespace kiln::detail {
 namespace {
@@ -32,8 +32,8 @@ CpuLevel detect() noexcept {
 CpuLevel host_cpu_level() noexcept {
   static const CpuLevel level = [] {
     CpuLevel detected = detect();
-    if (const char* cap = std::getenv("KILN_CPU_LEVEL")) {
-      if (auto wanted = cpu_level_from_arch(cap); wanted && *wanted < detected) return *wanted;
+    if (const auto cap = support::env_value("KILN_CPU_LEVEL")) {
+      if (auto wanted = cpu_level_from_arch(*cap); wanted && *wanted < detected) return *wanted;
     }
     return detected;
   }();

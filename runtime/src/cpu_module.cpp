@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kiln/error.h"
+#include "kiln/support/env.h"
 #include "text.h"
 
 namespace kiln::detail {
@@ -57,8 +58,7 @@ CpuModule::CpuModule(std::span<const std::byte> image, const std::string& label)
   if (handle_ == nullptr) {
     // No memfd (old kernel, seccomp) or /proc not mounted: a private temp
     // file, unlinked as soon as it is loaded.
-    const char* tmpdir = std::getenv("TMPDIR");
-    std::string path = cat(tmpdir && *tmpdir ? tmpdir : "/tmp", "/kiln-cpu-XXXXXX");
+    std::string path = cat(support::env_value("TMPDIR").value_or("/tmp"), "/kiln-cpu-XXXXXX");
     int tmp = ::mkstemp(path.data());
     if (tmp < 0) {
       load_failed(cat("kiln: cannot load CPU kernels of ", label_, ": memfd failed (",

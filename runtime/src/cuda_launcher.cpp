@@ -10,6 +10,7 @@
 #include "cublaslt_gemm.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
+#include "kiln/support/env.h"
 #include "text.h"
 
 namespace kiln::detail {
@@ -88,9 +89,7 @@ CudaLauncher::CudaLauncher(const PackageReader& reader, const OpenOptions& optio
     : reader_(reader),
       allocator_(options.device_allocator ? options.device_allocator : &stream_ordered_allocator()),
       synchronize_(options.cuda_synchronize) {
-  if (const char* sync = std::getenv("KILN_CUDA_SYNC")) {
-    synchronize_ |= *sync != '\0' && std::strcmp(sync, "0") != 0;
-  }
+  if (const auto sync = support::env_value("KILN_CUDA_SYNC")) synchronize_ |= *sync != "0";
   const fb::Manifest& m = reader.manifest();
   if (m.targets()) {
     for (const fb::Target* target : *m.targets()) {

@@ -1,13 +1,13 @@
 #include "log_topics.h"
 
-#include <cstdlib>
+#include "kiln/support/env.h"
 
 namespace kiln::detail {
 
 bool log_topic_enabled(std::string_view topic) noexcept {
-  const char* value = std::getenv("KILN_LOG");
-  if (value == nullptr) return false;
-  std::string_view rest(value);
+  const std::optional<std::string_view> value = support::env_value("KILN_LOG");
+  if (!value) return false;
+  std::string_view rest = *value;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     if (rest.substr(0, comma) == topic || rest.substr(0, comma) == "all") return true;

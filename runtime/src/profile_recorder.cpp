@@ -8,12 +8,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
 #include "kiln/profile_format.h"
+#include "kiln/support/env.h"
 #include "symbol_binding.h"
 #include "text.h"
 
@@ -112,9 +112,8 @@ class ProfileFile {
 
 std::unique_ptr<ProfileRecorder> ProfileRecorder::open(const std::filesystem::path& requested,
                                                        const fb::Manifest& manifest) {
-  const char* env = std::getenv("KILN_PROFILE_OUT");
-  std::filesystem::path path =
-      env != nullptr && *env != '\0' ? std::filesystem::path(env) : requested;
+  const std::optional<std::string_view> env = support::env_value("KILN_PROFILE_OUT");
+  std::filesystem::path path = env ? std::filesystem::path(*env) : requested;
   if (path.empty()) return nullptr;
   std::error_code ec;
   std::filesystem::path absolute = std::filesystem::absolute(path, ec);

@@ -1,7 +1,8 @@
 #include "stance_env.h"
 
-#include <cstdlib>
 #include <string>
+
+#include "kiln/support/env.h"
 
 namespace kiln::detail {
 
@@ -10,9 +11,9 @@ std::string_view stance_name(Stance stance) noexcept {
 }
 
 Stance stance_from_env(Stance requested) {
-  const char* value = std::getenv("KILN_STANCE");
-  if (value == nullptr || *value == '\0') return requested;
-  const std::string_view v(value);
+  const std::optional<std::string_view> value = support::env_value("KILN_STANCE");
+  if (!value) return requested;
+  const std::string_view v = *value;
   if (v == "fallback") return Stance::fallback;
   if (v == "fail_on_recompile") return Stance::fail_on_recompile;
   throw Error(ErrorCode::invalid_argument,

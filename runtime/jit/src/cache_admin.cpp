@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "cache_stats_file.h"
 #include "kiln/error.h"
+#include "kiln/support/env.h"
 
 namespace kiln::jit {
 namespace fs = std::filesystem;
@@ -50,13 +50,9 @@ void scan(const fs::path& dir, std::vector<Entry>* entries, std::vector<Entry>* 
 }  // namespace
 
 fs::path default_cache_dir() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? v : "";
-  };
-  if (std::string dir = env("KILN_CACHE_DIR"); !dir.empty()) return dir;
-  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "kiln";
-  if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "kiln";
+  if (const auto dir = support::env_value("KILN_CACHE_DIR")) return *dir;
+  if (const auto xdg = support::env_value("XDG_CACHE_HOME")) return fs::path(*xdg) / "kiln";
+  if (const auto home = support::env_value("HOME")) return fs::path(*home) / ".cache" / "kiln";
   return {};
 }
 
@@ -147,9 +143,9 @@ uint64_t parse_cache_size(std::string_view text) {
 }
 
 std::optional<uint64_t> cache_max_size_from_env() {
-  const char* v = std::getenv("KILN_CACHE_MAX_SIZE");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_cache_size(v);
+  const std::optional<std::string_view> v = support::env_value("KILN_CACHE_MAX_SIZE");
+  if (!v) return std::nullopt;
+  return parse_cache_size(*v);
 }
 
 }  // namespace kiln::jit

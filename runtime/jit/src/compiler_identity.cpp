@@ -10,6 +10,7 @@
 #include "clang_build.h"
 #include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/support/env.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -20,8 +21,7 @@ namespace {
 std::optional<std::string> binary_fingerprint(const std::string& cxx) {
   fs::path path = cxx;
   if (cxx.find('/') == std::string::npos) {
-    const char* env_path = std::getenv("PATH");
-    std::string_view rest = env_path != nullptr ? env_path : "";
+    std::string_view rest = support::env_value("PATH").value_or("");
     path.clear();
     while (!rest.empty() && path.empty()) {
       const size_t colon = rest.find(':');

@@ -30,6 +30,7 @@
 #include "kiln/compiler/package_writer.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/package_reader.h"
+#include "kiln/support/env.h"
 #include "log_topics.h"
 #include "manifest_builder.h"
 #include "nvrtc_build.h"
@@ -44,10 +45,7 @@ namespace {
 // component names it.
 constexpr const char* kCodegenOptions = compiler::kCpuCodegenVersion;
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
+std::string env(const char* name) { return std::string(support::env_value(name).value_or("")); }
 
 std::string identifier(std::string_view s) {
   std::string out;
