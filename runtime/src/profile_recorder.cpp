@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +13,7 @@
 #include "kiln/package_reader.h"
 #include "kiln/profile_format.h"
 #include "kiln/support/env.h"
+#include "kiln/support/file_io.h"
 #include "symbol_binding.h"
 #include "text.h"
 
@@ -29,6 +29,10 @@ class ProfileFile {
   [[noreturn]] void fail(std::string_view step) const {
     throw Error(ErrorCode::io, cat("kiln: cannot write profile '", path_.string(), "': ", step,
                                    ": ", std::strerror(errno)));
+  }
+  [[noreturn]] void fail(const support::FileError& e) const {
+    throw Error(ErrorCode::io,
+                cat("kiln: cannot write profile '", path_.string(), "': ", e.reason()));
   }
 
   // The lock file beside the profile, never replaced (the profile itself is,
@@ -47,59 +51,20 @@ class ProfileFile {
 
   // The file's bytes; empty when it does not exist yet.
   std::string read() const {
-    std::string bytes;
-    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return bytes;
-      fail("open");
+    try {
+      return support::read_file(path_, profile::kMaxFileBytes).value_or("");
+    } catch (const support::FileError& e) {
+      fail(e);
     }
-    char buffer[4096];
-    for (;;) {
-      const ssize_t n = ::read(fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int saved = errno;
-        ::close(fd);
-        errno = saved;
-        fail("read");
-      }
-      if (n == 0) break;
-      bytes.append(buffer, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return bytes;
   }
 
   // A temp file in the same directory, renamed over the profile: a reader
   // sees the old file or the new one, never a part.
   void replace(const std::string& text) const {
-    static std::atomic<unsigned> sequence{0};
-    const std::string temp = cat(path_.string(), ".tmp.", ::getpid(), ".", sequence.fetch_add(1));
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) fail(cat("open ", temp));
-    const auto abandon = [&](std::string_view step) {
-      const int saved = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      errno = saved;
-      fail(step);
-    };
-    for (size_t done = 0; done < text.size();) {
-      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) abandon(cat("write ", temp));
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0) abandon(cat("fsync ", temp));
-    if (::close(fd) != 0) {
-      ::unlink(temp.c_str());
-      fail(cat("close ", temp));
-    }
-    if (::rename(temp.c_str(), path_.c_str()) != 0) {
-      const int saved = errno;
-      ::unlink(temp.c_str());
-      errno = saved;
-      fail("rename");
+    try {
+      support::write_file_atomic(path_, text);
+    } catch (const support::FileError& e) {
+      fail(e);
     }
   }
 

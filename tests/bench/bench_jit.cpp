@@ -33,12 +33,12 @@
 
 #include "bench_util.h"
 #include "ir_from_package.h"  // runtime/jit/src
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/ir.h"
 #include "kiln/compiler/process.h"
 #include "kiln/graph.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/runtime.h"
+#include "kiln/support/file_io.h"
 #include "test_support/jit_test_graph.h"  // ir_only_package, RandomCall
 
 namespace fs = std::filesystem;
@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
   const fs::path base_path = dir / "base.kiln";
   const fs::path delta_path = dir / "delta.kiln";
   const fs::path merged_path = dir / "merged.kiln";
-  kiln::compiler::write_file_atomic(
+  kiln::support::write_file_atomic(
       base_path, std::string_view(reinterpret_cast<const char*>(base.data()), base.size()));
   double export_ms = 0;
   {

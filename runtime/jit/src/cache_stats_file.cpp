@@ -8,11 +8,14 @@
 #include <sstream>
 #include <string_view>
 
-#include "kiln/compiler/file_io.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
 namespace {
+
+// A line per counter, some 30 of them: anything near this is not a stats file.
+constexpr uint64_t kMaxBytes = 1 << 20;
 
 StatsMap parse(std::string_view text) {
   StatsMap out;
@@ -66,22 +69,16 @@ bool add_to_cache_stats(const fs::path& dir, const StatsMap& delta) {
   for (const auto& [name, value] : stats) text << name << ' ' << value << '\n';
   // Renamed into place for readers that take no lock (`kiln cache stats`),
   // but not fsynced: counters are not worth a disk flush on the hit path.
-  const std::string bytes = text.str();
-  const fs::path temp = dir / ("stats.tmp." + std::to_string(::getpid()));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  const bool written =
-      ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
-  ::close(fd);
-  if (!written || ::rename(temp.c_str(), (dir / "stats").c_str()) != 0) {
-    fs::remove(temp, ec);
+  try {
+    support::write_file_atomic(dir / "stats", text.str(), support::Durability::unsynced);
+  } catch (const support::FileError&) {
     return false;
   }
   return true;
 }
 
 StatsMap read_cache_stats(const fs::path& dir) {
-  const std::optional<std::string> text = compiler::read_file(dir / "stats");
+  const std::optional<std::string> text = support::read_file_if_readable(dir / "stats", kMaxBytes);
   return text ? parse(*text) : StatsMap{};
 }
 

@@ -4,12 +4,13 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <optional>
 #include <stdexcept>
 
+#include "disk_cache.h"
 #include "kiln/compiler/process.h"
 #include "kiln/jit/jit_error.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -39,10 +40,13 @@ class ScratchDir {
   fs::path path_;
 };
 
+// The scratch directory is private and removed after the compile: no fsync.
 void write_text(const fs::path& path, const std::string& text, const std::string& graph) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out.flush()) throw JitCompileError(graph, "cannot write '" + path.string() + "'", -1, "");
+  try {
+    support::write_file_atomic(path, text, support::Durability::unsynced);
+  } catch (const support::FileError& e) {
+    throw JitCompileError(graph, e.what(), -1, "");
+  }
 }
 
 compiler::ProcessResult run(const std::vector<std::string>& argv, const std::string& graph) {
@@ -98,16 +102,21 @@ std::vector<std::byte> build_shared_object(const std::string& cxx,
                           "'" + cxx + "' " + describe_exit(r.exit_code) + " (expected status 0)",
                           r.exit_code, r.output);
   }
-  std::ifstream in(object, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> bytes;
+  try {
+    bytes = support::read_file(object, kMaxEntryBytes);  // the object becomes a cache entry
+  } catch (const support::FileError& e) {
+    throw JitCompileError(graph, e.what(), 0, r.output);
+  }
+  if (!bytes) {
     throw JitCompileError(
         graph,
         "'" + cxx + "' exited with status 0 but wrote no '" + object.filename().string() + "'", 0,
         r.output);
   }
-  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  const auto* begin = reinterpret_cast<const std::byte*>(bytes.data());
-  return {begin, begin + bytes.size()};
+  const std::string& object_bytes = *bytes;
+  const auto* begin = reinterpret_cast<const std::byte*>(object_bytes.data());
+  return {begin, begin + object_bytes.size()};
 }
 
 }  // namespace kiln::jit::detail

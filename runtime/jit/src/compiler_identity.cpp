@@ -8,13 +8,16 @@
 #include <unordered_map>
 
 #include "clang_build.h"
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/support/file_io.h"
 #include "kiln/support/env.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
 namespace {
+
+// A memo holds one line of `--version`: a larger file is not a memo.
+constexpr uint64_t kMaxMemoBytes = 64 << 10;
 
 // Path, size and mtime of the binary `cxx` names, hashed; nullopt when it
 // cannot be found (a bare name is searched in $PATH).
@@ -46,7 +49,7 @@ void store_memo(const fs::path& file, const std::string& identity) {
   fs::create_directories(file.parent_path(), ec);
   if (ec) return;
   try {
-    compiler::write_file_atomic(file, identity);
+    support::write_file_atomic(file, identity);
   } catch (const std::exception&) {
     // A memo that cannot be written costs the next process one
     // `clang++ --version`; nothing more.
@@ -68,7 +71,7 @@ std::string compiler_identity(const std::string& cxx, const fs::path& memo_dir,
                             ? memo_dir / "compilers" / (*fingerprint + ".txt")
                             : fs::path();
   std::string identity;
-  if (!memo.empty()) identity = compiler::read_file(memo).value_or("");
+  if (!memo.empty()) identity = support::read_file_if_readable(memo, kMaxMemoBytes).value_or("");
   if (identity.empty()) {
     identity = clang_identity(cxx, graph);
     if (!memo.empty()) store_memo(memo, identity);

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <optional>
 
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -29,7 +29,7 @@ fs::path DiskCache::entry_path(const std::string& key_hex) const {
 DiskCache::Lookup DiskCache::load(const std::string& key_hex,
                                   std::vector<std::byte>& payload) const {
   const fs::path path = entry_path(key_hex);
-  const std::optional<std::string> file = compiler::read_file(path);
+  const std::optional<std::string> file = support::read_file_if_readable(path, kMaxEntryBytes);
   if (!file) return Lookup::miss;
   const std::string& bytes = *file;
   const auto* data = reinterpret_cast<const std::byte*>(bytes.data());
@@ -74,7 +74,7 @@ bool DiskCache::store(const std::string& key_hex, std::span<const std::byte> pay
   // A temp file renamed into place: readers in other processes see the
   // whole entry or none.
   try {
-    compiler::write_file_atomic(path, bytes);
+    support::write_file_atomic(path, bytes);
   } catch (const std::exception&) {
     return false;
   }

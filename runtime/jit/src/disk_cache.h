@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -19,6 +20,9 @@ inline constexpr char kEntryMagic[8] = {'K', 'I', 'L', 'N', 'J', 'I', 'T', '\0'}
 // an entry of format 1 (the bare code) is a corrupt entry, rewritten.
 inline constexpr uint32_t kEntryVersion = 2;
 inline constexpr size_t kEntryHeaderSize = 40;
+// An entry holds one specialization's shared object or cubins: one larger
+// than this is not an entry this code wrote, and is read as a miss.
+inline constexpr uint64_t kMaxEntryBytes = uint64_t{1} << 30;
 
 class DiskCache {
  public:

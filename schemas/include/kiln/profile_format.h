@@ -24,6 +24,9 @@ namespace kiln::profile {
 
 inline constexpr std::string_view kHeader = "kiln-profile 1";
 inline constexpr std::string_view kMagic = "kiln-profile";
+// The largest profile a reader accepts: a line is some 100 bytes, so this is
+// millions of recorded shapes, far more than the 64 a graph's build uses.
+inline constexpr uint64_t kMaxFileBytes = uint64_t{256} << 20;
 
 // GraphEntry.structure_hash, written as 32 hex digits, hi first (as the
 // compiler's Hash128::hex() shows it).

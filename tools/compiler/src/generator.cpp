@@ -13,7 +13,6 @@
 #include "kiln/abi/package_header.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/cuda_codegen.h"
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/index_extents.h"
 #include "kiln/compiler/ninja_driver.h"
@@ -21,6 +20,7 @@
 #include "kiln/compiler/process.h"
 #include "kiln/compiler/profile.h"
 #include "kiln/graph.h"
+#include "kiln/support/file_io.h"
 #include "manifest_builder.h"
 
 namespace kiln::compiler {
@@ -31,6 +31,10 @@ namespace {
 constexpr int kDLCPU = 1;   // DLDeviceType
 constexpr int kDLCUDA = 2;  // DLDeviceType
 constexpr size_t kMaxStaticSpecializations = 64;
+// A CPU level's shared object or a kernel's cubin, read back from the build:
+// the runtime reads no blob larger than 64 GiB; one past 4 GiB is a build
+// gone wrong, not a package to write.
+constexpr uint64_t kMaxBuiltLibraryBytes = uint64_t{1} << 32;
 constexpr const char* kCodegenOptions = kCpuCodegenVersion;
 constexpr const char* kCudaCodegenOptions = kCudaCodegenVersion;
 
@@ -640,7 +644,7 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   const std::vector<fs::path> libraries = run_ninja_build(build);
   std::vector<BlobInput> blobs;
   auto read_blob = [](const fs::path& path) {
-    const std::optional<std::string> bytes = read_file(path);
+    const std::optional<std::string> bytes = support::read_file(path, kMaxBuiltLibraryBytes);
     if (!bytes) throw std::runtime_error("kiln: cannot read " + path.string());
     return std::vector<uint8_t>(bytes->begin(), bytes->end());
   };
@@ -682,13 +686,14 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   const std::vector<uint8_t> bytes = write_package(std::move(manifest), std::move(blobs));
   summary.package = o.out_dir / (o.name + ".kiln");
   summary.package_bytes = bytes.size();
-  write_file_if_changed(
+  support::write_file_if_changed(
       summary.package, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  write_file_if_changed(o.out_dir / (o.name + ".h"), generated_header(o, graphs));
-  write_file_if_changed(o.out_dir / (o.name + ".cpp"), generated_source(o, graphs));
-  write_file_if_changed(o.out_dir / (o.name + "_embed.S"), generated_embed(o, summary.package));
-  write_file_if_changed(o.out_dir / (o.name + ".d"),
-                        (o.out_dir / (o.name + ".kiln")).string() + ":\n");
+  support::write_file_if_changed(o.out_dir / (o.name + ".h"), generated_header(o, graphs));
+  support::write_file_if_changed(o.out_dir / (o.name + ".cpp"), generated_source(o, graphs));
+  support::write_file_if_changed(o.out_dir / (o.name + "_embed.S"),
+                                 generated_embed(o, summary.package));
+  support::write_file_if_changed(o.out_dir / (o.name + ".d"),
+                                 (o.out_dir / (o.name + ".kiln")).string() + ":\n");
   return summary;
 }
 

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <system_error>
 
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/process.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::compiler {
 
@@ -232,7 +232,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
                                     "' clashes with another in library '" + lib.name + "'");
       }
       keep.insert(obj);
-      write_file_if_changed(dir / src.name, src.contents);
+      support::write_file_if_changed(dir / src.name, src.contents);
     }
     remove_stale(dir, keep);
 
@@ -274,7 +274,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
       const std::string stem = fs::path(src.name).stem().string();
       keep.insert(stem + ".cubin");
       keep.insert(stem + ".ptxas");
-      write_file_if_changed(dir / src.name, src.contents);
+      support::write_file_if_changed(dir / src.name, src.contents);
       const std::string in = cb.name + "/" + src.name;
       const std::string cubin = cb.name + "/" + stem + ".cubin";
       // Where the PTX ships, the cubin is assembled from it (ptxas only):
@@ -305,7 +305,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
     for (const auto& d : defaults) nf << " " << d;
     nf << "\n";
   }
-  write_file_if_changed(work / "build.ninja", nf.str());
+  support::write_file_if_changed(work / "build.ninja", nf.str());
   if (request.libraries.empty() && request.cuda.empty()) return results;
 
   std::vector<std::string> argv = {ninja, "-C", work.string()};

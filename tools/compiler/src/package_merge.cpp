@@ -12,10 +12,10 @@
 
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/abi/library_call.h"
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/package_reader.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::compiler {
 
@@ -622,7 +622,7 @@ MergeSummary merge_package_files(const std::filesystem::path& base,
   }
   MergeResult r = merger.finish();
   try {
-    write_file_atomic(
+    support::write_file_atomic(
         out, std::string_view(reinterpret_cast<const char*>(r.package.data()), r.package.size()));
   } catch (const std::runtime_error& e) {
     throw Error(ErrorCode::io, "kiln: merge: " + std::string(without_kiln_prefix(e.what())));

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "kiln/abi/package_header.h"
-#include "kiln/compiler/file_io.h"
+#include "kiln/support/file_io.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -165,8 +165,8 @@ std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<Blo
 void write_package_file(const std::filesystem::path& path, kiln::fb::ManifestT manifest,
                         std::vector<BlobInput> blobs) {
   const std::vector<uint8_t> bytes = write_package(std::move(manifest), std::move(blobs));
-  write_file_atomic(path,
-                    std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  support::write_file_atomic(
+      path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace kiln::compiler

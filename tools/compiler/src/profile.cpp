@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <utility>
 
-#include "kiln/compiler/file_io.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/profile_format.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::compiler {
 namespace {
@@ -74,7 +74,12 @@ ProfiledShapes read_profiled_shapes(const std::vector<std::filesystem::path>& pr
                                     const std::vector<ir::Graph>& graphs) {
   std::map<std::string, std::vector<Recorded>> recorded;
   for (const auto& file : profiles) {
-    const std::optional<std::string> text = read_file(file);
+    std::optional<std::string> text;
+    try {
+      text = support::read_file(file, profile::kMaxFileBytes);
+    } catch (const support::FileError& e) {
+      throw std::runtime_error("kiln: cannot read profile '" + file.string() + "': " + e.reason());
+    }
     if (!text) throw std::runtime_error("kiln: cannot read profile '" + file.string() + "'");
     const profile::Profile parsed = profile::parse(*text, file.string());
     for (const profile::Line& line : parsed.lines()) {

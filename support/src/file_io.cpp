@@ -1,0 +1,169 @@
+#include "kiln/support/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace kiln::support {
+namespace fs = std::filesystem;
+namespace {
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+std::string call_failed(std::string_view call, const fs::path& path, int error_number) {
+  return std::string(call) + " " + quoted(path) + ": " + std::strerror(error_number);
+}
+
+[[noreturn]] void fail_write(const fs::path& path, std::string_view call, const fs::path& on,
+                             int error_number) {
+  throw FileError("write", path, call_failed(call, on, error_number), error_number);
+}
+
+[[noreturn]] void fail_read(const fs::path& path, std::string_view call, int error_number) {
+  throw FileError("read", path, call_failed(call, path, error_number), error_number);
+}
+
+[[noreturn]] void fail_too_large(const fs::path& path, uint64_t max_bytes, std::string_view held) {
+  throw FileError("read", path,
+                  "expected at most " + std::to_string(max_bytes) + " bytes, the file holds " +
+                      std::string(held),
+                  0);
+}
+
+// Closes on every path out; close's own error is the caller's to check
+// where it matters (a written file), through release().
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Removes the temp file unless the rename took it.
+class TempFile {
+ public:
+  explicit TempFile(fs::path path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const fs::path& path() const { return path_; }
+  void renamed() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+void write_all(const fs::path& path, const fs::path& temp, int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    // write() of a non-empty buffer returning 0 is a full device that did
+    // not say so.
+    if (n <= 0) fail_write(path, "write", temp, n < 0 ? errno : ENOSPC);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// The rename is durable only once the directory entry is: fsync the
+// directory. A file system that cannot sync directories (EINVAL) has
+// nothing more to make durable.
+void sync_directory(const fs::path& path) {
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  const FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) fail_write(path, "open directory", dir, errno);
+  if (::fsync(fd.get()) != 0 && errno != EINVAL) fail_write(path, "fsync directory", dir, errno);
+}
+
+}  // namespace
+
+FileError::FileError(const char* verb, fs::path path, std::string reason, int error_number)
+    : std::runtime_error("kiln: cannot " + std::string(verb) + " " + quoted(path) + ": " + reason),
+      path_(std::move(path)),
+      reason_(std::move(reason)),
+      error_number_(error_number) {}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes, Durability durability) {
+  static std::atomic<unsigned> sequence{0};
+  fs::path temp_path = path;
+  temp_path += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
+  FileDescriptor fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) fail_write(path, "create", temp_path, errno);
+  TempFile temp(std::move(temp_path));
+  write_all(path, temp.path(), fd.get(), bytes);
+  if (durability == Durability::synced && ::fsync(fd.get()) != 0) {
+    fail_write(path, "fsync", temp.path(), errno);
+  }
+  if (::close(fd.release()) != 0) fail_write(path, "close", temp.path(), errno);
+  if (::rename(temp.path().c_str(), path.c_str()) != 0) {
+    fail_write(path, "rename", temp.path(), errno);
+  }
+  temp.renamed();
+  if (durability == Durability::synced) sync_directory(path);
+}
+
+bool write_file_if_changed(const fs::path& path, std::string_view bytes) {
+  // A file larger than `bytes` differs from it: reading more is not needed.
+  if (read_file_if_readable(path, bytes.size()) == bytes) return false;
+  write_file_atomic(path, bytes);
+  return true;
+}
+
+std::optional<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail_read(path, "open", errno);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail_read(path, "fstat", errno);
+  if (S_ISDIR(st.st_mode)) fail_read(path, "read", EISDIR);
+  const auto size = static_cast<uint64_t>(std::max<off_t>(st.st_size, 0));
+  if (size > max_bytes) fail_too_large(path, max_bytes, std::to_string(size));
+  // One byte past the limit tells a file that grew past it from one that
+  // ends there; one past the size sees the end without a second resize.
+  const uint64_t ceiling = max_bytes == UINT64_MAX ? max_bytes : max_bytes + 1;
+  std::string bytes(std::min(ceiling, size + 1), '\0');
+  size_t filled = 0;
+  for (;;) {
+    if (filled == bytes.size()) {
+      if (bytes.size() >= ceiling) {
+        fail_too_large(path, max_bytes, "more than that");
+      }
+      bytes.resize(std::min<uint64_t>(ceiling, std::max<uint64_t>(4096, 2 * bytes.size())));
+    }
+    const ssize_t n = ::read(fd.get(), bytes.data() + filled, bytes.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_read(path, "read", errno);
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  bytes.resize(filled);
+  return bytes;
+}
+
+std::optional<std::string> read_file_if_readable(const fs::path& path,
+                                                 uint64_t max_bytes) noexcept {
+  try {
+    return read_file(path, max_bytes);
+  } catch (...) {  // FileError, or std::bad_alloc: as good as no file
+    return std::nullopt;
+  }
+}
+
+}  // namespace kiln::support
