@@ -2,11 +2,11 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <mutex>
-#include <type_traits>
+#include <optional>
 
 #include "kiln/error.h"
+#include "kiln/support/env.h"
 #include "library_search.h"
 #include "text.h"
 
@@ -19,6 +19,13 @@ constexpr const char* kNames[] = {"libcublasLt.so.13", "libcublasLt.so.12"};
 
 constexpr const char* kSubdirs[] = {"lib64"};
 constexpr const char* kOverride = "KILN_LIBCUBLASLT";
+
+constexpr DynamicSymbol<CublasLtLibrary> kCublasLtSymbols[] = {
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) \
+  KILN_DYNAMIC_SYMBOL_ENTRY(CublasLtLibrary, name, suffix)
+#include "cublaslt_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
+};
 
 }  // namespace
 
@@ -40,8 +47,7 @@ const CublasLtLibrary& CublasLtLibrary::get(std::string_view graph) {
 }
 
 void CublasLtLibrary::load() {
-  const char* override_value = std::getenv(kOverride);
-  const bool overridden = override_value != nullptr && *override_value != '\0';
+  const bool overridden = support::env_value(kOverride).has_value();
   // Never closed: the entry points and every handle point into it.
   const OpenedLibrary opened = dlopen_first(cublaslt_candidates());
   void* handle = opened.handle;
@@ -58,32 +64,10 @@ void CublasLtLibrary::load() {
         tried);
     return;
   }
-  bool complete = true;
-  auto resolve = [&](auto& entry, const char* symbol) {
-    if (!complete) return;
-    void* address = ::dlsym(handle, symbol);
-    if (address == nullptr) {
-      problem_ =
-          cat("cuBLASLt ", path, " has no ", symbol, " (expected libcublasLt of CUDA 12 or 13)");
-      complete = false;
-      return;
-    }
-    entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(address);
-  };
-  resolve(cublasLtGetVersion, "cublasLtGetVersion");
-  resolve(cublasLtGetStatusName, "cublasLtGetStatusName");
-  resolve(cublasLtGetStatusString, "cublasLtGetStatusString");
-  resolve(cublasLtCreate, "cublasLtCreate");
-  resolve(cublasLtDestroy, "cublasLtDestroy");
-  resolve(cublasLtMatmulDescInit_internal, "cublasLtMatmulDescInit_internal");
-  resolve(cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
-  resolve(cublasLtMatrixLayoutInit_internal, "cublasLtMatrixLayoutInit_internal");
-  resolve(cublasLtMatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
-  resolve(cublasLtMatmulPreferenceInit_internal, "cublasLtMatmulPreferenceInit_internal");
-  resolve(cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
-  resolve(cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
-  resolve(cublasLtMatmul, "cublasLtMatmul");
-  if (!complete) {
+  if (const std::optional<MissingSymbol> missing =
+          resolve_symbols(handle, kCublasLtSymbols, *this)) {
+    problem_ = cat("cuBLASLt ", path, " has no ", missing->symbol,
+                   " (expected libcublasLt of CUDA 12 or 13; ", missing->reason, ")");
     // Not cuBLASLt, or too old: nothing keeps it loaded.
     ::dlclose(handle);
     return;

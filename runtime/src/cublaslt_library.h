@@ -67,7 +67,7 @@ struct CublasLtHeuristicResult {
 static_assert(sizeof(CublasLtHeuristicResult) == 96, "cublasLtMatmulHeuristicResult_t is 96 bytes");
 
 // cuBLASLt's entry points, loaded once per process. Members are named after
-// the API functions.
+// the API functions (cublaslt_symbols.inc lists them).
 class CublasLtLibrary {
  public:
   // Loads cuBLASLt and resolves every entry point, once per process (safe
@@ -77,36 +77,10 @@ class CublasLtLibrary {
   // naming `graph`, every file tried with dlopen's reason, and how to fix it.
   static const CublasLtLibrary& get(std::string_view graph);
 
-  size_t (*cublasLtGetVersion)() = nullptr;
-  const char* (*cublasLtGetStatusName)(cublasStatus_t status) = nullptr;
-  const char* (*cublasLtGetStatusString)(cublasStatus_t status) = nullptr;
-  cublasStatus_t (*cublasLtCreate)(cublasLtHandle_t* handle) = nullptr;
-  cublasStatus_t (*cublasLtDestroy)(cublasLtHandle_t handle) = nullptr;
-  cublasStatus_t (*cublasLtMatmulDescInit_internal)(cublasLtMatmulDesc_t desc, size_t size,
-                                                    int compute_type, int scale_type) = nullptr;
-  cublasStatus_t (*cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc_t desc, int attribute,
-                                                   const void* value, size_t size) = nullptr;
-  cublasStatus_t (*cublasLtMatrixLayoutInit_internal)(cublasLtMatrixLayout_t layout, size_t size,
-                                                      int type, uint64_t rows, uint64_t cols,
-                                                      int64_t ld) = nullptr;
-  cublasStatus_t (*cublasLtMatrixLayoutSetAttribute)(cublasLtMatrixLayout_t layout, int attribute,
-                                                     const void* value, size_t size) = nullptr;
-  cublasStatus_t (*cublasLtMatmulPreferenceInit_internal)(cublasLtMatmulPreference_t preference,
-                                                          size_t size) = nullptr;
-  cublasStatus_t (*cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t preference,
-                                                         int attribute, const void* value,
-                                                         size_t size) = nullptr;
-  cublasStatus_t (*cublasLtMatmulAlgoGetHeuristic)(
-      cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
-      cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
-      cublasLtMatmulPreference_t preference, int requested, CublasLtHeuristicResult* results,
-      int* returned) = nullptr;
-  cublasStatus_t (*cublasLtMatmul)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
-                                   const void* alpha, const void* a, cublasLtMatrixLayout_t a_desc,
-                                   const void* b, cublasLtMatrixLayout_t b_desc, const void* beta,
-                                   const void* c, cublasLtMatrixLayout_t c_desc, void* d,
-                                   cublasLtMatrixLayout_t d_desc, const CublasLtMatmulAlgo* algo,
-                                   void* workspace, size_t workspace_bytes, void* stream) = nullptr;
+// NOLINTNEXTLINE(bugprone-macro-parentheses): it declares, a type cannot be parenthesized
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) result(*name) params = nullptr;
+#include "cublaslt_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
 
   size_t version = 0;  // cublasLtGetVersion: major * 10000 + minor * 100 + patch
   std::string path;    // the file loaded

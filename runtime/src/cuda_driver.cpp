@@ -2,16 +2,25 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <mutex>
-#include <type_traits>
+#include <optional>
+#include <string_view>
 
 #include "kiln/cuda_devices.h"
 #include "kiln/error.h"
+#include "kiln/support/env.h"
+#include "library_search.h"
 #include "text.h"
 
 namespace kiln::detail {
 namespace {
+
+constexpr DynamicSymbol<CudaDriver> kDriverSymbols[] = {
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) \
+  KILN_DYNAMIC_SYMBOL_ENTRY(CudaDriver, name, suffix)
+#include "cuda_driver_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
+};
 
 std::string describe_result(const CudaDriver& driver, CUresult result) {
   const char* name = nullptr;
@@ -55,10 +64,9 @@ CudaDriver& CudaDriver::get() {
 }
 
 void CudaDriver::load() {
-  const char* override_path = std::getenv("KILN_LIBCUDA");
-  const bool overridden = override_path != nullptr && *override_path != '\0';
-  const std::string library = overridden ? override_path : "libcuda.so.1";
-  const std::string origin = overridden ? cat(library, " from KILN_LIBCUDA") : library;
+  const std::optional<std::string_view> override_path = support::env_value("KILN_LIBCUDA");
+  const std::string library(override_path.value_or("libcuda.so.1"));
+  const std::string origin = override_path ? cat(library, " from KILN_LIBCUDA") : library;
   // Never closed: function pointers and modules of every package point into it.
   void* handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
@@ -68,42 +76,11 @@ void CudaDriver::load() {
             "; CUDA tensors need an NVIDIA GPU and its driver");
     return;
   }
-  bool complete = true;
-  auto resolve = [&](auto& entry, const char* symbol) {
-    if (!complete) return;
-    void* address = ::dlsym(handle, symbol);
-    if (address == nullptr) {
-      // cuMemAllocAsync, the newest entry point used, came with CUDA 11.2.
-      problem_ = cat("kiln: no GPU: the CUDA driver ", origin, " has no ", symbol,
-                     "; Kiln needs an NVIDIA driver for CUDA 11.2 or newer");
-      complete = false;
-      return;
-    }
-    entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(address);
-  };
-  resolve(cuInit, "cuInit");
-  resolve(cuDriverGetVersion, "cuDriverGetVersion");
-  resolve(cuGetErrorName, "cuGetErrorName");
-  resolve(cuGetErrorString, "cuGetErrorString");
-  resolve(cuDeviceGetCount, "cuDeviceGetCount");
-  resolve(cuDeviceGet, "cuDeviceGet");
-  resolve(cuDeviceGetAttribute, "cuDeviceGetAttribute");
-  resolve(cuDeviceGetName, "cuDeviceGetName");
-  resolve(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
-  resolve(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
-  resolve(cuCtxGetCurrent, "cuCtxGetCurrent");
-  resolve(cuCtxPushCurrent, "cuCtxPushCurrent_v2");
-  resolve(cuCtxPopCurrent, "cuCtxPopCurrent_v2");
-  resolve(cuModuleLoadDataEx, "cuModuleLoadDataEx");
-  resolve(cuModuleUnload, "cuModuleUnload");
-  resolve(cuModuleGetFunction, "cuModuleGetFunction");
-  resolve(cuFuncSetAttribute, "cuFuncSetAttribute");
-  resolve(cuLaunchKernel, "cuLaunchKernel");
-  resolve(cuStreamSynchronize, "cuStreamSynchronize");
-  resolve(cuMemAllocAsync, "cuMemAllocAsync");
-  resolve(cuMemFreeAsync, "cuMemFreeAsync");
-  resolve(cuMemsetD8Async, "cuMemsetD8Async");
-  if (!complete) return;
+  if (const std::optional<MissingSymbol> missing = resolve_symbols(handle, kDriverSymbols, *this)) {
+    problem_ = cat("kiln: no GPU: the CUDA driver ", origin, " has no ", missing->symbol,
+                   "; Kiln needs an NVIDIA driver for CUDA 11.2 or newer (", missing->reason, ")");
+    return;
+  }
   if (const CUresult result = cuInit(0); result != kCudaSuccess) {
     if (result == kCudaErrorNoDevice) {
       // A driver is installed but sees no GPU (none in the machine, or none

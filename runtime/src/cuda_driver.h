@@ -37,8 +37,9 @@ inline constexpr int kCuJitErrorLogBufferSizeBytes = 6;
 bool is_sticky_result(CUresult result) noexcept;
 
 // The driver's entry points, loaded once per process. Members are named after
-// the API functions; each is the symbol libcuda exports for it (the _v2 names
-// where cuda.h #defines the plain name to them).
+// the API functions (cuda_driver_symbols.inc lists them); each is the symbol
+// libcuda exports for it (the _v2 names where cuda.h #defines the plain name
+// to them).
 class CudaDriver {
  public:
   // Loads libcuda.so.1 ($KILN_LIBCUDA instead, when set), resolves every
@@ -47,34 +48,10 @@ class CudaDriver {
   // same text, by every later call.
   static CudaDriver& get();
 
-  CUresult (*cuInit)(unsigned int flags) = nullptr;
-  CUresult (*cuDriverGetVersion)(int* version) = nullptr;
-  CUresult (*cuGetErrorName)(CUresult error, const char** text) = nullptr;
-  CUresult (*cuGetErrorString)(CUresult error, const char** text) = nullptr;
-  CUresult (*cuDeviceGetCount)(int* count) = nullptr;
-  CUresult (*cuDeviceGet)(CUdevice* device, int ordinal) = nullptr;
-  CUresult (*cuDeviceGetAttribute)(int* value, int attribute, CUdevice device) = nullptr;
-  CUresult (*cuDeviceGetName)(char* name, int length, CUdevice device) = nullptr;
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext* context, CUdevice device) = nullptr;
-  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device) = nullptr;  // _v2
-  CUresult (*cuCtxGetCurrent)(CUcontext* context) = nullptr;
-  CUresult (*cuCtxPushCurrent)(CUcontext context) = nullptr;  // _v2
-  CUresult (*cuCtxPopCurrent)(CUcontext* context) = nullptr;  // _v2
-  CUresult (*cuModuleLoadDataEx)(CUmodule* module, const void* image, unsigned int num_options,
-                                 int* options, void** option_values) = nullptr;
-  CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
-  CUresult (*cuModuleGetFunction)(CUfunction* function, CUmodule module,
-                                  const char* name) = nullptr;
-  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute, int value) = nullptr;
-  CUresult (*cuLaunchKernel)(CUfunction function, unsigned int grid_x, unsigned int grid_y,
-                             unsigned int grid_z, unsigned int block_x, unsigned int block_y,
-                             unsigned int block_z, unsigned int shared_bytes, CUstream stream,
-                             void** params, void** extra) = nullptr;
-  CUresult (*cuStreamSynchronize)(CUstream stream) = nullptr;
-  CUresult (*cuMemAllocAsync)(CUdeviceptr* pointer, size_t bytes, CUstream stream) = nullptr;
-  CUresult (*cuMemFreeAsync)(CUdeviceptr pointer, CUstream stream) = nullptr;
-  CUresult (*cuMemsetD8Async)(CUdeviceptr pointer, unsigned char value, size_t count,
-                              CUstream stream) = nullptr;
+// NOLINTNEXTLINE(bugprone-macro-parentheses): it declares, a type cannot be parenthesized
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) result(*name) params = nullptr;
+#include "cuda_driver_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
 
   int version = 0;  // cuDriverGetVersion: 1000 * major + 10 * minor
 

@@ -19,6 +19,7 @@
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/gemm_test_package.h"
+#include "test_support/load_in_own_process.h"
 
 namespace {
 
@@ -67,6 +68,16 @@ TEST(CublasLtUnavailable, LoadingFailsWithATypedErrorNamingGraphFileAndReason) {
   EXPECT_NE(what.find("\n  " + not_a_library() + ": "), std::string::npos) << what;
   EXPECT_NE(what.find("invalid ELF header"), std::string::npos) << what;
   EXPECT_EQ(kiln::error_code_name(ErrorCode::library_unavailable), "library_unavailable");
+}
+
+// A file that opens but exports none of cuBLASLt's entry points (libc), in
+// a process of its own (cuBLASLt loads once per process): the typed error
+// names the file, the first entry point missing and dlsym's reason.
+TEST(CublasLtUnavailableDeathTest, ALibraryWithoutTheEntryPointsNamesTheMissingSymbol) {
+  kiln_test::expect_load_error_in_own_process(
+      "KILN_LIBCUBLASLT", "libc.so.6", [] { return load_error("mlp"); },
+      "kiln: graph 'mlp': cuBLASLt libc\\.so\\.6 has no cublasLtGetVersion \\(expected libcublasLt "
+      "of CUDA 12 or 13; [^)]*libc\\.so\\.6: undefined symbol: cublasLtGetVersion\\)");
 }
 
 TEST(CublasLtUnavailable, TheFailureIsRememberedNotRetried) {

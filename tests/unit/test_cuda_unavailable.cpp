@@ -17,6 +17,7 @@
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
+#include "test_support/load_in_own_process.h"
 
 namespace {
 
@@ -39,6 +40,16 @@ std::string driver_error() {
   }
   ADD_FAILURE() << "the driver loaded from " << kMissingDriver;
   return "";
+}
+
+// A file that opens but exports none of the driver's entry points (libc),
+// in a process of its own (the driver loads once per process): the typed
+// error names the file, the first entry point missing and dlsym's reason.
+TEST(CudaUnavailableDeathTest, ALibraryWithoutTheEntryPointsNamesTheMissingSymbol) {
+  kiln_test::expect_load_error_in_own_process(
+      "KILN_LIBCUDA", "libc.so.6", [] { return driver_error(); },
+      "kiln: no GPU: the CUDA driver libc\\.so\\.6 from KILN_LIBCUDA has no cuInit; Kiln needs an "
+      "NVIDIA driver for CUDA 11\\.2 or newer \\([^)]*libc\\.so\\.6: undefined symbol: cuInit\\)");
 }
 
 TEST(CudaUnavailable, TheDriverFailsWithATypedErrorOnceAndForAll) {

@@ -12,6 +12,7 @@
 #include "kiln/jit/jit_error.h"
 #include "nvrtc_build.h"  // runtime/jit/src: the JIT's internals
 #include "nvrtc_library.h"
+#include "test_support/load_in_own_process.h"
 
 namespace {
 
@@ -63,6 +64,17 @@ TEST(NvrtcUnavailable, LoadingFailsWithATypedErrorNamingThePath) {
   EXPECT_EQ(e.compiler_output().rfind(not_a_library() + ": ", 0), 0u) << e.compiler_output();
   EXPECT_NE(e.compiler_output().find("invalid ELF header"), std::string::npos)
       << e.compiler_output();
+}
+
+// A file that opens but exports none of NVRTC's entry points (libc), in a
+// process of its own (NVRTC loads once per process): the typed error names
+// the file, the first entry point missing and dlsym's reason.
+TEST(NvrtcUnavailableDeathTest, ALibraryWithoutTheEntryPointsNamesTheMissingSymbol) {
+  kiln_test::expect_load_error_in_own_process(
+      "KILN_NVRTC_PATH", "libc.so.6", [] { return std::string(load_error("norms").what()); },
+      "kiln: graph 'norms': JIT compile failed: NVRTC libc\\.so\\.6 \\(KILN_NVRTC_PATH\\) has no "
+      "nvrtcVersion \\(expected an NVRTC library, 11\\.2 or newer; [^)]*libc\\.so\\.6: undefined "
+      "symbol: nvrtcVersion\\)");
 }
 
 TEST(NvrtcUnavailable, TheFailureIsRememberedNotRetried) {

@@ -4,12 +4,12 @@
 #include <link.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string_view>
-#include <type_traits>
 
 #include "kiln/jit/jit_error.h"
+#include "kiln/support/env.h"
 #include "library_search.h"  // runtime/src
 
 namespace kiln::jit::detail {
@@ -29,6 +29,13 @@ constexpr const char* kTargetLib = "targets/x86_64-linux/lib";
 constexpr const char* kSubdirs[] = {"lib64", kTargetLib};
 constexpr const char* kOverride = "KILN_NVRTC_PATH";
 
+constexpr ::kiln::detail::DynamicSymbol<NvrtcLibrary> kNvrtcSymbols[] = {
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) \
+  KILN_DYNAMIC_SYMBOL_ENTRY(NvrtcLibrary, name, suffix)
+#include "nvrtc_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
+};
+
 }  // namespace
 
 std::vector<std::string> nvrtc_candidates() {
@@ -47,8 +54,7 @@ const NvrtcLibrary& NvrtcLibrary::get(const std::string& graph) {
 }
 
 void NvrtcLibrary::load() {
-  const char* override_value = std::getenv(kOverride);
-  const bool overridden = override_value != nullptr && *override_value != '\0';
+  const bool overridden = ::kiln::support::env_value(kOverride).has_value();
   const std::vector<std::string> candidates = nvrtc_candidates();
   // Never closed: the function pointers point into it for the process's life.
   const ::kiln::detail::OpenedLibrary opened = ::kiln::detail::dlopen_first(candidates);
@@ -69,32 +75,12 @@ void NvrtcLibrary::load() {
     return;
   }
   tried_.clear();
-  bool complete = true;
-  auto resolve = [&](auto& entry, const char* symbol) {
-    if (!complete) return;
-    void* address = ::dlsym(handle, symbol);
-    if (address == nullptr) {
-      // nvrtcGetSupportedArchs, the newest entry point used, came with CUDA 11.2.
-      problem_ =
-          "NVRTC " + origin + " has no " + symbol + " (expected an NVRTC library, 11.2 or newer)";
-      complete = false;
-      return;
-    }
-    entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(address);
-  };
-  resolve(nvrtcVersion, "nvrtcVersion");
-  resolve(nvrtcGetNumSupportedArchs, "nvrtcGetNumSupportedArchs");
-  resolve(nvrtcGetSupportedArchs, "nvrtcGetSupportedArchs");
-  resolve(nvrtcGetErrorString, "nvrtcGetErrorString");
-  resolve(nvrtcCreateProgram, "nvrtcCreateProgram");
-  resolve(nvrtcDestroyProgram, "nvrtcDestroyProgram");
-  resolve(nvrtcCompileProgram, "nvrtcCompileProgram");
-  resolve(nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize");
-  resolve(nvrtcGetProgramLog, "nvrtcGetProgramLog");
-  resolve(nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
-  resolve(nvrtcGetCUBIN, "nvrtcGetCUBIN");
-  resolve(nvrtcGetPTXSize, "nvrtcGetPTXSize");
-  resolve(nvrtcGetPTX, "nvrtcGetPTX");
+  const std::optional<::kiln::detail::MissingSymbol> missing =
+      ::kiln::detail::resolve_symbols(handle, kNvrtcSymbols, *this);
+  if (missing) {
+    problem_ = "NVRTC " + origin + " has no " + missing->symbol +
+               " (expected an NVRTC library, 11.2 or newer; " + missing->reason + ")";
+  }
   auto query = [&](const char* call, nvrtcResult r) {
     if (r != kNvrtcSuccess && problem_.empty()) {
       problem_ = "NVRTC " + origin + ": " + call + " returned " + result_text(r) +
@@ -103,7 +89,7 @@ void NvrtcLibrary::load() {
     return r == kNvrtcSuccess;
   };
   int count = 0;
-  if (complete && query("nvrtcVersion", nvrtcVersion(&major, &minor)) &&
+  if (!missing && query("nvrtcVersion", nvrtcVersion(&major, &minor)) &&
       query("nvrtcGetNumSupportedArchs", nvrtcGetNumSupportedArchs(&count))) {
     archs.resize(static_cast<size_t>(std::max(count, 0)));
     query("nvrtcGetSupportedArchs", nvrtcGetSupportedArchs(archs.data()));

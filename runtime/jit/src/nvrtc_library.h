@@ -20,7 +20,7 @@ using nvrtcProgram = struct NvrtcProgramHandle*;
 inline constexpr nvrtcResult kNvrtcSuccess = 0;  // NVRTC_SUCCESS
 
 // NVRTC's entry points, loaded once per process. Members are named after the
-// API functions.
+// API functions (nvrtc_symbols.inc lists them).
 class NvrtcLibrary {
  public:
   // Loads NVRTC and resolves every entry point, once per process (safe to
@@ -31,22 +31,10 @@ class NvrtcLibrary {
   // path with dlopen's reason).
   static const NvrtcLibrary& get(const std::string& graph);
 
-  nvrtcResult (*nvrtcVersion)(int* major, int* minor) = nullptr;
-  nvrtcResult (*nvrtcGetNumSupportedArchs)(int* count) = nullptr;
-  nvrtcResult (*nvrtcGetSupportedArchs)(int* archs) = nullptr;
-  const char* (*nvrtcGetErrorString)(nvrtcResult result) = nullptr;
-  nvrtcResult (*nvrtcCreateProgram)(nvrtcProgram* program, const char* source, const char* name,
-                                    int header_count, const char* const* headers,
-                                    const char* const* include_names) = nullptr;
-  nvrtcResult (*nvrtcDestroyProgram)(nvrtcProgram* program) = nullptr;
-  nvrtcResult (*nvrtcCompileProgram)(nvrtcProgram program, int option_count,
-                                     const char* const* options) = nullptr;
-  nvrtcResult (*nvrtcGetProgramLogSize)(nvrtcProgram program, size_t* size) = nullptr;
-  nvrtcResult (*nvrtcGetProgramLog)(nvrtcProgram program, char* log) = nullptr;
-  nvrtcResult (*nvrtcGetCUBINSize)(nvrtcProgram program, size_t* size) = nullptr;
-  nvrtcResult (*nvrtcGetCUBIN)(nvrtcProgram program, char* cubin) = nullptr;
-  nvrtcResult (*nvrtcGetPTXSize)(nvrtcProgram program, size_t* size) = nullptr;
-  nvrtcResult (*nvrtcGetPTX)(nvrtcProgram program, char* ptx) = nullptr;
+// NOLINTNEXTLINE(bugprone-macro-parentheses): it declares, a type cannot be parenthesized
+#define KILN_DYNAMIC_SYMBOL(result, name, suffix, params) result(*name) params = nullptr;
+#include "nvrtc_symbols.inc"
+#undef KILN_DYNAMIC_SYMBOL
 
   int major = 0;  // nvrtcVersion
   int minor = 0;

@@ -1,7 +1,8 @@
 // A stand-in for libcuda.so.1 on a machine whose driver sees no GPU: every
-// entry point the runtime resolves is here, and cuInit fails with
-// CUDA_ERROR_NO_DEVICE, as the real driver does when no device is present or
-// visible. Loaded through KILN_LIBCUDA by test_cuda_no_device.
+// entry point the runtime resolves (runtime/src/cuda_driver_symbols.inc) is
+// here, and cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver does
+// when no device is present or visible. Loaded through KILN_LIBCUDA by
+// test_cuda_no_device.
 
 namespace {
 
