@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kiln/support/hex.h"
 #include "kiln/tensor_view.h"
 #include "text.h"
 
@@ -625,7 +626,8 @@ void GuardProgram::collect_failures(const DLTensor* const* tensors,
         const uint64_t rest = address % static_cast<uint64_t>(c.value);
         if (rest != 0) {
           fail(c, names.tensors[c.tensor] + ".data", cat("alignment ", c.value, " bytes"),
-               cat("address ", hex(address), " (", rest, " past a multiple of ", c.value, ")"));
+               cat("address ", support::hex_literal(address), " (", rest, " past a multiple of ",
+                   c.value, ")"));
         }
         break;
       }

@@ -1,6 +1,7 @@
 #include "kiln/manifest_text.h"
 
 #include "guard_program.h"
+#include "kiln/support/hex.h"
 #include "size_expr.h"
 
 namespace kiln {
@@ -24,11 +25,6 @@ detail::GraphNames graph_names(const fb::GraphEntry& graph) {
   }
   names.symbols = symbol_names(graph);
   return names;
-}
-
-void append_hex(std::string& out, uint64_t value) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(value >> shift) & 0xF];
 }
 
 }  // namespace
@@ -61,8 +57,8 @@ std::string describe_dims(const fb::GraphEntry& graph, const fb::TensorSpec& ten
 std::string hash_text(const fb::Hash128* hash) {
   if (hash == nullptr) return "-";
   std::string text;
-  append_hex(text, hash->hi());
-  append_hex(text, hash->lo());
+  support::append_hex16(text, hash->hi());
+  support::append_hex16(text, hash->lo());
   return text;
 }
 

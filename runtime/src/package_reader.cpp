@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/error.h"
+#include "kiln/support/hex.h"
 #include "manifest_validation.h"
 #include "text.h"
 
@@ -119,11 +120,12 @@ void PackageReader::State::verify() {
   XXH128_hash_t checksum =
       XXH3_128bits(bytes.data() + header.header_size, actual_size - header.header_size);
   if (checksum.low64 != header.checksum_lo || checksum.high64 != header.checksum_hi) {
-    fail(ErrorCode::package_checksum_mismatch,
-         cat("kiln: package checksum mismatch: the header says ", detail::hex(header.checksum_hi),
-             ":", detail::hex(header.checksum_lo), ", the contents hash to ",
-             detail::hex(checksum.high64), ":", detail::hex(checksum.low64),
-             " (the file is damaged)"));
+    fail(
+        ErrorCode::package_checksum_mismatch,
+        cat("kiln: package checksum mismatch: the header says ",
+            support::hex_literal(header.checksum_hi), ":", support::hex_literal(header.checksum_lo),
+            ", the contents hash to ", support::hex_literal(checksum.high64), ":",
+            support::hex_literal(checksum.low64), " (the file is damaged)"));
   }
 
   const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(bytes.data() + manifest_offset);

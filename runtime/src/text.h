@@ -47,6 +47,4 @@ std::string cat(const Parts&... parts) {
   return cat_pieces({TextPiece(parts).view()...});
 }
 
-std::string hex(uint64_t value);
-
 }  // namespace kiln::detail

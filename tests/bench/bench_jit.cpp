@@ -34,11 +34,11 @@
 #include "bench_util.h"
 #include "ir_from_package.h"  // runtime/jit/src
 #include "kiln/compiler/ir.h"
-#include "kiln/compiler/process.h"
 #include "kiln/graph.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/runtime.h"
 #include "kiln/support/file_io.h"
+#include "kiln/support/process.h"
 #include "test_support/jit_test_graph.h"  // ir_only_package, RandomCall
 
 namespace fs = std::filesystem;
@@ -213,8 +213,7 @@ int main(int argc, char** argv) {
     char extra[160];
     std::snprintf(extra, sizeof extra, ",\"target_ms\":%g", kCompileTargetMs);
     print_json("jit_compile", row, row.compile, "ms", runs, extra);
-    std::snprintf(extra, sizeof extra,
-                  ",\"target_ms\":%g,\"ir_ms\":%.3g,\"entry_bytes\":%ju",
+    std::snprintf(extra, sizeof extra, ",\"target_ms\":%g,\"ir_ms\":%.3g,\"entry_bytes\":%ju",
                   kHitTargetMs, row.ir.median, entry_bytes);
     print_json("jit_disk_hit", row, row.disk_hit, "ms", runs, extra);
     std::snprintf(extra, sizeof extra, ",\"calls_per_run\":%d", kHitCalls);
@@ -254,9 +253,9 @@ int main(int argc, char** argv) {
   for (int r = 0; r < runs; ++r) {
     fs::remove(merged_path);
     double t0 = kiln_bench::now_seconds();
-    const kiln::compiler::ProcessResult merged =
-        kiln::compiler::run_process({KILN_BENCH_KILN_CLI, "merge", base_path.string(),
-                                     delta_path.string(), "-o", merged_path.string()});
+    const kiln::support::ProcessResult merged =
+        kiln::support::run_process({KILN_BENCH_KILN_CLI, "merge", base_path.string(),
+                                    delta_path.string(), "-o", merged_path.string()});
     merge.push_back(kiln_bench::now_seconds() - t0);
     require(merged.exit_code == 0, "kiln merge failed:\n" + merged.output);
     // A JIT that would compile anything asked of it: the merged package

@@ -12,17 +12,17 @@
 #include <gtest/gtest.h>
 
 #include "kiln/abi/package_header.h"
-#include "kiln/compiler/process.h"
+#include "kiln/support/process.h"
 #include "test_support/scratch_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using kiln::compiler::ProcessResult;
+using kiln::support::ProcessResult;
 
 ProcessResult kiln_cli(std::vector<std::string> args) {
   args.insert(args.begin(), KILN_TEST_KILN_CLI);
-  return kiln::compiler::run_process(args);
+  return kiln::support::run_process(args);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

@@ -20,8 +20,8 @@
 
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/interpreter.h"
-#include "kiln/compiler/process.h"
 #include "kiln/graph.h"
+#include "kiln/support/process.h"
 #include "test_support/gemm_reference.h"
 
 namespace {
@@ -83,7 +83,7 @@ void* build(const std::string& name, const kiln::ir::Graph& g, const CudaLowered
   }
   src += "  }\n}\n";
   std::ofstream(dir / "kernels.cpp") << src;
-  const auto r = kiln::compiler::run_process(
+  const auto r = kiln::support::run_process(
       {KILN_TEST_CLANGXX, "-std=c++20", "-O1", "-fPIC", "-shared", "-pthread", "-w",
        "-I" + std::string(KILN_TEST_SOURCE_DIR) + "/tests/unit/test_support",
        (dir / "kernels.cpp").string(), "-o", (dir / "kernels.so").string()});

@@ -16,9 +16,9 @@
 
 #include <gtest/gtest.h>
 
-#include "kiln/compiler/process.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit/fallback_jit.h"
+#include "kiln/support/process.h"
 #include "test_support/jit_test_graph.h"
 #include "test_support/scratch_files.h"
 
@@ -463,8 +463,8 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   kiln::jit::CacheStats s = kiln::jit::cache_stats(dir);
   EXPECT_EQ(s.entries, 2u);
   EXPECT_EQ(s.temp_files, 1u);
-  const kiln::compiler::ProcessResult stats =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "cache", "stats", "--dir", dir.string()});
+  const kiln::support::ProcessResult stats =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "cache", "stats", "--dir", dir.string()});
   EXPECT_EQ(stats.exit_code, 0) << stats.output;
   EXPECT_NE(stats.output.find("entries: 2\n"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("bytes: " + std::to_string(s.bytes) + "\n"), std::string::npos)
@@ -481,14 +481,14 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   }
   EXPECT_EQ(kiln::jit::cache_stats(dir).counters["disk_hits"], 1u);
   // A cap below one entry: both go, and the stale temp file.
-  const kiln::compiler::ProcessResult prune = kiln::compiler::run_process(
+  const kiln::support::ProcessResult prune = kiln::support::run_process(
       {KILN_TEST_KILN_CLI, "cache", "prune", "--dir", dir.string(), "--max-size", "1K"});
   EXPECT_EQ(prune.exit_code, 0) << prune.output;
   EXPECT_NE(prune.output.find("removed 2 entries; 0 entries, 0 bytes remain"), std::string::npos)
       << prune.output;
   s = kiln::jit::cache_stats(dir);
   EXPECT_EQ(s.entries + s.temp_files, 0u);
-  const kiln::compiler::ProcessResult bad = kiln::compiler::run_process(
+  const kiln::support::ProcessResult bad = kiln::support::run_process(
       {KILN_TEST_KILN_CLI, "cache", "prune", "--dir", dir.string(), "--max-size", "12x"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("got '12x'"), std::string::npos) << bad.output;
@@ -498,8 +498,8 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
     use(jit);
     call_and_check(7, 42);
   }
-  const kiln::compiler::ProcessResult clear =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "cache", "clear", "--dir", dir.string()});
+  const kiln::support::ProcessResult clear =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "cache", "clear", "--dir", dir.string()});
   EXPECT_EQ(clear.exit_code, 0) << clear.output;
   EXPECT_NE(clear.output.find("removed 1 entries"), std::string::npos) << clear.output;
   EXPECT_TRUE(entries(dir).empty());
@@ -593,7 +593,7 @@ TEST_F(JitCpu, FailOnRecompileNeverReachesTheJit) {
 
 // Runs jit_cache_child, a separate process, on `cache`; returns its output.
 std::string run_child(const fs::path& cache) {
-  const kiln::compiler::ProcessResult r = kiln::compiler::run_process(
+  const kiln::support::ProcessResult r = kiln::support::run_process(
       {"/usr/bin/env", "KILN_CACHE_DIR=" + cache.string(), KILN_TEST_JIT_CHILD, KILN_TEST_CLANGXX});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return r.output;
@@ -641,7 +641,7 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
   std::ofstream(dir / "base.kiln", std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes_.data()),
              static_cast<std::streamsize>(bytes_.size()));
-  const kiln::compiler::ProcessResult merged = kiln::compiler::run_process(
+  const kiln::support::ProcessResult merged = kiln::support::run_process(
       {KILN_TEST_KILN_CLI, "merge", (dir / "base.kiln").string(), (dir / "delta.kiln").string(),
        "-o", (dir / "merged.kiln").string()});
   ASSERT_EQ(merged.exit_code, 0) << merged.output;

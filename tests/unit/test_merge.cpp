@@ -15,9 +15,9 @@
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/package_merge.h"
-#include "kiln/compiler/process.h"
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
+#include "kiln/support/process.h"
 #include "manifest_builder.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
@@ -532,19 +532,19 @@ TEST(Merge, ALibraryCallKeepsItsNoKernelIndexAndItsCall) {
   // kiln verify and inspect read it (the gemm in words and in JSON).
   const fs::path file = kiln_test::fresh_dir("merge/gemm") / "merged.kiln";
   write(file, merged.package);
-  const kiln::compiler::ProcessResult verify =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "verify", file.string()});
+  const kiln::support::ProcessResult verify =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "verify", file.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   const std::string gemm =
       "gemm f32 x f32 -> f32, m 4, n 8, k 16, batch 1, lda 16, ldb 8, stride_a 0, stride_b 0, "
       "alpha 1, epilogue bias_relu";
-  const kiln::compiler::ProcessResult text =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "inspect", file.string()});
+  const kiln::support::ProcessResult text =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "inspect", file.string()});
   EXPECT_EQ(text.exit_code, 0) << text.output;
   EXPECT_NE(text.output.find("launch 0: " + gemm + " (buffers 0, 1, 3, 2)"), std::string::npos)
       << text.output;
-  const kiln::compiler::ProcessResult json =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "inspect", file.string(), "--json"});
+  const kiln::support::ProcessResult json =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "inspect", file.string(), "--json"});
   EXPECT_EQ(json.exit_code, 0) << json.output;
   EXPECT_NE(json.output.find("{\"library_call\":\"" + gemm + "\"}"), std::string::npos)
       << json.output;
@@ -555,7 +555,7 @@ TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {
   const fs::path base = generate(dir, "base", kiln::trace("norms", &norms<8>));
   const fs::path delta = generate(dir, "delta", kiln::trace("norms", &norms<64>));
   const fs::path out = dir / "merged.kiln";
-  const kiln::compiler::ProcessResult r = kiln::compiler::run_process(
+  const kiln::support::ProcessResult r = kiln::support::run_process(
       {KILN_TEST_KILN_CLI, "merge", base.string(), delta.string(), "-o", out.string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("merged 1 delta into " + out.string() +
@@ -566,12 +566,12 @@ TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {
       << r.output;
   const Bytes base_bytes = slurp(base), delta_bytes = slurp(delta);
   EXPECT_EQ(slurp(out), merge(base_bytes, {&delta_bytes}).package);
-  const kiln::compiler::ProcessResult verify =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "verify", out.string()});
+  const kiln::support::ProcessResult verify =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "verify", out.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 
   write(dir / "other.kiln", ir_only_package(kiln::trace("norms", &norms_restructured)));
-  const kiln::compiler::ProcessResult refused = kiln::compiler::run_process(
+  const kiln::support::ProcessResult refused = kiln::support::run_process(
       {KILN_TEST_KILN_CLI, "merge", base.string(), (dir / "other.kiln").string(), "-o",
        (dir / "refused.kiln").string()});
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
@@ -582,8 +582,8 @@ TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {
       << refused.output;
   EXPECT_FALSE(fs::exists(dir / "refused.kiln"));
 
-  const kiln::compiler::ProcessResult usage =
-      kiln::compiler::run_process({KILN_TEST_KILN_CLI, "merge", base.string(), delta.string()});
+  const kiln::support::ProcessResult usage =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "merge", base.string(), delta.string()});
   EXPECT_EQ(usage.exit_code, 2) << usage.output;
   EXPECT_NE(usage.output.find("merge: expected -o OUT"), std::string::npos) << usage.output;
 }

@@ -8,9 +8,10 @@
 #include <stdexcept>
 
 #include "disk_cache.h"
-#include "kiln/compiler/process.h"
 #include "kiln/jit/jit_error.h"
 #include "kiln/support/file_io.h"
+#include "kiln/support/process.h"
+#include "kiln/support/tool_version.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -49,30 +50,25 @@ void write_text(const fs::path& path, const std::string& text, const std::string
   }
 }
 
-compiler::ProcessResult run(const std::vector<std::string>& argv, const std::string& graph) {
+support::ProcessResult run(const std::vector<std::string>& argv, const std::string& graph) {
   try {
-    return compiler::run_process(argv);
-  } catch (const std::runtime_error& e) {
-    // posix_spawnp failed: the compiler is missing or not executable.
+    return support::run_process(argv);
+  } catch (const support::ProcessError& e) {
+    // The compiler is missing or not executable, or its end was lost.
     throw JitCompileError(graph, e.what(), -1, "");
   }
-}
-
-std::string describe_exit(int exit_code) {
-  if (exit_code > 128) return "was killed by signal " + std::to_string(exit_code - 128);
-  return "exited with status " + std::to_string(exit_code);
 }
 
 }  // namespace
 
 std::string clang_identity(const std::string& cxx, const std::string& graph) {
-  const compiler::ProcessResult r = run({cxx, "--version"}, graph);
-  if (r.exit_code != 0) {
-    throw JitCompileError(
-        graph, "'" + cxx + " --version' " + describe_exit(r.exit_code) + " (expected status 0)",
-        r.exit_code, r.output);
+  try {
+    return support::tool_version(cxx, support::VersionLine::first);
+  } catch (const support::ProcessError& e) {
+    throw JitCompileError(graph, e.what(), -1, "");
+  } catch (const support::ToolVersionError& e) {
+    throw JitCompileError(graph, e.problem(), e.exit_code(), e.output());
   }
-  return r.output.substr(0, r.output.find('\n'));
 }
 
 std::vector<std::byte> build_shared_object(const std::string& cxx,
@@ -96,11 +92,11 @@ std::vector<std::byte> build_shared_object(const std::string& cxx,
   argv.push_back(object.string());
   argv.emplace_back("-lmvec");
   argv.emplace_back("-lm");
-  const compiler::ProcessResult r = run(argv, graph);
+  const support::ProcessResult r = run(argv, graph);
   if (r.exit_code != 0) {
-    throw JitCompileError(graph,
-                          "'" + cxx + "' " + describe_exit(r.exit_code) + " (expected status 0)",
-                          r.exit_code, r.output);
+    throw JitCompileError(
+        graph, "'" + cxx + "' " + support::describe_exit(r.exit_code) + " (expected status 0)",
+        r.exit_code, r.output);
   }
   std::optional<std::string> bytes;
   try {

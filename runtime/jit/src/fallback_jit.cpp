@@ -31,6 +31,7 @@
 #include "kiln/jit/cache_admin.h"
 #include "kiln/package_reader.h"
 #include "kiln/support/env.h"
+#include "kiln/support/identifier.h"
 #include "log_topics.h"
 #include "manifest_builder.h"
 #include "nvrtc_build.h"
@@ -46,12 +47,6 @@ namespace {
 constexpr const char* kCodegenOptions = compiler::kCpuCodegenVersion;
 
 std::string env(const char* name) { return std::string(support::env_value(name).value_or("")); }
-
-std::string identifier(std::string_view s) {
-  std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return out;
-}
 
 struct AlignedDelete {
   void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
@@ -339,7 +334,7 @@ CompiledPtr FallbackJit::Impl::build(const ir::Graph& g, const ir::SymbolValues&
 
   return cached(key, g, 1, components, make, [&] {
     compiler::CpuCodegenOptions co;
-    co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+    co.entry_prefix = support::c_identifier("kiln_jit_" + g.name) + "_" + key.substr(0, 16);
     const compiler::CpuLoweredGraph plan = compiler::lower_cpu(g, values, co);
     detail::CacheEntry entry;
     entry.code.push_back(detail::build_shared_object(options.cxx, flags, plan.kernels, g.name));
@@ -437,7 +432,7 @@ std::shared_ptr<const detail::CudaSpecialization> FallbackJit::Impl::build_cuda(
 
   return cached(key, g, 0, components, make, [&] {
     compiler::CudaCodegenOptions co;
-    co.entry_prefix = "kiln_jit_" + identifier(g.name) + "_" + key.substr(0, 16);
+    co.entry_prefix = support::c_identifier("kiln_jit_" + g.name) + "_" + key.substr(0, 16);
     co.aligned16 = aligned16;
     co.nvrtc = true;
     const compiler::CudaLoweredGraph plan = compiler::lower_cuda(g, values, co);

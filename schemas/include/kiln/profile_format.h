@@ -20,6 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/support/hex.h"
+#include "kiln/support/identifier.h"
+
 namespace kiln::profile {
 
 inline constexpr std::string_view kHeader = "kiln-profile 1";
@@ -92,20 +95,11 @@ class FormatError : public std::runtime_error {
 
 // Graph and symbol names are C identifiers (the graph API enforces it), so a
 // line splits on blanks and '='.
-inline bool is_name(std::string_view s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-      return false;
-  }
-  return true;
-}
+inline bool is_name(std::string_view s) { return support::is_c_identifier(s); }
 
 inline void append_hash(std::string& out, const StructureHash& h) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (const uint64_t half : {h.hi, h.lo}) {
-    for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(half >> shift) & 0xF];
-  }
+  support::append_hex16(out, h.hi);
+  support::append_hex16(out, h.lo);
 }
 
 // The key of a line: "<graph> <structure hash>", then " <symbol>=<value>"
@@ -210,8 +204,7 @@ inline Profile parse(std::string_view text, const std::string& source) {
     if (fields.empty() || fields[0][0] == '#') continue;
     if (fields.size() < 3) fail("'<graph> <structure hash> [<symbol>=<value> ...] <count>'", line);
     if (!is_name(fields[0])) fail("a graph name (a C identifier)", fields[0]);
-    if (fields[1].size() != 32 ||
-        fields[1].find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    if (fields[1].size() != 32 || !support::is_lower_hex(fields[1])) {
       fail("a structure hash of 32 lowercase hex digits", fields[1]);
     }
     // Values by symbol name (insertion sort: a graph has a few symbols).

@@ -9,6 +9,7 @@
 
 #include "kiln/compiler/generator.h"
 #include "kiln/graph.h"
+#include "kiln/support/identifier.h"
 
 namespace kiln {
 namespace {
@@ -178,13 +179,6 @@ Tensor reduction(ir::Op op, Tensor x, const std::vector<int>& axes, bool keepdim
   return append(std::move(out));
 }
 
-bool is_identifier(std::string_view s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
-
 // Graph, input and output names become C++ names in the generated header
 // (functions and parameters), so they must be usable there.
 bool is_usable_cpp_name(std::string_view s) {
@@ -202,7 +196,7 @@ bool is_usable_cpp_name(std::string_view s) {
       "while", "xor", "xor_eq",
       // the generated functions' own names
       "stream", "kiln"};
-  if (!is_identifier(s)) return false;
+  if (!support::is_c_identifier(s)) return false;
   // Names with a double underscore, or an underscore and a capital, are the
   // implementation's.
   if (s.find("__") != std::string_view::npos) return false;
@@ -229,7 +223,7 @@ const ir::Shape& Tensor::shape() const { return node_of(*this).shape; }
 SymDim sym(std::string name, SymOptions options) {
   auto& g = tracer("kiln::sym").graph;
   const std::string op = "sym '" + name + "'";
-  if (!is_identifier(name)) fail(op, "symbol names must be C identifiers");
+  if (!support::is_c_identifier(name)) fail(op, "symbol names must be C identifiers");
   for (const auto& s : g.symbols) {
     if (s.name == name) fail(op, "symbol declared twice");
   }

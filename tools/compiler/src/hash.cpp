@@ -6,6 +6,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "kiln/support/hex.h"
+
 namespace kiln::compiler {
 namespace {
 
@@ -71,15 +73,7 @@ Hash128 structure_of(const ir::Graph& c) {
 
 }  // namespace
 
-std::string Hash128::hex() const {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    s[static_cast<size_t>(15 - i)] = kDigits[(hi >> (4 * i)) & 0xf];
-    s[static_cast<size_t>(31 - i)] = kDigits[(lo >> (4 * i)) & 0xf];
-  }
-  return s;
-}
+std::string Hash128::hex() const { return support::hex128(hi, lo); }
 
 Hash128 hash_bytes(const void* data, size_t size) {
   const XXH128_hash_t h = XXH3_128bits(data, size);

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <system_error>
 
-#include "kiln/compiler/process.h"
 #include "kiln/support/file_io.h"
+#include "kiln/support/process.h"
 
 namespace kiln::compiler {
 
@@ -313,7 +313,7 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
     argv.emplace_back("-j");
     argv.push_back(std::to_string(request.jobs));
   }
-  const ProcessResult r = run_process(argv);
+  const support::ProcessResult r = support::run_process(argv);
   if (r.exit_code == 0) return results;
 
   const std::vector<FailedStep> failures = parse_failures(r.output);
