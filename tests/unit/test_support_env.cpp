@@ -1,9 +1,10 @@
 // kiln/support/env.h: a variable set to the empty string reads as unset, as
 // every caller in the tree treated it before the helper existed.
-#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "kiln/support/env.h"
 

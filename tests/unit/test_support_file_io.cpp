@@ -2,7 +2,6 @@
 // replacement (no temp file left, exclusive temp names, typed errors naming
 // the path and errno), write-if-changed keeping the mtime, and reads bounded
 // by the caller's limit.
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +14,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "kiln/support/file_io.h"
 
@@ -36,7 +37,9 @@ fs::path fresh_dir(const std::string& name) {
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
   std::sort(names.begin(), names.end());
   return names;
 }
