@@ -12,7 +12,7 @@
 
 #include "cpu_module.h"
 #include "kiln/abi/cpu_kernel.h"
-#include "kiln/jit.h"
+#include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
 #include "thread_pool.h"
 

@@ -22,7 +22,7 @@
 #include "gemm_bounds.h"
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/device_allocator.h"
-#include "kiln/jit.h"
+#include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 

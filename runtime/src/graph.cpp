@@ -15,6 +15,8 @@
 #include "gemm_operand.h"
 #include "gemm_program.h"
 #include "guard_program.h"
+#include "kiln/jit.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "log_topics.h"
 #include "manifest_validation.h"

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "kiln/jit_launchers.h"
+
 namespace kiln {
 namespace {
 std::atomic<JitCompiler*> registered_jit{nullptr};

@@ -1,5 +1,7 @@
 #include <algorithm>
 
+#include "kiln/jit.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "package_state.h"
 #include "stance_env.h"

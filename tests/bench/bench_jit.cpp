@@ -36,6 +36,7 @@
 #include "kiln/compiler/ir.h"
 #include "kiln/graph.h"
 #include "kiln/jit/fallback_jit.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "kiln/support/file_io.h"
 #include "kiln/support/process.h"

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <kiln/compiler/interpreter.h>
+#include <kiln/package_reader.h>
 #include <kiln/runtime.h>
 
 #include "cuda_support.h"

@@ -12,6 +12,7 @@
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/ninja_driver.h"
 #include "kiln/graph.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "test_support/random_call.h"
 #include "test_support/scratch_files.h"

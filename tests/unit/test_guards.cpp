@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "kiln/jit.h"
 #include "kiln/manifest_text.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 

@@ -15,6 +15,7 @@
 #include "cuda_specialization.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
+#include "kiln/jit_launchers.h"
 #include "test_support/gemm_test_package.h"
 
 namespace {

@@ -16,6 +16,7 @@
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/package_merge.h"
 #include "kiln/graph.h"
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "kiln/support/process.h"
 #include "manifest_builder.h"

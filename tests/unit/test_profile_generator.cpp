@@ -12,6 +12,7 @@
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/profile.h"
 #include "kiln/graph.h"
+#include "kiln/package_reader.h"
 #include "kiln/profile_format.h"
 #include "kiln/runtime.h"
 #include "test_support/random_call.h"

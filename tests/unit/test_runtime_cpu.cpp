@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 

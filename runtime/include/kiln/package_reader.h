@@ -2,7 +2,10 @@
 /// Reads and verifies a .kiln file. Everything in the file is checked before
 /// any of it is used: header, sizes, checksum, the FlatBuffers verifier, then
 /// the manifest's own consistency (indices, targets, blob ranges). Blobs are
-/// checked (hash) and decompressed on first use.
+/// checked (hash) and decompressed on first use. Includes the generated
+/// FlatBuffers code (manifest() returns its types): kiln/runtime.h only
+/// declares PackageReader, so an application parses this header only when it
+/// reads a package's manifest itself (as `kiln inspect` does).
 #pragma once
 
 #include <cstddef>
@@ -14,21 +17,13 @@
 
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/abi/package_header.h"
+#include "kiln/limits.h"
 
 namespace kiln {
 
 /// The CPU and CUDA targets this runtime knows; anything else in a package is
 /// ErrorCode::package_unknown_target.
 bool is_known_target_name(std::string_view name) noexcept;
-
-/// Limits of the runtime's fixed-size dispatch arrays; a package over them is
-/// refused at open rather than failing at a call.
-/// The most symbols one graph may have (kiln::sym).
-inline constexpr size_t kMaxSymbols = 32;
-inline constexpr size_t kMaxTensors = 256;        ///< inputs + outputs of one graph
-inline constexpr size_t kMaxPlanBuffers = 1024;   ///< buffers of one launch plan
-inline constexpr size_t kMaxLaunchBuffers = 256;  ///< arguments of one kernel
-inline constexpr size_t kMaxExprStack = 32;       ///< SizeExpr evaluation depth
 
 /// A verified package file: its header, its manifest and its blobs. Move-only.
 /// Each open function throws Error(io) when the file cannot be read and

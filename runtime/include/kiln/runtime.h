@@ -1,7 +1,10 @@
 /// @file
 /// The Kiln runtime: open a package, pick a graph, call it with DLPack
 /// tensors. Guards choose a precompiled specialization per call; a miss
-/// follows the stance (see docs/runtime.md).
+/// follows the stance (see docs/runtime.md). This is what an application and
+/// a generated header include, so it includes neither the package reader
+/// (kiln/package_reader.h, with the generated FlatBuffers code) nor the JIT's
+/// interface (kiln/jit.h); tests/public_header checks it.
 #pragma once
 
 #include <cstddef>
@@ -19,13 +22,17 @@
 #include "kiln/device_allocator.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
-#include "kiln/jit.h"
-#include "kiln/package_reader.h"
+#include "kiln/limits.h"
 #include "kiln/tensor_view.h"
 
 /// Kiln: the runtime (Package, Graph, TensorView, Error), the graph API
 /// (kiln/graph.h) and the JIT hook (kiln/jit.h).
 namespace kiln {
+
+// Package::reader() returns one by reference. Its header includes the
+// generated FlatBuffers code, which an application and a generated header
+// never need: a caller that reads the manifest includes kiln/package_reader.h.
+class PackageReader;
 
 /// What a call does when no specialization of the package fits it.
 enum class Stance : uint8_t {
@@ -179,7 +186,8 @@ class Package {
   /// stderr.
   void write_profile();
 
-  /// The verified package bytes and manifest (what `kiln inspect` reads).
+  /// The verified package bytes and manifest (what `kiln inspect` reads);
+  /// include kiln/package_reader.h to use it.
   const PackageReader& reader() const;
 
   /// Moves; Graph references stay valid.

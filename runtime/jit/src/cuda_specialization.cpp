@@ -7,6 +7,7 @@
 #include "gemm_operand.h"  // runtime/src
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
+#include "kiln/jit_launchers.h"
 
 namespace kiln::jit::detail {
 namespace {

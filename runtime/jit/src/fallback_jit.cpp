@@ -29,6 +29,7 @@
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/jit/cache_admin.h"
+#include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
 #include "kiln/support/env.h"
 #include "kiln/support/identifier.h"
