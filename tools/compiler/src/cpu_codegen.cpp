@@ -115,7 +115,7 @@ class KernelEmitter : public GroupEmitter {
       emit_node(id, sc);
       if (s_.materialized[static_cast<size_t>(id)]) {
         for (int32_t slot : write_slots_.at(id)) {
-          o += "    " + store_stmt(n.dtype, slot, "i", "v" + std::to_string(id)) + "\n";
+          o += "    " + store_stmt(n.dtype, slot, "i", numbered("v", id)) + "\n";
         }
       }
     }
@@ -235,7 +235,7 @@ class KernelEmitter : public GroupEmitter {
   void store_row_scalar(int32_t id, std::string& out) {
     if (!s_.materialized[static_cast<size_t>(id)]) return;
     for (int32_t slot : write_slots_.at(id)) {
-      out += "    " + store_stmt(g_.node(id).dtype, slot, "row", "v" + std::to_string(id)) + "\n";
+      out += "    " + store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)) + "\n";
     }
   }
 

@@ -516,7 +516,7 @@ class CudaKernelEmitter : public GroupEmitter {
         append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
                "];\n");
         body += in + st + "[j] = " + stored(n, id) + ";\n";
-        const std::string b = "b" + std::to_string(slot);
+        const std::string b = numbered("b", slot);
         if (v_ == 1) {
           append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
         } else {
@@ -551,7 +551,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (!s_.materialized[static_cast<size_t>(id)]) return;
     for (int32_t slot : write_slots_.at(id)) {
       append(out, indent, "if (", condition, ") ",
-             store_stmt(g_.node(id).dtype, slot, "row", "v" + std::to_string(id)), "\n");
+             store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)), "\n");
     }
   }
 
@@ -1066,8 +1066,6 @@ class CudaKernelEmitter : public GroupEmitter {
   void emit_reduction() {
     const int32_t rid = G_.reduction_of;
     const Node& r = g_.node(rid);
-    const int32_t in_id = r.inputs.at(0);
-    const Node& in = g_.node(in_id);
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = reduce_acc_type();

@@ -29,6 +29,16 @@ using ir::Node;
 using ir::Op;
 using ir::Shape;
 
+// A generated name, `prefix` followed by `n` ("b3", "v12"). Appended rather
+// than written "b" + std::to_string(n): GCC 12's -Wrestrict misfires on a
+// literal + std::string&& once inlined (GCC bug 105329).
+template <typename Int>
+std::string numbered(const char* prefix, Int n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 // The C type a value is computed in.
 enum class CType : uint8_t { f32, f64, i64, b };
 
@@ -215,7 +225,7 @@ class GroupEmitter {
     const auto s = static_cast<size_t>(d.sym);
     if (s < sv_.size() && sv_[s] >= 0) return std::to_string(sv_[s]);
     used_syms_.insert(d.sym);
-    return "s" + std::to_string(d.sym);
+    return numbered("s", d.sym);
   }
 
   // Product of dims [b, e) as C++ text, constants folded.
@@ -289,7 +299,7 @@ class GroupEmitter {
 
   // ---- values ---------------------------------------------------------------
   std::string load_expr(DType t, int32_t slot, const std::string& idx) {
-    return load_value(t, "b" + std::to_string(slot) + "[" + idx + "]");
+    return load_value(t, numbered("b", slot) + "[" + idx + "]");
   }
 
   // A stored element `p` (in its storage type) as a value of the compute type.
@@ -314,7 +324,7 @@ class GroupEmitter {
   }
 
   std::string store_stmt(DType t, int32_t slot, const std::string& idx, const std::string& v) {
-    return "b" + std::to_string(slot) + "[" + idx + "] = " + store_value(t, v) + ";";
+    return numbered("b", slot) + "[" + idx + "] = " + store_value(t, v) + ";";
   }
 
   // Value `v` of the compute type in the dtype's storage type.
@@ -360,7 +370,7 @@ class GroupEmitter {
       constants_[id] = std::string("const ") + cname(ctype_of(n.dtype)) + " k" +
                        std::to_string(id) + " = " + literal(n.scalar, n.dtype) + ";";
     }
-    return "k" + std::to_string(id);
+    return numbered("k", id);
   }
 
   // The expression computing node n from operand expressions (already in

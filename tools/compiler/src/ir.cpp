@@ -163,7 +163,8 @@ std::string shape_to_string(const Graph& g, const Shape& shape) {
     } else if (static_cast<size_t>(d.sym) < g.symbols.size()) {
       s += g.symbols[static_cast<size_t>(d.sym)].name;
     } else {
-      s += "?" + std::to_string(d.sym);
+      s += '?';  // (two appends: GCC 12's -Wrestrict misfires on "?" + std::string&&)
+      s += std::to_string(d.sym);
     }
   }
   return s + "]";

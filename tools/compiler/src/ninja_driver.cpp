@@ -64,7 +64,11 @@ std::string shell_word(const std::string& s) {
 
 std::string join_words(const std::vector<std::string>& words) {
   std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + shell_word(w);
+  // Appended piecewise: GCC 12's -Wrestrict misfires on " " + std::string&&.
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += shell_word(w);
+  }
   return out;
 }
 
@@ -245,7 +249,8 @@ std::vector<fs::path> run_ninja_build(const NinjaBuildRequest& request) {
       const std::string in = lib.name + "/" + src.name;
       nf << "build " << ninja_path(obj) << ": cxx " << ninja_path(in) << "\n";
       nf << "  flags = $flags_" << li << "\n";
-      objs += " " + ninja_path(obj);
+      objs += ' ';  // (two appends: GCC 12's -Wrestrict misfires on " " + std::string&&)
+      objs += ninja_path(obj);
       object_to_source[obj] = (dir / src.name).string();
     }
     const std::string so = lib.name + "/" + lib.name + ".so";

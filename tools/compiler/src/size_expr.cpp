@@ -207,7 +207,9 @@ std::string SizeExpr::to_string(const ir::Graph& g) const {
   return render(ops_, [&](const ExprOp& op) {
     if (op.kind == ExprOpKind::constant) return std::to_string(op.value);
     const auto s = static_cast<size_t>(op.value);
-    return s < g.symbols.size() ? g.symbols[s].name : "?" + std::to_string(op.value);
+    // (an append: GCC 12's -Wrestrict misfires on "?" + std::string&&)
+    return s < g.symbols.size() ? g.symbols[s].name
+                                : std::string("?").append(std::to_string(op.value));
   });
 }
 
