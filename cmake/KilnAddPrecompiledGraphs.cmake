@@ -64,6 +64,7 @@
 include_guard(GLOBAL)
 
 cmake_minimum_required(VERSION 3.25)
+include("${CMAKE_CURRENT_LIST_DIR}/KilnFindClangxx.cmake")
 
 # Target forms. cpu levels are the -march levels clang++ accepts for x86-64 (plus
 # names such as "native" or "znver3": any lowercase march-like word). cuda: an
@@ -191,8 +192,7 @@ function(_Kiln_find_build_tools name out_var)
 
   set(cxx "${KILN_CLANGXX_EXECUTABLE}")
   if(NOT cxx)
-    find_program(KILN_CLANGXX_EXECUTABLE NAMES clang++ clang++-19 clang++-18 clang++-17
-                 clang++-16 clang++-15 clang++-14)
+    _Kiln_find_clangxx()
     set(cxx "${KILN_CLANGXX_EXECUTABLE}")
   endif()
   if(NOT cxx AND want_cpu)

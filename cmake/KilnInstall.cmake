@@ -10,6 +10,7 @@
 #   lib/cmake/Kiln/KilnConfigVersion.cmake
 #   lib/cmake/Kiln/KilnTargets*.cmake      imported Kiln::runtime, Kiln::jit, Kiln::compiler, ...
 #   lib/cmake/Kiln/KilnAddPrecompiledGraphs.cmake
+#   lib/cmake/Kiln/KilnFindClangxx.cmake   the clang++ search list it shares with the build
 #
 # Third-party headers are not installed: the FlatBuffers, DLPack and xxHash
 # headers are found again by KilnConfig.cmake on the consumer's machine (the
@@ -96,6 +97,7 @@ install(FILES
   "${PROJECT_BINARY_DIR}/cmake/KilnConfig.cmake"
   "${PROJECT_BINARY_DIR}/cmake/KilnConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/KilnAddPrecompiledGraphs.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/KilnFindClangxx.cmake"
   DESTINATION "${KILN_INSTALL_CMAKEDIR}")
 
 unset(_kiln_pair)
