@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "kiln/support/file_io.h"
+#include "test_support/scratch_files.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -29,10 +30,7 @@ using kiln::support::write_file_atomic;
 using kiln::support::write_file_if_changed;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(KILN_TEST_BINARY_DIR) / "support_file_io" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return kiln_test::fresh_dir("support_file_io/" + name);
 }
 
 std::vector<std::string> names_in(const fs::path& dir) {
