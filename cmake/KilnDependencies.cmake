@@ -29,25 +29,49 @@ if(NOT TARGET Kiln::flatbuffers_headers)
     "$<BUILD_INTERFACE:${KILN_FLATBUFFERS_INCLUDE_DIR}>")
 endif()
 
-# zstd, vendored and linked statically (third_party/zstd/README.md): the
-# runtime carries no libzstd dependency and no legacy-format decoders.
-if(NOT TARGET kiln_zstd)
-  add_library(kiln_zstd STATIC "${PROJECT_SOURCE_DIR}/third_party/zstd/zstd.c")
-  add_library(Kiln::zstd ALIAS kiln_zstd)
-  set_target_properties(kiln_zstd PROPERTIES
-    C_STANDARD 99
-    POSITION_INDEPENDENT_CODE ON
-    C_CLANG_TIDY ""
-    EXPORT_NAME zstd)
-  target_compile_definitions(kiln_zstd PRIVATE ZSTD_DISABLE_ASM)
-  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(kiln_zstd PRIVATE -O2 -ffunction-sections -fdata-sections)
-  endif()
-  target_include_directories(kiln_zstd SYSTEM PUBLIC
-    "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/third_party/zstd>")
-  find_package(Threads REQUIRED)
-  target_link_libraries(kiln_zstd PRIVATE Threads::Threads)
+# zstd from Debian's libzstd-dev, linked statically: the runtime carries no
+# libzstd.so dependency (the device image and users' machines need not have
+# one). Debian's libzstd.a is position independent, but it has the legacy
+# (v0.5 to v0.7) frame decoders compiled in (91 KB of objects), which
+# ZSTD_decompress reaches, and no per-function sections, so --gc-sections
+# cannot drop them: the runtime's size budget is 600 KB stripped (README,
+# tests/bench/CMakeLists.txt).
+find_path(KILN_ZSTD_INCLUDE_DIR zstd.h)
+find_library(KILN_ZSTD_STATIC_LIBRARY NAMES libzstd.a)
+if(NOT KILN_ZSTD_INCLUDE_DIR OR NOT KILN_ZSTD_STATIC_LIBRARY)
+  _Kiln_require_dependency("zstd (zstd.h and the static libzstd.a)" "libzstd-dev")
 endif()
+file(STRINGS "${KILN_ZSTD_INCLUDE_DIR}/zstd.h" _kiln_zstd_version_lines
+  REGEX "^#define ZSTD_VERSION_(MAJOR|MINOR|RELEASE) +[0-9]+")
+set(_kiln_zstd_version "")
+foreach(_kiln_part IN ITEMS MAJOR MINOR RELEASE)
+  string(REGEX MATCH "ZSTD_VERSION_${_kiln_part} +([0-9]+)" _kiln_match
+    "${_kiln_zstd_version_lines}")
+  list(APPEND _kiln_zstd_version "${CMAKE_MATCH_1}")
+endforeach()
+list(JOIN _kiln_zstd_version "." _kiln_zstd_version)
+# The package reader needs ZSTD_getFrameContentSize (zstd 1.3.0); Kiln's tests
+# run with Debian 12's 1.5.4.
+if(_kiln_zstd_version VERSION_LESS 1.3.0)
+  message(FATAL_ERROR "Kiln: zstd ${_kiln_zstd_version} found in ${KILN_ZSTD_INCLUDE_DIR}; "
+                      "Kiln needs 1.3.0 or newer (apt-get install -y libzstd-dev)")
+endif()
+find_package(Threads REQUIRED)
+if(NOT TARGET kiln_zstd)
+  # An interface target so the install step can export it: KilnConfig.cmake
+  # finds libzstd.a again on the consumer's machine (KILN_ZSTD_STATIC_LIBRARY
+  # here is its first hint).
+  add_library(kiln_zstd INTERFACE)
+  add_library(Kiln::zstd ALIAS kiln_zstd)
+  target_include_directories(kiln_zstd SYSTEM INTERFACE
+    "$<BUILD_INTERFACE:${KILN_ZSTD_INCLUDE_DIR}>")
+  # Debian builds libzstd with ZSTD_MULTITHREAD, so it needs pthreads.
+  target_link_libraries(kiln_zstd INTERFACE
+    "$<BUILD_INTERFACE:${KILN_ZSTD_STATIC_LIBRARY}>" Threads::Threads)
+endif()
+unset(_kiln_zstd_version_lines)
+unset(_kiln_part)
+unset(_kiln_match)
 
 # xxHash, header-only (XXH_INLINE_ALL): XXH3-128 for checksums and keys.
 find_path(KILN_XXHASH_INCLUDE_DIR xxhash.h)
@@ -94,4 +118,3 @@ if(KILN_BUILD_TESTS)
   endif()
 endif()
 
-find_package(Threads REQUIRED)

@@ -3,7 +3,7 @@
 # Installed layout (under CMAKE_INSTALL_PREFIX):
 #   bin/kiln                               the CLI
 #   lib/libkiln_runtime.a ...              runtime, jit, compiler, package_merge, gen_main,
-#                                          support, zstd (static)
+#                                          support (static)
 #   include/kiln/...                       runtime, compiler, schema, support headers, and the
 #                                          generated kiln/abi/kiln_package_generated.h
 #   lib/cmake/Kiln/KilnConfig.cmake        find_package(Kiln) entry point
@@ -14,8 +14,8 @@
 #
 # Third-party headers are not installed: the FlatBuffers, DLPack and xxHash
 # headers are found again by KilnConfig.cmake on the consumer's machine (the
-# paths found here are its first hints). zstd is built here (third_party/zstd)
-# and installed as libkiln_zstd.a, exported as Kiln::zstd. Each install(TARGETS) is
+# paths found here are its first hints), and so is zstd's static library
+# (Debian's libzstd-dev) behind Kiln::zstd. Each install(TARGETS) is
 # guarded so the tree configures while its parts are still landing.
 include_guard(GLOBAL)
 include(GNUInstallDirs)
@@ -78,7 +78,7 @@ install(EXPORT KilnTargets
 # Build-time discoveries, written into KilnConfig.cmake as hints.
 set(KILN_CONFIG_EXPORTED_TARGETS "${_kiln_installed_targets}")
 foreach(_kiln_var IN ITEMS KILN_FLATBUFFERS_INCLUDE_DIR KILN_DLPACK_INCLUDE_DIR
-                           KILN_XXHASH_INCLUDE_DIR
+                           KILN_XXHASH_INCLUDE_DIR KILN_ZSTD_STATIC_LIBRARY
                            KILN_CLANGXX_EXECUTABLE KILN_NINJA_EXECUTABLE KILN_NVCC_EXECUTABLE)
   set(KILN_CONFIG_${_kiln_var} "${${_kiln_var}}")
 endforeach()
