@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu_module.h"
 #include "kiln/abi/cpu_kernel.h"
 #include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
+#include "kiln/runtime_internal/cpu_module.h"
 #include "thread_pool.h"
 
 namespace kiln::detail {

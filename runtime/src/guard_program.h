@@ -14,8 +14,8 @@
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
+#include "kiln/runtime_internal/size_expr.h"
 #include "kiln/tensor_view.h"
-#include "size_expr.h"
 
 namespace kiln::detail {
 

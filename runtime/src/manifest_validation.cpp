@@ -8,6 +8,7 @@
 #include "kiln/abi/cuda_kernel.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
+#include "kiln/ir_structure.h"
 #include "kiln/package_reader.h"
 #include "kiln/tensor_view.h"
 #include "text.h"
@@ -377,26 +378,15 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
 
 void check_ir(const fb::IrGraph* ir, uint32_t symbols, const std::string& where) {
   if (ir == nullptr) return;
-  const uint32_t nodes = count(ir->nodes());
-  for (uint32_t n = 0; n < nodes; ++n) {
-    const fb::IrNode* node = ir->nodes()->Get(n);
-    if (!valid_dtype(node->dtype())) corrupt(cat(where, " IR node ", n, " has an unknown dtype"));
-    check_dims(node->dims(), symbols, cat(where, " IR node ", n));
-    for (uint32_t i = 0; i < count(node->inputs()); ++i) {
-      int32_t input = node->inputs()->Get(i);
-      if (input < 0 || static_cast<uint32_t>(input) >= n) {
-        corrupt(cat(where, " IR node ", n, " reads node ", input));
-      }
-    }
+  // The index structure is checked where the compiler's IR decoder checks
+  // it too (kiln/ir_structure.h); the rank limit is this runtime's.
+  if (std::string error = ir_structure_error(*ir, symbols); !error.empty()) {
+    corrupt(cat(where, " ", error));
   }
-  for (uint32_t i = 0; i < count(ir->inputs()); ++i) {
-    if (ir->inputs()->Get(i) < 0 || static_cast<uint32_t>(ir->inputs()->Get(i)) >= nodes) {
-      corrupt(where + " IR names an unknown input node");
-    }
-  }
-  for (uint32_t i = 0; i < count(ir->outputs()); ++i) {
-    if (ir->outputs()->Get(i) < 0 || static_cast<uint32_t>(ir->outputs()->Get(i)) >= nodes) {
-      corrupt(where + " IR names an unknown output node");
+  for (uint32_t n = 0; n < count(ir->nodes()); ++n) {
+    const uint32_t rank = count(ir->nodes()->Get(n)->dims());
+    if (rank > static_cast<uint32_t>(kMaxTensorRank)) {
+      corrupt(cat(where, " IR node ", n, " has rank ", rank, ", more than ", kMaxTensorRank));
     }
   }
 }

@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "ir_from_package.h"  // runtime/jit/src
 #include "kiln/compiler/ir.h"
+#include "kiln/compiler/ir_flatbuffers.h"
 #include "kiln/graph.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/package_reader.h"
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
           *pkg.reader().manifest().graphs()->LookupByKey(g.name.c_str());
       for (int r = 0; r < runs; ++r) {
         const double t0 = kiln_bench::now_seconds();
-        const kiln::ir::Graph rebuilt = kiln::jit::detail::graph_from_package(entry);
+        const kiln::ir::Graph rebuilt = kiln::compiler::ir_from_fb(entry);
         ir.push_back(kiln_bench::now_seconds() - t0);
         require(rebuilt.nodes.size() == g.nodes.size(), "graph '" + g.name + "' rebuilt wrong");
       }

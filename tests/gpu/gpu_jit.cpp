@@ -33,7 +33,7 @@
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/package_merge.h"
 #include "kiln/compiler/package_writer.h"
-#include "manifest_builder.h"
+#include "kiln/compiler/manifest_builder.h"
 
 namespace {
 

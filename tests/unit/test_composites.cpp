@@ -29,11 +29,11 @@
 
 #include <gtest/gtest.h>
 
-#include "cpu_features.h"
 #include "kiln/compiler/generator.h"
 #include "kiln/compiler/interpreter.h"
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
+#include "kiln/runtime_internal/cpu_features.h"
 #include "test_support/random_call.h"
 #include "test_support/unit_roundoff.h"
 

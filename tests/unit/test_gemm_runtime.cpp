@@ -24,10 +24,10 @@
 #include "cuda_launcher.h"
 #include "gemm_algo_cache.h"
 #include "gemm_bounds.h"
-#include "gemm_operand.h"
-#include "gemm_program.h"
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
+#include "kiln/runtime_internal/gemm_operand.h"
+#include "kiln/runtime_internal/gemm_program.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/gemm_test_package.h"
 

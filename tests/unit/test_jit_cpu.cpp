@@ -449,6 +449,66 @@ TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
   EXPECT_EQ(later.counters().compiles, 1u);
 }
 
+// A long-running server meets ever new shapes: the JIT keeps at most
+// max_memory_entries specializations loaded, evicting the least recently
+// used, and a request for an evicted one compiles (or loads) it again. The
+// runtime keeps what it adopted, so eviction never pulls code from under a
+// package that runs it.
+TEST_F(JitCpu, AMemoryCapEvictsTheLeastRecentlyUsedAndTheNextCallReloadsIt) {
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX,
+                   .disk_cache = false,
+                   .dynamic_after = 8,  // every size below its own static specialization
+                   .max_memory_entries = 2});
+  use(jit);
+  call_and_check(3, 40);
+  call_and_check(5, 41);
+  EXPECT_EQ(jit.counters().memory_evictions, 0u);
+  call_and_check(7, 42);
+  EXPECT_EQ(jit.counters().compiles, 3u);
+  EXPECT_EQ(jit.counters().memory_entries, 2u);
+  EXPECT_EQ(jit.counters().memory_evictions, 1u);  // n=3's
+  // This package adopted n=3's code: it still runs it, without the JIT.
+  call_and_check(3, 43);
+  EXPECT_EQ(jit.counters().requests, 3u);
+
+  // A new package of the same bytes adopted nothing, so each size asks the
+  // JIT: n=7's is in memory, n=3's was evicted and compiles again, which
+  // evicts n=5's, now the least recently used.
+  use(jit);
+  call_and_check(7, 44);
+  EXPECT_EQ(jit.counters().memory_hits, 1u);
+  EXPECT_EQ(jit.counters().compiles, 3u);
+  call_and_check(3, 45);
+  EXPECT_EQ(jit.counters().compiles, 4u);
+  EXPECT_EQ(jit.counters().memory_evictions, 2u);
+  EXPECT_EQ(jit.counters().memory_entries, 2u);
+  call_and_check(7, 46);  // a jit hit in this package: not a request
+  use(jit);
+  call_and_check(5, 47);  // evicted: a compile
+  call_and_check(3, 48);  // kept: a memory hit
+  EXPECT_EQ(jit.counters().compiles, 5u);
+  EXPECT_EQ(jit.counters().memory_hits, 2u);
+  EXPECT_EQ(jit.counters().memory_evictions, 3u);  // n=7's
+  EXPECT_EQ(jit.counters().memory_entries, 2u);
+}
+
+// With the disk cache on, an evicted specialization comes back from disk.
+TEST_F(JitCpu, AnEvictedSpecializationReloadsFromTheDiskCache) {
+  const fs::path dir = kiln_test::fresh_dir("jit/memory_cap");
+  FallbackJit jit(
+      {.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .dynamic_after = 8, .max_memory_entries = 1});
+  use(jit);
+  call_and_check(3, 50);
+  call_and_check(5, 51);
+  EXPECT_EQ(jit.counters().memory_evictions, 1u);
+  EXPECT_EQ(jit.counters().memory_entries, 1u);
+  use(jit);
+  call_and_check(3, 52);
+  EXPECT_EQ(jit.counters().compiles, 2u);
+  EXPECT_EQ(jit.counters().disk_hits, 1u);
+  EXPECT_EQ(jit.counters().memory_evictions, 2u);
+}
+
 TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   const fs::path dir = kiln_test::fresh_dir("jit/admin");
   {

@@ -4,7 +4,7 @@
 
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
-#include "manifest_validation.h"  // runtime/src
+#include "kiln/runtime_internal/manifest_validation.h"
 
 namespace kiln::jit::detail {
 namespace {

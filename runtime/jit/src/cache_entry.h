@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "gemm_program.h"  // runtime/src
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/cuda_codegen.h"
+#include "kiln/runtime_internal/gemm_program.h"
 
 namespace kiln::jit::detail {
 

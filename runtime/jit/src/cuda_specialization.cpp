@@ -4,10 +4,10 @@
 #include <cstring>
 #include <optional>
 
-#include "gemm_operand.h"  // runtime/src
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/jit_launchers.h"
+#include "kiln/runtime_internal/gemm_operand.h"
 
 namespace kiln::jit::detail {
 namespace {

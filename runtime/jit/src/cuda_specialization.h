@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "gemm_program.h"  // runtime/src
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/jit.h"
+#include "kiln/runtime_internal/gemm_program.h"
 
 namespace kiln::jit::detail {
 

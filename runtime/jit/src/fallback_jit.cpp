@@ -2,15 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <list>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "cache_entry.h"
@@ -18,23 +19,23 @@
 #include "call_binding.h"
 #include "clang_build.h"
 #include "compiler_identity.h"
-#include "cpu_features.h"
-#include "cpu_module.h"
+#include "cpu_specialization.h"
 #include "cuda_specialization.h"
+#include "delta_export.h"
 #include "disk_cache.h"
-#include "ir_from_package.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/generator.h"
 #include "kiln/compiler/hash.h"
-#include "kiln/compiler/package_writer.h"
+#include "kiln/compiler/ir_flatbuffers.h"
+#include "kiln/compiler/manifest_builder.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
+#include "kiln/runtime_internal/cpu_features.h"
+#include "kiln/runtime_internal/log_topics.h"
 #include "kiln/support/env.h"
 #include "kiln/support/identifier.h"
-#include "log_topics.h"
-#include "manifest_builder.h"
 #include "nvrtc_build.h"
 #include "nvrtc_library.h"
 #include "size_history.h"
@@ -49,63 +50,24 @@ constexpr const char* kCodegenOptions = compiler::kCpuCodegenVersion;
 
 std::string env(const char* name) { return std::string(support::env_value(name).value_or("")); }
 
-struct AlignedDelete {
-  void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
+using detail::CpuSpecialization;
+using CompiledPtr = std::shared_ptr<const CpuSpecialization>;
 
-// A compiled specialization: the loaded module, its resolved kernels, the
-// launch plan lowering produced, and what the runtime and an export need:
-// its kiln.fb.Specialization (guards, plan, key) and the shared object.
-struct Compiled final : JitSpecialization {
-  std::unique_ptr<::kiln::detail::CpuModule> module;
-  std::vector<KilnCpuKernelFn> kernels;
-  compiler::CpuLoweredGraph plan;
-  size_t symbol_count = 0;
-  std::string graph;
-  std::string target;  // "cpu:x86-64-v3"
-  std::vector<std::byte> image;
-  // Target 0, kernels 0.. in plan order: an export renumbers both.
-  std::vector<uint8_t> specialization_fb;
-
-  std::span<const uint8_t> specialization() const noexcept override { return specialization_fb; }
-  void run(const JitCall& call) const override;
-};
-
-void Compiled::run(const JitCall& call) const {
-  const ir::SymbolValues values(call.symbols, call.symbols + symbol_count);
-  std::vector<void*> buffers(plan.buffers.size(), nullptr);
-  std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
-  for (size_t b = 0; b < plan.buffers.size(); ++b) {
-    const compiler::PlanBuffer& pb = plan.buffers[b];
-    if (pb.role == compiler::BufferRole::temp) {
-      const int64_t numel = pb.numel.evaluate(values);
-      const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
-                           static_cast<size_t>(dtype_size(pb.dtype));
-      temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
-      buffers[b] = temps.back().get();
-      continue;
-    }
-    const DLTensor* t =
-        pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
-    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+// $KILN_CACHE_MAX_MEMORY_ENTRIES: a count of specializations; nullopt when
+// unset or empty.
+std::optional<size_t> max_memory_entries_from_env() {
+  const std::optional<std::string_view> text = support::env_value("KILN_CACHE_MAX_MEMORY_ENTRIES");
+  if (!text) return std::nullopt;
+  size_t value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size()) {
+    throw Error(ErrorCode::invalid_argument,
+                "kiln: KILN_CACHE_MAX_MEMORY_ENTRIES: expected a count of specializations "
+                "(\"64\"), got '" +
+                    std::string(*text) + "'");
   }
-  std::vector<void*> arguments;
-  for (const compiler::CpuLaunch& launch : plan.launches) {
-    arguments.clear();
-    for (uint32_t b : launch.buffers) arguments.push_back(buffers[b]);
-    const KilnCpuKernelArgs args{arguments.data(), values.data()};
-    const int64_t work = launch.work_items.evaluate(values);
-    const int64_t cost = launch.item_cost.evaluate(values);
-    const KilnCpuKernelFn fn = kernels[launch.kernel];
-    if (call.cpu != nullptr) {
-      call.cpu->launch(fn, args, work, cost);
-    } else if (work > 0) {
-      fn(&args, 0, work);
-    }
-  }
+  return value;
 }
-
-using CompiledPtr = std::shared_ptr<const Compiled>;
 
 // One kiln.fb.Specialization as a finished FlatBuffer: what the runtime
 // adopts and an export unpacks.
@@ -129,14 +91,13 @@ bool all_aligned(std::span<const DLTensor* const> a, std::span<const DLTensor* c
 }  // namespace
 
 struct FallbackJit::Impl {
-  // A compiled specialization: one of the two is set.
-  struct Served {
-    std::shared_ptr<const Compiled> cpu;
-    std::shared_ptr<const detail::CudaSpecialization> cuda;
-    std::shared_ptr<const JitSpecialization> specialization() const {
-      if (cpu) return cpu;
-      return cuda;
-    }
+  using Served = detail::ServedSpecialization;
+  // One specialization held in memory. A pending future is a compile in
+  // flight: threads missing the same key wait on it.
+  struct MemoryEntry {
+    std::shared_future<Served> result;
+    std::string package_id;
+    std::list<std::string>::iterator recency;  // its place in `recent`
   };
 
   JitOptions options;
@@ -145,21 +106,31 @@ struct FallbackJit::Impl {
   std::mutex mutex;
   // By (package checksum, graph): the IR, rebuilt once per package.
   std::unordered_map<std::string, std::shared_ptr<const ir::Graph>> graphs;
-  // By (package checksum, graph, symbol values). A pending future is a
-  // compile in flight: threads missing the same key wait on it.
-  std::unordered_map<std::string, std::shared_future<Served>> compiled;
+  // By (package checksum, graph, device, symbol values); at most
+  // options.max_memory_entries finished ones, the least recently used
+  // evicted first (trim_memory).
+  std::unordered_map<std::string, MemoryEntry> compiled;
+  // The ids of `compiled`, most recently used first.
+  std::list<std::string> recent;
   // By graph structure: per symbol, the first sizes that got a static
   // specialization, in this process or (from the disk cache's size
   // history) an earlier one.
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>> static_sizes;
 
-  // By package checksum: what this JIT compiled or loaded for it, in order,
-  // for export_compiled().
+  // By package checksum: what this JIT compiled or loaded for it and still
+  // holds in `compiled`, in order, for export_compiled().
   std::unordered_map<std::string, std::vector<Served>> served;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
       compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0},
-      bypass_disk_off{0};
+      bypass_disk_off{0}, memory_evictions{0};
+
+  // Evicts the least recently used finished entries of `compiled` (and
+  // their place in `served`) down to options.max_memory_entries. Only the
+  // JIT's references go: the runtime and any call in flight hold their own
+  // shared_ptr, so a module is unloaded once the last of them lets go, never
+  // under a running call. A compile in flight is not evicted. Holds `mutex`.
+  void trim_memory();
 
   std::shared_ptr<const ir::Graph> graph_for(const JitRequest& r, const std::string& package_id);
   CompiledPtr build(const ir::Graph& g, const ir::SymbolValues& values, std::string_view cpu_arch);
@@ -212,8 +183,8 @@ struct FallbackJit::Impl {
   void store(const std::string& key, std::span<const std::byte> payload, uint64_t elapsed_ns);
   void log_miss(const ir::Graph& g, const std::string& key,
                 const compiler::KeyComponents& components) const;
-  std::shared_ptr<Compiled> load(std::vector<std::byte> image, compiler::CpuLoweredGraph plan,
-                                 const std::string& label);
+  std::shared_ptr<CpuSpecialization> load(std::vector<std::byte> image,
+                                          compiler::CpuLoweredGraph plan, const std::string& label);
   // Adds this process's outcome to the cache directory's counters (`kiln
   // cache stats`).
   void record(const detail::StatsMap& delta) const {
@@ -229,6 +200,7 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.cxx.empty()) options.cxx = KILN_JIT_DEFAULT_CLANGXX;
   if (options.tag.empty()) options.tag = env("KILN_CACHE_TAG");
   if (!options.max_size) options.max_size = cache_max_size_from_env();
+  if (!options.max_memory_entries) options.max_memory_entries = max_memory_entries_from_env();
   if (options.disk_cache) {
     if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
     if (!options.cache_dir.empty()) impl_->disk.emplace(options.cache_dir);
@@ -256,6 +228,11 @@ JitCounters FallbackJit::counters() const {
   c.declined = i.declined.load(std::memory_order_relaxed);
   c.evictions = i.evictions.load(std::memory_order_relaxed);
   c.bypass_disk_off = i.bypass_disk_off.load(std::memory_order_relaxed);
+  c.memory_evictions = i.memory_evictions.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(impl_->mutex);
+    c.memory_entries = i.compiled.size();
+  }
   c.bypass_unsupported_device = c.declined;
   c.bypass_store_failed = c.store_failures;
   c.bypasses = c.bypass_disk_off + c.bypass_unsupported_device + c.bypass_store_failed;
@@ -276,15 +253,21 @@ std::shared_ptr<const ir::Graph> FallbackJit::Impl::graph_for(const JitRequest& 
     throw Error(ErrorCode::graph_not_found,
                 "kiln: JIT: the package has no graph '" + std::string(r.graph) + "'");
   }
-  auto g = std::make_shared<const ir::Graph>(detail::graph_from_package(*entry));
+  std::shared_ptr<const ir::Graph> g;
+  try {
+    g = std::make_shared<const ir::Graph>(compiler::ir_from_fb(*entry));
+  } catch (const compiler::IrFormatError& e) {
+    throw PackageError(ErrorCode::package_corrupt,
+                       "kiln: graph '" + entry->name()->str() + "': cannot JIT: " + e.what());
+  }
   std::lock_guard lock(mutex);
   return graphs.emplace(id, std::move(g)).first->second;
 }
 
-std::shared_ptr<Compiled> FallbackJit::Impl::load(std::vector<std::byte> image,
-                                                  compiler::CpuLoweredGraph plan,
-                                                  const std::string& label) {
-  auto c = std::make_shared<Compiled>();
+std::shared_ptr<CpuSpecialization> FallbackJit::Impl::load(std::vector<std::byte> image,
+                                                           compiler::CpuLoweredGraph plan,
+                                                           const std::string& label) {
+  auto c = std::make_shared<CpuSpecialization>();
   c->module = std::make_unique<::kiln::detail::CpuModule>(image, label);
   for (const compiler::CpuKernel& k : plan.kernels) {
     c->kernels.push_back(c->module->resolve(k.entry.c_str(), k.entry));
@@ -324,7 +307,7 @@ CompiledPtr FallbackJit::Impl::build(const ir::Graph& g, const ir::SymbolValues&
   const std::string label = "JIT entry " + key + " of graph '" + g.name + "'";
   auto make = [&](detail::CacheEntry entry) {
     const auto* spec = flatbuffers::GetRoot<fb::Specialization>(entry.specialization.data());
-    std::shared_ptr<Compiled> c =
+    std::shared_ptr<CpuSpecialization> c =
         load(std::move(entry.code.at(0)), detail::cpu_plan(*spec, entry.kernels), label);
     c->symbol_count = g.symbols.size();
     c->graph = g.name;
@@ -538,149 +521,61 @@ std::shared_ptr<const JitSpecialization> FallbackJit::compile(const JitRequest& 
     auto it = i.compiled.find(id);
     if (it == i.compiled.end()) {
       pending = promise.get_future().share();
-      i.compiled.emplace(id, pending);
+      i.recent.push_front(id);
+      i.compiled.emplace(id, Impl::MemoryEntry{pending, package_id, i.recent.begin()});
       leader = true;
     } else {
-      pending = it->second;
+      pending = it->second.result;
+      i.recent.splice(i.recent.begin(), i.recent, it->second.recency);
     }
   }
   if (leader) {
+    Impl::Served built;
     try {
-      Impl::Served built;
       if (cuda) {
         built.cuda = i.build_cuda(*g, spec_values, request, cuda_arch, aligned16);
       } else {
         built.cpu = i.build(*g, spec_values, request.cpu_arch);
       }
-      {
-        std::lock_guard lock(i.mutex);
-        i.served[package_id].push_back(built);
-      }
-      promise.set_value(std::move(built));
     } catch (...) {
       // Errors are not cached: the next call tries again. Waiters see this
-      // call's error.
+      // call's error. (A pending entry is never evicted: this one is ours.)
       {
         std::lock_guard lock(i.mutex);
-        i.compiled.erase(id);
+        const auto it = i.compiled.find(id);
+        i.recent.erase(it->second.recency);
+        i.compiled.erase(it);
       }
       promise.set_exception(std::current_exception());
       throw;
     }
+    promise.set_value(built);
+    std::lock_guard lock(i.mutex);
+    i.served[package_id].push_back(std::move(built));
+    i.trim_memory();
   }
   const Impl::Served compiled = pending.get();  // a waiter rethrows the leader's error
   if (!leader) i.memory_hits.fetch_add(1, std::memory_order_relaxed);
   return compiled.specialization();
 }
 
-namespace {
-
-// Builds a delta package: the base's graph entries (signature, structure
-// hash, IR) holding only what was compiled, with each specialization's code
-// as blobs, for `kiln merge`.
-class DeltaBuilder {
- public:
-  explicit DeltaBuilder(const fb::Manifest& base) : base_(base) {}
-
-  void add_cpu(const Compiled& c) {
-    const uint32_t target = target_index(c.target, fb::DeviceKind::Cpu);
-    const uint32_t blob = add_blob(fb::BlobKind::CpuSharedObject, target, c.image);
-    const auto kernel_base = static_cast<uint32_t>(manifest_.kernels.size());
-    for (const compiler::CpuKernel& k : c.plan.kernels) add_kernel(k.entry, target, blob);
-    add_specialization(c.graph, c.specialization_fb, target,
-                       compiler::launch_plan(c.plan, kernel_base));
+void FallbackJit::Impl::trim_memory() {
+  if (!options.max_memory_entries) return;
+  for (auto r = recent.end();
+       compiled.size() > *options.max_memory_entries && r != recent.begin();) {
+    --r;
+    const auto it = compiled.find(*r);
+    if (it->second.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) continue;
+    const std::shared_ptr<const JitSpecialization> evicted =
+        it->second.result.get().specialization();
+    std::vector<Served>& held = served[it->second.package_id];
+    std::erase_if(held, [&](const Served& s) { return s.specialization() == evicted; });
+    if (held.empty()) served.erase(it->second.package_id);
+    compiled.erase(it);
+    r = recent.erase(r);
+    memory_evictions.fetch_add(1, std::memory_order_relaxed);
   }
-
-  void add_cuda(const detail::CudaSpecialization& c) {
-    const uint32_t target = target_index(c.target(), fb::DeviceKind::Cuda);
-    const auto kernel_base = static_cast<uint32_t>(manifest_.kernels.size());
-    for (size_t k = 0; k < c.plan().kernels.size(); ++k) {
-      add_kernel(c.plan().kernels[k].entry, target,
-                 add_blob(fb::BlobKind::Cubin, target, c.cubins()[k]));
-    }
-    // The stored plan, kernels renumbered: it carries the library calls
-    // (kernel kNoKernel, kept) as the runtime ran them.
-    std::unique_ptr<fb::LaunchPlanT> plan(
-        flatbuffers::GetRoot<fb::Specialization>(c.specialization_fb.data())->plan()->UnPack());
-    for (auto& launch : plan->launches) {
-      if (launch->kernel != kNoKernel) launch->kernel += kernel_base;
-    }
-    add_specialization(c.graph(), c.specialization_fb, target, std::move(plan));
-  }
-
-  void write(const fs::path& path, const std::string& compiler) {
-    manifest_.provenance = std::make_unique<fb::ProvenanceT>();
-    manifest_.provenance->kiln_version = KILN_VERSION;
-    manifest_.provenance->compilers.push_back(compiler);
-    try {
-      compiler::write_package_file(path, std::move(manifest_), std::move(blobs_));
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::io,
-                  "kiln: export_compiled to '" + path.string() + "' failed: " + e.what());
-    }
-  }
-
- private:
-  uint32_t target_index(const std::string& name, fb::DeviceKind device) {
-    auto [it, added] = targets_.emplace(name, static_cast<uint32_t>(manifest_.targets.size()));
-    if (added) {
-      auto t = std::make_unique<fb::TargetT>();
-      t->name = name;
-      t->device = device;
-      t->arch = name.substr(name.find(':') + 1);
-      manifest_.targets.push_back(std::move(t));
-    }
-    return it->second;
-  }
-
-  uint32_t add_blob(fb::BlobKind kind, uint32_t target, std::span<const std::byte> bytes) {
-    compiler::BlobInput input;
-    input.kind = kind;
-    input.target = target;
-    input.bytes.assign(reinterpret_cast<const uint8_t*>(bytes.data()),
-                       reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size());
-    blobs_.push_back(std::move(input));
-    return static_cast<uint32_t>(blobs_.size() - 1);
-  }
-
-  void add_kernel(const std::string& entry, uint32_t target, uint32_t blob) {
-    auto kernel = std::make_unique<fb::KernelT>();
-    kernel->name = entry;
-    kernel->target = target;
-    kernel->blob = blob;
-    kernel->entry = entry;
-    manifest_.kernels.push_back(std::move(kernel));
-  }
-
-  void add_specialization(const std::string& graph, const std::vector<uint8_t>& spec_fb,
-                          uint32_t target, std::unique_ptr<fb::LaunchPlanT> plan) {
-    fb::GraphEntryT*& entry = graphs_[graph];
-    if (entry == nullptr) {
-      const fb::GraphEntry* found =
-          base_.graphs() ? base_.graphs()->LookupByKey(graph.c_str()) : nullptr;
-      if (found == nullptr) {
-        throw Error(ErrorCode::internal,
-                    "kiln: export_compiled: the package has no graph '" + graph + "'");
-      }
-      manifest_.graphs.emplace_back(found->UnPack());
-      entry = manifest_.graphs.back().get();
-      entry->specializations.clear();
-    }
-    std::unique_ptr<fb::SpecializationT> spec(
-        flatbuffers::GetRoot<fb::Specialization>(spec_fb.data())->UnPack());
-    spec->target = target;
-    spec->plan = std::move(plan);
-    entry->specializations.push_back(std::move(spec));
-  }
-
-  const fb::Manifest& base_;
-  fb::ManifestT manifest_;
-  std::vector<compiler::BlobInput> blobs_;
-  std::unordered_map<std::string, fb::GraphEntryT*> graphs_;
-  std::unordered_map<std::string, uint32_t> targets_;
-};
-
-}  // namespace
+}
 
 size_t FallbackJit::export_compiled(const PackageReader& package, const fs::path& path) {
   const KilnPackageHeader& header = package.header();
@@ -690,23 +585,7 @@ size_t FallbackJit::export_compiled(const PackageReader& package, const fs::path
     std::lock_guard lock(impl_->mutex);
     if (auto it = impl_->served.find(package_id); it != impl_->served.end()) served = it->second;
   }
-  DeltaBuilder delta(package.manifest());
-  std::unordered_set<std::string> keys;
-  size_t count = 0;
-  for (const Impl::Served& s : served) {
-    // The same code loaded through two packages of these bytes, or twice on
-    // two devices: one copy.
-    const std::span<const uint8_t> fbs = s.specialization()->specialization();
-    const fb::Hash128* key = flatbuffers::GetRoot<fb::Specialization>(fbs.data())->key();
-    if (key != nullptr && !keys.insert(compiler::Hash128{key->lo(), key->hi()}.hex()).second) {
-      continue;
-    }
-    if (s.cpu) delta.add_cpu(*s.cpu);
-    if (s.cuda) delta.add_cuda(*s.cuda);
-    ++count;
-  }
-  delta.write(path, impl_->options.cxx);
-  return count;
+  return detail::write_delta_package(package.manifest(), served, path, impl_->options.cxx);
 }
 
 FallbackJit& install(JitOptions options) {

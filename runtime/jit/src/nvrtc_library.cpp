@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "kiln/jit/jit_error.h"
+#include "kiln/runtime_internal/library_search.h"
 #include "kiln/support/env.h"
-#include "library_search.h"  // runtime/src
 
 namespace kiln::jit::detail {
 namespace {

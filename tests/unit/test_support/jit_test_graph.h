@@ -9,10 +9,10 @@
 
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/interpreter.h"
+#include "kiln/compiler/manifest_builder.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/graph.h"
 #include "kiln/runtime.h"
-#include "manifest_builder.h"
 #include "random_call.h"
 
 namespace kiln_test {

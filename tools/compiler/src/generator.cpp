@@ -22,7 +22,7 @@
 #include "kiln/support/file_io.h"
 #include "kiln/support/identifier.h"
 #include "kiln/support/tool_version.h"
-#include "manifest_builder.h"
+#include "kiln/compiler/manifest_builder.h"
 
 namespace kiln::compiler {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "manifest_builder.h"
+#include "kiln/compiler/manifest_builder.h"
 
 #include <algorithm>
 #include <set>
@@ -30,21 +30,6 @@ std::unique_ptr<fb::KeyComponentsT> to_fb(const KeyComponents& k) {
 
 namespace {
 
-std::vector<fb::Dim> dims_to_fb(const ir::Shape& s) {
-  std::vector<fb::Dim> out;
-  out.reserve(s.size());
-  for (const auto& d : s) out.emplace_back(d.is_constant() ? d.value : 0, d.sym);
-  return out;
-}
-
-std::unique_ptr<fb::TensorSpecT> tensor_spec(const std::string& name, const ir::Node& n) {
-  auto t = std::make_unique<fb::TensorSpecT>();
-  t->name = name;
-  t->dtype = static_cast<fb::DType>(n.dtype);
-  t->dims = dims_to_fb(n.shape);
-  return t;
-}
-
 std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint32_t tensor, uint32_t dim, int32_t symbol,
                                   int64_t value, int64_t value2 = 0) {
   auto g = std::make_unique<fb::GuardT>();
@@ -59,48 +44,9 @@ std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint32_t tensor, uint32_t 
 
 }  // namespace
 
-std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g) {
-  auto out = std::make_unique<fb::IrGraphT>();
-  for (const auto& n : g.nodes) {
-    auto node = std::make_unique<fb::IrNodeT>();
-    node->op = std::string(ir::op_name(n.op));
-    node->dtype = static_cast<fb::DType>(n.dtype);
-    node->dims = dims_to_fb(n.shape);
-    node->inputs = n.inputs;
-    node->scalar = n.scalar;
-    // A multi-axis reduction stores axis -1 and its `axes`: a reader from
-    // before `axes` then refuses the node (no such axis) instead of reducing
-    // one axis of it. (A permute's `axes` are its permutation.)
-    node->axis = ir::is_reduction(n.op) && !n.axes.empty() ? -1 : n.axis;
-    node->keepdim = n.keepdim;
-    node->name = n.name;
-    node->axes = n.axes;
-    node->params = n.params;
-    out->nodes.push_back(std::move(node));
-  }
-  out->inputs = g.inputs;
-  out->outputs = g.outputs;
-  return out;
-}
-
 std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& structure) {
-  auto e = std::make_unique<fb::GraphEntryT>();
-  e->name = g.name;
-  for (const auto& s : g.symbols) {
-    auto sym = std::make_unique<fb::SymbolT>();
-    sym->name = s.name;
-    sym->min = s.min;
-    sym->max = s.max;
-    sym->hot = s.hot;
-    sym->divisible_by = s.divisible_by;
-    e->symbols.push_back(std::move(sym));
-  }
-  for (int32_t id : g.inputs) e->inputs.push_back(tensor_spec(g.node(id).name, g.node(id)));
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    e->outputs.push_back(tensor_spec(g.output_names[i], g.node(g.outputs[i])));
-  }
+  std::unique_ptr<fb::GraphEntryT> e = graph_entry_ir(g);
   e->structure_hash = std::make_unique<fb::Hash128>(to_fb(structure));
-  e->ir = ir_to_fb(g);
   return e;
 }
 

@@ -40,6 +40,13 @@ struct JitOptions {
   // recently used entries are removed down to it. nullopt:
   // $KILN_CACHE_MAX_SIZE ("500M"), else no cap.
   std::optional<uint64_t> max_size;
+  // Cap on the specializations kept loaded in memory (a long-running server
+  // meets ever new shapes): past it the least recently used is evicted
+  // (memory_evictions) and a later request for it is a disk hit or a
+  // compile. The runtime keeps what it adopted, so an evicted entry stays
+  // loaded until its package closes, and none is unloaded under a running
+  // call. nullopt: $KILN_CACHE_MAX_MEMORY_ENTRIES, else no cap.
+  std::optional<size_t> max_memory_entries;
 };
 
 // Every outcome of a request the JIT sees; each request counts once among
@@ -55,6 +62,8 @@ struct JitCounters {
   uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
   uint64_t declined = 0;          // not a CPU call
   uint64_t evictions = 0;         // entries removed to keep the disk cache under its cap
+  uint64_t memory_evictions = 0;  // specializations dropped to keep memory under its cap
+  uint64_t memory_entries = 0;    // specializations held in memory now (not a count of events)
   // Requests that went around the disk cache, and why: it is off (no
   // directory, or JitOptions::disk_cache = false), the call is on a device
   // this JIT does not compile for (= declined), or the entry could not be
@@ -74,7 +83,8 @@ class FallbackJit final : public JitCompiler {
 
   std::shared_ptr<const JitSpecialization> compile(const JitRequest& request) override;
   // The specializations compiled (or loaded from the disk cache) for
-  // `package` in this process, as a delta package for `kiln merge`.
+  // `package` in this process and still in memory (none evicted since,
+  // JitOptions::max_memory_entries), as a delta package for `kiln merge`.
   size_t export_compiled(const PackageReader& package, const std::filesystem::path& path) override;
 
   JitCounters counters() const;

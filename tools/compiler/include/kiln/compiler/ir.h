@@ -33,6 +33,7 @@ struct SymbolDecl {
   int64_t max = (int64_t{1} << 31) - 1;
   std::vector<int64_t> hot;
   int64_t divisible_by = 1;
+  friend bool operator==(const SymbolDecl&, const SymbolDecl&) = default;
 };
 
 // Keep in sync with op_name()/op_from_name(): the package stores ops by name.
@@ -138,6 +139,7 @@ struct Node {
   std::vector<int64_t> params;
   std::string name;          // Op::input: the input's name
   int32_t input_index = -1;  // Op::input: position among Graph::inputs
+  friend bool operator==(const Node&, const Node&) = default;
 };
 
 struct Graph {
@@ -153,6 +155,9 @@ struct Graph {
   std::vector<std::string> declared_targets;
 
   const Node& node(int32_t id) const { return nodes.at(static_cast<size_t>(id)); }
+  // Field by field (a constant's scalar exactly): what a round trip through
+  // the package must keep.
+  friend bool operator==(const Graph&, const Graph&) = default;
 };
 
 // The axes a reduction reduces, sorted: `axes`, or {axis} when it is empty.

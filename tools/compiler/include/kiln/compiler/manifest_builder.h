@@ -1,4 +1,5 @@
 // Converts compiler structures into the package manifest's object API types.
+// The IR half of a graph entry is kiln/compiler/ir_flatbuffers.h's.
 #pragma once
 
 #include <memory>
@@ -8,16 +9,16 @@
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/compiler/ir.h"
+#include "kiln/compiler/ir_flatbuffers.h"
 
 namespace kiln::compiler {
 
 fb::Hash128 to_fb(const Hash128& h);
 std::unique_ptr<fb::SizeExprT> to_fb(const SizeExpr& e);
 std::unique_ptr<fb::KeyComponentsT> to_fb(const KeyComponents& k);
-std::unique_ptr<fb::IrGraphT> ir_to_fb(const ir::Graph& g);
 
-// Graph name, symbols, input/output specs, structure hash and IR; no
-// specializations yet.
+// graph_entry_ir() (graph name, symbols, input/output specs and IR) with
+// the structure hash; no specializations yet.
 std::unique_ptr<fb::GraphEntryT> graph_entry(const ir::Graph& g, const Hash128& structure);
 
 // The guards that admit exactly the calls a specialization was compiled for:
