@@ -17,7 +17,7 @@
 
 #include "cpu_codegen_support.h"
 #include "kiln/compiler/cpu_codegen.h"
-#include "kiln/compiler/interpreter.h"
+#include "kiln/compiler/dtype_rounding.h"
 #include "kiln/compiler/schedule.h"
 
 namespace kiln::compiler::codegen_detail {

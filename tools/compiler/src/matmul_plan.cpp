@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kiln/compiler/interpreter.h"
+#include "kiln/compiler/dtype_rounding.h"
 
 namespace kiln::compiler {
 MatmulPlan plan_matmul(const ir::Graph& g, const Schedule& s, int32_t gi,

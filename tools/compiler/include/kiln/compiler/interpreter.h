@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kiln/compiler/dtype_rounding.h"  // round_to_dtype: the rounding after each op
 #include "kiln/compiler/ir.h"
 
 namespace kiln::compiler {
@@ -22,8 +23,6 @@ struct HostTensor {
   std::vector<uint8_t> to_bytes() const;
   static HostTensor from_bytes(DType dtype, std::vector<int64_t> shape, const void* data);
 };
-
-double round_to_dtype(double v, DType dtype);
 
 // Random non-zero values: floats uniform in +-[0.05, 2), ints in [1, 9], bools mixed.
 HostTensor random_tensor(DType dtype, std::vector<int64_t> shape, std::mt19937_64& rng);
