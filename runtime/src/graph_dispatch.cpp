@@ -331,9 +331,6 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
   run_jit(entry, inputs, outputs, symbols, device, stream);
 }
 
-Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Graph::~Graph() = default;
-
 std::string_view Graph::name() const { return impl_->name; }
 size_t Graph::num_inputs() const { return impl_->input_count; }
 size_t Graph::num_outputs() const { return impl_->output_count; }

@@ -78,6 +78,16 @@ class CudaWorkspace {
 
 }  // namespace
 
+void Graph::Impl::resolve_kernels() {
+  std::call_once(kernels_once, [&] {
+    for (uint32_t index : cpu_candidates) {
+      for (CompiledLaunch& launch : specializations[index].launches) {
+        launch.fn = package->cpu.kernel(launch.kernel);
+      }
+    }
+  });
+}
+
 size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
                                   const DLTensor* const* tensors, const int64_t* symbols,
                                   void** buffers, size_t* temp_offsets) const {

@@ -134,12 +134,9 @@ struct Graph::Impl {
   std::atomic<uint64_t> jit_served{0};
   std::array<std::atomic<uint64_t>, kGuardKindCount> misses_by_reason{};
 
-  // graph_plan.cpp, besides GraphFactory::make, which fills the fields above.
+  // graph_plan.cpp (also GraphFactory::make, which fills the fields above)
   // Keeps what the JIT returned (once, however many threads got it).
   const detail::JitEntry& adopt(std::shared_ptr<const JitSpecialization> jit);
-  // The CPU candidates' kernel functions, looked up once, by the first CPU
-  // call (run()).
-  void resolve_kernels();
 
   // graph_dispatch.cpp
   // The call's tensors, inputs then outputs, after checking their number.
@@ -179,6 +176,9 @@ struct Graph::Impl {
                     void* stream, std::vector<GuardFailure> failures);
 
   // graph_execute.cpp
+  // The CPU candidates' kernel functions, looked up once, by the first CPU
+  // call (run()).
+  void resolve_kernels();
   // Inputs and outputs point at the caller's data; returns the
   // size of one workspace holding every temp, and their offsets in it (each
   // size evaluated once).

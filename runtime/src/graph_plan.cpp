@@ -1,6 +1,8 @@
 // Plan building: a graph's specializations compiled from the manifest once,
 // when the package opens (and from what the JIT returns, when it is
-// adopted), into the programs and tables a call evaluates.
+// adopted), into the programs and tables a call evaluates; and the graph's
+// construction and destruction. Nothing here runs per call, so it is built
+// for size (runtime/CMakeLists.txt).
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -174,6 +176,9 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   return std::unique_ptr<Graph>(new Graph(std::move(impl)));
 }
 
+Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Graph::~Graph() = default;
+
 const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit) {
   const std::span<const uint8_t> bytes = jit->specialization();
   flatbuffers::Verifier verifier(bytes.data(), bytes.size());
@@ -198,16 +203,6 @@ const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit)
   jit_entries.push_back(std::move(adopted));
   jit_entry_count.store(jit_entries.size(), std::memory_order_release);
   return *jit_entries.back();
-}
-
-void Graph::Impl::resolve_kernels() {
-  std::call_once(kernels_once, [&] {
-    for (uint32_t index : cpu_candidates) {
-      for (CompiledLaunch& launch : specializations[index].launches) {
-        launch.fn = package->cpu.kernel(launch.kernel);
-      }
-    }
-  });
 }
 
 }  // namespace kiln
