@@ -3,6 +3,7 @@
 // explained, and served by the JIT or thrown.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cpu_features.h"
@@ -167,14 +168,15 @@ CallDevice Graph::Impl::device_of(const DLTensor* const* tensors) const {
     return {true, first.device_id, info.compute_capability, &empty_table};
   }
   // The device runs the package's target for it (the launcher's choice); a
-  // graph left off that target is, on this device, like a package without
-  // one: the JIT's, or an error.
-  if (!builds_target[*info.target]) {
+  // graph left off that target (no table for it) is, on this device, like a
+  // package without one: the JIT's, or an error.
+  const std::optional<detail::SelectionTable>& table = cuda_tables[*info.target];
+  if (!table) {
     const CallDevice device{true, first.device_id, info.compute_capability, &empty_table};
     if (!jit_may_serve) throw_not_built_for(device, *info.target);
     return device;
   }
-  return {true, first.device_id, info.compute_capability, &cuda_tables[*info.target]};
+  return {true, first.device_id, info.compute_capability, &*table};
 }
 
 void Graph::Impl::throw_no_cpu_target() const {

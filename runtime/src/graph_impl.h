@@ -101,8 +101,7 @@ struct Graph::Impl {
   detail::SelectionTable cpu_table;
   bool has_cpu_specializations = false;
   // The package targets this graph is built for (GraphEntry.targets; all
-  // when absent), by index, and as text ("cpu:x86-64, cuda:sm_90").
-  std::vector<bool> builds_target;
+  // when absent), as text ("cpu:x86-64, cuda:sm_90").
   std::string targets_text;
   // Some package target is left out: errors then name the graph's targets.
   bool restricted = false;
@@ -111,8 +110,10 @@ struct Graph::Impl {
   std::optional<uint32_t> cpu_target;
   std::string cpu_targets_text;
   // By package target: that CUDA target's specializations (none for CPU
-  // targets). A device runs the target the launcher chose for it.
-  std::vector<detail::SelectionTable> cuda_tables;
+  // targets), or nullopt where the graph is not built for the target, so a
+  // call reads whether it is in the table it needs anyway. A device runs the
+  // target the launcher chose for it.
+  std::vector<std::optional<detail::SelectionTable>> cuda_tables;
   size_t symbol_count = 0;
   // No candidates: a CUDA call on a device no package target runs, handed
   // to the JIT.

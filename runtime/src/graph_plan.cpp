@@ -125,14 +125,14 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   std::vector<std::vector<uint32_t>> cuda_candidates(targets ? targets->size() : 0);
 
   const uint32_t target_count = targets ? targets->size() : 0;
-  impl->builds_target.assign(target_count, entry.targets() == nullptr);
+  std::vector<bool> builds_target(target_count, entry.targets() == nullptr);
   if (entry.targets()) {
-    for (uint32_t t : *entry.targets()) impl->builds_target[t] = true;  // validated < count
+    for (uint32_t t : *entry.targets()) builds_target[t] = true;  // validated < count
   }
   const detail::CpuLevel host = detail::host_cpu_level();
   std::optional<detail::CpuLevel> best_level;
   for (uint32_t t = 0; t < target_count; ++t) {
-    if (!impl->builds_target[t]) {
+    if (!builds_target[t]) {
       impl->restricted = true;
       continue;
     }
@@ -170,8 +170,11 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
   for (const CompiledSpecialization& spec : impl->specializations) programs.push_back(&spec.guards);
   const size_t tensor_count = impl->input_count + impl->output_count;
   impl->cpu_table = detail::SelectionTable(impl->cpu_candidates, programs, tensor_count);
-  for (std::vector<uint32_t>& order : cuda_candidates) {
-    impl->cuda_tables.emplace_back(std::move(order), programs, tensor_count);
+  impl->cuda_tables = std::vector<std::optional<detail::SelectionTable>>(target_count);
+  for (uint32_t t = 0; t < target_count; ++t) {
+    if (builds_target[t]) {
+      impl->cuda_tables[t].emplace(std::move(cuda_candidates[t]), programs, tensor_count);
+    }
   }
   return std::unique_ptr<Graph>(new Graph(std::move(impl)));
 }
