@@ -4,7 +4,7 @@
 #include <new>
 #include <optional>
 
-#include "gemm_operand.h"
+#include "gemm_plan.h"
 #include "graph_impl.h"
 #include "text.h"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gemm_program.h"
+#include "gemm_plan.h"
 #include "guard_program.h"
 #include "kiln/jit.h"
 #include "kiln/runtime.h"

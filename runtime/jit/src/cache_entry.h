@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gemm_program.h"  // runtime/src
+#include "gemm_plan.h"  // runtime/src
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/cuda_codegen.h"

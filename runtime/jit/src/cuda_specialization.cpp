@@ -4,7 +4,7 @@
 #include <cstring>
 #include <optional>
 
-#include "gemm_operand.h"  // runtime/src
+#include "gemm_plan.h"  // runtime/src
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/jit_launchers.h"

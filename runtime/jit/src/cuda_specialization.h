@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "gemm_program.h"  // runtime/src
+#include "gemm_plan.h"  // runtime/src
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/jit.h"
 
