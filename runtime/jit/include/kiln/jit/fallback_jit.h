@@ -22,16 +22,18 @@
 
 namespace kiln::jit {
 
+// Every member has an initializer, so {.disk_cache = false} may leave the
+// rest out without -Wmissing-field-initializers.
 struct JitOptions {
   // clang++ to run. Empty: $KILN_CLANGXX, else the clang++ this build found.
-  std::string cxx;
+  std::string cxx = {};
   // Empty: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
-  std::filesystem::path cache_dir;
+  std::filesystem::path cache_dir = {};
   // false: memory only (nothing is read from or written to disk).
   bool disk_cache = true;
   // Part of every key, so builds that must not share entries do not. Empty:
   // $KILN_CACHE_TAG.
-  std::string tag;
+  std::string tag = {};
   // Static specializations per symbol: the first this many distinct sizes of
   // a symbol compile with the size fixed; any further size compiles (once) a
   // specialization that reads the size at run time. 0: always dynamic.
@@ -39,7 +41,7 @@ struct JitOptions {
   // Cap on the disk cache's entries, in bytes: after each store the least
   // recently used entries are removed down to it. nullopt:
   // $KILN_CACHE_MAX_SIZE ("500M"), else no cap.
-  std::optional<uint64_t> max_size;
+  std::optional<uint64_t> max_size = {};
 };
 
 // Every outcome of a request the JIT sees; each request counts once among
