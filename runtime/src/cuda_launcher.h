@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "cuda_driver.h"
-#include "gemm_bounds.h"
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/device_allocator.h"
 #include "kiln/jit_launchers.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
+#include "kiln/runtime_internal/gemm_plan.h"
 
 namespace kiln::detail {
 
@@ -135,7 +135,7 @@ class CudaLauncher final : public CudaKernelLauncher {
   void release_workspace(int ordinal, void* ptr, size_t bytes, void* stream) noexcept override {
     deallocate(ordinal, ptr, bytes, stream);
   }
-  // Gemm launches, the package's and the JIT's (cuda_launcher_gemm.cpp).
+  // Gemm launches, the package's and the JIT's (cublaslt_gemm.cpp).
   size_t gemm_workspace_bytes(int ordinal) override;
   void run_gemm(int ordinal, const GemmProblem& problem, const GemmOperands& operands, void* stream,
                 std::string_view graph, std::string_view launch) override;

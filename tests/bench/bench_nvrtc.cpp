@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   for (const auto& g : graphs) {
     for (const int64_t value : {int64_t{64}, int64_t{-1}}) {
-      Row row{g.name, value < 0 ? "dynamic" : "static", 0, 0, 0, 0};
+      Row row{g.name, value < 0 ? "dynamic" : "static", 0, 0, 0, 0, 0};
       kiln::compiler::CudaLoweredGraph lowered;
       row.lower_ms =
           kiln_bench::median(kiln_bench::time_runs([&] { lowered = lower(g, value); }, runs, 0.0)) *

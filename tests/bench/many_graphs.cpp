@@ -38,10 +38,10 @@ int main(int argc, char** argv) {
   std::vector<kiln::ir::Graph> graphs;
   graphs.reserve(static_cast<size_t>(count));
   for (graph_index = 0; graph_index < count; ++graph_index) {
-    graphs.push_back(kiln::trace("g" + std::to_string(graph_index), &scale_graph));
+    graphs.push_back(kiln::trace(std::string("g").append(std::to_string(graph_index)), &scale_graph));
   }
   kiln::compiler::GeneratorOptions o;
-  o.name = "graphs_" + std::to_string(count);
+  o.name = std::string("graphs_").append(std::to_string(count));
   o.targets = {"cpu:x86-64"};
   o.out_dir = argv[2];
   o.work_dir = std::string(argv[2]) + "/work";

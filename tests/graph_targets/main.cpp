@@ -27,7 +27,8 @@ std::string targets_of(const kiln::fb::Manifest& m, std::string_view graph) {
   std::string text;
   if (g == nullptr || g->targets() == nullptr) return "(absent)";
   for (uint32_t t : *g->targets()) {
-    text += (text.empty() ? "" : ",") + m.targets()->Get(t)->name()->str();
+    if (!text.empty()) text += ',';
+    text += m.targets()->Get(t)->name()->string_view();
   }
   return text;
 }

@@ -268,7 +268,6 @@ class Batch {
 // these globals.
 
 DType g_t = DType::f32;
-DType g_t2 = DType::f32;
 
 std::vector<ShapeSet> sizes_2d(size_t inputs = 1) {
   std::vector<ShapeSet> runs;

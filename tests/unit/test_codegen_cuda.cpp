@@ -629,8 +629,9 @@ TEST(CodegenCuda, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
     for (size_t s = 0; s < req.cuda[b].sources.size(); ++s) {
       const fs::path cubin = kiln::compiler::cuda_output(req, b, s, false);
       EXPECT_GT(fs::file_size(cubin), 0u);
-      if (req.cuda[b].ptx)
+      if (req.cuda[b].ptx) {
         EXPECT_GT(fs::file_size(kiln::compiler::cuda_output(req, b, s, true)), 0u);
+      }
       std::ifstream in(fs::path(cubin).replace_extension(".ptxas"));
       std::stringstream text;
       text << in.rdbuf();

@@ -188,8 +188,8 @@ double io_rounding(DType t, double value) {
 
 struct Expected {
   std::string label;  // "softmax f32": the composite and dtype, for the summary
-  std::vector<double> want, bound;
-  std::vector<std::string> where;  // per element: the row's kind and position
+  std::vector<double> want = {}, bound = {};
+  std::vector<std::string> where = {};  // per element: the row's kind and position
   void add(Real w, double b, std::string at) {
     want.push_back(static_cast<double>(w));
     bound.push_back(b);

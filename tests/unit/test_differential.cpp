@@ -332,7 +332,9 @@ TEST(Differential, GraphsAreReproducibleAndWithinTheBudget) {
       EXPECT_EQ(rg.bounds[o].rel, again.bounds[o].rel) << seed;
       EXPECT_EQ(rg.bounds[o].exact, again.bounds[o].exact) << seed;
       const kiln::DType t = a.node(a.outputs[o]).dtype;
-      if (!kiln::dtype_is_float(t)) EXPECT_TRUE(rg.bounds[o].exact) << seed;
+      if (!kiln::dtype_is_float(t)) {
+        EXPECT_TRUE(rg.bounds[o].exact) << seed;
+      }
       // Within the dtype's tolerance (the generator's ceiling).
       const auto tol = kiln::compiler::tolerance_for(t);
       EXPECT_LE(rg.bounds[o].abs, tol.atol) << seed;

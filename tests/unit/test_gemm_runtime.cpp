@@ -22,12 +22,9 @@
 #include "cublaslt_library.h"
 #include "cuda_driver.h"
 #include "cuda_launcher.h"
-#include "gemm_algo_cache.h"
-#include "gemm_bounds.h"
 #include "kiln/error.h"
 #include "kiln/package_reader.h"
-#include "kiln/runtime_internal/gemm_operand.h"
-#include "kiln/runtime_internal/gemm_program.h"
+#include "kiln/runtime_internal/gemm_plan.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/gemm_test_package.h"
 

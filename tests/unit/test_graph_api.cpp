@@ -243,7 +243,9 @@ TEST(GraphApi, ScalarOperandsTakeTheTensorsDtype) {
     return kiln::outputs(2.0 * x + 1.0);
   });
   for (const auto& n : g.nodes) {
-    if (n.op == kiln::ir::Op::constant) EXPECT_EQ(n.dtype, kiln::DType::f16);
+    if (n.op == kiln::ir::Op::constant) {
+      EXPECT_EQ(n.dtype, kiln::DType::f16);
+    }
   }
 }
 

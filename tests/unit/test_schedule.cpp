@@ -86,9 +86,12 @@ void expect_valid(const Graph& g, const Schedule& s) {
   for (size_t gi = 0; gi < s.groups.size(); ++gi) {
     const auto& G = s.groups[gi];
     EXPECT_TRUE(std::is_sorted(G.nodes.begin(), G.nodes.end()));
-    for (int32_t id : G.nodes)
+    for (int32_t id : G.nodes) {
       EXPECT_EQ(s.group_of[static_cast<size_t>(id)], static_cast<int32_t>(gi));
-    if (G.index_of >= 0) EXPECT_EQ(G.nodes, std::vector<int32_t>{G.index_of});
+    }
+    if (G.index_of >= 0) {
+      EXPECT_EQ(G.nodes, std::vector<int32_t>{G.index_of});
+    }
     if (G.copy_of < 0) {
       EXPECT_TRUE(std::any_of(G.nodes.begin(), G.nodes.end(), [&](int32_t id) {
         return s.materialized[static_cast<size_t>(id)] != 0;
@@ -137,14 +140,19 @@ TEST(Schedule, SoftmaxIsOneGroupWithThreeLoops) {
   EXPECT_EQ(G.num_loops, 3);
   for (int32_t id : G.nodes) {
     const auto& n = g.node(id);
-    if (n.op == Op::reduce_max) EXPECT_EQ(s.phase[static_cast<size_t>(id)], 0);
-    if (n.op == Op::reduce_sum) EXPECT_EQ(s.phase[static_cast<size_t>(id)], 1);
+    if (n.op == Op::reduce_max) {
+      EXPECT_EQ(s.phase[static_cast<size_t>(id)], 0);
+    }
+    if (n.op == Op::reduce_sum) {
+      EXPECT_EQ(s.phase[static_cast<size_t>(id)], 1);
+    }
     if (n.op == Op::div) {
       EXPECT_EQ(s.phase[static_cast<size_t>(id)], 2);
       EXPECT_EQ(s.role[static_cast<size_t>(id)], NodeRole::row_vector);
     }
-    if (kiln::ir::is_reduction(n.op))
+    if (kiln::ir::is_reduction(n.op)) {
       EXPECT_EQ(s.role[static_cast<size_t>(id)], NodeRole::row_scalar);
+    }
   }
   expect_valid(g, s);
 }
@@ -460,7 +468,9 @@ TEST(Schedule, ExpandsFuseWithoutBuffers) {
   EXPECT_EQ(materialized_count(s), 2u) << text;  // the two outputs
   EXPECT_EQ(temp_buffers(g), 0u);
   for (size_t id = 0; id < g.nodes.size(); ++id) {
-    if (g.nodes[id].op == Op::expand) EXPECT_FALSE(s.materialized[id]) << id;
+    if (g.nodes[id].op == Op::expand) {
+      EXPECT_FALSE(s.materialized[id]) << id;
+    }
   }
 }
 

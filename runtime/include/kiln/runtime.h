@@ -52,8 +52,9 @@ struct OpenOptions {
   /// Record the shapes of every call into this .kprof file (docs/profile.md),
   /// merged into what it holds when the Package closes or write_profile()
   /// runs. KILN_PROFILE_OUT, when set and not empty, overrides it. Empty: no
-  /// recording.
-  std::filesystem::path profile_out;
+  /// recording. (`= {}`: an initializer such as {.stance = ...} may leave it
+  /// out without -Wmissing-field-initializers.)
+  std::filesystem::path profile_out = {};
 };
 
 /// The number of guard kinds: one slot per kiln.fb.GuardKind in

@@ -18,7 +18,7 @@
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/cuda_codegen.h"
-#include "kiln/runtime_internal/gemm_program.h"
+#include "kiln/runtime_internal/gemm_plan.h"
 
 namespace kiln::jit::detail {
 

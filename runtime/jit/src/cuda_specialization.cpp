@@ -7,7 +7,7 @@
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/jit_launchers.h"
-#include "kiln/runtime_internal/gemm_operand.h"
+#include "kiln/runtime_internal/gemm_plan.h"
 
 namespace kiln::jit::detail {
 namespace {

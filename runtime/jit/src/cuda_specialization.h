@@ -13,7 +13,7 @@
 
 #include "kiln/compiler/cuda_codegen.h"
 #include "kiln/jit.h"
-#include "kiln/runtime_internal/gemm_program.h"
+#include "kiln/runtime_internal/gemm_plan.h"
 
 namespace kiln::jit::detail {
 

@@ -179,11 +179,11 @@ inline std::unique_ptr<fb::GuardT> guard(fb::GuardKind kind, uint16_t tensor, ui
 
 struct TestGraphOptions {
   std::string name = "scale_add";
-  bool use_temp = false;              // two launches through a temp buffer
-  bool record_chunks = false;         // one launch of kiln_test_record_rows
-  bool static_n8 = true;              // a "n=8" specialization before "general"
-  std::vector<int64_t> more_statics;  // "n=<v>" specializations after "n=8"
-  int64_t n_min = 1;                  // general: n in [n_min, n_max]
+  bool use_temp = false;                   // two launches through a temp buffer
+  bool record_chunks = false;              // one launch of kiln_test_record_rows
+  bool static_n8 = true;                   // a "n=8" specialization before "general"
+  std::vector<int64_t> more_statics = {};  // "n=<v>" specializations after "n=8"
+  int64_t n_min = 1;                       // general: n in [n_min, n_max]
   int64_t n_max = 1 << 24;
   int64_t alignment = 16;    // x.data alignment guard
   int64_t divisible_by = 1;  // general: n % divisible_by == 0 (1: no guard)

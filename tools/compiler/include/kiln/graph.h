@@ -44,7 +44,9 @@ struct SymOptions {
   int64_t min = 1;
   /// The largest size a call may pass.
   int64_t max = (int64_t{1} << 31) - 1;
-  std::vector<int64_t> hot;  ///< sizes that get a static specialization
+  /// Sizes that get a static specialization. (`= {}`: {.min = 1, .max = 8}
+  /// may leave it out without -Wmissing-field-initializers.)
+  std::vector<int64_t> hot = {};
   /// Every size is a multiple of this (a guard checks it).
   int64_t divisible_by = 1;
 };

@@ -22,16 +22,18 @@
 
 namespace kiln::jit {
 
+// Every member has an initializer, so {.disk_cache = false} may leave the
+// rest out without -Wmissing-field-initializers.
 struct JitOptions {
   // clang++ to run. Empty: $KILN_CLANGXX, else the clang++ this build found.
-  std::string cxx;
+  std::string cxx = {};
   // Empty: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
-  std::filesystem::path cache_dir;
+  std::filesystem::path cache_dir = {};
   // false: memory only (nothing is read from or written to disk).
   bool disk_cache = true;
   // Part of every key, so builds that must not share entries do not. Empty:
   // $KILN_CACHE_TAG.
-  std::string tag;
+  std::string tag = {};
   // Static specializations per symbol: the first this many distinct sizes of
   // a symbol compile with the size fixed; any further size compiles (once) a
   // specialization that reads the size at run time. 0: always dynamic.
@@ -39,14 +41,14 @@ struct JitOptions {
   // Cap on the disk cache's entries, in bytes: after each store the least
   // recently used entries are removed down to it. nullopt:
   // $KILN_CACHE_MAX_SIZE ("500M"), else no cap.
-  std::optional<uint64_t> max_size;
+  std::optional<uint64_t> max_size = {};
   // Cap on the specializations kept loaded in memory (a long-running server
   // meets ever new shapes): past it the least recently used is evicted
   // (memory_evictions) and a later request for it is a disk hit or a
   // compile. The runtime keeps what it adopted, so an evicted entry stays
   // loaded until its package closes, and none is unloaded under a running
   // call. nullopt: $KILN_CACHE_MAX_MEMORY_ENTRIES, else no cap.
-  std::optional<size_t> max_memory_entries;
+  std::optional<size_t> max_memory_entries = {};
 };
 
 // Every outcome of a request the JIT sees; each request counts once among

@@ -1,5 +1,6 @@
-#include "gemm_bounds.h"
+#include "gemm_plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -7,6 +8,80 @@
 #include "text.h"
 
 namespace kiln::detail {
+
+static_assert(
+    static_cast<int>(fb::GemmEpilogue::None) == static_cast<int>(GemmEpilogue::none) &&
+        static_cast<int>(fb::GemmEpilogue::Bias) == static_cast<int>(GemmEpilogue::bias) &&
+        static_cast<int>(fb::GemmEpilogue::Relu) == static_cast<int>(GemmEpilogue::relu) &&
+        static_cast<int>(fb::GemmEpilogue::BiasRelu) == static_cast<int>(GemmEpilogue::bias_relu),
+    "kiln::GemmEpilogue has kiln.fb.GemmEpilogue's values");
+
+GemmProgram::GemmProgram(const fb::GemmCall& call)
+    : m_(call.m(), 0),
+      n_(call.n(), 0),
+      k_(call.k(), 0),
+      batch_(call.batch(), 1),
+      lda_(call.lda(), 0),
+      ldb_(call.ldb(), 0),
+      stride_a_(call.stride_a(), 0),
+      stride_b_(call.stride_b(), 0) {
+  // DType and GemmEpilogue have the schema's values (a cast).
+  fixed_.a_dtype = static_cast<DType>(call.a_dtype());
+  fixed_.b_dtype = static_cast<DType>(call.b_dtype());
+  fixed_.d_dtype = static_cast<DType>(call.d_dtype());
+  fixed_.trans_a = call.trans_a();
+  fixed_.trans_b = call.trans_b();
+  fixed_.alpha = call.alpha();
+  fixed_.epilogue = static_cast<GemmEpilogue>(call.epilogue());
+}
+
+GemmProblem GemmProgram::evaluate(const int64_t* symbols) const {
+  GemmProblem p = fixed_;
+  p.m = m_.evaluate(symbols, "gemm m");
+  p.n = n_.evaluate(symbols, "gemm n");
+  p.k = k_.evaluate(symbols, "gemm k");
+  p.batch = batch_.evaluate(symbols, "gemm batch");
+  p.lda = lda_.evaluate(symbols, "gemm lda");
+  p.ldb = ldb_.evaluate(symbols, "gemm ldb");
+  p.stride_a = stride_a_.evaluate(symbols, "gemm stride_a");
+  p.stride_b = stride_b_.evaluate(symbols, "gemm stride_b");
+  return p;
+}
+
+int64_t tensor_span_bytes(const DLTensor& tensor) noexcept {
+  for (int32_t d = 0; d < tensor.ndim; ++d) {
+    if (tensor.shape[d] <= 0) return 0;
+  }
+  int64_t last = 0;  // index of the last element, in elements
+  int64_t stride = 1;
+  for (int32_t d = tensor.ndim - 1; d >= 0; --d) {
+    const int64_t size = tensor.shape[d];
+    const int64_t step = tensor.strides != nullptr ? tensor.strides[d] : stride;
+    if (step > 0 && size > 1) {
+      int64_t reach = 0;
+      if (__builtin_mul_overflow(size - 1, step, &reach) ||
+          __builtin_add_overflow(last, reach, &last)) {
+        return -1;
+      }
+    }
+    if (tensor.strides == nullptr && __builtin_mul_overflow(stride, size, &stride)) return -1;
+  }
+  const auto element = static_cast<int64_t>((tensor.dtype.bits * tensor.dtype.lanes + 7u) / 8u);
+  int64_t bytes = 0;
+  if (__builtin_add_overflow(last, 1, &last) || __builtin_mul_overflow(last, element, &bytes)) {
+    return -1;
+  }
+  return bytes;
+}
+
+int64_t gemm_operand_elements(const DLTensor* tensor, int64_t declared, DType dtype) noexcept {
+  if (tensor == nullptr) return std::max<int64_t>(declared, 0);
+  const int64_t bytes = tensor_span_bytes(*tensor);
+  if (bytes < 0) return 0;
+  const int64_t spanned = bytes / dtype_size(dtype);
+  return declared < 0 ? spanned : std::min(declared, spanned);
+}
+
 namespace {
 
 bool gemm_input_dtype(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
