@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_codegen_support.h"
 #include "gelu_narrow.h"
 #include "group_emitter.h"
 #include "matmul_plan.h"
@@ -30,6 +31,7 @@ namespace kiln::compiler {
 namespace {
 
 using namespace codegen_detail;  // NOLINT(google-build-using-namespace)
+using namespace cpu_detail;      // NOLINT(google-build-using-namespace)
 
 constexpr int kPointwiseBlock = 256;
 // Vectors per thread and step of a pointwise kernel: independent loads in
@@ -124,7 +126,7 @@ typedef unsigned long uint64_t;
 
 )";
 
-// The gelu's division on the device: 2 ulp (see GroupEmitter::device_math_).
+// The gelu's division on the device: 2 ulp (see GroupEmitter's device_math).
 constexpr std::string_view kDeviceGeluDivText =
     R"(static __device__ __forceinline__ float kiln_gelu_div(float p, float q) {
   return __fdividef(p, q);
@@ -217,20 +219,18 @@ class CudaKernelEmitter : public GroupEmitter {
   CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
                     const ir::SymbolValues& sv, std::string entry, bool aligned16,
                     bool index32 = false, bool nvrtc = false)
-      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)),
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), /*device_math=*/true),
         aligned16_(aligned16),
         index32_(index32),
-        nvrtc_(nvrtc) {
-    device_math_ = true;
-  }
+        nvrtc_(nvrtc) {}
 
   void run() {
-    if (G_.reduction_of >= 0) {
+    if (group().reduction_of >= 0) {
       emit_reduction();
       assemble();
       return;
     }
-    if (G_.index_of >= 0) {
+    if (group().index_of >= 0) {
       index_arguments();
       choose_index_type();
       emit_index();
@@ -239,9 +239,9 @@ class CudaKernelEmitter : public GroupEmitter {
     }
     collect_arguments();
     choose_index_type();
-    if (G_.copy_of >= 0) {
+    if (group().copy_of >= 0) {
       emit_copy();
-    } else if (!G_.has_reduction) {
+    } else if (!group().has_reduction) {
       emit_pointwise();
     } else {
       emit_rows();
@@ -273,7 +273,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (chunks_ == 0) return out;
     int64_t bytes = 0;
     for (const auto& [key, v] : vector_reads_) {
-      bytes += chunks_ * v_ * static_cast<int64_t>(dtype_size(g_.node(v.op).dtype));
+      bytes += chunks_ * v_ * static_cast<int64_t>(dtype_size(graph().node(v.op).dtype));
       if (*vector_phases_.at(key).begin() > 0) out.emplace_back(v.op, v.plus1);
     }
     if (bytes > kPrefetchBytes) out.clear();
@@ -304,11 +304,11 @@ class CudaKernelEmitter : public GroupEmitter {
     // small, or the specialization's guards say every extent is (index32):
     // int division is far cheaper than int64 on the GPU.
     bool small = true;
-    for (uint32_t b : arg_buffers) {
-      const SizeExpr& numel = bm_.buffers[b].numel;
+    for (uint32_t b : arg_buffers()) {
+      const SizeExpr& numel = buffer_map().buffers[b].numel;
       small = small && numel.is_constant() && numel.evaluate({}) < kInt32IndexLimit;
     }
-    const SizeExpr dom = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    const SizeExpr dom = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     small = small && dom.is_constant() && dom.evaluate({}) < kInt32IndexLimit;
     idx_ = small || index32_ ? "int" : "int64_t";
   }
@@ -316,12 +316,13 @@ class CudaKernelEmitter : public GroupEmitter {
   // V: elements per vector. 16 bytes of the narrowest buffer, when aligned,
   // the row width is static and a multiple of it.
   int64_t choose_vector_width() const {
-    if (!aligned16_ || G_.num_loops == 0) return 1;
+    if (!aligned16_ || group().num_loops == 0) return 1;
     const std::optional<int64_t> c = static_c();
     if (!c) return 1;
     size_t narrowest = 8;
-    for (uint32_t b : arg_buffers) {
-      narrowest = std::min(narrowest, static_cast<size_t>(dtype_size(bm_.buffers[b].dtype)));
+    for (uint32_t b : arg_buffers()) {
+      narrowest =
+          std::min(narrowest, static_cast<size_t>(dtype_size(buffer_map().buffers[b].dtype)));
     }
     const auto v = static_cast<int64_t>(16 / narrowest);
     return *c % v == 0 ? v : 1;
@@ -335,8 +336,8 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   bool heavy_math() const {
-    return std::any_of(G_.nodes.begin(), G_.nodes.end(), [&](int32_t id) {
-      const Op op = g_.node(id).op;
+    return std::any_of(group().nodes.begin(), group().nodes.end(), [&](int32_t id) {
+      const Op op = graph().node(id).op;
       return op == Op::sin || op == Op::cos || op == Op::pow;
     });
   }
@@ -364,11 +365,11 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- operands ---------------------------------------------------------------
   std::string operand(int32_t op, ReaderKind k, Scope& sc) {
-    const Node& m = g_.node(op);
+    const Node& m = graph().node(op);
     if (m.op == Op::constant) return constant_ref(op);
     const auto o = static_cast<size_t>(op);
-    if (s_.group_of[o] == gi_) {
-      if (s_.role[o] == NodeRole::row_scalar || s_.phase[o] == sc.phase) {
+    if (schedule().group_of[o] == group_index()) {
+      if (schedule().role[o] == NodeRole::row_scalar || schedule().phase[o] == sc.phase) {
         return "v" + std::to_string(op);
       }
       // A row-vector of an earlier loop: recomputed from what this loop reads.
@@ -389,9 +390,9 @@ class CudaKernelEmitter : public GroupEmitter {
     if (inner && sc.in_loop) {
       raw = vector_element(op, off, sc, k.plus1);
     } else {
-      raw = "b" + std::to_string(read_slot_.at(op)) + "[" + off + "]";
+      raw = "b" + std::to_string(read_slot(op)) + "[" + off + "]";
     }
-    std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    std::string var = fresh_name("x", op);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
                load_value(m.dtype, raw) + ";\n";
     sc.loads[key] = var;
@@ -402,12 +403,12 @@ class CudaKernelEmitter : public GroupEmitter {
   // stored; loads the vector in the chunk's preamble (or, when the row stays
   // in registers, once per row).
   std::string vector_element(int32_t op, const std::string& off, Scope& sc, bool plus1 = true) {
-    const Node& m = g_.node(op);
-    const std::string slot = std::to_string(read_slot_.at(op));
+    const Node& m = graph().node(op);
+    const std::string slot = std::to_string(read_slot(op));
     // Keyed by the offset's expression, not its variable, whose name depends
     // on the order of first use (which prefetching changes between runs).
     std::string expr;
-    for (const auto& [e, var] : offset_vars_) {
+    for (const auto& [e, var] : offset_vars()) {
       if (var == off) expr = e;
     }
     const std::string key = std::to_string(op) + "@" + expr;
@@ -428,7 +429,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string pre_key = "vec:" + key;
     auto it = sc.loads.find(pre_key);
     if (it == sc.loads.end()) {
-      const std::string name = "l" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+      const std::string name = fresh_name("l", op);
       // A column kernel loads a vector that is the same for every row once,
       // before its loop over rows.
       const bool hoist = columns_ && expr == "0";
@@ -457,7 +458,7 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   void emit_node(int32_t id, Scope& sc) {
-    const Node& n = g_.node(id);
+    const Node& n = graph().node(id);
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
@@ -497,21 +498,21 @@ class CudaKernelEmitter : public GroupEmitter {
         vector_element(op, off, sc, plus1);
       }
     }
-    for (int32_t id : G_.nodes) {
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.phase[u] != p) continue;
-      const Node& n = g_.node(id);
+      if (schedule().phase[u] != p) continue;
+      const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) {
-        const Node& src = g_.node(n.inputs[0]);
+        const Node& src = graph().node(n.inputs[0]);
         const std::string v =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
         body += in + accumulate(n, accs.at(id), v) + "\n";
         continue;
       }
-      if (s_.role[u] != NodeRole::row_vector) continue;
+      if (schedule().role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
-      if (!s_.materialized[u]) continue;
-      for (int32_t slot : write_slots_.at(id)) {
+      if (!schedule().materialized[u]) continue;
+      for (int32_t slot : write_slots(id)) {
         const std::string st = "st" + std::to_string(slot);
         append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
                "];\n");
@@ -539,7 +540,7 @@ class CudaKernelEmitter : public GroupEmitter {
   // ---- row scalars ------------------------------------------------------------
   void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
                        const std::string& store_condition) {
-    Scope sc{&out, nullptr, "", indent, {}, {}, false, s_.phase[static_cast<size_t>(id)]};
+    Scope sc{&out, nullptr, "", indent, {}, {}, false, schedule().phase[static_cast<size_t>(id)]};
     sc.loads = row_loads_;
     emit_node(id, sc);
     row_loads_ = sc.loads;
@@ -548,32 +549,32 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
                         const std::string& condition) {
-    if (!s_.materialized[static_cast<size_t>(id)]) return;
-    for (int32_t slot : write_slots_.at(id)) {
+    if (!schedule().materialized[static_cast<size_t>(id)]) return;
+    for (int32_t slot : write_slots(id)) {
       append(out, indent, "if (", condition, ") ",
-             store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)), "\n");
+             store_stmt(graph().node(id).dtype, slot, "row", numbered("v", id)), "\n");
     }
   }
 
   // Declarations of the row's index: multi-index and operand offsets.
   std::string row_prelude(const std::string& indent) {
     std::string o;
-    const size_t orank = G_.outer.size();
-    if (need_index_) {
+    const size_t orank = group().outer.size();
+    if (needs_row_index()) {
       for (size_t j = 0; j < orank; ++j) {
         o += indent + idx_ + " i" + std::to_string(j) + ";\n";
       }
       o += indent + "{\n" + indent + "  " + idx_ + " rest = row;\n";
       for (size_t j = orank; j-- > 1;) {
-        const std::string extent = dim(G_.outer[j]);
+        const std::string extent = dim(group().outer[j]);
         o += indent + "  i" + std::to_string(j) + " = rest % " + paren(extent) + ";\n";
         o += indent + "  rest /= " + paren(extent) + ";\n";
       }
       o += indent + "  i0 = rest;\n" + indent + "}\n";
     }
-    for (const auto& expr : offset_order_) {
+    for (const auto& expr : offset_order()) {
       if (columns_ && expr == "0") continue;  // declared before the loop over rows
-      append(o, indent, "const ", idx_, " ", offset_vars_.at(expr), " = ", expr, ";\n");
+      append(o, indent, "const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";\n");
     }
     o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
     return o;
@@ -581,23 +582,23 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- kernels ------------------------------------------------------------------
   void emit_copy() {
-    const Node& n = g_.node(G_.copy_of);
-    const SizeExpr numel = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    const Node& n = graph().node(group().copy_of);
+    const SizeExpr numel = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
     std::string& o = body_;
     o += "  // Copy: one element per thread, grid-stride.\n";
-    o += "  const " + idx_ + " N = " + prod(G_.domain(), 0, G_.domain().size()) + ";\n";
+    o += "  const " + idx_ + " N = " + prod(group().domain(), 0, group().domain().size()) + ";\n";
     o += "  for (" + idx_ + " i = (" + idx_ +
          ")blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (" + idx_ +
          ")gridDim.x * blockDim.x) {\n";
     std::string v;
     if (n.op == Op::constant) {
-      v = constant_ref(G_.copy_of);
+      v = constant_ref(group().copy_of);
     } else {
-      v = load_expr(n.dtype, read_slot_.at(G_.copy_of), "i");
+      v = load_expr(n.dtype, read_slot(group().copy_of), "i");
     }
-    for (int32_t slot : write_slots_.at(G_.copy_of)) {
+    for (int32_t slot : write_slots(group().copy_of)) {
       o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
     }
     o += "  }\n";
@@ -607,9 +608,9 @@ class CudaKernelEmitter : public GroupEmitter {
   // One element of the result per thread, grid-stride (as emit_copy): its
   // multi-index by division, then its operands' offsets.
   void emit_index() {
-    const Node& n = g_.node(G_.index_of);
+    const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
-    const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, sv_));
+    const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
     std::string& o = body_;
@@ -632,7 +633,7 @@ class CudaKernelEmitter : public GroupEmitter {
       }
     }
     const std::string y = index_element(idx_, "    ", o);
-    for (int32_t slot : write_slots_.at(G_.index_of)) {
+    for (int32_t slot : write_slots(group().index_of)) {
       o += "    b" + std::to_string(slot) + "[e] = " + y + ";\n";
     }
     o += "  }\n";
@@ -643,14 +644,15 @@ class CudaKernelEmitter : public GroupEmitter {
   // buffer of shape [C] broadcast over every row: the same vector for all
   // rows.
   bool row_invariant_read(int32_t op) const {
-    const Node& m = g_.node(op);
-    if (m.op == Op::constant || s_.group_of[static_cast<size_t>(op)] == gi_) return false;
+    const Node& m = graph().node(op);
+    if (m.op == Op::constant || schedule().group_of[static_cast<size_t>(op)] == group_index())
+      return false;
     if (recomputed_here(op)) {
       return std::any_of(m.inputs.begin(), m.inputs.end(),
                          [&](int32_t c) { return row_invariant_read(c); });
     }
-    const Shape p = pad_left(m.shape, G_.outer.size() + 1);
-    if (p.size() != G_.outer.size() + 1 || p.back().is_one()) return false;
+    const Shape p = pad_left(m.shape, group().outer.size() + 1);
+    if (p.size() != group().outer.size() + 1 || p.back().is_one()) return false;
     return std::all_of(p.begin(), p.end() - 1, [](const Dim& d) { return d.is_one(); });
   }
 
@@ -663,14 +665,14 @@ class CudaKernelEmitter : public GroupEmitter {
   // in bf16 went from 78% to 84% of copy, while in f32, bound by memory, it
   // fell from 99% to 95-98%.
   bool use_columns() const {
-    if (G_.num_loops == 0 || v_ < 8) return false;
+    if (group().num_loops == 0 || v_ < 8) return false;
     const std::optional<int64_t> c = static_c();
     if (!c || *c / v_ < kPointwiseBlock) return false;
-    for (int32_t id : G_.nodes) {
-      if (s_.role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
+    for (int32_t id : group().nodes) {
+      if (schedule().role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
     }
-    for (int32_t id : G_.nodes) {
-      for (int32_t op : g_.node(id).inputs) {
+    for (int32_t id : group().nodes) {
+      for (int32_t op : graph().node(id).inputs) {
         if (row_invariant_read(op)) return true;
       }
     }
@@ -683,7 +685,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string chunk_text = chunk(0, in, {});
     const int64_t cv = *static_c() / v_;
     const int64_t column_blocks = (cv + block_ - 1) / block_;
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     launch.grid[0] = SizeExpr::constant(column_blocks);
     launch.grid[1] = rows.min(SizeExpr::constant(
         std::max<int64_t>(1, (kColumnBlocks + column_blocks - 1) / column_blocks)));
@@ -692,14 +694,14 @@ class CudaKernelEmitter : public GroupEmitter {
     o += "  // Columns: " + std::to_string(v_) +
          " element(s) of a row per vector; a thread keeps its vector position and walks the "
          "rows.\n";
-    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const " + idx_ + " cv = (" + idx_ + ")blockIdx.x * " + std::to_string(block_) +
          " + threadIdx.x;\n";
     o += "  if (cv >= C / " + std::to_string(v_) + ") return;\n";
     o += "  const " + idx_ + " c0 = cv * " + std::to_string(v_) + ";\n";
-    for (const auto& expr : offset_order_) {
-      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars_.at(expr), " = 0;\n");
+    for (const auto& expr : offset_order()) {
+      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars().at(expr), " = 0;\n");
     }
     o += indent_by(column_pre_, -2);
     // One row at a time, eight blocks an SM (32 registers): measured on an
@@ -727,18 +729,18 @@ class CudaKernelEmitter : public GroupEmitter {
       emit_columns();
       return;
     }
-    const bool has_inner = G_.num_loops > 0;
+    const bool has_inner = group().num_loops > 0;
     const std::string in = "      ";
     std::string rowbody;
-    for (int32_t id : G_.nodes) {
-      if (s_.role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
+    for (int32_t id : group().nodes) {
+      if (schedule().role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
         emit_row_scalar(id, rowbody, in, "c0 == 0");
       }
     }
     const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
 
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
-    const SizeExpr c = SizeExpr::of_dim(bind_shape({G_.inner}, sv_)[0]);
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
+    const SizeExpr c = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
     const SizeExpr vectors =
         has_inner ? rows * (v_ == 1 ? c : SizeExpr::constant(c.evaluate({}) / v_)) : rows;
     unroll_ = heavy_math() ? 1 : kPointwiseUnroll;
@@ -749,8 +751,8 @@ class CudaKernelEmitter : public GroupEmitter {
     std::string& o = body_;
     o += "  // Pointwise: " + std::to_string(v_) + " element(s) of a row per vector, " +
          std::to_string(unroll_) + " vector(s) per thread and step, grid-stride.\n";
-    o += "  const " + idx_ + " C = " + (has_inner ? dim(G_.inner) : std::string("1")) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + (has_inner ? dim(group().inner) : std::string("1")) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const " + idx_ + " NV = ROWS * " + (has_inner ? cv : std::string("1")) + ";\n";
     o += "  for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + std::to_string(step) +
          " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + std::to_string(step) +
@@ -819,25 +821,25 @@ class CudaKernelEmitter : public GroupEmitter {
 
     std::string rowbody;
     std::string shared;
-    for (int32_t p = 0; p < G_.num_loops; ++p) {
-      for (int32_t id : G_.nodes) {
+    for (int32_t p = 0; p < group().num_loops; ++p) {
+      for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
-        if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-            s_.phase[u] == p) {
+        if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+            schedule().phase[u] == p) {
           emit_row_scalar(id, rowbody, "    ", "lane == 0");
         }
       }
       emit_loop(p, rowbody, shared);
     }
-    for (int32_t id : G_.nodes) {
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-          s_.phase[u] >= G_.num_loops) {
+      if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+          schedule().phase[u] >= group().num_loops) {
         emit_row_scalar(id, rowbody, "    ", "lane == 0");
       }
     }
 
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     launch.grid[0] =
         rows.ceil_div(SizeExpr::constant(rows_per_block)).min(SizeExpr::constant(kMaxGrid));
 
@@ -849,8 +851,8 @@ class CudaKernelEmitter : public GroupEmitter {
          (chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
                       : std::string()) +
          ".\n";
-    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
     o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
     o += shared;
@@ -867,14 +869,14 @@ class CudaKernelEmitter : public GroupEmitter {
            " < ROWS) __syncthreads();\n";
     }
     o += "  }\n";
-    shape_note_ = "rows, " + std::to_string(G_.num_loops) + " loop(s) per row";
+    shape_note_ = "rows, " + std::to_string(group().num_loops) + " loop(s) per row";
   }
 
   // Commutative, so lanes that combine the same two partials in either
   // order agree: fmaxf/fminf for floats (a NaN partial is dropped, as each
   // thread's accumulation drops NaN elements, like the C++ kernels).
   std::string combine(const Node& r, const std::string& a, const std::string& b) const {
-    const CType t = acc_type(r, g_.node(r.inputs[0]));
+    const CType t = acc_type(r, graph().node(r.inputs[0]));
     const bool fl = t == CType::f32 || t == CType::f64;
     const char* f = t == CType::f32 ? "f" : "";
     if (r.op == Op::reduce_max) {
@@ -890,15 +892,15 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void emit_loop(int32_t p, std::string& out, std::string& shared) {
     std::vector<int32_t> reds;
-    for (int32_t id : G_.nodes) {
-      if (ir::is_reduction(g_.node(id).op) && s_.phase[static_cast<size_t>(id)] == p)
+    for (int32_t id : group().nodes) {
+      if (ir::is_reduction(graph().node(id).op) && schedule().phase[static_cast<size_t>(id)] == p)
         reds.push_back(id);
     }
     out += "    // Loop " + std::to_string(p) + ".\n";
     std::map<int32_t, std::string> accs;
     for (int32_t r : reds) {
-      const Node& n = g_.node(r);
-      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const Node& n = graph().node(r);
+      const CType t = acc_type(n, graph().node(n.inputs[0]));
       out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
              ";\n";
       accs[r] = "a" + std::to_string(r);
@@ -924,8 +926,8 @@ class CudaKernelEmitter : public GroupEmitter {
       out += "    }\n";
     }
     for (int32_t r : reds) {
-      const Node& n = g_.node(r);
-      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const Node& n = graph().node(r);
+      const CType t = acc_type(n, graph().node(n.inputs[0]));
       const std::string a = accs.at(r);
       const int width = std::min(team_, kWarp);
       out += "    #pragma unroll\n";
@@ -988,26 +990,26 @@ class CudaKernelEmitter : public GroupEmitter {
 
   SplitPlan plan_split() {
     SplitPlan p;
-    if (G_.reduction_of < 0) return p;
+    if (group().reduction_of < 0) return p;
     const std::vector<ReduceSegment> segs = reduce_segments();
     Shape kept;
     for (const auto& sg : segs) {
       if (!sg.reduced) kept.insert(kept.end(), sg.dims.begin(), sg.dims.end());
     }
-    p.outputs = SizeExpr::product(bind_shape(kept, sv_));
+    p.outputs = SizeExpr::product(bind_shape(kept, symbol_values()));
     if (!segs.back().reduced) {
       // Columns: split the first reduced run when too few outputs give too
       // few threads and that run is long (or of unknown length).
       const auto first = std::find_if(segs.begin(), segs.end(),
                                       [](const ReduceSegment& sg) { return sg.reduced; });
-      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, sv_));
+      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, symbol_values()));
       if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kColumnEnoughOutputs) return p;
       if (r0.is_constant() && r0.evaluate({}) < 2 * kColumnChunk) return p;
       p.split = true;
       p.parts = r0.ceil_div(SizeExpr::constant(kColumnChunk)).min(SizeExpr::constant(kSplitMax));
       return p;
     }
-    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
     // Enough outputs to fill the GPU with one block each, or rows short
     // enough for one block: one pass.
     if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kSplitEnoughOutputs) return p;
@@ -1026,11 +1028,11 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   CType reduce_acc_type() {
-    const Node& r = g_.node(G_.reduction_of);
+    const Node& r = graph().node(group().reduction_of);
     const bool columns = !reduce_segments().back().reduced;
     // A thread walks a column alone: float sums and products in double
     // stay accurate over long columns. Rows combine in trees.
-    return general_acc_type(r, g_.node(r.inputs.at(0)), columns);
+    return general_acc_type(r, graph().node(r.inputs.at(0)), columns);
   }
 
   // The block's (acc, idx) combined into thread 0's.
@@ -1064,8 +1066,8 @@ class CudaKernelEmitter : public GroupEmitter {
 
  private:
   void emit_reduction() {
-    const int32_t rid = G_.reduction_of;
-    const Node& r = g_.node(rid);
+    const int32_t rid = group().reduction_of;
+    const Node& r = graph().node(rid);
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = reduce_acc_type();
@@ -1075,27 +1077,24 @@ class CudaKernelEmitter : public GroupEmitter {
     // Arguments: the operand (not in pass 2), the partials, the outputs (not in pass 1).
     if (pass_ != 2) {
       for (int32_t m : reduction_reads()) {
-        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
-        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
+        add_read(m, static_cast<uint32_t>(buffer_map().read_buffer.at(static_cast<size_t>(m))));
       }
     }
     const DType part_dtype = at == CType::f64   ? DType::f64
                              : at == CType::i64 ? DType::i64
                                                 : DType::f32;
     for (size_t k = 0; k < partial_buffers_.size(); ++k) {
-      const auto slot = static_cast<int32_t>(arg_buffers.size());
+      const int32_t slot = add_argument(partial_buffers_[k]);
       const DType pd = k == 0 ? part_dtype : DType::i64;
       extra_params_[slot] = std::string(pass_ == 1 ? "    " : "    const ") + storage(pd) +
                             "* __restrict__ b" + std::to_string(slot) + ",  // partial " +
                             (k == 0 ? "values" : "indices") + " (plan buffer " +
                             std::to_string(partial_buffers_[k]) + ")";
       part_slots_.push_back(slot);
-      arg_buffers.push_back(partial_buffers_[k]);
     }
     if (pass_ != 1) {
-      for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(rid))) {
-        write_slots_[rid].push_back(static_cast<int32_t>(arg_buffers.size()));
-        arg_buffers.push_back(b);
+      for (uint32_t b : buffer_map().write_buffers.at(static_cast<size_t>(rid))) {
+        add_write(rid, b);
       }
     }
     std::string& o = body_;
@@ -1119,7 +1118,7 @@ class CudaKernelEmitter : public GroupEmitter {
                              const std::string& where) {
       std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
                       " y = " + general_finish(r, at, acc, idx, "count") + ";\n";
-      for (int32_t w : write_slots_.at(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
+      for (int32_t w : write_slots(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
       return t;
     };
     if (columns) {
@@ -1127,7 +1126,8 @@ class CudaKernelEmitter : public GroupEmitter {
       const size_t last = segs.size() - 1;
       const std::string ls = std::to_string(last);
       const std::string r0 = std::to_string(red.front());
-      const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+      const SizeExpr n_out =
+          SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
       if (pass_ != 0) {
         o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
@@ -1197,7 +1197,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const size_t last = segs.size() - 1;
     const std::string ls = std::to_string(last);
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
-    const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+    const SizeExpr n_out = SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
     const std::string chunk = std::to_string(kSplitChunk);
     const std::string smax = std::to_string(kSplitMax);
     o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
@@ -1249,7 +1249,7 @@ class CudaKernelEmitter : public GroupEmitter {
     // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
     // threads then stride over the first outer reduced run instead, each
     // walking whole last runs.
-    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, sv_));
+    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
     const bool thread_outer = pass_ == 0 && !outer_red.empty() && last_extent.is_constant() &&
                               last_extent.evaluate({}) < kReduceBlock;
     if (thread_outer) {
@@ -1296,18 +1296,21 @@ class CudaKernelEmitter : public GroupEmitter {
  private:
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    std::string& s = source;
-    s += "// Generated by Kiln: CUDA kernel " + entry_ + " of graph '" + g_.name + "'.\n";
-    if (G_.copy_of >= 0) {
-      s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
-    } else if (G_.reduction_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + "; " + shape_note_ + ".\n";
-    } else if (G_.index_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + index_note() + "; " + shape_note_ + ".\n";
+    std::string s;
+    s += "// Generated by Kiln: CUDA kernel " + entry() + " of graph '" + graph().name + "'.\n";
+    if (group().copy_of >= 0) {
+      s += "// Copy of node " + std::to_string(group().copy_of) + " to its output buffer(s).\n";
+    } else if (group().reduction_of >= 0) {
+      s += "// Group " + std::to_string(group_index()) + ": " + reduction_note() + "; " +
+           shape_note_ + ".\n";
+    } else if (group().index_of >= 0) {
+      s += "// Group " + std::to_string(group_index()) + ": " + index_note() + "; " + shape_note_ +
+           ".\n";
     } else {
-      s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
-           " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
-           " C=" + ir::shape_to_string(g_, {G_.inner}) + ", " + shape_note_ + ".\n";
+      s += "// Fused group " + std::to_string(group_index()) + ": " +
+           std::to_string(group().nodes.size()) +
+           " node(s) over O=" + ir::shape_to_string(graph(), group().outer) +
+           " C=" + ir::shape_to_string(graph(), {group().inner}) + ", " + shape_note_ + ".\n";
     }
     if (nvrtc_) {
       s += kNvrtcPrelude;
@@ -1319,14 +1322,14 @@ class CudaKernelEmitter : public GroupEmitter {
         {kHelperGelu, kHelperGeluText},
         {kHelperIntDiv, kHelperIntDivText},
         {kHelperIntPow, kHelperIntPowText}};
-    if (helpers_ & kHelperBits) s += kDeviceBitsText;
-    if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
-    if (helpers_ & kHelperF16) s += kDeviceF16Text;
-    if (helpers_ & kHelperGelu) s += kDeviceGeluDivText;
-    if (helpers_ & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
-    if (helpers_ & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
+    if (helpers() & kHelperBits) s += kDeviceBitsText;
+    if (helpers() & kHelperBf16) s += kDeviceBf16Text;
+    if (helpers() & kHelperF16) s += kDeviceF16Text;
+    if (helpers() & kHelperGelu) s += kDeviceGeluDivText;
+    if (helpers() & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
+    if (helpers() & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
     for (const auto& [bit, text] : kHelpers) {
-      if (helpers_ & bit) s += device_helper(text);
+      if (helpers() & bit) s += device_helper(text);
     }
     if (need_vectors_) s += kVectorHelpers;
     if (need_row_policy_) s += kRowLoadHelpers;
@@ -1334,25 +1337,25 @@ class CudaKernelEmitter : public GroupEmitter {
     s += "\n";
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
-         ") " + entry_ + "(\n";
-    std::vector<std::string> params(arg_buffers.size());
-    for (const auto& [node, slot] : read_slot_) {
-      const Node& n = g_.node(node);
+         ") " + entry() + "(\n";
+    std::vector<std::string> params(arg_buffers().size());
+    for (const auto& [node, slot] : read_slots()) {
+      const Node& n = graph().node(node);
       params[static_cast<size_t>(slot)] = "    const " + storage(n.dtype) + "* __restrict__ b" +
                                           std::to_string(slot) + ",  // " + describe(node);
     }
-    for (const auto& [node, slots] : write_slots_) {
-      const Node& n = g_.node(node);
+    for (const auto& [node, slots] : write_slots()) {
+      const Node& n = graph().node(node);
       for (int32_t slot : slots) {
         params[static_cast<size_t>(slot)] =
             "    " + storage(n.dtype) + "* __restrict__ b" + std::to_string(slot) + ",  // " +
-            describe_buffer(arg_buffers[static_cast<size_t>(slot)], node);
+            describe_buffer(arg_buffers()[static_cast<size_t>(slot)], node);
       }
     }
     for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = text;
-    for (size_t sym = 0; sym < g_.symbols.size(); ++sym) {
+    for (size_t sym = 0; sym < graph().symbols.size(); ++sym) {
       params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
-                       g_.symbols[sym].name);
+                       graph().symbols[sym].name);
     }
     if (params.empty()) {
       s += "    void";
@@ -1364,9 +1367,10 @@ class CudaKernelEmitter : public GroupEmitter {
       for (const auto& p : params) s += p + "\n";
     }
     s += ") {\n";
-    for (const auto& [id, text] : constants_) s += "  " + text + "\n";
+    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
     s += body_;
     s += "}\n";
+    set_source(std::move(s));
     launch.block = {static_cast<uint32_t>(block_), 1, 1};
   }
 
@@ -1496,8 +1500,8 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
         e.run();
         CudaLaunch launch = e.launch;
         launch.kernel = static_cast<uint32_t>(out.kernels.size());
-        launch.buffers = e.arg_buffers;
-        out.kernels.push_back(CudaKernel{name, std::move(e.source)});
+        launch.buffers = e.arg_buffers();
+        out.kernels.push_back(CudaKernel{name, e.take_source()});
         out.launches.push_back(std::move(launch));
       }
       continue;
@@ -1520,8 +1524,8 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
     out.vectorized = out.vectorized || e.vectorized();
     CudaLaunch launch = e.launch;
     launch.kernel = static_cast<uint32_t>(out.kernels.size());
-    out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
-    launch.buffers = e.arg_buffers;
+    out.kernels.push_back(CudaKernel{entry, e.take_source()});
+    launch.buffers = e.arg_buffers();
     out.launches.push_back(std::move(launch));
   }
   return out;
