@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cpu_codegen_support.h"
@@ -212,7 +213,7 @@ class KernelEmitter : public GroupEmitter {
       }
       if (schedule().role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
-      const std::string v = "v" + std::to_string(id);
+      const std::string v = numbered("v", id);
       if (scratch_.count(id)) {
         out.append(indent).append("scr").append(std::to_string(id)).append("[c] = ").append(v);
         out += ";\n";
@@ -267,29 +268,29 @@ class KernelEmitter : public GroupEmitter {
         out += std::string("    ") + cname(t) + " r" + std::to_string(r) + "[8] = {" + init;
         for (int k = 1; k < 8; ++k) out += ", " + init;
         out += "};\n";
-        acc[r] = "r" + std::to_string(r) + "[j]";
+        acc[r] = numbered("r", r) + "[j]";
       }
       // The lane loop's counter is named by loop: a row runs several loops
       // in one scope.
-      const std::string c0 = "c0_" + std::to_string(p);
+      const std::string c0 = numbered("c0_", p);
       out += "    int64_t " + c0 + " = 0;\n";
       out += "    for (; " + c0 + " + 8 <= C; " + c0 + " += 8) {\n";
       out += "      for (int64_t j = 0; j < 8; ++j) {\n";
       out += "        const int64_t c = " + c0 + " + j;\n";
       emit_loop_body(p, "        ", out, acc);
       out += "      }\n    }\n";
-      for (int32_t r : reds) acc[r] = "r" + std::to_string(r) + "[0]";
+      for (int32_t r : reds) acc[r] = numbered("r", r) + "[0]";
       out += "    for (int64_t c = " + c0 + "; c < C; ++c) {\n";
       emit_loop_body(p, "      ", out, acc);
       out += "    }\n";
       for (int32_t r : reds) {
         const Node& n = graph().node(r);
         const CType t = acc_type(n, graph().node(n.inputs[0]));
-        const std::string a = "r" + std::to_string(r);
+        const std::string a = numbered("r", r);
         std::string e;
         if (n.op == Op::reduce_max || n.op == Op::reduce_min) {
           const char* cmp = n.op == Op::reduce_max ? " > " : " < ";
-          const std::string m = "m" + std::to_string(r);
+          const std::string m = numbered("m", r);
           out.append("    ").append(cname(t)).append(" ").append(m).append(" = ").append(a);
           out += "[0];\n";
           out.append("    for (int j = 1; j < 8; ++j) ").append(m).append(" = ").append(a);
@@ -318,7 +319,7 @@ class KernelEmitter : public GroupEmitter {
       const CType t = acc_type(n, graph().node(n.inputs[0]));
       out += std::string("    ") + cname(t) + " r" + std::to_string(r) + " = " + acc_init(n, t) +
              ";\n";
-      acc[r] = "r" + std::to_string(r);
+      acc[r] = numbered("r", r);
     }
     const bool blocked = any_fsum && !(cstatic && *cstatic <= kBlock);
     if (blocked) {
@@ -327,7 +328,7 @@ class KernelEmitter : public GroupEmitter {
       std::map<int32_t, std::string> part;
       for (const auto& [r, a] : acc) {
         const Node& n = graph().node(r);
-        part[r] = float_sum(n, graph().node(n.inputs[0])) ? "q" + std::to_string(r) : a;
+        part[r] = float_sum(n, graph().node(n.inputs[0])) ? numbered("q", r) : a;
       }
       out += "    for (int64_t cb = 0; cb < C; cb += " + std::to_string(kBlock) + ") {\n";
       out += "      const int64_t ce = C - cb < " + std::to_string(kBlock) + " ? C : cb + " +
@@ -355,7 +356,7 @@ class KernelEmitter : public GroupEmitter {
       emit_loop_body(p, "      ", out, acc);
       out += "    }\n";
     }
-    for (int32_t r : reds) finalize_reduction(r, "r" + std::to_string(r), out);
+    for (int32_t r : reds) finalize_reduction(r, numbered("r", r), out);
   }
 
   void finalize_reduction(int32_t r, const std::string& acc_expr, std::string& out) {
@@ -429,7 +430,7 @@ class KernelEmitter : public GroupEmitter {
     for (int32_t id : scratch_) {
       const Node& n = graph().node(id);
       const char* t = cname(ctype_of(n.dtype));
-      const std::string name = "scr" + std::to_string(id);
+      const std::string name = numbered("scr", id);
       if (cs && *cs * 8 <= kStackScratchBytes) {
         o += std::string("  ") + t + " " + name + "[" + std::to_string(std::max<int64_t>(*cs, 1)) +
              "];\n";
@@ -505,8 +506,8 @@ class KernelEmitter : public GroupEmitter {
     const std::string rows = std::to_string(kMatmulRows);
     const std::string cols = std::to_string(kMatmulCols);
     const std::string depth = std::to_string(kMatmulDepth);
-    const std::string a = "b" + std::to_string(read_slot(p.a));
-    const std::string b = "b" + std::to_string(read_slot(p.b));
+    const std::string a = numbered("b", read_slot(p.a));
+    const std::string b = numbered("b", read_slot(p.b));
     const DType t = p.dtype;
     const std::string load_a =
         load_value(t, p.trans_a ? "A[(k0 + kk) * LDA + i0 + ii]" : "A[(i0 + ii) * LDA + k0 + kk]");
@@ -515,8 +516,7 @@ class KernelEmitter : public GroupEmitter {
     std::string v = "acc[ii][jj]";
     if (p.alpha != 1.0) v = "(" + v + " * " + float_literal(p.alpha, CType::f32) + ")";
     if (p.bias >= 0) {
-      v = "(" + v + " + " + load_value(t, "b" + std::to_string(read_slot(p.bias)) + "[j0 + jj]") +
-          ")";
+      v = "(" + v + " + " + load_value(t, numbered("b", read_slot(p.bias)) + "[j0 + jj]") + ")";
     }
     std::string& o = body_;
     o += "  // " + describe(p.out) + " = " + (p.relu ? "relu(" : "(") +
@@ -771,7 +771,7 @@ class KernelEmitter : public GroupEmitter {
       if (arg) o += "      idx[b] = 0;\n";
       o += "    }\n";
       // argmax's position: its one reduced run's index.
-      const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
+      const std::string pos = arg ? numbered("r", red.front()) : "0";
       o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
         std::string t = "#pragma clang loop vectorize(enable)\n";
         t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
@@ -907,14 +907,17 @@ class KernelEmitter : public GroupEmitter {
     s += "extern \"C\" {\n";
     s += kAbiStruct;
     s += "\n}\n\n";
-    static const std::pair<unsigned, std::string_view> kHelpers[] = {
-        {kHelperBits, kHelperBitsText},     {kHelperBf16, kHelperBf16Text},
-        {kHelperF16, kHelperF16Text},       {kHelperTanh, kHelperTanhText},
-        {kHelperGelu, kHelperGeluDivText},  {kHelperGelu, kHelperGeluText},
-        {kHelperIntDiv, kHelperIntDivText}, {kHelperIntPow, kHelperIntPowText}};
+    // Per helper: its bit, its text, and whether the text is a shared one
+    // that takes kCpuHelperSpecifiers in front.
+    static const std::tuple<unsigned, std::string_view, bool> kHelpers[] = {
+        {kHelperBits, kHelperBitsText, false},    {kHelperBf16, kHelperBf16Text, false},
+        {kHelperF16, kHelperF16Text, false},      {kHelperTanh, kHelperTanhText, true},
+        {kHelperGelu, kHelperGeluDivText, false}, {kHelperGelu, kHelperGeluText, true},
+        {kHelperIntDiv, kHelperIntDivText, true}, {kHelperIntPow, kHelperIntPowText, true}};
     bool any = false;
-    for (const auto& [bit, text] : kHelpers) {
+    for (const auto& [bit, text, shared] : kHelpers) {
       if (helpers() & bit) {
+        if (shared) s += kCpuHelperSpecifiers;
         s += text;
         any = true;
       }

@@ -13,6 +13,8 @@
 //    layernorm and rmsnorm read their input once.
 // Row-vector values of an earlier loop are recomputed, not kept: the kernels
 // are bound by memory, and recomputing costs fewer registers than keeping.
+// The device helpers a kernel calls are CUDA files of their own (cuda/*.cuh,
+// cuda_device_text.h), compiled in as text.
 #include "kiln/compiler/cuda_codegen.h"
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "cpu_codegen_support.h"
+#include "cuda_device_text.h"
 #include "gelu_narrow.h"
 #include "group_emitter.h"
 #include "matmul_plan.h"
@@ -66,153 +69,9 @@ constexpr int64_t kSplitEnoughOutputs = 1024;
 constexpr int64_t kColumnEnoughOutputs = 16384;
 constexpr int64_t kColumnChunk = 64;
 
-// 16-bit float conversions on the device: one cvt instruction each (sm_80 or
-// newer for bf16), round to nearest even like the CPU helpers; only a NaN's
-// payload may differ.
-constexpr std::string_view kDeviceBitsText =
-    R"(static __device__ __forceinline__ float kiln_bits_f32(uint32_t u) { return __uint_as_float(u); }
-static __device__ __forceinline__ uint32_t kiln_f32_bits(float f) { return __float_as_uint(f); }
-)";
-constexpr std::string_view kDeviceBf16Text =
-    R"(static __device__ __forceinline__ float kiln_bf16_to_f32(uint16_t h) {
-  return __uint_as_float((uint32_t)h << 16);
-}
-static __device__ __forceinline__ uint16_t kiln_f32_to_bf16(float f) {
-  uint16_t r;
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
-  return r;
-}
-static __device__ __forceinline__ float kiln_round_bf16(float f) {
-  return kiln_bf16_to_f32(kiln_f32_to_bf16(f));
-}
-)";
-constexpr std::string_view kDeviceF16Text =
-    R"(static __device__ __forceinline__ float kiln_f16_to_f32(uint16_t h) {
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-  return f;
-}
-static __device__ __forceinline__ uint16_t kiln_f32_to_f16(float f) {
-  uint16_t r;
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
-  return r;
-}
-static __device__ __forceinline__ float kiln_round_f16(float f) {
-  return kiln_f16_to_f32(kiln_f32_to_f16(f));
-}
-)";
-
-// What the kernels use of <stdint.h> and <math.h>, for NVRTC, which has no C
-// library headers (memcpy and the math functions are built into it). The
-// integer types are glibc's on x86-64 (int64_t is long), so overloads such as
-// min(int64_t, int64_t) resolve as under nvcc. NVRTC knows no __builtin_inff
-// or __builtin_nanf (glibc's INFINITY and NAN): the bit patterns, through
-// CUDA's reinterpret intrinsic, give the same float constants.
-constexpr std::string_view kNvrtcPrelude =
-    R"(// NVRTC: <stdint.h> and <math.h> as far as this kernel needs them.
-typedef signed char int8_t;
-typedef unsigned char uint8_t;
-typedef short int16_t;
-typedef unsigned short uint16_t;
-typedef int int32_t;
-typedef unsigned int uint32_t;
-typedef long int64_t;
-typedef unsigned long uint64_t;
-#define INT64_C(c) c##L
-#define INT64_MAX (INT64_C(9223372036854775807))
-#define INT64_MIN (-INT64_MAX - 1)
-#define INFINITY (__uint_as_float(0x7f800000u))
-#define NAN (__uint_as_float(0x7fc00000u))
-
-)";
-
-// The gelu's division on the device: 2 ulp (see GroupEmitter's device_math).
-constexpr std::string_view kDeviceGeluDivText =
-    R"(static __device__ __forceinline__ float kiln_gelu_div(float p, float q) {
-  return __fdividef(p, q);
-}
-)";
-
-// The shared helpers of cpu_codegen_support.h are plain C functions; on the
-// device they are inline device functions.
-std::string device_helper(std::string_view text) {
-  std::string s(text);
-  const std::string from = "static inline ";
-  const std::string to = "static __device__ __forceinline__ ";
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
-constexpr std::string_view kVectorHelpers =
-    R"(// 16-byte vector moves; `p` is 16-byte aligned (guarded) and N * sizeof(T) a
-// multiple of 16.
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vload(const T* __restrict__ p, T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    const uint4 u = reinterpret_cast<const uint4*>(p)[i];
-    memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
-  }
-}
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vstore(T* __restrict__ p, const T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-    memcpy(&u, reinterpret_cast<const char*>(v) + 16 * i, 16);
-    reinterpret_cast<uint4*>(p)[i] = u;
-  }
-}
-)";
-
-// A row kernel reads its rows with an L2 evict_last access policy (sm_80
-// and newer; older archs load plainly), as Triton does for a reduction's
-// first reads, and stores plainly. Measured on an H200, rmsnorm f32 at
-// 16384x4096 in 512-thread rows, calls alternating between two inputs so no
-// call finds the last one's data in L2: plain loads 97.3% of the copy
-// ceiling, evict_first loads with streaming stores 97.7%, evict_last loads
-// 100.5% (cudaMemcpy is the 100%); lines written back while the rows stay
-// resident make a steadier stream for DRAM. Column kernels store streaming
-// (.cs): their outputs are never reread by them.
-constexpr std::string_view kRowLoadHelpers =
-    R"(static __device__ __forceinline__ uint64_t kiln_evict_last_policy() {
-  uint64_t policy = 0;
-#if __CUDA_ARCH__ >= 800
-  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vload_rows(const T* __restrict__ p, T* __restrict__ v,
-                                                       uint64_t policy) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-#if __CUDA_ARCH__ >= 800
-    asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-                 : "l"(reinterpret_cast<const uint4*>(p) + i), "l"(policy));
-#else
-    (void)policy;
-    u = reinterpret_cast<const uint4*>(p)[i];
-#endif
-    memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
-  }
-}
-)";
-constexpr std::string_view kStreamStoreHelpers =
-    R"(template <int N, typename T>
-static __device__ __forceinline__ void kiln_vstore_stream(T* __restrict__ p, const T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-    memcpy(&u, reinterpret_cast<const char*>(v) + 16 * i, 16);
-    __stcs(reinterpret_cast<uint4*>(p) + i, u);
-  }
-}
-)";
+// The shared helpers of cpu_codegen_support.h (kCpuHelperSpecifiers) as
+// inline device functions.
+constexpr std::string_view kDeviceHelperSpecifiers = "static __device__ __forceinline__ ";
 
 class CudaKernelEmitter : public GroupEmitter {
  public:
@@ -390,7 +249,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (inner && sc.in_loop) {
       raw = vector_element(op, off, sc, k.plus1);
     } else {
-      raw = "b" + std::to_string(read_slot(op)) + "[" + off + "]";
+      raw = numbered("b", read_slot(op)) + "[" + off + "]";
     }
     std::string var = fresh_name("x", op);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
@@ -417,7 +276,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (chunks_ > 0 && kept_.count(key)) {
       auto it = cached_.find(key);
       if (it == cached_.end()) {
-        const std::string name = "r" + std::to_string(op) + "_" + std::to_string(cached_.size());
+        const std::string name = numbered("r", op) + "_" + std::to_string(cached_.size());
         row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
                       std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
         it = cached_.emplace(key, name).first;
@@ -462,11 +321,11 @@ class CudaKernelEmitter : public GroupEmitter {
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
-    const std::string v = "v" + std::to_string(id);
+    const std::string v = numbered("v", id);
     if (n.dtype == DType::bf16 || n.dtype == DType::f16) {
       // Rounded once: the stored bits (h<id>) and the value (v<id>) come
       // from one conversion, which a store then reuses.
-      const std::string h = "h" + std::to_string(id);
+      const std::string h = numbered("h", id);
       *sc.out += sc.indent + "const uint16_t " + h + " = " +
                  store_value(n.dtype, "(" + op_expr(id, args) + ")") + ";\n";
       *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
@@ -479,7 +338,7 @@ class CudaKernelEmitter : public GroupEmitter {
   // The stored form of node id's value (see emit_node).
   std::string stored(const Node& n, int32_t id) {
     if (n.dtype == DType::bf16 || n.dtype == DType::f16) return "h" + std::to_string(id);
-    return store_value(n.dtype, "v" + std::to_string(id));
+    return store_value(n.dtype, numbered("v", id));
   }
 
   // ---- one chunk: V elements of a row -------------------------------------------
@@ -513,7 +372,7 @@ class CudaKernelEmitter : public GroupEmitter {
       emit_node(id, sc);
       if (!schedule().materialized[u]) continue;
       for (int32_t slot : write_slots(id)) {
-        const std::string st = "st" + std::to_string(slot);
+        const std::string st = numbered("st", slot);
         append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
                "];\n");
         body += in + st + "[j] = " + stored(n, id) + ";\n";
@@ -903,7 +762,7 @@ class CudaKernelEmitter : public GroupEmitter {
       const CType t = acc_type(n, graph().node(n.inputs[0]));
       out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
              ";\n";
-      accs[r] = "a" + std::to_string(r);
+      accs[r] = numbered("a", r);
     }
     const std::string tv = std::to_string(static_cast<int64_t>(team_) * v_);
     if (chunks_ > 0) {
@@ -937,7 +796,7 @@ class CudaKernelEmitter : public GroupEmitter {
       out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
       if (team_ > kWarp) {
         const int warps = team_ / kWarp;
-        const std::string red = "red" + std::to_string(r);
+        const std::string red = numbered("red", r);
         shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
                   std::to_string(warps) + "];\n";
         append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
@@ -1313,7 +1172,8 @@ class CudaKernelEmitter : public GroupEmitter {
            " C=" + ir::shape_to_string(graph(), {group().inner}) + ", " + shape_note_ + ".\n";
     }
     if (nvrtc_) {
-      s += kNvrtcPrelude;
+      s += cuda_detail::kNvrtcPrelude;
+      s += "\n";
     } else {
       s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
     }
@@ -1322,18 +1182,18 @@ class CudaKernelEmitter : public GroupEmitter {
         {kHelperGelu, kHelperGeluText},
         {kHelperIntDiv, kHelperIntDivText},
         {kHelperIntPow, kHelperIntPowText}};
-    if (helpers() & kHelperBits) s += kDeviceBitsText;
-    if (helpers() & kHelperBf16) s += kDeviceBf16Text;
-    if (helpers() & kHelperF16) s += kDeviceF16Text;
-    if (helpers() & kHelperGelu) s += kDeviceGeluDivText;
+    if (helpers() & kHelperBits) s += cuda_detail::kBitsText;
+    if (helpers() & kHelperBf16) s += cuda_detail::kBf16Text;
+    if (helpers() & kHelperF16) s += cuda_detail::kF16Text;
+    if (helpers() & kHelperGelu) s += cuda_detail::kGeluDivText;
     if (helpers() & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
     if (helpers() & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
     for (const auto& [bit, text] : kHelpers) {
-      if (helpers() & bit) s += device_helper(text);
+      if (helpers() & bit) s.append(kDeviceHelperSpecifiers).append(text);
     }
-    if (need_vectors_) s += kVectorHelpers;
-    if (need_row_policy_) s += kRowLoadHelpers;
-    if (need_vectors_ && stream_stores_) s += kStreamStoreHelpers;
+    if (need_vectors_) s += cuda_detail::kVectorMovesText;
+    if (need_row_policy_) s += cuda_detail::kRowLoadsText;
+    if (need_vectors_ && stream_stores_) s += cuda_detail::kStreamStoresText;
     s += "\n";
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +

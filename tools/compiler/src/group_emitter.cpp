@@ -575,14 +575,14 @@ std::pair<std::string, bool> GroupEmitter::row_access(int32_t m, bool reader_plu
     need_index_ = true;
     for (size_t j = 0; j < orank; ++j) {
       if (strides[j] == "0") continue;
-      const std::string t = strides[j] == "1" ? "i" + std::to_string(j)
-                                              : "i" + std::to_string(j) + " * " + paren(strides[j]);
+      const std::string t =
+          strides[j] == "1" ? numbered("i", j) : numbered("i", j) + " * " + paren(strides[j]);
       expr += (expr.empty() ? "" : " + ") + t;
     }
   }
   auto it = offset_vars_.find(expr);
   if (it == offset_vars_.end()) {
-    const std::string var = "o" + std::to_string(offset_vars_.size());
+    const std::string var = numbered("o", offset_vars_.size());
     it = offset_vars_.emplace(expr, var).first;
     offset_order_.push_back(expr);
   }
