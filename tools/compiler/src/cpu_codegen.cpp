@@ -26,9 +26,26 @@ namespace {
 using namespace codegen_detail;  // NOLINT(google-build-using-namespace)
 using namespace cpu_detail;      // NOLINT(google-build-using-namespace)
 
+// The CPU's policies: a work item is a whole row, so float sums keep double
+// accumulators in rows too; a rows reduction splits when fewer than 16
+// outputs (too few work items for the threads) each reduce at least two
+// chunks of 32768 values, into 64 parts at most; columns never split.
+constexpr BackendPolicy kCpuPolicy = {
+    /*device_math=*/false,
+    /*wide_row_sums=*/true,
+    /*row_split_outputs=*/16,
+    /*row_split_chunk=*/32768,
+    /*split_columns=*/false,
+    /*column_split_outputs=*/0,
+    /*column_split_chunk=*/0,
+    /*max_split_parts=*/64,
+};
+
 class KernelEmitter : public GroupEmitter {
  public:
-  using GroupEmitter::GroupEmitter;
+  KernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
+                const ir::SymbolValues& sv, std::string entry)
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), kCpuPolicy) {}
 
   void run() {
     if (group().matmul_of >= 0) {
@@ -113,7 +130,7 @@ class KernelEmitter : public GroupEmitter {
       o += "  }\n";
       return;
     }
-    Scope sc{&o, "    ", {}, {}, true, 0};
+    Scope sc{&o, nullptr, "", "    ", {}, {}, true, 0};
     for (int32_t id : group().nodes) {
       const Node& n = graph().node(id);
       emit_node(id, sc);
@@ -133,15 +150,6 @@ class KernelEmitter : public GroupEmitter {
     const auto u = static_cast<size_t>(id);
     return schedule().inlinable[u] && schedule().inline_ops[u] <= 2;
   }
-
-  struct Scope {
-    std::string* out;
-    std::string indent;
-    std::map<std::string, std::string> loads;  // key -> var
-    std::set<int32_t> recomputed;
-    bool in_loop;
-    int32_t phase;
-  };
 
   // Expression of operand `op` read by a reader of kind k within scope sc.
   std::string operand(int32_t op, ReaderKind k, Scope& sc) {
@@ -185,7 +193,7 @@ class KernelEmitter : public GroupEmitter {
   // Values are plain (non-const) locals: clang tries to constant-evaluate
   // const initializers recursively, which overflows its stack on a chain of
   // thousands of ops.
-  void emit_node(int32_t id, Scope& sc) {
+  void emit_node(int32_t id, Scope& sc) override {
     const Node& n = graph().node(id);
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
@@ -199,7 +207,7 @@ class KernelEmitter : public GroupEmitter {
   // acc_name(r) (lane-indexed when `lane` is not empty).
   void emit_loop_body(int32_t p, const std::string& indent, std::string& out,
                       const std::map<int32_t, std::string>& acc_names) {
-    Scope sc{&out, indent, {}, {}, true, p};
+    Scope sc{&out, nullptr, "", indent, {}, {}, true, p};
     for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
       if (schedule().phase[u] != p) continue;
@@ -224,22 +232,6 @@ class KernelEmitter : public GroupEmitter {
           need_ow_ = true;
         }
       }
-    }
-  }
-
-  void emit_row_scalar(int32_t id, std::string& out) {
-    Scope sc{&out, "    ", {}, {}, false, schedule().phase[static_cast<size_t>(id)]};
-    // Row-scope loads may be shared between row-scalars.
-    sc.loads = row_loads_;
-    emit_node(id, sc);
-    row_loads_ = sc.loads;
-    store_row_scalar(id, out);
-  }
-
-  void store_row_scalar(int32_t id, std::string& out) {
-    if (!schedule().materialized[static_cast<size_t>(id)]) return;
-    for (int32_t slot : write_slots(id)) {
-      out += "    " + store_stmt(graph().node(id).dtype, slot, "row", numbered("v", id)) + "\n";
     }
   }
 
@@ -375,7 +367,7 @@ class KernelEmitter : public GroupEmitter {
     }
     out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
            finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-    store_row_scalar(r, out);
+    store_row_scalar(r, out, "    ", "");
   }
 
   void emit_rows() {
@@ -406,7 +398,7 @@ class KernelEmitter : public GroupEmitter {
         const auto u = static_cast<size_t>(id);
         if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
             schedule().phase[u] == p) {
-          emit_row_scalar(id, rowbody);
+          emit_row_scalar(id, rowbody, "    ", "");
         }
       }
       emit_loop(p, rowbody);
@@ -415,7 +407,7 @@ class KernelEmitter : public GroupEmitter {
       const auto u = static_cast<size_t>(id);
       if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
           schedule().phase[u] >= group().num_loops) {
-        emit_row_scalar(id, rowbody);
+        emit_row_scalar(id, rowbody, "    ", "");
       }
     }
 
@@ -643,73 +635,10 @@ class KernelEmitter : public GroupEmitter {
   }
 
   // ---- standalone reductions ----------------------------------------------------
- public:
-  // A rows reduction with few outputs over a long last run gives the
-  // threads too few work items: two launches, the first computing
-  // `parts` partials per output (a work item each) into a temp buffer, the
-  // second combining them (a work item per output).
-  struct SplitPlan {
-    bool split = false;
-    SizeExpr parts = SizeExpr::constant(1);
-    SizeExpr outputs = SizeExpr::constant(1);
-  };
-
-  SplitPlan plan_split() {
-    SplitPlan p;
-    const std::vector<ReduceSegment> segs = reduce_segments();
-    if (!segs.back().reduced) return p;
-    p.outputs =
-        SizeExpr::product(bind_shape(graph().node(group().reduction_of).shape, symbol_values()));
-    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
-    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kCpuFewOutputs) return p;
-    if (last.is_constant() && last.evaluate({}) < 2 * kCpuSplitChunk) return p;
-    p.split = true;
-    p.parts =
-        last.ceil_div(SizeExpr::constant(kCpuSplitChunk)).min(SizeExpr::constant(kCpuSplitMax));
-    return p;
-  }
-
-  CType reduce_acc_type() {
-    const Node& r = graph().node(group().reduction_of);
-    return general_acc_type(r, graph().node(r.inputs.at(0)), true);
-  }
-
-  // pass 0: one kernel; 1: the split's partials; 2: their combination.
-  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
-    pass_ = pass;
-    partial_buffers_ = std::move(partial_buffers);
-  }
-
- private:
-  void reduction_arguments() {
-    const int32_t rid = group().reduction_of;
-    if (pass_ != 2) {
-      for (int32_t m : reduction_reads()) {
-        add_read(m, static_cast<uint32_t>(buffer_map().read_buffer.at(static_cast<size_t>(m))));
-      }
-    }
-    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
-      const int32_t slot = add_argument(partial_buffers_[k]);
-      const DType pd = partial_info_.at(k).dtype;
-      extra_params_[slot] = std::string(pass_ == 1 ? "  " : "  const ") + storage_name(pd) +
-                            "* __restrict b" + std::to_string(slot) + " = (" +
-                            (pass_ == 1 ? "" : "const ") + storage_name(pd) + "*)args->buffers[" +
-                            std::to_string(slot) + "];  // partial " +
-                            (k == 0 ? "values" : "indices") + " (plan buffer " +
-                            std::to_string(partial_buffers_[k]) + ")\n";
-      part_slots_.push_back(slot);
-    }
-    if (pass_ != 1) {
-      for (uint32_t b : buffer_map().write_buffers.at(static_cast<size_t>(rid))) {
-        add_write(rid, b);
-      }
-    }
-  }
-
- public:
-  void set_partial_info(std::vector<PlanBuffer> info) { partial_info_ = std::move(info); }
-
- private:
+  // A rows reduction with few outputs over a long last run splits
+  // (plan_split, kCpuPolicy): the first launch computes `parts` partials
+  // per output (a work item each) into a temp buffer, the second combines
+  // them (a work item per output).
   // The operand's dims merge into alternating kept (K) and reduced (R) runs.
   // When the last run is kept (a reduction over a leading or middle axis),
   // a work item is a block of up to kColBlock consecutive outputs: the
@@ -746,7 +675,7 @@ class KernelEmitter : public GroupEmitter {
     o += "  const int64_t count = " + count + ";  // values per output\n";
     o += "  (void)count;\n";
     const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, symbol_values()));
-    const std::vector<int32_t> outs = pass_ == 1 ? std::vector<int32_t>{} : write_slots(rid);
+    const std::vector<int32_t> outs = pass() == 1 ? std::vector<int32_t>{} : write_slots(rid);
     // The kept runs (but a columns kernel's last) from the work item `t`.
     const bool arg = r.op == Op::argmax;
     if (columns) {
@@ -798,23 +727,22 @@ class KernelEmitter : public GroupEmitter {
     }
     const size_t last = segs.size() - 1;
     const std::string ls = std::to_string(last);
-    const std::string chunk = std::to_string(kCpuSplitChunk);
-    const std::string smax = std::to_string(kCpuSplitMax);
+    const std::string chunk = std::to_string(kCpuPolicy.row_split_chunk);
+    const std::string smax = std::to_string(kCpuPolicy.max_split_parts);
     const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, symbol_values()));
-    if (pass_ != 0) {
+    if (pass() != 0) {
       o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
       o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
            " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
     }
-    if (pass_ == 2) {
+    if (pass() == 2) {
       o += "  // Split rows, second pass: a work item combines one output's partials.\n";
       o += "  for (int64_t item = begin; item < end; ++item) {\n";
       o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
       if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
       o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-      o += "      " + acc_t + " b = b" + std::to_string(part_slots_[0]) + "[item * parts + p];\n";
-      if (arg)
-        o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[item * parts + p];\n";
+      o += "      " + acc_t + " b = b" + std::to_string(part_slot(0)) + "[item * parts + p];\n";
+      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[item * parts + p];\n";
       o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
       o += "    }\n";
       o += "    " + std::string(cname(ctype_of(r.dtype))) +
@@ -822,17 +750,17 @@ class KernelEmitter : public GroupEmitter {
       for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
       o += "  }\n";
       work_items = n_out;
-      item_cost = split_parts_;
+      item_cost = split_parts();
       return;
     }
-    o += pass_ == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
-                      "(item / parts).\n"
-                    : "  // Rows: a work item is one output; the last reduced run is the inner "
-                      "loop.\n";
+    o += pass() == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
+                       "(item / parts).\n"
+                     : "  // Rows: a work item is one output; the last reduced run is the inner "
+                       "loop.\n";
     o += "  for (int64_t item = begin; item < end; ++item) {\n";
     std::string c_begin = "0";
     std::string c_end = "E" + ls;
-    if (pass_ == 1) {
+    if (pass() == 1) {
       o += "    int64_t t = item / parts;\n";
       o += "    const int64_t part = item % parts;\n";
       o += "    const int64_t len = (E" + ls + " + parts - 1) / parts;\n";
@@ -847,7 +775,7 @@ class KernelEmitter : public GroupEmitter {
     o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
     // A part's first value is its best so far whatever it is (argmax).
     if (arg)
-      o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
     o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
       std::string t = "#pragma clang loop vectorize(enable)\n";
@@ -856,16 +784,17 @@ class KernelEmitter : public GroupEmitter {
       const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
       t += pre;
       t += ind + "  " + acc_t + " v = " + v + ";\n";
-      t += ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass_ == 1 && arg) + "\n";
+      t +=
+          ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg) + "\n";
       t += ind + "}\n";
       return t;
     });
-    if (pass_ == 1) {
-      o += "    b" + std::to_string(part_slots_[0]) + "[item] = acc;\n";
-      if (arg) o += "    b" + std::to_string(part_slots_[1]) + "[item] = idx;\n";
+    if (pass() == 1) {
+      o += "    b" + std::to_string(part_slot(0)) + "[item] = acc;\n";
+      if (arg) o += "    b" + std::to_string(part_slot(1)) + "[item] = idx;\n";
       o += "  }\n";
-      work_items = n_out * split_parts_;
-      item_cost = red_count.ceil_div(split_parts_);
+      work_items = n_out * split_parts();
+      item_cost = red_count.ceil_div(split_parts());
       return;
     }
     const std::string res = general_finish(r, at, "acc", "idx", "count");
@@ -876,33 +805,14 @@ class KernelEmitter : public GroupEmitter {
     item_cost = red_count;
   }
 
- public:
-  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
-
- private:
-  SizeExpr split_parts_ = SizeExpr::constant(1);
-
   // ---- assembly ---------------------------------------------------------------
   void assemble() {
-    std::string s;
-    s += "// Generated by Kiln: kernel " + entry() + " of graph '" + graph().name + "'.\n";
-    if (group().copy_of >= 0) {
-      s += "// Copy of node " + std::to_string(group().copy_of) + " to its output buffer(s).\n";
-    } else if (group().reduction_of >= 0) {
-      s += "// Group " + std::to_string(group_index()) + ": " + reduction_note() + ".\n";
-    } else if (group().matmul_of >= 0) {
-      s += "// Group " + std::to_string(group_index()) + ": matmul node " +
-           std::to_string(group().matmul_of) + " and its epilogue.\n";
-    } else if (group().index_of >= 0) {
-      s += "// Group " + std::to_string(group_index()) + ": " + index_note() + ".\n";
-    } else {
-      s += "// Fused group " + std::to_string(group_index()) + ": " +
-           std::to_string(group().nodes.size()) +
-           " node(s) over O=" + ir::shape_to_string(graph(), group().outer) +
-           " C=" + ir::shape_to_string(graph(), {group().inner}) + ", " +
-           (flat_ ? "flat" : "rows, " + std::to_string(group().num_loops) + " loop(s) per row") +
-           ".\n";
-    }
+    const bool fused = group().copy_of < 0 && group().reduction_of < 0 && group().matmul_of < 0 &&
+                       group().index_of < 0;
+    std::string s = kernel_comment(
+        "kernel", !fused  ? std::string()
+                  : flat_ ? std::string("flat")
+                          : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
     s += "#include <stdint.h>\n#include <math.h>\n\n";
     s += "extern \"C\" {\n";
     s += kAbiStruct;
@@ -930,26 +840,14 @@ class KernelEmitter : public GroupEmitter {
            "];  // " + graph().symbols[static_cast<size_t>(sym)].name + "\n";
     }
     // Buffers, in argument order.
-    std::vector<std::pair<int32_t, std::string>> params(arg_buffers().size());
-    for (const auto& [node, slot] : read_slots()) {
-      const Node& n = graph().node(node);
-      params[static_cast<size_t>(slot)] = {
-          slot, std::string("  const ") + storage_name(n.dtype) + "* __restrict b" +
-                    std::to_string(slot) + " = (const " + storage_name(n.dtype) +
-                    "*)args->buffers[" + std::to_string(slot) + "];  // " + describe(node) + "\n"};
+    const std::vector<Argument> args = arguments();
+    for (size_t slot = 0; slot < args.size(); ++slot) {
+      const Argument& a = args[slot];
+      const std::string type = std::string(a.writable ? "" : "const ") + storage_name(a.dtype);
+      const std::string b = std::to_string(slot);
+      s += "  " + type + "* __restrict b" + b + " = (" + type + "*)args->buffers[" + b + "];  // " +
+           a.note + "\n";
     }
-    for (const auto& [node, slots] : write_slots()) {
-      const Node& n = graph().node(node);
-      for (int32_t slot : slots) {
-        params[static_cast<size_t>(slot)] = {
-            slot, std::string("  ") + storage_name(n.dtype) + "* __restrict b" +
-                      std::to_string(slot) + " = (" + storage_name(n.dtype) + "*)args->buffers[" +
-                      std::to_string(slot) + "];  // " +
-                      describe_buffer(arg_buffers()[static_cast<size_t>(slot)], node) + "\n"};
-      }
-    }
-    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = {slot, text};
-    for (const auto& p : params) s += p.second;
     for (const auto& [id, text] : constants()) s += "  " + text + "\n";
     s += body_;
     s += "}\n";
@@ -959,21 +857,10 @@ class KernelEmitter : public GroupEmitter {
   static constexpr int64_t kBlock = 256;
   static constexpr int64_t kColBlock = 256;
   static constexpr int64_t kIndexBlock = 4096;
-  // Splits (see plan_split): the outputs that need none, the elements of a
-  // part at least, the parts per output at most.
-  static constexpr int64_t kCpuFewOutputs = 16;
-  static constexpr int64_t kCpuSplitChunk = 32768;
-  static constexpr int64_t kCpuSplitMax = 64;
-  int pass_ = 0;
-  std::vector<uint32_t> partial_buffers_;
-  std::vector<PlanBuffer> partial_info_;
-  std::vector<int32_t> part_slots_;
-  std::map<int32_t, std::string> extra_params_;
   static constexpr int64_t kStackScratchBytes = 32768;
 
   bool flat_ = false;
   bool need_ow_ = false;
-  std::map<std::string, std::string> row_loads_;
   std::set<int32_t> scratch_;
   std::string body_;
 };
@@ -1000,8 +887,7 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
       if (plan.split) {
         passes = {1, 2};
         parts = plan.parts;
-        const CType at = planner.reduce_acc_type();
-        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        const DType pd = partial_dtype(planner.reduce_acc_type());
         partial_info.push_back({BufferRole::temp, temps++, pd, plan.outputs * plan.parts});
         if (g.node(s.groups[gi].reduction_of).op == Op::argmax) {
           partial_info.push_back(
@@ -1017,7 +903,6 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
       const std::string name = pass == 2 ? entry + "_final" : entry;
       KernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, name);
       e.set_pass(pass, partials);
-      e.set_partial_info(partial_info);
       e.set_split_parts(parts);
       e.run();
       out.launches.push_back(CpuLaunch{static_cast<uint32_t>(out.kernels.size()), e.arg_buffers(),

@@ -68,6 +68,18 @@ constexpr int64_t kSplitEnoughOutputs = 1024;
 // and the values of the first reduced run per part of a split at least.
 constexpr int64_t kColumnEnoughOutputs = 16384;
 constexpr int64_t kColumnChunk = 64;
+// The GPU's policies (BackendPolicy): rows combine partials in trees and
+// keep the compute type, columns (a thread each) sum in double; both split.
+constexpr BackendPolicy kCudaPolicy = {
+    /*device_math=*/true,
+    /*wide_row_sums=*/false,
+    /*row_split_outputs=*/kSplitEnoughOutputs,
+    /*row_split_chunk=*/kSplitChunk,
+    /*split_columns=*/true,
+    /*column_split_outputs=*/kColumnEnoughOutputs,
+    /*column_split_chunk=*/kColumnChunk,
+    /*max_split_parts=*/kSplitMax,
+};
 
 // The shared helpers of cpu_codegen_support.h (kCpuHelperSpecifiers) as
 // inline device functions.
@@ -78,7 +90,7 @@ class CudaKernelEmitter : public GroupEmitter {
   CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
                     const ir::SymbolValues& sv, std::string entry, bool aligned16,
                     bool index32 = false, bool nvrtc = false)
-      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), /*device_math=*/true),
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), kCudaPolicy),
         aligned16_(aligned16),
         index32_(index32),
         nvrtc_(nvrtc) {}
@@ -146,17 +158,6 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
  private:
-  struct Scope {
-    std::string* out;
-    std::string* pre;  // the chunk's loads, before its element loop; null at row scope
-    std::string pre_indent;
-    std::string indent;
-    std::map<std::string, std::string> loads;  // key -> var
-    std::set<int32_t> recomputed;
-    bool in_loop;
-    int32_t phase;
-  };
-
   // ---- setup ----------------------------------------------------------------
   void choose_index_type() {
     // 32-bit indexing when every buffer this kernel touches is statically
@@ -316,7 +317,7 @@ class CudaKernelEmitter : public GroupEmitter {
     return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
   }
 
-  void emit_node(int32_t id, Scope& sc) {
+  void emit_node(int32_t id, Scope& sc) override {
     const Node& n = graph().node(id);
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
@@ -397,24 +398,6 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   // ---- row scalars ------------------------------------------------------------
-  void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                       const std::string& store_condition) {
-    Scope sc{&out, nullptr, "", indent, {}, {}, false, schedule().phase[static_cast<size_t>(id)]};
-    sc.loads = row_loads_;
-    emit_node(id, sc);
-    row_loads_ = sc.loads;
-    store_row_scalar(id, out, indent, store_condition);
-  }
-
-  void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                        const std::string& condition) {
-    if (!schedule().materialized[static_cast<size_t>(id)]) return;
-    for (int32_t slot : write_slots(id)) {
-      append(out, indent, "if (", condition, ") ",
-             store_stmt(graph().node(id).dtype, slot, "row", numbered("v", id)), "\n");
-    }
-  }
-
   // Declarations of the row's index: multi-index and operand offsets.
   std::string row_prelude(const std::string& indent) {
     std::string o;
@@ -840,60 +823,6 @@ class CudaKernelEmitter : public GroupEmitter {
   //    (with its index for argmax); the second reduces an output's partials
   //    in one block and finishes it.
 
-  // Whether the group's rows take two passes, and the partials per output.
-  struct SplitPlan {
-    bool split = false;
-    SizeExpr parts = SizeExpr::constant(1);
-    SizeExpr outputs = SizeExpr::constant(1);
-  };
-
-  SplitPlan plan_split() {
-    SplitPlan p;
-    if (group().reduction_of < 0) return p;
-    const std::vector<ReduceSegment> segs = reduce_segments();
-    Shape kept;
-    for (const auto& sg : segs) {
-      if (!sg.reduced) kept.insert(kept.end(), sg.dims.begin(), sg.dims.end());
-    }
-    p.outputs = SizeExpr::product(bind_shape(kept, symbol_values()));
-    if (!segs.back().reduced) {
-      // Columns: split the first reduced run when too few outputs give too
-      // few threads and that run is long (or of unknown length).
-      const auto first = std::find_if(segs.begin(), segs.end(),
-                                      [](const ReduceSegment& sg) { return sg.reduced; });
-      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, symbol_values()));
-      if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kColumnEnoughOutputs) return p;
-      if (r0.is_constant() && r0.evaluate({}) < 2 * kColumnChunk) return p;
-      p.split = true;
-      p.parts = r0.ceil_div(SizeExpr::constant(kColumnChunk)).min(SizeExpr::constant(kSplitMax));
-      return p;
-    }
-    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
-    // Enough outputs to fill the GPU with one block each, or rows short
-    // enough for one block: one pass.
-    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kSplitEnoughOutputs) return p;
-    if (last.is_constant() && last.evaluate({}) < 2 * kSplitChunk) return p;
-    p.split = true;
-    p.parts = last.ceil_div(SizeExpr::constant(kSplitChunk)).min(SizeExpr::constant(kSplitMax));
-    return p;
-  }
-
-  // pass 0: one kernel; 1: the split's first launch; 2: its second.
-  // partial_buffers: the plan buffers of the partials (values, then
-  // argmax's indices).
-  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
-    pass_ = pass;
-    partial_buffers_ = std::move(partial_buffers);
-  }
-
-  CType reduce_acc_type() {
-    const Node& r = graph().node(group().reduction_of);
-    const bool columns = !reduce_segments().back().reduced;
-    // A thread walks a column alone: float sums and products in double
-    // stay accurate over long columns. Rows combine in trees.
-    return general_acc_type(r, graph().node(r.inputs.at(0)), columns);
-  }
-
   // The block's (acc, idx) combined into thread 0's.
   std::string block_reduce(const Node& r, CType t, const std::string& ind) {
     const bool arg = r.op == Op::argmax;
@@ -933,29 +862,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string T = cname(at);
     const bool arg = r.op == Op::argmax;
     idx_ = "int64_t";
-    // Arguments: the operand (not in pass 2), the partials, the outputs (not in pass 1).
-    if (pass_ != 2) {
-      for (int32_t m : reduction_reads()) {
-        add_read(m, static_cast<uint32_t>(buffer_map().read_buffer.at(static_cast<size_t>(m))));
-      }
-    }
-    const DType part_dtype = at == CType::f64   ? DType::f64
-                             : at == CType::i64 ? DType::i64
-                                                : DType::f32;
-    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
-      const int32_t slot = add_argument(partial_buffers_[k]);
-      const DType pd = k == 0 ? part_dtype : DType::i64;
-      extra_params_[slot] = std::string(pass_ == 1 ? "    " : "    const ") + storage(pd) +
-                            "* __restrict__ b" + std::to_string(slot) + ",  // partial " +
-                            (k == 0 ? "values" : "indices") + " (plan buffer " +
-                            std::to_string(partial_buffers_[k]) + ")";
-      part_slots_.push_back(slot);
-    }
-    if (pass_ != 1) {
-      for (uint32_t b : buffer_map().write_buffers.at(static_cast<size_t>(rid))) {
-        add_write(rid, b);
-      }
-    }
+    reduction_arguments();
     std::string& o = body_;
     std::vector<size_t> kept;
     std::vector<size_t> red;
@@ -988,7 +895,7 @@ class CudaKernelEmitter : public GroupEmitter {
       const SizeExpr n_out =
           SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-      if (pass_ != 0) {
+      if (pass() != 0) {
         o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
         o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
              std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
@@ -998,15 +905,15 @@ class CudaKernelEmitter : public GroupEmitter {
       const std::string loop =
           "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
           " i += (int64_t)gridDim.x * blockDim.x) {\n";
-      if (pass_ == 2) {
+      if (pass() == 2) {
         o += "  // Split columns, second pass: a thread per output over its partials.\n";
         o += loop;
         o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
         if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
         o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-        o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[p * outputs + i];\n";
+        o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[p * outputs + i];\n";
         if (arg)
-          o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[p * outputs + i];\n";
+          o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[p * outputs + i];\n";
         o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
         o += "    }\n";
         o += store_outputs("    ", "acc", "idx", "i");
@@ -1014,7 +921,7 @@ class CudaKernelEmitter : public GroupEmitter {
         shape_note_ = "split columns, second pass: a thread per output over its partials";
         return;
       }
-      o += pass_ == 1
+      o += pass() == 1
                ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
                  "first reduced run from y.\n"
                : "  // Columns: a thread per output; threads of a warp read neighbouring "
@@ -1026,7 +933,7 @@ class CudaKernelEmitter : public GroupEmitter {
       o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
       // A part's first value is its best so far whatever it is (argmax).
       if (arg)
-        o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+        o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
       const std::string pos = arg ? "r" + r0 : "0";
       o += nest_reduced(
           red, "    ",
@@ -1034,15 +941,15 @@ class CudaKernelEmitter : public GroupEmitter {
             std::string t;
             const std::string v = reduction_operand_at(off, at, t, ind);
             t += ind + T + " v = " + v + ";\n";
-            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass_ == 1 && arg) + "\n";
+            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg) + "\n";
             return t;
           },
-          pass_ == 1 ? "blockIdx.y" : "0", pass_ == 1 ? "parts" : "");
-      if (pass_ == 1) {
-        o += "    b" + std::to_string(part_slots_[0]) + "[blockIdx.y * outputs + i] = acc;\n";
+          pass() == 1 ? "blockIdx.y" : "0", pass() == 1 ? "parts" : "");
+      if (pass() == 1) {
+        o += "    b" + std::to_string(part_slot(0)) + "[blockIdx.y * outputs + i] = acc;\n";
         if (arg)
-          o += "    b" + std::to_string(part_slots_[1]) + "[blockIdx.y * outputs + i] = idx;\n";
-        launch.grid[1] = split_parts_;
+          o += "    b" + std::to_string(part_slot(1)) + "[blockIdx.y * outputs + i] = idx;\n";
+        launch.grid[1] = split_parts();
         shape_note_ = "split columns, first pass: partials to a temp buffer";
       } else {
         o += store_outputs("    ", "acc", "idx", "i");
@@ -1061,7 +968,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string smax = std::to_string(kSplitMax);
     o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
     if (arg) o += "  __shared__ int64_t redi[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (pass_ != 0) {
+    if (pass() != 0) {
       o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
       o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
            " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
@@ -1071,14 +978,14 @@ class CudaKernelEmitter : public GroupEmitter {
       // The first value a thread sees is its best so far, whatever it is.
       return general_accumulate(r, at, "acc", "idx", v, pos, arg);
     };
-    if (pass_ == 2) {
+    if (pass() == 2) {
       o += "  // Split rows, second pass: a block per output reduces its partials.\n";
       o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
       o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
       o += sentinel_note;
       o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
-      o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[i * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[i * parts + p];\n";
+      o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[i * parts + p];\n";
+      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[i * parts + p];\n";
       o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
       o += "    }\n";
       o += block_reduce(r, at, "    ");
@@ -1091,10 +998,11 @@ class CudaKernelEmitter : public GroupEmitter {
       shape_note_ = "split rows, second pass: a block per output over its partials";
       return;
     }
-    o += std::string("  // ") +
-         (pass_ == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
+    o +=
+        std::string("  // ") +
+        (pass() == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
                      : "Rows: a block per output; its threads stride over the last reduced run.") +
-         "\n";
+        "\n";
     o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
     o += "    int64_t t = i;\n";
     o += decompose_kept(kept, kept.size(), "    ");
@@ -1102,14 +1010,14 @@ class CudaKernelEmitter : public GroupEmitter {
     o += sentinel_note;
     // The first pass interleaves: block y of an output reads elements
     // y * blockDim + k, stepping by parts * blockDim (no division).
-    const std::string c_begin = pass_ == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
-    const std::string c_step = pass_ == 1 ? "parts * blockDim.x" : "blockDim.x";
+    const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
+    const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
     // A last run shorter than the block (with other reduced runs around it,
     // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
     // threads then stride over the first outer reduced run instead, each
     // walking whole last runs.
     const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
-    const bool thread_outer = pass_ == 0 && !outer_red.empty() && last_extent.is_constant() &&
+    const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
                               last_extent.evaluate({}) < kReduceBlock;
     if (thread_outer) {
       o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
@@ -1130,10 +1038,9 @@ class CudaKernelEmitter : public GroupEmitter {
         thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
     o += block_reduce(r, at, "    ");
     o += "    if (threadIdx.x == 0) {\n";
-    if (pass_ == 1) {
-      o += "      b" + std::to_string(part_slots_[0]) + "[i * parts + blockIdx.y] = acc;\n";
-      if (arg)
-        o += "      b" + std::to_string(part_slots_[1]) + "[i * parts + blockIdx.y] = idx;\n";
+    if (pass() == 1) {
+      o += "      b" + std::to_string(part_slot(0)) + "[i * parts + blockIdx.y] = acc;\n";
+      if (arg) o += "      b" + std::to_string(part_slot(1)) + "[i * parts + blockIdx.y] = idx;\n";
     } else {
       o += store_outputs("      ", "acc", "idx", "i");
     }
@@ -1141,36 +1048,17 @@ class CudaKernelEmitter : public GroupEmitter {
     o += "    __syncthreads();\n";
     o += "  }\n";
     launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
-    if (pass_ == 1) {
-      launch.grid[1] = split_parts_;
+    if (pass() == 1) {
+      launch.grid[1] = split_parts();
       shape_note_ = "split rows, first pass: partials to a temp buffer";
     } else {
       shape_note_ = "rows, a block per output";
     }
   }
 
- public:
-  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
-
- private:
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    std::string s;
-    s += "// Generated by Kiln: CUDA kernel " + entry() + " of graph '" + graph().name + "'.\n";
-    if (group().copy_of >= 0) {
-      s += "// Copy of node " + std::to_string(group().copy_of) + " to its output buffer(s).\n";
-    } else if (group().reduction_of >= 0) {
-      s += "// Group " + std::to_string(group_index()) + ": " + reduction_note() + "; " +
-           shape_note_ + ".\n";
-    } else if (group().index_of >= 0) {
-      s += "// Group " + std::to_string(group_index()) + ": " + index_note() + "; " + shape_note_ +
-           ".\n";
-    } else {
-      s += "// Fused group " + std::to_string(group_index()) + ": " +
-           std::to_string(group().nodes.size()) +
-           " node(s) over O=" + ir::shape_to_string(graph(), group().outer) +
-           " C=" + ir::shape_to_string(graph(), {group().inner}) + ", " + shape_note_ + ".\n";
-    }
+    std::string s = kernel_comment("CUDA kernel", shape_note_);
     if (nvrtc_) {
       s += cuda_detail::kNvrtcPrelude;
       s += "\n";
@@ -1198,21 +1086,13 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
          ") " + entry() + "(\n";
-    std::vector<std::string> params(arg_buffers().size());
-    for (const auto& [node, slot] : read_slots()) {
-      const Node& n = graph().node(node);
-      params[static_cast<size_t>(slot)] = "    const " + storage(n.dtype) + "* __restrict__ b" +
-                                          std::to_string(slot) + ",  // " + describe(node);
+    std::vector<std::string> params;
+    const std::vector<Argument> args = arguments();
+    for (size_t slot = 0; slot < args.size(); ++slot) {
+      const Argument& a = args[slot];
+      params.push_back("    " + std::string(a.writable ? "" : "const ") + storage(a.dtype) +
+                       "* __restrict__ b" + std::to_string(slot) + ",  // " + a.note);
     }
-    for (const auto& [node, slots] : write_slots()) {
-      const Node& n = graph().node(node);
-      for (int32_t slot : slots) {
-        params[static_cast<size_t>(slot)] =
-            "    " + storage(n.dtype) + "* __restrict__ b" + std::to_string(slot) + ",  // " +
-            describe_buffer(arg_buffers()[static_cast<size_t>(slot)], node);
-      }
-    }
-    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = text;
     for (size_t sym = 0; sym < graph().symbols.size(); ++sym) {
       params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
                        graph().symbols[sym].name);
@@ -1237,11 +1117,6 @@ class CudaKernelEmitter : public GroupEmitter {
   bool aligned16_;
   bool index32_;
   bool nvrtc_;
-  int pass_ = 0;
-  std::vector<uint32_t> partial_buffers_;
-  std::vector<int32_t> part_slots_;
-  std::map<int32_t, std::string> extra_params_;
-  SizeExpr split_parts_ = SizeExpr::constant(1);
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
@@ -1265,7 +1140,6 @@ class CudaKernelEmitter : public GroupEmitter {
   std::set<std::string> kept_;
   std::vector<std::pair<int32_t, bool>> prefetch_;
   std::string row_decls_;
-  std::map<std::string, std::string> row_loads_;
   std::string shape_note_;
   std::string body_;
 };
@@ -1341,8 +1215,7 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
       std::vector<uint32_t> partials;
       if (plan.split) {
         const ir::Node& r = g.node(s.groups[gi].reduction_of);
-        const CType at = planner.reduce_acc_type();
-        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        const DType pd = partial_dtype(planner.reduce_acc_type());
         const SizeExpr numel = plan.outputs * plan.parts;
         partials.push_back(static_cast<uint32_t>(out.buffers.size()));
         out.buffers.push_back({BufferRole::temp, temps++, pd, numel});
