@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "code_writer.h"
 #include "cpu_codegen_support.h"
 #include "group_emitter.h"
 #include "kiln/compiler/interpreter.h"
@@ -583,47 +584,51 @@ class KernelEmitter : public GroupEmitter {
                  : SizeExpr::constant(1);
     const bool whole_rows = c_extent.is_constant() && c_extent.evaluate({}) <= kIndexBlock;
     const std::string blk = std::to_string(kIndexBlock);
-    std::string& o = body_;
-    o += whole_rows ? "  // Index: a work item per row of the result's last dim.\n"
-                    : "  // Index: a work item per block of up to " + blk +
-                          " elements of a row of the result's last dim.\n";
-    o += "  const int64_t C = " + (rank > 0 ? dim(n.shape.back()) : std::string("1")) + ";\n";
+    CodeWriter w(1);
+    w.line(whole_rows ? "// Index: a work item per row of the result's last dim."
+                      : "// Index: a work item per block of up to " + blk +
+                            " elements of a row of the result's last dim.");
+    w.line("const int64_t C = ", rank > 0 ? dim(n.shape.back()) : std::string("1"), ";");
     // O0 is never needed: the row's first index is what the divisions leave.
     for (size_t j = 1; j + 1 < rank; ++j) {
-      o += "  const int64_t O" + std::to_string(j) + " = " + dim(n.shape[j]) + ";\n";
+      w.line("const int64_t O", std::to_string(j), " = ", dim(n.shape[j]), ";");
     }
-    if (!whole_rows) o += "  const int64_t nb = (C + " + blk + " - 1) / " + blk + ";\n";
-    o += "  for (int64_t item = begin; item < end; ++item) {\n";
-    if (whole_rows) {
-      o += "    const int64_t row = item;\n";
-      o += "    const int64_t c_begin = 0;\n";
-      o += "    const int64_t c_end = C;\n";
-    } else {
-      o += "    const int64_t row = item / nb;\n";
-      o += "    const int64_t c_begin = (item % nb) * " + blk + ";\n";
-      o += "    const int64_t c_end = C - c_begin < " + blk + " ? C : c_begin + " + blk + ";\n";
-    }
-    if (rank > 1) {
-      o += "    int64_t t = row;\n";
-      for (size_t j = rank - 1; j-- > 0;) {
-        const std::string js = std::to_string(j);
-        if (j == 0) {
-          o += "    const int64_t i0 = t;\n";
-        } else {
-          o += "    const int64_t i" + js + " = t % O" + js + ";\n";
-          o += "    t /= O" + js + ";\n";
+    if (!whole_rows) w.line("const int64_t nb = (C + ", blk, " - 1) / ", blk, ";");
+    {
+      auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+      if (whole_rows) {
+        w.line("const int64_t row = item;");
+        w.line("const int64_t c_begin = 0;");
+        w.line("const int64_t c_end = C;");
+      } else {
+        w.line("const int64_t row = item / nb;");
+        w.line("const int64_t c_begin = (item % nb) * ", blk, ";");
+        w.line("const int64_t c_end = C - c_begin < ", blk, " ? C : c_begin + ", blk, ";");
+      }
+      if (rank > 1) {
+        w.line("int64_t t = row;");
+        for (size_t j = rank - 1; j-- > 0;) {
+          const std::string js = std::to_string(j);
+          if (j == 0) {
+            w.line("const int64_t i0 = t;");
+          } else {
+            w.line("const int64_t i", js, " = t % O", js, ";");
+            w.line("t /= O", js, ";");
+          }
         }
       }
+      w.line("const int64_t ow = row * C;");
+      w.directive("#pragma clang loop vectorize(enable)");
+      auto elements = w.block("for (int64_t c = c_begin; c < c_end; ++c)");
+      if (rank > 0) w.line("const int64_t i", std::to_string(rank - 1), " = c;");
+      std::string element;
+      const std::string y = index_element("int64_t", w.indentation(), element);
+      w.raw(element);
+      for (int32_t slot : write_slots(group().index_of)) {
+        w.line("b", std::to_string(slot), "[ow + c] = ", y, ";");
+      }
     }
-    o += "    const int64_t ow = row * C;\n";
-    o += "#pragma clang loop vectorize(enable)\n";
-    o += "    for (int64_t c = c_begin; c < c_end; ++c) {\n";
-    if (rank > 0) o += "      const int64_t i" + std::to_string(rank - 1) + " = c;\n";
-    const std::string y = index_element("int64_t", "      ", o);
-    for (int32_t slot : write_slots(group().index_of)) {
-      o += "      b" + std::to_string(slot) + "[ow + c] = " + y + ";\n";
-    }
-    o += "    }\n  }\n";
+    body_ += w.take();
     const SizeExpr rows = SizeExpr::product(bind_shape(outer, symbol_values()));
     if (whole_rows) {
       work_items = rows;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "code_writer.h"
 #include "cpu_codegen_support.h"
 #include "cuda_device_text.h"
 #include "gelu_narrow.h"
@@ -423,27 +424,30 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   // ---- kernels ------------------------------------------------------------------
+  // The head of a grid-stride loop over `var` in [0, N), a thread per value.
+  std::string grid_stride_loop(const std::string& var) const {
+    return "for (" + idx_ + " " + var + " = (" + idx_ + ")blockIdx.x * blockDim.x + threadIdx.x; " +
+           var + " < N; " + var + " += (" + idx_ + ")gridDim.x * blockDim.x)";
+  }
+
   void emit_copy() {
     const Node& n = graph().node(group().copy_of);
     const SizeExpr numel = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    std::string& o = body_;
-    o += "  // Copy: one element per thread, grid-stride.\n";
-    o += "  const " + idx_ + " N = " + prod(group().domain(), 0, group().domain().size()) + ";\n";
-    o += "  for (" + idx_ + " i = (" + idx_ +
-         ")blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (" + idx_ +
-         ")gridDim.x * blockDim.x) {\n";
-    std::string v;
-    if (n.op == Op::constant) {
-      v = constant_ref(group().copy_of);
-    } else {
-      v = load_expr(n.dtype, read_slot(group().copy_of), "i");
+    CodeWriter w(1);
+    w.line("// Copy: one element per thread, grid-stride.");
+    w.line("const ", idx_, " N = ", prod(group().domain(), 0, group().domain().size()), ";");
+    {
+      auto elements = w.block(grid_stride_loop("i"));
+      const std::string v = n.op == Op::constant
+                                ? constant_ref(group().copy_of)
+                                : load_expr(n.dtype, read_slot(group().copy_of), "i");
+      for (int32_t slot : write_slots(group().copy_of)) {
+        w.line(store_stmt(n.dtype, slot, "i", v));
+      }
     }
-    for (int32_t slot : write_slots(group().copy_of)) {
-      o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
-    }
-    o += "  }\n";
+    body_ += w.take();
     shape_note_ = "copy";
   }
 
@@ -455,30 +459,32 @@ class CudaKernelEmitter : public GroupEmitter {
     const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    std::string& o = body_;
-    o += "  // Index: one element per thread, grid-stride.\n";
-    o += "  const " + idx_ + " N = " + prod(n.shape, 0, rank) + ";\n";
-    o += "  for (" + idx_ + " e = (" + idx_ +
-         ")blockIdx.x * blockDim.x + threadIdx.x; e < N; e += (" + idx_ +
-         ")gridDim.x * blockDim.x) {\n";
-    if (rank > 0) {
-      o += "    " + idx_ + " t = e;\n";
-      for (size_t j = rank; j-- > 0;) {
-        const std::string js = std::to_string(j);
-        if (j == 0) {
-          o += "    const " + idx_ + " i0 = t;\n";
-        } else {
-          const std::string extent = dim(n.shape[j]);
-          o += "    const " + idx_ + " i" + js + " = t % " + paren(extent) + ";\n";
-          o += "    t /= " + paren(extent) + ";\n";
+    CodeWriter w(1);
+    w.line("// Index: one element per thread, grid-stride.");
+    w.line("const ", idx_, " N = ", prod(n.shape, 0, rank), ";");
+    {
+      auto elements = w.block(grid_stride_loop("e"));
+      if (rank > 0) {
+        w.line(idx_, " t = e;");
+        for (size_t j = rank; j-- > 0;) {
+          const std::string js = std::to_string(j);
+          if (j == 0) {
+            w.line("const ", idx_, " i0 = t;");
+          } else {
+            const std::string extent = dim(n.shape[j]);
+            w.line("const ", idx_, " i", js, " = t % ", paren(extent), ";");
+            w.line("t /= ", paren(extent), ";");
+          }
         }
       }
+      std::string element;
+      const std::string y = index_element(idx_, w.indentation(), element);
+      w.raw(element);
+      for (int32_t slot : write_slots(group().index_of)) {
+        w.line("b", std::to_string(slot), "[e] = ", y, ";");
+      }
     }
-    const std::string y = index_element(idx_, "    ", o);
-    for (int32_t slot : write_slots(group().index_of)) {
-      o += "    b" + std::to_string(slot) + "[e] = " + y + ";\n";
-    }
-    o += "  }\n";
+    body_ += w.take();
     shape_note_ = "index, an element per thread";
   }
 

@@ -208,10 +208,7 @@ int32_t GroupEmitter::add_write(int32_t node, uint32_t buffer) {
 }
 
 std::string GroupEmitter::fresh_name(const char* prefix, int32_t node) {
-  std::string name = numbered(prefix, node);
-  name += "_";
-  name += std::to_string(load_counter_++);
-  return name;
+  return names_.fresh(prefix, node);
 }
 
 DType partial_dtype(CType acc) {

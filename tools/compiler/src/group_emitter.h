@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "code_writer.h"
 #include "kiln/compiler/cpu_codegen.h"
 #include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/schedule.h"
@@ -436,7 +437,7 @@ class GroupEmitter {
   SizeExpr split_parts_ = SizeExpr::constant(1);
   std::map<std::string, std::string> row_loads_;
   unsigned helpers_ = 0;
-  int load_counter_ = 0;
+  NameGenerator names_;
   std::set<int32_t> used_syms_;
   std::map<int32_t, int32_t> read_slot_;
   std::map<int32_t, std::vector<int32_t>> write_slots_;
