@@ -850,8 +850,8 @@ class KernelEmitter : public GroupEmitter {
       const Argument& a = args[slot];
       const std::string type = std::string(a.writable ? "" : "const ") + storage_name(a.dtype);
       const std::string b = std::to_string(slot);
-      s += "  " + type + "* __restrict b" + b + " = (" + type + "*)args->buffers[" + b + "];  // " +
-           a.note + "\n";
+      s.append("  ").append(type).append("* __restrict b").append(b).append(" = (").append(type);
+      s.append("*)args->buffers[").append(b).append("];  // ").append(a.note).append("\n");
     }
     for (const auto& [id, text] : constants()) s += "  " + text + "\n";
     s += body_;

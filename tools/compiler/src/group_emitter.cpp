@@ -991,7 +991,7 @@ std::string GroupEmitter::index_element(const std::string& it, const std::string
         } else {
           out += ind + "} else {\n";
         }
-        out += pre + ind + "  y = " + v + ";\n";
+        out.append(pre).append(ind).append("  y = ").append(v).append(";\n");
       }
       out += ind + "}\n";
       return "y";
