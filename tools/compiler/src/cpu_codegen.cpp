@@ -11,10 +11,12 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "code_writer.h"
+#include "cpu_codegen_support.h"
 #include "group_emitter.h"
-#include "kiln/compiler/interpreter.h"
 #include "kiln/compiler/schedule.h"
 #include "matmul_plan.h"
 
@@ -22,31 +24,49 @@ namespace kiln::compiler {
 namespace {
 
 using namespace codegen_detail;  // NOLINT(google-build-using-namespace)
+using namespace cpu_detail;      // NOLINT(google-build-using-namespace)
+
+// The CPU's policies: a work item is a whole row, so float sums keep double
+// accumulators in rows too; a rows reduction splits when fewer than 16
+// outputs (too few work items for the threads) each reduce at least two
+// chunks of 32768 values, into 64 parts at most; columns never split.
+constexpr BackendPolicy kCpuPolicy = {
+    /*device_math=*/false,
+    /*wide_row_sums=*/true,
+    /*row_split_outputs=*/16,
+    /*row_split_chunk=*/32768,
+    /*split_columns=*/false,
+    /*column_split_outputs=*/0,
+    /*column_split_chunk=*/0,
+    /*max_split_parts=*/64,
+};
 
 class KernelEmitter : public GroupEmitter {
  public:
-  using GroupEmitter::GroupEmitter;
+  KernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
+                const ir::SymbolValues& sv, std::string entry)
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), kCpuPolicy) {}
 
   void run() {
-    if (G_.matmul_of >= 0) {
+    if (group().matmul_of >= 0) {
       emit_matmul();
       assemble();
       return;
     }
-    if (G_.reduction_of >= 0) {
+    if (group().reduction_of >= 0) {
       reduction_arguments();
       emit_reduction();
       assemble();
       return;
     }
-    if (G_.index_of >= 0) {
+    if (group().index_of >= 0) {
       index_arguments();
       emit_index();
       assemble();
       return;
     }
     collect_arguments();
-    if (G_.copy_of >= 0) {
+    if (group().copy_of >= 0) {
       flat_ = true;
     } else {
       flat_ = is_flat();
@@ -67,8 +87,9 @@ class KernelEmitter : public GroupEmitter {
   // Whether every buffer the node reads (through inline cones) is either the
   // full domain or a single element.
   bool flat_operand(int32_t op, const Shape& full) const {
-    const Node& m = g_.node(op);
-    if (m.op == Op::constant || s_.group_of[static_cast<size_t>(op)] == gi_) return true;
+    const Node& m = graph().node(op);
+    if (m.op == Op::constant || schedule().group_of[static_cast<size_t>(op)] == group_index())
+      return true;
     if (recomputed_here(op)) {
       return std::all_of(m.inputs.begin(), m.inputs.end(),
                          [&](int32_t c) { return flat_operand(c, full); });
@@ -77,11 +98,11 @@ class KernelEmitter : public GroupEmitter {
   }
 
   bool is_flat() const {
-    if (G_.has_reduction) return false;
-    const Shape full = strip_leading_ones(G_.domain());
-    for (int32_t id : G_.nodes) {
-      if (s_.role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
-      for (int32_t op : g_.node(id).inputs) {
+    if (group().has_reduction) return false;
+    const Shape full = strip_leading_ones(group().domain());
+    for (int32_t id : group().nodes) {
+      if (schedule().role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
+      for (int32_t op : graph().node(id).inputs) {
         if (!flat_operand(op, full)) return false;
       }
     }
@@ -89,32 +110,32 @@ class KernelEmitter : public GroupEmitter {
   }
 
   void emit_flat() {
-    const Shape dom = G_.domain();
-    work_items = SizeExpr::product(bind_shape(dom, sv_));
+    const Shape dom = group().domain();
+    work_items = SizeExpr::product(bind_shape(dom, symbol_values()));
     item_cost = SizeExpr::constant(1);
     std::string& o = body_;
     o += "  // Flat: one work item per element.\n";
     o += "#pragma clang loop vectorize(enable)\n";
     o += "  for (int64_t i = begin; i < end; ++i) {\n";
-    if (G_.copy_of >= 0) {
-      const Node& n = g_.node(G_.copy_of);
+    if (group().copy_of >= 0) {
+      const Node& n = graph().node(group().copy_of);
       std::string v;
       if (n.op == Op::constant) {
-        v = constant_ref(G_.copy_of);
+        v = constant_ref(group().copy_of);
       } else {
-        v = load_expr(n.dtype, read_slot_.at(G_.copy_of), "i");
+        v = load_expr(n.dtype, read_slot(group().copy_of), "i");
       }
-      for (int32_t slot : write_slots_.at(G_.copy_of))
+      for (int32_t slot : write_slots(group().copy_of))
         o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
       o += "  }\n";
       return;
     }
-    Scope sc{&o, "    ", {}, {}, true, 0};
-    for (int32_t id : G_.nodes) {
-      const Node& n = g_.node(id);
+    Scope sc{&o, nullptr, "", "    ", {}, {}, true, 0};
+    for (int32_t id : group().nodes) {
+      const Node& n = graph().node(id);
       emit_node(id, sc);
-      if (s_.materialized[static_cast<size_t>(id)]) {
-        for (int32_t slot : write_slots_.at(id)) {
+      if (schedule().materialized[static_cast<size_t>(id)]) {
+        for (int32_t slot : write_slots(id)) {
           o += "    " + store_stmt(n.dtype, slot, "i", numbered("v", id)) + "\n";
         }
       }
@@ -127,25 +148,16 @@ class KernelEmitter : public GroupEmitter {
   // an input, say).
   bool rematerializable(int32_t id) const {
     const auto u = static_cast<size_t>(id);
-    return s_.inlinable[u] && s_.inline_ops[u] <= 2;
+    return schedule().inlinable[u] && schedule().inline_ops[u] <= 2;
   }
-
-  struct Scope {
-    std::string* out;
-    std::string indent;
-    std::map<std::string, std::string> loads;  // key -> var
-    std::set<int32_t> recomputed;
-    bool in_loop;
-    int32_t phase;
-  };
 
   // Expression of operand `op` read by a reader of kind k within scope sc.
   std::string operand(int32_t op, ReaderKind k, Scope& sc) {
-    const Node& m = g_.node(op);
+    const Node& m = graph().node(op);
     if (m.op == Op::constant) return constant_ref(op);
     const auto o = static_cast<size_t>(op);
-    if (s_.group_of[o] == gi_) {
-      if (s_.role[o] == NodeRole::row_scalar || s_.phase[o] == sc.phase)
+    if (schedule().group_of[o] == group_index()) {
+      if (schedule().role[o] == NodeRole::row_scalar || schedule().phase[o] == sc.phase)
         return "v" + std::to_string(op);
       // A row-vector of an earlier loop.
       if (rematerializable(op)) {
@@ -171,9 +183,9 @@ class KernelEmitter : public GroupEmitter {
     const std::string key = std::to_string(op) + "@" + idx;
     auto it = sc.loads.find(key);
     if (it != sc.loads.end()) return it->second;
-    std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    std::string var = fresh_name("x", op);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               load_expr(m.dtype, read_slot_.at(op), idx) + ";\n";
+               load_expr(m.dtype, read_slot(op), idx) + ";\n";
     sc.loads[key] = var;
     return var;
   }
@@ -181,8 +193,8 @@ class KernelEmitter : public GroupEmitter {
   // Values are plain (non-const) locals: clang tries to constant-evaluate
   // const initializers recursively, which overflows its stack on a chain of
   // thousands of ops.
-  void emit_node(int32_t id, Scope& sc) {
-    const Node& n = g_.node(id);
+  void emit_node(int32_t id, Scope& sc) override {
+    const Node& n = graph().node(id);
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
@@ -195,27 +207,27 @@ class KernelEmitter : public GroupEmitter {
   // acc_name(r) (lane-indexed when `lane` is not empty).
   void emit_loop_body(int32_t p, const std::string& indent, std::string& out,
                       const std::map<int32_t, std::string>& acc_names) {
-    Scope sc{&out, indent, {}, {}, true, p};
-    for (int32_t id : G_.nodes) {
+    Scope sc{&out, nullptr, "", indent, {}, {}, true, p};
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.phase[u] != p) continue;
-      const Node& n = g_.node(id);
+      if (schedule().phase[u] != p) continue;
+      const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) {
-        const Node& in = g_.node(n.inputs[0]);
+        const Node& in = graph().node(n.inputs[0]);
         const std::string v =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(in.dtype), acc_type(n, in));
         out += indent + accumulate(n, acc_names.at(id), v) + "\n";
         continue;
       }
-      if (s_.role[u] != NodeRole::row_vector) continue;
+      if (schedule().role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
-      const std::string v = "v" + std::to_string(id);
+      const std::string v = numbered("v", id);
       if (scratch_.count(id)) {
         out.append(indent).append("scr").append(std::to_string(id)).append("[c] = ").append(v);
         out += ";\n";
       }
-      if (s_.materialized[u]) {
-        for (int32_t slot : write_slots_.at(id)) {
+      if (schedule().materialized[u]) {
+        for (int32_t slot : write_slots(id)) {
           out += indent + store_stmt(n.dtype, slot, "ow + c", v) + "\n";
           need_ow_ = true;
         }
@@ -223,31 +235,15 @@ class KernelEmitter : public GroupEmitter {
     }
   }
 
-  void emit_row_scalar(int32_t id, std::string& out) {
-    Scope sc{&out, "    ", {}, {}, false, s_.phase[static_cast<size_t>(id)]};
-    // Row-scope loads may be shared between row-scalars.
-    sc.loads = row_loads_;
-    emit_node(id, sc);
-    row_loads_ = sc.loads;
-    store_row_scalar(id, out);
-  }
-
-  void store_row_scalar(int32_t id, std::string& out) {
-    if (!s_.materialized[static_cast<size_t>(id)]) return;
-    for (int32_t slot : write_slots_.at(id)) {
-      out += "    " + store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)) + "\n";
-    }
-  }
-
   void emit_loop(int32_t p, std::string& out) {
     std::vector<int32_t> reds;
     bool any_minmax = false;
     bool any_fsum = false;
-    for (int32_t id : G_.nodes) {
-      const Node& n = g_.node(id);
-      if (!ir::is_reduction(n.op) || s_.phase[static_cast<size_t>(id)] != p) continue;
+    for (int32_t id : group().nodes) {
+      const Node& n = graph().node(id);
+      if (!ir::is_reduction(n.op) || schedule().phase[static_cast<size_t>(id)] != p) continue;
       reds.push_back(id);
-      const Node& in = g_.node(n.inputs[0]);
+      const Node& in = graph().node(n.inputs[0]);
       any_minmax |= float_minmax(n, in);
       any_fsum |= float_sum(n, in);
     }
@@ -258,35 +254,35 @@ class KernelEmitter : public GroupEmitter {
       // Float max/min do not vectorize as reductions without fast-math;
       // eight explicit lanes (fully unrolled, SLP-vectorized) do.
       for (int32_t r : reds) {
-        const Node& n = g_.node(r);
-        const CType t = acc_type(n, g_.node(n.inputs[0]));
+        const Node& n = graph().node(r);
+        const CType t = acc_type(n, graph().node(n.inputs[0]));
         const std::string init = acc_init(n, t);
         out += std::string("    ") + cname(t) + " r" + std::to_string(r) + "[8] = {" + init;
         for (int k = 1; k < 8; ++k) out += ", " + init;
         out += "};\n";
-        acc[r] = "r" + std::to_string(r) + "[j]";
+        acc[r] = numbered("r", r) + "[j]";
       }
       // The lane loop's counter is named by loop: a row runs several loops
       // in one scope.
-      const std::string c0 = "c0_" + std::to_string(p);
+      const std::string c0 = numbered("c0_", p);
       out += "    int64_t " + c0 + " = 0;\n";
       out += "    for (; " + c0 + " + 8 <= C; " + c0 + " += 8) {\n";
       out += "      for (int64_t j = 0; j < 8; ++j) {\n";
       out += "        const int64_t c = " + c0 + " + j;\n";
       emit_loop_body(p, "        ", out, acc);
       out += "      }\n    }\n";
-      for (int32_t r : reds) acc[r] = "r" + std::to_string(r) + "[0]";
+      for (int32_t r : reds) acc[r] = numbered("r", r) + "[0]";
       out += "    for (int64_t c = " + c0 + "; c < C; ++c) {\n";
       emit_loop_body(p, "      ", out, acc);
       out += "    }\n";
       for (int32_t r : reds) {
-        const Node& n = g_.node(r);
-        const CType t = acc_type(n, g_.node(n.inputs[0]));
-        const std::string a = "r" + std::to_string(r);
+        const Node& n = graph().node(r);
+        const CType t = acc_type(n, graph().node(n.inputs[0]));
+        const std::string a = numbered("r", r);
         std::string e;
         if (n.op == Op::reduce_max || n.op == Op::reduce_min) {
           const char* cmp = n.op == Op::reduce_max ? " > " : " < ";
-          const std::string m = "m" + std::to_string(r);
+          const std::string m = numbered("m", r);
           out.append("    ").append(cname(t)).append(" ").append(m).append(" = ").append(a);
           out += "[0];\n";
           out.append("    for (int j = 1; j < 8; ++j) ").append(m).append(" = ").append(a);
@@ -311,11 +307,11 @@ class KernelEmitter : public GroupEmitter {
       return;
     }
     for (int32_t r : reds) {
-      const Node& n = g_.node(r);
-      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const Node& n = graph().node(r);
+      const CType t = acc_type(n, graph().node(n.inputs[0]));
       out += std::string("    ") + cname(t) + " r" + std::to_string(r) + " = " + acc_init(n, t) +
              ";\n";
-      acc[r] = "r" + std::to_string(r);
+      acc[r] = numbered("r", r);
     }
     const bool blocked = any_fsum && !(cstatic && *cstatic <= kBlock);
     if (blocked) {
@@ -323,16 +319,16 @@ class KernelEmitter : public GroupEmitter {
       // even where the loop does not vectorize.
       std::map<int32_t, std::string> part;
       for (const auto& [r, a] : acc) {
-        const Node& n = g_.node(r);
-        part[r] = float_sum(n, g_.node(n.inputs[0])) ? "q" + std::to_string(r) : a;
+        const Node& n = graph().node(r);
+        part[r] = float_sum(n, graph().node(n.inputs[0])) ? numbered("q", r) : a;
       }
       out += "    for (int64_t cb = 0; cb < C; cb += " + std::to_string(kBlock) + ") {\n";
       out += "      const int64_t ce = C - cb < " + std::to_string(kBlock) + " ? C : cb + " +
              std::to_string(kBlock) + ";\n";
       for (int32_t r : reds) {
-        const Node& n = g_.node(r);
-        if (!float_sum(n, g_.node(n.inputs[0]))) continue;
-        const CType t = acc_type(n, g_.node(n.inputs[0]));
+        const Node& n = graph().node(r);
+        if (!float_sum(n, graph().node(n.inputs[0]))) continue;
+        const CType t = acc_type(n, graph().node(n.inputs[0]));
         out += std::string("      ") + cname(t) + " q" + std::to_string(r) + " = " +
                acc_init(n, t) + ";\n";
       }
@@ -341,8 +337,8 @@ class KernelEmitter : public GroupEmitter {
       emit_loop_body(p, "        ", out, part);
       out += "      }\n";
       for (int32_t r : reds) {
-        const Node& n = g_.node(r);
-        if (float_sum(n, g_.node(n.inputs[0])))
+        const Node& n = graph().node(r);
+        if (float_sum(n, graph().node(n.inputs[0])))
           out += "      r" + std::to_string(r) + " += q" + std::to_string(r) + ";\n";
       }
       out += "    }\n";
@@ -352,12 +348,12 @@ class KernelEmitter : public GroupEmitter {
       emit_loop_body(p, "      ", out, acc);
       out += "    }\n";
     }
-    for (int32_t r : reds) finalize_reduction(r, "r" + std::to_string(r), out);
+    for (int32_t r : reds) finalize_reduction(r, numbered("r", r), out);
   }
 
   void finalize_reduction(int32_t r, const std::string& acc_expr, std::string& out) {
-    const Node& n = g_.node(r);
-    const Node& in = g_.node(n.inputs[0]);
+    const Node& n = graph().node(r);
+    const Node& in = graph().node(n.inputs[0]);
     const CType t = acc_type(n, in);
     std::string e = acc_expr;
     if (n.op == Op::reduce_mean) {
@@ -371,60 +367,62 @@ class KernelEmitter : public GroupEmitter {
     }
     out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
            finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-    store_row_scalar(r, out);
+    store_row_scalar(r, out, "    ", "");
   }
 
   void emit_rows() {
-    const Shape dom = G_.domain();
-    const size_t orank = G_.outer.size();
-    work_items = SizeExpr::product(bind_shape(G_.outer, sv_));
-    item_cost = SizeExpr::of_dim(bind_shape({G_.inner}, sv_)[0]);
+    const Shape dom = group().domain();
+    const size_t orank = group().outer.size();
+    work_items = SizeExpr::product(bind_shape(group().outer, symbol_values()));
+    item_cost = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
 
     // Row-vectors used by a later loop are kept in per-row scratch (unless
     // cheap to recompute).
-    for (int32_t id : G_.nodes) {
-      const Node& n = g_.node(id);
+    for (int32_t id : group().nodes) {
+      const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) continue;
       for (int32_t op : n.inputs) {
         const auto o = static_cast<size_t>(op);
-        if (s_.group_of[o] != gi_ || s_.role[o] != NodeRole::row_vector) continue;
-        if (s_.phase[o] < s_.phase[static_cast<size_t>(id)] && !rematerializable(op))
+        if (schedule().group_of[o] != group_index() || schedule().role[o] != NodeRole::row_vector)
+          continue;
+        if (schedule().phase[o] < schedule().phase[static_cast<size_t>(id)] &&
+            !rematerializable(op))
           scratch_.insert(op);
       }
     }
 
     std::string rowbody;
     // Row-scalars of phase p run before loop p; those past the last loop after it.
-    for (int32_t p = 0; p < G_.num_loops; ++p) {
-      for (int32_t id : G_.nodes) {
+    for (int32_t p = 0; p < group().num_loops; ++p) {
+      for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
-        if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-            s_.phase[u] == p) {
-          emit_row_scalar(id, rowbody);
+        if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+            schedule().phase[u] == p) {
+          emit_row_scalar(id, rowbody, "    ", "");
         }
       }
       emit_loop(p, rowbody);
     }
-    for (int32_t id : G_.nodes) {
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-          s_.phase[u] >= G_.num_loops) {
-        emit_row_scalar(id, rowbody);
+      if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+          schedule().phase[u] >= group().num_loops) {
+        emit_row_scalar(id, rowbody, "    ", "");
       }
     }
 
     std::string& o = body_;
     o += "  // Rows: one work item per row of " + std::to_string(orank) +
          " outer dim(s); C elements each.\n";
-    o += "  const int64_t C = " + dim(G_.inner) + ";\n";
+    o += "  const int64_t C = " + dim(group().inner) + ";\n";
     (void)dom;
     // Scratch rows.
     const std::optional<int64_t> cs = static_c();
     std::vector<int32_t> heap_scratch;
     for (int32_t id : scratch_) {
-      const Node& n = g_.node(id);
+      const Node& n = graph().node(id);
       const char* t = cname(ctype_of(n.dtype));
-      const std::string name = "scr" + std::to_string(id);
+      const std::string name = numbered("scr", id);
       if (cs && *cs * 8 <= kStackScratchBytes) {
         o += std::string("  ") + t + " " + name + "[" + std::to_string(std::max<int64_t>(*cs, 1)) +
              "];\n";
@@ -435,9 +433,9 @@ class KernelEmitter : public GroupEmitter {
         heap_scratch.push_back(id);
       }
     }
-    if (need_index_) {
+    if (needs_row_index()) {
       for (size_t j = 0; j < orank; ++j) {
-        o += "  const int64_t O" + std::to_string(j) + " = " + dim(G_.outer[j]) + ";\n";
+        o += "  const int64_t O" + std::to_string(j) + " = " + dim(group().outer[j]) + ";\n";
       }
       o += "  // Multi-index of the row, advanced incrementally.\n";
       for (size_t j = 0; j < orank; ++j) o += "  int64_t i" + std::to_string(j) + ";\n";
@@ -449,12 +447,12 @@ class KernelEmitter : public GroupEmitter {
       o += "    i0 = t;\n  }\n";
     }
     o += "  for (int64_t row = begin; row < end; ++row) {\n";
-    for (const auto& expr : offset_order_) {
-      o += "    const int64_t " + offset_vars_.at(expr) + " = " + expr + ";\n";
+    for (const auto& expr : offset_order()) {
+      o += "    const int64_t " + offset_vars().at(expr) + " = " + expr + ";\n";
     }
     if (need_ow_) o += "    const int64_t ow = row * C;\n";
     o += rowbody;
-    if (need_index_ && orank > 1) {
+    if (needs_row_index() && orank > 1) {
       std::string adv =
           "    if (++i" + std::to_string(orank - 1) + " == O" + std::to_string(orank - 1) + ") {\n";
       std::string close = "    }\n";
@@ -468,7 +466,7 @@ class KernelEmitter : public GroupEmitter {
       }
       adv += ind + "++i0;\n";
       o += adv + close;
-    } else if (need_index_) {
+    } else if (needs_row_index()) {
       o += "    ++i0;\n";
     }
     o += "  }\n";
@@ -483,17 +481,15 @@ class KernelEmitter : public GroupEmitter {
   // so the inner loop is a plain f32 multiply-add over contiguous columns
   // that the compiler vectorizes for the target's width.
   void emit_matmul() {
-    const MatmulPlan p = plan_matmul(g_, s_, gi_, sv_);
+    const MatmulPlan p = plan_matmul(graph(), schedule(), group_index(), symbol_values());
     for (int32_t r : {p.a, p.b, p.bias}) {
-      if (r < 0 || read_slot_.count(r)) continue;
-      const int32_t b = bm_.read_buffer[static_cast<size_t>(r)];
+      if (r < 0 || has_read_slot(r)) continue;
+      const int32_t b = buffer_map().read_buffer[static_cast<size_t>(r)];
       if (b < 0) throw std::logic_error("kiln codegen: matmul operand has no buffer");
-      read_slot_[r] = static_cast<int32_t>(arg_buffers.size());
-      arg_buffers.push_back(static_cast<uint32_t>(b));
+      add_read(r, static_cast<uint32_t>(b));
     }
-    for (uint32_t b : bm_.write_buffers[static_cast<size_t>(p.out)]) {
-      write_slots_[p.out].push_back(static_cast<int32_t>(arg_buffers.size()));
-      arg_buffers.push_back(b);
+    for (uint32_t b : buffer_map().write_buffers[static_cast<size_t>(p.out)]) {
+      add_write(p.out, b);
     }
     const SizeExpr tiles = p.m.ceil_div(SizeExpr::constant(kMatmulRows));
     work_items = p.batch * tiles;
@@ -502,8 +498,8 @@ class KernelEmitter : public GroupEmitter {
     const std::string rows = std::to_string(kMatmulRows);
     const std::string cols = std::to_string(kMatmulCols);
     const std::string depth = std::to_string(kMatmulDepth);
-    const std::string a = "b" + std::to_string(read_slot_.at(p.a));
-    const std::string b = "b" + std::to_string(read_slot_.at(p.b));
+    const std::string a = numbered("b", read_slot(p.a));
+    const std::string b = numbered("b", read_slot(p.b));
     const DType t = p.dtype;
     const std::string load_a =
         load_value(t, p.trans_a ? "A[(k0 + kk) * LDA + i0 + ii]" : "A[(i0 + ii) * LDA + k0 + kk]");
@@ -512,15 +508,14 @@ class KernelEmitter : public GroupEmitter {
     std::string v = "acc[ii][jj]";
     if (p.alpha != 1.0) v = "(" + v + " * " + float_literal(p.alpha, CType::f32) + ")";
     if (p.bias >= 0) {
-      v = "(" + v + " + " +
-          load_value(t, "b" + std::to_string(read_slot_.at(p.bias)) + "[j0 + jj]") + ")";
+      v = "(" + v + " + " + load_value(t, numbered("b", read_slot(p.bias)) + "[j0 + jj]") + ")";
     }
     std::string& o = body_;
     o += "  // " + describe(p.out) + " = " + (p.relu ? "relu(" : "(") +
          (p.alpha != 1.0 ? float_literal(p.alpha, CType::f32) + " * " : "") + "A" +
          (p.trans_a ? "^T" : "") + " B" + (p.trans_b ? "^T" : "") + (p.bias >= 0 ? " + bias" : "") +
-         ") over " + p.batch.to_string(g_) + " batch(es) of " + p.m.to_string(g_) + " x " +
-         p.n.to_string(g_) + " x " + p.k.to_string(g_) + ".\n";
+         ") over " + p.batch.to_string(graph()) + " batch(es) of " + p.m.to_string(graph()) +
+         " x " + p.n.to_string(graph()) + " x " + p.k.to_string(graph()) + ".\n";
     o += "  [[maybe_unused]] const int64_t* syms = args->symbols;\n";
     auto def = [&](const char* name, const SizeExpr& e) {
       o += std::string("  const int64_t ") + name + " = " + e.to_cpp("syms") + ";\n";
@@ -563,7 +558,7 @@ class KernelEmitter : public GroupEmitter {
     o += "          float v = " + v + ";\n";
     if (p.relu) o += "          v = v > 0.0f ? v : 0.0f;\n";
     o += "          const int64_t at = bi * M * N + (i0 + ii) * N + j0 + jj;\n";
-    for (int32_t slot : write_slots_.at(p.out)) {
+    for (int32_t slot : write_slots(p.out)) {
       o += "          " + store_stmt(t, slot, "at", "v") + "\n";
     }
     o += "        }\n      }\n    }\n  }\n";
@@ -580,55 +575,60 @@ class KernelEmitter : public GroupEmitter {
   // what does not depend on it (a gather's index, a concat's choice of
   // operand). Blocks keep a long 1-D result spread over the threads.
   void emit_index() {
-    const Node& n = g_.node(G_.index_of);
+    const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
     const Shape outer(n.shape.begin(), rank > 0 ? n.shape.end() - 1 : n.shape.end());
     const SizeExpr c_extent =
-        rank > 0 ? SizeExpr::of_dim(bind_shape({n.shape.back()}, sv_)[0]) : SizeExpr::constant(1);
+        rank > 0 ? SizeExpr::of_dim(bind_shape({n.shape.back()}, symbol_values())[0])
+                 : SizeExpr::constant(1);
     const bool whole_rows = c_extent.is_constant() && c_extent.evaluate({}) <= kIndexBlock;
     const std::string blk = std::to_string(kIndexBlock);
-    std::string& o = body_;
-    o += whole_rows ? "  // Index: a work item per row of the result's last dim.\n"
-                    : "  // Index: a work item per block of up to " + blk +
-                          " elements of a row of the result's last dim.\n";
-    o += "  const int64_t C = " + (rank > 0 ? dim(n.shape.back()) : std::string("1")) + ";\n";
+    CodeWriter w(1);
+    w.line(whole_rows ? "// Index: a work item per row of the result's last dim."
+                      : "// Index: a work item per block of up to " + blk +
+                            " elements of a row of the result's last dim.");
+    w.line("const int64_t C = ", rank > 0 ? dim(n.shape.back()) : std::string("1"), ";");
     // O0 is never needed: the row's first index is what the divisions leave.
     for (size_t j = 1; j + 1 < rank; ++j) {
-      o += "  const int64_t O" + std::to_string(j) + " = " + dim(n.shape[j]) + ";\n";
+      w.line("const int64_t O", std::to_string(j), " = ", dim(n.shape[j]), ";");
     }
-    if (!whole_rows) o += "  const int64_t nb = (C + " + blk + " - 1) / " + blk + ";\n";
-    o += "  for (int64_t item = begin; item < end; ++item) {\n";
-    if (whole_rows) {
-      o += "    const int64_t row = item;\n";
-      o += "    const int64_t c_begin = 0;\n";
-      o += "    const int64_t c_end = C;\n";
-    } else {
-      o += "    const int64_t row = item / nb;\n";
-      o += "    const int64_t c_begin = (item % nb) * " + blk + ";\n";
-      o += "    const int64_t c_end = C - c_begin < " + blk + " ? C : c_begin + " + blk + ";\n";
-    }
-    if (rank > 1) {
-      o += "    int64_t t = row;\n";
-      for (size_t j = rank - 1; j-- > 0;) {
-        const std::string js = std::to_string(j);
-        if (j == 0) {
-          o += "    const int64_t i0 = t;\n";
-        } else {
-          o += "    const int64_t i" + js + " = t % O" + js + ";\n";
-          o += "    t /= O" + js + ";\n";
+    if (!whole_rows) w.line("const int64_t nb = (C + ", blk, " - 1) / ", blk, ";");
+    {
+      auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+      if (whole_rows) {
+        w.line("const int64_t row = item;");
+        w.line("const int64_t c_begin = 0;");
+        w.line("const int64_t c_end = C;");
+      } else {
+        w.line("const int64_t row = item / nb;");
+        w.line("const int64_t c_begin = (item % nb) * ", blk, ";");
+        w.line("const int64_t c_end = C - c_begin < ", blk, " ? C : c_begin + ", blk, ";");
+      }
+      if (rank > 1) {
+        w.line("int64_t t = row;");
+        for (size_t j = rank - 1; j-- > 0;) {
+          const std::string js = std::to_string(j);
+          if (j == 0) {
+            w.line("const int64_t i0 = t;");
+          } else {
+            w.line("const int64_t i", js, " = t % O", js, ";");
+            w.line("t /= O", js, ";");
+          }
         }
       }
+      w.line("const int64_t ow = row * C;");
+      w.directive("#pragma clang loop vectorize(enable)");
+      auto elements = w.block("for (int64_t c = c_begin; c < c_end; ++c)");
+      if (rank > 0) w.line("const int64_t i", std::to_string(rank - 1), " = c;");
+      std::string element;
+      const std::string y = index_element("int64_t", w.indentation(), element);
+      w.raw(element);
+      for (int32_t slot : write_slots(group().index_of)) {
+        w.line("b", std::to_string(slot), "[ow + c] = ", y, ";");
+      }
     }
-    o += "    const int64_t ow = row * C;\n";
-    o += "#pragma clang loop vectorize(enable)\n";
-    o += "    for (int64_t c = c_begin; c < c_end; ++c) {\n";
-    if (rank > 0) o += "      const int64_t i" + std::to_string(rank - 1) + " = c;\n";
-    const std::string y = index_element("int64_t", "      ", o);
-    for (int32_t slot : write_slots_.at(G_.index_of)) {
-      o += "      b" + std::to_string(slot) + "[ow + c] = " + y + ";\n";
-    }
-    o += "    }\n  }\n";
-    const SizeExpr rows = SizeExpr::product(bind_shape(outer, sv_));
+    body_ += w.take();
+    const SizeExpr rows = SizeExpr::product(bind_shape(outer, symbol_values()));
     if (whole_rows) {
       work_items = rows;
       item_cost = c_extent;
@@ -639,75 +639,10 @@ class KernelEmitter : public GroupEmitter {
   }
 
   // ---- standalone reductions ----------------------------------------------------
- public:
-  // A rows reduction with few outputs over a long last run gives the
-  // threads too few work items: two launches, the first computing
-  // `parts` partials per output (a work item each) into a temp buffer, the
-  // second combining them (a work item per output).
-  struct SplitPlan {
-    bool split = false;
-    SizeExpr parts = SizeExpr::constant(1);
-    SizeExpr outputs = SizeExpr::constant(1);
-  };
-
-  SplitPlan plan_split() {
-    SplitPlan p;
-    const std::vector<ReduceSegment> segs = reduce_segments();
-    if (!segs.back().reduced) return p;
-    p.outputs = SizeExpr::product(bind_shape(g_.node(G_.reduction_of).shape, sv_));
-    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
-    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kCpuFewOutputs) return p;
-    if (last.is_constant() && last.evaluate({}) < 2 * kCpuSplitChunk) return p;
-    p.split = true;
-    p.parts =
-        last.ceil_div(SizeExpr::constant(kCpuSplitChunk)).min(SizeExpr::constant(kCpuSplitMax));
-    return p;
-  }
-
-  CType reduce_acc_type() {
-    const Node& r = g_.node(G_.reduction_of);
-    return general_acc_type(r, g_.node(r.inputs.at(0)), true);
-  }
-
-  // pass 0: one kernel; 1: the split's partials; 2: their combination.
-  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
-    pass_ = pass;
-    partial_buffers_ = std::move(partial_buffers);
-  }
-
- private:
-  void reduction_arguments() {
-    const int32_t rid = G_.reduction_of;
-    if (pass_ != 2) {
-      for (int32_t m : reduction_reads()) {
-        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
-        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
-      }
-    }
-    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
-      const auto slot = static_cast<int32_t>(arg_buffers.size());
-      const DType pd = partial_info_.at(k).dtype;
-      extra_params_[slot] = std::string(pass_ == 1 ? "  " : "  const ") + storage_name(pd) +
-                            "* __restrict b" + std::to_string(slot) + " = (" +
-                            (pass_ == 1 ? "" : "const ") + storage_name(pd) + "*)args->buffers[" +
-                            std::to_string(slot) + "];  // partial " +
-                            (k == 0 ? "values" : "indices") + " (plan buffer " +
-                            std::to_string(partial_buffers_[k]) + ")\n";
-      part_slots_.push_back(slot);
-      arg_buffers.push_back(partial_buffers_[k]);
-    }
-    if (pass_ != 1) {
-      for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(rid))) {
-        write_slots_[rid].push_back(static_cast<int32_t>(arg_buffers.size()));
-        arg_buffers.push_back(b);
-      }
-    }
-  }
-
- public:
-  void set_partial_info(std::vector<PlanBuffer> info) { partial_info_ = std::move(info); }
-
- private:
+  // A rows reduction with few outputs over a long last run splits
+  // (plan_split, kCpuPolicy): the first launch computes `parts` partials
+  // per output (a work item each) into a temp buffer, the second combines
+  // them (a work item per output).
   // The operand's dims merge into alternating kept (K) and reduced (R) runs.
   // When the last run is kept (a reduction over a leading or middle axis),
   // a work item is a block of up to kColBlock consecutive outputs: the
@@ -716,10 +651,10 @@ class KernelEmitter : public GroupEmitter {
   // last run is reduced, a work item is one output, the other reduced runs
   // outer loops and the last the contiguous inner loop.
   void emit_reduction() {
-    const int32_t rid = G_.reduction_of;
-    const Node& r = g_.node(rid);
+    const int32_t rid = group().reduction_of;
+    const Node& r = graph().node(rid);
     const int32_t in_id = r.inputs.at(0);
-    const Node& in = g_.node(in_id);
+    const Node& in = graph().node(in_id);
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = general_acc_type(r, in, true);
@@ -743,8 +678,8 @@ class KernelEmitter : public GroupEmitter {
     for (size_t j : red) count += " * E" + std::to_string(j);
     o += "  const int64_t count = " + count + ";  // values per output\n";
     o += "  (void)count;\n";
-    const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, sv_));
-    const std::vector<int32_t> outs = pass_ == 1 ? std::vector<int32_t>{} : write_slots_.at(rid);
+    const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, symbol_values()));
+    const std::vector<int32_t> outs = pass() == 1 ? std::vector<int32_t>{} : write_slots(rid);
     // The kept runs (but a columns kernel's last) from the work item `t`.
     const bool arg = r.op == Op::argmax;
     if (columns) {
@@ -769,7 +704,7 @@ class KernelEmitter : public GroupEmitter {
       if (arg) o += "      idx[b] = 0;\n";
       o += "    }\n";
       // argmax's position: its one reduced run's index.
-      const std::string pos = arg ? "r" + std::to_string(red.front()) : "0";
+      const std::string pos = arg ? numbered("r", red.front()) : "0";
       o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
         std::string t = "#pragma clang loop vectorize(enable)\n";
         t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
@@ -788,31 +723,30 @@ class KernelEmitter : public GroupEmitter {
       o += "    }\n  }\n";
       const Shape outer_kept(kept_dims.begin(),
                              kept_dims.end() - static_cast<std::ptrdiff_t>(segs[last].dims.size()));
-      const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, sv_));
-      work_items = SizeExpr::product(bind_shape(outer_kept, sv_)) *
+      const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, symbol_values()));
+      work_items = SizeExpr::product(bind_shape(outer_kept, symbol_values())) *
                    b_ext.ceil_div(SizeExpr::constant(kColBlock));
       item_cost = red_count * b_ext.min(SizeExpr::constant(kColBlock));
       return;
     }
     const size_t last = segs.size() - 1;
     const std::string ls = std::to_string(last);
-    const std::string chunk = std::to_string(kCpuSplitChunk);
-    const std::string smax = std::to_string(kCpuSplitMax);
-    const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, sv_));
-    if (pass_ != 0) {
+    const std::string chunk = std::to_string(kCpuPolicy.row_split_chunk);
+    const std::string smax = std::to_string(kCpuPolicy.max_split_parts);
+    const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, symbol_values()));
+    if (pass() != 0) {
       o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
       o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
            " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
     }
-    if (pass_ == 2) {
+    if (pass() == 2) {
       o += "  // Split rows, second pass: a work item combines one output's partials.\n";
       o += "  for (int64_t item = begin; item < end; ++item) {\n";
       o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
       if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
       o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-      o += "      " + acc_t + " b = b" + std::to_string(part_slots_[0]) + "[item * parts + p];\n";
-      if (arg)
-        o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[item * parts + p];\n";
+      o += "      " + acc_t + " b = b" + std::to_string(part_slot(0)) + "[item * parts + p];\n";
+      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[item * parts + p];\n";
       o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
       o += "    }\n";
       o += "    " + std::string(cname(ctype_of(r.dtype))) +
@@ -820,17 +754,17 @@ class KernelEmitter : public GroupEmitter {
       for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
       o += "  }\n";
       work_items = n_out;
-      item_cost = split_parts_;
+      item_cost = split_parts();
       return;
     }
-    o += pass_ == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
-                      "(item / parts).\n"
-                    : "  // Rows: a work item is one output; the last reduced run is the inner "
-                      "loop.\n";
+    o += pass() == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
+                       "(item / parts).\n"
+                     : "  // Rows: a work item is one output; the last reduced run is the inner "
+                       "loop.\n";
     o += "  for (int64_t item = begin; item < end; ++item) {\n";
     std::string c_begin = "0";
     std::string c_end = "E" + ls;
-    if (pass_ == 1) {
+    if (pass() == 1) {
       o += "    int64_t t = item / parts;\n";
       o += "    const int64_t part = item % parts;\n";
       o += "    const int64_t len = (E" + ls + " + parts - 1) / parts;\n";
@@ -845,7 +779,7 @@ class KernelEmitter : public GroupEmitter {
     o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
     // A part's first value is its best so far whatever it is (argmax).
     if (arg)
-      o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
     o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
       std::string t = "#pragma clang loop vectorize(enable)\n";
@@ -854,16 +788,17 @@ class KernelEmitter : public GroupEmitter {
       const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
       t += pre;
       t += ind + "  " + acc_t + " v = " + v + ";\n";
-      t += ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass_ == 1 && arg) + "\n";
+      t +=
+          ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg) + "\n";
       t += ind + "}\n";
       return t;
     });
-    if (pass_ == 1) {
-      o += "    b" + std::to_string(part_slots_[0]) + "[item] = acc;\n";
-      if (arg) o += "    b" + std::to_string(part_slots_[1]) + "[item] = idx;\n";
+    if (pass() == 1) {
+      o += "    b" + std::to_string(part_slot(0)) + "[item] = acc;\n";
+      if (arg) o += "    b" + std::to_string(part_slot(1)) + "[item] = idx;\n";
       o += "  }\n";
-      work_items = n_out * split_parts_;
-      item_cost = red_count.ceil_div(split_parts_);
+      work_items = n_out * split_parts();
+      item_cost = red_count.ceil_div(split_parts());
       return;
     }
     const std::string res = general_finish(r, at, "acc", "idx", "count");
@@ -874,98 +809,62 @@ class KernelEmitter : public GroupEmitter {
     item_cost = red_count;
   }
 
- public:
-  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
-
- private:
-  SizeExpr split_parts_ = SizeExpr::constant(1);
-
   // ---- assembly ---------------------------------------------------------------
   void assemble() {
-    std::string& s = source;
-    s += "// Generated by Kiln: kernel " + entry_ + " of graph '" + g_.name + "'.\n";
-    if (G_.copy_of >= 0) {
-      s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
-    } else if (G_.reduction_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + ".\n";
-    } else if (G_.matmul_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": matmul node " + std::to_string(G_.matmul_of) +
-           " and its epilogue.\n";
-    } else if (G_.index_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + index_note() + ".\n";
-    } else {
-      s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
-           " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
-           " C=" + ir::shape_to_string(g_, {G_.inner}) + ", " +
-           (flat_ ? "flat" : "rows, " + std::to_string(G_.num_loops) + " loop(s) per row") + ".\n";
-    }
+    const bool fused = group().copy_of < 0 && group().reduction_of < 0 && group().matmul_of < 0 &&
+                       group().index_of < 0;
+    std::string s = kernel_comment(
+        "kernel", !fused  ? std::string()
+                  : flat_ ? std::string("flat")
+                          : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
     s += "#include <stdint.h>\n#include <math.h>\n\n";
     s += "extern \"C\" {\n";
     s += kAbiStruct;
     s += "\n}\n\n";
-    static const std::pair<unsigned, std::string_view> kHelpers[] = {
-        {kHelperBits, kHelperBitsText},     {kHelperBf16, kHelperBf16Text},
-        {kHelperF16, kHelperF16Text},       {kHelperTanh, kHelperTanhText},
-        {kHelperGelu, kHelperGeluDivText},  {kHelperGelu, kHelperGeluText},
-        {kHelperIntDiv, kHelperIntDivText}, {kHelperIntPow, kHelperIntPowText}};
+    // Per helper: its bit, its text, and whether the text is a shared one
+    // that takes kCpuHelperSpecifiers in front.
+    static const std::tuple<unsigned, std::string_view, bool> kHelpers[] = {
+        {kHelperBits, kHelperBitsText, false},    {kHelperBf16, kHelperBf16Text, false},
+        {kHelperF16, kHelperF16Text, false},      {kHelperTanh, kHelperTanhText, true},
+        {kHelperGelu, kHelperGeluDivText, false}, {kHelperGelu, kHelperGeluText, true},
+        {kHelperIntDiv, kHelperIntDivText, true}, {kHelperIntPow, kHelperIntPowText, true}};
     bool any = false;
-    for (const auto& [bit, text] : kHelpers) {
-      if (helpers_ & bit) {
+    for (const auto& [bit, text, shared] : kHelpers) {
+      if (helpers() & bit) {
+        if (shared) s += kCpuHelperSpecifiers;
         s += text;
         any = true;
       }
     }
     if (any) s += "\n";
-    s += "extern \"C\" __attribute__((visibility(\"default\"))) void " + entry_ +
+    s += "extern \"C\" __attribute__((visibility(\"default\"))) void " + entry() +
          "(const KilnCpuKernelArgs* args, int64_t begin, int64_t end) {\n";
-    for (int32_t sym : used_syms_) {
+    for (int32_t sym : used_symbols()) {
       s += "  const int64_t s" + std::to_string(sym) + " = args->symbols[" + std::to_string(sym) +
-           "];  // " + g_.symbols[static_cast<size_t>(sym)].name + "\n";
+           "];  // " + graph().symbols[static_cast<size_t>(sym)].name + "\n";
     }
     // Buffers, in argument order.
-    std::vector<std::pair<int32_t, std::string>> params(arg_buffers.size());
-    for (const auto& [node, slot] : read_slot_) {
-      const Node& n = g_.node(node);
-      params[static_cast<size_t>(slot)] = {
-          slot, std::string("  const ") + storage_name(n.dtype) + "* __restrict b" +
-                    std::to_string(slot) + " = (const " + storage_name(n.dtype) +
-                    "*)args->buffers[" + std::to_string(slot) + "];  // " + describe(node) + "\n"};
+    const std::vector<Argument> args = arguments();
+    for (size_t slot = 0; slot < args.size(); ++slot) {
+      const Argument& a = args[slot];
+      const std::string type = std::string(a.writable ? "" : "const ") + storage_name(a.dtype);
+      const std::string b = std::to_string(slot);
+      s.append("  ").append(type).append("* __restrict b").append(b).append(" = (").append(type);
+      s.append("*)args->buffers[").append(b).append("];  // ").append(a.note).append("\n");
     }
-    for (const auto& [node, slots] : write_slots_) {
-      const Node& n = g_.node(node);
-      for (int32_t slot : slots) {
-        params[static_cast<size_t>(slot)] = {
-            slot, std::string("  ") + storage_name(n.dtype) + "* __restrict b" +
-                      std::to_string(slot) + " = (" + storage_name(n.dtype) + "*)args->buffers[" +
-                      std::to_string(slot) + "];  // " +
-                      describe_buffer(arg_buffers[static_cast<size_t>(slot)], node) + "\n"};
-      }
-    }
-    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = {slot, text};
-    for (const auto& p : params) s += p.second;
-    for (const auto& [id, text] : constants_) s += "  " + text + "\n";
+    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
     s += body_;
     s += "}\n";
+    set_source(std::move(s));
   }
 
   static constexpr int64_t kBlock = 256;
   static constexpr int64_t kColBlock = 256;
   static constexpr int64_t kIndexBlock = 4096;
-  // Splits (see plan_split): the outputs that need none, the elements of a
-  // part at least, the parts per output at most.
-  static constexpr int64_t kCpuFewOutputs = 16;
-  static constexpr int64_t kCpuSplitChunk = 32768;
-  static constexpr int64_t kCpuSplitMax = 64;
-  int pass_ = 0;
-  std::vector<uint32_t> partial_buffers_;
-  std::vector<PlanBuffer> partial_info_;
-  std::vector<int32_t> part_slots_;
-  std::map<int32_t, std::string> extra_params_;
   static constexpr int64_t kStackScratchBytes = 32768;
 
   bool flat_ = false;
   bool need_ow_ = false;
-  std::map<std::string, std::string> row_loads_;
   std::set<int32_t> scratch_;
   std::string body_;
 };
@@ -992,8 +891,7 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
       if (plan.split) {
         passes = {1, 2};
         parts = plan.parts;
-        const CType at = planner.reduce_acc_type();
-        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        const DType pd = partial_dtype(planner.reduce_acc_type());
         partial_info.push_back({BufferRole::temp, temps++, pd, plan.outputs * plan.parts});
         if (g.node(s.groups[gi].reduction_of).op == Op::argmax) {
           partial_info.push_back(
@@ -1009,12 +907,11 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
       const std::string name = pass == 2 ? entry + "_final" : entry;
       KernelEmitter e(g, s, bm, static_cast<int32_t>(gi), static_values, name);
       e.set_pass(pass, partials);
-      e.set_partial_info(partial_info);
       e.set_split_parts(parts);
       e.run();
-      out.launches.push_back(CpuLaunch{static_cast<uint32_t>(out.kernels.size()), e.arg_buffers,
+      out.launches.push_back(CpuLaunch{static_cast<uint32_t>(out.kernels.size()), e.arg_buffers(),
                                        e.work_items, e.item_cost});
-      out.kernels.push_back(CpuKernel{name, std::move(e.source)});
+      out.kernels.push_back(CpuKernel{name, e.take_source()});
     }
   }
   return out;

@@ -30,6 +30,11 @@ enum Helper : unsigned {
   kHelperGeluBf16 = 1u << 8,
 };
 
+// The helpers both dialects emit (tanh, gelu, integer division and pow) are
+// written without their specifiers: each dialect puts its own in front, these
+// on the CPU, inline device function ones on CUDA (cuda_codegen.cpp).
+inline constexpr std::string_view kCpuHelperSpecifiers = "static inline ";
+
 inline constexpr std::string_view kHelperBitsText =
     R"(static inline float kiln_bits_f32(uint32_t u) {
   float f;
@@ -86,7 +91,7 @@ static inline float kiln_round_f16(float f) { return kiln_f16_to_f32(kiln_f32_to
 
 // Cephes' tanhf: a polynomial below 0.625, 1 - 2/(exp(2|x|)+1) above; both
 // vectorize (expf through libmvec).
-inline constexpr std::string_view kHelperTanhText = R"(static inline float kiln_tanhf(float x) {
+inline constexpr std::string_view kHelperTanhText = R"(float kiln_tanhf(float x) {
   const float ax = fabsf(x);
   const float z = x * x;
   const float p = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
@@ -117,7 +122,7 @@ inline constexpr std::string_view kHelperGeluDivText =
     R"(static inline float kiln_gelu_div(float p, float q) { return p / q; }
 )";
 
-inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_gelu_f32(float x) {
+inline constexpr std::string_view kHelperGeluText = R"(float kiln_gelu_f32(float x) {
   const float hi = x < 5.41998291f ? x : 5.41998291f;
   const float xc = hi > -5.41998291f ? hi : -5.41998291f;
   const float x2 = xc * xc;
@@ -131,13 +136,13 @@ inline constexpr std::string_view kHelperGeluText = R"(static inline float kiln_
 )";
 
 inline constexpr std::string_view kHelperIntDivText =
-    R"(static inline int64_t kiln_idiv(int64_t a, int64_t b) {
+    R"(int64_t kiln_idiv(int64_t a, int64_t b) {
   return b == 0 ? 0 : (b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b);
 }
 )";
 
 inline constexpr std::string_view kHelperIntPowText =
-    R"(static inline int64_t kiln_ipow(int64_t a, int64_t b) {
+    R"(int64_t kiln_ipow(int64_t a, int64_t b) {
   return (int64_t)pow((double)a, (double)b);
 }
 )";

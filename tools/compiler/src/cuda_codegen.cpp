@@ -13,6 +13,8 @@
 //    layernorm and rmsnorm read their input once.
 // Row-vector values of an earlier loop are recomputed, not kept: the kernels
 // are bound by memory, and recomputing costs fewer registers than keeping.
+// The device helpers a kernel calls are CUDA files of their own (cuda/*.cuh,
+// cuda_device_text.h), compiled in as text.
 #include "kiln/compiler/cuda_codegen.h"
 
 #include <algorithm>
@@ -22,6 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "code_writer.h"
+#include "cpu_codegen_support.h"
+#include "cuda_device_text.h"
 #include "gelu_narrow.h"
 #include "group_emitter.h"
 #include "matmul_plan.h"
@@ -30,6 +35,7 @@ namespace kiln::compiler {
 namespace {
 
 using namespace codegen_detail;  // NOLINT(google-build-using-namespace)
+using namespace cpu_detail;      // NOLINT(google-build-using-namespace)
 
 constexpr int kPointwiseBlock = 256;
 // Vectors per thread and step of a pointwise kernel: independent loads in
@@ -63,174 +69,40 @@ constexpr int64_t kSplitEnoughOutputs = 1024;
 // and the values of the first reduced run per part of a split at least.
 constexpr int64_t kColumnEnoughOutputs = 16384;
 constexpr int64_t kColumnChunk = 64;
+// The GPU's policies (BackendPolicy): rows combine partials in trees and
+// keep the compute type, columns (a thread each) sum in double; both split.
+constexpr BackendPolicy kCudaPolicy = {
+    /*device_math=*/true,
+    /*wide_row_sums=*/false,
+    /*row_split_outputs=*/kSplitEnoughOutputs,
+    /*row_split_chunk=*/kSplitChunk,
+    /*split_columns=*/true,
+    /*column_split_outputs=*/kColumnEnoughOutputs,
+    /*column_split_chunk=*/kColumnChunk,
+    /*max_split_parts=*/kSplitMax,
+};
 
-// 16-bit float conversions on the device: one cvt instruction each (sm_80 or
-// newer for bf16), round to nearest even like the CPU helpers; only a NaN's
-// payload may differ.
-constexpr std::string_view kDeviceBitsText =
-    R"(static __device__ __forceinline__ float kiln_bits_f32(uint32_t u) { return __uint_as_float(u); }
-static __device__ __forceinline__ uint32_t kiln_f32_bits(float f) { return __float_as_uint(f); }
-)";
-constexpr std::string_view kDeviceBf16Text =
-    R"(static __device__ __forceinline__ float kiln_bf16_to_f32(uint16_t h) {
-  return __uint_as_float((uint32_t)h << 16);
-}
-static __device__ __forceinline__ uint16_t kiln_f32_to_bf16(float f) {
-  uint16_t r;
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
-  return r;
-}
-static __device__ __forceinline__ float kiln_round_bf16(float f) {
-  return kiln_bf16_to_f32(kiln_f32_to_bf16(f));
-}
-)";
-constexpr std::string_view kDeviceF16Text =
-    R"(static __device__ __forceinline__ float kiln_f16_to_f32(uint16_t h) {
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-  return f;
-}
-static __device__ __forceinline__ uint16_t kiln_f32_to_f16(float f) {
-  uint16_t r;
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
-  return r;
-}
-static __device__ __forceinline__ float kiln_round_f16(float f) {
-  return kiln_f16_to_f32(kiln_f32_to_f16(f));
-}
-)";
-
-// What the kernels use of <stdint.h> and <math.h>, for NVRTC, which has no C
-// library headers (memcpy and the math functions are built into it). The
-// integer types are glibc's on x86-64 (int64_t is long), so overloads such as
-// min(int64_t, int64_t) resolve as under nvcc. NVRTC knows no __builtin_inff
-// or __builtin_nanf (glibc's INFINITY and NAN): the bit patterns, through
-// CUDA's reinterpret intrinsic, give the same float constants.
-constexpr std::string_view kNvrtcPrelude =
-    R"(// NVRTC: <stdint.h> and <math.h> as far as this kernel needs them.
-typedef signed char int8_t;
-typedef unsigned char uint8_t;
-typedef short int16_t;
-typedef unsigned short uint16_t;
-typedef int int32_t;
-typedef unsigned int uint32_t;
-typedef long int64_t;
-typedef unsigned long uint64_t;
-#define INT64_C(c) c##L
-#define INT64_MAX (INT64_C(9223372036854775807))
-#define INT64_MIN (-INT64_MAX - 1)
-#define INFINITY (__uint_as_float(0x7f800000u))
-#define NAN (__uint_as_float(0x7fc00000u))
-
-)";
-
-// The gelu's division on the device: 2 ulp (see GroupEmitter::device_math_).
-constexpr std::string_view kDeviceGeluDivText =
-    R"(static __device__ __forceinline__ float kiln_gelu_div(float p, float q) {
-  return __fdividef(p, q);
-}
-)";
-
-// The shared helpers of cpu_codegen_support.h are plain C functions; on the
-// device they are inline device functions.
-std::string device_helper(std::string_view text) {
-  std::string s(text);
-  const std::string from = "static inline ";
-  const std::string to = "static __device__ __forceinline__ ";
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
-constexpr std::string_view kVectorHelpers =
-    R"(// 16-byte vector moves; `p` is 16-byte aligned (guarded) and N * sizeof(T) a
-// multiple of 16.
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vload(const T* __restrict__ p, T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    const uint4 u = reinterpret_cast<const uint4*>(p)[i];
-    memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
-  }
-}
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vstore(T* __restrict__ p, const T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-    memcpy(&u, reinterpret_cast<const char*>(v) + 16 * i, 16);
-    reinterpret_cast<uint4*>(p)[i] = u;
-  }
-}
-)";
-
-// A row kernel reads its rows with an L2 evict_last access policy (sm_80
-// and newer; older archs load plainly), as Triton does for a reduction's
-// first reads, and stores plainly. Measured on an H200, rmsnorm f32 at
-// 16384x4096 in 512-thread rows, calls alternating between two inputs so no
-// call finds the last one's data in L2: plain loads 97.3% of the copy
-// ceiling, evict_first loads with streaming stores 97.7%, evict_last loads
-// 100.5% (cudaMemcpy is the 100%); lines written back while the rows stay
-// resident make a steadier stream for DRAM. Column kernels store streaming
-// (.cs): their outputs are never reread by them.
-constexpr std::string_view kRowLoadHelpers =
-    R"(static __device__ __forceinline__ uint64_t kiln_evict_last_policy() {
-  uint64_t policy = 0;
-#if __CUDA_ARCH__ >= 800
-  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-template <int N, typename T>
-static __device__ __forceinline__ void kiln_vload_rows(const T* __restrict__ p, T* __restrict__ v,
-                                                       uint64_t policy) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-#if __CUDA_ARCH__ >= 800
-    asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-                 : "l"(reinterpret_cast<const uint4*>(p) + i), "l"(policy));
-#else
-    (void)policy;
-    u = reinterpret_cast<const uint4*>(p)[i];
-#endif
-    memcpy(reinterpret_cast<char*>(v) + 16 * i, &u, 16);
-  }
-}
-)";
-constexpr std::string_view kStreamStoreHelpers =
-    R"(template <int N, typename T>
-static __device__ __forceinline__ void kiln_vstore_stream(T* __restrict__ p, const T* __restrict__ v) {
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(T) * N / 16); ++i) {
-    uint4 u;
-    memcpy(&u, reinterpret_cast<const char*>(v) + 16 * i, 16);
-    __stcs(reinterpret_cast<uint4*>(p) + i, u);
-  }
-}
-)";
+// The shared helpers of cpu_codegen_support.h (kCpuHelperSpecifiers) as
+// inline device functions.
+constexpr std::string_view kDeviceHelperSpecifiers = "static __device__ __forceinline__ ";
 
 class CudaKernelEmitter : public GroupEmitter {
  public:
   CudaKernelEmitter(const Graph& g, const Schedule& s, const BufferMap& bm, int32_t gi,
                     const ir::SymbolValues& sv, std::string entry, bool aligned16,
                     bool index32 = false, bool nvrtc = false)
-      : GroupEmitter(g, s, bm, gi, sv, std::move(entry)),
+      : GroupEmitter(g, s, bm, gi, sv, std::move(entry), kCudaPolicy),
         aligned16_(aligned16),
         index32_(index32),
-        nvrtc_(nvrtc) {
-    device_math_ = true;
-  }
+        nvrtc_(nvrtc) {}
 
   void run() {
-    if (G_.reduction_of >= 0) {
+    if (group().reduction_of >= 0) {
       emit_reduction();
       assemble();
       return;
     }
-    if (G_.index_of >= 0) {
+    if (group().index_of >= 0) {
       index_arguments();
       choose_index_type();
       emit_index();
@@ -239,9 +111,9 @@ class CudaKernelEmitter : public GroupEmitter {
     }
     collect_arguments();
     choose_index_type();
-    if (G_.copy_of >= 0) {
+    if (group().copy_of >= 0) {
       emit_copy();
-    } else if (!G_.has_reduction) {
+    } else if (!group().has_reduction) {
       emit_pointwise();
     } else {
       emit_rows();
@@ -273,7 +145,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (chunks_ == 0) return out;
     int64_t bytes = 0;
     for (const auto& [key, v] : vector_reads_) {
-      bytes += chunks_ * v_ * static_cast<int64_t>(dtype_size(g_.node(v.op).dtype));
+      bytes += chunks_ * v_ * static_cast<int64_t>(dtype_size(graph().node(v.op).dtype));
       if (*vector_phases_.at(key).begin() > 0) out.emplace_back(v.op, v.plus1);
     }
     if (bytes > kPrefetchBytes) out.clear();
@@ -287,28 +159,17 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
  private:
-  struct Scope {
-    std::string* out;
-    std::string* pre;  // the chunk's loads, before its element loop; null at row scope
-    std::string pre_indent;
-    std::string indent;
-    std::map<std::string, std::string> loads;  // key -> var
-    std::set<int32_t> recomputed;
-    bool in_loop;
-    int32_t phase;
-  };
-
   // ---- setup ----------------------------------------------------------------
   void choose_index_type() {
     // 32-bit indexing when every buffer this kernel touches is statically
     // small, or the specialization's guards say every extent is (index32):
     // int division is far cheaper than int64 on the GPU.
     bool small = true;
-    for (uint32_t b : arg_buffers) {
-      const SizeExpr& numel = bm_.buffers[b].numel;
+    for (uint32_t b : arg_buffers()) {
+      const SizeExpr& numel = buffer_map().buffers[b].numel;
       small = small && numel.is_constant() && numel.evaluate({}) < kInt32IndexLimit;
     }
-    const SizeExpr dom = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    const SizeExpr dom = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     small = small && dom.is_constant() && dom.evaluate({}) < kInt32IndexLimit;
     idx_ = small || index32_ ? "int" : "int64_t";
   }
@@ -316,12 +177,13 @@ class CudaKernelEmitter : public GroupEmitter {
   // V: elements per vector. 16 bytes of the narrowest buffer, when aligned,
   // the row width is static and a multiple of it.
   int64_t choose_vector_width() const {
-    if (!aligned16_ || G_.num_loops == 0) return 1;
+    if (!aligned16_ || group().num_loops == 0) return 1;
     const std::optional<int64_t> c = static_c();
     if (!c) return 1;
     size_t narrowest = 8;
-    for (uint32_t b : arg_buffers) {
-      narrowest = std::min(narrowest, static_cast<size_t>(dtype_size(bm_.buffers[b].dtype)));
+    for (uint32_t b : arg_buffers()) {
+      narrowest =
+          std::min(narrowest, static_cast<size_t>(dtype_size(buffer_map().buffers[b].dtype)));
     }
     const auto v = static_cast<int64_t>(16 / narrowest);
     return *c % v == 0 ? v : 1;
@@ -335,8 +197,8 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   bool heavy_math() const {
-    return std::any_of(G_.nodes.begin(), G_.nodes.end(), [&](int32_t id) {
-      const Op op = g_.node(id).op;
+    return std::any_of(group().nodes.begin(), group().nodes.end(), [&](int32_t id) {
+      const Op op = graph().node(id).op;
       return op == Op::sin || op == Op::cos || op == Op::pow;
     });
   }
@@ -364,11 +226,11 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- operands ---------------------------------------------------------------
   std::string operand(int32_t op, ReaderKind k, Scope& sc) {
-    const Node& m = g_.node(op);
+    const Node& m = graph().node(op);
     if (m.op == Op::constant) return constant_ref(op);
     const auto o = static_cast<size_t>(op);
-    if (s_.group_of[o] == gi_) {
-      if (s_.role[o] == NodeRole::row_scalar || s_.phase[o] == sc.phase) {
+    if (schedule().group_of[o] == group_index()) {
+      if (schedule().role[o] == NodeRole::row_scalar || schedule().phase[o] == sc.phase) {
         return "v" + std::to_string(op);
       }
       // A row-vector of an earlier loop: recomputed from what this loop reads.
@@ -389,9 +251,9 @@ class CudaKernelEmitter : public GroupEmitter {
     if (inner && sc.in_loop) {
       raw = vector_element(op, off, sc, k.plus1);
     } else {
-      raw = "b" + std::to_string(read_slot_.at(op)) + "[" + off + "]";
+      raw = numbered("b", read_slot(op)) + "[" + off + "]";
     }
-    std::string var = "x" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+    std::string var = fresh_name("x", op);
     *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
                load_value(m.dtype, raw) + ";\n";
     sc.loads[key] = var;
@@ -402,12 +264,12 @@ class CudaKernelEmitter : public GroupEmitter {
   // stored; loads the vector in the chunk's preamble (or, when the row stays
   // in registers, once per row).
   std::string vector_element(int32_t op, const std::string& off, Scope& sc, bool plus1 = true) {
-    const Node& m = g_.node(op);
-    const std::string slot = std::to_string(read_slot_.at(op));
+    const Node& m = graph().node(op);
+    const std::string slot = std::to_string(read_slot(op));
     // Keyed by the offset's expression, not its variable, whose name depends
     // on the order of first use (which prefetching changes between runs).
     std::string expr;
-    for (const auto& [e, var] : offset_vars_) {
+    for (const auto& [e, var] : offset_vars()) {
       if (var == off) expr = e;
     }
     const std::string key = std::to_string(op) + "@" + expr;
@@ -416,7 +278,7 @@ class CudaKernelEmitter : public GroupEmitter {
     if (chunks_ > 0 && kept_.count(key)) {
       auto it = cached_.find(key);
       if (it == cached_.end()) {
-        const std::string name = "r" + std::to_string(op) + "_" + std::to_string(cached_.size());
+        const std::string name = numbered("r", op) + "_" + std::to_string(cached_.size());
         row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
                       std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
         it = cached_.emplace(key, name).first;
@@ -428,7 +290,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string pre_key = "vec:" + key;
     auto it = sc.loads.find(pre_key);
     if (it == sc.loads.end()) {
-      const std::string name = "l" + std::to_string(op) + "_" + std::to_string(load_counter_++);
+      const std::string name = fresh_name("l", op);
       // A column kernel loads a vector that is the same for every row once,
       // before its loop over rows.
       const bool hoist = columns_ && expr == "0";
@@ -456,16 +318,16 @@ class CudaKernelEmitter : public GroupEmitter {
     return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
   }
 
-  void emit_node(int32_t id, Scope& sc) {
-    const Node& n = g_.node(id);
+  void emit_node(int32_t id, Scope& sc) override {
+    const Node& n = graph().node(id);
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
-    const std::string v = "v" + std::to_string(id);
+    const std::string v = numbered("v", id);
     if (n.dtype == DType::bf16 || n.dtype == DType::f16) {
       // Rounded once: the stored bits (h<id>) and the value (v<id>) come
       // from one conversion, which a store then reuses.
-      const std::string h = "h" + std::to_string(id);
+      const std::string h = numbered("h", id);
       *sc.out += sc.indent + "const uint16_t " + h + " = " +
                  store_value(n.dtype, "(" + op_expr(id, args) + ")") + ";\n";
       *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
@@ -478,7 +340,7 @@ class CudaKernelEmitter : public GroupEmitter {
   // The stored form of node id's value (see emit_node).
   std::string stored(const Node& n, int32_t id) {
     if (n.dtype == DType::bf16 || n.dtype == DType::f16) return "h" + std::to_string(id);
-    return store_value(n.dtype, "v" + std::to_string(id));
+    return store_value(n.dtype, numbered("v", id));
   }
 
   // ---- one chunk: V elements of a row -------------------------------------------
@@ -497,22 +359,22 @@ class CudaKernelEmitter : public GroupEmitter {
         vector_element(op, off, sc, plus1);
       }
     }
-    for (int32_t id : G_.nodes) {
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.phase[u] != p) continue;
-      const Node& n = g_.node(id);
+      if (schedule().phase[u] != p) continue;
+      const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) {
-        const Node& src = g_.node(n.inputs[0]);
+        const Node& src = graph().node(n.inputs[0]);
         const std::string v =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
         body += in + accumulate(n, accs.at(id), v) + "\n";
         continue;
       }
-      if (s_.role[u] != NodeRole::row_vector) continue;
+      if (schedule().role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
-      if (!s_.materialized[u]) continue;
-      for (int32_t slot : write_slots_.at(id)) {
-        const std::string st = "st" + std::to_string(slot);
+      if (!schedule().materialized[u]) continue;
+      for (int32_t slot : write_slots(id)) {
+        const std::string st = numbered("st", slot);
         append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
                "];\n");
         body += in + st + "[j] = " + stored(n, id) + ";\n";
@@ -537,105 +399,92 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   // ---- row scalars ------------------------------------------------------------
-  void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                       const std::string& store_condition) {
-    Scope sc{&out, nullptr, "", indent, {}, {}, false, s_.phase[static_cast<size_t>(id)]};
-    sc.loads = row_loads_;
-    emit_node(id, sc);
-    row_loads_ = sc.loads;
-    store_row_scalar(id, out, indent, store_condition);
-  }
-
-  void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                        const std::string& condition) {
-    if (!s_.materialized[static_cast<size_t>(id)]) return;
-    for (int32_t slot : write_slots_.at(id)) {
-      append(out, indent, "if (", condition, ") ",
-             store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)), "\n");
-    }
-  }
-
   // Declarations of the row's index: multi-index and operand offsets.
   std::string row_prelude(const std::string& indent) {
     std::string o;
-    const size_t orank = G_.outer.size();
-    if (need_index_) {
+    const size_t orank = group().outer.size();
+    if (needs_row_index()) {
       for (size_t j = 0; j < orank; ++j) {
         o += indent + idx_ + " i" + std::to_string(j) + ";\n";
       }
       o += indent + "{\n" + indent + "  " + idx_ + " rest = row;\n";
       for (size_t j = orank; j-- > 1;) {
-        const std::string extent = dim(G_.outer[j]);
+        const std::string extent = dim(group().outer[j]);
         o += indent + "  i" + std::to_string(j) + " = rest % " + paren(extent) + ";\n";
         o += indent + "  rest /= " + paren(extent) + ";\n";
       }
       o += indent + "  i0 = rest;\n" + indent + "}\n";
     }
-    for (const auto& expr : offset_order_) {
+    for (const auto& expr : offset_order()) {
       if (columns_ && expr == "0") continue;  // declared before the loop over rows
-      append(o, indent, "const ", idx_, " ", offset_vars_.at(expr), " = ", expr, ";\n");
+      append(o, indent, "const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";\n");
     }
     o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
     return o;
   }
 
   // ---- kernels ------------------------------------------------------------------
+  // The head of a grid-stride loop over `var` in [0, N), a thread per value.
+  std::string grid_stride_loop(const std::string& var) const {
+    return "for (" + idx_ + " " + var + " = (" + idx_ + ")blockIdx.x * blockDim.x + threadIdx.x; " +
+           var + " < N; " + var + " += (" + idx_ + ")gridDim.x * blockDim.x)";
+  }
+
   void emit_copy() {
-    const Node& n = g_.node(G_.copy_of);
-    const SizeExpr numel = SizeExpr::product(bind_shape(G_.domain(), sv_));
+    const Node& n = graph().node(group().copy_of);
+    const SizeExpr numel = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    std::string& o = body_;
-    o += "  // Copy: one element per thread, grid-stride.\n";
-    o += "  const " + idx_ + " N = " + prod(G_.domain(), 0, G_.domain().size()) + ";\n";
-    o += "  for (" + idx_ + " i = (" + idx_ +
-         ")blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (" + idx_ +
-         ")gridDim.x * blockDim.x) {\n";
-    std::string v;
-    if (n.op == Op::constant) {
-      v = constant_ref(G_.copy_of);
-    } else {
-      v = load_expr(n.dtype, read_slot_.at(G_.copy_of), "i");
+    CodeWriter w(1);
+    w.line("// Copy: one element per thread, grid-stride.");
+    w.line("const ", idx_, " N = ", prod(group().domain(), 0, group().domain().size()), ";");
+    {
+      auto elements = w.block(grid_stride_loop("i"));
+      const std::string v = n.op == Op::constant
+                                ? constant_ref(group().copy_of)
+                                : load_expr(n.dtype, read_slot(group().copy_of), "i");
+      for (int32_t slot : write_slots(group().copy_of)) {
+        w.line(store_stmt(n.dtype, slot, "i", v));
+      }
     }
-    for (int32_t slot : write_slots_.at(G_.copy_of)) {
-      o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
-    }
-    o += "  }\n";
+    body_ += w.take();
     shape_note_ = "copy";
   }
 
   // One element of the result per thread, grid-stride (as emit_copy): its
   // multi-index by division, then its operands' offsets.
   void emit_index() {
-    const Node& n = g_.node(G_.index_of);
+    const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
-    const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, sv_));
+    const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    std::string& o = body_;
-    o += "  // Index: one element per thread, grid-stride.\n";
-    o += "  const " + idx_ + " N = " + prod(n.shape, 0, rank) + ";\n";
-    o += "  for (" + idx_ + " e = (" + idx_ +
-         ")blockIdx.x * blockDim.x + threadIdx.x; e < N; e += (" + idx_ +
-         ")gridDim.x * blockDim.x) {\n";
-    if (rank > 0) {
-      o += "    " + idx_ + " t = e;\n";
-      for (size_t j = rank; j-- > 0;) {
-        const std::string js = std::to_string(j);
-        if (j == 0) {
-          o += "    const " + idx_ + " i0 = t;\n";
-        } else {
-          const std::string extent = dim(n.shape[j]);
-          o += "    const " + idx_ + " i" + js + " = t % " + paren(extent) + ";\n";
-          o += "    t /= " + paren(extent) + ";\n";
+    CodeWriter w(1);
+    w.line("// Index: one element per thread, grid-stride.");
+    w.line("const ", idx_, " N = ", prod(n.shape, 0, rank), ";");
+    {
+      auto elements = w.block(grid_stride_loop("e"));
+      if (rank > 0) {
+        w.line(idx_, " t = e;");
+        for (size_t j = rank; j-- > 0;) {
+          const std::string js = std::to_string(j);
+          if (j == 0) {
+            w.line("const ", idx_, " i0 = t;");
+          } else {
+            const std::string extent = dim(n.shape[j]);
+            w.line("const ", idx_, " i", js, " = t % ", paren(extent), ";");
+            w.line("t /= ", paren(extent), ";");
+          }
         }
       }
+      std::string element;
+      const std::string y = index_element(idx_, w.indentation(), element);
+      w.raw(element);
+      for (int32_t slot : write_slots(group().index_of)) {
+        w.line("b", std::to_string(slot), "[e] = ", y, ";");
+      }
     }
-    const std::string y = index_element(idx_, "    ", o);
-    for (int32_t slot : write_slots_.at(G_.index_of)) {
-      o += "    b" + std::to_string(slot) + "[e] = " + y + ";\n";
-    }
-    o += "  }\n";
+    body_ += w.take();
     shape_note_ = "index, an element per thread";
   }
 
@@ -643,14 +492,15 @@ class CudaKernelEmitter : public GroupEmitter {
   // buffer of shape [C] broadcast over every row: the same vector for all
   // rows.
   bool row_invariant_read(int32_t op) const {
-    const Node& m = g_.node(op);
-    if (m.op == Op::constant || s_.group_of[static_cast<size_t>(op)] == gi_) return false;
+    const Node& m = graph().node(op);
+    if (m.op == Op::constant || schedule().group_of[static_cast<size_t>(op)] == group_index())
+      return false;
     if (recomputed_here(op)) {
       return std::any_of(m.inputs.begin(), m.inputs.end(),
                          [&](int32_t c) { return row_invariant_read(c); });
     }
-    const Shape p = pad_left(m.shape, G_.outer.size() + 1);
-    if (p.size() != G_.outer.size() + 1 || p.back().is_one()) return false;
+    const Shape p = pad_left(m.shape, group().outer.size() + 1);
+    if (p.size() != group().outer.size() + 1 || p.back().is_one()) return false;
     return std::all_of(p.begin(), p.end() - 1, [](const Dim& d) { return d.is_one(); });
   }
 
@@ -663,14 +513,14 @@ class CudaKernelEmitter : public GroupEmitter {
   // in bf16 went from 78% to 84% of copy, while in f32, bound by memory, it
   // fell from 99% to 95-98%.
   bool use_columns() const {
-    if (G_.num_loops == 0 || v_ < 8) return false;
+    if (group().num_loops == 0 || v_ < 8) return false;
     const std::optional<int64_t> c = static_c();
     if (!c || *c / v_ < kPointwiseBlock) return false;
-    for (int32_t id : G_.nodes) {
-      if (s_.role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
+    for (int32_t id : group().nodes) {
+      if (schedule().role[static_cast<size_t>(id)] != NodeRole::row_vector) return false;
     }
-    for (int32_t id : G_.nodes) {
-      for (int32_t op : g_.node(id).inputs) {
+    for (int32_t id : group().nodes) {
+      for (int32_t op : graph().node(id).inputs) {
         if (row_invariant_read(op)) return true;
       }
     }
@@ -683,7 +533,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string chunk_text = chunk(0, in, {});
     const int64_t cv = *static_c() / v_;
     const int64_t column_blocks = (cv + block_ - 1) / block_;
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     launch.grid[0] = SizeExpr::constant(column_blocks);
     launch.grid[1] = rows.min(SizeExpr::constant(
         std::max<int64_t>(1, (kColumnBlocks + column_blocks - 1) / column_blocks)));
@@ -692,14 +542,14 @@ class CudaKernelEmitter : public GroupEmitter {
     o += "  // Columns: " + std::to_string(v_) +
          " element(s) of a row per vector; a thread keeps its vector position and walks the "
          "rows.\n";
-    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const " + idx_ + " cv = (" + idx_ + ")blockIdx.x * " + std::to_string(block_) +
          " + threadIdx.x;\n";
     o += "  if (cv >= C / " + std::to_string(v_) + ") return;\n";
     o += "  const " + idx_ + " c0 = cv * " + std::to_string(v_) + ";\n";
-    for (const auto& expr : offset_order_) {
-      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars_.at(expr), " = 0;\n");
+    for (const auto& expr : offset_order()) {
+      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars().at(expr), " = 0;\n");
     }
     o += indent_by(column_pre_, -2);
     // One row at a time, eight blocks an SM (32 registers): measured on an
@@ -727,18 +577,18 @@ class CudaKernelEmitter : public GroupEmitter {
       emit_columns();
       return;
     }
-    const bool has_inner = G_.num_loops > 0;
+    const bool has_inner = group().num_loops > 0;
     const std::string in = "      ";
     std::string rowbody;
-    for (int32_t id : G_.nodes) {
-      if (s_.role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
+    for (int32_t id : group().nodes) {
+      if (schedule().role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
         emit_row_scalar(id, rowbody, in, "c0 == 0");
       }
     }
     const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
 
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
-    const SizeExpr c = SizeExpr::of_dim(bind_shape({G_.inner}, sv_)[0]);
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
+    const SizeExpr c = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
     const SizeExpr vectors =
         has_inner ? rows * (v_ == 1 ? c : SizeExpr::constant(c.evaluate({}) / v_)) : rows;
     unroll_ = heavy_math() ? 1 : kPointwiseUnroll;
@@ -749,8 +599,8 @@ class CudaKernelEmitter : public GroupEmitter {
     std::string& o = body_;
     o += "  // Pointwise: " + std::to_string(v_) + " element(s) of a row per vector, " +
          std::to_string(unroll_) + " vector(s) per thread and step, grid-stride.\n";
-    o += "  const " + idx_ + " C = " + (has_inner ? dim(G_.inner) : std::string("1")) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + (has_inner ? dim(group().inner) : std::string("1")) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const " + idx_ + " NV = ROWS * " + (has_inner ? cv : std::string("1")) + ";\n";
     o += "  for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + std::to_string(step) +
          " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + std::to_string(step) +
@@ -819,25 +669,25 @@ class CudaKernelEmitter : public GroupEmitter {
 
     std::string rowbody;
     std::string shared;
-    for (int32_t p = 0; p < G_.num_loops; ++p) {
-      for (int32_t id : G_.nodes) {
+    for (int32_t p = 0; p < group().num_loops; ++p) {
+      for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
-        if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-            s_.phase[u] == p) {
+        if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+            schedule().phase[u] == p) {
           emit_row_scalar(id, rowbody, "    ", "lane == 0");
         }
       }
       emit_loop(p, rowbody, shared);
     }
-    for (int32_t id : G_.nodes) {
+    for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
-      if (s_.role[u] == NodeRole::row_scalar && !ir::is_reduction(g_.node(id).op) &&
-          s_.phase[u] >= G_.num_loops) {
+      if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
+          schedule().phase[u] >= group().num_loops) {
         emit_row_scalar(id, rowbody, "    ", "lane == 0");
       }
     }
 
-    const SizeExpr rows = SizeExpr::product(bind_shape(G_.outer, sv_));
+    const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     launch.grid[0] =
         rows.ceil_div(SizeExpr::constant(rows_per_block)).min(SizeExpr::constant(kMaxGrid));
 
@@ -849,8 +699,8 @@ class CudaKernelEmitter : public GroupEmitter {
          (chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
                       : std::string()) +
          ".\n";
-    o += "  const " + idx_ + " C = " + dim(G_.inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(G_.outer, 0, G_.outer.size()) + ";\n";
+    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
+    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
     o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
     o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
     o += shared;
@@ -867,14 +717,14 @@ class CudaKernelEmitter : public GroupEmitter {
            " < ROWS) __syncthreads();\n";
     }
     o += "  }\n";
-    shape_note_ = "rows, " + std::to_string(G_.num_loops) + " loop(s) per row";
+    shape_note_ = "rows, " + std::to_string(group().num_loops) + " loop(s) per row";
   }
 
   // Commutative, so lanes that combine the same two partials in either
   // order agree: fmaxf/fminf for floats (a NaN partial is dropped, as each
   // thread's accumulation drops NaN elements, like the C++ kernels).
   std::string combine(const Node& r, const std::string& a, const std::string& b) const {
-    const CType t = acc_type(r, g_.node(r.inputs[0]));
+    const CType t = acc_type(r, graph().node(r.inputs[0]));
     const bool fl = t == CType::f32 || t == CType::f64;
     const char* f = t == CType::f32 ? "f" : "";
     if (r.op == Op::reduce_max) {
@@ -890,18 +740,18 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void emit_loop(int32_t p, std::string& out, std::string& shared) {
     std::vector<int32_t> reds;
-    for (int32_t id : G_.nodes) {
-      if (ir::is_reduction(g_.node(id).op) && s_.phase[static_cast<size_t>(id)] == p)
+    for (int32_t id : group().nodes) {
+      if (ir::is_reduction(graph().node(id).op) && schedule().phase[static_cast<size_t>(id)] == p)
         reds.push_back(id);
     }
     out += "    // Loop " + std::to_string(p) + ".\n";
     std::map<int32_t, std::string> accs;
     for (int32_t r : reds) {
-      const Node& n = g_.node(r);
-      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const Node& n = graph().node(r);
+      const CType t = acc_type(n, graph().node(n.inputs[0]));
       out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
              ";\n";
-      accs[r] = "a" + std::to_string(r);
+      accs[r] = numbered("a", r);
     }
     const std::string tv = std::to_string(static_cast<int64_t>(team_) * v_);
     if (chunks_ > 0) {
@@ -924,8 +774,8 @@ class CudaKernelEmitter : public GroupEmitter {
       out += "    }\n";
     }
     for (int32_t r : reds) {
-      const Node& n = g_.node(r);
-      const CType t = acc_type(n, g_.node(n.inputs[0]));
+      const Node& n = graph().node(r);
+      const CType t = acc_type(n, graph().node(n.inputs[0]));
       const std::string a = accs.at(r);
       const int width = std::min(team_, kWarp);
       out += "    #pragma unroll\n";
@@ -935,7 +785,7 @@ class CudaKernelEmitter : public GroupEmitter {
       out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
       if (team_ > kWarp) {
         const int warps = team_ / kWarp;
-        const std::string red = "red" + std::to_string(r);
+        const std::string red = numbered("red", r);
         shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
                   std::to_string(warps) + "];\n";
         append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
@@ -979,60 +829,6 @@ class CudaKernelEmitter : public GroupEmitter {
   //    (with its index for argmax); the second reduces an output's partials
   //    in one block and finishes it.
 
-  // Whether the group's rows take two passes, and the partials per output.
-  struct SplitPlan {
-    bool split = false;
-    SizeExpr parts = SizeExpr::constant(1);
-    SizeExpr outputs = SizeExpr::constant(1);
-  };
-
-  SplitPlan plan_split() {
-    SplitPlan p;
-    if (G_.reduction_of < 0) return p;
-    const std::vector<ReduceSegment> segs = reduce_segments();
-    Shape kept;
-    for (const auto& sg : segs) {
-      if (!sg.reduced) kept.insert(kept.end(), sg.dims.begin(), sg.dims.end());
-    }
-    p.outputs = SizeExpr::product(bind_shape(kept, sv_));
-    if (!segs.back().reduced) {
-      // Columns: split the first reduced run when too few outputs give too
-      // few threads and that run is long (or of unknown length).
-      const auto first = std::find_if(segs.begin(), segs.end(),
-                                      [](const ReduceSegment& sg) { return sg.reduced; });
-      const SizeExpr r0 = SizeExpr::product(bind_shape(first->dims, sv_));
-      if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kColumnEnoughOutputs) return p;
-      if (r0.is_constant() && r0.evaluate({}) < 2 * kColumnChunk) return p;
-      p.split = true;
-      p.parts = r0.ceil_div(SizeExpr::constant(kColumnChunk)).min(SizeExpr::constant(kSplitMax));
-      return p;
-    }
-    const SizeExpr last = SizeExpr::product(bind_shape(segs.back().dims, sv_));
-    // Enough outputs to fill the GPU with one block each, or rows short
-    // enough for one block: one pass.
-    if (p.outputs.is_constant() && p.outputs.evaluate({}) >= kSplitEnoughOutputs) return p;
-    if (last.is_constant() && last.evaluate({}) < 2 * kSplitChunk) return p;
-    p.split = true;
-    p.parts = last.ceil_div(SizeExpr::constant(kSplitChunk)).min(SizeExpr::constant(kSplitMax));
-    return p;
-  }
-
-  // pass 0: one kernel; 1: the split's first launch; 2: its second.
-  // partial_buffers: the plan buffers of the partials (values, then
-  // argmax's indices).
-  void set_pass(int pass, std::vector<uint32_t> partial_buffers) {
-    pass_ = pass;
-    partial_buffers_ = std::move(partial_buffers);
-  }
-
-  CType reduce_acc_type() {
-    const Node& r = g_.node(G_.reduction_of);
-    const bool columns = !reduce_segments().back().reduced;
-    // A thread walks a column alone: float sums and products in double
-    // stay accurate over long columns. Rows combine in trees.
-    return general_acc_type(r, g_.node(r.inputs.at(0)), columns);
-  }
-
   // The block's (acc, idx) combined into thread 0's.
   std::string block_reduce(const Node& r, CType t, const std::string& ind) {
     const bool arg = r.op == Op::argmax;
@@ -1064,40 +860,15 @@ class CudaKernelEmitter : public GroupEmitter {
 
  private:
   void emit_reduction() {
-    const int32_t rid = G_.reduction_of;
-    const Node& r = g_.node(rid);
+    const int32_t rid = group().reduction_of;
+    const Node& r = graph().node(rid);
     const std::vector<ReduceSegment> segs = reduce_segments();
     const bool columns = !segs.back().reduced;
     const CType at = reduce_acc_type();
     const std::string T = cname(at);
     const bool arg = r.op == Op::argmax;
     idx_ = "int64_t";
-    // Arguments: the operand (not in pass 2), the partials, the outputs (not in pass 1).
-    if (pass_ != 2) {
-      for (int32_t m : reduction_reads()) {
-        read_slot_[m] = static_cast<int32_t>(arg_buffers.size());
-        arg_buffers.push_back(static_cast<uint32_t>(bm_.read_buffer.at(static_cast<size_t>(m))));
-      }
-    }
-    const DType part_dtype = at == CType::f64   ? DType::f64
-                             : at == CType::i64 ? DType::i64
-                                                : DType::f32;
-    for (size_t k = 0; k < partial_buffers_.size(); ++k) {
-      const auto slot = static_cast<int32_t>(arg_buffers.size());
-      const DType pd = k == 0 ? part_dtype : DType::i64;
-      extra_params_[slot] = std::string(pass_ == 1 ? "    " : "    const ") + storage(pd) +
-                            "* __restrict__ b" + std::to_string(slot) + ",  // partial " +
-                            (k == 0 ? "values" : "indices") + " (plan buffer " +
-                            std::to_string(partial_buffers_[k]) + ")";
-      part_slots_.push_back(slot);
-      arg_buffers.push_back(partial_buffers_[k]);
-    }
-    if (pass_ != 1) {
-      for (uint32_t b : bm_.write_buffers.at(static_cast<size_t>(rid))) {
-        write_slots_[rid].push_back(static_cast<int32_t>(arg_buffers.size()));
-        arg_buffers.push_back(b);
-      }
-    }
+    reduction_arguments();
     std::string& o = body_;
     std::vector<size_t> kept;
     std::vector<size_t> red;
@@ -1119,7 +890,7 @@ class CudaKernelEmitter : public GroupEmitter {
                              const std::string& where) {
       std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
                       " y = " + general_finish(r, at, acc, idx, "count") + ";\n";
-      for (int32_t w : write_slots_.at(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
+      for (int32_t w : write_slots(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
       return t;
     };
     if (columns) {
@@ -1127,9 +898,10 @@ class CudaKernelEmitter : public GroupEmitter {
       const size_t last = segs.size() - 1;
       const std::string ls = std::to_string(last);
       const std::string r0 = std::to_string(red.front());
-      const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+      const SizeExpr n_out =
+          SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-      if (pass_ != 0) {
+      if (pass() != 0) {
         o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
         o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
              std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
@@ -1139,15 +911,15 @@ class CudaKernelEmitter : public GroupEmitter {
       const std::string loop =
           "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
           " i += (int64_t)gridDim.x * blockDim.x) {\n";
-      if (pass_ == 2) {
+      if (pass() == 2) {
         o += "  // Split columns, second pass: a thread per output over its partials.\n";
         o += loop;
         o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
         if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
         o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-        o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[p * outputs + i];\n";
+        o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[p * outputs + i];\n";
         if (arg)
-          o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[p * outputs + i];\n";
+          o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[p * outputs + i];\n";
         o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
         o += "    }\n";
         o += store_outputs("    ", "acc", "idx", "i");
@@ -1155,7 +927,7 @@ class CudaKernelEmitter : public GroupEmitter {
         shape_note_ = "split columns, second pass: a thread per output over its partials";
         return;
       }
-      o += pass_ == 1
+      o += pass() == 1
                ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
                  "first reduced run from y.\n"
                : "  // Columns: a thread per output; threads of a warp read neighbouring "
@@ -1167,7 +939,7 @@ class CudaKernelEmitter : public GroupEmitter {
       o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
       // A part's first value is its best so far whatever it is (argmax).
       if (arg)
-        o += pass_ == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+        o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
       const std::string pos = arg ? "r" + r0 : "0";
       o += nest_reduced(
           red, "    ",
@@ -1175,15 +947,15 @@ class CudaKernelEmitter : public GroupEmitter {
             std::string t;
             const std::string v = reduction_operand_at(off, at, t, ind);
             t += ind + T + " v = " + v + ";\n";
-            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass_ == 1 && arg) + "\n";
+            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg) + "\n";
             return t;
           },
-          pass_ == 1 ? "blockIdx.y" : "0", pass_ == 1 ? "parts" : "");
-      if (pass_ == 1) {
-        o += "    b" + std::to_string(part_slots_[0]) + "[blockIdx.y * outputs + i] = acc;\n";
+          pass() == 1 ? "blockIdx.y" : "0", pass() == 1 ? "parts" : "");
+      if (pass() == 1) {
+        o += "    b" + std::to_string(part_slot(0)) + "[blockIdx.y * outputs + i] = acc;\n";
         if (arg)
-          o += "    b" + std::to_string(part_slots_[1]) + "[blockIdx.y * outputs + i] = idx;\n";
-        launch.grid[1] = split_parts_;
+          o += "    b" + std::to_string(part_slot(1)) + "[blockIdx.y * outputs + i] = idx;\n";
+        launch.grid[1] = split_parts();
         shape_note_ = "split columns, first pass: partials to a temp buffer";
       } else {
         o += store_outputs("    ", "acc", "idx", "i");
@@ -1197,12 +969,12 @@ class CudaKernelEmitter : public GroupEmitter {
     const size_t last = segs.size() - 1;
     const std::string ls = std::to_string(last);
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
-    const SizeExpr n_out = SizeExpr::product(bind_shape(g_.node(rid).shape, sv_));
+    const SizeExpr n_out = SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
     const std::string chunk = std::to_string(kSplitChunk);
     const std::string smax = std::to_string(kSplitMax);
     o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
     if (arg) o += "  __shared__ int64_t redi[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (pass_ != 0) {
+    if (pass() != 0) {
       o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
       o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
            " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
@@ -1212,14 +984,14 @@ class CudaKernelEmitter : public GroupEmitter {
       // The first value a thread sees is its best so far, whatever it is.
       return general_accumulate(r, at, "acc", "idx", v, pos, arg);
     };
-    if (pass_ == 2) {
+    if (pass() == 2) {
       o += "  // Split rows, second pass: a block per output reduces its partials.\n";
       o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
       o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
       o += sentinel_note;
       o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
-      o += "      " + T + " b = b" + std::to_string(part_slots_[0]) + "[i * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slots_[1]) + "[i * parts + p];\n";
+      o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[i * parts + p];\n";
+      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[i * parts + p];\n";
       o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
       o += "    }\n";
       o += block_reduce(r, at, "    ");
@@ -1232,10 +1004,11 @@ class CudaKernelEmitter : public GroupEmitter {
       shape_note_ = "split rows, second pass: a block per output over its partials";
       return;
     }
-    o += std::string("  // ") +
-         (pass_ == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
+    o +=
+        std::string("  // ") +
+        (pass() == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
                      : "Rows: a block per output; its threads stride over the last reduced run.") +
-         "\n";
+        "\n";
     o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
     o += "    int64_t t = i;\n";
     o += decompose_kept(kept, kept.size(), "    ");
@@ -1243,14 +1016,14 @@ class CudaKernelEmitter : public GroupEmitter {
     o += sentinel_note;
     // The first pass interleaves: block y of an output reads elements
     // y * blockDim + k, stepping by parts * blockDim (no division).
-    const std::string c_begin = pass_ == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
-    const std::string c_step = pass_ == 1 ? "parts * blockDim.x" : "blockDim.x";
+    const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
+    const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
     // A last run shorter than the block (with other reduced runs around it,
     // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
     // threads then stride over the first outer reduced run instead, each
     // walking whole last runs.
-    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, sv_));
-    const bool thread_outer = pass_ == 0 && !outer_red.empty() && last_extent.is_constant() &&
+    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
+    const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
                               last_extent.evaluate({}) < kReduceBlock;
     if (thread_outer) {
       o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
@@ -1271,10 +1044,9 @@ class CudaKernelEmitter : public GroupEmitter {
         thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
     o += block_reduce(r, at, "    ");
     o += "    if (threadIdx.x == 0) {\n";
-    if (pass_ == 1) {
-      o += "      b" + std::to_string(part_slots_[0]) + "[i * parts + blockIdx.y] = acc;\n";
-      if (arg)
-        o += "      b" + std::to_string(part_slots_[1]) + "[i * parts + blockIdx.y] = idx;\n";
+    if (pass() == 1) {
+      o += "      b" + std::to_string(part_slot(0)) + "[i * parts + blockIdx.y] = acc;\n";
+      if (arg) o += "      b" + std::to_string(part_slot(1)) + "[i * parts + blockIdx.y] = idx;\n";
     } else {
       o += store_outputs("      ", "acc", "idx", "i");
     }
@@ -1282,35 +1054,20 @@ class CudaKernelEmitter : public GroupEmitter {
     o += "    __syncthreads();\n";
     o += "  }\n";
     launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
-    if (pass_ == 1) {
-      launch.grid[1] = split_parts_;
+    if (pass() == 1) {
+      launch.grid[1] = split_parts();
       shape_note_ = "split rows, first pass: partials to a temp buffer";
     } else {
       shape_note_ = "rows, a block per output";
     }
   }
 
- public:
-  void set_split_parts(SizeExpr parts) { split_parts_ = std::move(parts); }
-
- private:
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    std::string& s = source;
-    s += "// Generated by Kiln: CUDA kernel " + entry_ + " of graph '" + g_.name + "'.\n";
-    if (G_.copy_of >= 0) {
-      s += "// Copy of node " + std::to_string(G_.copy_of) + " to its output buffer(s).\n";
-    } else if (G_.reduction_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + reduction_note() + "; " + shape_note_ + ".\n";
-    } else if (G_.index_of >= 0) {
-      s += "// Group " + std::to_string(gi_) + ": " + index_note() + "; " + shape_note_ + ".\n";
-    } else {
-      s += "// Fused group " + std::to_string(gi_) + ": " + std::to_string(G_.nodes.size()) +
-           " node(s) over O=" + ir::shape_to_string(g_, G_.outer) +
-           " C=" + ir::shape_to_string(g_, {G_.inner}) + ", " + shape_note_ + ".\n";
-    }
+    std::string s = kernel_comment("CUDA kernel", shape_note_);
     if (nvrtc_) {
-      s += kNvrtcPrelude;
+      s += cuda_detail::kNvrtcPrelude;
+      s += "\n";
     } else {
       s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
     }
@@ -1319,40 +1076,32 @@ class CudaKernelEmitter : public GroupEmitter {
         {kHelperGelu, kHelperGeluText},
         {kHelperIntDiv, kHelperIntDivText},
         {kHelperIntPow, kHelperIntPowText}};
-    if (helpers_ & kHelperBits) s += kDeviceBitsText;
-    if (helpers_ & kHelperBf16) s += kDeviceBf16Text;
-    if (helpers_ & kHelperF16) s += kDeviceF16Text;
-    if (helpers_ & kHelperGelu) s += kDeviceGeluDivText;
-    if (helpers_ & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
-    if (helpers_ & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
+    if (helpers() & kHelperBits) s += cuda_detail::kBitsText;
+    if (helpers() & kHelperBf16) s += cuda_detail::kBf16Text;
+    if (helpers() & kHelperF16) s += cuda_detail::kF16Text;
+    if (helpers() & kHelperGelu) s += cuda_detail::kGeluDivText;
+    if (helpers() & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
+    if (helpers() & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
     for (const auto& [bit, text] : kHelpers) {
-      if (helpers_ & bit) s += device_helper(text);
+      if (helpers() & bit) s.append(kDeviceHelperSpecifiers).append(text);
     }
-    if (need_vectors_) s += kVectorHelpers;
-    if (need_row_policy_) s += kRowLoadHelpers;
-    if (need_vectors_ && stream_stores_) s += kStreamStoreHelpers;
+    if (need_vectors_) s += cuda_detail::kVectorMovesText;
+    if (need_row_policy_) s += cuda_detail::kRowLoadsText;
+    if (need_vectors_ && stream_stores_) s += cuda_detail::kStreamStoresText;
     s += "\n";
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
     s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
-         ") " + entry_ + "(\n";
-    std::vector<std::string> params(arg_buffers.size());
-    for (const auto& [node, slot] : read_slot_) {
-      const Node& n = g_.node(node);
-      params[static_cast<size_t>(slot)] = "    const " + storage(n.dtype) + "* __restrict__ b" +
-                                          std::to_string(slot) + ",  // " + describe(node);
+         ") " + entry() + "(\n";
+    std::vector<std::string> params;
+    const std::vector<Argument> args = arguments();
+    for (size_t slot = 0; slot < args.size(); ++slot) {
+      const Argument& a = args[slot];
+      params.push_back("    " + std::string(a.writable ? "" : "const ") + storage(a.dtype) +
+                       "* __restrict__ b" + std::to_string(slot) + ",  // " + a.note);
     }
-    for (const auto& [node, slots] : write_slots_) {
-      const Node& n = g_.node(node);
-      for (int32_t slot : slots) {
-        params[static_cast<size_t>(slot)] =
-            "    " + storage(n.dtype) + "* __restrict__ b" + std::to_string(slot) + ",  // " +
-            describe_buffer(arg_buffers[static_cast<size_t>(slot)], node);
-      }
-    }
-    for (const auto& [slot, text] : extra_params_) params[static_cast<size_t>(slot)] = text;
-    for (size_t sym = 0; sym < g_.symbols.size(); ++sym) {
+    for (size_t sym = 0; sym < graph().symbols.size(); ++sym) {
       params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
-                       g_.symbols[sym].name);
+                       graph().symbols[sym].name);
     }
     if (params.empty()) {
       s += "    void";
@@ -1364,20 +1113,16 @@ class CudaKernelEmitter : public GroupEmitter {
       for (const auto& p : params) s += p + "\n";
     }
     s += ") {\n";
-    for (const auto& [id, text] : constants_) s += "  " + text + "\n";
+    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
     s += body_;
     s += "}\n";
+    set_source(std::move(s));
     launch.block = {static_cast<uint32_t>(block_), 1, 1};
   }
 
   bool aligned16_;
   bool index32_;
   bool nvrtc_;
-  int pass_ = 0;
-  std::vector<uint32_t> partial_buffers_;
-  std::vector<int32_t> part_slots_;
-  std::map<int32_t, std::string> extra_params_;
-  SizeExpr split_parts_ = SizeExpr::constant(1);
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
@@ -1401,7 +1146,6 @@ class CudaKernelEmitter : public GroupEmitter {
   std::set<std::string> kept_;
   std::vector<std::pair<int32_t, bool>> prefetch_;
   std::string row_decls_;
-  std::map<std::string, std::string> row_loads_;
   std::string shape_note_;
   std::string body_;
 };
@@ -1477,8 +1221,7 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
       std::vector<uint32_t> partials;
       if (plan.split) {
         const ir::Node& r = g.node(s.groups[gi].reduction_of);
-        const CType at = planner.reduce_acc_type();
-        const DType pd = at == CType::f64 ? DType::f64 : at == CType::i64 ? DType::i64 : DType::f32;
+        const DType pd = partial_dtype(planner.reduce_acc_type());
         const SizeExpr numel = plan.outputs * plan.parts;
         partials.push_back(static_cast<uint32_t>(out.buffers.size()));
         out.buffers.push_back({BufferRole::temp, temps++, pd, numel});
@@ -1496,8 +1239,8 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
         e.run();
         CudaLaunch launch = e.launch;
         launch.kernel = static_cast<uint32_t>(out.kernels.size());
-        launch.buffers = e.arg_buffers;
-        out.kernels.push_back(CudaKernel{name, std::move(e.source)});
+        launch.buffers = e.arg_buffers();
+        out.kernels.push_back(CudaKernel{name, e.take_source()});
         out.launches.push_back(std::move(launch));
       }
       continue;
@@ -1520,8 +1263,8 @@ CudaLoweredGraph lower_cuda(const ir::Graph& g, const ir::SymbolValues& static_v
     out.vectorized = out.vectorized || e.vectorized();
     CudaLaunch launch = e.launch;
     launch.kernel = static_cast<uint32_t>(out.kernels.size());
-    out.kernels.push_back(CudaKernel{entry, std::move(e.source)});
-    launch.buffers = e.arg_buffers;
+    out.kernels.push_back(CudaKernel{entry, e.take_source()});
+    launch.buffers = e.arg_buffers();
     out.launches.push_back(std::move(launch));
   }
   return out;
