@@ -131,7 +131,7 @@ class GuardProgram {
     return passes(tensors, symbols, compute_capability, null_data);
   }
 
-  // A pass implies the call's arguments are valid (graph.cpp's validate):
+  // A pass implies the call's arguments are valid (graph_dispatch.cpp's validate):
   // each of the `tensor_count` tensors has its rank and every dim checked,
   // and no check admits a negative dim. Then a call may run the guards
   // before validating.
