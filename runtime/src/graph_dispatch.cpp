@@ -276,13 +276,14 @@ void Graph::Impl::throw_miss(std::vector<GuardFailure> failures) const {
   throw NoSpecializationError(name, std::move(failures));
 }
 
-const JitEntry* Graph::Impl::select_jit(const DLTensor* const* tensors, int64_t* symbols,
-                                        const CallDevice& device) const {
+std::shared_ptr<const JitEntry> Graph::Impl::select_jit(const DLTensor* const* tensors,
+                                                        int64_t* symbols,
+                                                        const CallDevice& device) const {
   std::shared_lock lock(jit_mutex);
-  for (const std::unique_ptr<JitEntry>& entry : jit_entries) {
+  for (const std::shared_ptr<const JitEntry>& entry : jit_entries) {
     bool null_data = false;
     if (entry->compiled.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
-      return entry.get();
+      return entry;
     }
   }
   return nullptr;
@@ -291,7 +292,7 @@ const JitEntry* Graph::Impl::select_jit(const DLTensor* const* tensors, int64_t*
 void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
                                std::span<const DLTensor* const> inputs,
                                std::span<const DLTensor* const> outputs, const CallDevice& device,
-                               void* stream, std::vector<GuardFailure> failures) {
+                               void* stream, std::vector<GuardFailure> failures, uint64_t call) {
   JitRequest request{.package = package->reader,
                      .graph = name,
                      .inputs = inputs,
@@ -320,17 +321,18 @@ void Graph::Impl::serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
   if (compiled == nullptr) {
     throw NoSpecializationError(name, std::move(failures), "the JIT compiler declined");
   }
-  const JitEntry& entry = adopt(std::move(compiled));
+  // Held for the run: another thread's adopt() may evict it meanwhile.
+  const std::shared_ptr<const JitEntry> entry = adopt(std::move(compiled), jit, call);
   int64_t symbols[kMaxSymbols];
   bool null_data = false;
-  if (!entry.compiled.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
+  if (!entry->compiled.guards.passes(tensors, symbols, device.compute_capability, null_data)) {
     throw Error(ErrorCode::internal,
-                cat("kiln: graph '", name, "': the JIT's specialization '", entry.compiled.name,
+                cat("kiln: graph '", name, "': the JIT's specialization '", entry->compiled.name,
                     "' does not accept the call it was compiled for"));
   }
-  check_no_overlap(entry.compiled, tensors, symbols);
+  check_no_overlap(entry->compiled, tensors, symbols);
   jit_served.fetch_add(1, std::memory_order_relaxed);
-  run_jit(entry, inputs, outputs, symbols, device, stream);
+  run_jit(*entry, inputs, outputs, symbols, device, stream);
 }
 
 std::string_view Graph::name() const { return impl_->name; }
@@ -346,7 +348,8 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   int64_t symbols[kMaxSymbols];
   const CompiledSpecialization* spec = g.select(tensors, symbols, device);
   // Counted once the arguments are known valid: a refused call is no call.
-  g.calls.fetch_add(1, std::memory_order_relaxed);
+  // Its number stamps the JIT entry it runs (least recently used eviction).
+  const uint64_t call = g.calls.fetch_add(1, std::memory_order_relaxed) + 1;
   if (g.package->profile) [[unlikely]]
     g.package->profile->record(*g.entry, tensors);
   if (spec != nullptr) {
@@ -360,9 +363,11 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
     return;
   }
   if (g.jit_entry_count.load(std::memory_order_acquire) > 0) {
-    if (const JitEntry* entry = g.select_jit(tensors, symbols, device)) {
+    // Held for the run: another thread's adopt() may evict it meanwhile.
+    if (const std::shared_ptr<const JitEntry> entry = g.select_jit(tensors, symbols, device)) {
       g.check_no_overlap(entry->compiled, tensors, symbols);
       g.jit_hits.fetch_add(1, std::memory_order_relaxed);
+      entry->last_use.store(call, std::memory_order_relaxed);
       g.run_jit(*entry, inputs, outputs, symbols, device, stream);
       return;
     }
@@ -372,7 +377,7 @@ void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTens
   if (detail::log_topic_enabled("recompiles")) g.log_recompile(failures);
   if (g.package->stance.load(std::memory_order_relaxed) == Stance::fallback) {
     if (JitCompiler* jit = jit_compiler()) {
-      g.serve_by_jit(*jit, tensors, inputs, outputs, device, stream, std::move(failures));
+      g.serve_by_jit(*jit, tensors, inputs, outputs, device, stream, std::move(failures), call);
       return;
     }
   }
@@ -402,7 +407,11 @@ std::string_view Graph::select(std::span<const DLTensor* const> inputs,
   int64_t symbols[kMaxSymbols];
   if (const CompiledSpecialization* spec = g.select(tensors, symbols, device)) return spec->name;
   if (g.jit_entry_count.load(std::memory_order_acquire) > 0) {
-    if (const JitEntry* entry = g.select_jit(tensors, symbols, device)) return entry->compiled.name;
+    if (const std::shared_ptr<const JitEntry> entry = g.select_jit(tensors, symbols, device)) {
+      // The entry may be evicted once this returns: the name outlives it.
+      const std::lock_guard lock(g.selected_jit_names_mutex);
+      return *g.selected_jit_names.insert(entry->compiled.name).first;
+    }
   }
   g.throw_miss(g.explain_miss(tensors, false, device));
 }
@@ -414,6 +423,7 @@ GraphCounters Graph::counters() const {
   c.jit_hits = impl_->jit_hits.load(std::memory_order_relaxed);
   c.misses = impl_->misses.load(std::memory_order_relaxed);
   c.jit_served = impl_->jit_served.load(std::memory_order_relaxed);
+  c.jit_evictions = impl_->jit_evictions.load(std::memory_order_relaxed);
   for (size_t k = 0; k < kGuardKindCount; ++k) {
     c.misses_by_reason[k] = impl_->misses_by_reason[k].load(std::memory_order_relaxed);
   }

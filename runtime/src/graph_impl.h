@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -74,6 +75,9 @@ struct CompiledSpecialization {
 struct JitEntry {
   std::shared_ptr<const JitSpecialization> jit;
   CompiledSpecialization compiled;
+  // The number of the call that last ran it (Graph::Impl::calls), for
+  // least-recently-used eviction: a hit stores it without a lock.
+  mutable std::atomic<uint64_t> last_use{0};
 };
 
 // Where a call runs: the CPU, or a CUDA device with its compute capability,
@@ -122,11 +126,18 @@ struct Graph::Impl {
   std::once_flag kernels_once;
 
   // What the JIT compiled for this graph, in the order it came; checked
-  // after the package's own. Entries are never removed, so a reader keeps
-  // its pointer after the lock.
+  // after the package's own. At most JitCompiler::max_adopted_entries():
+  // adopt() drops the least recently used past it, so a reader copies the
+  // shared_ptr under the lock and holds it while the entry runs (its module
+  // is never unloaded under a running call).
   mutable std::shared_mutex jit_mutex;
-  std::vector<std::unique_ptr<detail::JitEntry>> jit_entries;
+  std::vector<std::shared_ptr<const detail::JitEntry>> jit_entries;
   std::atomic<size_t> jit_entry_count{0};
+  std::atomic<uint64_t> jit_evictions{0};
+  // The names select() returned for JIT entries: a string_view it returns
+  // lives as long as the package, evicted or not.
+  std::mutex selected_jit_names_mutex;
+  std::set<std::string, std::less<>> selected_jit_names;
 
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> hits{0};
@@ -136,8 +147,11 @@ struct Graph::Impl {
   std::array<std::atomic<uint64_t>, kGuardKindCount> misses_by_reason{};
 
   // graph_plan.cpp (also GraphFactory::make, which fills the fields above)
-  // Keeps what the JIT returned (once, however many threads got it).
-  const detail::JitEntry& adopt(std::shared_ptr<const JitSpecialization> jit);
+  // Keeps what the JIT returned (once, however many threads got it), first
+  // run by call number `call`; drops the least recently used entries past
+  // the JIT's max_adopted_entries().
+  std::shared_ptr<const detail::JitEntry> adopt(std::shared_ptr<const JitSpecialization> jit,
+                                                const JitCompiler& compiler, uint64_t call);
 
   // graph_dispatch.cpp
   // The call's tensors, inputs then outputs, after checking their number.
@@ -159,8 +173,9 @@ struct Graph::Impl {
   const detail::CompiledSpecialization* select(const DLTensor* const* tensors, int64_t* symbols,
                                                const detail::CallDevice& device) const;
   // A JIT-compiled specialization whose guards pass, or nullptr.
-  const detail::JitEntry* select_jit(const DLTensor* const* tensors, int64_t* symbols,
-                                     const detail::CallDevice& device) const;
+  std::shared_ptr<const detail::JitEntry> select_jit(const DLTensor* const* tensors,
+                                                     int64_t* symbols,
+                                                     const detail::CallDevice& device) const;
   // Generated kernels take their pointers as __restrict: an output that
   // shares memory with another tensor would give a silently wrong answer.
   void check_no_overlap(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
@@ -174,7 +189,7 @@ struct Graph::Impl {
   void serve_by_jit(JitCompiler& jit, const DLTensor* const* tensors,
                     std::span<const DLTensor* const> inputs,
                     std::span<const DLTensor* const> outputs, const detail::CallDevice& device,
-                    void* stream, std::vector<GuardFailure> failures);
+                    void* stream, std::vector<GuardFailure> failures, uint64_t call);
 
   // graph_execute.cpp
   // The CPU candidates' kernel functions, looked up once, by the first CPU

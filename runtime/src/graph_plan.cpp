@@ -182,7 +182,8 @@ std::unique_ptr<Graph> detail::GraphFactory::make(PackageState& package,
 Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Graph::~Graph() = default;
 
-const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit) {
+std::shared_ptr<const JitEntry> Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit,
+                                                   const JitCompiler& compiler, uint64_t call) {
   const std::span<const uint8_t> bytes = jit->specialization();
   flatbuffers::Verifier verifier(bytes.data(), bytes.size());
   if (!verifier.VerifyBuffer<fb::Specialization>(nullptr)) {
@@ -191,11 +192,12 @@ const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit)
                                          "valid kiln.fb.Specialization"));
   }
   const auto& spec = *flatbuffers::GetRoot<fb::Specialization>(bytes.data());
+  const std::optional<size_t> cap = compiler.max_adopted_entries();
   std::unique_lock lock(jit_mutex);
-  for (const std::unique_ptr<JitEntry>& adopted : jit_entries) {
-    if (adopted->jit == jit) return *adopted;
+  for (const std::shared_ptr<const JitEntry>& adopted : jit_entries) {
+    if (adopted->jit == jit) return adopted;
   }
-  auto adopted = std::make_unique<JitEntry>();
+  auto adopted = std::make_shared<JitEntry>();
   try {
     detail::validate_specialization_guards(*entry, spec, "the JIT's specialization");
     build_specialization(adopted->compiled, spec, names, input_count, false, nullptr);
@@ -203,9 +205,18 @@ const JitEntry& Graph::Impl::adopt(std::shared_ptr<const JitSpecialization> jit)
     throw Error(ErrorCode::internal, cat("kiln: graph '", name, "': ", e.what()));
   }
   adopted->jit = std::move(jit);
-  jit_entries.push_back(std::move(adopted));
+  adopted->last_use.store(call, std::memory_order_relaxed);
+  jit_entries.push_back(adopted);
+  // The new entry is the newest: it goes only under a cap of 0, after
+  // serving the call that compiled it (which holds it).
+  while (cap && jit_entries.size() > *cap) {
+    jit_entries.erase(std::ranges::min_element(jit_entries, {}, [](const auto& e) {
+      return e->last_use.load(std::memory_order_relaxed);
+    }));
+    jit_evictions.fetch_add(1, std::memory_order_relaxed);
+  }
   jit_entry_count.store(jit_entries.size(), std::memory_order_release);
-  return *jit_entries.back();
+  return adopted;
 }
 
 }  // namespace kiln

@@ -20,6 +20,8 @@ size_t JitCompiler::export_compiled(const PackageReader& /*package*/,
               "kiln: export_compiled: the registered JIT compiler cannot export what it compiled");
 }
 
+std::optional<size_t> JitCompiler::max_adopted_entries() const { return std::nullopt; }
+
 void set_jit_compiler(JitCompiler* compiler) noexcept {
   registered_jit.store(compiler, std::memory_order_release);
 }

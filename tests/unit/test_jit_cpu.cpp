@@ -452,8 +452,7 @@ TEST_F(JitCpu, ACappedDiskCacheEvictsTheLeastRecentlyUsedEntry) {
 // A long-running server meets ever new shapes: the JIT keeps at most
 // max_memory_entries specializations loaded, evicting the least recently
 // used, and a request for an evicted one compiles (or loads) it again. The
-// runtime keeps what it adopted, so eviction never pulls code from under a
-// package that runs it.
+// runtime caps what each graph adopted at the same count (the next tests).
 TEST_F(JitCpu, AMemoryCapEvictsTheLeastRecentlyUsedAndTheNextCallReloadsIt) {
   FallbackJit jit({.cxx = KILN_TEST_CLANGXX,
                    .disk_cache = false,
@@ -467,8 +466,8 @@ TEST_F(JitCpu, AMemoryCapEvictsTheLeastRecentlyUsedAndTheNextCallReloadsIt) {
   EXPECT_EQ(jit.counters().compiles, 3u);
   EXPECT_EQ(jit.counters().memory_entries, 2u);
   EXPECT_EQ(jit.counters().memory_evictions, 1u);  // n=3's
-  // This package adopted n=3's code: it still runs it, without the JIT.
-  call_and_check(3, 43);
+  // The package dropped n=3's code too, at the same cap.
+  EXPECT_EQ(package_->graph("norms").counters().jit_evictions, 1u);
   EXPECT_EQ(jit.counters().requests, 3u);
 
   // A new package of the same bytes adopted nothing, so each size asks the
@@ -490,6 +489,73 @@ TEST_F(JitCpu, AMemoryCapEvictsTheLeastRecentlyUsedAndTheNextCallReloadsIt) {
   EXPECT_EQ(jit.counters().memory_hits, 2u);
   EXPECT_EQ(jit.counters().memory_evictions, 3u);  // n=7's
   EXPECT_EQ(jit.counters().memory_entries, 2u);
+}
+
+// A graph keeps at most max_memory_entries of the JIT's specializations,
+// evicting the one its calls ran least recently (the JIT sees only its own
+// requests, so the two may drop different ones); a call with an evicted
+// shape asks the JIT again.
+TEST_F(JitCpu, AGraphKeepsAtMostTheCapOfJitSpecializationsEvictingTheLeastRecentlyRun) {
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX,
+                   .disk_cache = false,
+                   .dynamic_after = 8,  // every size below its own static specialization
+                   .max_memory_entries = 2});
+  use(jit);
+  const kiln::Graph& graph = package_->graph("norms");
+  call_and_check(3, 60);
+  call_and_check(5, 61);
+  EXPECT_EQ(graph.counters().jit_evictions, 0u);
+  call_and_check(7, 62);  // the graph drops n=3's
+  EXPECT_EQ(graph.counters().jit_evictions, 1u);
+  call_and_check(5, 63);  // a jit hit: n=7's is now the least recently run
+  EXPECT_EQ(jit.counters().requests, 3u);
+  call_and_check(3, 64);  // asks the JIT, which evicted it too: a compile
+  EXPECT_EQ(jit.counters().requests, 4u);
+  EXPECT_EQ(jit.counters().compiles, 4u);
+  EXPECT_EQ(graph.counters().jit_evictions, 2u);  // n=7's
+  call_and_check(5, 65);                          // still kept by the graph (the JIT dropped it)
+  EXPECT_EQ(jit.counters().requests, 4u);
+  call_and_check(7, 66);  // the JIT still holds n=7's: a memory hit
+  EXPECT_EQ(jit.counters().requests, 5u);
+  EXPECT_EQ(jit.counters().memory_hits, 1u);
+  EXPECT_EQ(jit.counters().compiles, 4u);
+  const kiln::GraphCounters c = graph.counters();
+  EXPECT_EQ(c.jit_evictions, 3u);  // n=3's again
+  EXPECT_EQ(c.calls, 7u);
+  EXPECT_EQ(c.jit_hits, 2u);
+  EXPECT_EQ(c.misses, 5u);
+  EXPECT_EQ(c.jit_served, 5u);
+}
+
+// Threads running different shapes at once under a cap of 1 evict each
+// other's specializations while those run: each call holds its own, so
+// every result is right.
+TEST_F(JitCpu, ThreadsEvictingEachOthersSpecializationsAllGetRightResults) {
+  const fs::path dir = kiln_test::fresh_dir("jit/adopted_cap");
+  FallbackJit jit(
+      {.cxx = KILN_TEST_CLANGXX, .cache_dir = dir, .dynamic_after = 8, .max_memory_entries = 1});
+  use(jit);
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 6;
+  std::barrier start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int round = 0; round < kRounds; ++round) {
+        call_and_check(3 + 2 * t, static_cast<uint64_t>(200 + kRounds * t + round));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const kiln::GraphCounters c = package_->graph("norms").counters();
+  EXPECT_EQ(c.calls, static_cast<uint64_t>(kThreads * kRounds));
+  EXPECT_EQ(c.jit_hits + c.misses, c.calls);
+  EXPECT_EQ(c.jit_served, c.misses);
+  // Each shape was adopted at least once and at most one is kept.
+  EXPECT_GE(c.jit_evictions, static_cast<uint64_t>(kThreads - 1));
+  EXPECT_LE(c.jit_evictions, c.jit_served);
+  EXPECT_EQ(jit.counters().compiles, static_cast<uint64_t>(kThreads));
 }
 
 // With the disk cache on, an evicted specialization comes back from disk.

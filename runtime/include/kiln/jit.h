@@ -6,7 +6,8 @@
 /// A JIT hands back a JitSpecialization: the guards of the calls it serves
 /// and a way to run them. The runtime keeps it with the graph and checks it
 /// after the package's own specializations, so the next call with those
-/// shapes is a hit that never reaches the JIT.
+/// shapes is a hit that never reaches the JIT. It keeps at most
+/// JitCompiler::max_adopted_entries() of them per graph.
 ///
 /// What an application needs to register a JIT; kiln/runtime.h does not
 /// include it. The launchers a JIT runs its compiled code through are in
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -98,6 +100,11 @@ class JitCompiler {
   /// package for `kiln merge`; returns the number of specializations written.
   /// The default: Error(invalid_argument), this JIT cannot export.
   virtual size_t export_compiled(const PackageReader& package, const std::filesystem::path& path);
+  /// How many specializations from this JIT a graph keeps (read when the
+  /// runtime adopts one): past it the least recently used is dropped
+  /// (GraphCounters::jit_evictions), and a later call with its shapes asks
+  /// the JIT again. The default: nullopt, every one is kept.
+  virtual std::optional<size_t> max_adopted_entries() const;
 };
 
 /// Process-wide; nullptr (the default) means no JIT. The compiler must

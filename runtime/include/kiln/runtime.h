@@ -71,6 +71,10 @@ struct GraphCounters {
   uint64_t misses = 0;    ///< matched neither: handed to the JIT, or an error
   /// Misses the JIT served (compiled now, or from its memory or disk cache).
   uint64_t jit_served = 0;
+  /// JIT specializations the graph dropped to stay within
+  /// JitCompiler::max_adopted_entries() (the least recently used first): a
+  /// later call with their shapes asks the JIT again.
+  uint64_t jit_evictions = 0;
   /// For each miss, the kinds of guard the closest specialization failed
   /// (each kind counted once per miss), indexed by kiln.fb.GuardKind.
   uint64_t misses_by_reason[kGuardKindCount] = {};
@@ -133,7 +137,8 @@ class Graph {
   /// The name of the specialization a call with these tensors would run
   /// ("general", "n=16", or a JIT-compiled one already kept), or throws like
   /// call() would for a miss (without consulting a JIT). Launches nothing
-  /// and counts no call.
+  /// and counts no call. The view lives as long as the package, even once
+  /// a JIT-compiled specialization is evicted.
   std::string_view select(std::span<const DLTensor* const> inputs,
                           std::span<const DLTensor* const> outputs);
 

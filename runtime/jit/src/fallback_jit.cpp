@@ -214,6 +214,10 @@ FallbackJit::~FallbackJit() = default;
 const fs::path& FallbackJit::cache_dir() const noexcept { return impl_->options.cache_dir; }
 const std::string& FallbackJit::cxx() const noexcept { return impl_->options.cxx; }
 
+std::optional<size_t> FallbackJit::max_adopted_entries() const {
+  return impl_->options.max_memory_entries;
+}
+
 JitCounters FallbackJit::counters() const {
   const Impl& i = *impl_;
   JitCounters c;

@@ -5,7 +5,8 @@
 // package's CPU level, CUDA code with NVRTC for the device. Compiled code is
 // kept in memory (one compile per key, however many threads miss it at
 // once) and in an on-disk cache shared by processes; the runtime keeps what
-// it returns, and Package::export_compiled ships it as a delta package.
+// it returns (up to the same cap), and Package::export_compiled ships it as
+// a delta package.
 //
 //   kiln::jit::install();           // or: FallbackJit jit; kiln::set_jit_compiler(&jit);
 //   graph.call(...);                // a miss compiles once, later calls are jit hits
@@ -45,9 +46,10 @@ struct JitOptions {
   // Cap on the specializations kept loaded in memory (a long-running server
   // meets ever new shapes): past it the least recently used is evicted
   // (memory_evictions) and a later request for it is a disk hit or a
-  // compile. The runtime keeps what it adopted, so an evicted entry stays
-  // loaded until its package closes, and none is unloaded under a running
-  // call. nullopt: $KILN_CACHE_MAX_MEMORY_ENTRIES, else no cap.
+  // compile. The runtime caps what each graph adopted at the same count
+  // (max_adopted_entries, GraphCounters::jit_evictions); a call in flight
+  // holds its own reference, so none is unloaded under a running call.
+  // nullopt: $KILN_CACHE_MAX_MEMORY_ENTRIES, else no cap.
   std::optional<size_t> max_memory_entries = {};
 };
 
@@ -88,6 +90,9 @@ class FallbackJit final : public JitCompiler {
   // `package` in this process and still in memory (none evicted since,
   // JitOptions::max_memory_entries), as a delta package for `kiln merge`.
   size_t export_compiled(const PackageReader& package, const std::filesystem::path& path) override;
+  // The resolved JitOptions::max_memory_entries: one cap for the JIT's
+  // memory and each graph's adopted specializations.
+  std::optional<size_t> max_adopted_entries() const override;
 
   JitCounters counters() const;
   // Where entries go; empty when the disk cache is off.
