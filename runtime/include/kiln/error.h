@@ -36,6 +36,10 @@ enum class ErrorCode : uint8_t {
   /// A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
   /// loaded; the rest of the package still runs.
   library_unavailable,
+  /// Input asks for more than a limit allows (a package whose blobs would
+  /// decompress past OpenOptions::limits, a file over its size cap) or the
+  /// memory it needs cannot be allocated.
+  resource_limit,
 };
 
 /// "package_checksum_mismatch", ...: stable names for logs and the CLI.

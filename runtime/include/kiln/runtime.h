@@ -55,6 +55,10 @@ struct OpenOptions {
   /// recording. (`= {}`: an initializer such as {.stance = ...} may leave it
   /// out without -Wmissing-field-initializers.)
   std::filesystem::path profile_out = {};
+  /// Caps on the package's file size and on what its blobs decompress to,
+  /// checked before anything that large is allocated (kiln/limits.h):
+  /// PackageError(resource_limit) over one.
+  PackageLimits limits = {};
 };
 
 /// The number of guard kinds: one slot per kiln.fb.GuardKind in
@@ -158,7 +162,9 @@ class Package {
   /// Reads and verifies the package file at `path` (PackageReader::open_file).
   /// @throws Error(io) when the file cannot be read; PackageError when its bytes are not a
   /// valid package (bad magic, version, sizes, checksum, FlatBuffers verifier, unknown
-  /// target, or a graph over kMaxSymbols or kMaxTensors: package_corrupt).
+  /// target, or a graph over kMaxSymbols or kMaxTensors: package_corrupt), or are over
+  /// OpenOptions::limits (resource_limit). Every function of Package and Graph throws
+  /// kiln::Error only: running out of memory is Error(resource_limit).
   static Package open(const std::filesystem::path& path, const OpenOptions& options = {});
   /// Opens a package held in memory, copying the bytes; throws as open().
   static Package open_memory(std::span<const std::byte> bytes, const OpenOptions& options = {});
