@@ -235,6 +235,118 @@ TEST(HostilePackage, RunningOutOfMemoryInACallIsAResourceLimitError) {
   }
 }
 
+// A package whose plans lie about their sizes, as `mutate` makes them (the
+// test kernels; each graph a static n=8 and a general specialization).
+std::vector<uint8_t> lying_package(
+    const kiln_test::TestGraphOptions& options,
+    const std::function<void(fb::LaunchPlanT& plan, bool general)>& mutate) {
+  fb::ManifestT manifest = kiln_test::make_test_manifest({options});
+  for (auto& spec : manifest.graphs[0]->specializations) {
+    mutate(*spec->plan, spec->name == "general");
+  }
+  return kiln::compiler::write_package(std::move(manifest), kiln_test::test_blobs());
+}
+
+std::string open_message(const std::vector<uint8_t>& bytes) {
+  try {
+    PackageReader::open_memory(kiln_test::as_bytes(bytes));
+  } catch (const kiln::PackageError& e) {
+    return std::string(kiln::error_code_name(e.code())) + ": " + e.what();
+  }
+  return "opened";
+}
+
+// Calls the scale_add graph of `bytes` on `rows` rows: "ran" or the error.
+std::string call_outcome(const std::vector<uint8_t>& bytes, int64_t rows) {
+  try {
+    kiln::Package package = kiln::Package::open_memory(kiln_test::as_bytes(bytes));
+    std::vector<float> x(static_cast<size_t>(rows * kiln_test::kRowWidth)), w(kiln_test::kRowWidth),
+        y(x.size());
+    package.graph("scale_add")
+        .call({kiln::TensorView(x.data(), kiln::DType::f32, {rows, kiln_test::kRowWidth}),
+               kiln::TensorView(w.data(), kiln::DType::f32, {kiln_test::kRowWidth})},
+              {kiln::TensorView(y.data(), kiln::DType::f32, {rows, kiln_test::kRowWidth})});
+    return "ran";
+  } catch (const kiln::Error& e) {
+    return std::string(kiln::error_code_name(e.code())) + ": " + e.what();
+  }
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(HostilePackage, MoreWorkItemsThanTheBuffersHoldIsRefusedAtOpen) {
+  // scale_add's one launch runs n * 64 work items over buffers of n * 64
+  // elements: one more (a changed byte of the constant) and the kernel
+  // writes past y. Each specialization is checked at open: n=8 at its
+  // value, general at n's least value.
+  const std::vector<uint8_t> bytes = lying_package({}, [](fb::LaunchPlanT& plan, bool general) {
+    if (!general) plan.launches[0]->work_items->ops[1] = kiln_test::constant(65);
+  });
+  const std::string message = open_message(bytes);
+  EXPECT_TRUE(contains(message, "package_corrupt: ")) << message;
+  EXPECT_TRUE(contains(message,
+                       "specialization 'n=8' launch 0 has 520 work items at n=8, "
+                       "expected 0 to 512, the elements of the largest buffer it binds"))
+      << message;
+  const std::vector<uint8_t> general = lying_package({}, [](fb::LaunchPlanT& plan, bool g) {
+    if (g) plan.launches[0]->work_items->ops[1] = kiln_test::constant(65);
+  });
+  EXPECT_TRUE(contains(open_message(general),
+                       "specialization 'general' launch 0 has 65 work "
+                       "items at n=1, expected 0 to 64"))
+      << open_message(general);
+  // kiln verify reports the same.
+  const fs::path path = write_file("lying.kiln", bytes);
+  const kiln::support::ProcessResult r =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "verify", path.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(r.output.starts_with("error[package_corrupt]: ") &&
+              contains(r.output, "launch 0 has 520 work items"))
+      << r.output;
+}
+
+TEST(HostilePackage, APlanThatLiesOnlyAtSomeSizesIsRefusedByTheCall) {
+  // General's work items as n * n: within the n * 64 elements up to n = 64,
+  // past them beyond. Open checks n = 1; the call checks its own n.
+  const std::vector<uint8_t> bytes = lying_package({}, [](fb::LaunchPlanT& plan, bool general) {
+    if (general) {
+      plan.launches[0]->work_items = kiln_test::expr(
+          {kiln_test::symbol(0), kiln_test::symbol(0), kiln_test::op(fb::ExprOpKind::Mul)});
+    }
+  });
+  EXPECT_EQ(open_message(bytes), "opened");
+  EXPECT_EQ(call_outcome(bytes, 4), "ran");
+  const std::string outcome = call_outcome(bytes, 100);
+  EXPECT_TRUE(contains(outcome,
+                       "package_corrupt: kiln: graph 'scale_add' specialization "
+                       "'general': launch 0 has 10000 work items, expected 0 to 6400"))
+      << outcome;
+  EXPECT_TRUE(contains(outcome, " at n=100")) << outcome;
+}
+
+TEST(HostilePackage, BufferSizesAndDtypesMustBeTheirTensors) {
+  // y declared with half its elements; x declared as f16.
+  const std::vector<uint8_t> short_y = lying_package({}, [](fb::LaunchPlanT& plan, bool) {
+    plan.buffers[2]->numel->ops[1] = kiln_test::constant(32);
+  });
+  EXPECT_TRUE(contains(open_message(short_y),
+                       "buffer 2 (output 0 'y') declares 256 elements, but the tensor has 512 "
+                       "at n=8"))
+      << open_message(short_y);
+  const std::vector<uint8_t> f16_x = lying_package(
+      {}, [](fb::LaunchPlanT& plan, bool) { plan.buffers[0]->dtype = fb::DType::F16; });
+  EXPECT_TRUE(
+      contains(open_message(f16_x), "buffer 0 (input 0 'x') is f16, expected the tensor's f32"))
+      << open_message(f16_x);
+  // An honest package passes, and its calls run.
+  const std::vector<uint8_t> honest = lying_package({}, [](fb::LaunchPlanT&, bool) {});
+  EXPECT_EQ(open_message(honest), "opened");
+  EXPECT_EQ(call_outcome(honest, 8), "ran");
+  EXPECT_EQ(call_outcome(honest, 100), "ran");
+}
+
 TEST(HostilePackage, VerifyReportsTheLimitAndDoesNotAbort) {
   const fs::path path = write_file("bomb.kiln", package_with_zstd_bomb(kGiB));
   const kiln::support::ProcessResult r =
