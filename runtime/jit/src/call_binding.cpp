@@ -1,5 +1,6 @@
 #include "call_binding.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -105,6 +106,29 @@ std::optional<ir::SymbolValues> bind_call(const ir::Graph& g,
     }
   }
   return values;
+}
+
+const DLTensor& plan_tensor(const compiler::PlanBuffer& buffer, const JitCall& call) {
+  const bool input = buffer.role == compiler::BufferRole::input;
+  const std::span<const DLTensor* const> tensors = input ? call.inputs : call.outputs;
+  if (buffer.index >= tensors.size()) {
+    throw Error(ErrorCode::internal,
+                "kiln: a JIT plan binds " + std::string(input ? "input " : "output ") +
+                    std::to_string(buffer.index) + " of a call with " +
+                    std::to_string(tensors.size()) + (input ? " inputs" : " outputs"));
+  }
+  return *tensors[buffer.index];
+}
+
+size_t temp_bytes(const compiler::PlanBuffer& buffer, const ir::SymbolValues& values) {
+  const int64_t numel = buffer.numel.evaluate(values);
+  size_t bytes = 0;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(std::max<int64_t>(numel, 1)),
+                                          static_cast<size_t>(dtype_size(buffer.dtype)), &bytes)) {
+    throw Error(ErrorCode::internal, "kiln: a JIT plan's temp buffer of " + std::to_string(numel) +
+                                         " elements is negative or too large");
+  }
+  return bytes;
 }
 
 }  // namespace kiln::jit::detail
