@@ -324,7 +324,8 @@ std::string binding_text(const fb::GraphEntry& g, const int64_t* values) {
 // A plan's sizes against the buffers they describe, at one binding of the
 // graph's symbols: the specialization's own values, and for a dynamic
 // symbol the smallest value the graph admits (the runtime checks every
-// call of a dynamic specialization at its own binding: plan_sizes.h).
+// call of a dynamic specialization at its own binding:
+// Graph::Impl::check_plan_sizes).
 // Input and output buffers have the dtype of their tensor and, when they
 // declare a numel, the tensor's element count; a temp's numel is not
 // negative; a CPU launch has no more work items than the largest buffer it
