@@ -4,36 +4,25 @@
 // is translated where a public function returns.
 #pragma once
 
-#include <exception>
-#include <new>
 #include <string_view>
-
-#include "kiln/error.h"
-#include "text.h"
 
 namespace kiln::detail {
 
-// Runs `body`, rethrowing a kiln::Error as it is, std::bad_alloc as
-// Error(resource_limit) and any other exception as Error(internal). The
-// message starts "kiln: WHAT 'NAME': " ("kiln: graph 'g': "), or "kiln:
-// WHAT: " when `name` is empty; both are only read on a throw.
+// Rethrows the exception being handled: a kiln::Error as it is,
+// std::bad_alloc as Error(resource_limit) and anything else as
+// Error(internal). The message starts "kiln: WHAT 'NAME': " ("kiln: graph
+// 'g': "), or "kiln: WHAT: " when `name` is empty. Out of line, so that each
+// translate_exceptions() adds one catch, not one per kind (the runtime's
+// size budget).
+[[noreturn]] void rethrow_as_error(std::string_view what, std::string_view name);
+
+// Runs `body`; what it throws leaves as rethrow_as_error() makes it.
 template <class Body>
 decltype(auto) translate_exceptions(std::string_view what, std::string_view name, Body&& body) {
   try {
     return body();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::resource_limit,
-                cat("kiln: ", what, name.empty() ? "" : " '", name, name.empty() ? "" : "'",
-                    ": out of memory (an allocation the input asked for failed)"));
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::internal, cat("kiln: ", what, name.empty() ? "" : " '", name,
-                                         name.empty() ? "" : "'", ": ", e.what()));
   } catch (...) {
-    throw Error(ErrorCode::internal,
-                cat("kiln: ", what, name.empty() ? "" : " '", name, name.empty() ? "" : "'",
-                    ": an exception that is not a kiln::Error"));
+    rethrow_as_error(what, name);
   }
 }
 
