@@ -25,10 +25,8 @@
 #include "kiln/runtime.h"
 #include "kiln/support/process.h"
 #include "test_support/cpu_test_package.h"
+#include "test_support/package_bytes.h"
 #include "test_support/scratch_files.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace {
 
@@ -55,20 +53,8 @@ std::vector<uint8_t> zstd_frame_of_zeros(uint64_t size) {
   return frame;
 }
 
-KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  return h;
-}
-
-void fix_checksum(std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h = header_of(bytes);
-  const XXH128_hash_t sum =
-      XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
-  h.checksum_lo = sum.low64;
-  h.checksum_hi = sum.high64;
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
+using kiln_test::fix_checksum;
+using kiln_test::header_of;
 
 // The test package with one more blob: a zstd frame of `raw_size` zeros
 // (stored as written, so its hash is right), the manifest saying so.
@@ -78,17 +64,10 @@ std::vector<uint8_t> package_with_zstd_bomb(uint64_t raw_size) {
   std::vector<uint8_t> bytes = kiln::compiler::write_package(
       kiln_test::make_test_manifest({kiln_test::TestGraphOptions{}}), std::move(blobs));
   // The writer stored it raw: say it is zstd of raw_size bytes, which it is.
-  const KilnPackageHeader h = header_of(bytes);
-  fb::ManifestT m;
-  fb::GetManifest(bytes.data() + h.manifest_offset)->UnPackTo(&m);
-  m.blobs.back()->compression = fb::Compression::Zstd;
-  m.blobs.back()->raw_size = raw_size;
-  flatbuffers::FlatBufferBuilder builder;
-  builder.ForceDefaults(true);
-  fb::FinishManifestBuffer(builder, fb::Manifest::Pack(builder, &m));
-  EXPECT_EQ(builder.GetSize(), h.manifest_size);
-  std::memcpy(bytes.data() + h.manifest_offset, builder.GetBufferPointer(), builder.GetSize());
-  fix_checksum(bytes);
+  kiln_test::rewrite_manifest(bytes, [&](fb::ManifestT& m) {
+    m.blobs.back()->compression = fb::Compression::Zstd;
+    m.blobs.back()->raw_size = raw_size;
+  });
   return bytes;
 }
 
