@@ -67,8 +67,9 @@ constexpr std::array kCommands{
         .details =
             "Makes every check the runtime makes when it opens the package file PKG (magic, "
             "format version, sizes, the XXH3-128 checksum, the FlatBuffers verifier, the "
-            "manifest's own consistency), then those it defers to a blob's first use: every "
-            "blob's hash and decompression.\n\n"
+            "manifest's own consistency, launch plans' sizes against their buffers, the default "
+            "size limits), then those it defers to a blob's first use: every blob's hash and "
+            "decompression.\n\n"
             "Prints \"ok: PKG (G graphs, B blobs, N bytes)\", or the first problem as "
             "\"error[CODE]: ...\", CODE being the kiln::ErrorCode's name (package_truncated, "
             "package_checksum_mismatch, ...).",
