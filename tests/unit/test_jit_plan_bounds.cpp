@@ -55,4 +55,34 @@ TEST(JitPlanBounds, ATempOfNegativeOrUnaddressableSizeIsAnError) {
             "or too large");
 }
 
+TEST(JitPlanBounds, MoreWorkItemsThanTheBuffersHoldIsAnError) {
+  // One launch over x and y (4 elements each), of 4 and then 5 work items;
+  // a kernel that must never run (the check comes first).
+  for (const int64_t work : {int64_t{4}, int64_t{5}}) {
+    CpuSpecialization spec;
+    spec.plan.buffers.push_back({BufferRole::input, 0, kiln::DType::f32, SizeExpr::constant(4)});
+    spec.plan.buffers.push_back({BufferRole::output, 0, kiln::DType::f32, SizeExpr::constant(4)});
+    spec.plan.launches.push_back({0, {0, 1}, SizeExpr::constant(work), SizeExpr::constant(1)});
+    static int calls = 0;
+    spec.kernels.push_back([](const KilnCpuKernelArgs*, int64_t, int64_t) { ++calls; });
+    std::vector<float> x(4), y(4);
+    const kiln::TensorView in(x.data(), kiln::DType::f32, {4});
+    const kiln::TensorView out(y.data(), kiln::DType::f32, {4});
+    const DLTensor* inputs[] = {&in.dl()};
+    const DLTensor* outputs[] = {&out.dl()};
+    calls = 0;
+    try {
+      spec.run({inputs, outputs, nullptr, nullptr});
+      EXPECT_EQ(work, 4);
+      EXPECT_EQ(calls, 1);
+    } catch (const kiln::Error& e) {
+      EXPECT_EQ(work, 5);
+      EXPECT_EQ(calls, 0);
+      EXPECT_EQ(std::string(e.what()),
+                "kiln: a JIT plan's launch 0 has 5 work items, expected 0 to 4, the elements of "
+                "the largest buffer it binds");
+    }
+  }
+}
+
 }  // namespace

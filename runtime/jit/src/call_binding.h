@@ -33,4 +33,11 @@ const DLTensor& plan_tensor(const compiler::PlanBuffer& buffer, const JitCall& c
 // size_t is Error(internal), never a short allocation.
 size_t temp_bytes(const compiler::PlanBuffer& buffer, const ir::SymbolValues& values);
 
+// The rule a package's plans keep (docs/package-format.md, "Launch plan
+// sizes"), for a JIT plan at `values`: no launch has more work items than
+// the largest buffer it binds has elements. Error(internal) naming the
+// launch otherwise, before any kernel runs.
+void check_work_items(const compiler::CpuLoweredGraph& plan, const JitCall& call,
+                      const ir::SymbolValues& values);
+
 }  // namespace kiln::jit::detail

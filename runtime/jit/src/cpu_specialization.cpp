@@ -17,6 +17,7 @@ struct AlignedDelete {
 
 void CpuSpecialization::run(const JitCall& call) const {
   const ir::SymbolValues values(call.symbols, call.symbols + symbol_count);
+  check_work_items(plan, call, values);
   std::vector<void*> buffers(plan.buffers.size(), nullptr);
   std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
   for (size_t b = 0; b < plan.buffers.size(); ++b) {
