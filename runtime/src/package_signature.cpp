@@ -41,8 +41,8 @@ std::optional<PackageSigner> verify_package_signature(std::span<const std::byte>
   std::memcpy(signature.data(), block.signature, signature.size());
   bool valid = false;
   try {
-    valid =
-        support::ed25519_verify(package_signed_message(file, header), signature, signer.public_key);
+    valid = support::ed25519_verify(message_view(package_signed_message(file, header)), signature,
+                                    signer.public_key);
   } catch (const support::CryptoError& e) {
     throw Error(ErrorCode::internal, e.what());
   }

@@ -4,6 +4,7 @@
 // (OpenOptions::trusted_keys, trusted_key_files, KILN_TRUSTED_KEYS), and
 // tampering with any part of a signed package; then `kiln keygen`, `kiln
 // sign`, `kiln verify --trusted-keys` and `kiln merge --key` as a user runs them.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -140,12 +141,20 @@ TEST(PackageSigning, SigningFillsOnlyTheBlockAndIsDeterministic) {
   EXPECT_EQ(reader.signer()->public_key, signer_keys().public_key);
   EXPECT_EQ(reader.signer()->key_id, kiln::support::key_id(signer_keys().public_key));
 
-  // The signature is of the message package_signature.h defines.
+  // The signature is of BLAKE2b-512(header with the signature zeroed,
+  // manifest), as package_signature.h defines it.
+  const KilnPackageHeader h = header_of(bytes);
+  std::string head(reinterpret_cast<const char*>(bytes.data()), h.header_size);
+  std::fill(head.begin() + kSignatureField, head.begin() + kSignatureField + 64, '\0');
+  const std::string_view parts[] = {
+      head, std::string_view(reinterpret_cast<const char*>(bytes.data()) + h.manifest_offset,
+                             h.manifest_size)};
+  const kiln::support::Hash512 digest = kiln::support::hash512(parts);
+  EXPECT_EQ(kiln::package_signed_message(kiln_test::as_bytes(bytes), h), digest);
   kiln::support::Ed25519Signature signature;
   std::memcpy(signature.data(), bytes.data() + kSignatureField, signature.size());
-  EXPECT_TRUE(kiln::support::ed25519_verify(
-      kiln::package_signed_message(kiln_test::as_bytes(bytes), header_of(bytes)), signature,
-      signer_keys().public_key));
+  EXPECT_TRUE(kiln::support::ed25519_verify(kiln::message_view(digest), signature,
+                                            signer_keys().public_key));
 
   // Signing again with another key replaces the signature.
   std::vector<uint8_t> resigned = bytes;

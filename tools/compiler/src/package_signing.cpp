@@ -39,7 +39,7 @@ void sign_package(std::span<uint8_t> package, const support::Ed25519SecretKey& s
   std::memcpy(package.data() + KILN_PACKAGE_SIGNATURE_OFFSET, &block, sizeof block);
   const std::span<const std::byte> file = std::as_bytes(package);
   const support::Ed25519Signature signature =
-      support::ed25519_sign(package_signed_message(file, header), secret_key);
+      support::ed25519_sign(message_view(package_signed_message(file, header)), secret_key);
   std::memcpy(block.signature, signature.data(), signature.size());
   std::memcpy(package.data() + KILN_PACKAGE_SIGNATURE_OFFSET, &block, sizeof block);
 }
