@@ -30,14 +30,14 @@ struct OpenOptions;
 /// Who signed a package: the ed25519 key of its signature block (format 1.2,
 /// docs/package-format.md), whose signature the reader verified at open.
 struct PackageSigner {
-  std::array<uint8_t, 32> public_key{};
+  std::array<uint8_t, 32> public_key{};  ///< the ed25519 public key of the signature block
   std::string key_id;  ///< the first 16 hex digits of public_key: how messages name it
 };
 
 /// A public key trusted to sign packages.
 struct TrustedKey {
-  std::array<uint8_t, 32> public_key{};
-  std::string key_id;   ///< as PackageSigner::key_id
+  std::array<uint8_t, 32> public_key{};  ///< the ed25519 public key
+  std::string key_id;                    ///< as PackageSigner::key_id
   std::string comment;  ///< the .pub line's comment (who holds the key), may be empty
   std::string source;   ///< where it was given: "key file 'k.pub'", "OpenOptions::trusted_keys[0]"
 };
