@@ -21,9 +21,7 @@
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "test_support/package_bytes.h"
 
 namespace {
 
@@ -89,19 +87,8 @@ std::string open_message(const std::vector<uint8_t>& bytes) {
   return "";
 }
 
-KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  return h;
-}
-
-void fix_checksum(std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h = header_of(bytes);
-  XXH128_hash_t sum = XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
-  h.checksum_lo = sum.low64;
-  h.checksum_hi = sum.high64;
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
+using kiln_test::fix_checksum;
+using kiln_test::header_of;
 
 // Re-encodes the manifest after `mutate` (same size, thanks to
 // ForceDefaults) and fixes the checksum, so only the semantic checks can

@@ -25,10 +25,8 @@
 #include "kiln/support/key_file.h"
 #include "kiln/support/process.h"
 #include "test_support/cpu_test_package.h"
+#include "test_support/package_bytes.h"
 #include "test_support/scratch_files.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace {
 
@@ -55,20 +53,8 @@ std::string pub_text(const Ed25519KeyPair& pair, std::string_view comment = "") 
   return kiln::support::format_public_key(pair.public_key, comment);
 }
 
-KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  return h;
-}
-
-void fix_checksum(std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h = header_of(bytes);
-  const XXH128_hash_t sum =
-      XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
-  h.checksum_lo = sum.low64;
-  h.checksum_hi = sum.high64;
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
+using kiln_test::fix_checksum;
+using kiln_test::header_of;
 
 std::vector<uint8_t> unsigned_package() {
   static const std::vector<uint8_t> bytes = kiln_test::make_test_package();
