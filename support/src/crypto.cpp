@@ -56,6 +56,19 @@ bool ed25519_verify(std::string_view message, const Ed25519Signature& signature,
                                              public_key.data()) == 0;
 }
 
+Hash512 hash512(std::span<const std::string_view> parts) {
+  ensure_sodium();
+  static_assert(kHash512Bytes == crypto_generichash_BYTES_MAX);
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, kHash512Bytes);
+  for (const std::string_view part : parts) {
+    crypto_generichash_update(&state, bytes_of(part), part.size());
+  }
+  Hash512 hash{};
+  crypto_generichash_final(&state, hash.data(), hash.size());
+  return hash;
+}
+
 MacKey mac_generate_key() {
   ensure_sodium();
   MacKey key{};

@@ -117,6 +117,18 @@ void write_file_atomic(const fs::path& path, std::string_view bytes, Durability 
   if (durability == Durability::synced) sync_directory(path);
 }
 
+void write_new_file(const fs::path& path, std::string_view bytes, unsigned mode) {
+  FileDescriptor fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode)));
+  if (fd.get() < 0) fail_write(path, "create", path, errno);
+  TempFile created(path);  // removed unless every step below succeeds
+  write_all(path, path, fd.get(), bytes);
+  if (::fsync(fd.get()) != 0) fail_write(path, "fsync", path, errno);
+  if (::close(fd.release()) != 0) fail_write(path, "close", path, errno);
+  created.renamed();
+  sync_directory(path);
+}
+
 bool write_file_if_changed(const fs::path& path, std::string_view bytes) {
   // A file larger than `bytes` differs from it: reading more is not needed.
   if (read_file_if_readable(path, bytes.size()) == bytes) return false;

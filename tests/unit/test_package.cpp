@@ -21,9 +21,7 @@
 #include "kiln/runtime.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "test_support/package_bytes.h"
 
 namespace {
 
@@ -89,19 +87,8 @@ std::string open_message(const std::vector<uint8_t>& bytes) {
   return "";
 }
 
-KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  return h;
-}
-
-void fix_checksum(std::vector<uint8_t>& bytes) {
-  KilnPackageHeader h = header_of(bytes);
-  XXH128_hash_t sum = XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
-  h.checksum_lo = sum.low64;
-  h.checksum_hi = sum.high64;
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
+using kiln_test::fix_checksum;
+using kiln_test::header_of;
 
 // Re-encodes the manifest after `mutate` (same size, thanks to
 // ForceDefaults) and fixes the checksum, so only the semantic checks can
@@ -133,8 +120,8 @@ TEST(PackageWriter, RoundTripsEveryField) {
   EXPECT_EQ(0, std::memcmp(h.magic, "KILNPKG\0", 8));
   EXPECT_EQ(h.format_major, KILN_PACKAGE_FORMAT_MAJOR);
   EXPECT_EQ(h.format_minor, KILN_PACKAGE_FORMAT_MINOR);
-  EXPECT_EQ(h.header_size, 64u);
-  EXPECT_EQ(h.manifest_offset, 64u);
+  EXPECT_EQ(h.header_size, 192u);  // with the (empty) signature block
+  EXPECT_EQ(h.manifest_offset, 192u);
   EXPECT_EQ(h.file_size, bytes.size());
 
   fb::ManifestT actual;
@@ -696,9 +683,13 @@ TEST(PackageCorruption, EveryHeaderBitFlipIsRefusedOrHarmless) {
        2,
        {"package_unsupported_version"}},
       {"format_minor", offsetof(KilnPackageHeader, format_minor), 2, {"runs right"}},
-      // The manifest starts at 64, so any other header_size puts it inside
-      // the header or past the file.
-      {"header_size", offsetof(KilnPackageHeader, header_size), 4, {"package_corrupt"}},
+      // The manifest starts at 192: a larger header_size puts it inside the
+      // header or past the file; a smaller one moves where the checksum
+      // starts.
+      {"header_size",
+       offsetof(KilnPackageHeader, header_size),
+       4,
+       {"package_corrupt", "package_checksum_mismatch"}},
       {"flags", offsetof(KilnPackageHeader, flags), 8, {"runs right"}},
       // Misaligned or outside the file, else the verifier finds no manifest
       // there.
@@ -763,7 +754,10 @@ TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
     return "padding";
   };
   std::vector<size_t> padding;
-  for (size_t at = KILN_PACKAGE_HEADER_SIZE; at < bytes.size(); ++at) {
+  // Past the whole header: flips of its signature block are
+  // test_package_signing's.
+  const size_t header_end = pristine.header().header_size;
+  for (size_t at = header_end; at < bytes.size(); ++at) {
     if (region_of(at) == "padding") padding.push_back(at);
   }
   ASSERT_GE(padding.size(), 28u);  // after the 100-byte Source blob, at least
@@ -776,7 +770,7 @@ TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
   };
   FlipTally as_written, recomputed;
   for (int i = 0; i < 600; ++i) {
-    const size_t at = KILN_PACKAGE_HEADER_SIZE + rng() % (bytes.size() - KILN_PACKAGE_HEADER_SIZE);
+    const size_t at = header_end + rng() % (bytes.size() - header_end);
     std::vector<uint8_t> copy = bytes;
     const int bit = flip(copy, at);
     as_written.add(region_of(at), read_outcome(copy), at, bit);

@@ -95,4 +95,16 @@ TEST(SupportCrypto, FreshKeysAndRandomBytesDiffer) {
   EXPECT_EQ(a, (std::array<uint8_t, 32>{}));
 }
 
+TEST(SupportCrypto, Hash512IsBlake2b512OfThePartsJoined) {
+  // RFC 7693, Appendix A: BLAKE2b-512("abc").
+  const std::string_view abc[] = {"abc"};
+  EXPECT_EQ(kiln::support::hash512(abc),
+            from_hex<64>("ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
+                         "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"));
+  const std::string_view split[] = {"a", "", "bc"};
+  EXPECT_EQ(kiln::support::hash512(split), kiln::support::hash512(abc));
+  const std::string_view other[] = {"abd"};
+  EXPECT_NE(kiln::support::hash512(other), kiln::support::hash512(abc));
+}
+
 }  // namespace

@@ -54,6 +54,13 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 // wrote.
 bool write_file_if_changed(const std::filesystem::path& path, std::string_view bytes);
 
+// Creates `path` with `bytes` and permission bits `mode` (before the umask):
+// created exclusively, so an existing file is never replaced (FileError
+// with error_number() EEXIST), written, fsynced, closed; removed again when
+// any of that fails. For files that must not be overwritten nor ever be
+// readable by others: secret keys (mode 0600).
+void write_new_file(const std::filesystem::path& path, std::string_view bytes, unsigned mode);
+
 // The file's bytes; nullopt when nothing exists at `path`. Throws FileError
 // when it cannot be read or holds more than `max_bytes` (read up to one byte
 // past the limit, never allocating more, also for a file that grows).
