@@ -55,7 +55,9 @@ class KernelEmitter : public GroupEmitter {
     }
     if (group().reduction_of >= 0) {
       reduction_arguments();
-      emit_reduction();
+      CodeWriter w(1);
+      emit_reduction(w);
+      body_ += w.text();
       assemble();
       return;
     }
@@ -620,14 +622,12 @@ class KernelEmitter : public GroupEmitter {
       w.directive("#pragma clang loop vectorize(enable)");
       auto elements = w.block("for (int64_t c = c_begin; c < c_end; ++c)");
       if (rank > 0) w.line("const int64_t i", std::to_string(rank - 1), " = c;");
-      std::string element;
-      const std::string y = index_element("int64_t", w.indentation(), element);
-      w.raw(element);
+      const std::string y = index_element("int64_t", w);
       for (int32_t slot : write_slots(group().index_of)) {
         w.line("b", std::to_string(slot), "[ow + c] = ", y, ";");
       }
     }
-    body_ += w.take();
+    body_ += w.text();
     const SizeExpr rows = SizeExpr::product(bind_shape(outer, symbol_values()));
     if (whole_rows) {
       work_items = rows;
@@ -650,7 +650,7 @@ class KernelEmitter : public GroupEmitter {
   // consecutive elements into as many accumulators (it vectorizes). When the
   // last run is reduced, a work item is one output, the other reduced runs
   // outer loops and the last the contiguous inner loop.
-  void emit_reduction() {
+  void emit_reduction(CodeWriter& w) {
     const int32_t rid = group().reduction_of;
     const Node& r = graph().node(rid);
     const int32_t in_id = r.inputs.at(0);
@@ -659,7 +659,6 @@ class KernelEmitter : public GroupEmitter {
     const bool columns = !segs.back().reduced;
     const CType at = general_acc_type(r, in, true);
     const std::string acc_t = cname(at);
-    std::string& o = body_;
     // Extents, strides and counts.
     std::vector<size_t> kept;
     std::vector<size_t> red;
@@ -667,60 +666,59 @@ class KernelEmitter : public GroupEmitter {
     Shape red_dims;
     for (size_t j = 0; j < segs.size(); ++j) {
       const std::string js = std::to_string(j);
-      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
-           (segs[j].reduced ? "reduced" : "kept") + "\n";
-      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      w.line("const int64_t E", js, " = ", segs[j].extent, ";  // ",
+             segs[j].reduced ? "reduced" : "kept");
+      w.line("const int64_t S", js, " = ", segs[j].stride, ";");
       (segs[j].reduced ? red : kept).push_back(j);
       Shape& d = segs[j].reduced ? red_dims : kept_dims;
       d.insert(d.end(), segs[j].dims.begin(), segs[j].dims.end());
     }
     std::string count = "(int64_t)1";
     for (size_t j : red) count += " * E" + std::to_string(j);
-    o += "  const int64_t count = " + count + ";  // values per output\n";
-    o += "  (void)count;\n";
+    w.line("const int64_t count = ", count, ";  // values per output");
+    w.line("(void)count;");
     const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, symbol_values()));
     const std::vector<int32_t> outs = pass() == 1 ? std::vector<int32_t>{} : write_slots(rid);
+    auto store_outputs = [&](const std::string& res, const std::string& where) {
+      w.line(cname(ctype_of(r.dtype)), " y = ", res, ";");
+      for (int32_t slot : outs) w.line(store_stmt(r.dtype, slot, where, "y"));
+    };
     // The kept runs (but a columns kernel's last) from the work item `t`.
     const bool arg = r.op == Op::argmax;
     if (columns) {
       const size_t last = segs.size() - 1;
       const std::string ls = std::to_string(last);
       const std::string blk = std::to_string(kColBlock);
-      o += "  // Columns: a work item is a block of up to " + blk +
-           " consecutive outputs of the last kept run.\n";
-      o += "  const int64_t nb = (E" + ls + " + " + blk + " - 1) / " + blk + ";\n";
-      o += "  for (int64_t item = begin; item < end; ++item) {\n";
-      o += "    int64_t t = item / nb;\n";
-      o += "    const int64_t ob = t * E" + ls + ";\n";
-      o += "    const int64_t blk0 = (item % nb) * " + blk + ";\n";
-      o += "    const int64_t nbk = E" + ls + " - blk0 < " + blk + " ? E" + ls +
-           " - blk0 : " + blk + ";\n";
-      o += decompose_kept(kept, kept.size() - 1, "    ");
-      o += "    base += blk0;\n";
-      o += "    " + acc_t + " acc[" + blk + "];\n";
-      if (arg) o += "    int64_t idx[" + blk + "];\n";
-      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
-      o += "      acc[b] = " + general_acc_init(r, at) + ";\n";
-      if (arg) o += "      idx[b] = 0;\n";
-      o += "    }\n";
-      // argmax's position: its one reduced run's index.
-      const std::string pos = arg ? numbered("r", red.front()) : "0";
-      o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
-        std::string t = "#pragma clang loop vectorize(enable)\n";
-        t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
-        std::string pre;
-        const std::string v = reduction_operand_at(off + " + b", at, pre, ind + "  ");
-        t += pre;
-        t += ind + "  " + acc_t + " v = " + v + ";\n";
-        t += ind + "  " + general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos) + "\n";
-        t += ind + "}\n";
-        return t;
-      });
-      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
-      const std::string res = general_finish(r, at, "acc[b]", "idx[b]", "count");
-      o += "      " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
-      for (int32_t w : outs) o += "      " + store_stmt(r.dtype, w, "ob + blk0 + b", "y") + "\n";
-      o += "    }\n  }\n";
+      w.line("// Columns: a work item is a block of up to ", blk,
+             " consecutive outputs of the last kept run.");
+      w.line("const int64_t nb = (E", ls, " + ", blk, " - 1) / ", blk, ";");
+      {
+        auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+        w.line("int64_t t = item / nb;");
+        w.line("const int64_t ob = t * E", ls, ";");
+        w.line("const int64_t blk0 = (item % nb) * ", blk, ";");
+        w.line("const int64_t nbk = E", ls, " - blk0 < ", blk, " ? E", ls, " - blk0 : ", blk, ";");
+        decompose_kept(kept, kept.size() - 1, w);
+        w.line("base += blk0;");
+        w.line(acc_t, " acc[", blk, "];");
+        if (arg) w.line("int64_t idx[", blk, "];");
+        {
+          auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+          w.line("acc[b] = ", general_acc_init(r, at), ";");
+          if (arg) w.line("idx[b] = 0;");
+        }
+        // argmax's position: its one reduced run's index.
+        const std::string pos = arg ? numbered("r", red.front()) : "0";
+        nest_reduced(red, w, [&](const std::string& off) {
+          w.directive("#pragma clang loop vectorize(enable)");
+          auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+          const std::string v = reduction_operand_at(off + " + b", at, w);
+          w.line(acc_t, " v = ", v, ";");
+          w.line(general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos));
+        });
+        auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+        store_outputs(general_finish(r, at, "acc[b]", "idx[b]", "count"), "ob + blk0 + b");
+      }
       const Shape outer_kept(kept_dims.begin(),
                              kept_dims.end() - static_cast<std::ptrdiff_t>(segs[last].dims.size()));
       const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, symbol_values()));
@@ -735,76 +733,71 @@ class KernelEmitter : public GroupEmitter {
     const std::string smax = std::to_string(kCpuPolicy.max_split_parts);
     const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, symbol_values()));
     if (pass() != 0) {
-      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
-      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
-           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
+      w.line("// Partials per output (the plan's temp holds outputs * parts).");
+      w.line("const int64_t parts = (E", ls, " + ", chunk, " - 1) / ", chunk, " < ", smax, " ? (E",
+             ls, " + ", chunk, " - 1) / ", chunk, " : ", smax, ";");
     }
     if (pass() == 2) {
-      o += "  // Split rows, second pass: a work item combines one output's partials.\n";
-      o += "  for (int64_t item = begin; item < end; ++item) {\n";
-      o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
-      if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
-      o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-      o += "      " + acc_t + " b = b" + std::to_string(part_slot(0)) + "[item * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[item * parts + p];\n";
-      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-      o += "    }\n";
-      o += "    " + std::string(cname(ctype_of(r.dtype))) +
-           " y = " + general_finish(r, at, "acc", "idx", "count") + ";\n";
-      for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
-      o += "  }\n";
+      w.line("// Split rows, second pass: a work item combines one output's partials.");
+      {
+        auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+        w.line(acc_t, " acc = ", general_acc_init(r, at), ";");
+        if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+        {
+          auto parts = w.block("for (int64_t p = 0; p < parts; ++p)");
+          w.line(acc_t, " b = ", numbered("b", part_slot(0)), "[item * parts + p];");
+          if (arg) w.line("int64_t bi = ", numbered("b", part_slot(1)), "[item * parts + p];");
+          w.line(general_combine(r, at, "acc", "idx", "b", "bi"));
+        }
+        store_outputs(general_finish(r, at, "acc", "idx", "count"), "item");
+      }
       work_items = n_out;
       item_cost = split_parts();
       return;
     }
-    o += pass() == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
-                       "(item / parts).\n"
-                     : "  // Rows: a work item is one output; the last reduced run is the inner "
-                       "loop.\n";
-    o += "  for (int64_t item = begin; item < end; ++item) {\n";
-    std::string c_begin = "0";
-    std::string c_end = "E" + ls;
-    if (pass() == 1) {
-      o += "    int64_t t = item / parts;\n";
-      o += "    const int64_t part = item % parts;\n";
-      o += "    const int64_t len = (E" + ls + " + parts - 1) / parts;\n";
-      o += "    const int64_t c_begin = part * len;\n";
-      o += "    const int64_t c_end = c_begin + len < E" + ls + " ? c_begin + len : E" + ls + ";\n";
-      c_begin = "c_begin";
-      c_end = "c_end";
-    } else {
-      o += "    int64_t t = item;\n";
+    w.line(pass() == 1 ? "// Split rows, first pass: a work item is part (item % parts) of output "
+                         "(item / parts)."
+                       : "// Rows: a work item is one output; the last reduced run is the inner "
+                         "loop.");
+    {
+      auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+      std::string c_begin = "0";
+      std::string c_end = "E" + ls;
+      if (pass() == 1) {
+        w.line("int64_t t = item / parts;");
+        w.line("const int64_t part = item % parts;");
+        w.line("const int64_t len = (E", ls, " + parts - 1) / parts;");
+        w.line("const int64_t c_begin = part * len;");
+        w.line("const int64_t c_end = c_begin + len < E", ls, " ? c_begin + len : E", ls, ";");
+        c_begin = "c_begin";
+        c_end = "c_end";
+      } else {
+        w.line("int64_t t = item;");
+      }
+      decompose_kept(kept, kept.size(), w);
+      w.line(acc_t, " acc = ", general_acc_init(r, at), ";");
+      // A part's first value is its best so far whatever it is (argmax).
+      if (arg) w.line(pass() == 1 ? "int64_t idx = INT64_MAX;  // none yet" : "int64_t idx = 0;");
+      std::vector<size_t> outer_red(red.begin(), red.end() - 1);
+      nest_reduced(outer_red, w, [&](const std::string& off) {
+        w.directive("#pragma clang loop vectorize(enable)");
+        auto loop = w.block("for (int64_t c = " + c_begin + "; c < " + c_end + "; ++c)");
+        const std::string v = reduction_operand_at(off + " + c", at, w);
+        w.line(acc_t, " v = ", v, ";");
+        w.line(general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg));
+      });
+      if (pass() == 1) {
+        w.line(numbered("b", part_slot(0)), "[item] = acc;");
+        if (arg) w.line(numbered("b", part_slot(1)), "[item] = idx;");
+      } else {
+        store_outputs(general_finish(r, at, "acc", "idx", "count"), "item");
+      }
     }
-    o += decompose_kept(kept, kept.size(), "    ");
-    o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
-    // A part's first value is its best so far whatever it is (argmax).
-    if (arg)
-      o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
-    std::vector<size_t> outer_red(red.begin(), red.end() - 1);
-    o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
-      std::string t = "#pragma clang loop vectorize(enable)\n";
-      t += ind + "for (int64_t c = " + c_begin + "; c < " + c_end + "; ++c) {\n";
-      std::string pre;
-      const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
-      t += pre;
-      t += ind + "  " + acc_t + " v = " + v + ";\n";
-      t +=
-          ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg) + "\n";
-      t += ind + "}\n";
-      return t;
-    });
     if (pass() == 1) {
-      o += "    b" + std::to_string(part_slot(0)) + "[item] = acc;\n";
-      if (arg) o += "    b" + std::to_string(part_slot(1)) + "[item] = idx;\n";
-      o += "  }\n";
       work_items = n_out * split_parts();
       item_cost = red_count.ceil_div(split_parts());
       return;
     }
-    const std::string res = general_finish(r, at, "acc", "idx", "count");
-    o += "    " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
-    for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
-    o += "  }\n";
     work_items = n_out;
     item_cost = red_count;
   }
@@ -813,10 +806,12 @@ class KernelEmitter : public GroupEmitter {
   void assemble() {
     const bool fused = group().copy_of < 0 && group().reduction_of < 0 && group().matmul_of < 0 &&
                        group().index_of < 0;
-    std::string s = kernel_comment(
-        "kernel", !fused  ? std::string()
-                  : flat_ ? std::string("flat")
-                          : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
+    CodeWriter head;
+    kernel_comment(head, "kernel",
+                   !fused  ? std::string()
+                   : flat_ ? std::string("flat")
+                           : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
+    std::string s = head.text();
     s += "#include <stdint.h>\n#include <math.h>\n\n";
     s += "extern \"C\" {\n";
     s += kAbiStruct;

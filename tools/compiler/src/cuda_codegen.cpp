@@ -98,7 +98,9 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void run() {
     if (group().reduction_of >= 0) {
-      emit_reduction();
+      CodeWriter w(1);
+      emit_reduction(w);
+      body_ += w.text();
       assemble();
       return;
     }
@@ -447,7 +449,7 @@ class CudaKernelEmitter : public GroupEmitter {
         w.line(store_stmt(n.dtype, slot, "i", v));
       }
     }
-    body_ += w.take();
+    body_ += w.text();
     shape_note_ = "copy";
   }
 
@@ -477,14 +479,12 @@ class CudaKernelEmitter : public GroupEmitter {
           }
         }
       }
-      std::string element;
-      const std::string y = index_element(idx_, w.indentation(), element);
-      w.raw(element);
+      const std::string y = index_element(idx_, w);
       for (int32_t slot : write_slots(group().index_of)) {
         w.line("b", std::to_string(slot), "[e] = ", y, ";");
       }
     }
-    body_ += w.take();
+    body_ += w.text();
     shape_note_ = "index, an element per thread";
   }
 
@@ -830,36 +830,31 @@ class CudaKernelEmitter : public GroupEmitter {
   //    in one block and finishes it.
 
   // The block's (acc, idx) combined into thread 0's.
-  std::string block_reduce(const Node& r, CType t, const std::string& ind) {
+  void block_reduce(const Node& r, CType t, CodeWriter& w) {
     const bool arg = r.op == Op::argmax;
     const std::string T = cname(t);
-    std::string o;
-    o += ind + "for (int d = 16; d > 0; d >>= 1) {\n";
-    o += ind + "  " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
-    if (arg) o += ind + "  int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "  " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
-    o += ind + "}\n";
-    o += ind + "if (threadIdx.x % 32 == 0) {\n";
-    o += ind + "  red[threadIdx.x / 32] = acc;\n";
-    if (arg) o += ind + "  redi[threadIdx.x / 32] = idx;\n";
-    o += ind + "}\n";
-    o += ind + "__syncthreads();\n";
-    o += ind + "if (threadIdx.x < 32) {\n";
+    auto shuffle_down = [&](const std::string& from) {
+      auto tree = w.block("for (int d = " + from + "; d > 0; d >>= 1)");
+      w.line(T, " b = __shfl_down_sync(0xffffffffu, acc, d);");
+      if (arg) w.line("int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);");
+      w.line(general_combine(r, t, "acc", "idx", "b", "bi"));
+    };
+    shuffle_down("16");
+    {
+      auto lead = w.block("if (threadIdx.x % 32 == 0)");
+      w.line("red[threadIdx.x / 32] = acc;");
+      if (arg) w.line("redi[threadIdx.x / 32] = idx;");
+    }
+    w.line("__syncthreads();");
+    auto first_warp = w.block("if (threadIdx.x < 32)");
     const std::string warps = std::to_string(kReduceBlock / 32);
-    o += ind + "  acc = threadIdx.x < " + warps +
-         " ? red[threadIdx.x] : " + general_acc_init(r, t) + ";\n";
-    if (arg) o += ind + "  idx = threadIdx.x < " + warps + " ? redi[threadIdx.x] : INT64_MAX;\n";
-    o += ind + "  for (int d = " + std::to_string(kReduceBlock / 64) + "; d > 0; d >>= 1) {\n";
-    o += ind + "    " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
-    if (arg) o += ind + "    int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "    " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
-    o += ind + "  }\n";
-    o += ind + "}\n";
-    return o;
+    w.line("acc = threadIdx.x < ", warps, " ? red[threadIdx.x] : ", general_acc_init(r, t), ";");
+    if (arg) w.line("idx = threadIdx.x < ", warps, " ? redi[threadIdx.x] : INT64_MAX;");
+    shuffle_down(std::to_string(kReduceBlock / 64));
   }
 
  private:
-  void emit_reduction() {
+  void emit_reduction(CodeWriter& w) {
     const int32_t rid = group().reduction_of;
     const Node& r = graph().node(rid);
     const std::vector<ReduceSegment> segs = reduce_segments();
@@ -869,29 +864,43 @@ class CudaKernelEmitter : public GroupEmitter {
     const bool arg = r.op == Op::argmax;
     idx_ = "int64_t";
     reduction_arguments();
-    std::string& o = body_;
     std::vector<size_t> kept;
     std::vector<size_t> red;
     for (size_t j = 0; j < segs.size(); ++j) {
       const std::string js = std::to_string(j);
-      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
-           (segs[j].reduced ? "reduced" : "kept") + "\n";
-      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      w.line("const int64_t E", js, " = ", segs[j].extent, ";  // ",
+             segs[j].reduced ? "reduced" : "kept");
+      w.line("const int64_t S", js, " = ", segs[j].stride, ";");
       (segs[j].reduced ? red : kept).push_back(j);
     }
     std::string count = "(int64_t)1";
     for (size_t j : red) count += " * E" + std::to_string(j);
-    o += "  const int64_t count = " + count + ";  // values per output\n";
+    w.line("const int64_t count = ", count, ";  // values per output");
     std::string outputs = "(int64_t)1";
     for (size_t j : kept) outputs += " * E" + std::to_string(j);
-    o += "  const int64_t outputs = " + outputs + ";\n";
-    o += "  (void)count;\n  (void)outputs;\n";
-    auto store_outputs = [&](const std::string& ind, const std::string& acc, const std::string& idx,
+    w.line("const int64_t outputs = ", outputs, ";");
+    w.line("(void)count;");
+    w.line("(void)outputs;");
+    auto store_outputs = [&](const std::string& acc, const std::string& idx,
                              const std::string& where) {
-      std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
-                      " y = " + general_finish(r, at, acc, idx, "count") + ";\n";
-      for (int32_t w : write_slots(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
-      return t;
+      w.line(cname(ctype_of(r.dtype)), " y = ", general_finish(r, at, acc, idx, "count"), ";");
+      for (int32_t slot : write_slots(rid)) w.line(store_stmt(r.dtype, slot, where, "y"));
+    };
+    // Combines the partials of an output (pass 2), partial p at `at_p`.
+    auto combine_partials = [&](const std::string& loop, const std::string& at_p) {
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
+      if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+      auto parts = w.block(loop);
+      w.line(T, " b = ", numbered("b", part_slot(0)), "[", at_p, "];");
+      if (arg) w.line("int64_t bi = ", numbered("b", part_slot(1)), "[", at_p, "];");
+      w.line(general_combine(r, at, "acc", "idx", "b", "bi"));
+    };
+    auto parts_per_output = [&](const std::string& run, int64_t chunk, const char* layout) {
+      const std::string c = std::to_string(chunk);
+      const std::string most = std::to_string(kSplitMax);
+      w.line("// Partials per output (the plan's temp holds ", layout, ").");
+      w.line("const int64_t parts = (E", run, " + ", c, " - 1) / ", c, " < ", most, " ? (E", run,
+             " + ", c, " - 1) / ", c, " : ", most, ";");
     };
     if (columns) {
       block_ = kPointwiseBlock;
@@ -901,67 +910,49 @@ class CudaKernelEmitter : public GroupEmitter {
       const SizeExpr n_out =
           SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-      if (pass() != 0) {
-        o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
-        o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
-             std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
-             " + " + std::to_string(kColumnChunk) + " - 1) / " + std::to_string(kColumnChunk) +
-             " : " + std::to_string(kSplitMax) + ";\n";
-      }
+      if (pass() != 0) parts_per_output(r0, kColumnChunk, "parts * outputs");
       const std::string loop =
-          "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
-          " i += (int64_t)gridDim.x * blockDim.x) {\n";
+          "for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
+          " i += (int64_t)gridDim.x * blockDim.x)";
       if (pass() == 2) {
-        o += "  // Split columns, second pass: a thread per output over its partials.\n";
-        o += loop;
-        o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-        if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
-        o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-        o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[p * outputs + i];\n";
-        if (arg)
-          o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[p * outputs + i];\n";
-        o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-        o += "    }\n";
-        o += store_outputs("    ", "acc", "idx", "i");
-        o += "  }\n";
+        w.line("// Split columns, second pass: a thread per output over its partials.");
+        {
+          auto outputs_loop = w.block(loop);
+          combine_partials("for (int64_t p = 0; p < parts; ++p)", "p * outputs + i");
+          store_outputs("acc", "idx", "i");
+        }
         shape_note_ = "split columns, second pass: a thread per output over its partials";
         return;
       }
-      o += pass() == 1
-               ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
-                 "first reduced run from y.\n"
-               : "  // Columns: a thread per output; threads of a warp read neighbouring "
-                 "elements.\n";
-      o += loop;
-      o += "    int64_t t = i / E" + ls + ";\n";
-      o += decompose_kept(kept, kept.size() - 1, "    ");
-      o += "    base += i % E" + ls + ";\n";
-      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+      w.line(pass() == 1 ? "// Split columns, first pass: blocks (x, y) take every parts-th value "
+                           "of the first reduced run from y."
+                         : "// Columns: a thread per output; threads of a warp read neighbouring "
+                           "elements.");
+      auto outputs_loop = w.block(loop);
+      w.line("int64_t t = i / E", ls, ";");
+      decompose_kept(kept, kept.size() - 1, w);
+      w.line("base += i % E", ls, ";");
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
       // A part's first value is its best so far whatever it is (argmax).
-      if (arg)
-        o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      if (arg) w.line(pass() == 1 ? "int64_t idx = INT64_MAX;  // none yet" : "int64_t idx = 0;");
       const std::string pos = arg ? "r" + r0 : "0";
-      o += nest_reduced(
-          red, "    ",
-          [&](const std::string& off, const std::string& ind) {
-            std::string t;
-            const std::string v = reduction_operand_at(off, at, t, ind);
-            t += ind + T + " v = " + v + ";\n";
-            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg) + "\n";
-            return t;
+      nest_reduced(
+          red, w,
+          [&](const std::string& off) {
+            const std::string v = reduction_operand_at(off, at, w);
+            w.line(T, " v = ", v, ";");
+            w.line(general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg));
           },
           pass() == 1 ? "blockIdx.y" : "0", pass() == 1 ? "parts" : "");
       if (pass() == 1) {
-        o += "    b" + std::to_string(part_slot(0)) + "[blockIdx.y * outputs + i] = acc;\n";
-        if (arg)
-          o += "    b" + std::to_string(part_slot(1)) + "[blockIdx.y * outputs + i] = idx;\n";
+        w.line(numbered("b", part_slot(0)), "[blockIdx.y * outputs + i] = acc;");
+        if (arg) w.line(numbered("b", part_slot(1)), "[blockIdx.y * outputs + i] = idx;");
         launch.grid[1] = split_parts();
         shape_note_ = "split columns, first pass: partials to a temp buffer";
       } else {
-        o += store_outputs("    ", "acc", "idx", "i");
+        store_outputs("acc", "idx", "i");
         shape_note_ = "columns, a thread per output";
       }
-      o += "  }\n";
       return;
     }
     // Rows.
@@ -970,89 +961,77 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string ls = std::to_string(last);
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
     const SizeExpr n_out = SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
-    const std::string chunk = std::to_string(kSplitChunk);
-    const std::string smax = std::to_string(kSplitMax);
-    o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (arg) o += "  __shared__ int64_t redi[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (pass() != 0) {
-      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
-      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
-           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
-    }
-    const std::string sentinel_note = arg ? "    int64_t idx = INT64_MAX;  // none yet\n" : "";
-    auto accumulate_first = [&](const std::string& v, const std::string& pos) {
-      // The first value a thread sees is its best so far, whatever it is.
-      return general_accumulate(r, at, "acc", "idx", v, pos, arg);
-    };
+    const std::string warps = std::to_string(kReduceBlock / 32);
+    w.line("__shared__ ", T, " red[", warps, "];");
+    if (arg) w.line("__shared__ int64_t redi[", warps, "];");
+    if (pass() != 0) parts_per_output(ls, kSplitChunk, "outputs * parts");
+    const std::string block_per_output =
+        "for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x)";
     if (pass() == 2) {
-      o += "  // Split rows, second pass: a block per output reduces its partials.\n";
-      o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
-      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-      o += sentinel_note;
-      o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
-      o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[i * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[i * parts + p];\n";
-      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-      o += "    }\n";
-      o += block_reduce(r, at, "    ");
-      o += "    if (threadIdx.x == 0) {\n";
-      o += store_outputs("      ", "acc", "idx", "i");
-      o += "    }\n";
-      o += "    __syncthreads();\n";
-      o += "  }\n";
+      w.line("// Split rows, second pass: a block per output reduces its partials.");
+      {
+        auto outputs_loop = w.block(block_per_output);
+        combine_partials("for (int64_t p = threadIdx.x; p < parts; p += blockDim.x)",
+                         "i * parts + p");
+        block_reduce(r, at, w);
+        {
+          auto first = w.block("if (threadIdx.x == 0)");
+          store_outputs("acc", "idx", "i");
+        }
+        w.line("__syncthreads();");
+      }
       launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
       shape_note_ = "split rows, second pass: a block per output over its partials";
       return;
     }
-    o +=
-        std::string("  // ") +
-        (pass() == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
-                     : "Rows: a block per output; its threads stride over the last reduced run.") +
-        "\n";
-    o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
-    o += "    int64_t t = i;\n";
-    o += decompose_kept(kept, kept.size(), "    ");
-    o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-    o += sentinel_note;
-    // The first pass interleaves: block y of an output reads elements
-    // y * blockDim + k, stepping by parts * blockDim (no division).
-    const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
-    const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
-    // A last run shorter than the block (with other reduced runs around it,
-    // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
-    // threads then stride over the first outer reduced run instead, each
-    // walking whole last runs.
-    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
-    const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
-                              last_extent.evaluate({}) < kReduceBlock;
-    if (thread_outer) {
-      o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
+    w.line(pass() == 1
+               ? "// Split rows, first pass: block (x, y) reduces part y of output x's last run."
+               : "// Rows: a block per output; its threads stride over the last reduced run.");
+    {
+      auto outputs_loop = w.block(block_per_output);
+      w.line("int64_t t = i;");
+      decompose_kept(kept, kept.size(), w);
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
+      // The first value a thread sees is its best so far, whatever it is.
+      if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+      // The first pass interleaves: block y of an output reads elements
+      // y * blockDim + k, stepping by parts * blockDim (no division).
+      const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
+      const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
+      // A last run shorter than the block (with other reduced runs around it,
+      // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
+      // threads then stride over the first outer reduced run instead, each
+      // walking whole last runs.
+      const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
+      const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
+                                last_extent.evaluate({}) < kReduceBlock;
+      if (thread_outer) {
+        w.line("// Threads stride over the first outer reduced run; the last run is short.");
+      }
+      nest_reduced(
+          outer_red, w,
+          [&](const std::string& off) {
+            auto loop =
+                w.block(thread_outer ? "for (int64_t c = 0; c < E" + ls + "; ++c)"
+                                     : "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" +
+                                           ls + "; c += " + c_step + ")");
+            const std::string v = reduction_operand_at(off + " + c", at, w);
+            w.line(T, " v = ", v, ";");
+            w.line(general_accumulate(r, at, "acc", "idx", "v", "c", arg));
+          },
+          thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
+      block_reduce(r, at, w);
+      {
+        auto first = w.block("if (threadIdx.x == 0)");
+        if (pass() == 1) {
+          w.line(numbered("b", part_slot(0)), "[i * parts + blockIdx.y] = acc;");
+          if (arg) w.line(numbered("b", part_slot(1)), "[i * parts + blockIdx.y] = idx;");
+        } else {
+          store_outputs("acc", "idx", "i");
+        }
+      }
+      w.line("__syncthreads();");
     }
-    o += nest_reduced(
-        outer_red, "    ",
-        [&](const std::string& off, const std::string& ind) {
-          std::string t = thread_outer
-                              ? ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n"
-                              : ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
-                                    "; c += " + c_step + ") {\n";
-          const std::string v = reduction_operand_at(off + " + c", at, t, ind + "  ");
-          t += ind + "  " + T + " v = " + v + ";\n";
-          t += ind + "  " + accumulate_first("v", "c") + "\n";
-          t += ind + "}\n";
-          return t;
-        },
-        thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
-    o += block_reduce(r, at, "    ");
-    o += "    if (threadIdx.x == 0) {\n";
-    if (pass() == 1) {
-      o += "      b" + std::to_string(part_slot(0)) + "[i * parts + blockIdx.y] = acc;\n";
-      if (arg) o += "      b" + std::to_string(part_slot(1)) + "[i * parts + blockIdx.y] = idx;\n";
-    } else {
-      o += store_outputs("      ", "acc", "idx", "i");
-    }
-    o += "    }\n";
-    o += "    __syncthreads();\n";
-    o += "  }\n";
     launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
     if (pass() == 1) {
       launch.grid[1] = split_parts();
@@ -1064,7 +1043,9 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    std::string s = kernel_comment("CUDA kernel", shape_note_);
+    CodeWriter head;
+    kernel_comment(head, "CUDA kernel", shape_note_);
+    std::string s = head.text();
     if (nvrtc_) {
       s += cuda_detail::kNvrtcPrelude;
       s += "\n";

@@ -190,7 +190,7 @@ class GroupEmitter {
   // and what the group is; `shape_note` says how the kernel covers it
   // (after "; " for reductions and index groups, ", " for fused groups;
   // none when empty).
-  std::string kernel_comment(const char* kind, const std::string& shape_note) const;
+  void kernel_comment(CodeWriter& w, const char* kind, const std::string& shape_note) const;
   // One kernel argument: its element type, whether the kernel writes it,
   // and what it is (the comment beside its declaration).
   struct Argument {
@@ -332,10 +332,8 @@ class GroupEmitter {
   std::set<int32_t> reduction_reads() const;
 
   // The standalone reduction's operand at element `idx`, in type `to`:
-  // a load, or its inline cone computed there (statements appended to `pre`
-  // at indent `ind`).
-  std::string reduction_operand_at(const std::string& idx, CType to, std::string& pre,
-                                   const std::string& ind);
+  // a load, or its inline cone computed there (statements written to `w`).
+  std::string reduction_operand_at(const std::string& idx, CType to, CodeWriter& w);
 
   // Combines (b, bi) into (a, ai).
   static std::string general_combine(const Node& r, CType t, const std::string& a,
@@ -348,10 +346,9 @@ class GroupEmitter {
   void index_arguments();
 
   // Operand `op` of the index node at its flat offset `off`, in its storage
-  // type: a load, or its inline cone computed there (statements appended to
-  // `pre` at indent `ind`; every node of the cone has the operand's shape).
-  std::string index_operand_at(int32_t op, const std::string& off, std::string& pre,
-                               const std::string& ind);
+  // type: a load, or its inline cone computed there (statements written to
+  // `w`; every node of the cone has the operand's shape).
+  std::string index_operand_at(int32_t op, const std::string& off, CodeWriter& w);
 
   // Row-major strides of `sh` as text (constants folded).
   std::vector<std::string> strides_of(const Shape& sh);
@@ -364,11 +361,11 @@ class GroupEmitter {
   static std::string fill_literal(DType t);
 
   // The statements computing the index node's element at multi-index
-  // i0 .. i<rank-1> (variables of type `it`), appended to `out` at indent
-  // `ind`; returns the variable holding it, in the storage type. Every
-  // offset stays below its operand's element count (a plan buffer's), so
-  // `it` may be int where every extent is below 2^31 (CUDA's index32).
-  std::string index_element(const std::string& it, const std::string& ind, std::string& out);
+  // i0 .. i<rank-1> (variables of type `it`), written to `w`; returns the
+  // variable holding it, in the storage type. Every offset stays below its
+  // operand's element count (a plan buffer's), so `it` may be int where
+  // every extent is below 2^31 (CUDA's index32).
+  std::string index_element(const std::string& it, CodeWriter& w);
 
   // "permute of node 3 f32 [n, 4] to [4, n]"
   std::string index_note() const;
@@ -376,18 +373,17 @@ class GroupEmitter {
   // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"
   std::string reduction_note() const;
 
-  // Text: `base`, the operand offset of the kept runs kept[0..nk) of the
+  // Declares `base`, the operand offset of the kept runs kept[0..nk) of the
   // output index held in `t` (the last run varies fastest; t is consumed).
-  static std::string decompose_kept(const std::vector<size_t>& kept, size_t nk,
-                                    const std::string& ind);
+  static void decompose_kept(const std::vector<size_t>& kept, size_t nk, CodeWriter& w);
 
-  // Text: nested loops over the reduced runs `loops` (r<j> over E<j>, offset
-  // off<j> from `base`), with inner(offset, indent) inside. The first loop
-  // starts at `first_begin` and steps by `first_step` (empty: 1).
-  static std::string nest_reduced(
-      const std::vector<size_t>& loops, const std::string& ind0,
-      const std::function<std::string(const std::string&, const std::string&)>& inner,
-      const std::string& first_begin = "0", const std::string& first_step = "");
+  // Nested loops over the reduced runs `loops` (r<j> over E<j>, offset
+  // off<j> from `base`), with inner(offset) writing the innermost body. The
+  // first loop starts at `first_begin` and steps by `first_step` (empty: 1).
+  static void nest_reduced(const std::vector<size_t>& loops, CodeWriter& w,
+                           const std::function<void(const std::string&)>& inner,
+                           const std::string& first_begin = "0",
+                           const std::string& first_step = "");
 
   static std::string general_acc_init(const Node& r, CType t);
 
