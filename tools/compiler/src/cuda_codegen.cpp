@@ -256,8 +256,7 @@ class CudaKernelEmitter : public GroupEmitter {
       raw = numbered("b", read_slot(op)) + "[" + off + "]";
     }
     std::string var = fresh_name("x", op);
-    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               load_value(m.dtype, raw) + ";\n";
+    sc.out->line(cname(ctype_of(m.dtype)), " ", var, " = ", load_value(m.dtype, raw), ";");
     sc.loads[key] = var;
     return var;
   }
@@ -284,8 +283,8 @@ class CudaKernelEmitter : public GroupEmitter {
         row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
                       std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
         it = cached_.emplace(key, name).first;
-        *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, it->second + "[k]",
-                                             hinted_rows_ && !row_invariant_read(op));
+        sc.pre->line(load_stmt(m.dtype, slot, off, it->second + "[k]",
+                               hinted_rows_ && !row_invariant_read(op)));
       }
       return it->second + "[k][j]";
     }
@@ -296,11 +295,14 @@ class CudaKernelEmitter : public GroupEmitter {
       // A column kernel loads a vector that is the same for every row once,
       // before its loop over rows.
       const bool hoist = columns_ && expr == "0";
-      std::string& where = hoist ? column_pre_ : *sc.pre;
-      const std::string& indent = hoist ? std::string("    ") : sc.pre_indent;
-      append(where, indent, "alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(v_),
-             "];\n");
-      append(where, indent, load_stmt(m.dtype, slot, off, name));
+      if (hoist) {
+        append(column_pre_, "    ", "alignas(16) ", storage(m.dtype), " ", name, "[",
+               std::to_string(v_), "];\n");
+        append(column_pre_, "    ", load_stmt(m.dtype, slot, off, name), "\n");
+      } else {
+        sc.pre->line("alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(v_), "];");
+        sc.pre->line(load_stmt(m.dtype, slot, off, name));
+      }
       it = sc.loads.emplace(pre_key, name).first;
     }
     return it->second + "[j]";
@@ -310,14 +312,14 @@ class CudaKernelEmitter : public GroupEmitter {
                         const std::string& dest, bool hinted = false) {
     (void)t;
     const std::string addr = "b" + slot + " + " + paren(off) + " + c0";
-    if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];\n";
+    if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];";
     need_vectors_ = true;
     if (hinted) {
       need_row_policy_ = true;
       return "kiln_vload_rows<" + std::to_string(v_) + ">(" + addr + ", " + dest +
-             ", kiln_policy);\n";
+             ", kiln_policy);";
     }
-    return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
+    return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");";
   }
 
   void emit_node(int32_t id, Scope& sc) override {
@@ -330,13 +332,12 @@ class CudaKernelEmitter : public GroupEmitter {
       // Rounded once: the stored bits (h<id>) and the value (v<id>) come
       // from one conversion, which a store then reuses.
       const std::string h = numbered("h", id);
-      *sc.out += sc.indent + "const uint16_t " + h + " = " +
-                 store_value(n.dtype, "(" + op_expr(id, args) + ")") + ";\n";
-      *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
+      sc.out->line("const uint16_t ", h, " = ", store_value(n.dtype, "(" + op_expr(id, args) + ")"),
+                   ";");
+      sc.out->line("float ", v, " = ", load_value(n.dtype, h), ";");
       return;
     }
-    *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " " + v + " = " +
-               finish(op_expr(id, args), n.dtype) + ";\n";
+    sc.out->line(cname(ctype_of(n.dtype)), " ", v, " = ", finish(op_expr(id, args), n.dtype), ";");
   }
 
   // The stored form of node id's value (see emit_node).
@@ -350,11 +351,11 @@ class CudaKernelEmitter : public GroupEmitter {
   // accumulation of loop p's reductions, and the stores.
   std::string chunk(int32_t p, const std::string& indent,
                     const std::map<int32_t, std::string>& accs) {
-    std::string pre;
-    std::string body;
+    CodeWriter pre_w(static_cast<int>(indent.size() / 2));
+    CodeWriter body_w(static_cast<int>(indent.size() / 2) + 1);
     std::string post;
     const std::string in = indent + "  ";
-    Scope sc{&body, &pre, indent, in, {}, {}, true, p};
+    Scope sc{&body_w, &pre_w, {}, {}, true, p};
     if (p == 0) {
       for (const auto& [op, plus1] : prefetch_) {
         const std::string off = row_access(op, plus1, true).first;
@@ -369,7 +370,7 @@ class CudaKernelEmitter : public GroupEmitter {
         const Node& src = graph().node(n.inputs[0]);
         const std::string v =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
-        body += in + accumulate(n, accs.at(id), v) + "\n";
+        body_w.line(accumulate(n, accs.at(id), v));
         continue;
       }
       if (schedule().role[u] != NodeRole::row_vector) continue;
@@ -377,9 +378,8 @@ class CudaKernelEmitter : public GroupEmitter {
       if (!schedule().materialized[u]) continue;
       for (int32_t slot : write_slots(id)) {
         const std::string st = numbered("st", slot);
-        append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
-               "];\n");
-        body += in + st + "[j] = " + stored(n, id) + ";\n";
+        pre_w.line("alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_), "];");
+        body_w.line(st, "[j] = ", stored(n, id), ";");
         const std::string b = numbered("b", slot);
         if (v_ == 1) {
           append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
@@ -390,7 +390,8 @@ class CudaKernelEmitter : public GroupEmitter {
         }
       }
     }
-    std::string out = pre;
+    const std::string body = body_w.text();
+    std::string out = pre_w.text();
     if (v_ == 1) {
       out += indent + "{\n" + in + "const int j = 0;\n" + body + indent + "}\n";
     } else {
@@ -582,7 +583,9 @@ class CudaKernelEmitter : public GroupEmitter {
     std::string rowbody;
     for (int32_t id : group().nodes) {
       if (schedule().role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
-        emit_row_scalar(id, rowbody, in, "c0 == 0");
+        CodeWriter w(3);
+        emit_row_scalar(id, w, "c0 == 0");
+        rowbody += w.text();
       }
     }
     const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
@@ -674,7 +677,9 @@ class CudaKernelEmitter : public GroupEmitter {
         const auto u = static_cast<size_t>(id);
         if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
             schedule().phase[u] == p) {
-          emit_row_scalar(id, rowbody, "    ", "lane == 0");
+          CodeWriter w(2);
+          emit_row_scalar(id, w, "lane == 0");
+          rowbody += w.text();
         }
       }
       emit_loop(p, rowbody, shared);
@@ -683,7 +688,9 @@ class CudaKernelEmitter : public GroupEmitter {
       const auto u = static_cast<size_t>(id);
       if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
           schedule().phase[u] >= group().num_loops) {
-        emit_row_scalar(id, rowbody, "    ", "lane == 0");
+        CodeWriter w(2);
+        emit_row_scalar(id, w, "lane == 0");
+        rowbody += w.text();
       }
     }
 
@@ -809,7 +816,9 @@ class CudaKernelEmitter : public GroupEmitter {
       }
       out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
              finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-      store_row_scalar(r, out, "    ", "lane == 0");
+      CodeWriter w(2);
+      store_row_scalar(r, w, "lane == 0");
+      out += w.text();
     }
   }
 

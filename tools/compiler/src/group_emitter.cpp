@@ -303,22 +303,18 @@ void GroupEmitter::kernel_comment(CodeWriter& w, const char* kind,
   }
 }
 
-void GroupEmitter::emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                                   const std::string& store_condition) {
-  Scope sc{&out, nullptr, "", indent, {}, {}, false, s_.phase[static_cast<size_t>(id)]};
-  sc.loads = row_loads_;
+void GroupEmitter::emit_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition) {
+  Scope sc{&w, nullptr, row_loads_, {}, false, s_.phase[static_cast<size_t>(id)]};
   emit_node(id, sc);
   row_loads_ = sc.loads;
-  store_row_scalar(id, out, indent, store_condition);
+  store_row_scalar(id, w, store_condition);
 }
 
-void GroupEmitter::store_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                                    const std::string& store_condition) {
+void GroupEmitter::store_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition) {
   if (!s_.materialized[static_cast<size_t>(id)]) return;
+  const std::string condition = store_condition.empty() ? "" : "if (" + store_condition + ") ";
   for (int32_t slot : write_slots_.at(id)) {
-    out += indent;
-    if (!store_condition.empty()) out += "if (" + store_condition + ") ";
-    out += store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)) + "\n";
+    w.line(condition, store_stmt(g_.node(id).dtype, slot, "row", numbered("v", id)));
   }
 }
 

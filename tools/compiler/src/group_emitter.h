@@ -213,10 +213,8 @@ class GroupEmitter {
   // ---- statements ----------------------------------------------------------------
   // Where an emitter's statements go, and what is already loaded there.
   struct Scope {
-    std::string* out;
-    std::string* pre;  // CUDA: a chunk's loads, before its element loop; null elsewhere
-    std::string pre_indent;
-    std::string indent;
+    CodeWriter* out;
+    CodeWriter* pre;  // CUDA: a chunk's loads, before its element loop; null elsewhere
     std::map<std::string, std::string> loads;  // key -> var
     std::set<int32_t> recomputed;
     bool in_loop;
@@ -224,13 +222,11 @@ class GroupEmitter {
   };
   // Node `id`'s value as a local `v<id>` in scope sc: the backend's own.
   virtual void emit_node(int32_t id, Scope& sc) = 0;
-  // A row-scalar node at row scope (`indent`), then its stores, each under
+  // A row-scalar node at row scope, then its stores, each under
   // `store_condition` unless empty. Loads at row scope are shared between
   // row-scalars.
-  void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                       const std::string& store_condition);
-  void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                        const std::string& store_condition);
+  void emit_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition);
+  void store_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition);
 
   // ---- dims ---------------------------------------------------------------
   std::string dim(const Dim& d);
@@ -293,8 +289,8 @@ class GroupEmitter {
     std::vector<std::string> args;
     for (int32_t c : m.inputs) args.push_back(operand(c));
     std::string var = fresh_name("w", op);
-    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               finish(op_expr(op, args), m.dtype) + ";\n";
+    sc.out->line(cname(ctype_of(m.dtype)), " ", var, " = ", finish(op_expr(op, args), m.dtype),
+                 ";");
     sc.loads[key] = var;
     return var;
   }
