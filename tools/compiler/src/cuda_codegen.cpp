@@ -98,9 +98,7 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void run() {
     if (group().reduction_of >= 0) {
-      CodeWriter w(1);
-      emit_reduction(w);
-      body_ += w.text();
+      emit_reduction(body_);
       assemble();
       return;
     }
@@ -193,37 +191,11 @@ class CudaKernelEmitter : public GroupEmitter {
 
   std::string storage(DType t) const { return storage_name(t); }
 
-  template <typename... Parts>
-  static void append(std::string& out, const Parts&... parts) {
-    (out.append(parts), ...);
-  }
-
   bool heavy_math() const {
     return std::any_of(group().nodes.begin(), group().nodes.end(), [&](int32_t id) {
       const Op op = graph().node(id).op;
       return op == Op::sin || op == Op::cos || op == Op::pow;
     });
-  }
-
-  // `text` with every line indented by `spaces` more.
-  // `text` with every line indented by `spaces` more (fewer when negative).
-  static std::string indent_by(const std::string& text, int spaces) {
-    const std::string pad(static_cast<size_t>(std::max(spaces, 0)), ' ');
-    std::string out;
-    size_t begin = 0;
-    while (begin < text.size()) {
-      const size_t end = text.find('\n', begin);
-      const size_t stop = end == std::string::npos ? text.size() : end + 1;
-      size_t from = begin;
-      if (spaces < 0) {
-        for (int i = 0; i < -spaces && from < stop && text[from] == ' '; ++i) ++from;
-      } else if (text.compare(begin, 1, "#") != 0 && stop - begin > 1) {
-        out += pad;
-      }
-      out.append(text, from, stop - from);
-      begin = stop;
-    }
-    return out;
   }
 
   // ---- operands ---------------------------------------------------------------
@@ -276,12 +248,13 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string key = std::to_string(op) + "@" + expr;
     vector_phases_[key].insert(sc.phase);
     vector_reads_.emplace(key, VectorRead{op, plus1});
+    const std::string v = std::to_string(v_);
     if (chunks_ > 0 && kept_.count(key)) {
       auto it = cached_.find(key);
       if (it == cached_.end()) {
         const std::string name = numbered("r", op) + "_" + std::to_string(cached_.size());
-        row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
-                      std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
+        row_decls_.line("alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(chunks_),
+                        "][", v, "];");
         it = cached_.emplace(key, name).first;
         sc.pre->line(load_stmt(m.dtype, slot, off, it->second + "[k]",
                                hinted_rows_ && !row_invariant_read(op)));
@@ -295,14 +268,9 @@ class CudaKernelEmitter : public GroupEmitter {
       // A column kernel loads a vector that is the same for every row once,
       // before its loop over rows.
       const bool hoist = columns_ && expr == "0";
-      if (hoist) {
-        append(column_pre_, "    ", "alignas(16) ", storage(m.dtype), " ", name, "[",
-               std::to_string(v_), "];\n");
-        append(column_pre_, "    ", load_stmt(m.dtype, slot, off, name), "\n");
-      } else {
-        sc.pre->line("alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(v_), "];");
-        sc.pre->line(load_stmt(m.dtype, slot, off, name));
-      }
+      CodeWriter& where = hoist ? column_pre_ : *sc.pre;
+      where.line("alignas(16) ", storage(m.dtype), " ", name, "[", v, "];");
+      where.line(load_stmt(m.dtype, slot, off, name));
       it = sc.loads.emplace(pre_key, name).first;
     }
     return it->second + "[j]";
@@ -348,29 +316,29 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- one chunk: V elements of a row -------------------------------------------
   // The row-vector nodes of loop p over elements c0 .. c0 + V - 1, the
-  // accumulation of loop p's reductions, and the stores.
-  std::string chunk(int32_t p, const std::string& indent,
-                    const std::map<int32_t, std::string>& accs) {
-    CodeWriter pre_w(static_cast<int>(indent.size() / 2));
-    CodeWriter body_w(static_cast<int>(indent.size() / 2) + 1);
-    std::string post;
-    const std::string in = indent + "  ";
-    Scope sc{&body_w, &pre_w, {}, {}, true, p};
+  // accumulation of loop p's reductions, and the stores: the vectors'
+  // loads, a loop over the elements, then the vectors' stores.
+  void chunk(int32_t p, CodeWriter& w, const std::map<int32_t, std::string>& accs) {
+    CodeWriter pre;
+    CodeWriter body;
+    CodeWriter post;
+    Scope sc{&body, &pre, {}, {}, true, p};
     if (p == 0) {
       for (const auto& [op, plus1] : prefetch_) {
         const std::string off = row_access(op, plus1, true).first;
         vector_element(op, off, sc, plus1);
       }
     }
+    const std::string v = std::to_string(v_);
     for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
       if (schedule().phase[u] != p) continue;
       const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) {
         const Node& src = graph().node(n.inputs[0]);
-        const std::string v =
+        const std::string value =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
-        body_w.line(accumulate(n, accs.at(id), v));
+        body.line(accumulate(n, accs.at(id), value));
         continue;
       }
       if (schedule().role[u] != NodeRole::row_vector) continue;
@@ -378,52 +346,51 @@ class CudaKernelEmitter : public GroupEmitter {
       if (!schedule().materialized[u]) continue;
       for (int32_t slot : write_slots(id)) {
         const std::string st = numbered("st", slot);
-        pre_w.line("alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_), "];");
-        body_w.line(st, "[j] = ", stored(n, id), ";");
+        pre.line("alignas(16) ", storage(n.dtype), " ", st, "[", v, "];");
+        body.line(st, "[j] = ", stored(n, id), ";");
         const std::string b = numbered("b", slot);
         if (v_ == 1) {
-          append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
+          post.line(b, "[ow + c0] = ", st, "[0];");
         } else {
           need_vectors_ = true;
-          append(post, indent, stream_stores_ ? "kiln_vstore_stream<" : "kiln_vstore<",
-                 std::to_string(v_), ">(", b, " + ow + c0, ", st, ");\n");
+          post.line(stream_stores_ ? "kiln_vstore_stream<" : "kiln_vstore<", v, ">(", b,
+                    " + ow + c0, ", st, ");");
         }
       }
     }
-    const std::string body = body_w.text();
-    std::string out = pre_w.text();
+    w.insert(pre);
     if (v_ == 1) {
-      out += indent + "{\n" + in + "const int j = 0;\n" + body + indent + "}\n";
+      auto element = w.block("");
+      w.line("const int j = 0;");
+      w.insert(body);
     } else {
-      out += indent + "#pragma unroll\n" + indent + "for (int j = 0; j < " + std::to_string(v_) +
-             "; ++j) {\n" + body + indent + "}\n";
+      w.line("#pragma unroll");
+      auto elements = w.block("for (int j = 0; j < " + v + "; ++j)");
+      w.insert(body);
     }
-    return out + post;
+    w.insert(post);
   }
 
   // ---- row scalars ------------------------------------------------------------
   // Declarations of the row's index: multi-index and operand offsets.
-  std::string row_prelude(const std::string& indent) {
-    std::string o;
+  void row_prelude(CodeWriter& w) {
     const size_t orank = group().outer.size();
     if (needs_row_index()) {
-      for (size_t j = 0; j < orank; ++j) {
-        o += indent + idx_ + " i" + std::to_string(j) + ";\n";
-      }
-      o += indent + "{\n" + indent + "  " + idx_ + " rest = row;\n";
+      for (size_t j = 0; j < orank; ++j) w.line(idx_, " ", numbered("i", j), ";");
+      auto row_index = w.block("");
+      w.line(idx_, " rest = row;");
       for (size_t j = orank; j-- > 1;) {
-        const std::string extent = dim(group().outer[j]);
-        o += indent + "  i" + std::to_string(j) + " = rest % " + paren(extent) + ";\n";
-        o += indent + "  rest /= " + paren(extent) + ";\n";
+        const std::string extent = paren(dim(group().outer[j]));
+        w.line(numbered("i", j), " = rest % ", extent, ";");
+        w.line("rest /= ", extent, ";");
       }
-      o += indent + "  i0 = rest;\n" + indent + "}\n";
+      w.line("i0 = rest;");
     }
     for (const auto& expr : offset_order()) {
       if (columns_ && expr == "0") continue;  // declared before the loop over rows
-      append(o, indent, "const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";\n");
+      w.line("const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";");
     }
-    o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
-    return o;
+    w.line("[[maybe_unused]] const ", idx_, " ow = row * C;");
   }
 
   // ---- kernels ------------------------------------------------------------------
@@ -438,7 +405,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const SizeExpr numel = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    CodeWriter w(1);
+    CodeWriter& w = body_;
     w.line("// Copy: one element per thread, grid-stride.");
     w.line("const ", idx_, " N = ", prod(group().domain(), 0, group().domain().size()), ";");
     {
@@ -450,7 +417,6 @@ class CudaKernelEmitter : public GroupEmitter {
         w.line(store_stmt(n.dtype, slot, "i", v));
       }
     }
-    body_ += w.text();
     shape_note_ = "copy";
   }
 
@@ -462,7 +428,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    CodeWriter w(1);
+    CodeWriter& w = body_;
     w.line("// Index: one element per thread, grid-stride.");
     w.line("const ", idx_, " N = ", prod(n.shape, 0, rank), ";");
     {
@@ -485,7 +451,6 @@ class CudaKernelEmitter : public GroupEmitter {
         w.line("b", std::to_string(slot), "[e] = ", y, ";");
       }
     }
-    body_ += w.text();
     shape_note_ = "index, an element per thread";
   }
 
@@ -530,8 +495,8 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void emit_columns() {
     stream_stores_ = true;
-    const std::string in = "      ";
-    const std::string chunk_text = chunk(0, in, {});
+    CodeWriter chunk_text;
+    chunk(0, chunk_text, {});
     const int64_t cv = *static_c() / v_;
     const int64_t column_blocks = (cv + block_ - 1) / block_;
     const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
@@ -539,35 +504,35 @@ class CudaKernelEmitter : public GroupEmitter {
     launch.grid[1] = rows.min(SizeExpr::constant(
         std::max<int64_t>(1, (kColumnBlocks + column_blocks - 1) / column_blocks)));
 
-    std::string& o = body_;
-    o += "  // Columns: " + std::to_string(v_) +
-         " element(s) of a row per vector; a thread keeps its vector position and walks the "
-         "rows.\n";
-    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const " + idx_ + " cv = (" + idx_ + ")blockIdx.x * " + std::to_string(block_) +
-         " + threadIdx.x;\n";
-    o += "  if (cv >= C / " + std::to_string(v_) + ") return;\n";
-    o += "  const " + idx_ + " c0 = cv * " + std::to_string(v_) + ";\n";
+    const std::string v = std::to_string(v_);
+    CodeWriter& w = body_;
+    w.line("// Columns: ", v,
+           " element(s) of a row per vector; a thread keeps its vector position and walks the "
+           "rows.");
+    w.line("const ", idx_, " C = ", dim(group().inner), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    w.line("const ", idx_, " cv = (", idx_, ")blockIdx.x * ", std::to_string(block_),
+           " + threadIdx.x;");
+    w.line("if (cv >= C / ", v, ") return;");
+    w.line("const ", idx_, " c0 = cv * ", v, ";");
     for (const auto& expr : offset_order()) {
-      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars().at(expr), " = 0;\n");
+      if (expr == "0") w.line("const ", idx_, " ", offset_vars().at(expr), " = 0;");
     }
-    o += indent_by(column_pre_, -2);
+    w.insert(column_pre_);
     // One row at a time, eight blocks an SM (32 registers): measured on an
     // H200, gelu(x*a+b) in bf16 went from 87.6% of copy (four rows unrolled,
     // 40 registers, six blocks) to 90.1%; unrolling two or four rows under
     // the same cap spilled. Sine, cosine and pow keep their registers.
     if (heavy_math()) {
-      o += "  #pragma unroll 4\n";
+      w.line("#pragma unroll 4");
     } else {
       min_blocks_ = 8;
-      o += "  #pragma unroll 1\n";
+      w.line("#pragma unroll 1");
     }
-    o += "  for (" + idx_ + " row = blockIdx.y; row < ROWS; row += gridDim.y) {\n";
-    o += row_prelude("    ");
-    o += indent_by(chunk_text, -2);
-    o += "  }\n";
-    shape_note_ = "columns, " + std::to_string(v_) + "-element vectors";
+    auto rows_loop = w.block("for (" + idx_ + " row = blockIdx.y; row < ROWS; row += gridDim.y)");
+    row_prelude(w);
+    w.insert(chunk_text);
+    shape_note_ = "columns, " + v + "-element vectors";
   }
 
   void emit_pointwise() {
@@ -579,16 +544,14 @@ class CudaKernelEmitter : public GroupEmitter {
       return;
     }
     const bool has_inner = group().num_loops > 0;
-    const std::string in = "      ";
-    std::string rowbody;
+    CodeWriter rowbody;
     for (int32_t id : group().nodes) {
       if (schedule().role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
-        CodeWriter w(3);
-        emit_row_scalar(id, w, "c0 == 0");
-        rowbody += w.text();
+        emit_row_scalar(id, rowbody, "c0 == 0");
       }
     }
-    const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
+    CodeWriter chunk_text;
+    if (has_inner) chunk(0, chunk_text, {});
 
     const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     const SizeExpr c = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
@@ -598,44 +561,50 @@ class CudaKernelEmitter : public GroupEmitter {
     const int64_t step = static_cast<int64_t>(block_) * unroll_;
     launch.grid[0] = vectors.ceil_div(SizeExpr::constant(step)).min(SizeExpr::constant(kMaxGrid));
 
-    const std::string cv = v_ == 1 ? "C" : "(C / " + std::to_string(v_) + ")";
-    std::string& o = body_;
-    o += "  // Pointwise: " + std::to_string(v_) + " element(s) of a row per vector, " +
-         std::to_string(unroll_) + " vector(s) per thread and step, grid-stride.\n";
-    o += "  const " + idx_ + " C = " + (has_inner ? dim(group().inner) : std::string("1")) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const " + idx_ + " NV = ROWS * " + (has_inner ? cv : std::string("1")) + ";\n";
-    o += "  for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + std::to_string(step) +
-         " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + std::to_string(step) +
-         ") {\n";
+    const std::string v = std::to_string(v_);
+    const std::string cv = v_ == 1 ? "C" : "(C / " + v + ")";
+    CodeWriter& w = body_;
+    w.line("// Pointwise: ", v, " element(s) of a row per vector, ", std::to_string(unroll_),
+           " vector(s) per thread and step, grid-stride.");
+    w.line("const ", idx_, " C = ", has_inner ? dim(group().inner) : std::string("1"), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    w.line("const ", idx_, " NV = ROWS * ", has_inner ? cv : std::string("1"), ";");
+    const std::string steps = std::to_string(step);
+    auto steps_loop =
+        w.block("for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + steps +
+                " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + steps + ")");
     // A full step runs unrolled without bounds checks, so the loads of all
     // its vectors are in flight together; the last, partial step checks.
-    std::string step_body;
+    CodeWriter vector;  // the statements of one vector q
     if (has_inner) {
-      step_body += in + "const " + idx_ + " row = q / " + cv + ";\n";
-      step_body +=
-          in + "const " + idx_ + " c0 = (q - row * " + cv + ") * " + std::to_string(v_) + ";\n";
+      vector.line("const ", idx_, " row = q / ", cv, ";");
+      vector.line("const ", idx_, " c0 = (q - row * ", cv, ") * ", v, ";");
     } else {
-      step_body += in + "const " + idx_ + " row = q;\n" + in + "[[maybe_unused]] const " + idx_ +
-                   " c0 = 0;\n";
+      vector.line("const ", idx_, " row = q;");
+      vector.line("[[maybe_unused]] const ", idx_, " c0 = 0;");
     }
-    step_body += row_prelude(in) + rowbody + chunk_text;
+    row_prelude(vector);
+    vector.insert(rowbody);
+    vector.insert(chunk_text);
+    const std::string block = std::to_string(block_);
     const std::string unroll = std::to_string(unroll_);
     const std::string last = "q0 + " + std::to_string(static_cast<int64_t>(block_) * (unroll_ - 1));
-    o += "    if (" + last + " < NV) {\n";
-    o += "      #pragma unroll\n";
-    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
-    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
-    o += indent_by(step_body, 4);
-    o += "      }\n";
-    o += "    } else {\n";
-    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
-    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
-    o += "        if (q >= NV) break;\n";
-    o += indent_by(step_body, 4);
-    o += "      }\n";
-    o += "    }\n  }\n";
-    shape_note_ = "pointwise, " + std::to_string(v_) + "-element vectors";
+    auto vectors_of_step = [&](bool partial) {
+      auto loop = w.block("for (int u = 0; u < " + unroll + "; ++u)");
+      w.line("const ", idx_, " q = q0 + u * ", block, ";");
+      if (partial) w.line("if (q >= NV) break;");
+      // A level deeper than `q`, as these kernels have always been laid
+      // out: the same kernel keeps the same text.
+      w.indent();
+      w.insert(vector);
+      w.dedent();
+    };
+    auto full = w.block("if (" + last + " < NV)");
+    w.line("#pragma unroll");
+    vectors_of_step(false);
+    full.chain("else");
+    vectors_of_step(true);
+    shape_note_ = "pointwise, " + v + "-element vectors";
   }
 
   void emit_rows() {
@@ -670,16 +639,14 @@ class CudaKernelEmitter : public GroupEmitter {
     block_ = team_ == kWarp ? 256 : team_;
     const int rows_per_block = block_ / team_;
 
-    std::string rowbody;
-    std::string shared;
+    CodeWriter rowbody;
+    CodeWriter shared;  // the reductions' shared memory, declared before the loop over rows
     for (int32_t p = 0; p < group().num_loops; ++p) {
       for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
         if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
             schedule().phase[u] == p) {
-          CodeWriter w(2);
-          emit_row_scalar(id, w, "lane == 0");
-          rowbody += w.text();
+          emit_row_scalar(id, rowbody, "lane == 0");
         }
       }
       emit_loop(p, rowbody, shared);
@@ -688,9 +655,7 @@ class CudaKernelEmitter : public GroupEmitter {
       const auto u = static_cast<size_t>(id);
       if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
           schedule().phase[u] >= group().num_loops) {
-        CodeWriter w(2);
-        emit_row_scalar(id, w, "lane == 0");
-        rowbody += w.text();
+        emit_row_scalar(id, rowbody, "lane == 0");
       }
     }
 
@@ -698,32 +663,30 @@ class CudaKernelEmitter : public GroupEmitter {
     launch.grid[0] =
         rows.ceil_div(SizeExpr::constant(rows_per_block)).min(SizeExpr::constant(kMaxGrid));
 
-    std::string& o = body_;
-    o += "  // Rows: " +
-         std::string(team_ == kWarp ? "a warp"
-                                    : "the block of " + std::to_string(team_) + " threads") +
-         " per row, " + std::to_string(v_) + "-element vectors" +
-         (chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
-                      : std::string()) +
-         ".\n";
-    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
-    o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
-    o += shared;
-    if (need_row_policy_) o += "  const uint64_t kiln_policy = kiln_evict_last_policy();\n";
-    o += "  for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + std::to_string(rows_per_block) +
-         " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
-         ") {\n";
-    o += row_prelude("    ");
-    o += row_decls_;
-    o += rowbody;
+    CodeWriter& w = body_;
+    const std::string owner = team_ == kWarp ? std::string("a warp")
+                                             : "the block of " + std::to_string(team_) + " threads";
+    const std::string kept =
+        chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
+                    : std::string();
+    w.line("// Rows: ", owner, " per row, ", std::to_string(v_), "-element vectors", kept, ".");
+    w.line("const ", idx_, " C = ", dim(group().inner), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    const std::string team_size = std::to_string(team_);
+    w.line("const int lane = threadIdx.x % ", team_size, ";");
+    w.line("const int team = threadIdx.x / ", team_size, ";");
+    w.insert(shared);
+    if (need_row_policy_) w.line("const uint64_t kiln_policy = kiln_evict_last_policy();");
+    const std::string rpb = std::to_string(rows_per_block);
+    auto rows_loop = w.block("for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + rpb +
+                             " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + rpb + ")");
+    row_prelude(w);
+    w.insert(row_decls_);
+    w.insert(rowbody);
     if (team_ > kWarp) {
       // The reductions' shared memory is reused only by a next row.
-      o += "    if (row + (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
-           " < ROWS) __syncthreads();\n";
+      w.line("if (row + (", idx_, ")gridDim.x * ", rpb, " < ROWS) __syncthreads();");
     }
-    o += "  }\n";
     shape_note_ = "rows, " + std::to_string(group().num_loops) + " loop(s) per row";
   }
 
@@ -745,67 +708,65 @@ class CudaKernelEmitter : public GroupEmitter {
     return "(" + a + " + " + b + ")";
   }
 
-  void emit_loop(int32_t p, std::string& out, std::string& shared) {
+  void emit_loop(int32_t p, CodeWriter& w, CodeWriter& shared) {
     std::vector<int32_t> reds;
     for (int32_t id : group().nodes) {
       if (ir::is_reduction(graph().node(id).op) && schedule().phase[static_cast<size_t>(id)] == p)
         reds.push_back(id);
     }
-    out += "    // Loop " + std::to_string(p) + ".\n";
+    w.line("// Loop ", std::to_string(p), ".");
     std::map<int32_t, std::string> accs;
     for (int32_t r : reds) {
       const Node& n = graph().node(r);
       const CType t = acc_type(n, graph().node(n.inputs[0]));
-      out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
-             ";\n";
+      w.line(cname(t), " ", numbered("a", r), " = ", acc_init(n, t), ";");
       accs[r] = numbered("a", r);
     }
+    const std::string v = std::to_string(v_);
     const std::string tv = std::to_string(static_cast<int64_t>(team_) * v_);
     if (chunks_ > 0) {
       const std::optional<int64_t> cs = static_c();
       const bool exact = *cs == chunks_ * team_ * v_;
-      out += "    #pragma unroll\n";
-      out += "    for (int k = 0; k < " + std::to_string(chunks_) + "; ++k) {\n";
-      out += "      [[maybe_unused]] const " + idx_ + " c0 = ((" + idx_ + ")k * " +
-             std::to_string(team_) + " + lane) * " + std::to_string(v_) + ";\n";
+      const std::string chunks = std::to_string(chunks_);
+      w.line("#pragma unroll");
+      auto chunk_loop = w.block("for (int k = 0; k < " + chunks + "; ++k)");
+      w.line("[[maybe_unused]] const ", idx_, " c0 = ((", idx_, ")k * ", std::to_string(team_),
+             " + lane) * ", v, ";");
       if (exact) {
-        out += chunk(p, "      ", accs);
+        chunk(p, w, accs);
       } else {
-        out += "      if (c0 < C) {\n" + chunk(p, "        ", accs) + "      }\n";
+        auto in_row = w.block("if (c0 < C)");
+        chunk(p, w, accs);
       }
-      out += "    }\n";
     } else {
-      out += "    for (" + idx_ + " c0 = (" + idx_ + ")lane * " + std::to_string(v_) +
-             "; c0 < C; c0 += " + tv + ") {\n";
-      out += chunk(p, "      ", accs);
-      out += "    }\n";
+      auto chunk_loop = w.block("for (" + idx_ + " c0 = (" + idx_ + ")lane * " + v +
+                                "; c0 < C; c0 += " + tv + ")");
+      chunk(p, w, accs);
     }
     for (int32_t r : reds) {
       const Node& n = graph().node(r);
       const CType t = acc_type(n, graph().node(n.inputs[0]));
       const std::string a = accs.at(r);
-      const int width = std::min(team_, kWarp);
-      out += "    #pragma unroll\n";
-      out += "    for (int m = " + std::to_string(width / 2) + "; m > 0; m >>= 1) {\n";
-      out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " + a +
-             ", m);\n";
-      out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
+      // A shuffle tree over `lanes` lanes.
+      auto butterfly = [&](int lanes) {
+        const std::string half = std::to_string(lanes / 2);
+        w.line("#pragma unroll");
+        auto tree = w.block("for (int m = " + half + "; m > 0; m >>= 1)");
+        w.line("const ", cname(t), " other = __shfl_xor_sync(0xffffffffu, ", a, ", m);");
+        w.line(a, " = ", combine(n, a, "other"), ";");
+      };
+      butterfly(std::min(team_, kWarp));
       if (team_ > kWarp) {
-        const int warps = team_ / kWarp;
+        const std::string warps = std::to_string(team_ / kWarp);
         const std::string red = numbered("red", r);
-        shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
-                  std::to_string(warps) + "];\n";
-        append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
-        out += "    __syncthreads();\n";
+        shared.line("__shared__ ", cname(t), " ", red, "[", warps, "];");
+        w.line("if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";");
+        w.line("__syncthreads();");
         // Every lane takes one warp's partial and a shuffle tree combines
         // them: no serial chain of shared-memory reads, and every lane ends
         // with the same value (combine() is commutative).
-        append(out, "    ", a, " = ", red, "[lane % ", std::to_string(warps), "];\n");
-        out += "    #pragma unroll\n";
-        out += "    for (int m = " + std::to_string(warps / 2) + "; m > 0; m >>= 1) {\n";
-        out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " +
-               a + ", m);\n";
-        out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
+        w.line(a, " = ", red, "[lane % ", warps, "];");
+        butterfly(team_ / kWarp);
       }
       std::string e = a;
       if (n.op == Op::reduce_mean) {
@@ -814,11 +775,9 @@ class CudaKernelEmitter : public GroupEmitter {
                                               : "(int64_t)C";
         e = "(" + a + " / " + width + ")";
       }
-      out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
-             finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-      CodeWriter w(2);
+      w.line(cname(ctype_of(n.dtype)), " ", numbered("v", r), " = ",
+             finish(convert(e, t, ctype_of(n.dtype)), n.dtype), ";");
       store_row_scalar(r, w, "lane == 0");
-      out += w.text();
     }
   }
 
@@ -1052,61 +1011,67 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    CodeWriter head;
-    kernel_comment(head, "CUDA kernel", shape_note_);
-    std::string s = head.text();
+    CodeWriter w;
+    kernel_comment(w, "CUDA kernel", shape_note_);
     if (nvrtc_) {
-      s += cuda_detail::kNvrtcPrelude;
-      s += "\n";
+      w.raw(cuda_detail::kNvrtcPrelude);
+      w.line();
     } else {
-      s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+      w.line("#include <stdint.h>");
+      w.line("#include <string.h>");
+      w.line("#include <math.h>");
+      w.line();
     }
     static const std::pair<unsigned, std::string_view> kHelpers[] = {
         {kHelperTanh, kHelperTanhText},
         {kHelperGelu, kHelperGeluText},
         {kHelperIntDiv, kHelperIntDivText},
         {kHelperIntPow, kHelperIntPowText}};
-    if (helpers() & kHelperBits) s += cuda_detail::kBitsText;
-    if (helpers() & kHelperBf16) s += cuda_detail::kBf16Text;
-    if (helpers() & kHelperF16) s += cuda_detail::kF16Text;
-    if (helpers() & kHelperGelu) s += cuda_detail::kGeluDivText;
-    if (helpers() & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
-    if (helpers() & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
+    if (helpers() & kHelperBits) w.raw(cuda_detail::kBitsText);
+    if (helpers() & kHelperBf16) w.raw(cuda_detail::kBf16Text);
+    if (helpers() & kHelperF16) w.raw(cuda_detail::kF16Text);
+    if (helpers() & kHelperGelu) w.raw(cuda_detail::kGeluDivText);
+    if (helpers() & kHelperGeluF16) w.raw(gelu_narrow_device_text(kGeluF16Fit));
+    if (helpers() & kHelperGeluBf16) w.raw(gelu_narrow_device_text(kGeluBf16Fit));
     for (const auto& [bit, text] : kHelpers) {
-      if (helpers() & bit) s.append(kDeviceHelperSpecifiers).append(text);
+      if (helpers() & bit) w.raw(kDeviceHelperSpecifiers).raw(text);
     }
-    if (need_vectors_) s += cuda_detail::kVectorMovesText;
-    if (need_row_policy_) s += cuda_detail::kRowLoadsText;
-    if (need_vectors_ && stream_stores_) s += cuda_detail::kStreamStoresText;
-    s += "\n";
+    if (need_vectors_) w.raw(cuda_detail::kVectorMovesText);
+    if (need_row_policy_) w.raw(cuda_detail::kRowLoadsText);
+    if (need_vectors_ && stream_stores_) w.raw(cuda_detail::kStreamStoresText);
+    w.line();
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
-    s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
-         ") " + entry() + "(\n";
+    w.line("extern \"C\" __global__ void __launch_bounds__(", std::to_string(block_), min_blocks,
+           ") ", entry(), "(");
     std::vector<std::string> params;
     const std::vector<Argument> args = arguments();
     for (size_t slot = 0; slot < args.size(); ++slot) {
       const Argument& a = args[slot];
-      params.push_back("    " + std::string(a.writable ? "" : "const ") + storage(a.dtype) +
-                       "* __restrict__ b" + std::to_string(slot) + ",  // " + a.note);
+      params.push_back(std::string(a.writable ? "" : "const ") + storage(a.dtype) +
+                       "* __restrict__ " + numbered("b", slot) + ",  // " + a.note);
     }
     for (size_t sym = 0; sym < graph().symbols.size(); ++sym) {
-      params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
+      params.push_back(std::string("const int64_t ") + numbered("s", sym) + ",  // " +
                        graph().symbols[sym].name);
     }
-    if (params.empty()) {
-      s += "    void";
-    } else {
+    // The parameters two levels in, the body one; without parameters,
+    // `void` ahead of the closing parenthesis.
+    if (!params.empty()) {
       // No comma after the last parameter: cut it from before its comment.
       std::string& last = params.back();
-      const size_t comma = last.rfind(",  // ");
-      last.erase(comma, 1);
-      for (const auto& p : params) s += p + "\n";
+      last.erase(last.rfind(",  // "), 1);
+      w.indent();
+      w.indent();
+      for (const auto& p : params) w.line(p);
+      w.dedent();
+      w.dedent();
     }
-    s += ") {\n";
-    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
-    s += body_;
-    s += "}\n";
-    set_source(std::move(s));
+    {
+      auto kernel = w.block(params.empty() ? "    void)" : ")");
+      for (const auto& [id, text] : constants()) w.line(text);
+      w.insert(body_);
+    }
+    set_source(w.text());
     launch.block = {static_cast<uint32_t>(block_), 1, 1};
   }
 
@@ -1116,9 +1081,9 @@ class CudaKernelEmitter : public GroupEmitter {
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
-  bool columns_ = false;    // emit_columns(): loads of row-invariant vectors are hoisted
-  std::string column_pre_;  // those loads
-  int64_t chunks_ = 0;      // > 0: the row is kept in registers in this many chunks per thread
+  bool columns_ = false;   // emit_columns(): loads of row-invariant vectors are hoisted
+  CodeWriter column_pre_;  // those loads
+  int64_t chunks_ = 0;     // > 0: the row is kept in registers in this many chunks per thread
   int team_ = kWarp;
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
@@ -1135,9 +1100,9 @@ class CudaKernelEmitter : public GroupEmitter {
   std::map<std::string, VectorRead> vector_reads_;
   std::set<std::string> kept_;
   std::vector<std::pair<int32_t, bool>> prefetch_;
-  std::string row_decls_;
+  CodeWriter row_decls_;  // the row's register arrays (cached_), declared in the loop over rows
   std::string shape_note_;
-  std::string body_;
+  CodeWriter body_;  // the kernel function's body
 };
 
 }  // namespace
