@@ -1,6 +1,6 @@
 // The codegen's source writer (tools/compiler/src/code_writer.h): lines at
-// their indentation, blocks that close themselves, directives at column 0,
-// fresh names.
+// their indentation, blocks that close themselves and chain branches,
+// directives at column 0, fragments inserted where they go, fresh names.
 #include <stdexcept>
 #include <string>
 
@@ -111,29 +111,32 @@ TEST(CodeWriter, InsertedFragmentsTakeTheIndentationWhereTheyGo) {
   {
     auto loop = w.block("for (;;)");
     w.insert(body);
-    w.indent();
-    w.insert(body);
-    w.dedent();
   }
-  const std::string once =
-      "  y = x;\n"
-      "  if (y) {\n"
-      "#pragma unroll\n"
-      "    z = y;\n"
-      "\n"
-      "  }\n"
-      "/* as is */\n";
-  const std::string deeper =
-      "    y = x;\n"
-      "    if (y) {\n"
-      "#pragma unroll\n"
-      "      z = y;\n"
-      "\n"
-      "    }\n"
-      "/* as is */\n";
-  EXPECT_EQ(w.text(), "for (;;) {\n" + once + deeper + "}\n");
+  EXPECT_EQ(w.text(),
+            "for (;;) {\n"
+            "  y = x;\n"
+            "  if (y) {\n"
+            "#pragma unroll\n"
+            "    z = y;\n"
+            "\n"
+            "  }\n"
+            "/* as is */\n"
+            "}\n");
   // The fragment itself is unchanged.
   EXPECT_EQ(body.text(), "y = x;\nif (y) {\n#pragma unroll\n  z = y;\n\n}\n/* as is */\n");
+}
+
+TEST(CodeWriter, NestedFragmentsAddTheirLevels) {
+  CodeWriter statement;
+  statement.line("a = b;");
+  CodeWriter branch;
+  {
+    auto test = branch.block("if (c)");
+    branch.insert(statement);
+  }
+  CodeWriter w(1);
+  w.insert(branch);
+  EXPECT_EQ(w.text(), "  if (c) {\n    a = b;\n  }\n");
 }
 
 TEST(NameGenerator, FreshNamesAreUniqueAcrossPrefixesAndIds) {

@@ -421,7 +421,9 @@ class CudaKernelEmitter : public GroupEmitter {
   }
 
   // One element of the result per thread, grid-stride (as emit_copy): its
-  // multi-index by division, then its operands' offsets.
+  // multi-index by division, then its operands' offsets. The element and
+  // its stores are shared (store_index_element); the loop and how it gives
+  // the multi-index are the GPU's own (docs/codegen.md).
   void emit_index() {
     const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
@@ -446,10 +448,7 @@ class CudaKernelEmitter : public GroupEmitter {
           }
         }
       }
-      const std::string y = index_element(idx_, w);
-      for (int32_t slot : write_slots(group().index_of)) {
-        w.line("b", std::to_string(slot), "[e] = ", y, ";");
-      }
+      store_index_element(idx_, "e", w);
     }
     shape_note_ = "index, an element per thread";
   }

@@ -1013,6 +1013,14 @@ std::string GroupEmitter::index_element(const std::string& it, CodeWriter& w) {
   }
 }
 
+void GroupEmitter::store_index_element(const std::string& it, const std::string& at,
+                                       CodeWriter& w) {
+  const std::string y = index_element(it, w);
+  for (int32_t slot : write_slots_.at(G_.index_of)) {
+    w.line(numbered("b", slot), "[", at, "] = ", y, ";");
+  }
+}
+
 std::string GroupEmitter::index_note() const {
   const Node& n = g_.node(G_.index_of);
   std::string t = std::string(ir::op_name(n.op));

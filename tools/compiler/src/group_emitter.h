@@ -363,6 +363,10 @@ class GroupEmitter {
   // every extent is below 2^31 (CUDA's index32).
   std::string index_element(const std::string& it, CodeWriter& w);
 
+  // index_element(), then its stores at offset `at` of each of the index
+  // node's outputs.
+  void store_index_element(const std::string& it, const std::string& at, CodeWriter& w);
+
   // "permute of node 3 f32 [n, 4] to [4, n]"
   std::string index_note() const;
 
