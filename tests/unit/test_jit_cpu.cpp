@@ -644,6 +644,37 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
   }
 }
 
+// Files the cache appends to or locks, replaced by symlinks to files outside
+// it: a run neither writes through them nor creates what they point at.
+TEST_F(JitCpu, SymlinksPlantedInTheCacheAreNeverWrittenThrough) {
+  const fs::path dir = kiln_test::fresh_dir("jit/planted_links");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 90);
+  }
+  const fs::path victim = dir / "victim.txt";
+  std::ofstream(victim) << "not the cache's\n";
+  std::vector<fs::path> history;
+  for (const auto& e : fs::directory_iterator(cache / "sizes")) history.push_back(e.path());
+  ASSERT_FALSE(history.empty());
+  for (const fs::path& h : history) {
+    fs::remove(h);
+    fs::create_symlink(victim, h);
+  }
+  fs::remove(cache / "stats.lock");
+  fs::create_symlink(dir / "created_through_a_link", cache / "stats.lock");
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(6, 91);  // a new size: appended to the size history
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  EXPECT_EQ(kiln_test::slurp(victim), "not the cache's\n");
+  EXPECT_FALSE(fs::exists(dir / "created_through_a_link"));
+}
+
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not
 // once per JIT: it costs more than loading a cached entry.
 TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
