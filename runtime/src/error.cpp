@@ -46,6 +46,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "profile_malformed";
     case ErrorCode::library_unavailable:
       return "library_unavailable";
+    case ErrorCode::cache_untrusted:
+      return "cache_untrusted";
   }
   return "unknown";
 }

@@ -675,6 +675,107 @@ TEST_F(JitCpu, SymlinksPlantedInTheCacheAreNeverWrittenThrough) {
   EXPECT_FALSE(fs::exists(dir / "created_through_a_link"));
 }
 
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+// The error a FallbackJit on `cache` is refused with ("" when it is not).
+std::string refusal(const fs::path& cache) {
+  try {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    return "";
+  } catch (const kiln::jit::CacheDirError& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::cache_untrusted);
+    return e.what();
+  }
+}
+
+// Every directory the JIT makes is 0700 and every file 0600: entries are
+// code this user runs.
+TEST_F(JitCpu, TheCacheIsMade0700AndItsFiles0600) {
+  const fs::path dir = kiln_test::fresh_dir("jit/modes");
+  const fs::path cache = dir / "made" / "by_kiln";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 92);
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  EXPECT_EQ(mode_of(dir / "made"), 0700u);
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(cache)) {
+    EXPECT_EQ(mode_of(e.path()), e.is_directory() ? 0700u : 0600u) << e.path();
+    files += e.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_GE(files, 4u);  // entry, compiler memo, size history, stats
+  EXPECT_EQ(mode_of(cache), 0700u);
+}
+
+// A cache directory an older Kiln made 0755 (no one else could write it) is
+// closed to 0700 and used; one others may write is refused, naming the
+// chmod to run once it has been checked.
+TEST_F(JitCpu, ALooseCacheDirectoryIsClosedOrRefused) {
+  const fs::path dir = kiln_test::fresh_dir("jit/loose");
+  fs::create_directories(dir / "old");
+  ASSERT_EQ(::chmod((dir / "old").c_str(), 0755), 0);
+  EXPECT_EQ(refusal(dir / "old"), "");
+  EXPECT_EQ(mode_of(dir / "old"), 0700u);
+
+  fs::create_directories(dir / "shared");
+  ASSERT_EQ(::chmod((dir / "shared").c_str(), 0777), 0);
+  const std::string why = refusal(dir / "shared");
+  EXPECT_NE(why.find("'" + (dir / "shared").string() + "' is owned by uid " +
+                     std::to_string(::geteuid()) + ", mode 0777: others may write it"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("chmod 0700 " + (dir / "shared").string()), std::string::npos) << why;
+  EXPECT_EQ(mode_of(dir / "shared"), 0777u);  // left as it was
+
+  // A directory above the cache that others may write (and not sticky):
+  // they could swap the cache for their own.
+  fs::create_directories(dir / "open");
+  ASSERT_EQ(::chmod((dir / "open").c_str(), 0777), 0);
+  const std::string above = refusal(dir / "open" / "cache");
+  EXPECT_NE(above.find("'" + (dir / "open").string() + "' above"), std::string::npos) << above;
+  EXPECT_FALSE(fs::exists(dir / "open" / "cache"));
+  // With the sticky bit, as /tmp has, no one can rename another's entry.
+  ASSERT_EQ(::chmod((dir / "open").c_str(), 01777), 0);
+  EXPECT_EQ(refusal(dir / "open" / "cache"), "");
+}
+
+// Another user's directory or symlink on the way: refused, naming the
+// path, its owner and mode. A symlink the user made to a directory of their
+// own is followed, and the cache is the directory it points at. (Needs
+// root, to give files to another user.)
+TEST_F(JitCpu, AnotherUsersCacheDirectoryOrSymlinkIsRefused) {
+  const fs::path dir = kiln_test::fresh_dir("jit/foreign");
+  fs::create_directories(dir / "mine");
+  fs::create_symlink(dir / "mine", dir / "my_link");
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "my_link"});
+    EXPECT_EQ(jit.cache_dir(), dir / "mine");
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown to another user";
+  constexpr uid_t kOther = 65534;
+  fs::create_directories(dir / "theirs");
+  ASSERT_EQ(::chmod((dir / "theirs").c_str(), 0700), 0);
+  ASSERT_EQ(::chown((dir / "theirs").c_str(), kOther, kOther), 0);
+  std::string why = refusal(dir / "theirs");
+  EXPECT_NE(why.find("'" + (dir / "theirs").string() +
+                     "' is owned by uid 65534, mode 0700, "
+                     "expected this user (uid 0)"),
+            std::string::npos)
+      << why;
+  fs::create_symlink(dir / "mine", dir / "their_link");
+  ASSERT_EQ(::lchown((dir / "their_link").c_str(), kOther, kOther), 0);
+  why = refusal(dir / "their_link" / "cache");
+  EXPECT_NE(why.find("symlink '" + (dir / "their_link").string() + "'"), std::string::npos) << why;
+  EXPECT_NE(why.find("owned by uid 65534"), std::string::npos) << why;
+  EXPECT_FALSE(fs::exists(dir / "mine" / "cache"));
+}
+
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not
 // once per JIT: it costs more than loading a cached entry.
 TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {

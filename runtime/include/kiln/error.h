@@ -36,6 +36,10 @@ enum class ErrorCode : uint8_t {
   /// A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
   /// loaded; the rest of the package still runs.
   library_unavailable,
+  /// The JIT's cache directory is not one it may run code from: owned by
+  /// another user, writable by others, reached through another user's
+  /// symlink or directory, with a bad MAC key file, or not Kiln's.
+  cache_untrusted,
 };
 
 /// "package_checksum_mismatch", ...: stable names for logs and the CLI.

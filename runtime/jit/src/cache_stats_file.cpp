@@ -59,8 +59,8 @@ class FileLock {
 }  // namespace
 
 bool add_to_cache_stats(const fs::path& dir, const StatsMap& delta) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
+  // The directory is the JIT's, checked when it was opened: made here, it
+  // would be made unchecked.
   const FileLock lock(dir / "stats.lock");
   if (!lock.held()) return false;
   StatsMap stats = read_cache_stats(dir);
@@ -70,7 +70,8 @@ bool add_to_cache_stats(const fs::path& dir, const StatsMap& delta) {
   // Renamed into place for readers that take no lock (`kiln cache stats`),
   // but not fsynced: counters are not worth a disk flush on the hit path.
   try {
-    support::write_file_atomic(dir / "stats", text.str(), support::Durability::unsynced);
+    support::write_file_atomic(dir / "stats", text.str(), support::Durability::unsynced,
+                               support::FileMode::owner_only);
   } catch (const support::FileError&) {
     return false;
   }

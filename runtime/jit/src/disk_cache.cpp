@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 
+#include "cache_dir.h"
 #include "kiln/compiler/hash.h"
 #include "kiln/support/file_io.h"
 
@@ -59,9 +60,7 @@ DiskCache::Lookup DiskCache::load(const std::string& key_hex,
 
 bool DiskCache::store(const std::string& key_hex, std::span<const std::byte> payload) const {
   const fs::path path = entry_path(key_hex);
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) return false;
+  if (!make_cache_subdir(path.parent_path())) return false;
   std::string bytes(kEntryHeaderSize + payload.size(), '\0');
   auto* header = reinterpret_cast<std::byte*>(bytes.data());
   std::memcpy(header, kEntryMagic, sizeof kEntryMagic);
@@ -74,7 +73,8 @@ bool DiskCache::store(const std::string& key_hex, std::span<const std::byte> pay
   // A temp file renamed into place: readers in other processes see the
   // whole entry or none.
   try {
-    support::write_file_atomic(path, bytes);
+    support::write_file_atomic(path, bytes, support::Durability::synced,
+                               support::FileMode::owner_only);
   } catch (const std::exception&) {
     return false;
   }

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache_dir.h"
 #include "cache_entry.h"
 #include "cache_stats_file.h"
 #include "call_binding.h"
@@ -203,7 +204,11 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (!options.max_memory_entries) options.max_memory_entries = max_memory_entries_from_env();
   if (options.disk_cache) {
     if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
-    if (!options.cache_dir.empty()) impl_->disk.emplace(options.cache_dir);
+    if (!options.cache_dir.empty()) {
+      // Checked (and made) before anything is read from it or written to it.
+      options.cache_dir = detail::open_cache_dir(options.cache_dir);
+      impl_->disk.emplace(options.cache_dir);
+    }
   }
   if (!impl_->disk) options.cache_dir.clear();
   impl_->options = std::move(options);
