@@ -16,6 +16,10 @@
 
 #include <gtest/gtest.h>
 
+#include "cache_dir.h"
+#include "cache_entry.h"
+#include "disk_cache.h"
+#include "kiln/compiler/hash.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/support/process.h"
@@ -33,10 +37,12 @@ std::vector<fs::path> entries(const fs::path& dir) {
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     // compilers/ holds the remembered `clang++ --version` lines, sizes/ the
-    // symbols' size history, stats* the directory's counters: not entries.
+    // symbols' size history, stats* the directory's counters, entry-mac.key
+    // the key of the entries' MACs: not entries.
     const std::string parent = e.path().parent_path().filename().string();
+    const std::string name = e.path().filename().string();
     if (e.is_regular_file() && parent != "compilers" && parent != "sizes" &&
-        !e.path().filename().string().starts_with("stats")) {
+        !name.starts_with("stats") && name != kiln::jit::detail::kMacKeyFile) {
       out.push_back(e.path());
     }
   }
@@ -776,6 +782,131 @@ TEST_F(JitCpu, AnotherUsersCacheDirectoryOrSymlinkIsRefused) {
   EXPECT_FALSE(fs::exists(dir / "mine" / "cache"));
 }
 
+// The shared object in a cache entry replaced by one whose constructor
+// leaves a file, with the entry's checksum recomputed (all but the MAC, which
+// needs the cache's key): the JIT never loads it, so the constructor never
+// runs; it counts an untrusted entry, recompiles and rewrites it.
+TEST_F(JitCpu, AnEntryWithForgedCodeAndARecomputedChecksumIsNeverLoaded) {
+  namespace jd = kiln::jit::detail;
+  const fs::path dir = kiln_test::fresh_dir("jit/forged");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 93);
+  }
+  const fs::path ran = dir / "constructor_ran";
+  std::ofstream(dir / "planted.cpp")
+      << "#include <cstdio>\n"
+      << "__attribute__((constructor)) static void planted() {\n"
+      << "  if (FILE* f = std::fopen(\"" << ran.string() << "\", \"w\")) std::fclose(f);\n}\n";
+  const kiln::support::ProcessResult built =
+      kiln::support::run_process({KILN_TEST_CLANGXX, "-shared", "-fPIC", "-o",
+                                  (dir / "planted.so").string(), (dir / "planted.cpp").string()});
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+  const std::string planted = kiln_test::slurp(dir / "planted.so");
+
+  const fs::path entry_file = entries(cache).at(0);
+  const std::string original = kiln_test::slurp(entry_file);
+  uint64_t payload_size = 0;
+  std::memcpy(&payload_size, original.data() + 16, sizeof payload_size);
+  ASSERT_LE(jd::kEntryHeaderSize + payload_size, original.size());
+  const auto* payload = reinterpret_cast<const std::byte*>(original.data() + jd::kEntryHeaderSize);
+  std::optional<jd::CacheEntry> entry =
+      jd::unpack_entry(std::span(payload, static_cast<size_t>(payload_size)));
+  ASSERT_TRUE(entry.has_value());
+  ASSERT_EQ(entry->code.size(), 1u);
+  const auto* code = reinterpret_cast<const std::byte*>(planted.data());
+  entry->code[0].assign(code, code + planted.size());
+  const std::vector<std::byte> forged = jd::pack_entry(*entry);
+  std::string file = original.substr(0, jd::kEntryHeaderSize);
+  const uint64_t forged_size = forged.size();
+  std::memcpy(file.data() + 16, &forged_size, sizeof forged_size);
+  const kiln::compiler::Hash128 sum = kiln::compiler::hash_bytes(forged.data(), forged.size());
+  std::memcpy(file.data() + 24, &sum.lo, sizeof sum.lo);
+  std::memcpy(file.data() + 32, &sum.hi, sizeof sum.hi);
+  file.append(reinterpret_cast<const char*>(forged.data()), forged.size());
+  file += original.substr(jd::kEntryHeaderSize + payload_size);  // the old MAC
+  std::ofstream(entry_file, std::ios::binary | std::ios::trunc) << file;
+
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+  use(jit);
+  call_and_check(5, 94);
+  EXPECT_FALSE(fs::exists(ran)) << "the planted constructor ran";
+  EXPECT_EQ(jit.counters().untrusted_entries, 1u);
+  EXPECT_EQ(jit.counters().corrupt_entries, 0u);
+  EXPECT_EQ(jit.counters().disk_hits, 0u);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(kiln_test::slurp(entry_file).size(), original.size()) << "rewritten";
+  EXPECT_EQ(kiln::jit::cache_stats(cache).counters["untrusted_entries"], 1u);
+  const kiln::support::ProcessResult stats =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "cache", "stats", "--dir", cache.string()});
+  EXPECT_NE(stats.output.find("untrusted entries: 1\n"), std::string::npos) << stats.output;
+}
+
+// Each cache has its own key: an entry copied in from another cache (as
+// another user's would be) is a counted miss, recompiled; the rewritten
+// entry then hits.
+TEST_F(JitCpu, AnEntryFromAnotherCachesKeyIsAMissThenRewritten) {
+  const fs::path dir = kiln_test::fresh_dir("jit/other_key");
+  for (const char* name : {"a", "b"}) {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / name});
+    use(jit);
+    call_and_check(5, 95);
+  }
+  EXPECT_NE(kiln_test::slurp(dir / "a" / kiln::jit::detail::kMacKeyFile),
+            kiln_test::slurp(dir / "b" / kiln::jit::detail::kMacKeyFile));
+  const fs::path from_a = entries(dir / "a").at(0);
+  const fs::path in_b = entries(dir / "b").at(0);
+  ASSERT_EQ(from_a.filename(), in_b.filename());
+  fs::copy_file(from_a, in_b, fs::copy_options::overwrite_existing);
+  {
+    kiln_test::ScopedEnv log("KILN_LOG", "cache");
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "b"});
+    use(jit);
+    testing::internal::CaptureStderr();
+    call_and_check(5, 96);
+    const std::string said = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(jit.counters().untrusted_entries, 1u);
+    EXPECT_EQ(jit.counters().compiles, 1u);
+    EXPECT_NE(said.find("failed its MAC check"), std::string::npos) << said;
+  }
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "b"});
+  use(jit);
+  call_and_check(5, 97);
+  EXPECT_EQ(jit.counters().disk_hits, 1u);
+  EXPECT_EQ(jit.counters().untrusted_entries, 0u);
+}
+
+// A MAC key file that is a symlink, readable by others, or of the wrong
+// length is refused, never silently replaced.
+TEST_F(JitCpu, ABadMacKeyFileIsRefusedNotReplaced) {
+  const fs::path dir = kiln_test::fresh_dir("jit/bad_key");
+  const fs::path cache = dir / "cache";
+  EXPECT_EQ(refusal(cache), "");
+  const fs::path key = cache / kiln::jit::detail::kMacKeyFile;
+  EXPECT_EQ(mode_of(key), 0600u);
+  EXPECT_EQ(fs::file_size(key), kiln::support::kMacKeyBytes);
+  const std::string good = kiln_test::slurp(key);
+
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  std::string why = refusal(cache);
+  EXPECT_NE(why.find("MAC key '" + key.string() + "' is a file of 32 bytes owned by uid " +
+                     std::to_string(::geteuid()) + ", mode 0644, expected"),
+            std::string::npos)
+      << why;
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  std::ofstream(key, std::ios::app) << "x";
+  why = refusal(cache);
+  EXPECT_NE(why.find("of 33 bytes"), std::string::npos) << why;
+  fs::remove(key);
+  std::ofstream(dir / "elsewhere") << good;
+  fs::create_symlink(dir / "elsewhere", key);
+  why = refusal(cache);
+  EXPECT_NE(why.find("is a symlink, expected a file"), std::string::npos) << why;
+  EXPECT_EQ(kiln_test::slurp(dir / "elsewhere"), good);
+}
+
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not
 // once per JIT: it costs more than loading a cached entry.
 TEST_F(JitCpu, TheCompilerVersionIsAskedOncePerBinaryAndAgainWhenItChanges) {
@@ -879,6 +1010,8 @@ TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
   const auto files = entries(cache);
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].extension(), ".kjit");
+  // They agreed on one MAC key: whichever wrote the entry, it is a hit.
+  EXPECT_NE(run_child(cache).find("JIT compiles=0 disk_hits=1"), std::string::npos);
 }
 
 // What a process compiled, exported as a delta and merged into the package:

@@ -1,5 +1,6 @@
 #include "cache_dir.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,10 +8,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kiln/error.h"
 #include "kiln/jit/jit_error.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -90,6 +94,59 @@ void check_cache(const fs::path& path, const struct stat& st) {
   }
 }
 
+// Closes on every path out.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// The key file's bytes, checked; nullopt when there is none yet.
+std::optional<support::MacKey> read_key(const fs::path& path) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    refuse(path, "MAC key " + quoted(path) + ": " +
+                     (errno == ELOOP ? std::string("is a symlink, expected a file")
+                                     : std::string(std::strerror(errno))));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    refuse(path, "MAC key " + quoted(path) + ": fstat: " + std::strerror(errno));
+  }
+  const bool regular = S_ISREG(st.st_mode);
+  if (!regular || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0 ||
+      st.st_size != static_cast<off_t>(support::kMacKeyBytes)) {
+    refuse(path, "MAC key " + quoted(path) + " is " + (regular ? "a file" : "not a regular file") +
+                     " of " + std::to_string(st.st_size) + " bytes " + found(st) +
+                     ", expected a file of " + std::to_string(support::kMacKeyBytes) +
+                     " bytes owned by this user (uid " + std::to_string(::geteuid()) +
+                     ") with mode 0600; remove it to have a new key made (every entry is then "
+                     "recompiled)");
+  }
+  support::MacKey key{};
+  size_t filled = 0;
+  while (filled < key.size()) {
+    const ssize_t n = ::read(fd.get(), key.data() + filled, key.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      support::secure_zero(key);
+      refuse(path, "MAC key " + quoted(path) +
+                       ": read: " + (n < 0 ? std::strerror(errno) : "shorter than its size"));
+    }
+    filled += static_cast<size_t>(n);
+  }
+  return key;
+}
+
 }  // namespace
 
 fs::path open_cache_dir(const fs::path& dir) {
@@ -159,6 +216,26 @@ bool make_cache_subdir(const fs::path& path) noexcept {
   if (::mkdir(path.c_str(), 0700) == 0) return true;
   struct stat st {};
   return errno == EEXIST && ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+support::MacKey load_cache_key(const fs::path& dir) {
+  const fs::path path = dir / kMacKeyFile;
+  if (std::optional<support::MacKey> key = read_key(path)) return *key;
+  try {
+    support::MacKey fresh = support::mac_generate_key();
+    // Whoever links first wins; everyone then reads the winner's key.
+    support::create_file_atomic(
+        path, std::string_view(reinterpret_cast<const char*>(fresh.data()), fresh.size()),
+        support::FileMode::owner_only);
+    support::secure_zero(fresh);
+  } catch (const support::FileError& e) {
+    refuse(path, "cannot make the MAC key " + quoted(path) + ": " + e.reason());
+  } catch (const support::CryptoError& e) {
+    throw Error(ErrorCode::internal,
+                "kiln: JIT cache: cannot make a MAC key: " + std::string(e.what()));
+  }
+  if (std::optional<support::MacKey> key = read_key(path)) return *key;
+  refuse(path, "MAC key " + quoted(path) + " vanished after it was made");
 }
 
 }  // namespace kiln::jit::detail

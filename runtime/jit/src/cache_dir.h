@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "kiln/support/crypto.h"
+
 namespace kiln::jit::detail {
 
 // Creates `dir` where missing (each new directory 0700), then checks it as
@@ -22,5 +24,16 @@ std::filesystem::path open_cache_dir(const std::filesystem::path& dir);
 // fan-out directory, compilers/, sizes/). Returns whether a directory is
 // there now, made by this call or found.
 bool make_cache_subdir(const std::filesystem::path& path) noexcept;
+
+// The file in a cache directory that holds its MAC key.
+inline constexpr char kMacKeyFile[] = "entry-mac.key";
+
+// The cache's MAC key (disk_cache.h), from <dir>/entry-mac.key: made on
+// first use from the system's entropy, written 0600 and linked into place
+// exclusively, so processes racing to make it all end up with the one that
+// won. A key file that is a symlink, not this user's, readable or writable
+// by others, or not exactly kMacKeyBytes long is refused, never replaced:
+// CacheDirError. `dir` must have passed open_cache_dir.
+support::MacKey load_cache_key(const std::filesystem::path& dir);
 
 }  // namespace kiln::jit::detail

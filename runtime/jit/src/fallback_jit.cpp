@@ -35,6 +35,7 @@
 #include "kiln/package_reader.h"
 #include "kiln/runtime_internal/cpu_features.h"
 #include "kiln/runtime_internal/log_topics.h"
+#include "kiln/support/crypto.h"
 #include "kiln/support/env.h"
 #include "kiln/support/identifier.h"
 #include "nvrtc_build.h"
@@ -123,8 +124,8 @@ struct FallbackJit::Impl {
   std::unordered_map<std::string, std::vector<Served>> served;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
-      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0},
-      bypass_disk_off{0}, memory_evictions{0};
+      compile_ns{0}, corrupt_entries{0}, untrusted_entries{0}, store_failures{0}, declined{0},
+      evictions{0}, bypass_disk_off{0}, memory_evictions{0};
 
   // Evicts the least recently used finished entries of `compiled` (and
   // their place in `served`) down to options.max_memory_entries. Only the
@@ -207,7 +208,9 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
     if (!options.cache_dir.empty()) {
       // Checked (and made) before anything is read from it or written to it.
       options.cache_dir = detail::open_cache_dir(options.cache_dir);
-      impl_->disk.emplace(options.cache_dir);
+      support::MacKey key = detail::load_cache_key(options.cache_dir);
+      impl_->disk.emplace(options.cache_dir, key);
+      support::secure_zero(key);
     }
   }
   if (!impl_->disk) options.cache_dir.clear();
@@ -233,6 +236,7 @@ JitCounters FallbackJit::counters() const {
   c.compile_failures = i.compile_failures.load(std::memory_order_relaxed);
   c.compile_ns = i.compile_ns.load(std::memory_order_relaxed);
   c.corrupt_entries = i.corrupt_entries.load(std::memory_order_relaxed);
+  c.untrusted_entries = i.untrusted_entries.load(std::memory_order_relaxed);
   c.store_failures = i.store_failures.load(std::memory_order_relaxed);
   c.declined = i.declined.load(std::memory_order_relaxed);
   c.evictions = i.evictions.load(std::memory_order_relaxed);
@@ -359,6 +363,17 @@ std::optional<detail::CacheEntry> FallbackJit::Impl::lookup(const std::string& k
       return entry;
     }
     disk->remove(key);
+  }
+  if (found == detail::DiskCache::Lookup::untrusted) {
+    untrusted_entries.fetch_add(1, std::memory_order_relaxed);
+    record({{"untrusted_entries", 1}});
+    if (::kiln::detail::log_topic_enabled("cache")) {
+      std::fprintf(stderr,
+                   "kiln: cache entry of graph '%s' key %s in '%s' failed its MAC check (not "
+                   "written with this cache's key): removed, not loaded; compiling\n",
+                   g.name.c_str(), key.c_str(), disk->dir().c_str());
+    }
+    return std::nullopt;
   }
   corrupt_entries.fetch_add(1, std::memory_order_relaxed);
   record({{"corrupt_entries", 1}});

@@ -23,7 +23,7 @@ struct CacheStats {
   uint64_t temp_files = 0;  // *.tmp.* left by writers that died before the rename
   // What the JITs using this directory did, summed over their processes:
   // disk_hits, compiles, compile_ns, compile_failures, corrupt_entries,
-  // evictions, bypass_<reason> (the names of JitCounters); absent: zero.
+  // untrusted_entries, evictions, bypass_<reason> (the names of JitCounters); absent: zero.
   std::map<std::string, uint64_t> counters;
 };
 
