@@ -38,11 +38,12 @@ std::vector<fs::path> entries(const fs::path& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     // compilers/ holds the remembered `clang++ --version` lines, sizes/ the
     // symbols' size history, stats* the directory's counters, entry-mac.key
-    // the key of the entries' MACs: not entries.
+    // the key of the entries' MACs, CACHEDIR.TAG the marker: not entries.
     const std::string parent = e.path().parent_path().filename().string();
     const std::string name = e.path().filename().string();
     if (e.is_regular_file() && parent != "compilers" && parent != "sizes" &&
-        !name.starts_with("stats") && name != kiln::jit::detail::kMacKeyFile) {
+        !name.starts_with("stats") && name != kiln::jit::detail::kMacKeyFile &&
+        name != kiln::jit::detail::kCacheDirTag) {
       out.push_back(e.path());
     }
   }
@@ -589,9 +590,10 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
     call_and_check(5, 40);
     call_and_check(6, 41);
   }
-  std::ofstream(dir / "ab.kjit.tmp.1.0") << "left by a writer that died";
-  fs::last_write_time(dir / "ab.kjit.tmp.1.0",
-                      fs::file_time_type::clock::now() - std::chrono::hours(2));
+  const fs::path dead_writer = dir / "ab" / ("ab" + std::string(30, '0') + ".kjit.tmp.1.0");
+  fs::create_directories(dead_writer.parent_path());
+  std::ofstream(dead_writer) << "left by a writer that died";
+  fs::last_write_time(dead_writer, fs::file_time_type::clock::now() - std::chrono::hours(2));
   kiln::jit::CacheStats s = kiln::jit::cache_stats(dir);
   EXPECT_EQ(s.entries, 2u);
   EXPECT_EQ(s.temp_files, 1u);
@@ -905,6 +907,85 @@ TEST_F(JitCpu, ABadMacKeyFileIsRefusedNotReplaced) {
   why = refusal(cache);
   EXPECT_NE(why.find("is a symlink, expected a file"), std::string::npos) << why;
   EXPECT_EQ(kiln_test::slurp(dir / "elsewhere"), good);
+}
+
+// KILN_CACHE_DIR=$HOME: a directory that is not Kiln's. `kiln cache
+// clear|prune` refuse it (and touch nothing), and so does the JIT; an older
+// Kiln's cache (nothing but Kiln's layout) is adopted and marked.
+TEST_F(JitCpu, ADirectoryKilnDidNotMarkIsNeitherUsedNorPrunedNorCleared) {
+  const fs::path dir = kiln_test::fresh_dir("jit/not_kiln");
+  const fs::path home = dir / "home";
+  const std::vector<fs::path> theirs = {home / "notes.txt", home / "build" / "report.tmp.1.2",
+                                        home / "build" / "model.kjit",
+                                        home / "ab" / ("ab" + std::string(30, '1') + ".kjit")};
+  for (const fs::path& f : theirs) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "the user's";
+    fs::last_write_time(f, fs::file_time_type::clock::now() - std::chrono::hours(3));
+  }
+  for (const char* action : {"clear", "prune"}) {
+    const kiln::support::ProcessResult r = kiln::support::run_process(
+        {KILN_TEST_KILN_CLI, "cache", action, "--dir", home.string(), "--max-size", "0"});
+    EXPECT_EQ(r.exit_code, 1) << action << ": " << r.output;
+    EXPECT_NE(r.output.find("not a Kiln cache: '" + home.string() +
+                            "' has no CACHEDIR.TAG written by Kiln"),
+              std::string::npos)
+        << r.output;
+  }
+  EXPECT_THROW(kiln::jit::clear_cache(home), kiln::jit::CacheDirError);
+  const std::string why = refusal(home);
+  EXPECT_NE(why.find("holds 'notes.txt', which is not Kiln's"), std::string::npos) << why;
+  for (const fs::path& f : theirs) EXPECT_EQ(kiln_test::slurp(f), "the user's") << f;
+  EXPECT_FALSE(fs::exists(home / "CACHEDIR.TAG"));
+
+  // An older Kiln's cache: fan-out directories, counters, a 0755 mode.
+  const fs::path old = dir / "old_cache";
+  fs::create_directories(old / "ab");
+  std::ofstream(old / "stats") << "compiles 3\n";
+  ASSERT_EQ(::chmod(old.c_str(), 0755), 0);
+  EXPECT_EQ(refusal(old), "");
+  EXPECT_NE(kiln_test::slurp(old / "CACHEDIR.TAG")
+                .find("Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache "
+                      "directory tag created by Kiln"),
+            std::string::npos);
+  EXPECT_EQ(mode_of(old), 0700u);
+}
+
+// In a Kiln cache, clear and prune remove Kiln's files only: another file
+// that happens to end in .kjit or hold ".tmp.", outside the fan-out
+// directories or behind a symlink, stays.
+TEST_F(JitCpu, ClearAndPruneRemoveOnlyFilesOfKilnsLayout) {
+  const fs::path dir = kiln_test::fresh_dir("jit/layout");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 98);
+  }
+  const std::string hex32 = "cd" + std::string(30, '2');
+  fs::create_directories(dir / "elsewhere");
+  const std::vector<fs::path> others = {cache / "notes.kjit",
+                                        cache / "sub" / (hex32 + ".kjit"),
+                                        cache / "sub" / "y.kjit.tmp.1.2",
+                                        cache / "cd" / "readme.txt",
+                                        cache / "compilers" / "mine.md",
+                                        dir / "elsewhere" / (hex32 + ".kjit")};
+  for (const fs::path& f : others) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "not Kiln's";
+    fs::last_write_time(f, fs::file_time_type::clock::now() - std::chrono::hours(3));
+  }
+  fs::create_directory_symlink(dir / "elsewhere", cache / "ef");
+  EXPECT_EQ(kiln::jit::cache_stats(cache).entries, 1u);
+  EXPECT_EQ(kiln::jit::cache_stats(cache).temp_files, 0u);
+  EXPECT_EQ(kiln::jit::prune_cache(cache, 0), 1u);
+  EXPECT_EQ(kiln::jit::clear_cache(cache), 0u);
+  for (const fs::path& f : others) EXPECT_EQ(kiln_test::slurp(f), "not Kiln's") << f;
+  EXPECT_TRUE(entries(cache / "sizes").empty());
+  EXPECT_FALSE(fs::exists(cache / "stats"));
+  // The marker and the key stay: the directory is still Kiln's cache.
+  EXPECT_TRUE(fs::exists(cache / "CACHEDIR.TAG"));
+  EXPECT_TRUE(fs::exists(cache / kiln::jit::detail::kMacKeyFile));
 }
 
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not

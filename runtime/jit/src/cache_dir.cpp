@@ -67,8 +67,9 @@ void check_ancestor(const fs::path& path, const struct stat& st, const fs::path&
   }
 }
 
-// The cache directory itself, reached and a directory.
-void check_cache(const fs::path& path, const struct stat& st) {
+// The cache directory itself, reached and a directory: this user's, and
+// closed to others' writes.
+void check_owner(const fs::path& path, const struct stat& st) {
   const uid_t user = ::geteuid();
   if (st.st_uid != user) {
     refuse(path, quoted(path) + " is " + found(st) + ", expected this user (uid " +
@@ -82,6 +83,10 @@ void check_cache(const fs::path& path, const struct stat& st) {
                      "it (or `kiln cache clear --dir` it), then `chmod 0700 " +
                      path.string() + "`");
   }
+}
+
+// Group and other bits cleared from a directory that passed check_owner.
+void close_mode(const fs::path& path, const struct stat& st) {
   if ((st.st_mode & 077) != 0) {
     // Made by an older Kiln (0755): no one else could write it, so what is
     // in it is this user's; closed like a directory Kiln makes now.
@@ -91,6 +96,61 @@ void check_cache(const fs::path& path, const struct stat& st) {
     }
     std::fprintf(stderr, "kiln: JIT cache directory '%s' had mode %s; set to 0700\n", path.c_str(),
                  octal_mode(st.st_mode).c_str());
+  }
+}
+
+constexpr size_t kKeyHexChars = 32;  // Hash128::hex()
+constexpr std::string_view kTagSignature = "Signature: 8a477f597d28d172789f06886806bc55\n";
+constexpr std::string_view kTagKilnLine = "# This file is a cache directory tag created by Kiln";
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool all_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Whether a name at the top of a cache directory is one Kiln writes there.
+bool is_kiln_top_level_name(std::string_view name) {
+  for (std::string_view known : {std::string_view(kCacheDirTag), std::string_view(kMacKeyFile),
+                                 std::string_view(kCompilersDir), std::string_view(kSizesDir),
+                                 std::string_view(kStatsFile), std::string_view(kStatsLockFile)}) {
+    if (name == known) return true;
+  }
+  if (const std::optional<std::string_view> base = temp_file_base(name)) {
+    return *base == kCacheDirTag || *base == kMacKeyFile || *base == kStatsFile;
+  }
+  return is_fanout_name(name);
+}
+
+// Marks `dir` Kiln's (see open_cache_dir).
+void mark(const fs::path& dir) {
+  if (has_kiln_tag(dir)) return;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!is_kiln_top_level_name(name)) {
+      refuse(dir, quoted(dir) + " has no " + kCacheDirTag + " written by Kiln and holds '" + name +
+                      "', which is not Kiln's: it is not a Kiln cache, and Kiln will not use (or "
+                      "later prune) it; use an empty or new directory");
+    }
+  }
+  if (ec) refuse(dir, "cannot list " + quoted(dir) + ": " + ec.message());
+  const std::string tag = std::string(kTagSignature) + std::string(kTagKilnLine) +
+                          " for its JIT's cache.\n"
+                          "# For information about cache directory tags, see "
+                          "https://bford.info/cachedir/\n";
+  try {
+    // A racing process may write it first: either tag is the same.
+    support::create_file_atomic(dir / kCacheDirTag, tag, support::FileMode::owner_only);
+  } catch (const support::FileError& e) {
+    refuse(dir, "cannot mark " + quoted(dir) + " as Kiln's cache: " + e.reason());
+  }
+  if (!has_kiln_tag(dir)) {
+    refuse(dir, quoted(dir / kCacheDirTag) + " is there, but not Kiln's: not a Kiln cache");
   }
 }
 
@@ -208,8 +268,59 @@ fs::path open_cache_dir(const fs::path& dir) {
     }
     at = next;
   }
-  check_cache(at, st);
+  check_owner(at, st);
+  mark(at);
+  close_mode(at, st);
   return at;
+}
+
+std::optional<std::string_view> temp_file_base(std::string_view name) {
+  // "<base>.tmp.<pid>.<n>": two runs of digits after the last ".tmp.".
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string_view::npos || at == 0) return std::nullopt;
+  const std::string_view tail = name.substr(at + 5);
+  const size_t dot = tail.find('.');
+  if (dot == std::string_view::npos || !all_digits(tail.substr(0, dot)) ||
+      !all_digits(tail.substr(dot + 1))) {
+    return std::nullopt;
+  }
+  return name.substr(0, at);
+}
+
+bool is_fanout_name(std::string_view name) { return name.size() == 2 && all_hex(name); }
+
+bool is_entry_name(std::string_view name) {
+  return name.size() == kKeyHexChars + 5 && name.ends_with(".kjit") &&
+         all_hex(name.substr(0, kKeyHexChars));
+}
+
+bool is_memo_name(std::string_view name) {
+  return name.size() == kKeyHexChars + 4 && name.ends_with(".txt") &&
+         all_hex(name.substr(0, kKeyHexChars));
+}
+
+bool is_size_history_name(std::string_view name) {
+  return name.size() > 4 && name.ends_with(".txt");
+}
+
+bool has_kiln_tag(const fs::path& dir) {
+  struct stat st {};
+  const fs::path tag = dir / kCacheDirTag;
+  // Read only when a plain file: a symlink or a fifo says nothing.
+  if (::lstat(tag.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  const std::optional<std::string> text = support::read_file_if_readable(tag, 4096);
+  return text && text->starts_with(kTagSignature) && text->find(kTagKilnLine) != std::string::npos;
+}
+
+bool require_kiln_cache(const fs::path& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 && errno == ENOENT) return false;
+  if (!has_kiln_tag(dir)) {
+    throw CacheDirError(dir, "kiln: not a Kiln cache: " + quoted(dir) + " has no " + kCacheDirTag +
+                                 " written by Kiln; Kiln prunes and clears only the "
+                                 "directories its JIT made");
+  }
+  return true;
 }
 
 bool make_cache_subdir(const fs::path& path) noexcept {

@@ -391,9 +391,14 @@ void FallbackJit::Impl::store(const std::string& key, std::span<const std::byte>
       outcome["bypass_store_failed"] = 1;
     } else if (options.max_size) {
       // After the store, so the new entry is the most recent and survives.
-      const uint64_t evicted = prune_cache(disk->dir(), *options.max_size);
-      evictions.fetch_add(evicted, std::memory_order_relaxed);
-      if (evicted > 0) outcome["evictions"] = evicted;
+      try {
+        const uint64_t evicted = prune_cache(disk->dir(), *options.max_size);
+        evictions.fetch_add(evicted, std::memory_order_relaxed);
+        if (evicted > 0) outcome["evictions"] = evicted;
+      } catch (const CacheDirError& e) {
+        // Its tag was removed since the JIT opened it: nothing is pruned.
+        if (::kiln::detail::log_topic_enabled("cache")) std::fprintf(stderr, "%s\n", e.what());
+      }
     }
   }
   record(outcome);
