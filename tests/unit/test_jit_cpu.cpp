@@ -3,6 +3,7 @@
 // clang++, caches in memory and on disk, and its results match the reference
 // interpreter on random inputs.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -986,6 +987,47 @@ TEST_F(JitCpu, ClearAndPruneRemoveOnlyFilesOfKilnsLayout) {
   // The marker and the key stay: the directory is still Kiln's cache.
   EXPECT_TRUE(fs::exists(cache / "CACHEDIR.TAG"));
   EXPECT_TRUE(fs::exists(cache / kiln::jit::detail::kMacKeyFile));
+}
+
+// A JIT killed mid-compile leaves its scratch directory; the next JIT to
+// open a cache removes it once its process is gone and it is an hour old,
+// and leaves a live process's, a young one and a symlink alone.
+TEST_F(JitCpu, ScratchDirectoriesOfDeadProcessesAreReclaimed) {
+  const fs::path dir = kiln_test::fresh_dir("jit/scratch");
+  const fs::path temp = dir / "tmp";
+  fs::create_directories(temp);
+  kiln_test::ScopedEnv tmpdir("TMPDIR", temp.c_str());
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // its pid is now free
+  const std::string dead = std::to_string(child);
+  const std::string live = std::to_string(::getpid());
+  const auto hours_ago = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  auto scratch = [&](const std::string& name, bool old) {
+    fs::create_directories(temp / name);
+    std::ofstream(temp / name / "kernels.cpp") << "half written";
+    if (old) fs::last_write_time(temp / name, hours_ago);
+  };
+  scratch("kiln-jit-" + dead + "-a1B2c3", true);
+  scratch("kiln-jit-" + dead + "-young1", false);
+  scratch("kiln-jit-" + live + "-alive1", true);
+  fs::create_directories(dir / "elsewhere");
+  fs::create_directory_symlink(dir / "elsewhere", temp / ("kiln-jit-" + dead + "-link12"));
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "cache"});
+    use(jit);
+    call_and_check(5, 99);  // its own scratch directory comes and goes
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(temp)) left.push_back(e.path().filename().string());
+  std::vector<std::string> kept = {"kiln-jit-" + dead + "-link12", "kiln-jit-" + dead + "-young1",
+                                   "kiln-jit-" + live + "-alive1"};
+  std::sort(left.begin(), left.end());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(left, kept);
+  EXPECT_TRUE(fs::exists(dir / "elsewhere"));
 }
 
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not

@@ -10,6 +10,7 @@
 
 #include "cache_dir.h"
 #include "cache_stats_file.h"
+#include "clang_build.h"
 #include "kiln/error.h"
 #include "kiln/support/env.h"
 
@@ -122,6 +123,7 @@ CacheStats cache_stats(const fs::path& dir) {
 
 uint64_t prune_cache(const fs::path& dir, uint64_t max_bytes) {
   if (!detail::require_kiln_cache(dir)) return 0;
+  detail::reclaim_scratch_dirs();
   Scan found = scan(dir);
   std::error_code ec;
   const auto now = fs::file_time_type::clock::now();

@@ -211,6 +211,7 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
       support::MacKey key = detail::load_cache_key(options.cache_dir);
       impl_->disk.emplace(options.cache_dir, key);
       support::secure_zero(key);
+      detail::reclaim_scratch_dirs();
     }
   }
   if (!impl_->disk) options.cache_dir.clear();
