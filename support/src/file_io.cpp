@@ -36,23 +36,6 @@ std::string call_failed(std::string_view call, const fs::path& path, int error_n
                   0);
 }
 
-// Closes on every path out; close's own error is the caller's to check
-// where it matters (a written file), through release().
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 // Removes the temp file unless the rename took it.
 class TempFile {
  public:
@@ -122,6 +105,10 @@ TempFile write_temp(const fs::path& path, std::string_view bytes, Durability dur
 }
 
 }  // namespace
+
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 FileError::FileError(const char* verb, fs::path path, std::string reason, int error_number)
     : std::runtime_error("kiln: cannot " + std::string(verb) + " " + quoted(path) + ": " + reason),

@@ -32,6 +32,26 @@ class FileError : public std::runtime_error {
   int error_number_;
 };
 
+// An open file descriptor, closed on every path out; close's own error is
+// the caller's to check where it matters (a written file), through
+// release().
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  ~FileDescriptor();
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const noexcept { return fd_; }
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
 enum class Durability {
   // fsync the file before the rename and its directory after: once the call
   // returns, the new bytes survive a crash.
