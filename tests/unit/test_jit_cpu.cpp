@@ -754,6 +754,22 @@ TEST_F(JitCpu, ALooseCacheDirectoryIsClosedOrRefused) {
   EXPECT_EQ(refusal(dir / "open" / "cache"), "");
 }
 
+// A cache directory that cannot be made (here under /proc, where no one
+// may make one) is no reason to refuse: the JIT runs without its disk
+// cache, as when a store fails.
+TEST_F(JitCpu, ACacheDirectoryThatCannotBeMadeTurnsTheDiskCacheOff) {
+  testing::internal::CaptureStderr();
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = "/proc/kiln-no-cache/jit"});
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("cannot create '/proc/kiln-no-cache'"), std::string::npos) << said;
+  EXPECT_NE(said.find("the disk cache is off"), std::string::npos) << said;
+  EXPECT_TRUE(jit.cache_dir().empty());
+  use(jit);
+  call_and_check(5, 100);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(jit.counters().bypass_disk_off, 1u);
+}
+
 // Another user's directory or symlink on the way: refused, naming the
 // path, its owner and mode. A symlink the user made to a directory of their
 // own is followed, and the cache is the directory it points at. (Needs

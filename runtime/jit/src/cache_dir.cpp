@@ -224,7 +224,8 @@ fs::path open_cache_dir(const fs::path& dir) {
       // Another process may make it at the same time: either is fine, and
       // the lstat below checks what is there.
       if (::mkdir(next.c_str(), 0700) != 0 && errno != EEXIST) {
-        refuse(next, "cannot create " + quoted(next) + ": " + std::strerror(errno));
+        throw CacheDirUnavailable("kiln: JIT cache directory: cannot create " + quoted(next) +
+                                  ": " + std::strerror(errno));
       }
       if (::lstat(next.c_str(), &st) != 0) refuse(next, quoted(next) + ": " + std::strerror(errno));
     }

@@ -7,11 +7,20 @@
 
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 
 #include "kiln/support/crypto.h"
 
 namespace kiln::jit::detail {
+
+// A directory of the cache's path could not be made (read-only file
+// system, no permission): nothing is wrong with what is there, so the JIT
+// runs without its disk cache, as it does when a store fails.
+class CacheDirUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // Creates `dir` where missing (each new directory 0700), then checks it as
 // above. The directory itself must be this user's; one others may write is
@@ -23,7 +32,7 @@ namespace kiln::jit::detail {
 // (an older Kiln made caches 0755) is set to 0700, with a line on stderr.
 // Returns the directory with its symlinks resolved, the path every later
 // access uses. Throws CacheDirError naming the path, its owner and mode,
-// and what to do.
+// and what to do; CacheDirUnavailable when a directory cannot be made.
 std::filesystem::path open_cache_dir(const std::filesystem::path& dir);
 
 // mkdir(`path`, 0700): a subdirectory of a checked cache directory (a

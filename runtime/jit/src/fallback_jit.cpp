@@ -206,12 +206,18 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.disk_cache) {
     if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
     if (!options.cache_dir.empty()) {
-      // Checked (and made) before anything is read from it or written to it.
-      options.cache_dir = detail::open_cache_dir(options.cache_dir);
-      support::MacKey key = detail::load_cache_key(options.cache_dir);
-      impl_->disk.emplace(options.cache_dir, key);
-      support::secure_zero(key);
-      detail::reclaim_scratch_dirs();
+      try {
+        // Checked (and made) before anything is read from it or written to it.
+        options.cache_dir = detail::open_cache_dir(options.cache_dir);
+        support::MacKey key = detail::load_cache_key(options.cache_dir);
+        impl_->disk.emplace(options.cache_dir, key);
+        support::secure_zero(key);
+        detail::reclaim_scratch_dirs();
+      } catch (const detail::CacheDirUnavailable& e) {
+        // Slower, not broken (bypass_disk_off); a directory that fails its
+        // checks is a CacheDirError, not this.
+        std::fprintf(stderr, "%s; the disk cache is off\n", e.what());
+      }
     }
   }
   if (!impl_->disk) options.cache_dir.clear();

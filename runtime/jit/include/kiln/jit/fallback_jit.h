@@ -29,6 +29,9 @@ struct JitOptions {
   // clang++ to run. Empty: $KILN_CLANGXX, else the clang++ this build found.
   std::string cxx = {};
   // Empty: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
+  // Made 0700 where missing and checked before use (docs/jit.md): one that
+  // fails the checks makes the constructor throw CacheDirError; one that
+  // cannot be made turns the disk cache off, with a line on stderr.
   std::filesystem::path cache_dir = {};
   // false: memory only (nothing is read from or written to disk).
   bool disk_cache = true;
