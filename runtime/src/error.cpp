@@ -48,6 +48,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "library_unavailable";
     case ErrorCode::untrusted_package:
       return "untrusted_package";
+    case ErrorCode::cache_untrusted:
+      return "cache_untrusted";
   }
   return "unknown";
 }

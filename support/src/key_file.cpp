@@ -1,5 +1,6 @@
 #include "kiln/support/key_file.h"
 
+#include <cerrno>
 #include <optional>
 #include <span>
 #include <utility>
@@ -18,6 +19,14 @@ struct ZeroOnExit {
 
 [[noreturn]] void fail(KeyFileProblem problem, std::string_view source, const std::string& what) {
   throw KeyFileError(problem, "kiln: " + std::string(source) + ": " + what);
+}
+
+// A key file is never replaced: another key under the same name may be in
+// use (a deployment trusts its .pub, a build signs with its .key).
+void create_new_file(const std::filesystem::path& path, std::string_view text, FileMode mode) {
+  if (!create_file_atomic(path, text, mode)) {
+    throw FileError("write", path, "a file is there already; a key file is never replaced", EEXIST);
+  }
 }
 
 // The text as a message shows it: at most 40 characters, non-printable
@@ -182,9 +191,9 @@ KeyPairFiles write_key_pair_files(const std::filesystem::path& name, const Ed255
   std::string secret_text = format_secret_key(pair.secret_key, comment);
   const ZeroOnExit wipe{secret_text};
   // The .pub first: when it exists already, no secret is written at all.
-  write_new_file(files.public_file, public_text, 0644);
+  create_new_file(files.public_file, public_text, FileMode::shared);
   try {
-    write_new_file(files.secret_file, secret_text, 0600);
+    create_new_file(files.secret_file, secret_text, FileMode::owner_only);
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(files.public_file, ignored);

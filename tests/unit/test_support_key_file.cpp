@@ -129,7 +129,8 @@ TEST(SupportKeyFile, KeyPairFilesAreWrittenOnceAndTheSecretIsPrivate) {
   EXPECT_EQ(kiln::support::read_public_key_file(files.public_file).key, pair.public_key);
 
   // A .key already there (no .pub): refused, and the .pub written first is removed.
-  kiln::support::write_new_file(dir / "lonely.key", "x", 0600);
+  ASSERT_TRUE(kiln::support::create_file_atomic(dir / "lonely.key", "x",
+                                                kiln::support::FileMode::owner_only));
   EXPECT_THROW(kiln::support::write_key_pair_files(dir / "lonely", second, ""),
                kiln::support::FileError);
   EXPECT_FALSE(fs::exists(dir / "lonely.pub"));

@@ -40,6 +40,10 @@ enum class ErrorCode : uint8_t {
   /// or signed by a key that is not trusted while trusted keys are set, or a
   /// signature that does not verify (the package changed after signing).
   untrusted_package,
+  /// The JIT's cache directory is not one it may run code from: owned by
+  /// another user, writable by others, reached through another user's
+  /// symlink or directory, with a bad MAC key file, or not Kiln's.
+  cache_untrusted,
 };
 
 /// "package_checksum_mismatch", ...: stable names for logs and the CLI.
