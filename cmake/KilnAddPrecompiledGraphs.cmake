@@ -19,6 +19,11 @@
 #                                 on a device none of its targets runs on fails
 #                                 (docs/runtime.md). A graph name no GRAPHS source
 #                                 declares fails the build (the generator checks it).
+#     [SIGN_KEY <file.key>]       sign the package with this secret key (`kiln keygen`;
+#                                 relative: current source dir). It must exist at configure
+#                                 time; the package then opens where its .pub is trusted
+#                                 (OpenOptions::trusted_keys, KILN_TRUSTED_KEYS). Keep the
+#                                 key out of the source tree (docs/package-format.md).
 #     [NO_GENERAL])               no general specialization: each graph with symbols
 #                                 gets only its hot and PROFILE shapes, and any other
 #                                 shape misses (the fallback JIT compiles it, docs/jit.md)
@@ -256,7 +261,7 @@ endfunction()
 
 function(add_precompiled_graphs NAME)
   set(options NO_GENERAL)
-  set(one_value_args PACKAGE NAMESPACE TAG)
+  set(one_value_args PACKAGE NAMESPACE TAG SIGN_KEY)
   set(multi_value_args GRAPHS TARGETS PROFILE GRAPH_TARGETS)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${options}" "${one_value_args}" "${multi_value_args}")
 
@@ -267,7 +272,7 @@ function(add_precompiled_graphs NAME)
   if(ARG_UNPARSED_ARGUMENTS)
     list(JOIN ARG_UNPARSED_ARGUMENTS "' '" unparsed)
     _Kiln_error(${NAME} "unknown arguments: '${unparsed}' (GRAPHS, TARGETS, PACKAGE, "
-                "NAMESPACE, PROFILE, TAG, GRAPH_TARGETS and NO_GENERAL are known)")
+                "NAMESPACE, PROFILE, TAG, GRAPH_TARGETS, SIGN_KEY and NO_GENERAL are known)")
   endif()
   foreach(kw IN LISTS ARG_KEYWORDS_MISSING_VALUES)
     _Kiln_error(${NAME} "${kw} given without a value")
@@ -309,6 +314,25 @@ function(add_precompiled_graphs NAME)
   if(DEFINED ARG_PACKAGE)
     cmake_path(ABSOLUTE_PATH ARG_PACKAGE BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
                NORMALIZE)
+  endif()
+  # The secret key must exist when the build is configured (it is a
+  # dependency of the generator run); its contents are checked by the
+  # generator, before it compiles anything.
+  set(sign_key "")
+  if(DEFINED ARG_SIGN_KEY)
+    cmake_path(ABSOLUTE_PATH ARG_SIGN_KEY BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE
+               OUTPUT_VARIABLE sign_key)
+    if(NOT EXISTS "${sign_key}")
+      _Kiln_error(${NAME} "SIGN_KEY '${sign_key}' does not exist (make a key pair with "
+                  "`kiln keygen --out NAME` and give NAME.key)")
+    endif()
+    if(IS_DIRECTORY "${sign_key}")
+      _Kiln_error(${NAME} "SIGN_KEY '${sign_key}' is a directory, not a secret key file")
+    endif()
+    if(sign_key MATCHES "\\.pub$")
+      _Kiln_error(${NAME} "SIGN_KEY '${sign_key}' is a public key: give the secret key "
+                  "(NAME.key), which signs; NAME.pub is what a deployment trusts")
+    endif()
   endif()
   if(DEFINED ARG_TAG AND ARG_TAG MATCHES "[\n\r]")
     _Kiln_error(${NAME} "TAG must be one line")
@@ -401,6 +425,9 @@ function(add_precompiled_graphs NAME)
   if(ARG_NO_GENERAL)
     list(APPEND args --no-general)
   endif()
+  if(sign_key)
+    list(APPEND args --sign-key "${sign_key}")
+  endif()
   list(APPEND args ${graph_target_args} ${op_budget_args})
 
   set(pool_args "")
@@ -422,7 +449,7 @@ function(add_precompiled_graphs NAME)
     OUTPUT "${package_file}" "${header_file}" "${source_file}" "${embed_file}"
     COMMAND ${generator} ${args}
     ${touch_args}
-    DEPENDS ${generator} ${profiles}
+    DEPENDS ${generator} ${profiles} ${sign_key}
     WORKING_DIRECTORY "${out_dir}"
     COMMENT "Precompiling graphs ${NAME} for ${targets_csv}"
     ${pool_args}

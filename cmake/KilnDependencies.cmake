@@ -73,6 +73,26 @@ unset(_kiln_zstd_version_lines)
 unset(_kiln_part)
 unset(_kiln_match)
 
+# libsodium from Debian's libsodium-dev, linked statically as zstd is:
+# ed25519 signatures on packages and the JIT cache's entry MACs
+# (kiln/support/crypto.h, the one file that calls it). Debian's libsodium.a
+# has no per-function sections either: verifying a signature pulls in
+# libsodium's core, which references every primitive's implementation
+# chooser (about 210 KB stripped), hence the runtime's 800 KB budget.
+find_path(KILN_SODIUM_INCLUDE_DIR sodium.h)
+find_library(KILN_SODIUM_STATIC_LIBRARY NAMES libsodium.a)
+if(NOT KILN_SODIUM_INCLUDE_DIR OR NOT KILN_SODIUM_STATIC_LIBRARY)
+  _Kiln_require_dependency("libsodium (sodium.h and the static libsodium.a)" "libsodium-dev")
+endif()
+if(NOT TARGET kiln_sodium)
+  add_library(kiln_sodium INTERFACE)
+  add_library(Kiln::sodium ALIAS kiln_sodium)
+  target_include_directories(kiln_sodium SYSTEM INTERFACE
+    "$<BUILD_INTERFACE:${KILN_SODIUM_INCLUDE_DIR}>")
+  target_link_libraries(kiln_sodium INTERFACE
+    "$<BUILD_INTERFACE:${KILN_SODIUM_STATIC_LIBRARY}>" Threads::Threads)
+endif()
+
 # xxHash, header-only (XXH_INLINE_ALL): XXH3-128 for checksums and keys.
 find_path(KILN_XXHASH_INCLUDE_DIR xxhash.h)
 if(NOT KILN_XXHASH_INCLUDE_DIR)

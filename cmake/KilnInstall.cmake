@@ -15,7 +15,8 @@
 # Third-party headers are not installed: the FlatBuffers, DLPack and xxHash
 # headers are found again by KilnConfig.cmake on the consumer's machine (the
 # paths found here are its first hints), and so is zstd's static library
-# (Debian's libzstd-dev) behind Kiln::zstd. Each install(TARGETS) is
+# (Debian's libzstd-dev) behind Kiln::zstd, and libsodium's (libsodium-dev)
+# behind Kiln::sodium. Each install(TARGETS) is
 # guarded so the tree configures while its parts are still landing.
 include_guard(GLOBAL)
 include(GNUInstallDirs)
@@ -34,6 +35,7 @@ set(_kiln_install_targets
   kiln_dlpack_headers:dlpack_headers
   kiln_xxhash_headers:xxhash_headers
   kiln_zstd:zstd
+  kiln_sodium:sodium
   kiln_runtime:runtime
   kiln_jit:jit
   kiln_compiler:compiler
@@ -79,6 +81,7 @@ install(EXPORT KilnTargets
 set(KILN_CONFIG_EXPORTED_TARGETS "${_kiln_installed_targets}")
 foreach(_kiln_var IN ITEMS KILN_FLATBUFFERS_INCLUDE_DIR KILN_DLPACK_INCLUDE_DIR
                            KILN_XXHASH_INCLUDE_DIR KILN_ZSTD_STATIC_LIBRARY
+                           KILN_SODIUM_STATIC_LIBRARY
                            KILN_CLANGXX_EXECUTABLE KILN_NINJA_EXECUTABLE KILN_NVCC_EXECUTABLE)
   set(KILN_CONFIG_${_kiln_var} "${${_kiln_var}}")
 endforeach()

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cuda_launcher.h"
+#include "device_workspace.h"
 #include "kiln/error.h"
 #include "log_topics.h"
 #include "text.h"
@@ -267,30 +268,6 @@ void CublasLtGemm::run(const GemmProblem& p, const GemmOperands& operands, void*
 // CudaLauncher's library calls: gemm launches through the device's
 // cuBLASLt, for the package's plans and the JIT's.
 
-namespace {
-
-// Gives a scratch allocation back stream-ordered, also when the gemm throws.
-class Scratch {
- public:
-  Scratch(CudaLauncher& launcher, int ordinal, size_t bytes, void* stream)
-      : launcher_(launcher), ordinal_(ordinal), bytes_(bytes), stream_(stream) {
-    data_ = launcher.allocate(ordinal, bytes, stream);
-  }
-  ~Scratch() { launcher_.deallocate(ordinal_, data_, bytes_, stream_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* data() const { return data_; }
-
- private:
-  CudaLauncher& launcher_;
-  int ordinal_;
-  size_t bytes_;
-  void* stream_;
-  void* data_ = nullptr;
-};
-
-}  // namespace
-
 size_t CudaLauncher::gemm_workspace_bytes(int ordinal) {
   return cublaslt_workspace_bytes(device(ordinal).compute_capability);
 }
@@ -352,9 +329,9 @@ void CudaLauncher::run_empty_product(int ordinal, const GemmProblem& p,
   // epilogue(0 + bias): a k = 1 gemm over zeros, whose product is exactly 0;
   // A (m x 1) and B (1 x n) share one zeroed vector, reused for every batch.
   const int64_t zeros = std::max(p.m, p.n);
-  const Scratch scratch(*this, ordinal,
-                        static_cast<size_t>(zeros) * static_cast<size_t>(dtype_size(p.a_dtype)),
-                        stream);
+  const DeviceWorkspace scratch(
+      *this, ordinal, static_cast<size_t>(zeros) * static_cast<size_t>(dtype_size(p.a_dtype)),
+      stream);
   zero(scratch.data(), static_cast<size_t>(zeros) * static_cast<size_t>(dtype_size(p.a_dtype)));
   GemmProblem q = p;
   q.k = 1;

@@ -51,6 +51,10 @@ std::string_view error_code_name(ErrorCode code) {
       return "profile_malformed";
     case ErrorCode::library_unavailable:
       return "library_unavailable";
+    case ErrorCode::untrusted_package:
+      return "untrusted_package";
+    case ErrorCode::cache_untrusted:
+      return "cache_untrusted";
     case ErrorCode::resource_limit:
       return "resource_limit";
   }
@@ -108,6 +112,12 @@ std::string describe_cuda_failure(std::string_view graph, std::string_view kerne
 }
 
 }  // namespace
+
+UntrustedPackageError::UntrustedPackageError(Reason reason, std::string key_id,
+                                             const std::string& message)
+    : PackageError(ErrorCode::untrusted_package, message),
+      reason_(reason),
+      key_id_(std::move(key_id)) {}
 
 RecompileError::RecompileError(std::string graph, std::vector<GuardFailure> failures)
     : Error(ErrorCode::recompile_required, describe_miss(graph, "fail_on_recompile", failures)),

@@ -86,20 +86,6 @@ namespace {
 
 bool gemm_input_dtype(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 
-std::string_view epilogue_name(GemmEpilogue e) {
-  switch (e) {
-    case GemmEpilogue::none:
-      return "none";
-    case GemmEpilogue::bias:
-      return "bias";
-    case GemmEpilogue::relu:
-      return "relu";
-    case GemmEpilogue::bias_relu:
-      return "bias_relu";
-  }
-  return "unknown";
-}
-
 [[noreturn]] void refuse(const GemmSite& site, const std::string& why) {
   throw Error(ErrorCode::invalid_argument, site.prefix() + why);
 }
@@ -155,7 +141,7 @@ GemmExtents gemm_extents(const GemmProblem& p, const GemmSite& site) {
                      " is not supported: expected A and B of one of f32, f16, "
                      "bf16 and D of theirs or f32"));
   }
-  if (epilogue_name(p.epilogue) == "unknown") {
+  if (gemm_epilogue_name(p.epilogue) == "unknown") {
     refuse(site, cat("unknown gemm epilogue ", static_cast<int>(p.epilogue)));
   }
   const struct {
@@ -221,7 +207,7 @@ std::string gemm_text(const GemmProblem& p) {
              ", m ", p.m, ", n ", p.n, ", k ", p.k, ", batch ", p.batch,
              p.trans_a ? ", trans_a" : "", p.trans_b ? ", trans_b" : "", ", lda ", p.lda, ", ldb ",
              p.ldb, ", stride_a ", p.stride_a, ", stride_b ", p.stride_b, ", alpha ",
-             std::string_view(alpha), ", epilogue ", epilogue_name(p.epilogue));
+             std::string_view(alpha), ", epilogue ", gemm_epilogue_name(p.epilogue));
 }
 
 }  // namespace kiln::detail

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "device_workspace.h"
 #include "gemm_plan.h"
 #include "graph_impl.h"
 #include "text.h"
@@ -54,29 +55,6 @@ thread_local Workspace thread_workspace;
 size_t round_up(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
-
-// Temps of a CUDA call, given back to the allocator when the call's
-// launches are enqueued (or one of them failed).
-class CudaWorkspace {
- public:
-  CudaWorkspace(detail::CudaLauncher& launcher, int ordinal, size_t bytes, void* stream)
-      : launcher_(launcher), ordinal_(ordinal), bytes_(bytes), stream_(stream) {
-    data_ = launcher.allocate(ordinal, bytes, stream);
-  }
-  ~CudaWorkspace() {
-    if (data_ != nullptr) launcher_.deallocate(ordinal_, data_, bytes_, stream_);
-  }
-  CudaWorkspace(const CudaWorkspace&) = delete;
-  CudaWorkspace& operator=(const CudaWorkspace&) = delete;
-  std::byte* data() const { return static_cast<std::byte*>(data_); }
-
- private:
-  detail::CudaLauncher& launcher_;
-  int ordinal_;
-  size_t bytes_;
-  void* stream_;
-  void* data_ = nullptr;
-};
 
 }  // namespace
 
@@ -216,7 +194,7 @@ void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* c
                   cat("kiln: graph '", name, "': the call's workspace is too large"));
     }
   }
-  std::optional<CudaWorkspace> workspace;
+  std::optional<detail::DeviceWorkspace> workspace;
   if (spec.has_temps || spec.has_gemm) {
     workspace.emplace(cuda, device.ordinal, workspace_total, stream);
     for (uint32_t i : spec.temps) buffers[i] = workspace->data() + temp_offsets[i];

@@ -33,24 +33,38 @@ Package::Package(Package&&) noexcept = default;
 Package& Package::operator=(Package&&) noexcept = default;
 Package::~Package() = default;
 
+namespace {
+
+// The trust policy, before PackageState loads any kernel. The keys are read
+// first, so a broken trust configuration fails whatever the package.
+template <typename OpenReader>
+std::unique_ptr<detail::PackageState> open_trusted(const OpenOptions& options, OpenReader open) {
+  const std::vector<TrustedKey> trusted = trusted_keys_of(options);
+  PackageReader reader = open();
+  check_package_trust(reader, trusted);
+  return std::make_unique<detail::PackageState>(std::move(reader), options);
+}
+
+}  // namespace
+
 Package Package::open(const std::filesystem::path& path, const OpenOptions& options) {
   return detail::translate_exceptions("open", "", [&] {
-    return Package(std::make_unique<detail::PackageState>(
-        PackageReader::open_file(path, options.limits), options));
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_file(path, options.limits); }));
   });
 }
 
 Package Package::open_memory(std::span<const std::byte> bytes, const OpenOptions& options) {
   return detail::translate_exceptions("open", "", [&] {
-    return Package(std::make_unique<detail::PackageState>(
-        PackageReader::open_memory(bytes, options.limits), options));
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_memory(bytes, options.limits); }));
   });
 }
 
 Package Package::open_embedded(std::span<const std::byte> bytes, const OpenOptions& options) {
   return detail::translate_exceptions("open", "", [&] {
-    return Package(std::make_unique<detail::PackageState>(
-        PackageReader::open_borrowed(bytes, options.limits), options));
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_borrowed(bytes, options.limits); }));
   });
 }
 

@@ -16,6 +16,7 @@
 #include "kiln/error.h"
 #include "kiln/support/hex.h"
 #include "manifest_validation.h"
+#include "package_signature.h"
 #include "text.h"
 
 #define XXH_INLINE_ALL
@@ -60,6 +61,7 @@ struct PackageReader::State {
   std::span<const std::byte> bytes;
   KilnPackageHeader header{};
   const fb::Manifest* manifest = nullptr;
+  std::optional<PackageSigner> signer;
 
   // Guards blob_state and decoded; a blob is decoded once, then read
   // without the lock by whoever holds the span.
@@ -167,6 +169,11 @@ void PackageReader::State::verify(const PackageLimits& limits) {
             support::hex_literal(checksum.low64), " (the file is damaged)"));
   }
 
+  // After the checksum, so damage reads as damage; before the manifest is
+  // parsed, so a signed package's manifest is read only when it is the one
+  // that was signed.
+  signer = detail::verify_package_signature(bytes, header);
+
   const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(bytes.data() + manifest_offset);
   flatbuffers::Verifier verifier(manifest_bytes, manifest_size);
   if (!fb::VerifyManifestBuffer(verifier)) {
@@ -269,6 +276,9 @@ PackageReader PackageReader::open_borrowed(std::span<const std::byte> bytes,
 const KilnPackageHeader& PackageReader::header() const noexcept { return state_->header; }
 const fb::Manifest& PackageReader::manifest() const noexcept { return *state_->manifest; }
 std::span<const std::byte> PackageReader::file_bytes() const noexcept { return state_->bytes; }
+const std::optional<PackageSigner>& PackageReader::signer() const noexcept {
+  return state_->signer;
+}
 
 std::span<const std::byte> PackageReader::stored_blob(uint32_t index) const {
   const auto* blobs = state_->manifest->blobs();

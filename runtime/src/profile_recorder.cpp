@@ -39,7 +39,7 @@ class ProfileFile {
   // by each rename), so every writer locks the same inode. It stays behind.
   void lock() {
     const std::string lock_path = path_.string() + ".lock";
-    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (lock_fd_ < 0) fail(cat("open ", lock_path));
     while (::flock(lock_fd_, LOCK_EX) != 0) {
       if (errno != EINTR) fail(cat("flock ", lock_path));

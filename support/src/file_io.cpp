@@ -36,23 +36,6 @@ std::string call_failed(std::string_view call, const fs::path& path, int error_n
                   0);
 }
 
-// Closes on every path out; close's own error is the caller's to check
-// where it matters (a written file), through release().
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 // Removes the temp file unless the rename took it.
 class TempFile {
  public:
@@ -60,8 +43,10 @@ class TempFile {
   ~TempFile() {
     if (!path_.empty()) ::unlink(path_.c_str());
   }
+  TempFile(TempFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
+  TempFile& operator=(TempFile&&) = delete;
   const fs::path& path() const { return path_; }
   void renamed() { path_.clear(); }
 
@@ -90,7 +75,40 @@ void sync_directory(const fs::path& path) {
   if (::fsync(fd.get()) != 0 && errno != EINVAL) fail_write(path, "fsync directory", dir, errno);
 }
 
+// A temp file beside `path`, written whole and closed (fsynced when
+// `durability` asks): the caller renames or links it into place.
+TempFile write_temp(const fs::path& path, std::string_view bytes, Durability durability,
+                    FileMode mode) {
+  static std::atomic<unsigned> sequence{0};
+  // A name taken (by a writer of an earlier process with this pid that
+  // died, or by something planted) is skipped, never written through.
+  constexpr int kNamesToTry = 64;
+  fs::path temp_path;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    temp_path = path;
+    temp_path += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                static_cast<mode_t>(mode));
+    if (fd < 0 && (errno != EEXIST || attempt + 1 == kNamesToTry)) {
+      fail_write(path, "create", temp_path, errno);
+    }
+  }
+  FileDescriptor file(fd);
+  TempFile temp(std::move(temp_path));
+  write_all(path, temp.path(), file.get(), bytes);
+  if (durability == Durability::synced && ::fsync(file.get()) != 0) {
+    fail_write(path, "fsync", temp.path(), errno);
+  }
+  if (::close(file.release()) != 0) fail_write(path, "close", temp.path(), errno);
+  return temp;
+}
+
 }  // namespace
+
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 FileError::FileError(const char* verb, fs::path path, std::string reason, int error_number)
     : std::runtime_error("kiln: cannot " + std::string(verb) + " " + quoted(path) + ": " + reason),
@@ -98,23 +116,25 @@ FileError::FileError(const char* verb, fs::path path, std::string reason, int er
       reason_(std::move(reason)),
       error_number_(error_number) {}
 
-void write_file_atomic(const fs::path& path, std::string_view bytes, Durability durability) {
-  static std::atomic<unsigned> sequence{0};
-  fs::path temp_path = path;
-  temp_path += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
-  FileDescriptor fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) fail_write(path, "create", temp_path, errno);
-  TempFile temp(std::move(temp_path));
-  write_all(path, temp.path(), fd.get(), bytes);
-  if (durability == Durability::synced && ::fsync(fd.get()) != 0) {
-    fail_write(path, "fsync", temp.path(), errno);
-  }
-  if (::close(fd.release()) != 0) fail_write(path, "close", temp.path(), errno);
+void write_file_atomic(const fs::path& path, std::string_view bytes, Durability durability,
+                       FileMode mode) {
+  TempFile temp = write_temp(path, bytes, durability, mode);
   if (::rename(temp.path().c_str(), path.c_str()) != 0) {
     fail_write(path, "rename", temp.path(), errno);
   }
   temp.renamed();
   if (durability == Durability::synced) sync_directory(path);
+}
+
+bool create_file_atomic(const fs::path& path, std::string_view bytes, FileMode mode) {
+  // The temp file is removed whatever happens: linked, `path` holds it.
+  const TempFile temp = write_temp(path, bytes, Durability::synced, mode);
+  if (::link(temp.path().c_str(), path.c_str()) != 0) {
+    if (errno == EEXIST) return false;
+    fail_write(path, "link", temp.path(), errno);
+  }
+  sync_directory(path);
+  return true;
 }
 
 bool write_file_if_changed(const fs::path& path, std::string_view bytes) {

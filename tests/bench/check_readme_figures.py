@@ -10,8 +10,8 @@ sources:
     <!-- figures: tests/bench/results/2026-12-07-nvidia-h100-abc1234.jsonl -->
 
 Each cited file must exist, must have been written whole by a committed
-script (its last record is tests/bench/run.sh's "bench_run" or
-tests/gpu/run.sh's "gpu_run"), and a GPU run must have passed ("gpu_run"
+script (its last record is tests/bench/run.sh's "bench_run",
+tests/bench/run_signature.sh's "signature_run" or tests/gpu/run.sh's "gpu_run"), and a GPU run must have passed ("gpu_run"
 with "passed": true). Then every number in the table's cells must be a
 value of some record of those files, as printed: rounded to the digits the
 README shows, possibly as a percentage (x 100) or in ms/µs/s (x 1000 or
@@ -38,7 +38,7 @@ UNCHECKED_COLUMN = re.compile(r"target|quoted|peer", re.IGNORECASE)
 # not part of a name ("sm_90", "x86-64", "b16") or a shape ("16384x4096").
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.]*\d)(?!x\d)")
 SCALES = (1.0, 100.0, 1e3, 1e-3)
-RUN_RECORDS = ("bench_run", "gpu_run")
+RUN_RECORDS = ("bench_run", "gpu_run", "signature_run")
 
 
 def tables(lines):
@@ -99,8 +99,9 @@ def read_results(path):
     except (OSError, json.JSONDecodeError) as e:
         return [], f"unreadable: {e}"
     if not records or records[-1].get("bench") not in RUN_RECORDS:
-        return records, ("its last record is not a run record (bench_run or gpu_run): "
-                         "not written whole by tests/bench/run.sh or tests/gpu/run.sh")
+        return records, ("its last record is not a run record (bench_run, signature_run or "
+                         "gpu_run): not written whole by tests/bench/run.sh, run_signature.sh "
+                         "or tests/gpu/run.sh")
     if records[-1].get("bench") == "gpu_run" and records[-1].get("passed") is not True:
         return records, "a failed GPU run (gpu_run passed is not true): never a result"
     return records, ""

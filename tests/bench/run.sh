@@ -9,24 +9,8 @@ build="${1:-$root/build/release}"
 cmake --build "$build" --target bench_load bench_throughput bench_dispatch kiln_runtime_size_probe \
   bench_sin_kernels bench_many_graphs bench_nvrtc bench_jit
 
-date_utc="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-device="cpu: ${cpu} x$(nproc)"
-out_dir="$root/tests/bench/results"
-mkdir -p "$out_dir"
-out="$out_dir/$(date -u +%Y-%m-%d)-$(hostname -s)-${commit}.jsonl"
-: >"$out"
-
-meta() { printf '"date":"%s","device":"%s","commit":"%s"' "$date_utc" "$device" "$commit"; }
-record() {  # prefixes every JSON line of stdin with the metadata and appends it
-  while IFS= read -r line; do
-    if [[ "$line" == \{* ]]; then
-      printf '{%s,%s\n' "$(meta)" "${line#\{}" >>"$out"
-    fi
-    printf '%s\n' "$line"
-  done
-}
+source "$root/tests/bench/results_file.sh"
+results_file_open
 
 echo "== packages of 1, 100 and 10,000 small graphs (one kernel each, cpu:x86-64)"
 echo "   built once under $build/tests/bench/many_graphs; 10,000 take minutes when cold"

@@ -46,20 +46,6 @@ constexpr const char* kUsage =
     "  --device N  the CUDA device (default 0)\n"
     "  --quick     skip the largest shape\n";
 
-const char* epilogue_name(GemmEpilogue e) {
-  switch (e) {
-    case GemmEpilogue::none:
-      return "none";
-    case GemmEpilogue::bias:
-      return "bias";
-    case GemmEpilogue::relu:
-      return "relu";
-    case GemmEpilogue::bias_relu:
-      return "bias_relu";
-  }
-  return "?";
-}
-
 // The sizes of a case; lda and ldb are the stored row plus the padding,
 // strides -1 for dense batches (one matrix after the other).
 struct Shape {
@@ -114,7 +100,7 @@ std::string case_name(const GemmProblem& p) {
                   std::to_string(p.n) + " k" + std::to_string(p.k) + " b" + std::to_string(p.batch);
   if (p.trans_a) s += " ta";
   if (p.trans_b) s += " tb";
-  return s + " " + epilogue_name(p.epilogue);
+  return s + " " + std::string(kiln::gemm_epilogue_name(p.epilogue));
 }
 
 // The error cuBLASLt's f32 accumulation may make, element by element: up
@@ -292,9 +278,10 @@ int run(int device, bool quick) {
             static_cast<long long>(p.batch), p.trans_a ? "true" : "false",
             p.trans_b ? "true" : "false", static_cast<long long>(p.lda),
             static_cast<long long>(p.ldb), static_cast<long long>(p.stride_a),
-            static_cast<long long>(p.stride_b), p.alpha, epilogue_name(p.epilogue),
-            std::isinf(o.worst) ? 1e300 : o.worst, o.passed ? "true" : "false",
-            kiln_gpu::json_escape(o.why).c_str(), kiln_gpu::json_escape(info.name).c_str());
+            static_cast<long long>(p.stride_b), p.alpha,
+            kiln::gemm_epilogue_name(p.epilogue).data(), std::isinf(o.worst) ? 1e300 : o.worst,
+            o.passed ? "true" : "false", kiln_gpu::json_escape(o.why).c_str(),
+            kiln_gpu::json_escape(info.name).c_str());
       }
     }
   }

@@ -28,6 +28,10 @@ set(cases
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE g.kprof g.kprof)|PROFILE '.*/g.kprof' is listed twice"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE sub)|PROFILE '.*/sub' is a directory"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PROFILE)|PROFILE given without a value"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 SIGN_KEY nope.key)|SIGN_KEY '.*/nope.key' does not exist \\(make a key pair with `kiln keygen --out NAME`"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 SIGN_KEY sub)|SIGN_KEY '.*/sub' is a directory, not a secret key file"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 SIGN_KEY g.pub)|SIGN_KEY '.*/g.pub' is a public key: give the secret key \\(NAME.key\\)"
+  "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 SIGN_KEY)|SIGN_KEY given without a value"
   "add_precompiled_graphs(mlp GRAPHS missing.cpp TARGETS cpu:x86-64)|GRAPHS source 'missing.cpp' does not exist"
   "add_precompiled_graphs(my-lib GRAPHS g.cpp TARGETS cpu:x86-64)|add_precompiled_graphs\\(my-lib\\): the name must be a C identifier"
   "add_precompiled_graphs(mlp GRAPHS g.cpp TARGETS cpu:x86-64 PACKAGE mlp.kiln_out/mlp.kiln)|is the generator's own output"
@@ -58,6 +62,7 @@ foreach(case IN LISTS cases)
   set(dir "${WORK_DIR}/case${index}")
   file(WRITE "${dir}/g.cpp" "// graph source stand-in\n")
   file(WRITE "${dir}/g.kprof" "")
+  file(WRITE "${dir}/g.pub" "")
   file(MAKE_DIRECTORY "${dir}/sub")
   file(WRITE "${dir}/CMakeLists.txt"
     "cmake_minimum_required(VERSION 3.25)\n"

@@ -54,8 +54,20 @@ struct CommandExpectation {
 const std::vector<CommandExpectation>& commands() {
   static const std::vector<CommandExpectation> expected = {
       {"inspect", "usage: kiln inspect PKG [--json]", {"\n      --json  ", "--json"}},
-      {"verify", "usage: kiln verify PKG", {"error[CODE]", "checksum"}},
-      {"merge", "usage: kiln merge BASE DELTA... -o OUT", {"\n  -o, --output OUT  "}},
+      {"verify",
+       "usage: kiln verify PKG [--trusted-keys LIST]",
+       {"error[CODE]", "checksum", "\n      --trusted-keys LIST  ", "KILN_TRUSTED_KEYS",
+        "untrusted_package"}},
+      {"merge",
+       "usage: kiln merge BASE DELTA... -o OUT [-k K]",
+       {"\n  -o, --output OUT  ", "\n  -k, --key K       ", "unsigned"}},
+      {"keygen",
+       "usage: kiln keygen -o NAME [--comment TEXT]",
+       {"\n  -o, --out NAME      ", "\n      --comment TEXT  ", "NAME.key", "NAME.pub", "0600",
+        "never overwritten", "key id"}},
+      {"sign",
+       "usage: kiln sign PKG -k K [-o OUT]",
+       {"\n  -k, --key K    ", "\n  -o, --out OUT  ", "same bytes", "1.1"}},
       {"cache",
        "usage: kiln cache stats|prune|clear [--dir DIR] [--max-size SIZE]",
        {"\n      --dir DIR  ", "\n      --max-size SIZE  ",
@@ -138,7 +150,7 @@ void expect_usage_error(const std::vector<std::string>& args, const std::string&
 }
 
 TEST(Cli, UsageErrorsSayWhatWasExpectedAndWhatCame) {
-  const std::string commands = "inspect, verify, merge, cache or help";
+  const std::string commands = "inspect, verify, merge, keygen, sign, cache or help";
   expect_usage_error({}, "kiln: expected a command (" + commands + "), got none");
   expect_usage_error({"frob"}, "kiln: unknown command 'frob': expected " + commands);
   expect_usage_error({"--frob"},
@@ -152,7 +164,12 @@ TEST(Cli, UsageErrorsSayWhatWasExpectedAndWhatCame) {
   expect_usage_error({"inspect", "--frob", "a.kiln"},
                      "kiln inspect: unknown option '--frob': expected --json or --help");
   expect_usage_error({"verify", "--json", "a.kiln"},
-                     "kiln verify: unknown option '--json': expected --help");
+                     "kiln verify: unknown option '--json': expected --trusted-keys or --help");
+  expect_usage_error({"keygen"}, "kiln keygen: expected -o NAME (--out), got none");
+  expect_usage_error({"keygen", "-o", "k", "extra"},
+                     "kiln keygen: expected no operand, got 1: 'extra'");
+  expect_usage_error({"sign", "a.kiln"}, "kiln sign: expected -k K (--key), got none");
+  expect_usage_error({"sign", "-k", "k.key"}, "kiln sign: expected one package path, got none");
   expect_usage_error({"merge", "a.kiln", "b.kiln"},
                      "kiln merge: expected -o OUT (--output), got none");
   expect_usage_error({"merge", "a.kiln", "-o", "c.kiln"},

@@ -1,6 +1,6 @@
 // The codegen's source writer (tools/compiler/src/code_writer.h): lines at
-// their indentation, blocks that close themselves, directives at column 0,
-// fresh names.
+// their indentation, blocks that close themselves and chain branches,
+// directives at column 0, fragments inserted where they go, fresh names.
 #include <stdexcept>
 #include <string>
 
@@ -61,29 +61,92 @@ TEST(CodeWriter, RawTextIsAppendedAsItIs) {
 
 TEST(CodeWriter, IndentAndDedentByHand) {
   CodeWriter w;
+  EXPECT_TRUE(w.empty());
   w.indent();
   EXPECT_EQ(w.level(), 1);
-  EXPECT_EQ(w.indentation(), "  ");
+  w.line("for (;;)");
+  w.indent();
+  w.line("x = 0;");
+  w.dedent();
   w.dedent();
   EXPECT_EQ(w.level(), 0);
   EXPECT_THROW(w.dedent(), std::logic_error);
+  EXPECT_FALSE(w.empty());
+  EXPECT_EQ(w.text(), "  for (;;)\n    x = 0;\n");
 }
 
-TEST(CodeWriter, FreshNamesAreUniqueAcrossPrefixesAndIds) {
+TEST(CodeWriter, ChainedBranchesShareOneBlock) {
+  CodeWriter w(1);
+  {
+    auto branch = w.block("if (a)");
+    w.line("x = 1;");
+    branch.chain("else if (b)");
+    w.line("x = 2;");
+    branch.chain("else");
+    w.line("x = 3;");
+  }
+  EXPECT_EQ(w.text(),
+            "  if (a) {\n"
+            "    x = 1;\n"
+            "  } else if (b) {\n"
+            "    x = 2;\n"
+            "  } else {\n"
+            "    x = 3;\n"
+            "  }\n");
+}
+
+// A fragment is written before the writer reaches the place it goes to;
+// its lines take that place's indentation, its directives and raw text stay.
+TEST(CodeWriter, InsertedFragmentsTakeTheIndentationWhereTheyGo) {
+  CodeWriter body;
+  body.line("y = x;");
+  {
+    auto inner = body.block("if (y)");
+    body.directive("#pragma unroll");
+    body.line("z = y;");
+    body.line();
+  }
+  body.raw("/* as is */\n");
   CodeWriter w;
-  EXPECT_EQ(w.fresh_name("x", 3), "x3_0");
-  EXPECT_EQ(w.fresh_name("x", 3), "x3_1");
-  EXPECT_EQ(w.fresh_name("w", 12), "w12_2");
-  // Each generator counts on its own.
+  {
+    auto loop = w.block("for (;;)");
+    w.insert(body);
+  }
+  EXPECT_EQ(w.text(),
+            "for (;;) {\n"
+            "  y = x;\n"
+            "  if (y) {\n"
+            "#pragma unroll\n"
+            "    z = y;\n"
+            "\n"
+            "  }\n"
+            "/* as is */\n"
+            "}\n");
+  // The fragment itself is unchanged.
+  EXPECT_EQ(body.text(), "y = x;\nif (y) {\n#pragma unroll\n  z = y;\n\n}\n/* as is */\n");
+}
+
+TEST(CodeWriter, NestedFragmentsAddTheirLevels) {
+  CodeWriter statement;
+  statement.line("a = b;");
+  CodeWriter branch;
+  {
+    auto test = branch.block("if (c)");
+    branch.insert(statement);
+  }
+  CodeWriter w(1);
+  w.insert(branch);
+  EXPECT_EQ(w.text(), "  if (c) {\n    a = b;\n  }\n");
+}
+
+TEST(NameGenerator, FreshNamesAreUniqueAcrossPrefixesAndIds) {
   NameGenerator names;
-  EXPECT_EQ(names.fresh("v", 1), "v1_0");
-}
-
-TEST(CodeWriter, TakeEmptiesTheWriter) {
-  CodeWriter w;
-  w.line("x;");
-  EXPECT_EQ(w.take(), "x;\n");
-  EXPECT_EQ(w.text(), "");
+  EXPECT_EQ(names.fresh("x", 3), "x3_0");
+  EXPECT_EQ(names.fresh("x", 3), "x3_1");
+  EXPECT_EQ(names.fresh("w", 12), "w12_2");
+  // Each generator counts on its own.
+  NameGenerator other;
+  EXPECT_EQ(other.fresh("v", 1), "v1_0");
 }
 
 }  // namespace

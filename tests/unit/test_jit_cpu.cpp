@@ -3,6 +3,7 @@
 // clang++, caches in memory and on disk, and its results match the reference
 // interpreter on random inputs.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,10 @@
 
 #include <gtest/gtest.h>
 
+#include "cache_dir.h"
+#include "cache_entry.h"
+#include "disk_cache.h"
+#include "kiln/compiler/hash.h"
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/support/process.h"
@@ -33,10 +38,13 @@ std::vector<fs::path> entries(const fs::path& dir) {
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     // compilers/ holds the remembered `clang++ --version` lines, sizes/ the
-    // symbols' size history, stats* the directory's counters: not entries.
+    // symbols' size history, stats* the directory's counters, entry-mac.key
+    // the key of the entries' MACs, CACHEDIR.TAG the marker: not entries.
     const std::string parent = e.path().parent_path().filename().string();
+    const std::string name = e.path().filename().string();
     if (e.is_regular_file() && parent != "compilers" && parent != "sizes" &&
-        !e.path().filename().string().starts_with("stats")) {
+        !name.starts_with("stats") && name != kiln::jit::detail::kMacKeyFile &&
+        name != kiln::jit::detail::kCacheDirTag) {
       out.push_back(e.path());
     }
   }
@@ -583,9 +591,10 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
     call_and_check(5, 40);
     call_and_check(6, 41);
   }
-  std::ofstream(dir / "ab.kjit.tmp.1.0") << "left by a writer that died";
-  fs::last_write_time(dir / "ab.kjit.tmp.1.0",
-                      fs::file_time_type::clock::now() - std::chrono::hours(2));
+  const fs::path dead_writer = dir / "ab" / ("ab" + std::string(30, '0') + ".kjit.tmp.1.0");
+  fs::create_directories(dead_writer.parent_path());
+  std::ofstream(dead_writer) << "left by a writer that died";
+  fs::last_write_time(dead_writer, fs::file_time_type::clock::now() - std::chrono::hours(2));
   kiln::jit::CacheStats s = kiln::jit::cache_stats(dir);
   EXPECT_EQ(s.entries, 2u);
   EXPECT_EQ(s.temp_files, 1u);
@@ -642,6 +651,399 @@ TEST_F(JitCpu, CacheStatsPruneClearAndTheKilnCacheCommand) {
       EXPECT_EQ(e.code(), kiln::ErrorCode::invalid_argument);
     }
   }
+}
+
+// Files the cache appends to or locks, replaced by symlinks to files outside
+// it: a run neither writes through them nor creates what they point at.
+TEST_F(JitCpu, SymlinksPlantedInTheCacheAreNeverWrittenThrough) {
+  const fs::path dir = kiln_test::fresh_dir("jit/planted_links");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 90);
+  }
+  const fs::path victim = dir / "victim.txt";
+  std::ofstream(victim) << "not the cache's\n";
+  std::vector<fs::path> history;
+  for (const auto& e : fs::directory_iterator(cache / "sizes")) history.push_back(e.path());
+  ASSERT_FALSE(history.empty());
+  for (const fs::path& h : history) {
+    fs::remove(h);
+    fs::create_symlink(victim, h);
+  }
+  fs::remove(cache / "stats.lock");
+  fs::create_symlink(dir / "created_through_a_link", cache / "stats.lock");
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(6, 91);  // a new size: appended to the size history
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  EXPECT_EQ(kiln_test::slurp(victim), "not the cache's\n");
+  EXPECT_FALSE(fs::exists(dir / "created_through_a_link"));
+}
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+// The error a FallbackJit on `cache` is refused with ("" when it is not).
+std::string refusal(const fs::path& cache) {
+  try {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    return "";
+  } catch (const kiln::jit::CacheDirError& e) {
+    EXPECT_EQ(e.code(), kiln::ErrorCode::cache_untrusted);
+    return e.what();
+  }
+}
+
+// Every directory the JIT makes is 0700 and every file 0600: entries are
+// code this user runs.
+TEST_F(JitCpu, TheCacheIsMade0700AndItsFiles0600) {
+  const fs::path dir = kiln_test::fresh_dir("jit/modes");
+  const fs::path cache = dir / "made" / "by_kiln";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 92);
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  EXPECT_EQ(mode_of(dir / "made"), 0700u);
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(cache)) {
+    EXPECT_EQ(mode_of(e.path()), e.is_directory() ? 0700u : 0600u) << e.path();
+    files += e.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_GE(files, 4u);  // entry, compiler memo, size history, stats
+  EXPECT_EQ(mode_of(cache), 0700u);
+}
+
+// A cache directory an older Kiln made 0755 (no one else could write it) is
+// closed to 0700 and used; one others may write is refused, naming the
+// chmod to run once it has been checked.
+TEST_F(JitCpu, ALooseCacheDirectoryIsClosedOrRefused) {
+  const fs::path dir = kiln_test::fresh_dir("jit/loose");
+  fs::create_directories(dir / "old");
+  ASSERT_EQ(::chmod((dir / "old").c_str(), 0755), 0);
+  EXPECT_EQ(refusal(dir / "old"), "");
+  EXPECT_EQ(mode_of(dir / "old"), 0700u);
+
+  fs::create_directories(dir / "shared");
+  ASSERT_EQ(::chmod((dir / "shared").c_str(), 0777), 0);
+  const std::string why = refusal(dir / "shared");
+  EXPECT_NE(why.find("'" + (dir / "shared").string() + "' is owned by uid " +
+                     std::to_string(::geteuid()) + ", mode 0777: others may write it"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("chmod 0700 " + (dir / "shared").string()), std::string::npos) << why;
+  EXPECT_EQ(mode_of(dir / "shared"), 0777u);  // left as it was
+
+  // A directory above the cache that others may write (and not sticky):
+  // they could swap the cache for their own.
+  fs::create_directories(dir / "open");
+  ASSERT_EQ(::chmod((dir / "open").c_str(), 0777), 0);
+  const std::string above = refusal(dir / "open" / "cache");
+  EXPECT_NE(above.find("'" + (dir / "open").string() + "' above"), std::string::npos) << above;
+  EXPECT_FALSE(fs::exists(dir / "open" / "cache"));
+  // With the sticky bit, as /tmp has, no one can rename another's entry.
+  ASSERT_EQ(::chmod((dir / "open").c_str(), 01777), 0);
+  EXPECT_EQ(refusal(dir / "open" / "cache"), "");
+}
+
+// A cache directory that cannot be made (here under /proc, where no one
+// may make one) is no reason to refuse: the JIT runs without its disk
+// cache, as when a store fails.
+TEST_F(JitCpu, ACacheDirectoryThatCannotBeMadeTurnsTheDiskCacheOff) {
+  testing::internal::CaptureStderr();
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = "/proc/kiln-no-cache/jit"});
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("cannot create '/proc/kiln-no-cache'"), std::string::npos) << said;
+  EXPECT_NE(said.find("the disk cache is off"), std::string::npos) << said;
+  EXPECT_TRUE(jit.cache_dir().empty());
+  use(jit);
+  call_and_check(5, 100);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(jit.counters().bypass_disk_off, 1u);
+}
+
+// Another user's directory or symlink on the way: refused, naming the
+// path, its owner and mode. A symlink the user made to a directory of their
+// own is followed, and the cache is the directory it points at. (Needs
+// root, to give files to another user.)
+TEST_F(JitCpu, AnotherUsersCacheDirectoryOrSymlinkIsRefused) {
+  const fs::path dir = kiln_test::fresh_dir("jit/foreign");
+  fs::create_directories(dir / "mine");
+  fs::create_symlink(dir / "mine", dir / "my_link");
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "my_link"});
+    EXPECT_EQ(jit.cache_dir(), dir / "mine");
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown to another user";
+  constexpr uid_t kOther = 65534;
+  fs::create_directories(dir / "theirs");
+  ASSERT_EQ(::chmod((dir / "theirs").c_str(), 0700), 0);
+  ASSERT_EQ(::chown((dir / "theirs").c_str(), kOther, kOther), 0);
+  std::string why = refusal(dir / "theirs");
+  EXPECT_NE(why.find("'" + (dir / "theirs").string() +
+                     "' is owned by uid 65534, mode 0700, "
+                     "expected this user (uid 0)"),
+            std::string::npos)
+      << why;
+  fs::create_symlink(dir / "mine", dir / "their_link");
+  ASSERT_EQ(::lchown((dir / "their_link").c_str(), kOther, kOther), 0);
+  why = refusal(dir / "their_link" / "cache");
+  EXPECT_NE(why.find("symlink '" + (dir / "their_link").string() + "'"), std::string::npos) << why;
+  EXPECT_NE(why.find("owned by uid 65534"), std::string::npos) << why;
+  EXPECT_FALSE(fs::exists(dir / "mine" / "cache"));
+}
+
+// The shared object in a cache entry replaced by one whose constructor
+// leaves a file, with the entry's checksum recomputed (all but the MAC, which
+// needs the cache's key): the JIT never loads it, so the constructor never
+// runs; it counts an untrusted entry, recompiles and rewrites it.
+TEST_F(JitCpu, AnEntryWithForgedCodeAndARecomputedChecksumIsNeverLoaded) {
+  namespace jd = kiln::jit::detail;
+  const fs::path dir = kiln_test::fresh_dir("jit/forged");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 93);
+  }
+  const fs::path ran = dir / "constructor_ran";
+  std::ofstream(dir / "planted.cpp")
+      << "#include <cstdio>\n"
+      << "__attribute__((constructor)) static void planted() {\n"
+      << "  if (FILE* f = std::fopen(\"" << ran.string() << "\", \"w\")) std::fclose(f);\n}\n";
+  const kiln::support::ProcessResult built =
+      kiln::support::run_process({KILN_TEST_CLANGXX, "-shared", "-fPIC", "-o",
+                                  (dir / "planted.so").string(), (dir / "planted.cpp").string()});
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+  const std::string planted = kiln_test::slurp(dir / "planted.so");
+
+  const fs::path entry_file = entries(cache).at(0);
+  const std::string original = kiln_test::slurp(entry_file);
+  uint64_t payload_size = 0;
+  std::memcpy(&payload_size, original.data() + 16, sizeof payload_size);
+  ASSERT_LE(jd::kEntryHeaderSize + payload_size, original.size());
+  const auto* payload = reinterpret_cast<const std::byte*>(original.data() + jd::kEntryHeaderSize);
+  std::optional<jd::CacheEntry> entry =
+      jd::unpack_entry(std::span(payload, static_cast<size_t>(payload_size)));
+  ASSERT_TRUE(entry.has_value());
+  ASSERT_EQ(entry->code.size(), 1u);
+  const auto* code = reinterpret_cast<const std::byte*>(planted.data());
+  entry->code[0].assign(code, code + planted.size());
+  const std::vector<std::byte> forged = jd::pack_entry(*entry);
+  std::string file = original.substr(0, jd::kEntryHeaderSize);
+  const uint64_t forged_size = forged.size();
+  std::memcpy(file.data() + 16, &forged_size, sizeof forged_size);
+  const kiln::compiler::Hash128 sum = kiln::compiler::hash_bytes(forged.data(), forged.size());
+  std::memcpy(file.data() + 24, &sum.lo, sizeof sum.lo);
+  std::memcpy(file.data() + 32, &sum.hi, sizeof sum.hi);
+  file.append(reinterpret_cast<const char*>(forged.data()), forged.size());
+  file += original.substr(jd::kEntryHeaderSize + payload_size);  // the old MAC
+  std::ofstream(entry_file, std::ios::binary | std::ios::trunc) << file;
+
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+  use(jit);
+  call_and_check(5, 94);
+  EXPECT_FALSE(fs::exists(ran)) << "the planted constructor ran";
+  EXPECT_EQ(jit.counters().untrusted_entries, 1u);
+  EXPECT_EQ(jit.counters().corrupt_entries, 0u);
+  EXPECT_EQ(jit.counters().disk_hits, 0u);
+  EXPECT_EQ(jit.counters().compiles, 1u);
+  EXPECT_EQ(kiln_test::slurp(entry_file).size(), original.size()) << "rewritten";
+  EXPECT_EQ(kiln::jit::cache_stats(cache).counters["untrusted_entries"], 1u);
+  const kiln::support::ProcessResult stats =
+      kiln::support::run_process({KILN_TEST_KILN_CLI, "cache", "stats", "--dir", cache.string()});
+  EXPECT_NE(stats.output.find("untrusted entries: 1\n"), std::string::npos) << stats.output;
+}
+
+// Each cache has its own key: an entry copied in from another cache (as
+// another user's would be) is a counted miss, recompiled; the rewritten
+// entry then hits.
+TEST_F(JitCpu, AnEntryFromAnotherCachesKeyIsAMissThenRewritten) {
+  const fs::path dir = kiln_test::fresh_dir("jit/other_key");
+  for (const char* name : {"a", "b"}) {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / name});
+    use(jit);
+    call_and_check(5, 95);
+  }
+  EXPECT_NE(kiln_test::slurp(dir / "a" / kiln::jit::detail::kMacKeyFile),
+            kiln_test::slurp(dir / "b" / kiln::jit::detail::kMacKeyFile));
+  const fs::path from_a = entries(dir / "a").at(0);
+  const fs::path in_b = entries(dir / "b").at(0);
+  ASSERT_EQ(from_a.filename(), in_b.filename());
+  fs::copy_file(from_a, in_b, fs::copy_options::overwrite_existing);
+  {
+    kiln_test::ScopedEnv log("KILN_LOG", "cache");
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "b"});
+    use(jit);
+    testing::internal::CaptureStderr();
+    call_and_check(5, 96);
+    const std::string said = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(jit.counters().untrusted_entries, 1u);
+    EXPECT_EQ(jit.counters().compiles, 1u);
+    EXPECT_NE(said.find("failed its MAC check"), std::string::npos) << said;
+  }
+  FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "b"});
+  use(jit);
+  call_and_check(5, 97);
+  EXPECT_EQ(jit.counters().disk_hits, 1u);
+  EXPECT_EQ(jit.counters().untrusted_entries, 0u);
+}
+
+// A MAC key file that is a symlink, readable by others, or of the wrong
+// length is refused, never silently replaced.
+TEST_F(JitCpu, ABadMacKeyFileIsRefusedNotReplaced) {
+  const fs::path dir = kiln_test::fresh_dir("jit/bad_key");
+  const fs::path cache = dir / "cache";
+  EXPECT_EQ(refusal(cache), "");
+  const fs::path key = cache / kiln::jit::detail::kMacKeyFile;
+  EXPECT_EQ(mode_of(key), 0600u);
+  EXPECT_EQ(fs::file_size(key), kiln::support::kMacKeyBytes);
+  const std::string good = kiln_test::slurp(key);
+
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  std::string why = refusal(cache);
+  EXPECT_NE(why.find("MAC key '" + key.string() + "' is a file of 32 bytes owned by uid " +
+                     std::to_string(::geteuid()) + ", mode 0644, expected"),
+            std::string::npos)
+      << why;
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  std::ofstream(key, std::ios::app) << "x";
+  why = refusal(cache);
+  EXPECT_NE(why.find("of 33 bytes"), std::string::npos) << why;
+  fs::remove(key);
+  std::ofstream(dir / "elsewhere") << good;
+  fs::create_symlink(dir / "elsewhere", key);
+  why = refusal(cache);
+  EXPECT_NE(why.find("is a symlink, expected a file"), std::string::npos) << why;
+  EXPECT_EQ(kiln_test::slurp(dir / "elsewhere"), good);
+}
+
+// KILN_CACHE_DIR=$HOME: a directory that is not Kiln's. `kiln cache
+// clear|prune` refuse it (and touch nothing), and so does the JIT; an older
+// Kiln's cache (nothing but Kiln's layout) is adopted and marked.
+TEST_F(JitCpu, ADirectoryKilnDidNotMarkIsNeitherUsedNorPrunedNorCleared) {
+  const fs::path dir = kiln_test::fresh_dir("jit/not_kiln");
+  const fs::path home = dir / "home";
+  const std::vector<fs::path> theirs = {home / "notes.txt", home / "build" / "report.tmp.1.2",
+                                        home / "build" / "model.kjit",
+                                        home / "ab" / ("ab" + std::string(30, '1') + ".kjit")};
+  for (const fs::path& f : theirs) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "the user's";
+    fs::last_write_time(f, fs::file_time_type::clock::now() - std::chrono::hours(3));
+  }
+  for (const char* action : {"clear", "prune"}) {
+    const kiln::support::ProcessResult r = kiln::support::run_process(
+        {KILN_TEST_KILN_CLI, "cache", action, "--dir", home.string(), "--max-size", "0"});
+    EXPECT_EQ(r.exit_code, 1) << action << ": " << r.output;
+    EXPECT_NE(r.output.find("not a Kiln cache: '" + home.string() +
+                            "' has no CACHEDIR.TAG written by Kiln"),
+              std::string::npos)
+        << r.output;
+  }
+  EXPECT_THROW(kiln::jit::clear_cache(home), kiln::jit::CacheDirError);
+  const std::string why = refusal(home);
+  EXPECT_NE(why.find("holds 'notes.txt', which is not Kiln's"), std::string::npos) << why;
+  for (const fs::path& f : theirs) EXPECT_EQ(kiln_test::slurp(f), "the user's") << f;
+  EXPECT_FALSE(fs::exists(home / "CACHEDIR.TAG"));
+
+  // An older Kiln's cache: fan-out directories, counters, a 0755 mode.
+  const fs::path old = dir / "old_cache";
+  fs::create_directories(old / "ab");
+  std::ofstream(old / "stats") << "compiles 3\n";
+  ASSERT_EQ(::chmod(old.c_str(), 0755), 0);
+  EXPECT_EQ(refusal(old), "");
+  EXPECT_NE(kiln_test::slurp(old / "CACHEDIR.TAG")
+                .find("Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache "
+                      "directory tag created by Kiln"),
+            std::string::npos);
+  EXPECT_EQ(mode_of(old), 0700u);
+}
+
+// In a Kiln cache, clear and prune remove Kiln's files only: another file
+// that happens to end in .kjit or hold ".tmp.", outside the fan-out
+// directories or behind a symlink, stays.
+TEST_F(JitCpu, ClearAndPruneRemoveOnlyFilesOfKilnsLayout) {
+  const fs::path dir = kiln_test::fresh_dir("jit/layout");
+  const fs::path cache = dir / "cache";
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = cache});
+    use(jit);
+    call_and_check(5, 98);
+  }
+  const std::string hex32 = "cd" + std::string(30, '2');
+  fs::create_directories(dir / "elsewhere");
+  const std::vector<fs::path> others = {cache / "notes.kjit",
+                                        cache / "sub" / (hex32 + ".kjit"),
+                                        cache / "sub" / "y.kjit.tmp.1.2",
+                                        cache / "cd" / "readme.txt",
+                                        cache / "compilers" / "mine.md",
+                                        dir / "elsewhere" / (hex32 + ".kjit")};
+  for (const fs::path& f : others) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "not Kiln's";
+    fs::last_write_time(f, fs::file_time_type::clock::now() - std::chrono::hours(3));
+  }
+  fs::create_directory_symlink(dir / "elsewhere", cache / "ef");
+  EXPECT_EQ(kiln::jit::cache_stats(cache).entries, 1u);
+  EXPECT_EQ(kiln::jit::cache_stats(cache).temp_files, 0u);
+  EXPECT_EQ(kiln::jit::prune_cache(cache, 0), 1u);
+  EXPECT_EQ(kiln::jit::clear_cache(cache), 0u);
+  for (const fs::path& f : others) EXPECT_EQ(kiln_test::slurp(f), "not Kiln's") << f;
+  EXPECT_TRUE(entries(cache / "sizes").empty());
+  EXPECT_FALSE(fs::exists(cache / "stats"));
+  // The marker and the key stay: the directory is still Kiln's cache.
+  EXPECT_TRUE(fs::exists(cache / "CACHEDIR.TAG"));
+  EXPECT_TRUE(fs::exists(cache / kiln::jit::detail::kMacKeyFile));
+}
+
+// A JIT killed mid-compile leaves its scratch directory; the next JIT to
+// open a cache removes it once its process is gone and it is an hour old,
+// and leaves a live process's, a young one and a symlink alone.
+TEST_F(JitCpu, ScratchDirectoriesOfDeadProcessesAreReclaimed) {
+  const fs::path dir = kiln_test::fresh_dir("jit/scratch");
+  const fs::path temp = dir / "tmp";
+  fs::create_directories(temp);
+  kiln_test::ScopedEnv tmpdir("TMPDIR", temp.c_str());
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // its pid is now free
+  const std::string dead = std::to_string(child);
+  const std::string live = std::to_string(::getpid());
+  const auto hours_ago = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  auto scratch = [&](const std::string& name, bool old) {
+    fs::create_directories(temp / name);
+    std::ofstream(temp / name / "kernels.cpp") << "half written";
+    if (old) fs::last_write_time(temp / name, hours_ago);
+  };
+  scratch("kiln-jit-" + dead + "-a1B2c3", true);
+  scratch("kiln-jit-" + dead + "-young1", false);
+  scratch("kiln-jit-" + live + "-alive1", true);
+  fs::create_directories(dir / "elsewhere");
+  fs::create_directory_symlink(dir / "elsewhere", temp / ("kiln-jit-" + dead + "-link12"));
+  {
+    FallbackJit jit({.cxx = KILN_TEST_CLANGXX, .cache_dir = dir / "cache"});
+    use(jit);
+    call_and_check(5, 99);  // its own scratch directory comes and goes
+    EXPECT_EQ(jit.counters().compiles, 1u);
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(temp)) left.push_back(e.path().filename().string());
+  std::vector<std::string> kept = {"kiln-jit-" + dead + "-link12", "kiln-jit-" + dead + "-young1",
+                                   "kiln-jit-" + live + "-alive1"};
+  std::sort(left.begin(), left.end());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(left, kept);
+  EXPECT_TRUE(fs::exists(dir / "elsewhere"));
 }
 
 // `clang++ --version` runs once per compiler binary (path, size, mtime), not
@@ -747,6 +1149,8 @@ TEST_F(JitCpu, FourProcessesOnOneCacheDirAllSucceedAndLeaveOneEntry) {
   const auto files = entries(cache);
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].extension(), ".kjit");
+  // They agreed on one MAC key: whichever wrote the entry, it is a hit.
+  EXPECT_NE(run_child(cache).find("JIT compiles=0 disk_hits=1"), std::string::npos);
 }
 
 // What a process compiled, exported as a delta and merged into the package:

@@ -104,8 +104,8 @@ TEST(PackageWriter, RoundTripsEveryField) {
   EXPECT_EQ(0, std::memcmp(h.magic, "KILNPKG\0", 8));
   EXPECT_EQ(h.format_major, KILN_PACKAGE_FORMAT_MAJOR);
   EXPECT_EQ(h.format_minor, KILN_PACKAGE_FORMAT_MINOR);
-  EXPECT_EQ(h.header_size, 64u);
-  EXPECT_EQ(h.manifest_offset, 64u);
+  EXPECT_EQ(h.header_size, 192u);  // with the (empty) signature block
+  EXPECT_EQ(h.manifest_offset, 192u);
   EXPECT_EQ(h.file_size, bytes.size());
 
   fb::ManifestT actual;
@@ -667,9 +667,13 @@ TEST(PackageCorruption, EveryHeaderBitFlipIsRefusedOrHarmless) {
        2,
        {"package_unsupported_version"}},
       {"format_minor", offsetof(KilnPackageHeader, format_minor), 2, {"runs right"}},
-      // The manifest starts at 64, so any other header_size puts it inside
-      // the header or past the file.
-      {"header_size", offsetof(KilnPackageHeader, header_size), 4, {"package_corrupt"}},
+      // The manifest starts at 192: a larger header_size puts it inside the
+      // header or past the file; a smaller one moves where the checksum
+      // starts.
+      {"header_size",
+       offsetof(KilnPackageHeader, header_size),
+       4,
+       {"package_corrupt", "package_checksum_mismatch"}},
       {"flags", offsetof(KilnPackageHeader, flags), 8, {"runs right"}},
       // Misaligned or outside the file, else the verifier finds no manifest
       // there.
@@ -734,7 +738,10 @@ TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
     return "padding";
   };
   std::vector<size_t> padding;
-  for (size_t at = KILN_PACKAGE_HEADER_SIZE; at < bytes.size(); ++at) {
+  // Past the whole header: flips of its signature block are
+  // test_package_signing's.
+  const size_t header_end = pristine.header().header_size;
+  for (size_t at = header_end; at < bytes.size(); ++at) {
     if (region_of(at) == "padding") padding.push_back(at);
   }
   ASSERT_GE(padding.size(), 28u);  // after the 100-byte Source blob, at least
@@ -747,7 +754,7 @@ TEST(PackageCorruption, RandomByteFlipsNeverCrash) {
   };
   FlipTally as_written, recomputed;
   for (int i = 0; i < 600; ++i) {
-    const size_t at = KILN_PACKAGE_HEADER_SIZE + rng() % (bytes.size() - KILN_PACKAGE_HEADER_SIZE);
+    const size_t at = header_end + rng() % (bytes.size() - header_end);
     std::vector<uint8_t> copy = bytes;
     const int bit = flip(copy, at);
     as_written.add(region_of(at), read_outcome(copy), at, bit);

@@ -22,8 +22,10 @@
 
 namespace {
 namespace fs = std::filesystem;
+using kiln::support::create_file_atomic;
 using kiln::support::Durability;
 using kiln::support::FileError;
+using kiln::support::FileMode;
 using kiln::support::read_file;
 using kiln::support::read_file_if_readable;
 using kiln::support::write_file_atomic;
@@ -83,6 +85,70 @@ TEST(SupportFileIo, ConcurrentWritersNeverShareATempFile) {
   ASSERT_GE(got.size(), 1000u);
   EXPECT_EQ(got, std::string(got.size(), got[0]));
   EXPECT_EQ(names_in(dir), std::vector<std::string>{"shared"});
+}
+
+fs::perms permissions_of(const fs::path& p) {
+  return fs::symlink_status(p).permissions() & fs::perms::mask;
+}
+
+// A symlink planted under each temp name this process will try first: the
+// write skips them (never writing through one) and lands whole; the file
+// the links point at is untouched.
+TEST(SupportFileIo, PlantedSymlinksAtTheTempNamesAreSkippedNeverWrittenThrough) {
+  const fs::path dir = fresh_dir("planted");
+  const fs::path victim = dir / "victim";
+  write_plain(victim, "not yours");
+  const fs::path file = dir / "f";
+  for (int n = 0; n < 40; ++n) {
+    fs::create_symlink(victim,
+                       dir / ("f.tmp." + std::to_string(::getpid()) + "." + std::to_string(n)));
+  }
+  write_file_atomic(file, "mine");
+  EXPECT_EQ(read_file(file, 100), "mine");
+  EXPECT_EQ(read_file(victim, 100), "not yours");
+  EXPECT_TRUE(create_file_atomic(dir / "g", "also mine"));
+  EXPECT_EQ(read_file(dir / "g", 100), "also mine");
+  EXPECT_EQ(read_file(victim, 100), "not yours");
+}
+
+TEST(SupportFileIo, OwnerOnlyFilesAreCreated0600) {
+  const fs::path dir = fresh_dir("modes");
+  write_file_atomic(dir / "private", "x", Durability::unsynced, FileMode::owner_only);
+  EXPECT_EQ(permissions_of(dir / "private"), fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_TRUE(create_file_atomic(dir / "key", "k", FileMode::owner_only));
+  EXPECT_EQ(permissions_of(dir / "key"), fs::perms::owner_read | fs::perms::owner_write);
+  write_file_atomic(dir / "shared", "x");
+  EXPECT_EQ(permissions_of(dir / "shared") & fs::perms::others_read, fs::perms::others_read);
+}
+
+// create_file_atomic never replaces: not a file, not a symlink (the file it
+// points at stays as it was), and of threads racing to create one path
+// exactly one wins, the others finding its bytes whole.
+TEST(SupportFileIo, CreateNeverReplacesAndOneOfManyRacersWins) {
+  const fs::path dir = fresh_dir("create");
+  EXPECT_TRUE(create_file_atomic(dir / "once", "first"));
+  EXPECT_FALSE(create_file_atomic(dir / "once", "second"));
+  EXPECT_EQ(read_file(dir / "once", 100), "first");
+  write_plain(dir / "victim", "not yours");
+  fs::create_symlink(dir / "victim", dir / "link");
+  EXPECT_FALSE(create_file_atomic(dir / "link", "through the link"));
+  EXPECT_EQ(read_file(dir / "victim", 100), "not yours");
+
+  std::vector<std::thread> racers;
+  std::vector<int> won(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    racers.emplace_back([&, t] {
+      won[static_cast<size_t>(t)] =
+          create_file_atomic(dir / "raced", std::string(100 + t, static_cast<char>('a' + t))) ? 1
+                                                                                              : 0;
+    });
+  }
+  for (auto& r : racers) r.join();
+  ASSERT_EQ(std::count(won.begin(), won.end(), 1), 1);
+  const size_t winner = static_cast<size_t>(std::find(won.begin(), won.end(), 1) - won.begin());
+  EXPECT_EQ(read_file(dir / "raced", 1000),
+            std::string(100 + winner, static_cast<char>('a' + winner)));
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"link", "once", "raced", "victim"}));
 }
 
 TEST(SupportFileIo, WriteIntoAMissingDirectoryNamesThePathAndErrno) {

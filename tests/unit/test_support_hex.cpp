@@ -1,6 +1,8 @@
 // kiln/support/hex.h: the digits every hash, key and address is shown with.
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -41,6 +43,20 @@ TEST(SupportHex, LowerHexCheck) {
   EXPECT_FALSE(is_lower_hex("ABCDEF"));
   EXPECT_FALSE(is_lower_hex("12g4"));
   EXPECT_FALSE(is_lower_hex("0x12"));
+}
+
+TEST(SupportHex, BytesRoundTripAndOnlyExactLowercaseTextParses) {
+  const std::vector<uint8_t> bytes = {0x00, 0x7f, 0x80, 0xff, 0x1a};
+  EXPECT_EQ(kiln::support::hex_bytes(bytes), "007f80ff1a");
+  std::vector<uint8_t> back(5);
+  EXPECT_TRUE(kiln::support::parse_hex_bytes("007f80ff1a", back));
+  EXPECT_EQ(back, bytes);
+  EXPECT_FALSE(kiln::support::parse_hex_bytes("007F80ff1a", back));  // uppercase
+  EXPECT_FALSE(kiln::support::parse_hex_bytes("007f80ff1", back));   // odd length
+  EXPECT_FALSE(kiln::support::parse_hex_bytes("007f80ff1a00", back));
+  EXPECT_FALSE(kiln::support::parse_hex_bytes("007f80ff1g", back));
+  EXPECT_FALSE(kiln::support::parse_hex_bytes(" 07f80ff1a", back));
+  EXPECT_TRUE(kiln::support::parse_hex_bytes("", std::span<uint8_t>()));
 }
 
 }  // namespace

@@ -36,9 +36,11 @@ int run_cache(std::string_view action, std::filesystem::path dir,
       };
       std::printf(
           "disk hits: %llu\ncompiles: %llu\ncompile time: %.1f ms\n"
-          "compile failures: %llu\ncorrupt entries: %llu\nevictions: %llu\n",
+          "compile failures: %llu\ncorrupt entries: %llu\nuntrusted entries: %llu\n"
+          "evictions: %llu\n",
           count("disk_hits"), count("compiles"), static_cast<double>(count("compile_ns")) / 1e6,
-          count("compile_failures"), count("corrupt_entries"), count("evictions"));
+          count("compile_failures"), count("corrupt_entries"), count("untrusted_entries"),
+          count("evictions"));
       std::printf("bypasses: %llu (store failed %llu, unsupported device %llu)\n",
                   count("bypass_store_failed") + count("bypass_unsupported_device"),
                   count("bypass_store_failed"), count("bypass_unsupported_device"));

@@ -27,6 +27,32 @@ constexpr std::array kMergeOptions{
                "The package to write, atomically: written only when the merge succeeds. It may "
                "be BASE.",
                true},
+    OptionSpec{"--key", "-k", "K",
+               "Sign OUT with this secret key file (`kiln keygen`). Without it OUT is unsigned: "
+               "no input's signature carries over to new bytes."},
+};
+
+constexpr std::array kVerifyOptions{
+    OptionSpec{"--trusted-keys", "", "LIST",
+               "The .pub files of the keys to trust, ':'-separated (as KILN_TRUSTED_KEYS, "
+               "the default): the package must be signed by one of them."},
+};
+
+constexpr std::array kKeygenOptions{
+    OptionSpec{"--out", "-o", "NAME",
+               "Write the key pair to NAME.key (the secret key, mode 0600) and NAME.pub (the "
+               "public key). Neither may exist: a key is never overwritten.",
+               true},
+    OptionSpec{"--comment", "", "TEXT",
+               "A comment on both lines, e.g. who holds the key (printable ASCII, at most 256 "
+               "bytes)."},
+};
+
+constexpr std::array kSignOptions{
+    OptionSpec{"--key", "-k", "K",
+               "The secret key file (NAME.key, from `kiln keygen`) to sign with.", true},
+    OptionSpec{"--out", "-o", "OUT",
+               "Write the signed package here, atomically. Default: PKG itself."},
 };
 
 constexpr std::array kCacheOptions{
@@ -70,10 +96,15 @@ constexpr std::array kCommands{
             "manifest's own consistency, launch plans' sizes against their buffers, the default "
             "size limits), then those it defers to a blob's first use: every blob's hash and "
             "decompression.\n\n"
-            "Prints \"ok: PKG (G graphs, B blobs, N bytes)\", or the first problem as "
-            "\"error[CODE]: ...\", CODE being the kiln::ErrorCode's name (package_truncated, "
-            "package_checksum_mismatch, ...).",
-        .options = {},
+            "A signed package's signature is checked too, and who signed it is said: its key "
+            "id, and, with trusted keys (--trusted-keys, else KILN_TRUSTED_KEYS), which of "
+            "them; an unsigned package or another key then fails with untrusted_package, as "
+            "the runtime would refuse it.\n\n"
+            "Prints \"ok: PKG (G graphs, B blobs, N bytes)\" and a line on its signature, or "
+            "the first problem as \"error[CODE]: ...\", CODE being the kiln::ErrorCode's name "
+            "(package_truncated, package_checksum_mismatch, untrusted_package, resource_limit, "
+            "...).",
+        .options = kVerifyOptions,
         .min_operands = 1,
         .max_operands = 1,
         .operands_expected = "one package path",
@@ -97,6 +128,39 @@ constexpr std::array kCommands{
         .operands_expected = "a base package and at least one delta",
         .exit_status = "0 OUT written, 1 a package failed or does not fit BASE (OUT is not "
                        "written), 2 usage error",
+    },
+    CommandSpec{
+        .name = "keygen",
+        .operands = "",
+        .summary = "Make an ed25519 key pair to sign packages with.",
+        .details = "Writes NAME.key, the secret key (keep it secret: whoever has it can sign "
+                   "packages your deployments trust), and NAME.pub, the public key to give "
+                   "those who trust it (OpenOptions::trusted_keys, KILN_TRUSTED_KEYS, `kiln "
+                   "verify --trusted-keys`). Prints the key id, the first 16 hex digits of the "
+                   "public key, by which messages name the key.",
+        .options = kKeygenOptions,
+        .min_operands = 0,
+        .max_operands = 0,
+        .operands_expected = "no operand",
+        .exit_status = "0 the keys were written, 1 they could not be (or a file exists), 2 "
+                       "usage error",
+    },
+    CommandSpec{
+        .name = "sign",
+        .operands = "PKG",
+        .summary = "Sign a package with a secret key.",
+        .details = "Checks the package fully (as `kiln verify`), then writes its ed25519 "
+                   "signature of the header and manifest (which hold every blob's hash) into "
+                   "the header's signature block, replacing any earlier signature. Nothing else "
+                   "changes; the same package and key give the same bytes. A package of format "
+                   "1.1 or older has no signature block: rebuild it. The format: "
+                   "docs/package-format.md.",
+        .options = kSignOptions,
+        .min_operands = 1,
+        .max_operands = 1,
+        .operands_expected = "one package path",
+        .exit_status = "0 signed, 1 the package or key failed (nothing is written), 2 usage "
+                       "error",
     },
     CommandSpec{
         .name = "cache",
@@ -258,7 +322,7 @@ void print_overview(std::FILE* out) {
       "       kiln --version\n\n";
   append_paragraphs(text,
                     "Kiln's command line: inspect and check precompiled .kiln packages, merge "
-                    "them, look after the JIT's disk cache.",
+                    "them, sign them, look after the JIT's disk cache.",
                     0);
   text += "\ncommands:\n";
   size_t name_width = 0;

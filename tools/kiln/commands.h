@@ -71,10 +71,15 @@ int usage_error(const CommandSpec* command, std::string_view message);
 int report_failure(const std::exception& failure);
 
 int run_inspect(const std::filesystem::path& package, bool json);
-int run_verify(const std::filesystem::path& package);
-// Writes `out` only when the merge succeeds.
+// `trusted_keys`: a ':'-separated list of .pub files; nullopt: KILN_TRUSTED_KEYS.
+int run_verify(const std::filesystem::path& package, std::optional<std::string_view> trusted_keys);
+// Writes `out` only when the merge succeeds; signed with `key` (a .key file) when given.
 int run_merge(const std::filesystem::path& base, std::span<const std::filesystem::path> deltas,
-              const std::filesystem::path& out);
+              const std::filesystem::path& out, std::optional<std::filesystem::path> key);
+int run_keygen(const std::filesystem::path& name, std::string_view comment);
+// `out` empty: `package` itself.
+int run_sign(const std::filesystem::path& package, const std::filesystem::path& key,
+             const std::filesystem::path& out);
 // `dir` empty: the JIT's default directory. `max_size`: prune's cap, else
 // $KILN_CACHE_MAX_SIZE.
 int run_cache(std::string_view action, std::filesystem::path dir,

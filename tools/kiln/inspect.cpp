@@ -13,6 +13,7 @@
 #include "kiln/dtype.h"
 #include "kiln/manifest_text.h"
 #include "kiln/package_reader.h"
+#include "kiln/support/hex.h"
 
 namespace kiln::cli {
 namespace {
@@ -151,6 +152,14 @@ void print_text(const PackageReader& reader, const std::filesystem::path& path) 
   const KilnPackageHeader& h = reader.header();
   std::printf("package %s: format %u.%u, %zu bytes, manifest %" PRIu64 " bytes\n", path.c_str(),
               h.format_major, h.format_minor, reader.file_bytes().size(), h.manifest_size);
+  if (reader.signer()) {
+    std::printf(
+        "signed by key %s (ed25519 %s; signature valid, trust not checked: kiln verify "
+        "--trusted-keys)\n",
+        reader.signer()->key_id.c_str(), support::hex_bytes(reader.signer()->public_key).c_str());
+  } else {
+    std::printf("unsigned\n");
+  }
 
   std::printf("\ntargets:\n");
   for (uint32_t t = 0; t < size_of(m.targets()); ++t) {
@@ -301,6 +310,13 @@ std::string print_json(const PackageReader& reader, const std::filesystem::path&
   j.value(static_cast<uint64_t>(reader.file_bytes().size()));
   j.key("manifest_size");
   j.value(h.manifest_size);
+  // The signer's public key (hex), or null when unsigned.
+  j.key("signed_by");
+  if (reader.signer()) {
+    j.value(support::hex_bytes(reader.signer()->public_key));
+  } else {
+    j.null();
+  }
 
   j.key("targets");
   j.begin_array();

@@ -95,11 +95,25 @@ int run(const CommandSpec& command, const ParsedCommand& parsed) {
     return kiln::cli::run_inspect(std::filesystem::path(operands[0]),
                                   parsed.option("--json").has_value());
   }
-  if (command.name == "verify") return kiln::cli::run_verify(std::filesystem::path(operands[0]));
+  if (command.name == "verify") {
+    return kiln::cli::run_verify(std::filesystem::path(operands[0]),
+                                 parsed.option("--trusted-keys"));
+  }
   if (command.name == "merge") {
     const std::vector<std::filesystem::path> deltas(operands.begin() + 1, operands.end());
+    std::optional<std::filesystem::path> key;
+    if (const auto k = parsed.option("--key")) key = std::filesystem::path(*k);
     return kiln::cli::run_merge(std::filesystem::path(operands[0]), deltas,
-                                std::filesystem::path(*parsed.option("--output")));
+                                std::filesystem::path(*parsed.option("--output")), key);
+  }
+  if (command.name == "keygen") {
+    return kiln::cli::run_keygen(std::filesystem::path(*parsed.option("--out")),
+                                 parsed.option("--comment").value_or(""));
+  }
+  if (command.name == "sign") {
+    return kiln::cli::run_sign(std::filesystem::path(operands[0]),
+                               std::filesystem::path(*parsed.option("--key")),
+                               std::filesystem::path(parsed.option("--out").value_or("")));
   }
   if (command.name == "cache") {
     return kiln::cli::run_cache(operands[0],

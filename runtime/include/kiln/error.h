@@ -36,6 +36,14 @@ enum class ErrorCode : uint8_t {
   /// A vendor library a launch plan calls (cuBLASLt for a gemm) cannot be
   /// loaded; the rest of the package still runs.
   library_unavailable,
+  /// The trust policy refused the package (UntrustedPackageError): unsigned
+  /// or signed by a key that is not trusted while trusted keys are set, or a
+  /// signature that does not verify (the package changed after signing).
+  untrusted_package,
+  /// The JIT's cache directory is not one it may run code from: owned by
+  /// another user, writable by others, reached through another user's
+  /// symlink or directory, with a bad MAC key file, or not Kiln's.
+  cache_untrusted,
   /// Input asks for more than a limit allows (a package whose blobs would
   /// decompress past OpenOptions::limits, a file over its size cap) or the
   /// memory it needs cannot be allocated.
@@ -62,6 +70,29 @@ class Error : public std::runtime_error {
 class PackageError : public Error {
  public:
   using Error::Error;
+};
+
+/// A package the trust policy refuses (OpenOptions::trusted_keys,
+/// KILN_TRUSTED_KEYS; docs/runtime.md). code() is untrusted_package; what()
+/// names the signer's key id and the trusted keys.
+class UntrustedPackageError : public PackageError {
+ public:
+  /// Why the package is refused.
+  enum class Reason : uint8_t {
+    unsigned_package,  ///< trusted keys are set and the package has no signature
+    unknown_key,       ///< signed (validly) by a key that is not among the trusted ones
+    bad_signature,     ///< its signature does not verify: changed after signing
+  };
+  /// `key_id` is the signer's (empty for an unsigned package).
+  UntrustedPackageError(Reason reason, std::string key_id, const std::string& message);
+  /// Why the package is refused.
+  Reason reason() const noexcept { return reason_; }
+  /// The key id (16 hex digits) the package says signed it; empty when unsigned.
+  const std::string& key_id() const noexcept { return key_id_; }
+
+ private:
+  Reason reason_;
+  std::string key_id_;
 };
 
 /// One guard of one specialization that the call's tensors did not pass.

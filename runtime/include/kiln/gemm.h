@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "kiln/dtype.h"
 
@@ -18,6 +19,21 @@ constexpr bool gemm_has_bias(GemmEpilogue e) {
 }
 constexpr bool gemm_has_relu(GemmEpilogue e) {
   return e == GemmEpilogue::relu || e == GemmEpilogue::bias_relu;
+}
+// The name the schema gives `e` ("bias_relu"), "unknown" for a value it does
+// not have; null-terminated, so it may go to printf's %s.
+constexpr std::string_view gemm_epilogue_name(GemmEpilogue e) {
+  switch (e) {
+    case GemmEpilogue::none:
+      return "none";
+    case GemmEpilogue::bias:
+      return "bias";
+    case GemmEpilogue::relu:
+      return "relu";
+    case GemmEpilogue::bias_relu:
+      return "bias_relu";
+  }
+  return "unknown";
 }
 
 // Row-major, batched, f32 accumulation:

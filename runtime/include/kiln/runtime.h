@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -55,6 +56,18 @@ struct OpenOptions {
   /// recording. (`= {}`: an initializer such as {.stance = ...} may leave it
   /// out without -Wmissing-field-initializers.)
   std::filesystem::path profile_out = {};
+  /// Public keys a package must be signed by (docs/runtime.md, "Signed
+  /// packages"), each the text of a .pub file `kiln keygen` wrote
+  /// ("kiln-ed25519-public <64 hex digits>[ comment]"), so an application
+  /// can build its key in. Together with trusted_key_files and the .pub files
+  /// KILN_TRUSTED_KEYS lists: when any key is given, open() refuses an
+  /// unsigned package and one signed by another key (UntrustedPackageError);
+  /// a malformed key is Error(invalid_argument), an unreadable file Error(io).
+  /// With none, any package opens. Either way a signature that does not
+  /// verify is refused.
+  std::vector<std::string> trusted_keys = {};
+  /// Paths of .pub files, trusted as trusted_keys are.
+  std::vector<std::filesystem::path> trusted_key_files = {};
   /// Caps on the package's file size and on what its blobs decompress to,
   /// checked before anything that large is allocated (kiln/limits.h):
   /// PackageError(resource_limit) over one.
@@ -159,12 +172,16 @@ class Graph {
 /// An open package: its graphs, ready to call. Move-only; thread-safe to call into.
 class Package {
  public:
-  /// Reads and verifies the package file at `path` (PackageReader::open_file).
+  /// Reads and verifies the package file at `path` (PackageReader::open_file),
+  /// then applies the trust policy (OpenOptions::trusted_keys) before any
+  /// kernel is loaded.
   /// @throws Error(io) when the file cannot be read; PackageError when its bytes are not a
   /// valid package (bad magic, version, sizes, checksum, FlatBuffers verifier, unknown
   /// target, or a graph over kMaxSymbols or kMaxTensors: package_corrupt), or are over
-  /// OpenOptions::limits (resource_limit). Every function of Package and Graph throws
-  /// kiln::Error only: running out of memory is Error(resource_limit).
+  /// OpenOptions::limits (resource_limit); UntrustedPackageError when the trust policy
+  /// refuses it; Error(invalid_argument) or Error(io) for a trusted key that is malformed
+  /// or cannot be read. Every function of Package and Graph throws kiln::Error only:
+  /// running out of memory is Error(resource_limit).
   static Package open(const std::filesystem::path& path, const OpenOptions& options = {});
   /// Opens a package held in memory, copying the bytes; throws as open().
   static Package open_memory(std::span<const std::byte> bytes, const OpenOptions& options = {});

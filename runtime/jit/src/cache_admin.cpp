@@ -1,11 +1,16 @@
 #include "kiln/jit/cache_admin.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "cache_dir.h"
 #include "cache_stats_file.h"
+#include "clang_build.h"
 #include "kiln/error.h"
 #include "kiln/support/env.h"
 
@@ -17,34 +22,84 @@ namespace {
 // still writing; older temp files are garbage.
 constexpr auto kTempFileMaxAge = std::chrono::hours(1);
 
-bool is_entry(const fs::path& p) { return p.extension() == ".kjit"; }
-bool is_temp(const fs::path& p) { return p.filename().string().find(".tmp.") != std::string::npos; }
-
 struct Entry {
   fs::path path;
   uint64_t bytes;
   fs::file_time_type used;
 };
 
-// Every file of the cache; entries into `entries`, temp files into `temps`.
-// Files that vanish meanwhile (another process pruning) are skipped.
-void scan(const fs::path& dir, std::vector<Entry>* entries, std::vector<Entry>* temps) {
+// Kiln's files in the cache, by its layout (cache_dir.h) and nothing else:
+// entries into `entries`, temp files into `temps`. Only plain files count,
+// and no symlink is followed. Files that vanish meanwhile (another process
+// pruning) are skipped.
+struct Scan {
+  std::vector<Entry> entries, temps;
+  std::vector<fs::path> fanout_dirs;
+};
+
+// Adds `file` to `into` when it is a plain file still there.
+void add(const fs::directory_entry& file, std::vector<Entry>& into) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    const fs::path& p = it->path();
-    std::error_code file_ec;
-    if (!it->is_regular_file(file_ec)) continue;
-    const uint64_t bytes = it->file_size(file_ec);
-    const fs::file_time_type used = it->last_write_time(file_ec);
-    if (file_ec) continue;
-    if (is_temp(p)) {
-      if (temps) temps->push_back({p, bytes, used});
-    } else if (is_entry(p) && entries) {
-      entries->push_back({p, bytes, used});
+  if (!file.is_regular_file(ec) || file.is_symlink(ec)) return;
+  const uint64_t bytes = file.file_size(ec);
+  const fs::file_time_type used = file.last_write_time(ec);
+  if (!ec) into.push_back({file.path(), bytes, used});
+}
+
+Scan scan(const fs::path& dir) {
+  Scan out;
+  std::error_code ec;
+  for (auto top = fs::directory_iterator(dir, ec); !ec && top != fs::directory_iterator();
+       top.increment(ec)) {
+    const std::string name = top->path().filename().string();
+    std::error_code type_ec;
+    if (detail::is_fanout_name(name) && top->is_directory(type_ec) && !top->is_symlink(type_ec)) {
+      out.fanout_dirs.push_back(top->path());
+      std::error_code sub_ec;
+      for (auto it = fs::directory_iterator(top->path(), sub_ec);
+           !sub_ec && it != fs::directory_iterator(); it.increment(sub_ec)) {
+        const std::string file = it->path().filename().string();
+        const std::optional<std::string_view> base = detail::temp_file_base(file);
+        if (detail::is_entry_name(file) && file.starts_with(name)) {
+          add(*it, out.entries);
+        } else if (base && detail::is_entry_name(*base)) {
+          add(*it, out.temps);
+        }
+      }
+    } else if (const std::optional<std::string_view> base = detail::temp_file_base(name);
+               base && (*base == detail::kStatsFile || *base == detail::kMacKeyFile ||
+                        *base == detail::kCacheDirTag)) {
+      add(*top, out.temps);
     }
   }
+  // The compiler memos' temp files (their own are cleared, not pruned).
+  for (auto it = fs::directory_iterator(dir / detail::kCompilersDir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::optional<std::string_view> base =
+        detail::temp_file_base(it->path().filename().string());
+    if (base && detail::is_memo_name(*base)) add(*it, out.temps);
+  }
+  return out;
+}
+
+// Removes the files of `subdir` that `is_kiln_file` names, then `subdir`
+// itself if that left it empty.
+template <typename IsKilnFile>
+void clear_subdir(const fs::path& subdir, IsKilnFile is_kiln_file) {
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (auto it = fs::directory_iterator(subdir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::optional<std::string_view> base = detail::temp_file_base(name);
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) && !it->is_symlink(type_ec) &&
+        (is_kiln_file(name) || (base && is_kiln_file(*base)))) {
+      doomed.push_back(it->path());
+    }
+  }
+  for (const fs::path& p : doomed) fs::remove(p, ec);
+  ::rmdir(subdir.c_str());  // fails, leaving it, unless empty
 }
 
 }  // namespace
@@ -57,30 +112,30 @@ fs::path default_cache_dir() {
 }
 
 CacheStats cache_stats(const fs::path& dir) {
-  std::vector<Entry> entries, temps;
-  scan(dir, &entries, &temps);
+  const Scan found = scan(dir);
   CacheStats s;
-  s.entries = entries.size();
-  for (const Entry& e : entries) s.bytes += e.bytes;
-  s.temp_files = temps.size();
+  s.entries = found.entries.size();
+  for (const Entry& e : found.entries) s.bytes += e.bytes;
+  s.temp_files = found.temps.size();
   s.counters = detail::read_cache_stats(dir);
   return s;
 }
 
 uint64_t prune_cache(const fs::path& dir, uint64_t max_bytes) {
-  std::vector<Entry> entries, temps;
-  scan(dir, &entries, &temps);
+  if (!detail::require_kiln_cache(dir)) return 0;
+  detail::reclaim_scratch_dirs();
+  Scan found = scan(dir);
   std::error_code ec;
   const auto now = fs::file_time_type::clock::now();
-  for (const Entry& t : temps) {
+  for (const Entry& t : found.temps) {
     if (now - t.used > kTempFileMaxAge) fs::remove(t.path, ec);
   }
   uint64_t total = 0;
-  for (const Entry& e : entries) total += e.bytes;
-  std::sort(entries.begin(), entries.end(),
+  for (const Entry& e : found.entries) total += e.bytes;
+  std::sort(found.entries.begin(), found.entries.end(),
             [](const Entry& a, const Entry& b) { return a.used < b.used; });
   uint64_t removed = 0;
-  for (const Entry& e : entries) {
+  for (const Entry& e : found.entries) {
     if (total <= max_bytes) break;
     if (fs::remove(e.path, ec)) ++removed;
     total -= e.bytes;  // gone either way: removed here or by another process
@@ -89,16 +144,20 @@ uint64_t prune_cache(const fs::path& dir, uint64_t max_bytes) {
 }
 
 uint64_t clear_cache(const fs::path& dir) {
-  std::vector<Entry> entries, temps;
-  scan(dir, &entries, &temps);
+  if (!detail::require_kiln_cache(dir)) return 0;
+  const Scan found = scan(dir);
   std::error_code ec;
   uint64_t removed = 0;
-  for (const Entry& e : entries) removed += fs::remove(e.path, ec) ? 1 : 0;
-  for (const Entry& t : temps) fs::remove(t.path, ec);
-  fs::remove_all(dir / "compilers", ec);
-  fs::remove_all(dir / "sizes", ec);
-  fs::remove(dir / "stats", ec);
-  fs::remove(dir / "stats.lock", ec);
+  for (const Entry& e : found.entries) removed += fs::remove(e.path, ec) ? 1 : 0;
+  for (const Entry& t : found.temps) fs::remove(t.path, ec);
+  for (const fs::path& fanout : found.fanout_dirs) ::rmdir(fanout.c_str());
+  clear_subdir(dir / detail::kCompilersDir, detail::is_memo_name);
+  clear_subdir(dir / detail::kSizesDir, detail::is_size_history_name);
+  for (const char* file : {detail::kStatsFile, detail::kStatsLockFile}) {
+    struct stat st {};
+    const fs::path p = dir / file;
+    if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) fs::remove(p, ec);
+  }
   return removed;
 }
 

@@ -39,7 +39,7 @@ StatsMap parse(std::string_view text) {
 class FileLock {
  public:
   explicit FileLock(const fs::path& path)
-      : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+      : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) {
     if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
       ::close(fd_);
       fd_ = -1;
@@ -59,8 +59,8 @@ class FileLock {
 }  // namespace
 
 bool add_to_cache_stats(const fs::path& dir, const StatsMap& delta) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
+  // The directory is the JIT's, checked when it was opened: made here, it
+  // would be made unchecked.
   const FileLock lock(dir / "stats.lock");
   if (!lock.held()) return false;
   StatsMap stats = read_cache_stats(dir);
@@ -70,7 +70,8 @@ bool add_to_cache_stats(const fs::path& dir, const StatsMap& delta) {
   // Renamed into place for readers that take no lock (`kiln cache stats`),
   // but not fsynced: counters are not worth a disk flush on the hit path.
   try {
-    support::write_file_atomic(dir / "stats", text.str(), support::Durability::unsynced);
+    support::write_file_atomic(dir / "stats", text.str(), support::Durability::unsynced,
+                               support::FileMode::owner_only);
   } catch (const support::FileError&) {
     return false;
   }

@@ -1,11 +1,16 @@
 #include "clang_build.h"
 
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "disk_cache.h"
 #include "kiln/jit/jit_error.h"
@@ -17,12 +22,30 @@ namespace kiln::jit::detail {
 namespace fs = std::filesystem;
 namespace {
 
+constexpr std::string_view kScratchPrefix = "kiln-jit-";
+
+// The pid in a scratch directory's name "kiln-jit-<pid>-XXXXXX"; nullopt
+// for any other name.
+std::optional<pid_t> scratch_dir_pid(std::string_view name) {
+  if (!name.starts_with(kScratchPrefix)) return std::nullopt;
+  name.remove_prefix(kScratchPrefix.size());
+  const size_t dash = name.find('-');
+  if (dash == std::string_view::npos || name.size() - dash - 1 != 6) return std::nullopt;
+  pid_t pid = 0;
+  const auto [end, error] = std::from_chars(name.data(), name.data() + dash, pid);
+  if (error != std::errc() || end != name.data() + dash || pid <= 0) return std::nullopt;
+  return pid;
+}
+
 // Removes the scratch directory on every path out, so a failed compile
-// leaves nothing behind.
+// leaves nothing behind; one a killed process left carries its pid for
+// reclaim_scratch_dirs.
 class ScratchDir {
  public:
   explicit ScratchDir(const std::string& graph) {
-    std::string pattern = (fs::temp_directory_path() / "kiln-jit-XXXXXX").string();
+    std::string pattern = (fs::temp_directory_path() /
+                           (std::string(kScratchPrefix) + std::to_string(::getpid()) + "-XXXXXX"))
+                              .string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       throw JitCompileError(graph, "cannot create a scratch directory from '" + pattern + "'", -1,
                             "");
@@ -60,6 +83,30 @@ support::ProcessResult run(const std::vector<std::string>& argv, const std::stri
 }
 
 }  // namespace
+
+size_t reclaim_scratch_dirs(std::chrono::seconds min_age) {
+  size_t removed = 0;
+  std::error_code ec;
+  const fs::path temp = fs::temp_directory_path(ec);
+  if (ec) return 0;
+  const auto now = std::chrono::system_clock::now();
+  for (auto it = fs::directory_iterator(temp, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::optional<pid_t> pid = scratch_dir_pid(it->path().filename().string());
+    if (!pid) continue;
+    struct stat st {};
+    // lstat: a symlink of that name is not a scratch directory.
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      continue;
+    }
+    const auto modified = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+    if (now - modified < min_age) continue;
+    if (::kill(*pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
+    std::error_code remove_ec;
+    if (fs::remove_all(it->path(), remove_ec) > 0 && !remove_ec) ++removed;
+  }
+  return removed;
+}
 
 std::string clang_identity(const std::string& cxx, const std::string& graph) {
   try {

@@ -7,10 +7,11 @@
 #include <optional>
 #include <unordered_map>
 
+#include "cache_dir.h"
 #include "clang_build.h"
 #include "kiln/compiler/hash.h"
-#include "kiln/support/file_io.h"
 #include "kiln/support/env.h"
+#include "kiln/support/file_io.h"
 
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
@@ -45,11 +46,10 @@ std::optional<std::string> binary_fingerprint(const std::string& cxx) {
 }
 
 void store_memo(const fs::path& file, const std::string& identity) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  if (ec) return;
+  if (!make_cache_subdir(file.parent_path())) return;
   try {
-    support::write_file_atomic(file, identity);
+    support::write_file_atomic(file, identity, support::Durability::synced,
+                               support::FileMode::owner_only);
   } catch (const std::exception&) {
     // A memo that cannot be written costs the next process one
     // `clang++ --version`; nothing more.

@@ -8,6 +8,7 @@
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/jit_launchers.h"
+#include "kiln/runtime_internal/device_workspace.h"
 #include "kiln/runtime_internal/gemm_plan.h"
 
 namespace kiln::jit::detail {
@@ -18,27 +19,6 @@ constexpr size_t kWorkspaceAlignment = 256;  // what the runtime's allocators gi
 size_t round_up(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
-
-// Releases the call's temps once its launches are enqueued (stream order
-// keeps them alive for the kernels), also when a launch throws.
-class Workspace {
- public:
-  Workspace(CudaKernelLauncher& launcher, int ordinal, size_t bytes, void* stream)
-      : launcher_(launcher), ordinal_(ordinal), bytes_(bytes), stream_(stream) {
-    data_ = launcher.allocate_workspace(ordinal, bytes, stream);
-  }
-  ~Workspace() { launcher_.release_workspace(ordinal_, data_, bytes_, stream_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  std::byte* data() const { return static_cast<std::byte*>(data_); }
-
- private:
-  CudaKernelLauncher& launcher_;
-  int ordinal_;
-  size_t bytes_;
-  void* stream_;
-  void* data_ = nullptr;
-};
 
 }  // namespace
 
@@ -115,7 +95,7 @@ void CudaSpecialization::run(const JitCall& call) const {
     gemm_offset = round_up(temp_total, kWorkspaceAlignment);
     temp_total = gemm_offset + gemm_bytes;
   }
-  std::optional<Workspace> workspace;
+  std::optional<kiln::detail::DeviceWorkspace> workspace;
   if (temp_total > 0) {
     workspace.emplace(*launcher_, ordinal_, temp_total, call.stream);
     for (size_t b = 0; b < plan_.buffers.size(); ++b) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache_dir.h"
 #include "cache_entry.h"
 #include "cache_stats_file.h"
 #include "call_binding.h"
@@ -34,6 +35,7 @@
 #include "kiln/package_reader.h"
 #include "kiln/runtime_internal/cpu_features.h"
 #include "kiln/runtime_internal/log_topics.h"
+#include "kiln/support/crypto.h"
 #include "kiln/support/env.h"
 #include "kiln/support/identifier.h"
 #include "nvrtc_build.h"
@@ -122,8 +124,8 @@ struct FallbackJit::Impl {
   std::unordered_map<std::string, std::vector<Served>> served;
 
   std::atomic<uint64_t> requests{0}, memory_hits{0}, disk_hits{0}, compiles{0}, compile_failures{0},
-      compile_ns{0}, corrupt_entries{0}, store_failures{0}, declined{0}, evictions{0},
-      bypass_disk_off{0}, memory_evictions{0};
+      compile_ns{0}, corrupt_entries{0}, untrusted_entries{0}, store_failures{0}, declined{0},
+      evictions{0}, bypass_disk_off{0}, memory_evictions{0};
 
   // Evicts the least recently used finished entries of `compiled` (and
   // their place in `served`) down to options.max_memory_entries. Only the
@@ -203,7 +205,20 @@ FallbackJit::FallbackJit(JitOptions options) : impl_(std::make_unique<Impl>()) {
   if (!options.max_memory_entries) options.max_memory_entries = max_memory_entries_from_env();
   if (options.disk_cache) {
     if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
-    if (!options.cache_dir.empty()) impl_->disk.emplace(options.cache_dir);
+    if (!options.cache_dir.empty()) {
+      try {
+        // Checked (and made) before anything is read from it or written to it.
+        options.cache_dir = detail::open_cache_dir(options.cache_dir);
+        support::MacKey key = detail::load_cache_key(options.cache_dir);
+        impl_->disk.emplace(options.cache_dir, key);
+        support::secure_zero(key);
+        detail::reclaim_scratch_dirs();
+      } catch (const detail::CacheDirUnavailable& e) {
+        // Slower, not broken (bypass_disk_off); a directory that fails its
+        // checks is a CacheDirError, not this.
+        std::fprintf(stderr, "%s; the disk cache is off\n", e.what());
+      }
+    }
   }
   if (!impl_->disk) options.cache_dir.clear();
   impl_->options = std::move(options);
@@ -228,6 +243,7 @@ JitCounters FallbackJit::counters() const {
   c.compile_failures = i.compile_failures.load(std::memory_order_relaxed);
   c.compile_ns = i.compile_ns.load(std::memory_order_relaxed);
   c.corrupt_entries = i.corrupt_entries.load(std::memory_order_relaxed);
+  c.untrusted_entries = i.untrusted_entries.load(std::memory_order_relaxed);
   c.store_failures = i.store_failures.load(std::memory_order_relaxed);
   c.declined = i.declined.load(std::memory_order_relaxed);
   c.evictions = i.evictions.load(std::memory_order_relaxed);
@@ -355,6 +371,17 @@ std::optional<detail::CacheEntry> FallbackJit::Impl::lookup(const std::string& k
     }
     disk->remove(key);
   }
+  if (found == detail::DiskCache::Lookup::untrusted) {
+    untrusted_entries.fetch_add(1, std::memory_order_relaxed);
+    record({{"untrusted_entries", 1}});
+    if (::kiln::detail::log_topic_enabled("cache")) {
+      std::fprintf(stderr,
+                   "kiln: cache entry of graph '%s' key %s in '%s' failed its MAC check (not "
+                   "written with this cache's key): removed, not loaded; compiling\n",
+                   g.name.c_str(), key.c_str(), disk->dir().c_str());
+    }
+    return std::nullopt;
+  }
   corrupt_entries.fetch_add(1, std::memory_order_relaxed);
   record({{"corrupt_entries", 1}});
   return std::nullopt;
@@ -371,9 +398,14 @@ void FallbackJit::Impl::store(const std::string& key, std::span<const std::byte>
       outcome["bypass_store_failed"] = 1;
     } else if (options.max_size) {
       // After the store, so the new entry is the most recent and survives.
-      const uint64_t evicted = prune_cache(disk->dir(), *options.max_size);
-      evictions.fetch_add(evicted, std::memory_order_relaxed);
-      if (evicted > 0) outcome["evictions"] = evicted;
+      try {
+        const uint64_t evicted = prune_cache(disk->dir(), *options.max_size);
+        evictions.fetch_add(evicted, std::memory_order_relaxed);
+        if (evicted > 0) outcome["evictions"] = evicted;
+      } catch (const CacheDirError& e) {
+        // Its tag was removed since the JIT opened it: nothing is pruned.
+        if (::kiln::detail::log_topic_enabled("cache")) std::fprintf(stderr, "%s\n", e.what());
+      }
     }
   }
   record(outcome);

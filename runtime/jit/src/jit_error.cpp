@@ -25,4 +25,7 @@ JitCompileError::JitCompileError(std::string graph, const std::string& message, 
       exit_code_(exit_code),
       compiler_output_(std::move(compiler_output)) {}
 
+CacheDirError::CacheDirError(std::filesystem::path path, const std::string& message)
+    : Error(ErrorCode::cache_untrusted, message), path_(std::move(path)) {}
+
 }  // namespace kiln::jit

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cache_dir.h"
+
 namespace kiln::jit::detail {
 namespace fs = std::filesystem;
 
@@ -30,9 +32,9 @@ std::vector<std::vector<int64_t>> SizeHistory::load(size_t symbols) const {
 }
 
 void SizeHistory::append(size_t symbol, int64_t size) const {
-  std::error_code ec;
-  fs::create_directories(path_.parent_path(), ec);
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (!make_cache_subdir(path_.parent_path())) return;
+  const int fd =
+      ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   const std::string line = std::to_string(symbol) + " " + std::to_string(size) + "\n";
   [[maybe_unused]] const ssize_t written = ::write(fd, line.data(), line.size());

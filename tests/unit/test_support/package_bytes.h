@@ -24,10 +24,11 @@ inline KilnPackageHeader header_of(const std::vector<uint8_t>& bytes) {
   return h;
 }
 
-// The header's checksum, recomputed over the bytes as they are.
+// Rewrites the header's checksum over [header_size, end).
 inline void fix_checksum(std::vector<uint8_t>& bytes) {
   KilnPackageHeader h = header_of(bytes);
-  XXH128_hash_t sum = XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
+  const XXH128_hash_t sum =
+      XXH3_128bits(bytes.data() + h.header_size, bytes.size() - h.header_size);
   h.checksum_lo = sum.low64;
   h.checksum_hi = sum.high64;
   std::memcpy(bytes.data(), &h, sizeof h);

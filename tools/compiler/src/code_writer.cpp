@@ -5,21 +5,21 @@
 
 namespace kiln::compiler::codegen_detail {
 
-CodeWriter& CodeWriter::put_line(std::string_view text) {
-  if (!text.empty()) text_ += indentation();
-  text_ += text;
-  text_ += '\n';
-  return *this;
-}
-
 CodeWriter& CodeWriter::directive(std::string_view text) {
-  text_ += text;
-  text_ += '\n';
+  pieces_.push_back({Piece::Kind::directive, 0, std::string(text)});
   return *this;
 }
 
 CodeWriter& CodeWriter::raw(std::string_view text) {
-  text_ += text;
+  pieces_.push_back({Piece::Kind::raw, 0, std::string(text)});
+  return *this;
+}
+
+CodeWriter& CodeWriter::insert(const CodeWriter& fragment) {
+  for (const Piece& p : fragment.pieces_) {
+    pieces_.push_back(p);
+    if (p.kind == Piece::Kind::line) pieces_.back().level += level_;
+  }
   return *this;
 }
 
@@ -31,15 +31,33 @@ void CodeWriter::dedent() {
 CodeWriter::Block CodeWriter::block(std::string_view head, std::string_view tail) {
   std::string open(head);
   open += open.empty() ? "{" : " {";
-  put_line(open);
+  line(open);
   indent();
   return Block(this, std::string(tail));
+}
+
+void CodeWriter::Block::chain(std::string_view head) {
+  writer_->dedent();
+  writer_->line("} ", head, " {");
+  writer_->indent();
 }
 
 CodeWriter::Block::~Block() {
   if (writer_ == nullptr) return;
   writer_->level_ = writer_->level_ > 0 ? writer_->level_ - 1 : 0;
-  writer_->put_line("}" + tail_);
+  writer_->line("}", tail_);
+}
+
+std::string CodeWriter::text() const {
+  std::string out;
+  for (const Piece& p : pieces_) {
+    if (p.kind == Piece::Kind::line && !p.text.empty()) {
+      out.append(2 * static_cast<size_t>(p.level), ' ');
+    }
+    out += p.text;
+    if (p.kind != Piece::Kind::raw) out += '\n';
+  }
+  return out;
 }
 
 std::string NameGenerator::fresh(std::string_view prefix, int64_t id) {

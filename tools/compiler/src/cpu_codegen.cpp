@@ -55,7 +55,7 @@ class KernelEmitter : public GroupEmitter {
     }
     if (group().reduction_of >= 0) {
       reduction_arguments();
-      emit_reduction();
+      emit_reduction(body_);
       assemble();
       return;
     }
@@ -113,34 +113,28 @@ class KernelEmitter : public GroupEmitter {
     const Shape dom = group().domain();
     work_items = SizeExpr::product(bind_shape(dom, symbol_values()));
     item_cost = SizeExpr::constant(1);
-    std::string& o = body_;
-    o += "  // Flat: one work item per element.\n";
-    o += "#pragma clang loop vectorize(enable)\n";
-    o += "  for (int64_t i = begin; i < end; ++i) {\n";
+    CodeWriter& w = body_;
+    w.line("// Flat: one work item per element.");
+    w.directive("#pragma clang loop vectorize(enable)");
+    auto elements = w.block("for (int64_t i = begin; i < end; ++i)");
     if (group().copy_of >= 0) {
       const Node& n = graph().node(group().copy_of);
-      std::string v;
-      if (n.op == Op::constant) {
-        v = constant_ref(group().copy_of);
-      } else {
-        v = load_expr(n.dtype, read_slot(group().copy_of), "i");
-      }
-      for (int32_t slot : write_slots(group().copy_of))
-        o += "    " + store_stmt(n.dtype, slot, "i", v) + "\n";
-      o += "  }\n";
+      const std::string v = n.op == Op::constant
+                                ? constant_ref(group().copy_of)
+                                : load_expr(n.dtype, read_slot(group().copy_of), "i");
+      for (int32_t slot : write_slots(group().copy_of)) w.line(store_stmt(n.dtype, slot, "i", v));
       return;
     }
-    Scope sc{&o, nullptr, "", "    ", {}, {}, true, 0};
+    Scope sc{&w, nullptr, {}, {}, true, 0};
     for (int32_t id : group().nodes) {
       const Node& n = graph().node(id);
       emit_node(id, sc);
       if (schedule().materialized[static_cast<size_t>(id)]) {
         for (int32_t slot : write_slots(id)) {
-          o += "    " + store_stmt(n.dtype, slot, "i", numbered("v", id)) + "\n";
+          w.line(store_stmt(n.dtype, slot, "i", numbered("v", id)));
         }
       }
     }
-    o += "  }\n";
   }
 
   // A row-vector node cheap enough to recompute in a later loop instead of
@@ -184,8 +178,8 @@ class KernelEmitter : public GroupEmitter {
     auto it = sc.loads.find(key);
     if (it != sc.loads.end()) return it->second;
     std::string var = fresh_name("x", op);
-    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               load_expr(m.dtype, read_slot(op), idx) + ";\n";
+    sc.out->line(cname(ctype_of(m.dtype)), " ", var, " = ", load_expr(m.dtype, read_slot(op), idx),
+                 ";");
     sc.loads[key] = var;
     return var;
   }
@@ -198,16 +192,15 @@ class KernelEmitter : public GroupEmitter {
     const ReaderKind k = kind_of(id);
     std::vector<std::string> args;
     for (int32_t op : n.inputs) args.push_back(operand(op, k, sc));
-    *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " v" + std::to_string(id) +
-               " = " + finish(op_expr(id, args), n.dtype) + ";\n";
+    sc.out->line(cname(ctype_of(n.dtype)), " ", numbered("v", id), " = ",
+                 finish(op_expr(id, args), n.dtype), ";");
   }
 
   // One loop body over c for loop `p`: the row-vector nodes of phase p,
   // scratch and buffer stores, and the reductions' accumulation into
-  // acc_name(r) (lane-indexed when `lane` is not empty).
-  void emit_loop_body(int32_t p, const std::string& indent, std::string& out,
-                      const std::map<int32_t, std::string>& acc_names) {
-    Scope sc{&out, nullptr, "", indent, {}, {}, true, p};
+  // acc_names.at(r).
+  void emit_loop_body(int32_t p, CodeWriter& w, const std::map<int32_t, std::string>& acc_names) {
+    Scope sc{&w, nullptr, {}, {}, true, p};
     for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
       if (schedule().phase[u] != p) continue;
@@ -216,26 +209,23 @@ class KernelEmitter : public GroupEmitter {
         const Node& in = graph().node(n.inputs[0]);
         const std::string v =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(in.dtype), acc_type(n, in));
-        out += indent + accumulate(n, acc_names.at(id), v) + "\n";
+        w.line(accumulate(n, acc_names.at(id), v));
         continue;
       }
       if (schedule().role[u] != NodeRole::row_vector) continue;
       emit_node(id, sc);
       const std::string v = numbered("v", id);
-      if (scratch_.count(id)) {
-        out.append(indent).append("scr").append(std::to_string(id)).append("[c] = ").append(v);
-        out += ";\n";
-      }
+      if (scratch_.count(id)) w.line(numbered("scr", id), "[c] = ", v, ";");
       if (schedule().materialized[u]) {
         for (int32_t slot : write_slots(id)) {
-          out += indent + store_stmt(n.dtype, slot, "ow + c", v) + "\n";
+          w.line(store_stmt(n.dtype, slot, "ow + c", v));
           need_ow_ = true;
         }
       }
     }
   }
 
-  void emit_loop(int32_t p, std::string& out) {
+  void emit_loop(int32_t p, CodeWriter& w) {
     std::vector<int32_t> reds;
     bool any_minmax = false;
     bool any_fsum = false;
@@ -248,7 +238,7 @@ class KernelEmitter : public GroupEmitter {
       any_fsum |= float_sum(n, in);
     }
     const std::optional<int64_t> cstatic = static_c();
-    out += "    // Loop " + std::to_string(p) + ".\n";
+    w.line("// Loop ", std::to_string(p), ".");
     std::map<int32_t, std::string> acc;
     if (any_minmax) {
       // Float max/min do not vectorize as reductions without fast-math;
@@ -257,24 +247,26 @@ class KernelEmitter : public GroupEmitter {
         const Node& n = graph().node(r);
         const CType t = acc_type(n, graph().node(n.inputs[0]));
         const std::string init = acc_init(n, t);
-        out += std::string("    ") + cname(t) + " r" + std::to_string(r) + "[8] = {" + init;
-        for (int k = 1; k < 8; ++k) out += ", " + init;
-        out += "};\n";
+        std::string lanes = init;
+        for (int k = 1; k < 8; ++k) lanes += ", " + init;
+        w.line(cname(t), " ", numbered("r", r), "[8] = {", lanes, "};");
         acc[r] = numbered("r", r) + "[j]";
       }
       // The lane loop's counter is named by loop: a row runs several loops
       // in one scope.
       const std::string c0 = numbered("c0_", p);
-      out += "    int64_t " + c0 + " = 0;\n";
-      out += "    for (; " + c0 + " + 8 <= C; " + c0 + " += 8) {\n";
-      out += "      for (int64_t j = 0; j < 8; ++j) {\n";
-      out += "        const int64_t c = " + c0 + " + j;\n";
-      emit_loop_body(p, "        ", out, acc);
-      out += "      }\n    }\n";
+      w.line("int64_t ", c0, " = 0;");
+      {
+        auto steps = w.block("for (; " + c0 + " + 8 <= C; " + c0 + " += 8)");
+        auto lanes = w.block("for (int64_t j = 0; j < 8; ++j)");
+        w.line("const int64_t c = ", c0, " + j;");
+        emit_loop_body(p, w, acc);
+      }
       for (int32_t r : reds) acc[r] = numbered("r", r) + "[0]";
-      out += "    for (int64_t c = " + c0 + "; c < C; ++c) {\n";
-      emit_loop_body(p, "      ", out, acc);
-      out += "    }\n";
+      {
+        auto rest = w.block("for (int64_t c = " + c0 + "; c < C; ++c)");
+        emit_loop_body(p, w, acc);
+      }
       for (int32_t r : reds) {
         const Node& n = graph().node(r);
         const CType t = acc_type(n, graph().node(n.inputs[0]));
@@ -283,11 +275,9 @@ class KernelEmitter : public GroupEmitter {
         if (n.op == Op::reduce_max || n.op == Op::reduce_min) {
           const char* cmp = n.op == Op::reduce_max ? " > " : " < ";
           const std::string m = numbered("m", r);
-          out.append("    ").append(cname(t)).append(" ").append(m).append(" = ").append(a);
-          out += "[0];\n";
-          out.append("    for (int j = 1; j < 8; ++j) ").append(m).append(" = ").append(a);
-          out.append("[j]").append(cmp).append(m).append(" ? ").append(a).append("[j] : ");
-          out.append(m).append(";\n");
+          w.line(cname(t), " ", m, " = ", a, "[0];");
+          w.line("for (int j = 1; j < 8; ++j) ", m, " = ", a, "[j]", cmp, m, " ? ", a, "[j] : ", m,
+                 ";");
           e = m;
         } else {
           // (((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])))
@@ -302,15 +292,14 @@ class KernelEmitter : public GroupEmitter {
           }
           e += ")";
         }
-        finalize_reduction(r, e, out);
+        finalize_reduction(r, e, w);
       }
       return;
     }
     for (int32_t r : reds) {
       const Node& n = graph().node(r);
       const CType t = acc_type(n, graph().node(n.inputs[0]));
-      out += std::string("    ") + cname(t) + " r" + std::to_string(r) + " = " + acc_init(n, t) +
-             ";\n";
+      w.line(cname(t), " ", numbered("r", r), " = ", acc_init(n, t), ";");
       acc[r] = numbered("r", r);
     }
     const bool blocked = any_fsum && !(cstatic && *cstatic <= kBlock);
@@ -322,36 +311,35 @@ class KernelEmitter : public GroupEmitter {
         const Node& n = graph().node(r);
         part[r] = float_sum(n, graph().node(n.inputs[0])) ? numbered("q", r) : a;
       }
-      out += "    for (int64_t cb = 0; cb < C; cb += " + std::to_string(kBlock) + ") {\n";
-      out += "      const int64_t ce = C - cb < " + std::to_string(kBlock) + " ? C : cb + " +
-             std::to_string(kBlock) + ";\n";
+      const std::string blk = std::to_string(kBlock);
+      auto blocks = w.block("for (int64_t cb = 0; cb < C; cb += " + blk + ")");
+      w.line("const int64_t ce = C - cb < ", blk, " ? C : cb + ", blk, ";");
       for (int32_t r : reds) {
         const Node& n = graph().node(r);
         if (!float_sum(n, graph().node(n.inputs[0]))) continue;
         const CType t = acc_type(n, graph().node(n.inputs[0]));
-        out += std::string("      ") + cname(t) + " q" + std::to_string(r) + " = " +
-               acc_init(n, t) + ";\n";
+        w.line(cname(t), " ", numbered("q", r), " = ", acc_init(n, t), ";");
       }
-      out += "#pragma clang loop vectorize(enable)\n";
-      out += "      for (int64_t c = cb; c < ce; ++c) {\n";
-      emit_loop_body(p, "        ", out, part);
-      out += "      }\n";
+      w.directive("#pragma clang loop vectorize(enable)");
+      {
+        auto elements = w.block("for (int64_t c = cb; c < ce; ++c)");
+        emit_loop_body(p, w, part);
+      }
       for (int32_t r : reds) {
         const Node& n = graph().node(r);
-        if (float_sum(n, graph().node(n.inputs[0])))
-          out += "      r" + std::to_string(r) + " += q" + std::to_string(r) + ";\n";
+        if (float_sum(n, graph().node(n.inputs[0]))) {
+          w.line(numbered("r", r), " += ", numbered("q", r), ";");
+        }
       }
-      out += "    }\n";
     } else {
-      out += "#pragma clang loop vectorize(enable)\n";
-      out += "    for (int64_t c = 0; c < C; ++c) {\n";
-      emit_loop_body(p, "      ", out, acc);
-      out += "    }\n";
+      w.directive("#pragma clang loop vectorize(enable)");
+      auto elements = w.block("for (int64_t c = 0; c < C; ++c)");
+      emit_loop_body(p, w, acc);
     }
-    for (int32_t r : reds) finalize_reduction(r, numbered("r", r), out);
+    for (int32_t r : reds) finalize_reduction(r, numbered("r", r), w);
   }
 
-  void finalize_reduction(int32_t r, const std::string& acc_expr, std::string& out) {
+  void finalize_reduction(int32_t r, const std::string& acc_expr, CodeWriter& w) {
     const Node& n = graph().node(r);
     const Node& in = graph().node(n.inputs[0]);
     const CType t = acc_type(n, in);
@@ -365,13 +353,12 @@ class KernelEmitter : public GroupEmitter {
         e = "(" + e + " / C)";
       }
     }
-    out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
-           finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-    store_row_scalar(r, out, "    ", "");
+    w.line(cname(ctype_of(n.dtype)), " ", numbered("v", r), " = ",
+           finish(convert(e, t, ctype_of(n.dtype)), n.dtype), ";");
+    store_row_scalar(r, w, "");
   }
 
   void emit_rows() {
-    const Shape dom = group().domain();
     const size_t orank = group().outer.size();
     work_items = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     item_cost = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
@@ -391,14 +378,16 @@ class KernelEmitter : public GroupEmitter {
       }
     }
 
-    std::string rowbody;
+    // The row's body first: it decides which offsets, scratch rows and
+    // indices the code before it declares.
+    CodeWriter rowbody;
     // Row-scalars of phase p run before loop p; those past the last loop after it.
     for (int32_t p = 0; p < group().num_loops; ++p) {
       for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
         if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
             schedule().phase[u] == p) {
-          emit_row_scalar(id, rowbody, "    ", "");
+          emit_row_scalar(id, rowbody, "");
         }
       }
       emit_loop(p, rowbody);
@@ -407,15 +396,14 @@ class KernelEmitter : public GroupEmitter {
       const auto u = static_cast<size_t>(id);
       if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
           schedule().phase[u] >= group().num_loops) {
-        emit_row_scalar(id, rowbody, "    ", "");
+        emit_row_scalar(id, rowbody, "");
       }
     }
 
-    std::string& o = body_;
-    o += "  // Rows: one work item per row of " + std::to_string(orank) +
-         " outer dim(s); C elements each.\n";
-    o += "  const int64_t C = " + dim(group().inner) + ";\n";
-    (void)dom;
+    CodeWriter& w = body_;
+    w.line("// Rows: one work item per row of ", std::to_string(orank),
+           " outer dim(s); C elements each.");
+    w.line("const int64_t C = ", dim(group().inner), ";");
     // Scratch rows.
     const std::optional<int64_t> cs = static_c();
     std::vector<int32_t> heap_scratch;
@@ -424,53 +412,52 @@ class KernelEmitter : public GroupEmitter {
       const char* t = cname(ctype_of(n.dtype));
       const std::string name = numbered("scr", id);
       if (cs && *cs * 8 <= kStackScratchBytes) {
-        o += std::string("  ") + t + " " + name + "[" + std::to_string(std::max<int64_t>(*cs, 1)) +
-             "];\n";
+        w.line(t, " ", name, "[", std::to_string(std::max<int64_t>(*cs, 1)), "];");
       } else {
-        o += std::string("  ") + t + "* __restrict " + name + " = (" + t +
-             "*)__builtin_malloc(sizeof(" + t + ") * (C > 0 ? C : 1));\n";
-        o += "  if (" + name + " == 0) __builtin_trap();\n";
+        w.line(t, "* __restrict ", name, " = (", t, "*)__builtin_malloc(sizeof(", t,
+               ") * (C > 0 ? C : 1));");
+        w.line("if (", name, " == 0) __builtin_trap();");
         heap_scratch.push_back(id);
       }
     }
     if (needs_row_index()) {
       for (size_t j = 0; j < orank; ++j) {
-        o += "  const int64_t O" + std::to_string(j) + " = " + dim(group().outer[j]) + ";\n";
+        w.line("const int64_t O", std::to_string(j), " = ", dim(group().outer[j]), ";");
       }
-      o += "  // Multi-index of the row, advanced incrementally.\n";
-      for (size_t j = 0; j < orank; ++j) o += "  int64_t i" + std::to_string(j) + ";\n";
-      o += "  {\n    int64_t t = begin;\n";
+      w.line("// Multi-index of the row, advanced incrementally.");
+      for (size_t j = 0; j < orank; ++j) w.line("int64_t ", numbered("i", j), ";");
+      auto first_row = w.block("");
+      w.line("int64_t t = begin;");
       for (size_t j = orank; j-- > 1;) {
-        o += "    i" + std::to_string(j) + " = t % O" + std::to_string(j) + ";\n";
-        o += "    t /= O" + std::to_string(j) + ";\n";
+        const std::string js = std::to_string(j);
+        w.line("i", js, " = t % O", js, ";");
+        w.line("t /= O", js, ";");
       }
-      o += "    i0 = t;\n  }\n";
+      w.line("i0 = t;");
     }
-    o += "  for (int64_t row = begin; row < end; ++row) {\n";
-    for (const auto& expr : offset_order()) {
-      o += "    const int64_t " + offset_vars().at(expr) + " = " + expr + ";\n";
-    }
-    if (need_ow_) o += "    const int64_t ow = row * C;\n";
-    o += rowbody;
-    if (needs_row_index() && orank > 1) {
-      std::string adv =
-          "    if (++i" + std::to_string(orank - 1) + " == O" + std::to_string(orank - 1) + ") {\n";
-      std::string close = "    }\n";
-      std::string ind = "      ";
-      adv += ind + "i" + std::to_string(orank - 1) + " = 0;\n";
-      for (size_t j = orank - 1; j-- > 1;) {
-        adv += ind + "if (++i" + std::to_string(j) + " == O" + std::to_string(j) + ") {\n";
-        adv += ind + "  i" + std::to_string(j) + " = 0;\n";
-        close.insert(0, "}\n").insert(0, ind);
-        ind += "  ";
+    {
+      auto rows = w.block("for (int64_t row = begin; row < end; ++row)");
+      for (const auto& expr : offset_order()) {
+        w.line("const int64_t ", offset_vars().at(expr), " = ", expr, ";");
       }
-      adv += ind + "++i0;\n";
-      o += adv + close;
-    } else if (needs_row_index()) {
-      o += "    ++i0;\n";
+      if (need_ow_) w.line("const int64_t ow = row * C;");
+      w.insert(rowbody);
+      if (needs_row_index()) next_row_index(w, orank);
     }
-    o += "  }\n";
-    for (int32_t id : heap_scratch) o += "  __builtin_free(scr" + std::to_string(id) + ");\n";
+    for (int32_t id : heap_scratch) w.line("__builtin_free(", numbered("scr", id), ");");
+  }
+
+  // Advances the row's multi-index i0 .. i<orank-1> to the next row: the
+  // last index, carrying into the ones before it.
+  static void next_row_index(CodeWriter& w, size_t orank) {
+    std::vector<CodeWriter::Block> carries;
+    for (size_t j = orank; j-- > 1;) {
+      const std::string i = numbered("i", j);
+      carries.push_back(w.block("if (++" + i + " == " + numbered("O", j) + ")"));
+      w.line(i, " = 0;");
+    }
+    w.line("++i0;");
+    while (!carries.empty()) carries.pop_back();  // innermost first
   }
 
   // ---- matmul groups --------------------------------------------------------------
@@ -510,15 +497,15 @@ class KernelEmitter : public GroupEmitter {
     if (p.bias >= 0) {
       v = "(" + v + " + " + load_value(t, numbered("b", read_slot(p.bias)) + "[j0 + jj]") + ")";
     }
-    std::string& o = body_;
-    o += "  // " + describe(p.out) + " = " + (p.relu ? "relu(" : "(") +
-         (p.alpha != 1.0 ? float_literal(p.alpha, CType::f32) + " * " : "") + "A" +
-         (p.trans_a ? "^T" : "") + " B" + (p.trans_b ? "^T" : "") + (p.bias >= 0 ? " + bias" : "") +
-         ") over " + p.batch.to_string(graph()) + " batch(es) of " + p.m.to_string(graph()) +
-         " x " + p.n.to_string(graph()) + " x " + p.k.to_string(graph()) + ".\n";
-    o += "  [[maybe_unused]] const int64_t* syms = args->symbols;\n";
+    CodeWriter& w = body_;
+    w.line("// ", describe(p.out), " = ", p.relu ? "relu(" : "(",
+           p.alpha != 1.0 ? float_literal(p.alpha, CType::f32) + " * " : "", "A",
+           p.trans_a ? "^T" : "", " B", p.trans_b ? "^T" : "", p.bias >= 0 ? " + bias" : "",
+           ") over ", p.batch.to_string(graph()), " batch(es) of ", p.m.to_string(graph()), " x ",
+           p.n.to_string(graph()), " x ", p.k.to_string(graph()), ".");
+    w.line("[[maybe_unused]] const int64_t* syms = args->symbols;");
     auto def = [&](const char* name, const SizeExpr& e) {
-      o += std::string("  const int64_t ") + name + " = " + e.to_cpp("syms") + ";\n";
+      w.line("const int64_t ", name, " = ", e.to_cpp("syms"), ";");
     };
     def("M", p.m);
     def("N", p.n);
@@ -528,40 +515,50 @@ class KernelEmitter : public GroupEmitter {
     def("SA", p.stride_a);
     def("SB", p.stride_b);
     def("TILES", tiles);
-    o += "  float bp[" + depth + " * " + cols + "];\n";
-    o += "  float ap[" + rows + " * " + depth + "];\n";
-    o += "  for (int64_t w = begin; w < end; ++w) {\n";
-    o += "    const int64_t bi = w / TILES;\n";
-    o += "    const int64_t i0 = (w % TILES) * " + rows + ";\n";
-    o += "    const int64_t mr = M - i0 < " + rows + " ? M - i0 : " + rows + ";\n";
-    o += "    const " + std::string(storage_name(t)) + "* A = " + a + " + bi * SA;\n";
-    o += "    const " + std::string(storage_name(t)) + "* B = " + b + " + bi * SB;\n";
-    o += "    for (int64_t j0 = 0; j0 < N; j0 += " + cols + ") {\n";
-    o += "      const int64_t nb = N - j0 < " + cols + " ? N - j0 : " + cols + ";\n";
-    o += "      float acc[" + rows + "][" + cols + "] = {};\n";
-    o += "      for (int64_t k0 = 0; k0 < K; k0 += " + depth + ") {\n";
-    o += "        const int64_t kb = K - k0 < " + depth + " ? K - k0 : " + depth + ";\n";
-    o += "        for (int64_t kk = 0; kk < kb; ++kk)\n";
-    o += "          for (int64_t jj = 0; jj < " + cols + "; ++jj)\n";
-    o += "            bp[kk * " + cols + " + jj] = jj < nb ? " + load_b + " : 0.0f;\n";
-    o += "        for (int64_t ii = 0; ii < " + rows + "; ++ii)\n";
-    o += "          for (int64_t kk = 0; kk < kb; ++kk)\n";
-    o += "            ap[ii * " + depth + " + kk] = ii < mr ? " + load_a + " : 0.0f;\n";
-    o += "        for (int64_t kk = 0; kk < kb; ++kk) {\n";
-    o += "          for (int64_t ii = 0; ii < " + rows + "; ++ii) {\n";
-    o += "            const float av = ap[ii * " + depth + " + kk];\n";
-    o += "            for (int64_t jj = 0; jj < " + cols + "; ++jj) acc[ii][jj] += av * bp[kk * " +
-         cols + " + jj];\n";
-    o += "          }\n        }\n      }\n";
-    o += "      for (int64_t ii = 0; ii < mr; ++ii) {\n";
-    o += "        for (int64_t jj = 0; jj < nb; ++jj) {\n";
-    o += "          float v = " + v + ";\n";
-    if (p.relu) o += "          v = v > 0.0f ? v : 0.0f;\n";
-    o += "          const int64_t at = bi * M * N + (i0 + ii) * N + j0 + jj;\n";
-    for (int32_t slot : write_slots(p.out)) {
-      o += "          " + store_stmt(t, slot, "at", "v") + "\n";
+    w.line("float bp[", depth, " * ", cols, "];");
+    w.line("float ap[", rows, " * ", depth, "];");
+    auto items = w.block("for (int64_t w = begin; w < end; ++w)");
+    w.line("const int64_t bi = w / TILES;");
+    w.line("const int64_t i0 = (w % TILES) * ", rows, ";");
+    w.line("const int64_t mr = M - i0 < ", rows, " ? M - i0 : ", rows, ";");
+    w.line("const ", storage_name(t), "* A = ", a, " + bi * SA;");
+    w.line("const ", storage_name(t), "* B = ", b, " + bi * SB;");
+    auto column_blocks = w.block("for (int64_t j0 = 0; j0 < N; j0 += " + cols + ")");
+    w.line("const int64_t nb = N - j0 < ", cols, " ? N - j0 : ", cols, ";");
+    w.line("float acc[", rows, "][", cols, "] = {};");
+    {
+      auto depth_blocks = w.block("for (int64_t k0 = 0; k0 < K; k0 += " + depth + ")");
+      w.line("const int64_t kb = K - k0 < ", depth, " ? K - k0 : ", depth, ";");
+      // The blocks of B and A in f32, zero past the matrices' edges: two
+      // loops (no braces) around one statement each.
+      auto convert_block = [&](const std::string& outer, const std::string& inner,
+                               const std::string& statement) {
+        w.line(outer);
+        w.indent();
+        w.line(inner);
+        w.indent();
+        w.line(statement);
+        w.dedent();
+        w.dedent();
+      };
+      convert_block("for (int64_t kk = 0; kk < kb; ++kk)",
+                    "for (int64_t jj = 0; jj < " + cols + "; ++jj)",
+                    "bp[kk * " + cols + " + jj] = jj < nb ? " + load_b + " : 0.0f;");
+      convert_block("for (int64_t ii = 0; ii < " + rows + "; ++ii)",
+                    "for (int64_t kk = 0; kk < kb; ++kk)",
+                    "ap[ii * " + depth + " + kk] = ii < mr ? " + load_a + " : 0.0f;");
+      auto depth_loop = w.block("for (int64_t kk = 0; kk < kb; ++kk)");
+      auto row_loop = w.block("for (int64_t ii = 0; ii < " + rows + "; ++ii)");
+      w.line("const float av = ap[ii * ", depth, " + kk];");
+      w.line("for (int64_t jj = 0; jj < ", cols, "; ++jj) acc[ii][jj] += av * bp[kk * ", cols,
+             " + jj];");
     }
-    o += "        }\n      }\n    }\n  }\n";
+    auto out_rows = w.block("for (int64_t ii = 0; ii < mr; ++ii)");
+    auto out_cols = w.block("for (int64_t jj = 0; jj < nb; ++jj)");
+    w.line("float v = ", v, ";");
+    if (p.relu) w.line("v = v > 0.0f ? v : 0.0f;");
+    w.line("const int64_t at = bi * M * N + (i0 + ii) * N + j0 + jj;");
+    for (int32_t slot : write_slots(p.out)) w.line(store_stmt(t, slot, "at", "v"));
   }
 
   static constexpr int64_t kMatmulRows = 8;
@@ -574,6 +571,8 @@ class KernelEmitter : public GroupEmitter {
   // row's multi-index once, then a loop along the row, in which clang hoists
   // what does not depend on it (a gather's index, a concat's choice of
   // operand). Blocks keep a long 1-D result spread over the threads.
+  // The element and its stores are shared (store_index_element); the loops
+  // and how they give the multi-index are the CPU's own (docs/codegen.md).
   void emit_index() {
     const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
@@ -583,7 +582,7 @@ class KernelEmitter : public GroupEmitter {
                  : SizeExpr::constant(1);
     const bool whole_rows = c_extent.is_constant() && c_extent.evaluate({}) <= kIndexBlock;
     const std::string blk = std::to_string(kIndexBlock);
-    CodeWriter w(1);
+    CodeWriter& w = body_;
     w.line(whole_rows ? "// Index: a work item per row of the result's last dim."
                       : "// Index: a work item per block of up to " + blk +
                             " elements of a row of the result's last dim.");
@@ -620,14 +619,8 @@ class KernelEmitter : public GroupEmitter {
       w.directive("#pragma clang loop vectorize(enable)");
       auto elements = w.block("for (int64_t c = c_begin; c < c_end; ++c)");
       if (rank > 0) w.line("const int64_t i", std::to_string(rank - 1), " = c;");
-      std::string element;
-      const std::string y = index_element("int64_t", w.indentation(), element);
-      w.raw(element);
-      for (int32_t slot : write_slots(group().index_of)) {
-        w.line("b", std::to_string(slot), "[ow + c] = ", y, ";");
-      }
+      store_index_element("int64_t", "ow + c", w);
     }
-    body_ += w.take();
     const SizeExpr rows = SizeExpr::product(bind_shape(outer, symbol_values()));
     if (whole_rows) {
       work_items = rows;
@@ -650,7 +643,7 @@ class KernelEmitter : public GroupEmitter {
   // consecutive elements into as many accumulators (it vectorizes). When the
   // last run is reduced, a work item is one output, the other reduced runs
   // outer loops and the last the contiguous inner loop.
-  void emit_reduction() {
+  void emit_reduction(CodeWriter& w) {
     const int32_t rid = group().reduction_of;
     const Node& r = graph().node(rid);
     const int32_t in_id = r.inputs.at(0);
@@ -659,7 +652,6 @@ class KernelEmitter : public GroupEmitter {
     const bool columns = !segs.back().reduced;
     const CType at = general_acc_type(r, in, true);
     const std::string acc_t = cname(at);
-    std::string& o = body_;
     // Extents, strides and counts.
     std::vector<size_t> kept;
     std::vector<size_t> red;
@@ -667,60 +659,59 @@ class KernelEmitter : public GroupEmitter {
     Shape red_dims;
     for (size_t j = 0; j < segs.size(); ++j) {
       const std::string js = std::to_string(j);
-      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
-           (segs[j].reduced ? "reduced" : "kept") + "\n";
-      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      w.line("const int64_t E", js, " = ", segs[j].extent, ";  // ",
+             segs[j].reduced ? "reduced" : "kept");
+      w.line("const int64_t S", js, " = ", segs[j].stride, ";");
       (segs[j].reduced ? red : kept).push_back(j);
       Shape& d = segs[j].reduced ? red_dims : kept_dims;
       d.insert(d.end(), segs[j].dims.begin(), segs[j].dims.end());
     }
     std::string count = "(int64_t)1";
     for (size_t j : red) count += " * E" + std::to_string(j);
-    o += "  const int64_t count = " + count + ";  // values per output\n";
-    o += "  (void)count;\n";
+    w.line("const int64_t count = ", count, ";  // values per output");
+    w.line("(void)count;");
     const SizeExpr red_count = SizeExpr::product(bind_shape(red_dims, symbol_values()));
     const std::vector<int32_t> outs = pass() == 1 ? std::vector<int32_t>{} : write_slots(rid);
+    auto store_outputs = [&](const std::string& res, const std::string& where) {
+      w.line(cname(ctype_of(r.dtype)), " y = ", res, ";");
+      for (int32_t slot : outs) w.line(store_stmt(r.dtype, slot, where, "y"));
+    };
     // The kept runs (but a columns kernel's last) from the work item `t`.
     const bool arg = r.op == Op::argmax;
     if (columns) {
       const size_t last = segs.size() - 1;
       const std::string ls = std::to_string(last);
       const std::string blk = std::to_string(kColBlock);
-      o += "  // Columns: a work item is a block of up to " + blk +
-           " consecutive outputs of the last kept run.\n";
-      o += "  const int64_t nb = (E" + ls + " + " + blk + " - 1) / " + blk + ";\n";
-      o += "  for (int64_t item = begin; item < end; ++item) {\n";
-      o += "    int64_t t = item / nb;\n";
-      o += "    const int64_t ob = t * E" + ls + ";\n";
-      o += "    const int64_t blk0 = (item % nb) * " + blk + ";\n";
-      o += "    const int64_t nbk = E" + ls + " - blk0 < " + blk + " ? E" + ls +
-           " - blk0 : " + blk + ";\n";
-      o += decompose_kept(kept, kept.size() - 1, "    ");
-      o += "    base += blk0;\n";
-      o += "    " + acc_t + " acc[" + blk + "];\n";
-      if (arg) o += "    int64_t idx[" + blk + "];\n";
-      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
-      o += "      acc[b] = " + general_acc_init(r, at) + ";\n";
-      if (arg) o += "      idx[b] = 0;\n";
-      o += "    }\n";
-      // argmax's position: its one reduced run's index.
-      const std::string pos = arg ? numbered("r", red.front()) : "0";
-      o += nest_reduced(red, "    ", [&](const std::string& off, const std::string& ind) {
-        std::string t = "#pragma clang loop vectorize(enable)\n";
-        t += ind + "for (int64_t b = 0; b < nbk; ++b) {\n";
-        std::string pre;
-        const std::string v = reduction_operand_at(off + " + b", at, pre, ind + "  ");
-        t += pre;
-        t += ind + "  " + acc_t + " v = " + v + ";\n";
-        t += ind + "  " + general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos) + "\n";
-        t += ind + "}\n";
-        return t;
-      });
-      o += "    for (int64_t b = 0; b < nbk; ++b) {\n";
-      const std::string res = general_finish(r, at, "acc[b]", "idx[b]", "count");
-      o += "      " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
-      for (int32_t w : outs) o += "      " + store_stmt(r.dtype, w, "ob + blk0 + b", "y") + "\n";
-      o += "    }\n  }\n";
+      w.line("// Columns: a work item is a block of up to ", blk,
+             " consecutive outputs of the last kept run.");
+      w.line("const int64_t nb = (E", ls, " + ", blk, " - 1) / ", blk, ";");
+      {
+        auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+        w.line("int64_t t = item / nb;");
+        w.line("const int64_t ob = t * E", ls, ";");
+        w.line("const int64_t blk0 = (item % nb) * ", blk, ";");
+        w.line("const int64_t nbk = E", ls, " - blk0 < ", blk, " ? E", ls, " - blk0 : ", blk, ";");
+        decompose_kept(kept, kept.size() - 1, w);
+        w.line("base += blk0;");
+        w.line(acc_t, " acc[", blk, "];");
+        if (arg) w.line("int64_t idx[", blk, "];");
+        {
+          auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+          w.line("acc[b] = ", general_acc_init(r, at), ";");
+          if (arg) w.line("idx[b] = 0;");
+        }
+        // argmax's position: its one reduced run's index.
+        const std::string pos = arg ? numbered("r", red.front()) : "0";
+        nest_reduced(red, w, [&](const std::string& off) {
+          w.directive("#pragma clang loop vectorize(enable)");
+          auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+          const std::string v = reduction_operand_at(off + " + b", at, w);
+          w.line(acc_t, " v = ", v, ";");
+          w.line(general_accumulate(r, at, "acc[b]", "idx[b]", "v", pos));
+        });
+        auto block = w.block("for (int64_t b = 0; b < nbk; ++b)");
+        store_outputs(general_finish(r, at, "acc[b]", "idx[b]", "count"), "ob + blk0 + b");
+      }
       const Shape outer_kept(kept_dims.begin(),
                              kept_dims.end() - static_cast<std::ptrdiff_t>(segs[last].dims.size()));
       const SizeExpr b_ext = SizeExpr::product(bind_shape(segs[last].dims, symbol_values()));
@@ -735,76 +726,71 @@ class KernelEmitter : public GroupEmitter {
     const std::string smax = std::to_string(kCpuPolicy.max_split_parts);
     const SizeExpr n_out = SizeExpr::product(bind_shape(kept_dims, symbol_values()));
     if (pass() != 0) {
-      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
-      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
-           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
+      w.line("// Partials per output (the plan's temp holds outputs * parts).");
+      w.line("const int64_t parts = (E", ls, " + ", chunk, " - 1) / ", chunk, " < ", smax, " ? (E",
+             ls, " + ", chunk, " - 1) / ", chunk, " : ", smax, ";");
     }
     if (pass() == 2) {
-      o += "  // Split rows, second pass: a work item combines one output's partials.\n";
-      o += "  for (int64_t item = begin; item < end; ++item) {\n";
-      o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
-      if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
-      o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-      o += "      " + acc_t + " b = b" + std::to_string(part_slot(0)) + "[item * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[item * parts + p];\n";
-      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-      o += "    }\n";
-      o += "    " + std::string(cname(ctype_of(r.dtype))) +
-           " y = " + general_finish(r, at, "acc", "idx", "count") + ";\n";
-      for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
-      o += "  }\n";
+      w.line("// Split rows, second pass: a work item combines one output's partials.");
+      {
+        auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+        w.line(acc_t, " acc = ", general_acc_init(r, at), ";");
+        if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+        {
+          auto parts = w.block("for (int64_t p = 0; p < parts; ++p)");
+          w.line(acc_t, " b = ", numbered("b", part_slot(0)), "[item * parts + p];");
+          if (arg) w.line("int64_t bi = ", numbered("b", part_slot(1)), "[item * parts + p];");
+          w.line(general_combine(r, at, "acc", "idx", "b", "bi"));
+        }
+        store_outputs(general_finish(r, at, "acc", "idx", "count"), "item");
+      }
       work_items = n_out;
       item_cost = split_parts();
       return;
     }
-    o += pass() == 1 ? "  // Split rows, first pass: a work item is part (item % parts) of output "
-                       "(item / parts).\n"
-                     : "  // Rows: a work item is one output; the last reduced run is the inner "
-                       "loop.\n";
-    o += "  for (int64_t item = begin; item < end; ++item) {\n";
-    std::string c_begin = "0";
-    std::string c_end = "E" + ls;
-    if (pass() == 1) {
-      o += "    int64_t t = item / parts;\n";
-      o += "    const int64_t part = item % parts;\n";
-      o += "    const int64_t len = (E" + ls + " + parts - 1) / parts;\n";
-      o += "    const int64_t c_begin = part * len;\n";
-      o += "    const int64_t c_end = c_begin + len < E" + ls + " ? c_begin + len : E" + ls + ";\n";
-      c_begin = "c_begin";
-      c_end = "c_end";
-    } else {
-      o += "    int64_t t = item;\n";
+    w.line(pass() == 1 ? "// Split rows, first pass: a work item is part (item % parts) of output "
+                         "(item / parts)."
+                       : "// Rows: a work item is one output; the last reduced run is the inner "
+                         "loop.");
+    {
+      auto items = w.block("for (int64_t item = begin; item < end; ++item)");
+      std::string c_begin = "0";
+      std::string c_end = "E" + ls;
+      if (pass() == 1) {
+        w.line("int64_t t = item / parts;");
+        w.line("const int64_t part = item % parts;");
+        w.line("const int64_t len = (E", ls, " + parts - 1) / parts;");
+        w.line("const int64_t c_begin = part * len;");
+        w.line("const int64_t c_end = c_begin + len < E", ls, " ? c_begin + len : E", ls, ";");
+        c_begin = "c_begin";
+        c_end = "c_end";
+      } else {
+        w.line("int64_t t = item;");
+      }
+      decompose_kept(kept, kept.size(), w);
+      w.line(acc_t, " acc = ", general_acc_init(r, at), ";");
+      // A part's first value is its best so far whatever it is (argmax).
+      if (arg) w.line(pass() == 1 ? "int64_t idx = INT64_MAX;  // none yet" : "int64_t idx = 0;");
+      std::vector<size_t> outer_red(red.begin(), red.end() - 1);
+      nest_reduced(outer_red, w, [&](const std::string& off) {
+        w.directive("#pragma clang loop vectorize(enable)");
+        auto loop = w.block("for (int64_t c = " + c_begin + "; c < " + c_end + "; ++c)");
+        const std::string v = reduction_operand_at(off + " + c", at, w);
+        w.line(acc_t, " v = ", v, ";");
+        w.line(general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg));
+      });
+      if (pass() == 1) {
+        w.line(numbered("b", part_slot(0)), "[item] = acc;");
+        if (arg) w.line(numbered("b", part_slot(1)), "[item] = idx;");
+      } else {
+        store_outputs(general_finish(r, at, "acc", "idx", "count"), "item");
+      }
     }
-    o += decompose_kept(kept, kept.size(), "    ");
-    o += "    " + acc_t + " acc = " + general_acc_init(r, at) + ";\n";
-    // A part's first value is its best so far whatever it is (argmax).
-    if (arg)
-      o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
-    std::vector<size_t> outer_red(red.begin(), red.end() - 1);
-    o += nest_reduced(outer_red, "    ", [&](const std::string& off, const std::string& ind) {
-      std::string t = "#pragma clang loop vectorize(enable)\n";
-      t += ind + "for (int64_t c = " + c_begin + "; c < " + c_end + "; ++c) {\n";
-      std::string pre;
-      const std::string v = reduction_operand_at(off + " + c", at, pre, ind + "  ");
-      t += pre;
-      t += ind + "  " + acc_t + " v = " + v + ";\n";
-      t +=
-          ind + "  " + general_accumulate(r, at, "acc", "idx", "v", "c", pass() == 1 && arg) + "\n";
-      t += ind + "}\n";
-      return t;
-    });
     if (pass() == 1) {
-      o += "    b" + std::to_string(part_slot(0)) + "[item] = acc;\n";
-      if (arg) o += "    b" + std::to_string(part_slot(1)) + "[item] = idx;\n";
-      o += "  }\n";
       work_items = n_out * split_parts();
       item_cost = red_count.ceil_div(split_parts());
       return;
     }
-    const std::string res = general_finish(r, at, "acc", "idx", "count");
-    o += "    " + std::string(cname(ctype_of(r.dtype))) + " y = " + res + ";\n";
-    for (int32_t w : outs) o += "    " + store_stmt(r.dtype, w, "item", "y") + "\n";
-    o += "  }\n";
     work_items = n_out;
     item_cost = red_count;
   }
@@ -813,14 +799,19 @@ class KernelEmitter : public GroupEmitter {
   void assemble() {
     const bool fused = group().copy_of < 0 && group().reduction_of < 0 && group().matmul_of < 0 &&
                        group().index_of < 0;
-    std::string s = kernel_comment(
-        "kernel", !fused  ? std::string()
-                  : flat_ ? std::string("flat")
-                          : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
-    s += "#include <stdint.h>\n#include <math.h>\n\n";
-    s += "extern \"C\" {\n";
-    s += kAbiStruct;
-    s += "\n}\n\n";
+    CodeWriter w;
+    kernel_comment(w, "kernel",
+                   !fused  ? std::string()
+                   : flat_ ? std::string("flat")
+                           : "rows, " + std::to_string(group().num_loops) + " loop(s) per row");
+    w.line("#include <stdint.h>");
+    w.line("#include <math.h>");
+    w.line();
+    w.line("extern \"C\" {");
+    w.raw(kAbiStruct);
+    w.line();
+    w.line("}");
+    w.line();
     // Per helper: its bit, its text, and whether the text is a shared one
     // that takes kCpuHelperSpecifiers in front.
     static const std::tuple<unsigned, std::string_view, bool> kHelpers[] = {
@@ -831,31 +822,33 @@ class KernelEmitter : public GroupEmitter {
     bool any = false;
     for (const auto& [bit, text, shared] : kHelpers) {
       if (helpers() & bit) {
-        if (shared) s += kCpuHelperSpecifiers;
-        s += text;
+        if (shared) w.raw(kCpuHelperSpecifiers);
+        w.raw(text);
         any = true;
       }
     }
-    if (any) s += "\n";
-    s += "extern \"C\" __attribute__((visibility(\"default\"))) void " + entry() +
-         "(const KilnCpuKernelArgs* args, int64_t begin, int64_t end) {\n";
-    for (int32_t sym : used_symbols()) {
-      s += "  const int64_t s" + std::to_string(sym) + " = args->symbols[" + std::to_string(sym) +
-           "];  // " + graph().symbols[static_cast<size_t>(sym)].name + "\n";
+    if (any) w.line();
+    {
+      auto kernel =
+          w.block("extern \"C\" __attribute__((visibility(\"default\"))) void " + entry() +
+                  "(const KilnCpuKernelArgs* args, int64_t begin, int64_t end)");
+      for (int32_t sym : used_symbols()) {
+        const std::string s = std::to_string(sym);
+        w.line("const int64_t s", s, " = args->symbols[", s, "];  // ",
+               graph().symbols[static_cast<size_t>(sym)].name);
+      }
+      // Buffers, in argument order.
+      const std::vector<Argument> args = arguments();
+      for (size_t slot = 0; slot < args.size(); ++slot) {
+        const Argument& a = args[slot];
+        const std::string type = std::string(a.writable ? "" : "const ") + storage_name(a.dtype);
+        const std::string b = std::to_string(slot);
+        w.line(type, "* __restrict b", b, " = (", type, "*)args->buffers[", b, "];  // ", a.note);
+      }
+      for (const auto& [id, text] : constants()) w.line(text);
+      w.insert(body_);
     }
-    // Buffers, in argument order.
-    const std::vector<Argument> args = arguments();
-    for (size_t slot = 0; slot < args.size(); ++slot) {
-      const Argument& a = args[slot];
-      const std::string type = std::string(a.writable ? "" : "const ") + storage_name(a.dtype);
-      const std::string b = std::to_string(slot);
-      s.append("  ").append(type).append("* __restrict b").append(b).append(" = (").append(type);
-      s.append("*)args->buffers[").append(b).append("];  // ").append(a.note).append("\n");
-    }
-    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
-    s += body_;
-    s += "}\n";
-    set_source(std::move(s));
+    set_source(w.text());
   }
 
   static constexpr int64_t kBlock = 256;
@@ -866,7 +859,7 @@ class KernelEmitter : public GroupEmitter {
   bool flat_ = false;
   bool need_ow_ = false;
   std::set<int32_t> scratch_;
-  std::string body_;
+  CodeWriter body_;  // the kernel function's body
 };
 
 }  // namespace
@@ -918,11 +911,11 @@ CpuLoweredGraph lower_cpu(const ir::Graph& g, const ir::SymbolValues& static_val
 }
 
 std::string cpu_abi_source() {
-  std::string s;
-  s += "// Generated by Kiln: the CPU kernel ABI version of this shared object.\n";
-  s += "extern \"C\" __attribute__((visibility(\"default\"))) int kiln_cpu_abi_version(void) { "
-       "return 1; }\n";
-  return s;
+  CodeWriter w;
+  w.line("// Generated by Kiln: the CPU kernel ABI version of this shared object.");
+  w.line("extern \"C\" __attribute__((visibility(\"default\"))) int kiln_cpu_abi_version(void) { ",
+         "return 1; }");
+  return w.text();
 }
 
 std::vector<std::string> cpu_compile_flags(const std::string& arch) {

@@ -98,7 +98,7 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void run() {
     if (group().reduction_of >= 0) {
-      emit_reduction();
+      emit_reduction(body_);
       assemble();
       return;
     }
@@ -191,37 +191,11 @@ class CudaKernelEmitter : public GroupEmitter {
 
   std::string storage(DType t) const { return storage_name(t); }
 
-  template <typename... Parts>
-  static void append(std::string& out, const Parts&... parts) {
-    (out.append(parts), ...);
-  }
-
   bool heavy_math() const {
     return std::any_of(group().nodes.begin(), group().nodes.end(), [&](int32_t id) {
       const Op op = graph().node(id).op;
       return op == Op::sin || op == Op::cos || op == Op::pow;
     });
-  }
-
-  // `text` with every line indented by `spaces` more.
-  // `text` with every line indented by `spaces` more (fewer when negative).
-  static std::string indent_by(const std::string& text, int spaces) {
-    const std::string pad(static_cast<size_t>(std::max(spaces, 0)), ' ');
-    std::string out;
-    size_t begin = 0;
-    while (begin < text.size()) {
-      const size_t end = text.find('\n', begin);
-      const size_t stop = end == std::string::npos ? text.size() : end + 1;
-      size_t from = begin;
-      if (spaces < 0) {
-        for (int i = 0; i < -spaces && from < stop && text[from] == ' '; ++i) ++from;
-      } else if (text.compare(begin, 1, "#") != 0 && stop - begin > 1) {
-        out += pad;
-      }
-      out.append(text, from, stop - from);
-      begin = stop;
-    }
-    return out;
   }
 
   // ---- operands ---------------------------------------------------------------
@@ -254,8 +228,7 @@ class CudaKernelEmitter : public GroupEmitter {
       raw = numbered("b", read_slot(op)) + "[" + off + "]";
     }
     std::string var = fresh_name("x", op);
-    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               load_value(m.dtype, raw) + ";\n";
+    sc.out->line(cname(ctype_of(m.dtype)), " ", var, " = ", load_value(m.dtype, raw), ";");
     sc.loads[key] = var;
     return var;
   }
@@ -275,15 +248,16 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string key = std::to_string(op) + "@" + expr;
     vector_phases_[key].insert(sc.phase);
     vector_reads_.emplace(key, VectorRead{op, plus1});
+    const std::string v = std::to_string(v_);
     if (chunks_ > 0 && kept_.count(key)) {
       auto it = cached_.find(key);
       if (it == cached_.end()) {
         const std::string name = numbered("r", op) + "_" + std::to_string(cached_.size());
-        row_decls_ += "    alignas(16) " + storage(m.dtype) + " " + name + "[" +
-                      std::to_string(chunks_) + "][" + std::to_string(v_) + "];\n";
+        row_decls_.line("alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(chunks_),
+                        "][", v, "];");
         it = cached_.emplace(key, name).first;
-        *sc.pre += sc.pre_indent + load_stmt(m.dtype, slot, off, it->second + "[k]",
-                                             hinted_rows_ && !row_invariant_read(op));
+        sc.pre->line(load_stmt(m.dtype, slot, off, it->second + "[k]",
+                               hinted_rows_ && !row_invariant_read(op)));
       }
       return it->second + "[k][j]";
     }
@@ -294,11 +268,9 @@ class CudaKernelEmitter : public GroupEmitter {
       // A column kernel loads a vector that is the same for every row once,
       // before its loop over rows.
       const bool hoist = columns_ && expr == "0";
-      std::string& where = hoist ? column_pre_ : *sc.pre;
-      const std::string& indent = hoist ? std::string("    ") : sc.pre_indent;
-      append(where, indent, "alignas(16) ", storage(m.dtype), " ", name, "[", std::to_string(v_),
-             "];\n");
-      append(where, indent, load_stmt(m.dtype, slot, off, name));
+      CodeWriter& where = hoist ? column_pre_ : *sc.pre;
+      where.line("alignas(16) ", storage(m.dtype), " ", name, "[", v, "];");
+      where.line(load_stmt(m.dtype, slot, off, name));
       it = sc.loads.emplace(pre_key, name).first;
     }
     return it->second + "[j]";
@@ -308,14 +280,14 @@ class CudaKernelEmitter : public GroupEmitter {
                         const std::string& dest, bool hinted = false) {
     (void)t;
     const std::string addr = "b" + slot + " + " + paren(off) + " + c0";
-    if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];\n";
+    if (v_ == 1) return dest + "[0] = b" + slot + "[" + paren(off) + " + c0];";
     need_vectors_ = true;
     if (hinted) {
       need_row_policy_ = true;
       return "kiln_vload_rows<" + std::to_string(v_) + ">(" + addr + ", " + dest +
-             ", kiln_policy);\n";
+             ", kiln_policy);";
     }
-    return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");\n";
+    return "kiln_vload<" + std::to_string(v_) + ">(" + addr + ", " + dest + ");";
   }
 
   void emit_node(int32_t id, Scope& sc) override {
@@ -328,13 +300,12 @@ class CudaKernelEmitter : public GroupEmitter {
       // Rounded once: the stored bits (h<id>) and the value (v<id>) come
       // from one conversion, which a store then reuses.
       const std::string h = numbered("h", id);
-      *sc.out += sc.indent + "const uint16_t " + h + " = " +
-                 store_value(n.dtype, "(" + op_expr(id, args) + ")") + ";\n";
-      *sc.out += sc.indent + "float " + v + " = " + load_value(n.dtype, h) + ";\n";
+      sc.out->line("const uint16_t ", h, " = ", store_value(n.dtype, "(" + op_expr(id, args) + ")"),
+                   ";");
+      sc.out->line("float ", v, " = ", load_value(n.dtype, h), ";");
       return;
     }
-    *sc.out += sc.indent + std::string(cname(ctype_of(n.dtype))) + " " + v + " = " +
-               finish(op_expr(id, args), n.dtype) + ";\n";
+    sc.out->line(cname(ctype_of(n.dtype)), " ", v, " = ", finish(op_expr(id, args), n.dtype), ";");
   }
 
   // The stored form of node id's value (see emit_node).
@@ -345,29 +316,29 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- one chunk: V elements of a row -------------------------------------------
   // The row-vector nodes of loop p over elements c0 .. c0 + V - 1, the
-  // accumulation of loop p's reductions, and the stores.
-  std::string chunk(int32_t p, const std::string& indent,
-                    const std::map<int32_t, std::string>& accs) {
-    std::string pre;
-    std::string body;
-    std::string post;
-    const std::string in = indent + "  ";
-    Scope sc{&body, &pre, indent, in, {}, {}, true, p};
+  // accumulation of loop p's reductions, and the stores: the vectors'
+  // loads, a loop over the elements, then the vectors' stores.
+  void chunk(int32_t p, CodeWriter& w, const std::map<int32_t, std::string>& accs) {
+    CodeWriter pre;
+    CodeWriter body;
+    CodeWriter post;
+    Scope sc{&body, &pre, {}, {}, true, p};
     if (p == 0) {
       for (const auto& [op, plus1] : prefetch_) {
         const std::string off = row_access(op, plus1, true).first;
         vector_element(op, off, sc, plus1);
       }
     }
+    const std::string v = std::to_string(v_);
     for (int32_t id : group().nodes) {
       const auto u = static_cast<size_t>(id);
       if (schedule().phase[u] != p) continue;
       const Node& n = graph().node(id);
       if (ir::is_reduction(n.op)) {
         const Node& src = graph().node(n.inputs[0]);
-        const std::string v =
+        const std::string value =
             convert(operand(n.inputs[0], kind_of(id), sc), ctype_of(src.dtype), acc_type(n, src));
-        body += in + accumulate(n, accs.at(id), v) + "\n";
+        body.line(accumulate(n, accs.at(id), value));
         continue;
       }
       if (schedule().role[u] != NodeRole::row_vector) continue;
@@ -375,52 +346,51 @@ class CudaKernelEmitter : public GroupEmitter {
       if (!schedule().materialized[u]) continue;
       for (int32_t slot : write_slots(id)) {
         const std::string st = numbered("st", slot);
-        append(pre, indent, "alignas(16) ", storage(n.dtype), " ", st, "[", std::to_string(v_),
-               "];\n");
-        body += in + st + "[j] = " + stored(n, id) + ";\n";
+        pre.line("alignas(16) ", storage(n.dtype), " ", st, "[", v, "];");
+        body.line(st, "[j] = ", stored(n, id), ";");
         const std::string b = numbered("b", slot);
         if (v_ == 1) {
-          append(post, indent, b, "[ow + c0] = ", st, "[0];\n");
+          post.line(b, "[ow + c0] = ", st, "[0];");
         } else {
           need_vectors_ = true;
-          append(post, indent, stream_stores_ ? "kiln_vstore_stream<" : "kiln_vstore<",
-                 std::to_string(v_), ">(", b, " + ow + c0, ", st, ");\n");
+          post.line(stream_stores_ ? "kiln_vstore_stream<" : "kiln_vstore<", v, ">(", b,
+                    " + ow + c0, ", st, ");");
         }
       }
     }
-    std::string out = pre;
+    w.insert(pre);
     if (v_ == 1) {
-      out += indent + "{\n" + in + "const int j = 0;\n" + body + indent + "}\n";
+      auto element = w.block("");
+      w.line("const int j = 0;");
+      w.insert(body);
     } else {
-      out += indent + "#pragma unroll\n" + indent + "for (int j = 0; j < " + std::to_string(v_) +
-             "; ++j) {\n" + body + indent + "}\n";
+      w.line("#pragma unroll");
+      auto elements = w.block("for (int j = 0; j < " + v + "; ++j)");
+      w.insert(body);
     }
-    return out + post;
+    w.insert(post);
   }
 
   // ---- row scalars ------------------------------------------------------------
   // Declarations of the row's index: multi-index and operand offsets.
-  std::string row_prelude(const std::string& indent) {
-    std::string o;
+  void row_prelude(CodeWriter& w) {
     const size_t orank = group().outer.size();
     if (needs_row_index()) {
-      for (size_t j = 0; j < orank; ++j) {
-        o += indent + idx_ + " i" + std::to_string(j) + ";\n";
-      }
-      o += indent + "{\n" + indent + "  " + idx_ + " rest = row;\n";
+      for (size_t j = 0; j < orank; ++j) w.line(idx_, " ", numbered("i", j), ";");
+      auto row_index = w.block("");
+      w.line(idx_, " rest = row;");
       for (size_t j = orank; j-- > 1;) {
-        const std::string extent = dim(group().outer[j]);
-        o += indent + "  i" + std::to_string(j) + " = rest % " + paren(extent) + ";\n";
-        o += indent + "  rest /= " + paren(extent) + ";\n";
+        const std::string extent = paren(dim(group().outer[j]));
+        w.line(numbered("i", j), " = rest % ", extent, ";");
+        w.line("rest /= ", extent, ";");
       }
-      o += indent + "  i0 = rest;\n" + indent + "}\n";
+      w.line("i0 = rest;");
     }
     for (const auto& expr : offset_order()) {
       if (columns_ && expr == "0") continue;  // declared before the loop over rows
-      append(o, indent, "const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";\n");
+      w.line("const ", idx_, " ", offset_vars().at(expr), " = ", expr, ";");
     }
-    o += indent + "[[maybe_unused]] const " + idx_ + " ow = row * C;\n";
-    return o;
+    w.line("[[maybe_unused]] const ", idx_, " ow = row * C;");
   }
 
   // ---- kernels ------------------------------------------------------------------
@@ -435,7 +405,7 @@ class CudaKernelEmitter : public GroupEmitter {
     const SizeExpr numel = SizeExpr::product(bind_shape(group().domain(), symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    CodeWriter w(1);
+    CodeWriter& w = body_;
     w.line("// Copy: one element per thread, grid-stride.");
     w.line("const ", idx_, " N = ", prod(group().domain(), 0, group().domain().size()), ";");
     {
@@ -447,19 +417,20 @@ class CudaKernelEmitter : public GroupEmitter {
         w.line(store_stmt(n.dtype, slot, "i", v));
       }
     }
-    body_ += w.take();
     shape_note_ = "copy";
   }
 
   // One element of the result per thread, grid-stride (as emit_copy): its
-  // multi-index by division, then its operands' offsets.
+  // multi-index by division, then its operands' offsets. The element and
+  // its stores are shared (store_index_element); the loop and how it gives
+  // the multi-index are the GPU's own (docs/codegen.md).
   void emit_index() {
     const Node& n = graph().node(group().index_of);
     const size_t rank = n.shape.size();
     const SizeExpr numel = SizeExpr::product(bind_shape(n.shape, symbol_values()));
     block_ = kPointwiseBlock;
     launch.grid[0] = numel.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-    CodeWriter w(1);
+    CodeWriter& w = body_;
     w.line("// Index: one element per thread, grid-stride.");
     w.line("const ", idx_, " N = ", prod(n.shape, 0, rank), ";");
     {
@@ -477,14 +448,8 @@ class CudaKernelEmitter : public GroupEmitter {
           }
         }
       }
-      std::string element;
-      const std::string y = index_element(idx_, w.indentation(), element);
-      w.raw(element);
-      for (int32_t slot : write_slots(group().index_of)) {
-        w.line("b", std::to_string(slot), "[e] = ", y, ";");
-      }
+      store_index_element(idx_, "e", w);
     }
-    body_ += w.take();
     shape_note_ = "index, an element per thread";
   }
 
@@ -529,8 +494,8 @@ class CudaKernelEmitter : public GroupEmitter {
 
   void emit_columns() {
     stream_stores_ = true;
-    const std::string in = "      ";
-    const std::string chunk_text = chunk(0, in, {});
+    CodeWriter chunk_text;
+    chunk(0, chunk_text, {});
     const int64_t cv = *static_c() / v_;
     const int64_t column_blocks = (cv + block_ - 1) / block_;
     const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
@@ -538,35 +503,35 @@ class CudaKernelEmitter : public GroupEmitter {
     launch.grid[1] = rows.min(SizeExpr::constant(
         std::max<int64_t>(1, (kColumnBlocks + column_blocks - 1) / column_blocks)));
 
-    std::string& o = body_;
-    o += "  // Columns: " + std::to_string(v_) +
-         " element(s) of a row per vector; a thread keeps its vector position and walks the "
-         "rows.\n";
-    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const " + idx_ + " cv = (" + idx_ + ")blockIdx.x * " + std::to_string(block_) +
-         " + threadIdx.x;\n";
-    o += "  if (cv >= C / " + std::to_string(v_) + ") return;\n";
-    o += "  const " + idx_ + " c0 = cv * " + std::to_string(v_) + ";\n";
+    const std::string v = std::to_string(v_);
+    CodeWriter& w = body_;
+    w.line("// Columns: ", v,
+           " element(s) of a row per vector; a thread keeps its vector position and walks the "
+           "rows.");
+    w.line("const ", idx_, " C = ", dim(group().inner), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    w.line("const ", idx_, " cv = (", idx_, ")blockIdx.x * ", std::to_string(block_),
+           " + threadIdx.x;");
+    w.line("if (cv >= C / ", v, ") return;");
+    w.line("const ", idx_, " c0 = cv * ", v, ";");
     for (const auto& expr : offset_order()) {
-      if (expr == "0") append(o, "  const ", idx_, " ", offset_vars().at(expr), " = 0;\n");
+      if (expr == "0") w.line("const ", idx_, " ", offset_vars().at(expr), " = 0;");
     }
-    o += indent_by(column_pre_, -2);
+    w.insert(column_pre_);
     // One row at a time, eight blocks an SM (32 registers): measured on an
     // H200, gelu(x*a+b) in bf16 went from 87.6% of copy (four rows unrolled,
     // 40 registers, six blocks) to 90.1%; unrolling two or four rows under
     // the same cap spilled. Sine, cosine and pow keep their registers.
     if (heavy_math()) {
-      o += "  #pragma unroll 4\n";
+      w.line("#pragma unroll 4");
     } else {
       min_blocks_ = 8;
-      o += "  #pragma unroll 1\n";
+      w.line("#pragma unroll 1");
     }
-    o += "  for (" + idx_ + " row = blockIdx.y; row < ROWS; row += gridDim.y) {\n";
-    o += row_prelude("    ");
-    o += indent_by(chunk_text, -2);
-    o += "  }\n";
-    shape_note_ = "columns, " + std::to_string(v_) + "-element vectors";
+    auto rows_loop = w.block("for (" + idx_ + " row = blockIdx.y; row < ROWS; row += gridDim.y)");
+    row_prelude(w);
+    w.insert(chunk_text);
+    shape_note_ = "columns, " + v + "-element vectors";
   }
 
   void emit_pointwise() {
@@ -578,14 +543,14 @@ class CudaKernelEmitter : public GroupEmitter {
       return;
     }
     const bool has_inner = group().num_loops > 0;
-    const std::string in = "      ";
-    std::string rowbody;
+    CodeWriter rowbody;
     for (int32_t id : group().nodes) {
       if (schedule().role[static_cast<size_t>(id)] == NodeRole::row_scalar) {
-        emit_row_scalar(id, rowbody, in, "c0 == 0");
+        emit_row_scalar(id, rowbody, "c0 == 0");
       }
     }
-    const std::string chunk_text = has_inner ? chunk(0, in, {}) : "";
+    CodeWriter chunk_text;
+    if (has_inner) chunk(0, chunk_text, {});
 
     const SizeExpr rows = SizeExpr::product(bind_shape(group().outer, symbol_values()));
     const SizeExpr c = SizeExpr::of_dim(bind_shape({group().inner}, symbol_values())[0]);
@@ -595,44 +560,50 @@ class CudaKernelEmitter : public GroupEmitter {
     const int64_t step = static_cast<int64_t>(block_) * unroll_;
     launch.grid[0] = vectors.ceil_div(SizeExpr::constant(step)).min(SizeExpr::constant(kMaxGrid));
 
-    const std::string cv = v_ == 1 ? "C" : "(C / " + std::to_string(v_) + ")";
-    std::string& o = body_;
-    o += "  // Pointwise: " + std::to_string(v_) + " element(s) of a row per vector, " +
-         std::to_string(unroll_) + " vector(s) per thread and step, grid-stride.\n";
-    o += "  const " + idx_ + " C = " + (has_inner ? dim(group().inner) : std::string("1")) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const " + idx_ + " NV = ROWS * " + (has_inner ? cv : std::string("1")) + ";\n";
-    o += "  for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + std::to_string(step) +
-         " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + std::to_string(step) +
-         ") {\n";
+    const std::string v = std::to_string(v_);
+    const std::string cv = v_ == 1 ? "C" : "(C / " + v + ")";
+    CodeWriter& w = body_;
+    w.line("// Pointwise: ", v, " element(s) of a row per vector, ", std::to_string(unroll_),
+           " vector(s) per thread and step, grid-stride.");
+    w.line("const ", idx_, " C = ", has_inner ? dim(group().inner) : std::string("1"), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    w.line("const ", idx_, " NV = ROWS * ", has_inner ? cv : std::string("1"), ";");
+    const std::string steps = std::to_string(step);
+    auto steps_loop =
+        w.block("for (" + idx_ + " q0 = (" + idx_ + ")blockIdx.x * " + steps +
+                " + threadIdx.x; q0 < NV; q0 += (" + idx_ + ")gridDim.x * " + steps + ")");
     // A full step runs unrolled without bounds checks, so the loads of all
     // its vectors are in flight together; the last, partial step checks.
-    std::string step_body;
+    CodeWriter vector;  // the statements of one vector q
     if (has_inner) {
-      step_body += in + "const " + idx_ + " row = q / " + cv + ";\n";
-      step_body +=
-          in + "const " + idx_ + " c0 = (q - row * " + cv + ") * " + std::to_string(v_) + ";\n";
+      vector.line("const ", idx_, " row = q / ", cv, ";");
+      vector.line("const ", idx_, " c0 = (q - row * ", cv, ") * ", v, ";");
     } else {
-      step_body += in + "const " + idx_ + " row = q;\n" + in + "[[maybe_unused]] const " + idx_ +
-                   " c0 = 0;\n";
+      vector.line("const ", idx_, " row = q;");
+      vector.line("[[maybe_unused]] const ", idx_, " c0 = 0;");
     }
-    step_body += row_prelude(in) + rowbody + chunk_text;
+    row_prelude(vector);
+    vector.insert(rowbody);
+    vector.insert(chunk_text);
+    const std::string block = std::to_string(block_);
     const std::string unroll = std::to_string(unroll_);
     const std::string last = "q0 + " + std::to_string(static_cast<int64_t>(block_) * (unroll_ - 1));
-    o += "    if (" + last + " < NV) {\n";
-    o += "      #pragma unroll\n";
-    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
-    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
-    o += indent_by(step_body, 4);
-    o += "      }\n";
-    o += "    } else {\n";
-    o += "      for (int u = 0; u < " + unroll + "; ++u) {\n";
-    o += "        const " + idx_ + " q = q0 + u * " + std::to_string(block_) + ";\n";
-    o += "        if (q >= NV) break;\n";
-    o += indent_by(step_body, 4);
-    o += "      }\n";
-    o += "    }\n  }\n";
-    shape_note_ = "pointwise, " + std::to_string(v_) + "-element vectors";
+    auto vectors_of_step = [&](bool partial) {
+      auto loop = w.block("for (int u = 0; u < " + unroll + "; ++u)");
+      w.line("const ", idx_, " q = q0 + u * ", block, ";");
+      if (partial) w.line("if (q >= NV) break;");
+      // A level deeper than `q`, as these kernels have always been laid
+      // out: the same kernel keeps the same text.
+      w.indent();
+      w.insert(vector);
+      w.dedent();
+    };
+    auto full = w.block("if (" + last + " < NV)");
+    w.line("#pragma unroll");
+    vectors_of_step(false);
+    full.chain("else");
+    vectors_of_step(true);
+    shape_note_ = "pointwise, " + v + "-element vectors";
   }
 
   void emit_rows() {
@@ -667,14 +638,14 @@ class CudaKernelEmitter : public GroupEmitter {
     block_ = team_ == kWarp ? 256 : team_;
     const int rows_per_block = block_ / team_;
 
-    std::string rowbody;
-    std::string shared;
+    CodeWriter rowbody;
+    CodeWriter shared;  // the reductions' shared memory, declared before the loop over rows
     for (int32_t p = 0; p < group().num_loops; ++p) {
       for (int32_t id : group().nodes) {
         const auto u = static_cast<size_t>(id);
         if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
             schedule().phase[u] == p) {
-          emit_row_scalar(id, rowbody, "    ", "lane == 0");
+          emit_row_scalar(id, rowbody, "lane == 0");
         }
       }
       emit_loop(p, rowbody, shared);
@@ -683,7 +654,7 @@ class CudaKernelEmitter : public GroupEmitter {
       const auto u = static_cast<size_t>(id);
       if (schedule().role[u] == NodeRole::row_scalar && !ir::is_reduction(graph().node(id).op) &&
           schedule().phase[u] >= group().num_loops) {
-        emit_row_scalar(id, rowbody, "    ", "lane == 0");
+        emit_row_scalar(id, rowbody, "lane == 0");
       }
     }
 
@@ -691,32 +662,30 @@ class CudaKernelEmitter : public GroupEmitter {
     launch.grid[0] =
         rows.ceil_div(SizeExpr::constant(rows_per_block)).min(SizeExpr::constant(kMaxGrid));
 
-    std::string& o = body_;
-    o += "  // Rows: " +
-         std::string(team_ == kWarp ? "a warp"
-                                    : "the block of " + std::to_string(team_) + " threads") +
-         " per row, " + std::to_string(v_) + "-element vectors" +
-         (chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
-                      : std::string()) +
-         ".\n";
-    o += "  const " + idx_ + " C = " + dim(group().inner) + ";\n";
-    o += "  const " + idx_ + " ROWS = " + prod(group().outer, 0, group().outer.size()) + ";\n";
-    o += "  const int lane = threadIdx.x % " + std::to_string(team_) + ";\n";
-    o += "  const int team = threadIdx.x / " + std::to_string(team_) + ";\n";
-    o += shared;
-    if (need_row_policy_) o += "  const uint64_t kiln_policy = kiln_evict_last_policy();\n";
-    o += "  for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + std::to_string(rows_per_block) +
-         " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
-         ") {\n";
-    o += row_prelude("    ");
-    o += row_decls_;
-    o += rowbody;
+    CodeWriter& w = body_;
+    const std::string owner = team_ == kWarp ? std::string("a warp")
+                                             : "the block of " + std::to_string(team_) + " threads";
+    const std::string kept =
+        chunks_ > 0 ? ", the row kept in registers (" + std::to_string(chunks_) + " chunks)"
+                    : std::string();
+    w.line("// Rows: ", owner, " per row, ", std::to_string(v_), "-element vectors", kept, ".");
+    w.line("const ", idx_, " C = ", dim(group().inner), ";");
+    w.line("const ", idx_, " ROWS = ", prod(group().outer, 0, group().outer.size()), ";");
+    const std::string team_size = std::to_string(team_);
+    w.line("const int lane = threadIdx.x % ", team_size, ";");
+    w.line("const int team = threadIdx.x / ", team_size, ";");
+    w.insert(shared);
+    if (need_row_policy_) w.line("const uint64_t kiln_policy = kiln_evict_last_policy();");
+    const std::string rpb = std::to_string(rows_per_block);
+    auto rows_loop = w.block("for (" + idx_ + " row = (" + idx_ + ")blockIdx.x * " + rpb +
+                             " + team; row < ROWS; row += (" + idx_ + ")gridDim.x * " + rpb + ")");
+    row_prelude(w);
+    w.insert(row_decls_);
+    w.insert(rowbody);
     if (team_ > kWarp) {
       // The reductions' shared memory is reused only by a next row.
-      o += "    if (row + (" + idx_ + ")gridDim.x * " + std::to_string(rows_per_block) +
-           " < ROWS) __syncthreads();\n";
+      w.line("if (row + (", idx_, ")gridDim.x * ", rpb, " < ROWS) __syncthreads();");
     }
-    o += "  }\n";
     shape_note_ = "rows, " + std::to_string(group().num_loops) + " loop(s) per row";
   }
 
@@ -738,67 +707,65 @@ class CudaKernelEmitter : public GroupEmitter {
     return "(" + a + " + " + b + ")";
   }
 
-  void emit_loop(int32_t p, std::string& out, std::string& shared) {
+  void emit_loop(int32_t p, CodeWriter& w, CodeWriter& shared) {
     std::vector<int32_t> reds;
     for (int32_t id : group().nodes) {
       if (ir::is_reduction(graph().node(id).op) && schedule().phase[static_cast<size_t>(id)] == p)
         reds.push_back(id);
     }
-    out += "    // Loop " + std::to_string(p) + ".\n";
+    w.line("// Loop ", std::to_string(p), ".");
     std::map<int32_t, std::string> accs;
     for (int32_t r : reds) {
       const Node& n = graph().node(r);
       const CType t = acc_type(n, graph().node(n.inputs[0]));
-      out += std::string("    ") + cname(t) + " a" + std::to_string(r) + " = " + acc_init(n, t) +
-             ";\n";
+      w.line(cname(t), " ", numbered("a", r), " = ", acc_init(n, t), ";");
       accs[r] = numbered("a", r);
     }
+    const std::string v = std::to_string(v_);
     const std::string tv = std::to_string(static_cast<int64_t>(team_) * v_);
     if (chunks_ > 0) {
       const std::optional<int64_t> cs = static_c();
       const bool exact = *cs == chunks_ * team_ * v_;
-      out += "    #pragma unroll\n";
-      out += "    for (int k = 0; k < " + std::to_string(chunks_) + "; ++k) {\n";
-      out += "      [[maybe_unused]] const " + idx_ + " c0 = ((" + idx_ + ")k * " +
-             std::to_string(team_) + " + lane) * " + std::to_string(v_) + ";\n";
+      const std::string chunks = std::to_string(chunks_);
+      w.line("#pragma unroll");
+      auto chunk_loop = w.block("for (int k = 0; k < " + chunks + "; ++k)");
+      w.line("[[maybe_unused]] const ", idx_, " c0 = ((", idx_, ")k * ", std::to_string(team_),
+             " + lane) * ", v, ";");
       if (exact) {
-        out += chunk(p, "      ", accs);
+        chunk(p, w, accs);
       } else {
-        out += "      if (c0 < C) {\n" + chunk(p, "        ", accs) + "      }\n";
+        auto in_row = w.block("if (c0 < C)");
+        chunk(p, w, accs);
       }
-      out += "    }\n";
     } else {
-      out += "    for (" + idx_ + " c0 = (" + idx_ + ")lane * " + std::to_string(v_) +
-             "; c0 < C; c0 += " + tv + ") {\n";
-      out += chunk(p, "      ", accs);
-      out += "    }\n";
+      auto chunk_loop = w.block("for (" + idx_ + " c0 = (" + idx_ + ")lane * " + v +
+                                "; c0 < C; c0 += " + tv + ")");
+      chunk(p, w, accs);
     }
     for (int32_t r : reds) {
       const Node& n = graph().node(r);
       const CType t = acc_type(n, graph().node(n.inputs[0]));
       const std::string a = accs.at(r);
-      const int width = std::min(team_, kWarp);
-      out += "    #pragma unroll\n";
-      out += "    for (int m = " + std::to_string(width / 2) + "; m > 0; m >>= 1) {\n";
-      out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " + a +
-             ", m);\n";
-      out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
+      // A shuffle tree over `lanes` lanes.
+      auto butterfly = [&](int lanes) {
+        const std::string half = std::to_string(lanes / 2);
+        w.line("#pragma unroll");
+        auto tree = w.block("for (int m = " + half + "; m > 0; m >>= 1)");
+        w.line("const ", cname(t), " other = __shfl_xor_sync(0xffffffffu, ", a, ", m);");
+        w.line(a, " = ", combine(n, a, "other"), ";");
+      };
+      butterfly(std::min(team_, kWarp));
       if (team_ > kWarp) {
-        const int warps = team_ / kWarp;
+        const std::string warps = std::to_string(team_ / kWarp);
         const std::string red = numbered("red", r);
-        shared += std::string("  __shared__ ") + cname(t) + " " + red + "[" +
-                  std::to_string(warps) + "];\n";
-        append(out, "    if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";\n");
-        out += "    __syncthreads();\n";
+        shared.line("__shared__ ", cname(t), " ", red, "[", warps, "];");
+        w.line("if (lane % 32 == 0) ", red, "[lane / 32] = ", a, ";");
+        w.line("__syncthreads();");
         // Every lane takes one warp's partial and a shuffle tree combines
         // them: no serial chain of shared-memory reads, and every lane ends
         // with the same value (combine() is commutative).
-        append(out, "    ", a, " = ", red, "[lane % ", std::to_string(warps), "];\n");
-        out += "    #pragma unroll\n";
-        out += "    for (int m = " + std::to_string(warps / 2) + "; m > 0; m >>= 1) {\n";
-        out += std::string("      const ") + cname(t) + " other = __shfl_xor_sync(0xffffffffu, " +
-               a + ", m);\n";
-        out += "      " + a + " = " + combine(n, a, "other") + ";\n    }\n";
+        w.line(a, " = ", red, "[lane % ", warps, "];");
+        butterfly(team_ / kWarp);
       }
       std::string e = a;
       if (n.op == Op::reduce_mean) {
@@ -807,9 +774,9 @@ class CudaKernelEmitter : public GroupEmitter {
                                               : "(int64_t)C";
         e = "(" + a + " / " + width + ")";
       }
-      out += std::string("    ") + cname(ctype_of(n.dtype)) + " v" + std::to_string(r) + " = " +
-             finish(convert(e, t, ctype_of(n.dtype)), n.dtype) + ";\n";
-      store_row_scalar(r, out, "    ", "lane == 0");
+      w.line(cname(ctype_of(n.dtype)), " ", numbered("v", r), " = ",
+             finish(convert(e, t, ctype_of(n.dtype)), n.dtype), ";");
+      store_row_scalar(r, w, "lane == 0");
     }
   }
 
@@ -830,36 +797,31 @@ class CudaKernelEmitter : public GroupEmitter {
   //    in one block and finishes it.
 
   // The block's (acc, idx) combined into thread 0's.
-  std::string block_reduce(const Node& r, CType t, const std::string& ind) {
+  void block_reduce(const Node& r, CType t, CodeWriter& w) {
     const bool arg = r.op == Op::argmax;
     const std::string T = cname(t);
-    std::string o;
-    o += ind + "for (int d = 16; d > 0; d >>= 1) {\n";
-    o += ind + "  " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
-    if (arg) o += ind + "  int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "  " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
-    o += ind + "}\n";
-    o += ind + "if (threadIdx.x % 32 == 0) {\n";
-    o += ind + "  red[threadIdx.x / 32] = acc;\n";
-    if (arg) o += ind + "  redi[threadIdx.x / 32] = idx;\n";
-    o += ind + "}\n";
-    o += ind + "__syncthreads();\n";
-    o += ind + "if (threadIdx.x < 32) {\n";
+    auto shuffle_down = [&](const std::string& from) {
+      auto tree = w.block("for (int d = " + from + "; d > 0; d >>= 1)");
+      w.line(T, " b = __shfl_down_sync(0xffffffffu, acc, d);");
+      if (arg) w.line("int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);");
+      w.line(general_combine(r, t, "acc", "idx", "b", "bi"));
+    };
+    shuffle_down("16");
+    {
+      auto lead = w.block("if (threadIdx.x % 32 == 0)");
+      w.line("red[threadIdx.x / 32] = acc;");
+      if (arg) w.line("redi[threadIdx.x / 32] = idx;");
+    }
+    w.line("__syncthreads();");
+    auto first_warp = w.block("if (threadIdx.x < 32)");
     const std::string warps = std::to_string(kReduceBlock / 32);
-    o += ind + "  acc = threadIdx.x < " + warps +
-         " ? red[threadIdx.x] : " + general_acc_init(r, t) + ";\n";
-    if (arg) o += ind + "  idx = threadIdx.x < " + warps + " ? redi[threadIdx.x] : INT64_MAX;\n";
-    o += ind + "  for (int d = " + std::to_string(kReduceBlock / 64) + "; d > 0; d >>= 1) {\n";
-    o += ind + "    " + T + " b = __shfl_down_sync(0xffffffffu, acc, d);\n";
-    if (arg) o += ind + "    int64_t bi = __shfl_down_sync(0xffffffffu, idx, d);\n";
-    o += ind + "    " + general_combine(r, t, "acc", "idx", "b", "bi") + "\n";
-    o += ind + "  }\n";
-    o += ind + "}\n";
-    return o;
+    w.line("acc = threadIdx.x < ", warps, " ? red[threadIdx.x] : ", general_acc_init(r, t), ";");
+    if (arg) w.line("idx = threadIdx.x < ", warps, " ? redi[threadIdx.x] : INT64_MAX;");
+    shuffle_down(std::to_string(kReduceBlock / 64));
   }
 
  private:
-  void emit_reduction() {
+  void emit_reduction(CodeWriter& w) {
     const int32_t rid = group().reduction_of;
     const Node& r = graph().node(rid);
     const std::vector<ReduceSegment> segs = reduce_segments();
@@ -869,29 +831,43 @@ class CudaKernelEmitter : public GroupEmitter {
     const bool arg = r.op == Op::argmax;
     idx_ = "int64_t";
     reduction_arguments();
-    std::string& o = body_;
     std::vector<size_t> kept;
     std::vector<size_t> red;
     for (size_t j = 0; j < segs.size(); ++j) {
       const std::string js = std::to_string(j);
-      o += "  const int64_t E" + js + " = " + segs[j].extent + ";  // " +
-           (segs[j].reduced ? "reduced" : "kept") + "\n";
-      o += "  const int64_t S" + js + " = " + segs[j].stride + ";\n";
+      w.line("const int64_t E", js, " = ", segs[j].extent, ";  // ",
+             segs[j].reduced ? "reduced" : "kept");
+      w.line("const int64_t S", js, " = ", segs[j].stride, ";");
       (segs[j].reduced ? red : kept).push_back(j);
     }
     std::string count = "(int64_t)1";
     for (size_t j : red) count += " * E" + std::to_string(j);
-    o += "  const int64_t count = " + count + ";  // values per output\n";
+    w.line("const int64_t count = ", count, ";  // values per output");
     std::string outputs = "(int64_t)1";
     for (size_t j : kept) outputs += " * E" + std::to_string(j);
-    o += "  const int64_t outputs = " + outputs + ";\n";
-    o += "  (void)count;\n  (void)outputs;\n";
-    auto store_outputs = [&](const std::string& ind, const std::string& acc, const std::string& idx,
+    w.line("const int64_t outputs = ", outputs, ";");
+    w.line("(void)count;");
+    w.line("(void)outputs;");
+    auto store_outputs = [&](const std::string& acc, const std::string& idx,
                              const std::string& where) {
-      std::string t = ind + std::string(cname(ctype_of(r.dtype))) +
-                      " y = " + general_finish(r, at, acc, idx, "count") + ";\n";
-      for (int32_t w : write_slots(rid)) t += ind + store_stmt(r.dtype, w, where, "y") + "\n";
-      return t;
+      w.line(cname(ctype_of(r.dtype)), " y = ", general_finish(r, at, acc, idx, "count"), ";");
+      for (int32_t slot : write_slots(rid)) w.line(store_stmt(r.dtype, slot, where, "y"));
+    };
+    // Combines the partials of an output (pass 2), partial p at `at_p`.
+    auto combine_partials = [&](const std::string& loop, const std::string& at_p) {
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
+      if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+      auto parts = w.block(loop);
+      w.line(T, " b = ", numbered("b", part_slot(0)), "[", at_p, "];");
+      if (arg) w.line("int64_t bi = ", numbered("b", part_slot(1)), "[", at_p, "];");
+      w.line(general_combine(r, at, "acc", "idx", "b", "bi"));
+    };
+    auto parts_per_output = [&](const std::string& run, int64_t chunk, const char* layout) {
+      const std::string c = std::to_string(chunk);
+      const std::string most = std::to_string(kSplitMax);
+      w.line("// Partials per output (the plan's temp holds ", layout, ").");
+      w.line("const int64_t parts = (E", run, " + ", c, " - 1) / ", c, " < ", most, " ? (E", run,
+             " + ", c, " - 1) / ", c, " : ", most, ";");
     };
     if (columns) {
       block_ = kPointwiseBlock;
@@ -901,67 +877,49 @@ class CudaKernelEmitter : public GroupEmitter {
       const SizeExpr n_out =
           SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
       launch.grid[0] = n_out.ceil_div(SizeExpr::constant(block_)).min(SizeExpr::constant(kMaxGrid));
-      if (pass() != 0) {
-        o += "  // Partials per output (the plan's temp holds parts * outputs).\n";
-        o += "  const int64_t parts = (E" + r0 + " + " + std::to_string(kColumnChunk) + " - 1) / " +
-             std::to_string(kColumnChunk) + " < " + std::to_string(kSplitMax) + " ? (E" + r0 +
-             " + " + std::to_string(kColumnChunk) + " - 1) / " + std::to_string(kColumnChunk) +
-             " : " + std::to_string(kSplitMax) + ";\n";
-      }
+      if (pass() != 0) parts_per_output(r0, kColumnChunk, "parts * outputs");
       const std::string loop =
-          "  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
-          " i += (int64_t)gridDim.x * blockDim.x) {\n";
+          "for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < outputs;"
+          " i += (int64_t)gridDim.x * blockDim.x)";
       if (pass() == 2) {
-        o += "  // Split columns, second pass: a thread per output over its partials.\n";
-        o += loop;
-        o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-        if (arg) o += "    int64_t idx = INT64_MAX;  // none yet\n";
-        o += "    for (int64_t p = 0; p < parts; ++p) {\n";
-        o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[p * outputs + i];\n";
-        if (arg)
-          o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[p * outputs + i];\n";
-        o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-        o += "    }\n";
-        o += store_outputs("    ", "acc", "idx", "i");
-        o += "  }\n";
+        w.line("// Split columns, second pass: a thread per output over its partials.");
+        {
+          auto outputs_loop = w.block(loop);
+          combine_partials("for (int64_t p = 0; p < parts; ++p)", "p * outputs + i");
+          store_outputs("acc", "idx", "i");
+        }
         shape_note_ = "split columns, second pass: a thread per output over its partials";
         return;
       }
-      o += pass() == 1
-               ? "  // Split columns, first pass: blocks (x, y) take every parts-th value of the "
-                 "first reduced run from y.\n"
-               : "  // Columns: a thread per output; threads of a warp read neighbouring "
-                 "elements.\n";
-      o += loop;
-      o += "    int64_t t = i / E" + ls + ";\n";
-      o += decompose_kept(kept, kept.size() - 1, "    ");
-      o += "    base += i % E" + ls + ";\n";
-      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
+      w.line(pass() == 1 ? "// Split columns, first pass: blocks (x, y) take every parts-th value "
+                           "of the first reduced run from y."
+                         : "// Columns: a thread per output; threads of a warp read neighbouring "
+                           "elements.");
+      auto outputs_loop = w.block(loop);
+      w.line("int64_t t = i / E", ls, ";");
+      decompose_kept(kept, kept.size() - 1, w);
+      w.line("base += i % E", ls, ";");
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
       // A part's first value is its best so far whatever it is (argmax).
-      if (arg)
-        o += pass() == 1 ? "    int64_t idx = INT64_MAX;  // none yet\n" : "    int64_t idx = 0;\n";
+      if (arg) w.line(pass() == 1 ? "int64_t idx = INT64_MAX;  // none yet" : "int64_t idx = 0;");
       const std::string pos = arg ? "r" + r0 : "0";
-      o += nest_reduced(
-          red, "    ",
-          [&](const std::string& off, const std::string& ind) {
-            std::string t;
-            const std::string v = reduction_operand_at(off, at, t, ind);
-            t += ind + T + " v = " + v + ";\n";
-            t += ind + general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg) + "\n";
-            return t;
+      nest_reduced(
+          red, w,
+          [&](const std::string& off) {
+            const std::string v = reduction_operand_at(off, at, w);
+            w.line(T, " v = ", v, ";");
+            w.line(general_accumulate(r, at, "acc", "idx", "v", pos, pass() == 1 && arg));
           },
           pass() == 1 ? "blockIdx.y" : "0", pass() == 1 ? "parts" : "");
       if (pass() == 1) {
-        o += "    b" + std::to_string(part_slot(0)) + "[blockIdx.y * outputs + i] = acc;\n";
-        if (arg)
-          o += "    b" + std::to_string(part_slot(1)) + "[blockIdx.y * outputs + i] = idx;\n";
+        w.line(numbered("b", part_slot(0)), "[blockIdx.y * outputs + i] = acc;");
+        if (arg) w.line(numbered("b", part_slot(1)), "[blockIdx.y * outputs + i] = idx;");
         launch.grid[1] = split_parts();
         shape_note_ = "split columns, first pass: partials to a temp buffer";
       } else {
-        o += store_outputs("    ", "acc", "idx", "i");
+        store_outputs("acc", "idx", "i");
         shape_note_ = "columns, a thread per output";
       }
-      o += "  }\n";
       return;
     }
     // Rows.
@@ -970,89 +928,77 @@ class CudaKernelEmitter : public GroupEmitter {
     const std::string ls = std::to_string(last);
     std::vector<size_t> outer_red(red.begin(), red.end() - 1);
     const SizeExpr n_out = SizeExpr::product(bind_shape(graph().node(rid).shape, symbol_values()));
-    const std::string chunk = std::to_string(kSplitChunk);
-    const std::string smax = std::to_string(kSplitMax);
-    o += "  __shared__ " + T + " red[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (arg) o += "  __shared__ int64_t redi[" + std::to_string(kReduceBlock / 32) + "];\n";
-    if (pass() != 0) {
-      o += "  // Partials per output (the plan's temp holds outputs * parts).\n";
-      o += "  const int64_t parts = (E" + ls + " + " + chunk + " - 1) / " + chunk + " < " + smax +
-           " ? (E" + ls + " + " + chunk + " - 1) / " + chunk + " : " + smax + ";\n";
-    }
-    const std::string sentinel_note = arg ? "    int64_t idx = INT64_MAX;  // none yet\n" : "";
-    auto accumulate_first = [&](const std::string& v, const std::string& pos) {
-      // The first value a thread sees is its best so far, whatever it is.
-      return general_accumulate(r, at, "acc", "idx", v, pos, arg);
-    };
+    const std::string warps = std::to_string(kReduceBlock / 32);
+    w.line("__shared__ ", T, " red[", warps, "];");
+    if (arg) w.line("__shared__ int64_t redi[", warps, "];");
+    if (pass() != 0) parts_per_output(ls, kSplitChunk, "outputs * parts");
+    const std::string block_per_output =
+        "for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x)";
     if (pass() == 2) {
-      o += "  // Split rows, second pass: a block per output reduces its partials.\n";
-      o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
-      o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-      o += sentinel_note;
-      o += "    for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {\n";
-      o += "      " + T + " b = b" + std::to_string(part_slot(0)) + "[i * parts + p];\n";
-      if (arg) o += "      int64_t bi = b" + std::to_string(part_slot(1)) + "[i * parts + p];\n";
-      o += "      " + general_combine(r, at, "acc", "idx", "b", "bi") + "\n";
-      o += "    }\n";
-      o += block_reduce(r, at, "    ");
-      o += "    if (threadIdx.x == 0) {\n";
-      o += store_outputs("      ", "acc", "idx", "i");
-      o += "    }\n";
-      o += "    __syncthreads();\n";
-      o += "  }\n";
+      w.line("// Split rows, second pass: a block per output reduces its partials.");
+      {
+        auto outputs_loop = w.block(block_per_output);
+        combine_partials("for (int64_t p = threadIdx.x; p < parts; p += blockDim.x)",
+                         "i * parts + p");
+        block_reduce(r, at, w);
+        {
+          auto first = w.block("if (threadIdx.x == 0)");
+          store_outputs("acc", "idx", "i");
+        }
+        w.line("__syncthreads();");
+      }
       launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
       shape_note_ = "split rows, second pass: a block per output over its partials";
       return;
     }
-    o +=
-        std::string("  // ") +
-        (pass() == 1 ? "Split rows, first pass: block (x, y) reduces part y of output x's last run."
-                     : "Rows: a block per output; its threads stride over the last reduced run.") +
-        "\n";
-    o += "  for (int64_t i = blockIdx.x; i < outputs; i += gridDim.x) {\n";
-    o += "    int64_t t = i;\n";
-    o += decompose_kept(kept, kept.size(), "    ");
-    o += "    " + T + " acc = " + general_acc_init(r, at) + ";\n";
-    o += sentinel_note;
-    // The first pass interleaves: block y of an output reads elements
-    // y * blockDim + k, stepping by parts * blockDim (no division).
-    const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
-    const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
-    // A last run shorter than the block (with other reduced runs around it,
-    // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
-    // threads then stride over the first outer reduced run instead, each
-    // walking whole last runs.
-    const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
-    const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
-                              last_extent.evaluate({}) < kReduceBlock;
-    if (thread_outer) {
-      o += "    // Threads stride over the first outer reduced run; the last run is short.\n";
+    w.line(pass() == 1
+               ? "// Split rows, first pass: block (x, y) reduces part y of output x's last run."
+               : "// Rows: a block per output; its threads stride over the last reduced run.");
+    {
+      auto outputs_loop = w.block(block_per_output);
+      w.line("int64_t t = i;");
+      decompose_kept(kept, kept.size(), w);
+      w.line(T, " acc = ", general_acc_init(r, at), ";");
+      // The first value a thread sees is its best so far, whatever it is.
+      if (arg) w.line("int64_t idx = INT64_MAX;  // none yet");
+      // The first pass interleaves: block y of an output reads elements
+      // y * blockDim + k, stepping by parts * blockDim (no division).
+      const std::string c_begin = pass() == 1 ? "(int64_t)blockIdx.y * blockDim.x" : "0";
+      const std::string c_step = pass() == 1 ? "parts * blockDim.x" : "blockDim.x";
+      // A last run shorter than the block (with other reduced runs around it,
+      // as sum over {0, 2} of [n, 6, 5]) would leave most threads idle: the
+      // threads then stride over the first outer reduced run instead, each
+      // walking whole last runs.
+      const SizeExpr last_extent = SizeExpr::product(bind_shape(segs.back().dims, symbol_values()));
+      const bool thread_outer = pass() == 0 && !outer_red.empty() && last_extent.is_constant() &&
+                                last_extent.evaluate({}) < kReduceBlock;
+      if (thread_outer) {
+        w.line("// Threads stride over the first outer reduced run; the last run is short.");
+      }
+      nest_reduced(
+          outer_red, w,
+          [&](const std::string& off) {
+            auto loop =
+                w.block(thread_outer ? "for (int64_t c = 0; c < E" + ls + "; ++c)"
+                                     : "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" +
+                                           ls + "; c += " + c_step + ")");
+            const std::string v = reduction_operand_at(off + " + c", at, w);
+            w.line(T, " v = ", v, ";");
+            w.line(general_accumulate(r, at, "acc", "idx", "v", "c", arg));
+          },
+          thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
+      block_reduce(r, at, w);
+      {
+        auto first = w.block("if (threadIdx.x == 0)");
+        if (pass() == 1) {
+          w.line(numbered("b", part_slot(0)), "[i * parts + blockIdx.y] = acc;");
+          if (arg) w.line(numbered("b", part_slot(1)), "[i * parts + blockIdx.y] = idx;");
+        } else {
+          store_outputs("acc", "idx", "i");
+        }
+      }
+      w.line("__syncthreads();");
     }
-    o += nest_reduced(
-        outer_red, "    ",
-        [&](const std::string& off, const std::string& ind) {
-          std::string t = thread_outer
-                              ? ind + "for (int64_t c = 0; c < E" + ls + "; ++c) {\n"
-                              : ind + "for (int64_t c = " + c_begin + " + threadIdx.x; c < E" + ls +
-                                    "; c += " + c_step + ") {\n";
-          const std::string v = reduction_operand_at(off + " + c", at, t, ind + "  ");
-          t += ind + "  " + T + " v = " + v + ";\n";
-          t += ind + "  " + accumulate_first("v", "c") + "\n";
-          t += ind + "}\n";
-          return t;
-        },
-        thread_outer ? "(int64_t)threadIdx.x" : "0", thread_outer ? "blockDim.x" : "");
-    o += block_reduce(r, at, "    ");
-    o += "    if (threadIdx.x == 0) {\n";
-    if (pass() == 1) {
-      o += "      b" + std::to_string(part_slot(0)) + "[i * parts + blockIdx.y] = acc;\n";
-      if (arg) o += "      b" + std::to_string(part_slot(1)) + "[i * parts + blockIdx.y] = idx;\n";
-    } else {
-      o += store_outputs("      ", "acc", "idx", "i");
-    }
-    o += "    }\n";
-    o += "    __syncthreads();\n";
-    o += "  }\n";
     launch.grid[0] = n_out.min(SizeExpr::constant(kMaxGrid));
     if (pass() == 1) {
       launch.grid[1] = split_parts();
@@ -1064,59 +1010,67 @@ class CudaKernelEmitter : public GroupEmitter {
 
   // ---- assembly -----------------------------------------------------------------
   void assemble() {
-    std::string s = kernel_comment("CUDA kernel", shape_note_);
+    CodeWriter w;
+    kernel_comment(w, "CUDA kernel", shape_note_);
     if (nvrtc_) {
-      s += cuda_detail::kNvrtcPrelude;
-      s += "\n";
+      w.raw(cuda_detail::kNvrtcPrelude);
+      w.line();
     } else {
-      s += "#include <stdint.h>\n#include <string.h>\n#include <math.h>\n\n";
+      w.line("#include <stdint.h>");
+      w.line("#include <string.h>");
+      w.line("#include <math.h>");
+      w.line();
     }
     static const std::pair<unsigned, std::string_view> kHelpers[] = {
         {kHelperTanh, kHelperTanhText},
         {kHelperGelu, kHelperGeluText},
         {kHelperIntDiv, kHelperIntDivText},
         {kHelperIntPow, kHelperIntPowText}};
-    if (helpers() & kHelperBits) s += cuda_detail::kBitsText;
-    if (helpers() & kHelperBf16) s += cuda_detail::kBf16Text;
-    if (helpers() & kHelperF16) s += cuda_detail::kF16Text;
-    if (helpers() & kHelperGelu) s += cuda_detail::kGeluDivText;
-    if (helpers() & kHelperGeluF16) s += gelu_narrow_device_text(kGeluF16Fit);
-    if (helpers() & kHelperGeluBf16) s += gelu_narrow_device_text(kGeluBf16Fit);
+    if (helpers() & kHelperBits) w.raw(cuda_detail::kBitsText);
+    if (helpers() & kHelperBf16) w.raw(cuda_detail::kBf16Text);
+    if (helpers() & kHelperF16) w.raw(cuda_detail::kF16Text);
+    if (helpers() & kHelperGelu) w.raw(cuda_detail::kGeluDivText);
+    if (helpers() & kHelperGeluF16) w.raw(gelu_narrow_device_text(kGeluF16Fit));
+    if (helpers() & kHelperGeluBf16) w.raw(gelu_narrow_device_text(kGeluBf16Fit));
     for (const auto& [bit, text] : kHelpers) {
-      if (helpers() & bit) s.append(kDeviceHelperSpecifiers).append(text);
+      if (helpers() & bit) w.raw(kDeviceHelperSpecifiers).raw(text);
     }
-    if (need_vectors_) s += cuda_detail::kVectorMovesText;
-    if (need_row_policy_) s += cuda_detail::kRowLoadsText;
-    if (need_vectors_ && stream_stores_) s += cuda_detail::kStreamStoresText;
-    s += "\n";
+    if (need_vectors_) w.raw(cuda_detail::kVectorMovesText);
+    if (need_row_policy_) w.raw(cuda_detail::kRowLoadsText);
+    if (need_vectors_ && stream_stores_) w.raw(cuda_detail::kStreamStoresText);
+    w.line();
     const std::string min_blocks = min_blocks_ > 0 ? ", " + std::to_string(min_blocks_) : "";
-    s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(block_) + min_blocks +
-         ") " + entry() + "(\n";
+    w.line("extern \"C\" __global__ void __launch_bounds__(", std::to_string(block_), min_blocks,
+           ") ", entry(), "(");
     std::vector<std::string> params;
     const std::vector<Argument> args = arguments();
     for (size_t slot = 0; slot < args.size(); ++slot) {
       const Argument& a = args[slot];
-      params.push_back("    " + std::string(a.writable ? "" : "const ") + storage(a.dtype) +
-                       "* __restrict__ b" + std::to_string(slot) + ",  // " + a.note);
+      params.push_back(std::string(a.writable ? "" : "const ") + storage(a.dtype) +
+                       "* __restrict__ " + numbered("b", slot) + ",  // " + a.note);
     }
     for (size_t sym = 0; sym < graph().symbols.size(); ++sym) {
-      params.push_back("    const int64_t s" + std::to_string(sym) + ",  // " +
+      params.push_back(std::string("const int64_t ") + numbered("s", sym) + ",  // " +
                        graph().symbols[sym].name);
     }
-    if (params.empty()) {
-      s += "    void";
-    } else {
+    // The parameters two levels in, the body one; without parameters,
+    // `void` ahead of the closing parenthesis.
+    if (!params.empty()) {
       // No comma after the last parameter: cut it from before its comment.
       std::string& last = params.back();
-      const size_t comma = last.rfind(",  // ");
-      last.erase(comma, 1);
-      for (const auto& p : params) s += p + "\n";
+      last.erase(last.rfind(",  // "), 1);
+      w.indent();
+      w.indent();
+      for (const auto& p : params) w.line(p);
+      w.dedent();
+      w.dedent();
     }
-    s += ") {\n";
-    for (const auto& [id, text] : constants()) s += "  " + text + "\n";
-    s += body_;
-    s += "}\n";
-    set_source(std::move(s));
+    {
+      auto kernel = w.block(params.empty() ? "    void)" : ")");
+      for (const auto& [id, text] : constants()) w.line(text);
+      w.insert(body_);
+    }
+    set_source(w.text());
     launch.block = {static_cast<uint32_t>(block_), 1, 1};
   }
 
@@ -1126,9 +1080,9 @@ class CudaKernelEmitter : public GroupEmitter {
   std::string idx_ = "int64_t";
   int64_t v_ = 1;
   int unroll_ = 1;
-  bool columns_ = false;    // emit_columns(): loads of row-invariant vectors are hoisted
-  std::string column_pre_;  // those loads
-  int64_t chunks_ = 0;      // > 0: the row is kept in registers in this many chunks per thread
+  bool columns_ = false;   // emit_columns(): loads of row-invariant vectors are hoisted
+  CodeWriter column_pre_;  // those loads
+  int64_t chunks_ = 0;     // > 0: the row is kept in registers in this many chunks per thread
   int team_ = kWarp;
   int block_ = kPointwiseBlock;
   bool need_vectors_ = false;
@@ -1145,9 +1099,9 @@ class CudaKernelEmitter : public GroupEmitter {
   std::map<std::string, VectorRead> vector_reads_;
   std::set<std::string> kept_;
   std::vector<std::pair<int32_t, bool>> prefetch_;
-  std::string row_decls_;
+  CodeWriter row_decls_;  // the row's register arrays (cached_), declared in the loop over rows
   std::string shape_note_;
-  std::string body_;
+  CodeWriter body_;  // the kernel function's body
 };
 
 }  // namespace

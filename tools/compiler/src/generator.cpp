@@ -4,11 +4,14 @@
 
 #include <charconv>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 
 #include "kiln/compiler/generator_stages.h"
+#include "kiln/compiler/package_signing.h"
 #include "kiln/graph.h"
 #include "kiln/support/identifier.h"
+#include "kiln/support/key_file.h"
 
 namespace kiln::compiler {
 
@@ -34,6 +37,8 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
     std::filesystem::create_directories(o.out_dir);
     std::filesystem::create_directories(o.work_dir);
   }
+  std::optional<support::SecretKeyFile> sign_key;
+  if (!o.sign_key.empty()) sign_key = support::read_secret_key_file(o.sign_key);
   const Toolchain toolchain = identify_toolchain(o, inputs.targets);
   std::vector<std::vector<LoweredTarget>> lowered(inputs.graphs.size());
   for (size_t gi = 0; gi < inputs.graphs.size(); ++gi) {
@@ -57,7 +62,11 @@ GeneratorSummary run_generator(const GeneratorOptions& o, const std::vector<ir::
   build.ninja = o.ninja;
   build.jobs = o.jobs;
   std::vector<BlobInput> blobs = build_with_ninja(build, draft.blobs);
-  const std::vector<uint8_t> bytes = pack(std::move(draft), std::move(blobs), toolchain);
+  std::vector<uint8_t> bytes = pack(std::move(draft), std::move(blobs), toolchain);
+  if (sign_key) {
+    sign_package(bytes, sign_key->key);
+    summary.signer_key_id = support::key_id(support::ed25519_public_key_of(sign_key->key));
+  }
   summary.package_bytes = bytes.size();
   summary.package = write_package_outputs(o, inputs.graphs, bytes);
   return summary;
@@ -72,7 +81,7 @@ void usage(std::ostream& out, const char* argv0) {
          "LAUNCHER]\n"
          "       [--ninja NINJA] [--jobs N] [--tag TAG] [--profile FILE.kprof]...\n"
          "       [--no-general] [--graph-targets GRAPH=T1,T2]... [--op-budget cpu|cuda=N]...\n"
-         "       [--dry-run] [--list]\n"
+         "       [--sign-key K.key] [--dry-run] [--list]\n"
          "Traces every KILN_GRAPH linked into this program, compiles its specializations for\n"
          "each target, and writes NAME.kiln, NAME.h, NAME.cpp and NAME_embed.S to --out-dir.\n"
          "Each --profile adds a static specialization per shape it recorded (docs/profile.md).\n"
@@ -82,6 +91,7 @@ void usage(std::ostream& out, const char* argv0) {
              std::to_string(kDefaultCpuOpBudget) +
              ", cuda: " + std::to_string(kDefaultCudaOpBudget) +
              " by default; 0: no budget) unless --graph-targets or its declaration names them.\n"
+             "--sign-key signs the package with that secret key file (kiln keygen).\n"
              "--dry-run prints each graph's op count and targets, and builds nothing.\n";
 }
 
@@ -136,6 +146,8 @@ int generator_main(int argc, char** argv) {
         o.jobs = std::stoi(value());
       else if (arg == "--tag")
         o.tag = value();
+      else if (arg == "--sign-key")
+        o.sign_key = value();
       else if (arg == "--profile")
         o.profiles.emplace_back(value());
       else if (arg == "--no-general")
@@ -206,7 +218,9 @@ int generator_main(int argc, char** argv) {
     }
     std::cout << "kiln-gen: " << s.package.string() << ": " << s.graphs << " graphs, "
               << s.specializations << " specializations, " << s.kernels << " kernels, "
-              << s.package_bytes << " bytes\n";
+              << s.package_bytes << " bytes"
+              << (s.signer_key_id.empty() ? std::string() : ", signed by key " + s.signer_key_id)
+              << "\n";
     return 0;
   } catch (const CompileError& e) {
     std::cerr << e.what() << "\n" << e.compiler_output() << "\n";

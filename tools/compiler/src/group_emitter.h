@@ -190,7 +190,7 @@ class GroupEmitter {
   // and what the group is; `shape_note` says how the kernel covers it
   // (after "; " for reductions and index groups, ", " for fused groups;
   // none when empty).
-  std::string kernel_comment(const char* kind, const std::string& shape_note) const;
+  void kernel_comment(CodeWriter& w, const char* kind, const std::string& shape_note) const;
   // One kernel argument: its element type, whether the kernel writes it,
   // and what it is (the comment beside its declaration).
   struct Argument {
@@ -213,10 +213,8 @@ class GroupEmitter {
   // ---- statements ----------------------------------------------------------------
   // Where an emitter's statements go, and what is already loaded there.
   struct Scope {
-    std::string* out;
-    std::string* pre;  // CUDA: a chunk's loads, before its element loop; null elsewhere
-    std::string pre_indent;
-    std::string indent;
+    CodeWriter* out;
+    CodeWriter* pre;  // CUDA: a chunk's loads, before its element loop; null elsewhere
     std::map<std::string, std::string> loads;  // key -> var
     std::set<int32_t> recomputed;
     bool in_loop;
@@ -224,13 +222,11 @@ class GroupEmitter {
   };
   // Node `id`'s value as a local `v<id>` in scope sc: the backend's own.
   virtual void emit_node(int32_t id, Scope& sc) = 0;
-  // A row-scalar node at row scope (`indent`), then its stores, each under
+  // A row-scalar node at row scope, then its stores, each under
   // `store_condition` unless empty. Loads at row scope are shared between
   // row-scalars.
-  void emit_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                       const std::string& store_condition);
-  void store_row_scalar(int32_t id, std::string& out, const std::string& indent,
-                        const std::string& store_condition);
+  void emit_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition);
+  void store_row_scalar(int32_t id, CodeWriter& w, const std::string& store_condition);
 
   // ---- dims ---------------------------------------------------------------
   std::string dim(const Dim& d);
@@ -293,8 +289,8 @@ class GroupEmitter {
     std::vector<std::string> args;
     for (int32_t c : m.inputs) args.push_back(operand(c));
     std::string var = fresh_name("w", op);
-    *sc.out += sc.indent + std::string(cname(ctype_of(m.dtype))) + " " + var + " = " +
-               finish(op_expr(op, args), m.dtype) + ";\n";
+    sc.out->line(cname(ctype_of(m.dtype)), " ", var, " = ", finish(op_expr(op, args), m.dtype),
+                 ";");
     sc.loads[key] = var;
     return var;
   }
@@ -332,10 +328,8 @@ class GroupEmitter {
   std::set<int32_t> reduction_reads() const;
 
   // The standalone reduction's operand at element `idx`, in type `to`:
-  // a load, or its inline cone computed there (statements appended to `pre`
-  // at indent `ind`).
-  std::string reduction_operand_at(const std::string& idx, CType to, std::string& pre,
-                                   const std::string& ind);
+  // a load, or its inline cone computed there (statements written to `w`).
+  std::string reduction_operand_at(const std::string& idx, CType to, CodeWriter& w);
 
   // Combines (b, bi) into (a, ai).
   static std::string general_combine(const Node& r, CType t, const std::string& a,
@@ -348,10 +342,9 @@ class GroupEmitter {
   void index_arguments();
 
   // Operand `op` of the index node at its flat offset `off`, in its storage
-  // type: a load, or its inline cone computed there (statements appended to
-  // `pre` at indent `ind`; every node of the cone has the operand's shape).
-  std::string index_operand_at(int32_t op, const std::string& off, std::string& pre,
-                               const std::string& ind);
+  // type: a load, or its inline cone computed there (statements written to
+  // `w`; every node of the cone has the operand's shape).
+  std::string index_operand_at(int32_t op, const std::string& off, CodeWriter& w);
 
   // Row-major strides of `sh` as text (constants folded).
   std::vector<std::string> strides_of(const Shape& sh);
@@ -364,11 +357,15 @@ class GroupEmitter {
   static std::string fill_literal(DType t);
 
   // The statements computing the index node's element at multi-index
-  // i0 .. i<rank-1> (variables of type `it`), appended to `out` at indent
-  // `ind`; returns the variable holding it, in the storage type. Every
-  // offset stays below its operand's element count (a plan buffer's), so
-  // `it` may be int where every extent is below 2^31 (CUDA's index32).
-  std::string index_element(const std::string& it, const std::string& ind, std::string& out);
+  // i0 .. i<rank-1> (variables of type `it`), written to `w`; returns the
+  // variable holding it, in the storage type. Every offset stays below its
+  // operand's element count (a plan buffer's), so `it` may be int where
+  // every extent is below 2^31 (CUDA's index32).
+  std::string index_element(const std::string& it, CodeWriter& w);
+
+  // index_element(), then its stores at offset `at` of each of the index
+  // node's outputs.
+  void store_index_element(const std::string& it, const std::string& at, CodeWriter& w);
 
   // "permute of node 3 f32 [n, 4] to [4, n]"
   std::string index_note() const;
@@ -376,18 +373,17 @@ class GroupEmitter {
   // "reduce_sum of node 3 f32 [4, n, 8] over axes [0, 2]"
   std::string reduction_note() const;
 
-  // Text: `base`, the operand offset of the kept runs kept[0..nk) of the
+  // Declares `base`, the operand offset of the kept runs kept[0..nk) of the
   // output index held in `t` (the last run varies fastest; t is consumed).
-  static std::string decompose_kept(const std::vector<size_t>& kept, size_t nk,
-                                    const std::string& ind);
+  static void decompose_kept(const std::vector<size_t>& kept, size_t nk, CodeWriter& w);
 
-  // Text: nested loops over the reduced runs `loops` (r<j> over E<j>, offset
-  // off<j> from `base`), with inner(offset, indent) inside. The first loop
-  // starts at `first_begin` and steps by `first_step` (empty: 1).
-  static std::string nest_reduced(
-      const std::vector<size_t>& loops, const std::string& ind0,
-      const std::function<std::string(const std::string&, const std::string&)>& inner,
-      const std::string& first_begin = "0", const std::string& first_step = "");
+  // Nested loops over the reduced runs `loops` (r<j> over E<j>, offset
+  // off<j> from `base`), with inner(offset) writing the innermost body. The
+  // first loop starts at `first_begin` and steps by `first_step` (empty: 1).
+  static void nest_reduced(const std::vector<size_t>& loops, CodeWriter& w,
+                           const std::function<void(const std::string&)>& inner,
+                           const std::string& first_begin = "0",
+                           const std::string& first_step = "");
 
   static std::string general_acc_init(const Node& r, CType t);
 

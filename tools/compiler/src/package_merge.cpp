@@ -13,9 +13,11 @@
 #include "kiln/abi/kiln_package_generated.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/compiler/hash.h"
+#include "kiln/compiler/package_signing.h"
 #include "kiln/compiler/package_writer.h"
 #include "kiln/package_reader.h"
 #include "kiln/support/file_io.h"
+#include "kiln/support/key_file.h"
 
 namespace kiln::compiler {
 
@@ -611,7 +613,8 @@ MergeResult merge_packages(std::span<const std::byte> base,
 
 MergeSummary merge_package_files(const std::filesystem::path& base,
                                  std::span<const std::filesystem::path> deltas,
-                                 const std::filesystem::path& out) {
+                                 const std::filesystem::path& out,
+                                 const support::Ed25519SecretKey* sign_key) {
   const PackageReader base_reader =
       open_input("base", base.string(), [&] { return PackageReader::open_file(base); });
   Merger merger(base_reader);
@@ -621,6 +624,10 @@ MergeSummary merge_package_files(const std::filesystem::path& base,
     merger.apply(delta.string(), reader);
   }
   MergeResult r = merger.finish();
+  if (sign_key != nullptr) {
+    sign_package(r.package, *sign_key);
+    r.summary.signer_key_id = support::key_id(support::ed25519_public_key_of(*sign_key));
+  }
   try {
     support::write_file_atomic(
         out, std::string_view(reinterpret_cast<const char*>(r.package.data()), r.package.size()));

@@ -116,7 +116,9 @@ std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<Blo
 
   // Offsets depend on the manifest's size and the size must not depend on
   // the offsets; ForceDefaults makes that hold, and the loop proves it.
-  const uint64_t manifest_offset = KILN_PACKAGE_HEADER_SIZE;
+  // The header and its signature block (zero: unsigned until kiln sign
+  // fills it in place, which moves nothing).
+  const uint64_t manifest_offset = KILN_PACKAGE_SIGNED_HEADER_SIZE;
   std::vector<uint8_t> manifest_bytes = build_manifest(manifest);
   for (int attempt = 0;; ++attempt) {
     uint64_t cursor =
@@ -149,13 +151,13 @@ std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<Blo
   std::memcpy(header.magic, KILN_PACKAGE_MAGIC, sizeof(header.magic));  // with its NUL
   header.format_major = KILN_PACKAGE_FORMAT_MAJOR;
   header.format_minor = KILN_PACKAGE_FORMAT_MINOR;
-  header.header_size = KILN_PACKAGE_HEADER_SIZE;
+  header.header_size = KILN_PACKAGE_SIGNED_HEADER_SIZE;
   header.flags = 0;
   header.manifest_offset = manifest_offset;
   header.manifest_size = manifest_bytes.size();
   header.file_size = file_size;
   XXH128_hash_t checksum =
-      XXH3_128bits(file.data() + KILN_PACKAGE_HEADER_SIZE, file_size - KILN_PACKAGE_HEADER_SIZE);
+      XXH3_128bits(file.data() + header.header_size, file_size - header.header_size);
   header.checksum_lo = checksum.low64;
   header.checksum_hi = checksum.high64;
   std::memcpy(file.data(), &header, sizeof(header));

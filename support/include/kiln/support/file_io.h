@@ -32,6 +32,26 @@ class FileError : public std::runtime_error {
   int error_number_;
 };
 
+// An open file descriptor, closed on every path out; close's own error is
+// the caller's to check where it matters (a written file), through
+// release().
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  ~FileDescriptor();
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const noexcept { return fd_; }
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
 enum class Durability {
   // fsync the file before the rename and its directory after: once the call
   // returns, the new bytes survive a crash.
@@ -41,13 +61,31 @@ enum class Durability {
   unsynced,
 };
 
+// The permission bits a new file gets (less the umask).
+enum class FileMode : unsigned {
+  shared = 0644,      // packages, generated sources: readable by everyone
+  owner_only = 0600,  // cache entries, keys: this user's alone
+};
+
 // Replaces `path` with `bytes`: written to "<path>.tmp.<pid>.<n>" in the same
-// directory (created exclusively, so two writers never share a temp file),
-// then renamed over `path`. The temp file is removed on failure; one left by
-// a process that died is recognised by its ".tmp." (kiln cache stats, the
-// generator's work directory). Throws FileError.
+// directory, then renamed over `path`. The temp file is created with O_EXCL
+// and O_NOFOLLOW, so two writers never share one and a file or symlink
+// planted under its name is never written through (the next <n> is tried).
+// The temp file is removed on failure; one left by a process that died is
+// recognised by its ".tmp." (kiln cache stats, the generator's work
+// directory). The project's one way to write a file whole: every module
+// writes through this or create_file_atomic. Throws FileError.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
-                       Durability durability = Durability::synced);
+                       Durability durability = Durability::synced,
+                       FileMode mode = FileMode::shared);
+
+// As write_file_atomic (synced), but never replaces anything: the temp file
+// is hard-linked to `path`, which fails when anything (a file, a symlink)
+// is already there. Returns whether this call created `path`; of processes
+// racing to create one path exactly one gets true, and the others find the
+// winner's file whole. Throws FileError.
+bool create_file_atomic(const std::filesystem::path& path, std::string_view bytes,
+                        FileMode mode = FileMode::shared);
 
 // As write_file_atomic, but leaves the file alone (mtime included) when it
 // already holds `bytes`, so build tools see no change. Returns whether it

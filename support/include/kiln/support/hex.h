@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,12 @@ std::string hex_literal(uint64_t value);
 
 // Whether `text` is non-empty and only lowercase hex digits.
 bool is_lower_hex(std::string_view text) noexcept;
+
+// Two lowercase digits per byte, in order: keys and signatures as text.
+std::string hex_bytes(std::span<const uint8_t> bytes);
+
+// The bytes `text` spells as hex_bytes() writes them; false, leaving `out`
+// unspecified, unless `text` is exactly 2 * out.size() lowercase hex digits.
+bool parse_hex_bytes(std::string_view text, std::span<uint8_t> out) noexcept;
 
 }  // namespace kiln::support

@@ -29,6 +29,9 @@ struct JitOptions {
   // clang++ to run. Empty: $KILN_CLANGXX, else the clang++ this build found.
   std::string cxx = {};
   // Empty: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
+  // Made 0700 where missing and checked before use (docs/jit.md): one that
+  // fails the checks makes the constructor throw CacheDirError; one that
+  // cannot be made turns the disk cache off, with a line on stderr.
   std::filesystem::path cache_dir = {};
   // false: memory only (nothing is read from or written to disk).
   bool disk_cache = true;
@@ -63,6 +66,9 @@ struct JitCounters {
   uint64_t compile_failures = 0;  // JitCompileError: nothing was cached
   uint64_t compile_ns = 0;        // wall time of the successful compiles, lowering included
   uint64_t corrupt_entries = 0;   // disk entries that failed their checks: recompiled
+  // Disk entries whose MAC is not this cache's key's (written or changed by
+  // someone without it): never loaded, removed, recompiled.
+  uint64_t untrusted_entries = 0;
   uint64_t store_failures = 0;    // compiled, but the disk entry could not be written
   uint64_t declined = 0;          // not a CPU call
   uint64_t evictions = 0;         // entries removed to keep the disk cache under its cap

@@ -1,14 +1,17 @@
-// The JIT's compiler failed: not found, exited non-zero, or was killed (clang++),
-// or could not be loaded or reported an error (NVRTC).
-// Nothing is cached for the call's key, so the next call tries again.
+// The JIT's typed errors: its compiler failed, or its cache directory cannot
+// be trusted.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include "kiln/error.h"
 
 namespace kiln::jit {
 
+// The JIT's compiler failed: not found, exited non-zero, or was killed
+// (clang++), or could not be loaded or reported an error (NVRTC). Nothing is
+// cached for the call's key, so the next call tries again.
 class JitCompileError : public Error {
  public:
   // `exit_code` is the compiler's status, 128 + signal when killed, -1 when
@@ -25,6 +28,22 @@ class JitCompileError : public Error {
   std::string graph_;
   int exit_code_;
   std::string compiler_output_;
+};
+
+// The JIT's cache directory (or a file of it Kiln relies on) cannot be
+// trusted to hold only code this user's own Kiln wrote: code
+// ErrorCode::cache_untrusted; what() names the path and what was found
+// (owner, mode, link), and what to do about it. Thrown when a FallbackJit
+// with a disk cache is made, and by `kiln cache prune|clear` for a
+// directory that is not Kiln's.
+class CacheDirError : public Error {
+ public:
+  CacheDirError(std::filesystem::path path, const std::string& message);
+  // The directory, symlink or file that failed the check.
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
 };
 
 }  // namespace kiln::jit

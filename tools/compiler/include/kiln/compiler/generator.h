@@ -57,6 +57,10 @@ struct GeneratorOptions {
   // --dry-run: trace, choose targets and lower, but build and write nothing
   // (no compiler runs): the summary says what a build would make.
   bool dry_run = false;
+  // --sign-key K.key (SIGN_KEY): sign the package with this secret key file
+  // (kiln/support/key_file.h); read before anything is built, so a bad key
+  // fails fast. Empty: the package is unsigned.
+  std::filesystem::path sign_key;
 };
 
 struct GeneratorSummary {
@@ -65,6 +69,7 @@ struct GeneratorSummary {
   size_t specializations = 0;
   size_t kernels = 0;
   uint64_t package_bytes = 0;
+  std::string signer_key_id;  // with GeneratorOptions::sign_key: its key id
   // What the build skipped and why (profiled shapes that do not fit, graphs
   // above a target's op budget), one line each; generator_main prints them
   // as warnings.

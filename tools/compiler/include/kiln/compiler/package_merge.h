@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "kiln/error.h"
+#include "kiln/support/crypto.h"
 
 namespace kiln::compiler {
 
@@ -66,6 +67,7 @@ struct MergeSummary {
   size_t blobs = 0;  // blobs in the merged package
   size_t blobs_added = 0;
   uint64_t package_bytes = 0;
+  std::string signer_key_id;  // the key the output is signed with; empty: unsigned
 };
 
 struct MergeResult {
@@ -82,9 +84,12 @@ MergeResult merge_packages(std::span<const std::byte> base,
 
 // merge_packages() on files, written to `out` atomically (a temp file in
 // its directory, then rename; `out` may be the base). Errors name the files;
-// one that cannot be read is Error(io).
+// one that cannot be read is Error(io). The merged package is new bytes, so
+// no input's signature carries over: with `sign_key` it is signed with that
+// key (kiln/compiler/package_signing.h), else it is unsigned.
 MergeSummary merge_package_files(const std::filesystem::path& base,
                                  std::span<const std::filesystem::path> deltas,
-                                 const std::filesystem::path& out);
+                                 const std::filesystem::path& out,
+                                 const support::Ed25519SecretKey* sign_key = nullptr);
 
 }  // namespace kiln::compiler
