@@ -95,7 +95,7 @@ void CudaSpecialization::run(const JitCall& call) const {
     gemm_offset = round_up(temp_bytes, kWorkspaceAlignment);
     temp_bytes = gemm_offset + gemm_bytes;
   }
-  std::optional<DeviceWorkspace> workspace;
+  std::optional<kiln::detail::DeviceWorkspace> workspace;
   if (temp_bytes > 0) {
     workspace.emplace(*launcher_, ordinal_, temp_bytes, call.stream);
     for (size_t b = 0; b < plan_.buffers.size(); ++b) {
