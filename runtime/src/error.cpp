@@ -1,6 +1,11 @@
 #include "kiln/error.h"
 
+#include <exception>
+#include <new>
 #include <utility>
+
+#include "api_boundary.h"
+#include "text.h"
 
 namespace kiln {
 
@@ -50,6 +55,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "untrusted_package";
     case ErrorCode::cache_untrusted:
       return "cache_untrusted";
+    case ErrorCode::resource_limit:
+      return "resource_limit";
   }
   return "unknown";
 }
@@ -128,5 +135,22 @@ CudaError::CudaError(std::string graph, std::string kernel, int result, const st
       graph_(std::move(graph)),
       kernel_(std::move(kernel)),
       result_(result) {}
+
+void detail::rethrow_as_error(std::string_view what, std::string_view name) {
+  const std::string where = name.empty() ? detail::cat("kiln: ", what, ": ")
+                                         : detail::cat("kiln: ", what, " '", name, "': ");
+  try {
+    throw;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::resource_limit,
+                where + "out of memory (an allocation the input asked for failed)");
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::internal, where + e.what());
+  } catch (...) {
+    throw Error(ErrorCode::internal, where + "an exception that is not a kiln::Error");
+  }
+}
 
 }  // namespace kiln

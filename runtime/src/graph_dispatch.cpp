@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "api_boundary.h"
 #include "cpu_features.h"
 #include "graph_impl.h"
 #include "kiln/package_reader.h"
@@ -25,16 +26,15 @@ namespace {
 static_assert(kGuardKindCount == static_cast<size_t>(fb::GuardKind::MAX) + 1,
               "GraphCounters::misses_by_reason has one slot per guard kind");
 
-// The product of a tensor's (non-negative) dims, or -1 when it overflows.
-int64_t element_count(const DLTensor& t) {
+}  // namespace
+
+int64_t detail::element_count(const DLTensor& t) {
   int64_t numel = 1;
   for (int32_t d = 0; d < t.ndim; ++d) {
     if (__builtin_mul_overflow(numel, t.shape[d], &numel)) return -1;
   }
   return numel;
 }
-
-}  // namespace
 
 void Graph::Impl::gather(std::span<const DLTensor* const> inputs,
                          std::span<const DLTensor* const> outputs, const DLTensor** tensors) const {
@@ -70,7 +70,7 @@ void Graph::Impl::validate(const DLTensor* const* tensors) const {
       }
     }
     if (tensor->data == nullptr) {
-      const int64_t numel = element_count(*tensor);
+      const int64_t numel = detail::element_count(*tensor);
       if (numel != 0) {
         throw Error(ErrorCode::invalid_argument,
                     cat("kiln: graph '", name, "': tensor '", tensor_name, "' has NULL data but ",
@@ -108,7 +108,7 @@ void Graph::Impl::check_no_overlap(const CompiledSpecialization& spec,
     if (const int16_t c = spec.extent_class[t]; c >= 0) {
       bytes = class_bytes[c];
     } else {
-      const int64_t numel = element_count(tensor);
+      const int64_t numel = detail::element_count(tensor);
       const auto element = static_cast<int64_t>((tensor.dtype.bits * tensor.dtype.lanes + 7u) / 8u);
       if (numel < 0 || __builtin_mul_overflow(numel, element, &bytes)) bytes = -1;
     }
@@ -341,7 +341,12 @@ size_t Graph::num_outputs() const { return impl_->output_count; }
 
 void Graph::call(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
                  void* stream) {
-  Impl& g = *impl_;
+  detail::translate_exceptions("graph", impl_->name, [&] { impl_->call(inputs, outputs, stream); });
+}
+
+void Graph::Impl::call(std::span<const DLTensor* const> inputs,
+                       std::span<const DLTensor* const> outputs, void* stream) {
+  Impl& g = *this;
   const DLTensor* tensors[kMaxTensors];
   g.gather(inputs, outputs, tensors);
   const CallDevice device = g.device_of(tensors);
@@ -400,7 +405,13 @@ void Graph::call(std::initializer_list<TensorView> inputs,
 
 std::string_view Graph::select(std::span<const DLTensor* const> inputs,
                                std::span<const DLTensor* const> outputs) {
-  Impl& g = *impl_;
+  return detail::translate_exceptions("graph", impl_->name,
+                                      [&] { return impl_->select_name(inputs, outputs); });
+}
+
+std::string_view Graph::Impl::select_name(std::span<const DLTensor* const> inputs,
+                                          std::span<const DLTensor* const> outputs) {
+  Impl& g = *this;
   const DLTensor* tensors[kMaxTensors];
   g.gather(inputs, outputs, tensors);
   const CallDevice device = g.device_of(tensors);

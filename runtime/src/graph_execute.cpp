@@ -1,8 +1,10 @@
 // Execution: a selected specialization's plan run for one call: temps
 // placed in one workspace, CPU launches on the thread pool, CUDA launches and
 // gemms on the caller's stream; a JIT specialization runs its own code.
+#include <algorithm>
 #include <new>
 #include <optional>
+#include <string>
 
 #include "device_workspace.h"
 #include "gemm_plan.h"
@@ -56,6 +58,64 @@ size_t round_up(size_t value, size_t alignment) {
 
 }  // namespace
 
+namespace {
+
+// "n=8, m=3": a call's binding, for a message.
+std::string binding_text(const detail::GraphNames& names, const int64_t* symbols) {
+  std::string text;
+  for (size_t s = 0; s < names.symbols.size(); ++s) {
+    text += cat(s == 0 ? "" : ", ", names.symbols[s], "=", symbols[s]);
+  }
+  return text.empty() ? "no symbols" : text;
+}
+
+[[noreturn]] [[gnu::cold]] void throw_plan_size(const std::string& graph,
+                                                const CompiledSpecialization& spec,
+                                                const detail::GraphNames& names,
+                                                const int64_t* symbols, const std::string& what) {
+  throw PackageError(ErrorCode::package_corrupt,
+                     cat("kiln: graph '", graph, "' specialization '", spec.name, "': ", what,
+                         " at ", binding_text(names, symbols),
+                         ": the package's launch plan does not fit the call's buffers"));
+}
+
+}  // namespace
+
+void Graph::Impl::check_plan_sizes(const CompiledSpecialization& spec,
+                                   const DLTensor* const* tensors, const int64_t* symbols) const {
+  int64_t numel[kMaxPlanBuffers];
+  for (size_t i = 0; i < spec.buffers.size(); ++i) {
+    const CompiledBuffer& b = spec.buffers[i];
+    const int32_t tensor = spec.buffer_tensor[i];
+    if (tensor < 0) {
+      // A negative or oversized temp is place_buffers()' error.
+      numel[i] = b.numel.evaluate(symbols, "temp numel");
+      continue;
+    }
+    numel[i] = detail::element_count(*tensors[tensor]);
+    if (b.has_numel) {
+      const int64_t declared = b.numel.evaluate(symbols, "buffer numel");
+      if (declared != numel[i]) {
+        throw_plan_size(name, spec, names, symbols,
+                        cat("buffer ", i, " (tensor '", names.tensors[static_cast<size_t>(tensor)],
+                            "') declares ", declared, " elements, the tensor has ", numel[i]));
+      }
+    }
+  }
+  if (spec.cuda) return;
+  for (size_t l = 0; l < spec.launches.size(); ++l) {
+    const CompiledLaunch& launch = spec.launches[l];
+    const int64_t work = launch.work_items.evaluate(symbols, "work_items");
+    int64_t largest = 0;
+    for (uint32_t b : launch.buffers) largest = std::max(largest, numel[b]);
+    if (work < 0 || work > largest) {
+      throw_plan_size(name, spec, names, symbols,
+                      cat("launch ", l, " has ", work, " work items, expected 0 to ", largest,
+                          ", the elements of the largest buffer it binds"));
+    }
+  }
+}
+
 void Graph::Impl::resolve_kernels() {
   std::call_once(kernels_once, [&] {
     for (uint32_t index : cpu_candidates) {
@@ -93,6 +153,7 @@ size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
 
 void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                       const int64_t* symbols) {
+  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols);
   resolve_kernels();
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
@@ -114,6 +175,7 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
 
 void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                            int64_t* symbols, const CallDevice& device, void* stream) {
+  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols);
   detail::CudaLauncher& cuda = package->cuda;
   const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   void* buffers[kMaxPlanBuffers];

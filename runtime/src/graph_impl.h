@@ -62,6 +62,9 @@ struct CompiledSpecialization {
   std::vector<CompiledLaunch> launches;
   bool has_temps = false;
   bool has_gemm = false;  // a launch is a gemm: the call's workspace holds cuBLASLt's
+  // Every symbol has a static value: validate_manifest() checked the plan's
+  // sizes at it, so a call need not.
+  bool sizes_checked_at_open = false;
   // Byte sizes for the overlap check: tensors whose size the guards fix as
   // one expression share a class, computed once per call; -1: read the
   // tensor's own shape.
@@ -88,6 +91,9 @@ struct CallDevice {
   int compute_capability = 0;
   const SelectionTable* table = nullptr;
 };
+
+// The product of a tensor's (non-negative) dims, or -1 when it overflows.
+int64_t element_count(const DLTensor& t);
 
 }  // namespace detail
 
@@ -154,6 +160,11 @@ struct Graph::Impl {
                                                 const JitCompiler& compiler, uint64_t call);
 
   // graph_dispatch.cpp
+  // Graph::call() and Graph::select(), whose exceptions those translate.
+  void call(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
+            void* stream);
+  std::string_view select_name(std::span<const DLTensor* const> inputs,
+                               std::span<const DLTensor* const> outputs);
   // The call's tensors, inputs then outputs, after checking their number.
   void gather(std::span<const DLTensor* const> inputs, std::span<const DLTensor* const> outputs,
               const DLTensor** tensors) const;
@@ -192,6 +203,13 @@ struct Graph::Impl {
                     void* stream, std::vector<GuardFailure> failures, uint64_t call);
 
   // graph_execute.cpp
+  // The plan's sizes against this call's tensors, before its first launch:
+  // each input and output buffer's declared numel is its tensor's element
+  // count, and no CPU launch has more work items than the largest buffer it
+  // binds has elements. PackageError(package_corrupt) otherwise: a plan that
+  // lies about its sizes must not reach a kernel.
+  void check_plan_sizes(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
+                        const int64_t* symbols) const;
   // The CPU candidates' kernel functions, looked up once, by the first CPU
   // call (run()).
   void resolve_kernels();

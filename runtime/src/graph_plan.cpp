@@ -33,6 +33,10 @@ void build_specialization(CompiledSpecialization& compiled, const fb::Specializa
   compiled.name = spec.name()->str();
   compiled.target = spec.target();
   compiled.guards = detail::GuardProgram(spec, names);
+  // A graph without symbols may have no symbol_values at all.
+  compiled.sizes_checked_at_open =
+      with_plan && (spec.symbol_values() == nullptr ||
+                    std::ranges::all_of(*spec.symbol_values(), [](int64_t v) { return v >= 0; }));
   const fb::LaunchPlan* plan = spec.plan();
   if (with_plan && plan != nullptr && plan->buffers()) {
     for (const fb::BufferDecl* decl : *plan->buffers()) {

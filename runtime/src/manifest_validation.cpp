@@ -10,6 +10,7 @@
 #include "kiln/error.h"
 #include "kiln/ir_structure.h"
 #include "kiln/package_reader.h"
+#include "kiln/runtime_internal/size_expr.h"
 #include "kiln/tensor_view.h"
 #include "text.h"
 
@@ -311,6 +312,104 @@ void validate_specialization_guards(const fb::GraphEntry& g, const fb::Specializ
 
 namespace {
 
+// "n=8, m=3": the binding a plan's sizes were checked at, for messages.
+std::string binding_text(const fb::GraphEntry& g, const int64_t* values) {
+  std::string text;
+  for (uint32_t s = 0; s < count(g.symbols()); ++s) {
+    text += cat(s == 0 ? "" : ", ", view(g.symbols()->Get(s)->name()), "=", values[s]);
+  }
+  return text.empty() ? "no symbols" : text;
+}
+
+// A plan's sizes against the buffers they describe, at one binding of the
+// graph's symbols: the specialization's own values, and for a dynamic
+// symbol the smallest value the graph admits (the runtime checks every
+// call of a dynamic specialization at its own binding:
+// Graph::Impl::check_plan_sizes).
+// Input and output buffers have the dtype of their tensor and, when they
+// declare a numel, the tensor's element count; a temp's numel is not
+// negative; a CPU launch has no more work items than the largest buffer it
+// binds has elements (no kernel the compiler writes has a work item for
+// less than one element).
+void check_plan_sizes(const fb::Manifest& m, const fb::GraphEntry& g,
+                      const fb::Specialization& spec, const std::string& where) {
+  const fb::LaunchPlan& plan = *spec.plan();
+  int64_t values[kMaxSymbols] = {};
+  for (uint32_t s = 0; s < count(g.symbols()); ++s) {
+    const int64_t fixed = spec.symbol_values()->Get(s);
+    if (fixed >= 0) {
+      values[s] = fixed;
+      continue;
+    }
+    const fb::Symbol* symbol = g.symbols()->Get(s);
+    const int64_t divisor = std::max<int64_t>(symbol->divisible_by(), 1);
+    const int64_t least = std::max<int64_t>(symbol->min(), 0);
+    values[s] = least % divisor == 0 ? least : least + (divisor - least % divisor);
+  }
+  auto evaluate = [&](const fb::SizeExpr* expr, const std::string& what) {
+    int64_t value = 0;
+    if (!SizeProgram(expr, 1).try_evaluate(values, value)) {
+      corrupt(cat(where, " ", what, " cannot be evaluated at ", binding_text(g, values),
+                  " (overflow or division by zero)"));
+    }
+    return value;
+  };
+  std::vector<int64_t> numel(count(plan.buffers()));
+  for (uint32_t b = 0; b < count(plan.buffers()); ++b) {
+    const fb::BufferDecl* decl = plan.buffers()->Get(b);
+    const std::string at = cat("buffer ", b);
+    const bool declared = decl->numel() != nullptr && count(decl->numel()->ops()) > 0;
+    if (decl->role() == fb::BufferRole::Temp) {
+      numel[b] = evaluate(decl->numel(), at + " numel");
+      if (numel[b] < 0) {
+        corrupt(cat(where, " ", at, " (a temp) has ", numel[b], " elements at ",
+                    binding_text(g, values)));
+      }
+      continue;
+    }
+    const bool is_input = decl->role() == fb::BufferRole::Input;
+    const fb::TensorSpec* tensor =
+        is_input ? g.inputs()->Get(decl->index()) : g.outputs()->Get(decl->index());
+    const std::string names_tensor = cat(at, " (", is_input ? "input " : "output ", decl->index(),
+                                         " '", view(tensor->name()), "')");
+    if (decl->dtype() != tensor->dtype()) {
+      corrupt(cat(where, " ", names_tensor, " is ", dtype_text(decl->dtype()),
+                  ", expected the tensor's ", dtype_text(tensor->dtype())));
+    }
+    int64_t elements = 1;
+    for (uint32_t d = 0; d < count(tensor->dims()); ++d) {
+      const fb::Dim* dim = tensor->dims()->Get(d);
+      const int64_t extent = dim->symbol() >= 0 ? values[dim->symbol()] : dim->value();
+      if (extent < 0 || __builtin_mul_overflow(elements, extent, &elements)) {
+        corrupt(cat("graph '", view(g.name()), "' tensor '", view(tensor->name()),
+                    "' has no element count at ", binding_text(g, values)));
+      }
+    }
+    numel[b] = elements;
+    if (declared) {
+      const int64_t said = evaluate(decl->numel(), at + " numel");
+      if (said != elements) {
+        corrupt(cat(where, " ", names_tensor, " declares ", said, " elements, but the tensor has ",
+                    elements, " at ", binding_text(g, values)));
+      }
+    }
+  }
+  if (m.targets()->Get(spec.target())->device() != fb::DeviceKind::Cpu) return;
+  for (uint32_t l = 0; l < count(plan.launches()); ++l) {
+    const fb::KernelLaunch* launch = plan.launches()->Get(l);
+    const std::string at = cat("launch ", l);
+    const int64_t work = evaluate(launch->work_items(), at + " work_items");
+    int64_t largest = 0;
+    for (uint32_t b = 0; b < count(launch->buffers()); ++b) {
+      largest = std::max(largest, numel[launch->buffers()->Get(b)]);
+    }
+    if (work < 0 || work > largest) {
+      corrupt(cat(where, " ", at, " has ", work, " work items at ", binding_text(g, values),
+                  ", expected 0 to ", largest, ", the elements of the largest buffer it binds"));
+    }
+  }
+}
+
 void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
                           const fb::Specialization& spec, const std::string& where) {
   const uint32_t symbols = count(g.symbols());
@@ -374,6 +473,7 @@ void check_specialization(const fb::Manifest& m, const fb::GraphEntry& g,
     // A library call has no grid or block of its own: cuBLASLt picks them.
     if (!cpu && launch->library_call() == nullptr) check_cuda_dims(*launch, at);
   }
+  check_plan_sizes(m, g, spec, where);
 }
 
 void check_ir(const fb::IrGraph* ir, uint32_t symbols, const std::string& where) {

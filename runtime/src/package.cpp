@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "api_boundary.h"
 #include "kiln/jit.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
@@ -47,15 +48,24 @@ std::unique_ptr<detail::PackageState> open_trusted(const OpenOptions& options, O
 }  // namespace
 
 Package Package::open(const std::filesystem::path& path, const OpenOptions& options) {
-  return Package(open_trusted(options, [&] { return PackageReader::open_file(path); }));
+  return detail::translate_exceptions("open", "", [&] {
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_file(path, options.limits); }));
+  });
 }
 
 Package Package::open_memory(std::span<const std::byte> bytes, const OpenOptions& options) {
-  return Package(open_trusted(options, [&] { return PackageReader::open_memory(bytes); }));
+  return detail::translate_exceptions("open", "", [&] {
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_memory(bytes, options.limits); }));
+  });
 }
 
 Package Package::open_embedded(std::span<const std::byte> bytes, const OpenOptions& options) {
-  return Package(open_trusted(options, [&] { return PackageReader::open_borrowed(bytes); }));
+  return detail::translate_exceptions("open", "", [&] {
+    return Package(
+        open_trusted(options, [&] { return PackageReader::open_borrowed(bytes, options.limits); }));
+  });
 }
 
 Graph& Package::graph(std::string_view name) {
@@ -88,13 +98,16 @@ size_t Package::export_compiled(const std::filesystem::path& path) const {
     throw Error(ErrorCode::invalid_argument,
                 "kiln: export_compiled: no JIT compiler is registered, so nothing was compiled");
   }
-  return jit->export_compiled(state_->reader, path);
+  return detail::translate_exceptions("export_compiled", "",
+                                      [&] { return jit->export_compiled(state_->reader, path); });
 }
 
 void Package::set_stance(Stance stance) { state_->stance.store(stance, std::memory_order_relaxed); }
 Stance Package::stance() const { return state_->stance.load(std::memory_order_relaxed); }
 void Package::write_profile() {
-  if (state_->profile) state_->profile->write();
+  if (state_->profile) {
+    detail::translate_exceptions("write_profile", "", [&] { state_->profile->write(); });
+  }
 }
 const PackageReader& Package::reader() const { return state_->reader; }
 

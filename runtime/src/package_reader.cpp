@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "api_boundary.h"
 #include "kiln/error.h"
 #include "kiln/support/hex.h"
 #include "manifest_validation.h"
@@ -68,26 +69,32 @@ struct PackageReader::State {
   std::vector<BlobState> blob_state;
   std::vector<std::vector<std::byte>> decoded;
 
-  void verify();
+  void verify(const PackageLimits& limits);
 };
 
-void PackageReader::State::verify() {
-  const uint64_t actual_size = bytes.size();
+namespace {
+
+// The header's own checks, on the file's first bytes (`prefix`, at least
+// the whole header when the file has it) and the file's size: what
+// open_file() needs to know before it allocates the file.
+KilnPackageHeader check_header(std::span<const std::byte> prefix, uint64_t actual_size,
+                               const PackageLimits& limits) {
+  KilnPackageHeader header{};
   constexpr size_t kMagicSize = sizeof(header.magic);
-  if (actual_size < kMagicSize) {
+  if (prefix.size() < kMagicSize) {
     fail(ErrorCode::package_truncated, cat("kiln: package is truncated: ", actual_size,
                                            " bytes, too short for the 8-byte magic"));
   }
-  if (std::memcmp(bytes.data(), KILN_PACKAGE_MAGIC, kMagicSize) != 0) {
+  if (std::memcmp(prefix.data(), KILN_PACKAGE_MAGIC, kMagicSize) != 0) {
     fail(ErrorCode::package_bad_magic,
          "kiln: not a Kiln package: the file does not start with \"KILNPKG\\0\"");
   }
-  if (actual_size < KILN_PACKAGE_HEADER_SIZE) {
+  if (prefix.size() < KILN_PACKAGE_HEADER_SIZE) {
     fail(ErrorCode::package_truncated,
          cat("kiln: package is truncated: expected at least the ", KILN_PACKAGE_HEADER_SIZE,
              "-byte header, got ", actual_size, " bytes"));
   }
-  std::memcpy(&header, bytes.data(), sizeof(header));
+  std::memcpy(&header, prefix.data(), sizeof(header));
   if (header.format_major != KILN_PACKAGE_FORMAT_MAJOR) {
     fail(ErrorCode::package_unsupported_version,
          cat("kiln: package format ", header.format_major, ".", header.format_minor,
@@ -104,6 +111,11 @@ void PackageReader::State::verify() {
     fail(ErrorCode::package_corrupt, cat("kiln: package has trailing bytes: the header says ",
                                          header.file_size, " bytes, got ", actual_size));
   }
+  if (actual_size > limits.max_file_bytes) {
+    fail(ErrorCode::resource_limit,
+         cat("kiln: package is ", actual_size, " bytes, over the limit of ", limits.max_file_bytes,
+             " (PackageLimits::max_file_bytes)"));
+  }
   if (header.header_size < KILN_PACKAGE_HEADER_SIZE || header.header_size > actual_size) {
     fail(ErrorCode::package_corrupt,
          cat("kiln: package header_size ", header.header_size, " is not in [",
@@ -118,6 +130,33 @@ void PackageReader::State::verify() {
                                          manifest_size, ") is not an 8-aligned range inside the ",
                                          actual_size, "-byte file after its header"));
   }
+  return header;
+}
+
+// The bytes the package's compressed blobs decompress to, all together,
+// against the limit: checked at open, so that no manifest makes the reader
+// allocate more, however small the file.
+void check_decompressed_total(const fb::Manifest& manifest, const PackageLimits& limits) {
+  if (manifest.blobs() == nullptr) return;
+  uint64_t total = 0;
+  for (const fb::Blob* blob : *manifest.blobs()) {
+    if (blob->compression() == fb::Compression::None) continue;
+    if (__builtin_add_overflow(total, blob->raw_size(), &total)) total = UINT64_MAX;
+  }
+  if (total > limits.max_decompressed_bytes) {
+    fail(ErrorCode::resource_limit,
+         cat("kiln: package blobs decompress to ", total, " bytes in all, over the limit of ",
+             limits.max_decompressed_bytes, " (PackageLimits::max_decompressed_bytes)"));
+  }
+}
+
+}  // namespace
+
+void PackageReader::State::verify(const PackageLimits& limits) {
+  const uint64_t actual_size = bytes.size();
+  header = check_header(bytes, actual_size, limits);
+  const uint64_t manifest_offset = header.manifest_offset;
+  const uint64_t manifest_size = header.manifest_size;
 
   XXH128_hash_t checksum =
       XXH3_128bits(bytes.data() + header.header_size, actual_size - header.header_size);
@@ -145,6 +184,7 @@ void PackageReader::State::verify() {
   manifest = fb::GetManifest(manifest_bytes);
   detail::validate_manifest(*manifest,
                             {header.header_size, manifest_offset, manifest_size, actual_size});
+  check_decompressed_total(*manifest, limits);
 
   const size_t blob_count = manifest->blobs() ? manifest->blobs()->size() : 0;
   blob_state.assign(blob_count, BlobState::unchecked);
@@ -156,54 +196,81 @@ PackageReader::PackageReader(PackageReader&&) noexcept = default;
 PackageReader& PackageReader::operator=(PackageReader&&) noexcept = default;
 PackageReader::~PackageReader() = default;
 
-PackageReader PackageReader::open_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error(ErrorCode::io,
-                cat("kiln: cannot open package '", path.string(), "': ", std::strerror(errno)));
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    throw Error(ErrorCode::io, cat("kiln: package '", path.string(), "' is not a regular file"));
-  }
-  const size_t size = static_cast<size_t>(info.st_size);
-  auto state = std::make_unique<State>();
-  state->owned = allocate_aligned(size);
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::read(fd, state->owned.get() + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+PackageReader PackageReader::open_file(const std::filesystem::path& path,
+                                       const PackageLimits& limits) {
+  return detail::translate_exceptions("open", "", [&] {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       throw Error(ErrorCode::io,
-                  cat("kiln: cannot read package '", path.string(), "': ", std::strerror(errno)));
+                  cat("kiln: cannot open package '", path.string(), "': ", std::strerror(errno)));
     }
-    if (n == 0) break;  // the file shrank while we read; verify() reports the size
-    done += static_cast<size_t>(n);
-  }
-  state->bytes = {state->owned.get(), done};
-  state->verify();
-  return PackageReader(std::move(state));
+    struct FdCloser {
+      int fd;
+      ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      throw Error(ErrorCode::io, cat("kiln: package '", path.string(), "' is not a regular file"));
+    }
+    // Reads up to `size` bytes at `out`; fewer only at the end of the file.
+    auto read_into = [&](std::byte* out, size_t size) {
+      size_t done = 0;
+      while (done < size) {
+        const ssize_t n = ::read(fd, out + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          throw Error(ErrorCode::io, cat("kiln: cannot read package '", path.string(),
+                                         "': ", std::strerror(errno)));
+        }
+        if (n == 0) break;
+        done += static_cast<size_t>(n);
+      }
+      return done;
+    };
+    // The header first: a file that is not a package, or whose header
+    // claims another size or more than the limit, is refused before the
+    // file is allocated.
+    std::byte prefix[KILN_PACKAGE_HEADER_SIZE];
+    const size_t prefix_size = read_into(prefix, sizeof(prefix));
+    const uint64_t file_size = static_cast<uint64_t>(info.st_size);
+    const KilnPackageHeader header =
+        check_header(std::span(prefix, prefix_size), file_size, limits);
+    auto state = std::make_unique<State>();
+    state->owned = allocate_aligned(header.file_size);
+    std::memcpy(state->owned.get(), prefix, prefix_size);
+    // At most file_size bytes: a file that grew since fstat() is read no
+    // further, one that shrank is short, and verify() names the difference.
+    const size_t rest = read_into(state->owned.get() + prefix_size, header.file_size - prefix_size);
+    state->bytes = {state->owned.get(), prefix_size + rest};
+    state->verify(limits);
+    return PackageReader(std::move(state));
+  });
 }
 
-PackageReader PackageReader::open_memory(std::span<const std::byte> bytes) {
-  auto state = std::make_unique<State>();
-  state->owned = allocate_aligned(bytes.size());
-  if (!bytes.empty()) std::memcpy(state->owned.get(), bytes.data(), bytes.size());
-  state->bytes = {state->owned.get(), bytes.size()};
-  state->verify();
-  return PackageReader(std::move(state));
+PackageReader PackageReader::open_memory(std::span<const std::byte> bytes,
+                                         const PackageLimits& limits) {
+  return detail::translate_exceptions("open", "", [&] {
+    // The header's checks before the copy: its size is then known to be
+    // within the limit.
+    check_header(bytes, bytes.size(), limits);
+    auto state = std::make_unique<State>();
+    state->owned = allocate_aligned(bytes.size());
+    std::memcpy(state->owned.get(), bytes.data(), bytes.size());
+    state->bytes = {state->owned.get(), bytes.size()};
+    state->verify(limits);
+    return PackageReader(std::move(state));
+  });
 }
 
-PackageReader PackageReader::open_borrowed(std::span<const std::byte> bytes) {
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % 16 != 0) return open_memory(bytes);
-  auto state = std::make_unique<State>();
-  state->bytes = bytes;
-  state->verify();
-  return PackageReader(std::move(state));
+PackageReader PackageReader::open_borrowed(std::span<const std::byte> bytes,
+                                           const PackageLimits& limits) {
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % 16 != 0) return open_memory(bytes, limits);
+  return detail::translate_exceptions("open", "", [&] {
+    auto state = std::make_unique<State>();
+    state->bytes = bytes;
+    state->verify(limits);
+    return PackageReader(std::move(state));
+  });
 }
 
 const KilnPackageHeader& PackageReader::header() const noexcept { return state_->header; }
@@ -224,6 +291,10 @@ std::span<const std::byte> PackageReader::stored_blob(uint32_t index) const {
 }
 
 std::span<const std::byte> PackageReader::blob(uint32_t index) const {
+  return detail::translate_exceptions("blob", "", [&] { return decode_blob(index); });
+}
+
+std::span<const std::byte> PackageReader::decode_blob(uint32_t index) const {
   std::span<const std::byte> stored = stored_blob(index);
   const fb::Blob* blob = state_->manifest->blobs()->Get(index);
   State& s = *state_;

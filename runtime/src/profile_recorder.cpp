@@ -169,7 +169,9 @@ void ProfileRecorder::write() {
     const std::lock_guard<std::mutex> lock(graphs_[g].mutex);
     taken[g].swap(graphs_[g].rows);
   }
-  profile::Profile recorded;
+  // Keys sort as text, not as the rows' numbers ("n=10" before "n=9"):
+  // gathered, then sorted once.
+  std::vector<profile::Line> lines;
   for (size_t g = 0; g < graphs_.size(); ++g) {
     const GraphCounts& graph = graphs_[g];
     const size_t width = graph.symbols_by_name.size();
@@ -178,9 +180,10 @@ void ProfileRecorder::write() {
       for (const uint32_t s : graph.symbols_by_name) {
         profile::append_value(key, view(graph.entry->symbols()->Get(s)->name()), taken[g][row + s]);
       }
-      recorded.add(std::move(key), static_cast<uint64_t>(taken[g][row + width]));
+      lines.push_back({std::move(key), static_cast<uint64_t>(taken[g][row + width]), 0});
     }
   }
+  const profile::Profile recorded = profile::Profile::from_lines(std::move(lines));
   if (recorded.empty()) return;
   try {
     ProfileFile file(path_);

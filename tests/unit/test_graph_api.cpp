@@ -1,4 +1,5 @@
 // Tracing: shapes, dtypes, broadcasting, and the errors a graph author sees.
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -90,6 +91,47 @@ TEST(GraphApi, BroadcastErrorNamesGraphOpAndShapes) {
   EXPECT_NE(e.find("op 'mul'"), std::string::npos) << e;
   EXPECT_NE(e.find("[n, 4096]"), std::string::npos) << e;
   EXPECT_NE(e.find("[4095]"), std::string::npos) << e;
+}
+
+TEST(GraphApi, AScalarOnAnIntegerTensorMustBeAnIntegerItHolds) {
+  // Truncated, `x < 2.5` was `x < 2` and `x * 0.5` was `x * 0`.
+  const std::string lt = trace_error([] {
+    auto x = kiln::input("x", kiln::i32, {4});
+    return kiln::outputs(x < 2.5);
+  });
+  EXPECT_EQ(lt,
+            "kiln: graph 'g': op 'lt': a scalar on an i32 tensor takes its dtype: expected an "
+            "integer in [-2147483648, 2147483647], got 2.5 (kiln::cast the tensor to a float "
+            "dtype for a fraction)");
+  const std::string mul = trace_error([] {
+    auto x = kiln::input("x", kiln::i64, {4});
+    return kiln::outputs(0.5 * x);
+  });
+  EXPECT_NE(mul.find("op 'mul': a scalar on an i64 tensor"), std::string::npos) << mul;
+  EXPECT_NE(mul.find("got 0.5"), std::string::npos) << mul;
+  // Past the dtype's range, and not a number at all.
+  EXPECT_NE(trace_error([] {
+              auto x = kiln::input("x", kiln::i32, {4});
+              return kiln::outputs(x + 3e9);
+            }).find("got 3000000000"),
+            std::string::npos);
+  EXPECT_NE(trace_error([] {
+              auto x = kiln::input("x", kiln::i32, {4});
+              return kiln::outputs(kiln::maximum(x, std::nan("")));
+            }).find("op 'maximum'"),
+            std::string::npos);
+  // An integral value is exact: a constant of the tensor's dtype.
+  const kiln::ir::Graph g = kiln::trace("g", [] {
+    auto x = kiln::input("x", kiln::i32, {4});
+    return kiln::outputs(kiln::maximum(x * 2.0 - 1.0, -2147483648.0) > 2.0);
+  });
+  size_t constants = 0;
+  for (const kiln::ir::Node& node : g.nodes) {
+    if (node.op != kiln::ir::Op::constant) continue;
+    ++constants;
+    EXPECT_EQ(node.dtype, kiln::DType::i32);
+  }
+  EXPECT_EQ(constants, 4u);
 }
 
 TEST(GraphApi, DistinctSymbolsDoNotBroadcast) {

@@ -89,23 +89,7 @@ std::string open_message(const std::vector<uint8_t>& bytes) {
 
 using kiln_test::fix_checksum;
 using kiln_test::header_of;
-
-// Re-encodes the manifest after `mutate` (same size, thanks to
-// ForceDefaults) and fixes the checksum, so only the semantic checks can
-// catch what `mutate` broke.
-void rewrite_manifest(std::vector<uint8_t>& bytes,
-                      const std::function<void(fb::ManifestT&)>& mutate) {
-  KilnPackageHeader h = header_of(bytes);
-  fb::ManifestT m;
-  fb::GetManifest(bytes.data() + h.manifest_offset)->UnPackTo(&m);
-  mutate(m);
-  flatbuffers::FlatBufferBuilder builder;
-  builder.ForceDefaults(true);
-  fb::FinishManifestBuffer(builder, fb::Manifest::Pack(builder, &m));
-  ASSERT_EQ(builder.GetSize(), h.manifest_size);
-  std::memcpy(bytes.data() + h.manifest_offset, builder.GetBufferPointer(), builder.GetSize());
-  fix_checksum(bytes);
-}
+using kiln_test::rewrite_manifest;
 
 TEST(PackageWriter, RoundTripsEveryField) {
   Fixture f = make_fixture();

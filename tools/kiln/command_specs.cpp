@@ -93,15 +93,17 @@ constexpr std::array kCommands{
         .details =
             "Makes every check the runtime makes when it opens the package file PKG (magic, "
             "format version, sizes, the XXH3-128 checksum, the FlatBuffers verifier, the "
-            "manifest's own consistency), then those it defers to a blob's first use: every "
-            "blob's hash and decompression.\n\n"
+            "manifest's own consistency, launch plans' sizes against their buffers, the default "
+            "size limits), then those it defers to a blob's first use: every blob's hash and "
+            "decompression.\n\n"
             "A signed package's signature is checked too, and who signed it is said: its key "
             "id, and, with trusted keys (--trusted-keys, else KILN_TRUSTED_KEYS), which of "
             "them; an unsigned package or another key then fails with untrusted_package, as "
             "the runtime would refuse it.\n\n"
             "Prints \"ok: PKG (G graphs, B blobs, N bytes)\" and a line on its signature, or "
             "the first problem as \"error[CODE]: ...\", CODE being the kiln::ErrorCode's name "
-            "(package_truncated, package_checksum_mismatch, untrusted_package, ...).",
+            "(package_truncated, package_checksum_mismatch, untrusted_package, resource_limit, "
+            "...).",
         .options = kVerifyOptions,
         .min_operands = 1,
         .max_operands = 1,

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "kiln/error.h"
 
 namespace {
 
@@ -168,5 +170,17 @@ int main(int argc, char** argv) {
     kiln::cli::print_command_help(*command, stdout);
     return kiln::cli::kExitSuccess;
   }
-  return run(*command, parsed);
+  // The commands report their failures; this is the net under them, so that
+  // no input ends the process with an uncaught exception (an abort).
+  try {
+    return run(*command, parsed);
+  } catch (const std::bad_alloc&) {
+    return kiln::cli::report_failure(
+        kiln::Error(kiln::ErrorCode::resource_limit, "kiln: out of memory"));
+  } catch (const std::exception& e) {
+    return kiln::cli::report_failure(e);
+  } catch (...) {
+    return kiln::cli::report_failure(
+        kiln::Error(kiln::ErrorCode::internal, "kiln: an exception that is not a std::exception"));
+  }
 }

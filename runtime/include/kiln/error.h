@@ -44,6 +44,10 @@ enum class ErrorCode : uint8_t {
   /// another user, writable by others, reached through another user's
   /// symlink or directory, with a bad MAC key file, or not Kiln's.
   cache_untrusted,
+  /// Input asks for more than a limit allows (a package whose blobs would
+  /// decompress past OpenOptions::limits, a file over its size cap) or the
+  /// memory it needs cannot be allocated.
+  resource_limit,
 };
 
 /// "package_checksum_mismatch", ...: stable names for logs and the CLI.

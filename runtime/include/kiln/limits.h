@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace kiln {
 
@@ -15,5 +16,22 @@ inline constexpr size_t kMaxTensors = 256;        ///< inputs + outputs of one g
 inline constexpr size_t kMaxPlanBuffers = 1024;   ///< buffers of one launch plan
 inline constexpr size_t kMaxLaunchBuffers = 256;  ///< arguments of one kernel
 inline constexpr size_t kMaxExprStack = 32;       ///< SizeExpr evaluation depth
+
+/// How much memory opening and running a package may take for its own
+/// bytes, whatever its header and manifest claim (OpenOptions::limits,
+/// PackageReader's open functions). A package over a limit is
+/// PackageError(resource_limit), raised before anything that large is
+/// allocated.
+struct PackageLimits {
+  /// The most bytes a package file may have; its header's file_size is
+  /// checked against it before the file is read. 1 GiB: a package holds
+  /// kernels, not weights.
+  uint64_t max_file_bytes = uint64_t{1} << 30;
+  /// The most bytes the package's compressed blobs may decompress to, all
+  /// together (the sum of their raw_size), checked when the package opens.
+  /// 256 MiB: far above any package the compiler writes, far below what a
+  /// small file claiming a huge zstd frame could make the reader allocate.
+  uint64_t max_decompressed_bytes = uint64_t{256} << 20;
+};
 
 }  // namespace kiln

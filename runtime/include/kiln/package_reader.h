@@ -59,19 +59,26 @@ bool is_known_target_name(std::string_view name) noexcept;
 /// Each open function throws Error(io) when the file cannot be read,
 /// PackageError (bad magic, unsupported version, truncated, checksum mismatch,
 /// FlatBuffers verifier failed, unknown target, corrupt manifest) when the bytes
-/// are not a valid package, and UntrustedPackageError(bad_signature) when the
-/// package is signed and its signature does not verify. Whose signature is
-/// trusted is not the reader's concern: check_package_trust().
+/// are not a valid package, PackageError(resource_limit) when they are over
+/// a PackageLimits, Error(resource_limit) when memory runs out, and
+/// UntrustedPackageError(bad_signature) when the package is signed and its
+/// signature does not verify. Whose signature is trusted is not the reader's
+/// concern: check_package_trust().
 class PackageReader {
  public:
-  /// Reads the whole file into memory.
-  static PackageReader open_file(const std::filesystem::path& path);
-  /// Copies the bytes.
-  static PackageReader open_memory(std::span<const std::byte> bytes);
+  /// Reads the file into memory: its header first, then the file_size
+  /// bytes the header gives, when that is the file's size and within
+  /// `limits`. Over a limit: PackageError(resource_limit).
+  static PackageReader open_file(const std::filesystem::path& path,
+                                 const PackageLimits& limits = {});
+  /// Copies the bytes (after checking the header).
+  static PackageReader open_memory(std::span<const std::byte> bytes,
+                                   const PackageLimits& limits = {});
   /// Borrows the bytes, which must outlive the reader (an embedded package).
   /// Bytes that are not 16-byte aligned are copied, since FlatBuffers reads
   /// scalars in place.
-  static PackageReader open_borrowed(std::span<const std::byte> bytes);
+  static PackageReader open_borrowed(std::span<const std::byte> bytes,
+                                     const PackageLimits& limits = {});
 
   /// Moves the reader.
   PackageReader(PackageReader&&) noexcept;
@@ -91,7 +98,8 @@ class PackageReader {
   /// The blob's stored bytes (compressed or not), as they are in the file.
   std::span<const std::byte> stored_blob(uint32_t index) const;
   /// The blob's contents: hash checked, decompressed, cached. Thread-safe.
-  /// Throws PackageError(package_checksum_mismatch or package_corrupt).
+  /// Throws PackageError(package_checksum_mismatch or package_corrupt), or
+  /// Error(resource_limit) when its memory cannot be allocated.
   std::span<const std::byte> blob(uint32_t index) const;
   /// blob() for every blob: the full check `kiln verify` does.
   /// @throws PackageError as blob().
@@ -100,6 +108,7 @@ class PackageReader {
  private:
   struct State;
   explicit PackageReader(std::unique_ptr<State> state);
+  std::span<const std::byte> decode_blob(uint32_t index) const;
   std::unique_ptr<State> state_;
 };
 

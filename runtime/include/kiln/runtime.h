@@ -68,6 +68,10 @@ struct OpenOptions {
   std::vector<std::string> trusted_keys = {};
   /// Paths of .pub files, trusted as trusted_keys are.
   std::vector<std::filesystem::path> trusted_key_files = {};
+  /// Caps on the package's file size and on what its blobs decompress to,
+  /// checked before anything that large is allocated (kiln/limits.h):
+  /// PackageError(resource_limit) over one.
+  PackageLimits limits = {};
 };
 
 /// The number of guard kinds: one slot per kiln.fb.GuardKind in
@@ -173,9 +177,11 @@ class Package {
   /// kernel is loaded.
   /// @throws Error(io) when the file cannot be read; PackageError when its bytes are not a
   /// valid package (bad magic, version, sizes, checksum, FlatBuffers verifier, unknown
-  /// target, or a graph over kMaxSymbols or kMaxTensors: package_corrupt);
-  /// UntrustedPackageError when the trust policy refuses it; Error(invalid_argument) or
-  /// Error(io) for a trusted key that is malformed or cannot be read.
+  /// target, or a graph over kMaxSymbols or kMaxTensors: package_corrupt), or are over
+  /// OpenOptions::limits (resource_limit); UntrustedPackageError when the trust policy
+  /// refuses it; Error(invalid_argument) or Error(io) for a trusted key that is malformed
+  /// or cannot be read. Every function of Package and Graph throws kiln::Error only:
+  /// running out of memory is Error(resource_limit).
   static Package open(const std::filesystem::path& path, const OpenOptions& options = {});
   /// Opens a package held in memory, copying the bytes; throws as open().
   static Package open_memory(std::span<const std::byte> bytes, const OpenOptions& options = {});

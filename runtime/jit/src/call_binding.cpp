@@ -1,7 +1,9 @@
 #include "call_binding.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kiln/error.h"
 #include "kiln/tensor_view.h"
@@ -105,6 +107,66 @@ std::optional<ir::SymbolValues> bind_call(const ir::Graph& g,
     }
   }
   return values;
+}
+
+const DLTensor& plan_tensor(const compiler::PlanBuffer& buffer, const JitCall& call) {
+  const bool input = buffer.role == compiler::BufferRole::input;
+  const std::span<const DLTensor* const> tensors = input ? call.inputs : call.outputs;
+  if (buffer.index >= tensors.size()) {
+    throw Error(ErrorCode::internal,
+                "kiln: a JIT plan binds " + std::string(input ? "input " : "output ") +
+                    std::to_string(buffer.index) + " of a call with " +
+                    std::to_string(tensors.size()) + (input ? " inputs" : " outputs"));
+  }
+  return *tensors[buffer.index];
+}
+
+size_t temp_bytes(const compiler::PlanBuffer& buffer, const ir::SymbolValues& values) {
+  const int64_t numel = buffer.numel.evaluate(values);
+  size_t bytes = 0;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(std::max<int64_t>(numel, 1)),
+                                          static_cast<size_t>(dtype_size(buffer.dtype)), &bytes)) {
+    throw Error(ErrorCode::internal, "kiln: a JIT plan's temp buffer of " + std::to_string(numel) +
+                                         " elements is negative or too large");
+  }
+  return bytes;
+}
+
+void check_work_items(const compiler::CpuLoweredGraph& plan, const JitCall& call,
+                      const ir::SymbolValues& values) {
+  std::vector<int64_t> numel(plan.buffers.size());
+  for (size_t b = 0; b < plan.buffers.size(); ++b) {
+    const compiler::PlanBuffer& pb = plan.buffers[b];
+    if (pb.role == compiler::BufferRole::temp) {
+      numel[b] = pb.numel.evaluate(values);
+      continue;
+    }
+    const DLTensor& t = plan_tensor(pb, call);
+    int64_t elements = 1;
+    for (int32_t d = 0; d < t.ndim; ++d) {
+      if (__builtin_mul_overflow(elements, t.shape[d], &elements)) elements = INT64_MAX;
+    }
+    numel[b] = elements;
+  }
+  for (size_t l = 0; l < plan.launches.size(); ++l) {
+    const compiler::CpuLaunch& launch = plan.launches[l];
+    int64_t largest = 0;
+    for (uint32_t b : launch.buffers) {
+      if (b >= numel.size()) {
+        throw Error(ErrorCode::internal, "kiln: a JIT plan's launch " + std::to_string(l) +
+                                             " binds buffer " + std::to_string(b) + " of " +
+                                             std::to_string(numel.size()));
+      }
+      largest = std::max(largest, numel[b]);
+    }
+    const int64_t work = launch.work_items.evaluate(values);
+    if (work < 0 || work > largest) {
+      throw Error(ErrorCode::internal, "kiln: a JIT plan's launch " + std::to_string(l) + " has " +
+                                           std::to_string(work) + " work items, expected 0 to " +
+                                           std::to_string(largest) +
+                                           ", the elements of the largest buffer it binds");
+    }
+  }
 }
 
 }  // namespace kiln::jit::detail

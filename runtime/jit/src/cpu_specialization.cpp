@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 
+#include "call_binding.h"
 #include "kiln/jit_launchers.h"
 
 namespace kiln::jit::detail {
@@ -16,21 +17,19 @@ struct AlignedDelete {
 
 void CpuSpecialization::run(const JitCall& call) const {
   const ir::SymbolValues values(call.symbols, call.symbols + symbol_count);
+  check_work_items(plan, call, values);
   std::vector<void*> buffers(plan.buffers.size(), nullptr);
   std::vector<std::unique_ptr<std::byte[], AlignedDelete>> temps;
   for (size_t b = 0; b < plan.buffers.size(); ++b) {
     const compiler::PlanBuffer& pb = plan.buffers[b];
     if (pb.role == compiler::BufferRole::temp) {
-      const int64_t numel = pb.numel.evaluate(values);
-      const size_t bytes = static_cast<size_t>(std::max<int64_t>(numel, 1)) *
-                           static_cast<size_t>(dtype_size(pb.dtype));
+      const size_t bytes = temp_bytes(pb, values);
       temps.emplace_back(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
       buffers[b] = temps.back().get();
       continue;
     }
-    const DLTensor* t =
-        pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
-    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+    const DLTensor& t = plan_tensor(pb, call);
+    buffers[b] = static_cast<std::byte*>(t.data) + t.byte_offset;
   }
   std::vector<void*> arguments;
   for (const compiler::CpuLaunch& launch : plan.launches) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 
+#include "call_binding.h"
 #include "kiln/abi/library_call.h"
 #include "kiln/error.h"
 #include "kiln/jit_launchers.h"
@@ -73,31 +74,30 @@ void CudaSpecialization::run(const JitCall& call) const {
   const std::vector<int64_t> values(call.symbols, call.symbols + symbol_count_);
   std::vector<void*> buffers(plan_.buffers.size(), nullptr);
   std::vector<size_t> temp_offsets(plan_.buffers.size(), 0);
-  size_t temp_bytes = 0;
+  size_t temp_total = 0;
   for (size_t b = 0; b < plan_.buffers.size(); ++b) {
     const compiler::PlanBuffer& pb = plan_.buffers[b];
     if (pb.role == compiler::BufferRole::temp) {
-      const int64_t numel = pb.numel.evaluate(values);
-      temp_offsets[b] = round_up(temp_bytes, kWorkspaceAlignment);
-      temp_bytes = temp_offsets[b] + static_cast<size_t>(std::max<int64_t>(numel, 1)) *
-                                         static_cast<size_t>(dtype_size(pb.dtype));
+      temp_offsets[b] = round_up(temp_total, kWorkspaceAlignment);
+      if (__builtin_add_overflow(temp_offsets[b], temp_bytes(pb, values), &temp_total)) {
+        throw Error(ErrorCode::internal, "kiln: a JIT plan's temp buffers are too large");
+      }
       continue;
     }
-    const DLTensor* t =
-        pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
-    buffers[b] = static_cast<std::byte*>(t->data) + t->byte_offset;
+    const DLTensor& t = plan_tensor(pb, call);
+    buffers[b] = static_cast<std::byte*>(t.data) + t.byte_offset;
   }
   // cuBLASLt's workspace after the temps, in the same allocation.
   size_t gemm_offset = 0;
   size_t gemm_bytes = 0;
   if (has_gemm_) {
     gemm_bytes = launcher_->gemm_workspace_bytes(ordinal_);
-    gemm_offset = round_up(temp_bytes, kWorkspaceAlignment);
-    temp_bytes = gemm_offset + gemm_bytes;
+    gemm_offset = round_up(temp_total, kWorkspaceAlignment);
+    temp_total = gemm_offset + gemm_bytes;
   }
   std::optional<kiln::detail::DeviceWorkspace> workspace;
-  if (temp_bytes > 0) {
-    workspace.emplace(*launcher_, ordinal_, temp_bytes, call.stream);
+  if (temp_total > 0) {
+    workspace.emplace(*launcher_, ordinal_, temp_total, call.stream);
     for (size_t b = 0; b < plan_.buffers.size(); ++b) {
       if (plan_.buffers[b].role == compiler::BufferRole::temp) {
         buffers[b] = workspace->data() + temp_offsets[b];
@@ -151,8 +151,7 @@ void CudaSpecialization::run_gemm(const ::kiln::detail::GemmProgram& gemm,
     if (pb.role == compiler::BufferRole::temp) {
       declared = pb.numel.evaluate(values);
     } else {
-      tensor =
-          pb.role == compiler::BufferRole::input ? call.inputs[pb.index] : call.outputs[pb.index];
+      tensor = &plan_tensor(pb, call);
     }
     return GemmOperand{buffers[b], ::kiln::detail::gemm_operand_elements(tensor, declared, dtype)};
   };

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -136,19 +137,55 @@ class Profile {
     auto at = std::lower_bound(lines_.begin(), lines_.end(), key,
                                [](const Line& l, const std::string& k) { return l.key < k; });
     if (at != lines_.end() && at->key == key) {
-      at->count = at->count > UINT64_MAX - count ? UINT64_MAX : at->count + count;
-      if (at->line == 0) at->line = line;
+      combine(*at, count, line);
       return;
     }
     lines_.insert(at, Line{std::move(key), count, line});
   }
+  // Linear: both are sorted, so one pass takes every line of `other` (a
+  // line per add() would cost a vector insert each: quadratic).
   void merge(const Profile& other) {
-    for (const Line& l : other.lines_) add(l.key, l.count, l.line);
+    std::vector<Line> merged;
+    merged.reserve(lines_.size() + other.lines_.size());
+    auto mine = lines_.begin();
+    for (const Line& theirs : other.lines_) {
+      while (mine != lines_.end() && mine->key < theirs.key) merged.push_back(std::move(*mine++));
+      if (mine != lines_.end() && mine->key == theirs.key) {
+        merged.push_back(std::move(*mine++));
+        combine(merged.back(), theirs.count, theirs.line);
+      } else {
+        merged.push_back(theirs);
+      }
+    }
+    std::move(mine, lines_.end(), std::back_inserter(merged));
+    lines_ = std::move(merged);
+  }
+  // Lines in any order, with repeats: sorted once and repeats combined, as
+  // add() would one by one (the first line number read is kept), in
+  // O(n log n).
+  static Profile from_lines(std::vector<Line> lines) {
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const Line& a, const Line& b) { return a.key < b.key; });
+    Profile profile;
+    for (Line& l : lines) {
+      if (!profile.lines_.empty() && profile.lines_.back().key == l.key) {
+        combine(profile.lines_.back(), l.count, l.line);
+      } else {
+        profile.lines_.push_back(std::move(l));
+      }
+    }
+    return profile;
   }
   const std::vector<Line>& lines() const { return lines_; }
   bool empty() const { return lines_.empty(); }
 
  private:
+  // Adds a repeat's count (saturating); keeps the first line number read.
+  static void combine(Line& into, uint64_t count, size_t line) {
+    into.count = into.count > UINT64_MAX - count ? UINT64_MAX : into.count + count;
+    if (into.line == 0) into.line = line;
+  }
+
   std::vector<Line> lines_;
 };
 
@@ -167,16 +204,23 @@ inline std::string serialize(const Profile& profile) {
 
 // Parses a whole file; `source` names it in errors. No bytes at all is an
 // empty profile (so a build can name a profile before anything recorded
-// one); otherwise the first line is the header. Blank lines and lines
+// one); otherwise the first line is the header, and every line, the last
+// included, ends with a newline. Lines in any order cost O(n log n). Blank lines and lines
 // starting with '#' are skipped (a rewrite drops them). Each line is
 //   <graph> <structure hash> [<symbol>=<value> ...] <count>
 // Throws FormatError.
 inline Profile parse(std::string_view text, const std::string& source) {
-  Profile profile;
+  std::vector<Line> lines;
   size_t number = 0;
   while (!text.empty()) {
     ++number;
     const size_t eol = text.find('\n');
+    // Every line the runtime writes ends with a newline: a last line without
+    // one is a file cut short, whose count may have lost digits.
+    if (eol == std::string_view::npos) {
+      throw FormatError(source, number, "a line ended by a newline (the file may be cut short)",
+                        detail::join({"'", text.substr(0, 60), text.size() > 60 ? "...'" : "'"}));
+    }
     std::string_view line = text.substr(0, eol);
     text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -236,9 +280,9 @@ inline Profile parse(std::string_view text, const std::string& source) {
     key += ' ';
     key.append(fields[1]);
     for (const auto& [name, value] : values) append_value(key, name, value);
-    profile.add(std::move(key), count, number);
+    lines.push_back(Line{std::move(key), count, number});
   }
-  return profile;
+  return Profile::from_lines(std::move(lines));
 }
 
 // A line's key, decoded. For the generator: the runtime never needs it.

@@ -2,6 +2,8 @@
 // traced, and returns it. Errors name the graph and the op.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
@@ -112,7 +114,26 @@ Tensor unary(ir::Op op, Tensor x) {
   return append(std::move(out));
 }
 
-Tensor scalar_like(double value, Tensor like) { return constant(value, node_of(like).dtype); }
+// The number of `x op 2.0` as a constant of x's dtype. On an i32 or i64
+// tensor it must be an integer the dtype holds: truncating would change what
+// the author wrote (`i < 2.5` is not `i < 2`, `i * 0.5` is not `i * 0`).
+Tensor scalar_like(std::string_view op, double value, Tensor like) {
+  const DType dtype = node_of(like).dtype;
+  if (dtype == DType::i32 || dtype == DType::i64) {
+    // Bounds exactly representable as doubles: [-2^31, 2^31) and [-2^63, 2^63).
+    const double limit = dtype == DType::i32 ? 2147483648.0 : 9223372036854775808.0;
+    if (!(std::trunc(value) == value && value >= -limit && value < limit)) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%.17g", value);
+      fail(op, "a scalar on an " + std::string(dtype_name(dtype)) +
+                   " tensor takes its dtype: expected an integer in [" +
+                   (dtype == DType::i32 ? "-2147483648, 2147483647"
+                                        : "-9223372036854775808, 9223372036854775807") +
+                   "], got " + got + " (kiln::cast the tensor to a float dtype for a fraction)");
+    }
+  }
+  return constant(value, dtype);
+}
 
 Tensor binary(ir::Op op, Tensor a, Tensor b) {
   const auto& na = node_of(a);
@@ -327,9 +348,9 @@ Tensor minimum(Tensor a, Tensor b) { return binary(ir::Op::minimum, a, b); }
 Tensor max(Tensor a, Tensor b) { return maximum(a, b); }
 Tensor min(Tensor a, Tensor b) { return minimum(a, b); }
 Tensor pow(Tensor a, Tensor b) { return binary(ir::Op::pow, a, b); }
-Tensor pow(Tensor a, double b) { return pow(a, scalar_like(b, a)); }
-Tensor maximum(Tensor a, double b) { return maximum(a, scalar_like(b, a)); }
-Tensor minimum(Tensor a, double b) { return minimum(a, scalar_like(b, a)); }
+Tensor pow(Tensor a, double b) { return pow(a, scalar_like("pow", b, a)); }
+Tensor maximum(Tensor a, double b) { return maximum(a, scalar_like("maximum", b, a)); }
+Tensor minimum(Tensor a, double b) { return minimum(a, scalar_like("minimum", b, a)); }
 Tensor eq(Tensor a, Tensor b) { return binary(ir::Op::eq, a, b); }
 Tensor ne(Tensor a, Tensor b) { return binary(ir::Op::ne, a, b); }
 Tensor lt(Tensor a, Tensor b) { return binary(ir::Op::lt, a, b); }
@@ -360,21 +381,21 @@ Tensor operator+(Tensor a, Tensor b) { return add(a, b); }
 Tensor operator-(Tensor a, Tensor b) { return sub(a, b); }
 Tensor operator*(Tensor a, Tensor b) { return mul(a, b); }
 Tensor operator/(Tensor a, Tensor b) { return div(a, b); }
-Tensor operator+(Tensor a, double b) { return add(a, scalar_like(b, a)); }
-Tensor operator-(Tensor a, double b) { return sub(a, scalar_like(b, a)); }
-Tensor operator*(Tensor a, double b) { return mul(a, scalar_like(b, a)); }
-Tensor operator/(Tensor a, double b) { return div(a, scalar_like(b, a)); }
-Tensor operator+(double a, Tensor b) { return add(scalar_like(a, b), b); }
-Tensor operator-(double a, Tensor b) { return sub(scalar_like(a, b), b); }
-Tensor operator*(double a, Tensor b) { return mul(scalar_like(a, b), b); }
-Tensor operator/(double a, Tensor b) { return div(scalar_like(a, b), b); }
+Tensor operator+(Tensor a, double b) { return add(a, scalar_like("add", b, a)); }
+Tensor operator-(Tensor a, double b) { return sub(a, scalar_like("sub", b, a)); }
+Tensor operator*(Tensor a, double b) { return mul(a, scalar_like("mul", b, a)); }
+Tensor operator/(Tensor a, double b) { return div(a, scalar_like("div", b, a)); }
+Tensor operator+(double a, Tensor b) { return add(scalar_like("add", a, b), b); }
+Tensor operator-(double a, Tensor b) { return sub(scalar_like("sub", a, b), b); }
+Tensor operator*(double a, Tensor b) { return mul(scalar_like("mul", a, b), b); }
+Tensor operator/(double a, Tensor b) { return div(scalar_like("div", a, b), b); }
 Tensor operator-(Tensor x) { return neg(x); }
 Tensor operator<(Tensor a, Tensor b) { return lt(a, b); }
 Tensor operator<=(Tensor a, Tensor b) { return le(a, b); }
 Tensor operator>(Tensor a, Tensor b) { return gt(a, b); }
 Tensor operator>=(Tensor a, Tensor b) { return ge(a, b); }
-Tensor operator<(Tensor a, double b) { return lt(a, scalar_like(b, a)); }
-Tensor operator>(Tensor a, double b) { return gt(a, scalar_like(b, a)); }
+Tensor operator<(Tensor a, double b) { return lt(a, scalar_like("lt", b, a)); }
+Tensor operator>(Tensor a, double b) { return gt(a, scalar_like("gt", b, a)); }
 
 std::vector<int> all_axes(Tensor x) {
   std::vector<int> axes(static_cast<size_t>(x.rank()));
