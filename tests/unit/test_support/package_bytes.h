@@ -1,11 +1,16 @@
-// A package's bytes as tests damage them: its header, and the checksum
-// recomputed after a change, as an attacker (or a careless tool) would.
+// A package's bytes as tests damage them: its header, the checksum
+// recomputed after a change, as an attacker (or a careless tool) would, and
+// a manifest replaced.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
+#include "kiln/abi/kiln_package_generated.h"
 #include "kiln/abi/package_header.h"
 
 #define XXH_INLINE_ALL
@@ -27,6 +32,28 @@ inline void fix_checksum(std::vector<uint8_t>& bytes) {
   h.checksum_lo = sum.low64;
   h.checksum_hi = sum.high64;
   std::memcpy(bytes.data(), &h, sizeof h);
+}
+
+// Puts `manifest` in place of the package's manifest, leaving every blob
+// where it is (so `manifest` must fit before the first blob and keep their
+// offsets), and recomputes the checksum: a package as a writer other than
+// write_package() would make it.
+inline void replace_manifest(std::vector<uint8_t>& bytes, const kiln::fb::ManifestT& manifest) {
+  flatbuffers::FlatBufferBuilder builder;
+  builder.ForceDefaults(true);
+  kiln::fb::FinishManifestBuffer(builder, kiln::fb::Manifest::Pack(builder, &manifest));
+  KilnPackageHeader h = header_of(bytes);
+  uint64_t end = bytes.size();
+  for (const auto& blob : manifest.blobs) end = std::min(end, blob->offset);
+  if (h.manifest_offset + builder.GetSize() > end) {
+    throw std::invalid_argument("replace_manifest: the manifest does not fit before the blobs");
+  }
+  std::fill(bytes.begin() + static_cast<ptrdiff_t>(h.manifest_offset),
+            bytes.begin() + static_cast<ptrdiff_t>(end), uint8_t{0});
+  std::memcpy(bytes.data() + h.manifest_offset, builder.GetBufferPointer(), builder.GetSize());
+  h.manifest_size = builder.GetSize();
+  std::memcpy(bytes.data(), &h, sizeof h);
+  fix_checksum(bytes);
 }
 
 }  // namespace kiln_test
