@@ -65,6 +65,8 @@ KilnCpuKernelFn CpuLauncher::kernel(uint32_t kernel_index) {
     std::span<const std::byte> image;
     try {
       image = reader_.blob(blob);
+    } catch (const UntrustedPackageError&) {
+      throw;  // a signed blob changed: a refusal on trust, not a load failure
     } catch (const Error& e) {
       throw Error(ErrorCode::kernel_load_failed,
                   cat("kiln: kernel '", kernel->name()->str(), "': ", e.what()));

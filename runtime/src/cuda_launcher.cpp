@@ -261,6 +261,8 @@ CUmodule CudaLauncher::load_module(const DeviceSlot& slot, uint32_t blob_index,
   std::span<const std::byte> bytes;
   try {
     bytes = reader_.blob(blob_index);
+  } catch (const UntrustedPackageError&) {
+    throw;  // a signed blob changed: a refusal on trust, not a load failure
   } catch (const Error& e) {
     throw Error(ErrorCode::kernel_load_failed, cat("kiln: kernel '", kernel_name, "': ", e.what()));
   }

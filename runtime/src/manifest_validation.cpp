@@ -11,6 +11,7 @@
 #include "kiln/ir_structure.h"
 #include "kiln/package_reader.h"
 #include "kiln/runtime_internal/size_expr.h"
+#include "kiln/support/crypto.h"
 #include "kiln/tensor_view.h"
 #include "text.h"
 
@@ -141,6 +142,10 @@ void check_blobs(const fb::Manifest& m, const FileLayout& layout) {
                   " != stored_size ", blob->stored_size()));
     }
     if (blob->hash() == nullptr) corrupt(cat("blob ", b, " has no hash"));
+    if (blob->digest() != nullptr && blob->digest()->size() != support::kHash256Bytes) {
+      corrupt(cat("blob ", b, " has a ", blob->digest()->size(), "-byte digest, expected ",
+                  support::kHash256Bytes, " (BLAKE2b-256)"));
+    }
   }
 }
 

@@ -185,6 +185,7 @@ void PackageReader::State::verify(const PackageLimits& limits) {
   detail::validate_manifest(*manifest,
                             {header.header_size, manifest_offset, manifest_size, actual_size});
   check_decompressed_total(*manifest, limits);
+  if (signer) detail::require_blob_digests(*manifest, *signer);
 
   const size_t blob_count = manifest->blobs() ? manifest->blobs()->size() : 0;
   blob_state.assign(blob_count, BlobState::unchecked);
@@ -311,6 +312,9 @@ std::span<const std::byte> PackageReader::decode_blob(uint32_t index) const {
          cat("kiln: blob ", index, " (", stored.size(), " bytes at offset ", blob->offset(),
              ") does not match its hash: the package is damaged"));
   }
+  // Before the bytes are decompressed or handed out: in a signed package
+  // the digest, not XXH3, is what binds them to the signature.
+  detail::check_blob_digest(*blob, index, stored, s.signer);
   if (blob->compression() == fb::Compression::None) {
     s.blob_state[index] = BlobState::ok;
     return stored;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "kiln/error.h"
 #include "kiln/package_signature.h"
@@ -53,6 +54,44 @@ std::optional<PackageSigner> verify_package_signature(std::span<const std::byte>
             " does not verify: the package was changed after it was signed"));
   }
   return signer;
+}
+
+void require_blob_digests(const fb::Manifest& manifest, const PackageSigner& signer) {
+  const auto* blobs = manifest.blobs();
+  for (uint32_t b = 0; blobs != nullptr && b < blobs->size(); ++b) {
+    if (blobs->Get(b)->digest() == nullptr) {
+      throw PackageError(ErrorCode::package_corrupt,
+                         cat("kiln: package is signed by key ", signer.key_id, " but blob ", b,
+                             " has no digest, so the signature does not bind its bytes: a "
+                             "signed package gives every blob's BLAKE2b-256 digest (rebuild it "
+                             "with this Kiln and sign it again)"));
+    }
+  }
+}
+
+void check_blob_digest(const fb::Blob& blob, uint32_t index, std::span<const std::byte> stored,
+                       const std::optional<PackageSigner>& signer) {
+  const flatbuffers::Vector<uint8_t>* expected = blob.digest();
+  if (expected == nullptr) return;
+  const std::string_view parts[] = {{reinterpret_cast<const char*>(stored.data()), stored.size()}};
+  support::Hash256 digest;
+  try {
+    digest = support::hash256(parts);
+  } catch (const support::CryptoError& e) {
+    throw Error(ErrorCode::internal, e.what());
+  }
+  if (expected->size() == digest.size() &&
+      std::equal(digest.begin(), digest.end(), expected->begin())) {
+    return;
+  }
+  const std::string what = cat("kiln: blob ", index, " (", stored.size(), " bytes at offset ",
+                               blob.offset(), ") does not match its BLAKE2b-256 digest");
+  if (signer) {
+    throw UntrustedPackageError(UntrustedPackageError::Reason::bad_signature, signer->key_id,
+                                cat(what, " in the manifest signed by key ", signer->key_id,
+                                    ": the blob was changed after the package was signed"));
+  }
+  throw PackageError(ErrorCode::package_checksum_mismatch, what + ": the package is damaged");
 }
 
 }  // namespace kiln::detail

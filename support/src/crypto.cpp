@@ -56,16 +56,33 @@ bool ed25519_verify(std::string_view message, const Ed25519Signature& signature,
                                              public_key.data()) == 0;
 }
 
-Hash512 hash512(std::span<const std::string_view> parts) {
+namespace {
+
+// BLAKE2b of the concatenation of `parts`, with out.size() bytes of output
+// (part of BLAKE2b's parameters, so each size is a hash of its own).
+void generic_hash(std::span<const std::string_view> parts, std::span<uint8_t> out) {
   ensure_sodium();
-  static_assert(kHash512Bytes == crypto_generichash_BYTES_MAX);
   crypto_generichash_state state;
-  crypto_generichash_init(&state, nullptr, 0, kHash512Bytes);
+  crypto_generichash_init(&state, nullptr, 0, out.size());
   for (const std::string_view part : parts) {
     crypto_generichash_update(&state, bytes_of(part), part.size());
   }
+  crypto_generichash_final(&state, out.data(), out.size());
+}
+
+}  // namespace
+
+Hash512 hash512(std::span<const std::string_view> parts) {
+  static_assert(kHash512Bytes == crypto_generichash_BYTES_MAX);
   Hash512 hash{};
-  crypto_generichash_final(&state, hash.data(), hash.size());
+  generic_hash(parts, hash);
+  return hash;
+}
+
+Hash256 hash256(std::span<const std::string_view> parts) {
+  static_assert(kHash256Bytes >= crypto_generichash_BYTES_MIN);
+  Hash256 hash{};
+  generic_hash(parts, hash);
   return hash;
 }
 

@@ -24,6 +24,7 @@
 #include "kiln/jit/cache_admin.h"
 #include "kiln/jit/fallback_jit.h"
 #include "kiln/support/process.h"
+#include "test_support/blob_digests.h"
 #include "test_support/jit_test_graph.h"
 #include "test_support/scratch_files.h"
 
@@ -1168,6 +1169,8 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
     EXPECT_EQ(jit.counters().compiles, 3u);
     EXPECT_EQ(package_->export_compiled(dir / "delta.kiln"), 3u);
   }
+  EXPECT_EQ(kiln_test::blob_digest_problems(kiln::PackageReader::open_file(dir / "delta.kiln")),
+            "");
   std::ofstream(dir / "base.kiln", std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes_.data()),
              static_cast<std::streamsize>(bytes_.size()));
@@ -1176,6 +1179,8 @@ TEST_F(JitCpu, ExportPlusMergeGivesZeroCompiles) {
        "-o", (dir / "merged.kiln").string()});
   ASSERT_EQ(merged.exit_code, 0) << merged.output;
   EXPECT_NE(merged.output.find("3 specializations added"), std::string::npos) << merged.output;
+  EXPECT_EQ(kiln_test::blob_digest_problems(kiln::PackageReader::open_file(dir / "merged.kiln")),
+            "");
 
   // A new process: a fresh JIT registered, which must never be asked.
   FallbackJit fresh({.cxx = KILN_TEST_CLANGXX, .disk_cache = false});

@@ -20,6 +20,7 @@
 #include "kiln/package_reader.h"
 #include "kiln/runtime.h"
 #include "kiln/support/process.h"
+#include "test_support/blob_digests.h"
 #include "test_support/cpu_test_package.h"
 #include "test_support/cuda_test_package.h"
 #include "test_support/gemm_test_package.h"
@@ -174,7 +175,7 @@ TEST(Merge, GeneratedDeltaRunsItsStaticSpecializationPrecompiled) {
   EXPECT_GT(r.summary.kernels_added, 0u);
 
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(r.package));
-  reader.verify_all_blobs();
+  EXPECT_EQ(kiln_test::blob_digest_problems(reader), "");  // verifies every blob
   EXPECT_EQ(spec_names(reader, "norms"),
             (std::vector<std::string>{"n=64@cpu:x86-64", "n=8@cpu:x86-64", "general@cpu:x86-64"}));
   const auto* flags = reader.manifest().provenance()->flags();
@@ -286,7 +287,7 @@ TEST(Merge, StaticSpecializationsGoFirstDynamicOnesAfterTheBasesStaticsPerTarget
   EXPECT_EQ(r.summary.specializations_skipped, 0u);
   EXPECT_EQ(r.summary.kernels_added, 1u);  // only the one the plans launch
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(r.package));
-  reader.verify_all_blobs();
+  EXPECT_EQ(kiln_test::blob_digest_problems(reader), "");  // verifies every blob
   EXPECT_EQ(spec_names(reader, "scale_add"),
             (std::vector<std::string>{"n=8@cpu:x86-64", "general@cpu:x86-64", "n=16@cpu:x86-64-v2",
                                       "n=8@cpu:x86-64-v2", "general,div4@cpu:x86-64-v2",
@@ -362,7 +363,7 @@ TEST(Merge, ANewTargetIsAddedOnlyWhereItCannotHideTheBasesSpecializations) {
   const MergeResult r = merge(base_v3, {&delta_x86});
   EXPECT_EQ(r.summary.targets_added, 1u);
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(r.package));
-  reader.verify_all_blobs();
+  EXPECT_EQ(kiln_test::blob_digest_problems(reader), "");  // verifies every blob
   EXPECT_EQ(spec_names(reader, "scale_add"),
             (std::vector<std::string>{"n=8@cpu:x86-64-v3", "general@cpu:x86-64-v3",
                                       "n=16@cpu:x86-64", "general,div4@cpu:x86-64"}));
@@ -419,7 +420,7 @@ TEST(Merge, ADeltaWithCodeForATargetAGraphLacksAddsItToTheGraphsTargetsInOrder) 
   EXPECT_EQ(r.summary.specializations_added, 2u);
   EXPECT_EQ(r.summary.targets_added, 0u);
   const kiln::PackageReader reader = kiln::PackageReader::open_memory(as_bytes(r.package));
-  reader.verify_all_blobs();
+  EXPECT_EQ(kiln_test::blob_digest_problems(reader), "");  // verifies every blob
   EXPECT_EQ(graph_target_indices(reader, "scale_add"), (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(graph_targets(reader, "scale_add"),
             (std::vector<std::string>{"cpu:x86-64", "cpu:x86-64-v3"}));
@@ -570,6 +571,9 @@ TEST(Merge, TheCliWritesTheMergedPackageAndReportsErrors) {
   const kiln::support::ProcessResult verify =
       kiln::support::run_process({KILN_TEST_KILN_CLI, "verify", out.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  EXPECT_NE(verify.output.find("\ndigests: every blob matches its BLAKE2b-256 digest\n"),
+            std::string::npos)
+      << verify.output;
 
   write(dir / "other.kiln", ir_only_package(kiln::trace("norms", &norms_restructured)));
   const kiln::support::ProcessResult refused = kiln::support::run_process(

@@ -107,4 +107,20 @@ TEST(SupportCrypto, Hash512IsBlake2b512OfThePartsJoined) {
   EXPECT_NE(kiln::support::hash512(other), kiln::support::hash512(abc));
 }
 
+TEST(SupportCrypto, Hash256IsBlake2b256OfThePartsJoined) {
+  // Python's hashlib.blake2b(data, digest_size=32).hexdigest(): the output
+  // size is a BLAKE2b parameter, so this is not a prefix of BLAKE2b-512.
+  const std::string_view abc[] = {"abc"};
+  EXPECT_EQ(kiln::support::hash256(abc),
+            from_hex<32>("bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"));
+  const std::string_view nothing[] = {""};
+  EXPECT_EQ(kiln::support::hash256(nothing),
+            from_hex<32>("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"));
+  EXPECT_EQ(kiln::support::hash256({}), kiln::support::hash256(nothing));
+  const std::string_view split[] = {"a", "", "bc"};
+  EXPECT_EQ(kiln::support::hash256(split), kiln::support::hash256(abc));
+  const std::string_view other[] = {"abd"};
+  EXPECT_NE(kiln::support::hash256(other), kiln::support::hash256(abc));
+}
+
 }  // namespace

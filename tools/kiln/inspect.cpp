@@ -120,6 +120,12 @@ std::string block_text(const fb::KernelLaunch& launch) {
   return text + "]";
 }
 
+// A blob's BLAKE2b-256 digest in hex, or "none" (a writer from before digests).
+std::string digest_text(const fb::Blob& blob) {
+  if (blob.digest() == nullptr) return "none";
+  return support::hex_bytes({blob.digest()->data(), blob.digest()->size()});
+}
+
 std::string target_name(const fb::Manifest& m, uint32_t index) {
   return index < size_of(m.targets()) ? str(m.targets()->Get(index)->name()) : "?";
 }
@@ -257,10 +263,11 @@ void print_text(const PackageReader& reader, const std::filesystem::path& path) 
   for (uint32_t b = 0; b < size_of(m.blobs()); ++b) {
     const fb::Blob* blob = m.blobs()->Get(b);
     std::printf("  [%u] %s, target %s, offset %" PRIu64 ", stored %" PRIu64 " bytes, raw %" PRIu64
-                " bytes, %s, hash %s\n",
+                " bytes, %s, hash %s, digest %s\n",
                 b, blob_kind_text(blob->kind()), target_name(m, blob->target()).c_str(),
                 blob->offset(), blob->stored_size(), blob->raw_size(),
-                compression_text(blob->compression()), hash_text(blob->hash()).c_str());
+                compression_text(blob->compression()), hash_text(blob->hash()).c_str(),
+                digest_text(*blob).c_str());
   }
   std::printf("\nprovenance:\n");
   if (const fb::Provenance* p = m.provenance()) {
@@ -476,6 +483,12 @@ std::string print_json(const PackageReader& reader, const std::filesystem::path&
     j.value(compression_text(blob->compression()));
     j.key("hash");
     j.value(hash_text(blob->hash()));
+    j.key("digest");  // BLAKE2b-256 in hex, or null
+    if (blob->digest() != nullptr) {
+      j.value(digest_text(*blob));
+    } else {
+      j.null();
+    }
     j.end_object();
   }
   j.end_array();

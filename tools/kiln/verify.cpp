@@ -1,6 +1,7 @@
 // `kiln verify PKG`: every check the runtime makes at open, plus every
-// blob's hash and decompression, which the runtime defers to first use;
+// blob's hash, digest and decompression, which the runtime defers to first use;
 // and who signed it, against the trusted keys when there are some.
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -28,6 +29,17 @@ int run_verify(const std::filesystem::path& package, std::optional<std::string_v
     std::printf("ok: %s (%u graphs, %u blobs, %zu bytes)\n", package.c_str(),
                 m.graphs() ? m.graphs()->size() : 0u, m.blobs() ? m.blobs()->size() : 0u,
                 reader.file_bytes().size());
+    const uint32_t blob_count = m.blobs() ? m.blobs()->size() : 0u;
+    uint32_t without_digest = 0;
+    for (uint32_t b = 0; b < blob_count; ++b)
+      without_digest += m.blobs()->Get(b)->digest() == nullptr;
+    if (without_digest == 0) {
+      std::printf("digests: every blob matches its BLAKE2b-256 digest\n");
+    } else {
+      std::printf(
+          "digests: %u of %u blobs have none (an older writer); their XXH3-128 hashes match\n",
+          without_digest, blob_count);
+    }
     if (!reader.signer()) {
       std::printf("unsigned\n");
     } else if (signed_by == nullptr) {

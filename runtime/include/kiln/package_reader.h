@@ -2,10 +2,10 @@
 /// Reads and verifies a .kiln file. Everything in the file is checked before
 /// any of it is used: header, sizes, checksum, the FlatBuffers verifier, then
 /// the manifest's own consistency (indices, targets, blob ranges). Blobs are
-/// checked (hash) and decompressed on first use. Includes the generated
-/// FlatBuffers code (manifest() returns its types): kiln/runtime.h only
-/// declares PackageReader, so an application parses this header only when it
-/// reads a package's manifest itself (as `kiln inspect` does).
+/// checked (XXH3-128 hash, BLAKE2b-256 digest) and decompressed on first use. Includes the
+/// generated FlatBuffers code (manifest() returns its types): kiln/runtime.h only declares
+/// PackageReader, so an application parses this header only when it reads a package's manifest
+/// itself (as `kiln inspect` does).
 #pragma once
 
 #include <array>
@@ -97,8 +97,10 @@ class PackageReader {
 
   /// The blob's stored bytes (compressed or not), as they are in the file.
   std::span<const std::byte> stored_blob(uint32_t index) const;
-  /// The blob's contents: hash checked, decompressed, cached. Thread-safe.
-  /// Throws PackageError(package_checksum_mismatch or package_corrupt), or
+  /// The blob's contents: hash and digest checked, decompressed, cached.
+  /// Thread-safe. Throws PackageError(package_checksum_mismatch or
+  /// package_corrupt), UntrustedPackageError(bad_signature) when a signed
+  /// package's blob does not match its signed digest, or
   /// Error(resource_limit) when its memory cannot be allocated.
   std::span<const std::byte> blob(uint32_t index) const;
   /// blob() for every blob: the full check `kiln verify` does.

@@ -7,8 +7,10 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "kiln/abi/package_header.h"
+#include "kiln/support/crypto.h"
 #include "kiln/support/file_io.h"
 
 #define XXH_INLINE_ALL
@@ -110,6 +112,10 @@ std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<Blo
     entry->raw_size = s.raw_size;
     entry->compression = s.compression;
     entry->hash = std::make_unique<kiln::fb::Hash128>(hash.low64, hash.high64);
+    const std::string_view stored_bytes[] = {
+        {reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size()}};
+    const support::Hash256 digest = support::hash256(stored_bytes);
+    entry->digest.assign(digest.begin(), digest.end());
     manifest.blobs.push_back(std::move(entry));
     stored.push_back(std::move(s));
   }

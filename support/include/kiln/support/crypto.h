@@ -61,6 +61,14 @@ using Hash512 = std::array<uint8_t, kHash512Bytes>;
 // SHA extensions). Throws CryptoError.
 Hash512 hash512(std::span<const std::string_view> parts);
 
+inline constexpr size_t kHash256Bytes = 32;
+using Hash256 = std::array<uint8_t, kHash256Bytes>;
+
+// BLAKE2b-256 (crypto_generichash with a 32-byte output: not a prefix of
+// hash512) of the concatenation of `parts`: a package's blob digests, which
+// bind each blob's bytes to the signed manifest. Throws CryptoError.
+Hash256 hash256(std::span<const std::string_view> parts);
+
 // A fresh MAC key. Throws CryptoError.
 MacKey mac_generate_key();
 

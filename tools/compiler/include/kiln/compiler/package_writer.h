@@ -20,7 +20,8 @@ struct BlobInput {
 // Appends each blob to manifest.blobs in order (blob i of `blobs` becomes
 // manifest blob manifest.blobs.size() + i; entries already there must not
 // exist, since their bytes are not given), sorts graphs by name, fills
-// offsets, sizes, hashes and the header checksum, and returns the file.
+// offsets, sizes, hashes (XXH3-128 and the BLAKE2b-256 digest of each blob's
+// stored bytes) and the header checksum, and returns the file.
 // Deterministic: the same inputs give the same bytes.
 // Throws std::invalid_argument for inputs no reader would accept.
 std::vector<uint8_t> write_package(kiln::fb::ManifestT manifest, std::vector<BlobInput> blobs);
