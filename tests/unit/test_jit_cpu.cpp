@@ -567,6 +567,37 @@ TEST_F(JitCpu, ThreadsEvictingEachOthersSpecializationsAllGetRightResults) {
   EXPECT_EQ(jit.counters().compiles, static_cast<uint64_t>(kThreads));
 }
 
+// The IR the JIT reads from packages is held up to the same cap: a server
+// opening package after package (here: two graphs of one package) keeps
+// the most recently requested, and a dropped one is read again when asked.
+TEST(JitCpuGraphs, TheGraphsIrIsHeldUpToTheMemoryCap) {
+  const kiln::ir::Graph first = kiln::trace("norms", &kiln_test::jit_norms);
+  const kiln::ir::Graph second = kiln::trace("norms_again", &kiln_test::jit_norms);
+  const std::vector<uint8_t> bytes = kiln_test::ir_only_package({first, second});
+  FallbackJit jit(
+      {.cxx = KILN_TEST_CLANGXX, .disk_cache = false, .dynamic_after = 8, .max_memory_entries = 1});
+  kiln::set_jit_compiler(&jit);
+  kiln::Package pkg = kiln::Package::open_memory(
+      std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+  EXPECT_EQ(kiln_test::call_and_compare(pkg, first, 3, 70), "");
+  EXPECT_EQ(jit.counters().graph_irs, 1u);
+  EXPECT_EQ(kiln_test::call_and_compare(pkg, second, 3, 71), "");
+  EXPECT_EQ(jit.counters().graph_irs, 1u);  // the first graph's IR was dropped
+  EXPECT_EQ(kiln_test::call_and_compare(pkg, first, 5, 72), "");  // read again
+  EXPECT_EQ(jit.counters().graph_irs, 1u);
+  EXPECT_EQ(jit.counters().compiles, 3u);
+  kiln::set_jit_compiler(nullptr);
+
+  FallbackJit unbounded({.cxx = KILN_TEST_CLANGXX, .disk_cache = false, .dynamic_after = 8});
+  kiln::set_jit_compiler(&unbounded);
+  kiln::Package again = kiln::Package::open_memory(
+      std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+  EXPECT_EQ(kiln_test::call_and_compare(again, first, 3, 73), "");
+  EXPECT_EQ(kiln_test::call_and_compare(again, second, 3, 74), "");
+  EXPECT_EQ(unbounded.counters().graph_irs, 2u);
+  kiln::set_jit_compiler(nullptr);
+}
+
 // With the disk cache on, an evicted specialization comes back from disk.
 TEST_F(JitCpu, AnEvictedSpecializationReloadsFromTheDiskCache) {
   const fs::path dir = kiln_test::fresh_dir("jit/memory_cap");

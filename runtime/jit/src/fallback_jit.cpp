@@ -106,8 +106,17 @@ struct FallbackJit::Impl {
   std::optional<detail::DiskCache> disk;
 
   std::mutex mutex;
-  // By (package checksum, graph): the IR, rebuilt once per package.
-  std::unordered_map<std::string, std::shared_ptr<const ir::Graph>> graphs;
+  // By (package checksum, graph): the IR, read from the package on its
+  // first request. At most options.max_memory_entries of them, the least
+  // recently requested dropped first (read again when asked for), so a
+  // server that opens package after package does not keep every one's IR.
+  struct GraphIr {
+    std::shared_ptr<const ir::Graph> graph;
+    std::list<std::string>::iterator recency;  // its place in `recent_graphs`
+  };
+  std::unordered_map<std::string, GraphIr> graphs;
+  // The ids of `graphs`, most recently requested first.
+  std::list<std::string> recent_graphs;
   // By (package checksum, graph, device, symbol values); at most
   // options.max_memory_entries finished ones, the least recently used
   // evicted first (trim_memory).
@@ -252,6 +261,7 @@ JitCounters FallbackJit::counters() const {
   {
     std::lock_guard lock(impl_->mutex);
     c.memory_entries = i.compiled.size();
+    c.graph_irs = i.graphs.size();
   }
   c.bypass_unsupported_device = c.declined;
   c.bypass_store_failed = c.store_failures;
@@ -264,7 +274,10 @@ std::shared_ptr<const ir::Graph> FallbackJit::Impl::graph_for(const JitRequest& 
   const std::string id = package_id + "/" + std::string(r.graph);
   {
     std::lock_guard lock(mutex);
-    if (auto it = graphs.find(id); it != graphs.end()) return it->second;
+    if (auto it = graphs.find(id); it != graphs.end()) {
+      recent_graphs.splice(recent_graphs.begin(), recent_graphs, it->second.recency);
+      return it->second.graph;
+    }
   }
   const fb::Manifest& m = r.package.manifest();
   const fb::GraphEntry* entry =
@@ -281,7 +294,18 @@ std::shared_ptr<const ir::Graph> FallbackJit::Impl::graph_for(const JitRequest& 
                        "kiln: graph '" + entry->name()->str() + "': cannot JIT: " + e.what());
   }
   std::lock_guard lock(mutex);
-  return graphs.emplace(id, std::move(g)).first->second;
+  // Another thread may have read the same graph meanwhile: one copy stays.
+  const auto [it, inserted] = graphs.try_emplace(id, GraphIr{std::move(g), {}});
+  if (inserted) {
+    recent_graphs.push_front(id);
+    it->second.recency = recent_graphs.begin();
+  }
+  std::shared_ptr<const ir::Graph> result = it->second.graph;
+  while (options.max_memory_entries && graphs.size() > *options.max_memory_entries) {
+    graphs.erase(recent_graphs.back());
+    recent_graphs.pop_back();
+  }
+  return result;
 }
 
 std::shared_ptr<CpuSpecialization> FallbackJit::Impl::load(std::vector<std::byte> image,

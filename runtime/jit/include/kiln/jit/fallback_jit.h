@@ -52,6 +52,7 @@ struct JitOptions {
   // compile. The runtime caps what each graph adopted at the same count
   // (max_adopted_entries, GraphCounters::jit_evictions); a call in flight
   // holds its own reference, so none is unloaded under a running call.
+  // The graphs' IR the JIT read from packages is held up to the same count.
   // nullopt: $KILN_CACHE_MAX_MEMORY_ENTRIES, else no cap.
   std::optional<size_t> max_memory_entries = {};
 };
@@ -74,6 +75,7 @@ struct JitCounters {
   uint64_t evictions = 0;         // entries removed to keep the disk cache under its cap
   uint64_t memory_evictions = 0;  // specializations dropped to keep memory under its cap
   uint64_t memory_entries = 0;    // specializations held in memory now (not a count of events)
+  uint64_t graph_irs = 0;  // graphs' IR held in memory now, as many as memory_entries at most
   // Requests that went around the disk cache, and why: it is off (no
   // directory, or JitOptions::disk_cache = false), the call is on a device
   // this JIT does not compile for (= declined), or the entry could not be
