@@ -75,7 +75,9 @@ std::optional<int> parse(const CommandSpec& command, std::span<const std::string
   const size_t count = parsed.operands.size();
   if (count < command.min_operands || count > command.max_operands) {
     std::string got = count == 0 ? "none" : std::to_string(count) + ":";
-    for (std::string_view operand : parsed.operands) got += " " + quoted(operand);
+    // Appended piecewise: `" " + quoted(operand)` draws a false -Wrestrict
+    // from GCC 12 (its bug 105329).
+    for (std::string_view operand : parsed.operands) got.append(" ").append(quoted(operand));
     return usage_error(&command,
                        "expected " + std::string(command.operands_expected) + ", got " + got);
   }
