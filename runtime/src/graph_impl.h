@@ -191,8 +191,9 @@ struct Graph::Impl {
   // shares memory with another tensor would give a silently wrong answer.
   void check_no_overlap(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
                         const int64_t* symbols) const;
-  std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
-                                         const detail::CallDevice& device);
+  // Cold, as GuardProgram::collect_failures: a miss only.
+  [[gnu::cold]] std::vector<GuardFailure> explain_miss(const DLTensor* const* tensors, bool count,
+                                                       const detail::CallDevice& device);
   // KILN_LOG=recompiles: one stderr line per failed guard of a miss.
   void log_recompile(const std::vector<GuardFailure>& failures) const;
   [[noreturn]] void throw_miss(std::vector<GuardFailure> failures) const;

@@ -149,9 +149,12 @@ class GuardProgram {
   // This program checks tensor.shape[dim] against `symbol`.
   bool checks_dim(int32_t symbol, uint16_t tensor, uint16_t dim) const noexcept;
 
-  void collect_failures(const DLTensor* const* tensors, const std::string& specialization,
-                        const GraphNames& names, std::vector<FailedGuard>& out,
-                        int compute_capability = 0) const;
+  // Cold (built for size, its callers' branches to it predicted not
+  // taken): it runs on a miss only, which compiles or throws anyway.
+  [[gnu::cold]] void collect_failures(const DLTensor* const* tensors,
+                                      const std::string& specialization, const GraphNames& names,
+                                      std::vector<FailedGuard>& out,
+                                      int compute_capability = 0) const;
 
   // Guards in readable form ("x.shape[0] binds n"), for inspect.
   static std::string describe(const fb::Guard& guard, const GraphNames& names);

@@ -18,9 +18,7 @@
 #include "manifest_validation.h"
 #include "package_signature.h"
 #include "text.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "xxh3.h"
 
 namespace kiln {
 
@@ -158,15 +156,15 @@ void PackageReader::State::verify(const PackageLimits& limits) {
   const uint64_t manifest_offset = header.manifest_offset;
   const uint64_t manifest_size = header.manifest_size;
 
-  XXH128_hash_t checksum =
-      XXH3_128bits(bytes.data() + header.header_size, actual_size - header.header_size);
-  if (checksum.low64 != header.checksum_lo || checksum.high64 != header.checksum_hi) {
+  const detail::Xxh3Hash128 checksum =
+      detail::xxh3_128(bytes.data() + header.header_size, actual_size - header.header_size);
+  if (checksum.lo != header.checksum_lo || checksum.hi != header.checksum_hi) {
     fail(
         ErrorCode::package_checksum_mismatch,
         cat("kiln: package checksum mismatch: the header says ",
             support::hex_literal(header.checksum_hi), ":", support::hex_literal(header.checksum_lo),
-            ", the contents hash to ", support::hex_literal(checksum.high64), ":",
-            support::hex_literal(checksum.low64), " (the file is damaged)"));
+            ", the contents hash to ", support::hex_literal(checksum.hi), ":",
+            support::hex_literal(checksum.lo), " (the file is damaged)"));
   }
 
   // After the checksum, so damage reads as damage; before the manifest is
@@ -305,9 +303,9 @@ std::span<const std::byte> PackageReader::decode_blob(uint32_t index) const {
                ? stored
                : std::span<const std::byte>(s.decoded[index]);
   }
-  XXH128_hash_t hash = XXH3_128bits(stored.data(), stored.size());
+  const detail::Xxh3Hash128 hash = detail::xxh3_128(stored.data(), stored.size());
   const fb::Hash128* expected = blob->hash();
-  if (expected == nullptr || hash.low64 != expected->lo() || hash.high64 != expected->hi()) {
+  if (expected == nullptr || hash.lo != expected->lo() || hash.hi != expected->hi()) {
     fail(ErrorCode::package_checksum_mismatch,
          cat("kiln: blob ", index, " (", stored.size(), " bytes at offset ", blob->offset(),
              ") does not match its hash: the package is damaged"));
