@@ -1,6 +1,7 @@
 #include "kiln/support/key_file.h"
 
 #include <cerrno>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <utility>
@@ -25,7 +26,8 @@ struct ZeroOnExit {
 // use (a deployment trusts its .pub, a build signs with its .key).
 void create_new_file(const std::filesystem::path& path, std::string_view text, FileMode mode) {
   if (!create_file_atomic(path, text, mode)) {
-    throw FileError("write", path, "a file is there already; a key file is never replaced", EEXIST);
+    throw FileError("write", path,
+                    std::string(std::strerror(EEXIST)) + ": a key file is never replaced", EEXIST);
   }
 }
 
