@@ -82,14 +82,14 @@ std::string binding_text(const detail::GraphNames& names, const int64_t* symbols
 }  // namespace
 
 void Graph::Impl::check_plan_sizes(const CompiledSpecialization& spec,
-                                   const DLTensor* const* tensors, const int64_t* symbols) const {
+                                   const DLTensor* const* tensors, const int64_t* symbols,
+                                   const int64_t* temp_numel) const {
   int64_t numel[kMaxPlanBuffers];
   for (size_t i = 0; i < spec.buffers.size(); ++i) {
     const CompiledBuffer& b = spec.buffers[i];
     const int32_t tensor = spec.buffer_tensor[i];
     if (tensor < 0) {
-      // A negative or oversized temp is place_buffers()' error.
-      numel[i] = b.numel.evaluate(symbols, "temp numel");
+      numel[i] = temp_numel[i];  // place_buffers() refused a negative or oversized one
       continue;
     }
     numel[i] = detail::element_count(*tensors[tensor]);
@@ -128,7 +128,7 @@ void Graph::Impl::resolve_kernels() {
 
 size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
                                   const DLTensor* const* tensors, const int64_t* symbols,
-                                  void** buffers, size_t* temp_offsets) const {
+                                  void** buffers, size_t* temp_offsets, int64_t* temp_numel) const {
   for (size_t i = 0; i < spec.buffer_tensor.size(); ++i) {
     const int32_t tensor = spec.buffer_tensor[i];
     if (tensor >= 0) {
@@ -147,17 +147,20 @@ size_t Graph::Impl::place_buffers(const CompiledSpecialization& spec,
                                                    numel, " elements is negative or too large"));
     }
     temp_offsets[i] = offset;
+    temp_numel[i] = numel;
   }
   return temp_total;
 }
 
 void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                       const int64_t* symbols) {
-  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols);
   resolve_kernels();
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  int64_t temp_numel[kMaxPlanBuffers];
+  const size_t temp_total =
+      place_buffers(spec, tensors, symbols, buffers, temp_offsets, temp_numel);
+  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols, temp_numel);
   if (spec.has_temps) {
     std::byte* temp_base = thread_workspace.reserve(temp_total);
     for (uint32_t i : spec.temps) buffers[i] = temp_base + temp_offsets[i];
@@ -175,12 +178,14 @@ void Graph::Impl::run(const CompiledSpecialization& spec, const DLTensor* const*
 
 void Graph::Impl::run_cuda(const CompiledSpecialization& spec, const DLTensor* const* tensors,
                            int64_t* symbols, const CallDevice& device, void* stream) {
-  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols);
-  detail::CudaLauncher& cuda = package->cuda;
-  const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   void* buffers[kMaxPlanBuffers];
   size_t temp_offsets[kMaxPlanBuffers];
-  const size_t temp_total = place_buffers(spec, tensors, symbols, buffers, temp_offsets);
+  int64_t temp_numel[kMaxPlanBuffers];
+  const size_t temp_total =
+      place_buffers(spec, tensors, symbols, buffers, temp_offsets, temp_numel);
+  if (!spec.sizes_checked_at_open) check_plan_sizes(spec, tensors, symbols, temp_numel);
+  detail::CudaLauncher& cuda = package->cuda;
+  const detail::CudaLauncher::ContextScope context = cuda.enter(device.ordinal);
   // One allocation: the temps, then cuBLASLt's workspace when a launch is a
   // gemm (its gemms run one after another on the stream, so they share it).
   size_t gemm_offset = 0;

@@ -208,17 +208,19 @@ struct Graph::Impl {
   // each input and output buffer's declared numel is its tensor's element
   // count, and no CPU launch has more work items than the largest buffer it
   // binds has elements. PackageError(package_corrupt) otherwise: a plan that
-  // lies about its sizes must not reach a kernel.
+  // lies about its sizes must not reach a kernel. `temp_numel`: each temp's
+  // element count, as place_buffers() evaluated it.
   void check_plan_sizes(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
-                        const int64_t* symbols) const;
+                        const int64_t* symbols, const int64_t* temp_numel) const;
   // The CPU candidates' kernel functions, looked up once, by the first CPU
   // call (run()).
   void resolve_kernels();
   // Inputs and outputs point at the caller's data; returns the
-  // size of one workspace holding every temp, and their offsets in it (each
-  // size evaluated once).
+  // size of one workspace holding every temp, their offsets in it and their
+  // element counts (each size evaluated once, for check_plan_sizes() too).
   size_t place_buffers(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
-                       const int64_t* symbols, void** buffers, size_t* temp_offsets) const;
+                       const int64_t* symbols, void** buffers, size_t* temp_offsets,
+                       int64_t* temp_numel) const;
   void run(const detail::CompiledSpecialization& spec, const DLTensor* const* tensors,
            const int64_t* symbols);
   // `symbols` is not const: the kernel parameters point into it.
